@@ -1,0 +1,347 @@
+//! `c2s`: Cell2Sentence from the command line. A thin layer over the engine crates.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use c2s_data::anndata::MatrixId;
+use c2s_data::dataset::Exports;
+use c2s_data::preprocess::{LogBase, Preprocess};
+use c2s_data::{ConvertOptions, InputOptions, Job, Progress};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(
+    name = "c2s",
+    version,
+    about = "C2S Studio: turn single-cell data into cell sentences (genes ranked by expression) and back",
+    long_about = "C2S Studio turns each cell of a single-cell RNA-seq dataset into a 'cell sentence': \
+its expressed genes written from most to least expressed. Language models learn from these sentences.\n\n\
+Typical use:\n  c2s inspect data.h5ad\n  c2s convert data.h5ad -o my-dataset --labels cell_type\n  \
+c2s reconstruct my-dataset -o reconstructed.h5ad"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what a file holds: cells, genes, matrices (raw counts? normalised? scaled?),
+    /// cell annotations with their counts, the gene-symbol column and the species.
+    Inspect {
+        /// An .h5ad file, or a 10x Genomics Cell Ranger .h5 file.
+        file: PathBuf,
+        /// Print JSON for scripts instead of a readable summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn every cell into a cell sentence and save a dataset folder (Parquet, JSONL,
+    /// text, gene vocabulary, train/validation/test splits, expression fit, manifest).
+    Convert(ConvertArgs),
+    /// Fit how expression falls with a gene's rank (used to turn sentences back into
+    /// expression), on a sample of cells, and report R², Pearson and Spearman.
+    Fit(FitArgs),
+    /// Turn sentences (for example generated cells) back into expression values and
+    /// save them as an .h5ad file that scanpy opens.
+    Reconstruct(ReconstructArgs),
+}
+
+#[derive(Args)]
+struct InputArgs {
+    /// Which expression matrix to use: X, raw, or layer:NAME. Default: the one
+    /// holding raw counts if there is one, else X.
+    #[arg(long)]
+    matrix: Option<MatrixId>,
+    /// A gene-table (var) column holding gene symbols, e.g. gene_symbols or
+    /// feature_name. Default: the file's gene names (var_names).
+    #[arg(long)]
+    gene_column: Option<String>,
+    /// Accept repeated gene names by suffixing later copies (-1, -2, ...), as
+    /// scanpy's var_names_make_unique does.
+    #[arg(long)]
+    make_unique: bool,
+    /// Drop cells expressing fewer genes than this (the reference tutorials use 200).
+    #[arg(long, default_value_t = 0)]
+    min_genes: usize,
+    /// Drop genes expressed in fewer cells than this (the reference tutorials use 3).
+    #[arg(long, default_value_t = 0)]
+    min_cells: usize,
+    /// Scale each cell to this total before the log. Default: the median cell total.
+    #[arg(long)]
+    target_sum: Option<f64>,
+    /// Logarithm used for normalised expression: 10 (the reference) or e.
+    #[arg(long, value_enum, default_value_t = LogArg::Ten)]
+    log_base: LogArg,
+    /// Random seed: tie order between equally expressed genes, splits, fit sample.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogArg {
+    #[value(name = "10")]
+    Ten,
+    #[value(name = "e")]
+    E,
+}
+
+impl InputArgs {
+    fn options(&self) -> InputOptions {
+        InputOptions {
+            matrix: self.matrix.clone(),
+            gene_column: self.gene_column.clone(),
+            make_unique: self.make_unique,
+            preprocess: Preprocess {
+                min_genes: self.min_genes,
+                min_cells: self.min_cells,
+                target_sum: self.target_sum,
+                log_base: match self.log_base {
+                    LogArg::Ten => LogBase::Ten,
+                    LogArg::E => LogBase::E,
+                },
+            },
+            seed: self.seed,
+            ..InputOptions::default()
+        }
+    }
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// An .h5ad file, or a 10x Genomics Cell Ranger .h5 file.
+    file: PathBuf,
+    /// The dataset folder to create.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Cell annotation (obs) columns to keep beside each sentence, e.g. cell_type.
+    /// Repeat or separate with commas.
+    #[arg(long, value_delimiter = ',')]
+    labels: Vec<String>,
+    /// Keep each label's share equal in train, validation and test (an obs column).
+    #[arg(long)]
+    stratify: Option<String>,
+    /// Cells sampled for the expression fit.
+    #[arg(long, default_value_t = 1024)]
+    fit_cells: usize,
+    /// Skip the JSONL and plain-text copies (Parquet is always written).
+    #[arg(long)]
+    parquet_only: bool,
+    /// Replace the output folder if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Args)]
+struct FitArgs {
+    /// An .h5ad file, or a 10x Genomics Cell Ranger .h5 file.
+    file: PathBuf,
+    /// Write the fit here (JSON). Without it, only print.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Number of randomly chosen cells to fit on.
+    #[arg(long, default_value_t = 1024)]
+    sample: usize,
+    /// Fit on these cells instead: a file of cell positions (from 0), one per line
+    /// or as a JSON list.
+    #[arg(long)]
+    cells_file: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Args)]
+struct ReconstructArgs {
+    /// Sentences: a dataset folder, a .parquet, a .jsonl (field cell_sentence) or a
+    /// text file with one sentence per line.
+    sentences: PathBuf,
+    /// The dataset folder whose vocabulary and fit to use (default: SENTENCES if it is one).
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// A vocabulary.tsv (overrides --dataset).
+    #[arg(long)]
+    vocabulary: Option<PathBuf>,
+    /// A fit.json (overrides --dataset).
+    #[arg(long)]
+    fit: Option<PathBuf>,
+    /// The .h5ad file to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+fn progress_bar() -> ProgressBar {
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} cells ({per_sec}, ETA {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+/// Runs `f` with a progress bar drawn from the engine's progress reports.
+fn with_progress<T>(f: impl FnOnce(&Job) -> c2s_data::Result<T>) -> c2s_data::Result<T> {
+    let pb = progress_bar();
+    let stage = Mutex::new(String::new());
+    let report = |p: Progress| {
+        let mut s = stage.lock().expect("not poisoned");
+        if *s != p.stage {
+            *s = p.stage.to_string();
+            pb.reset();
+            pb.set_message(p.stage.to_string());
+        }
+        pb.set_length(p.total);
+        pb.set_position(p.done);
+    };
+    let cancel = AtomicBool::new(false);
+    let r = f(&Job { progress: &report, cancel: &cancel });
+    pb.finish_and_clear();
+    r
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect { file, json } => {
+            let r = c2s_data::inspect(&file)?;
+            if json {
+                return print_json(&r);
+            }
+            print_inspection(&r);
+        }
+        Command::Convert(a) => {
+            let opts = ConvertOptions {
+                input: a.input.options(),
+                labels: a.labels.clone(),
+                stratify: a.stratify.clone(),
+                fit_cells: a.fit_cells,
+                exports: if a.parquet_only { Exports { jsonl: false, text: false } } else { Exports::default() },
+                overwrite: a.force,
+                ..ConvertOptions::default()
+            };
+            let t = std::time::Instant::now();
+            let s = with_progress(|job| c2s_data::convert(&a.file, &a.output, &opts, job))?;
+            if a.json {
+                return print_json(&s);
+            }
+            println!("Wrote {} ({:.1} s)", s.output.display(), t.elapsed().as_secs_f64());
+            println!("  matrix {} ({}), gene names from {}", s.matrix, kind_text(s.value_kind), s.gene_names_from);
+            println!("  {} of {} cells, {} of {} genes, {:.0} genes per cell on average", s.cells, s.cells_in_file, s.genes, s.genes_in_file, s.mean_genes_per_cell);
+            println!("  splits: {} train, {} validation, {} test", s.splits[0], s.splits[1], s.splits[2]);
+            if let Some(f) = &s.fit {
+                println!(
+                    "  expression fit: slope {:.4}, intercept {:.4}, R² {:.3}, Pearson {:.3}, Spearman {:.3}",
+                    f.slope, f.intercept, f.r_squared, f.pearson_r, f.spearman_rho
+                );
+            }
+            for n in &s.notes {
+                println!("  note: {n}");
+            }
+        }
+        Command::Fit(a) => {
+            let cells = a.cells_file.as_deref().map(read_cells).transpose()?;
+            let s = with_progress(|job| c2s_data::fit_file(&a.file, &a.input.options(), cells, a.sample, job))?;
+            if let Some(out) = &a.output {
+                let tmp = out.with_extension("json.tmp");
+                std::fs::write(&tmp, serde_json::to_vec_pretty(&s)?).with_context(|| format!("writing {}", tmp.display()))?;
+                std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+            }
+            if a.json {
+                return print_json(&s);
+            }
+            match &s.fit {
+                Some(f) => println!(
+                    "slope {:.4}, intercept {:.4}, R² {:.4}, Pearson {:.4}, Spearman {:.4} ({} cells, {} points)",
+                    f.slope, f.intercept, f.r_squared, f.pearson_r, f.spearman_rho, f.n_cells, f.n_points
+                ),
+                None => println!("too few expressed genes to fit"),
+            }
+        }
+        Command::Reconstruct(a) => {
+            let dir = a.dataset.clone().or_else(|| a.sentences.is_dir().then(|| a.sentences.clone()));
+            let pick = |explicit: &Option<PathBuf>, name: &str| -> Result<PathBuf> {
+                explicit.clone().or_else(|| dir.as_ref().map(|d| d.join(name))).with_context(|| {
+                    format!("no {name}: give --dataset DIR (a folder made by c2s convert) or --{}", name.trim_end_matches(".tsv").trim_end_matches(".json"))
+                })
+            };
+            let vocab = pick(&a.vocabulary, "vocabulary.tsv")?;
+            let fit = pick(&a.fit, "fit.json")?;
+            let s = c2s_data::reconstruct::reconstruct_file(&a.sentences, &vocab, &fit, &a.output)?;
+            if a.json {
+                return print_json(&s);
+            }
+            println!(
+                "Wrote {}: {} cells x {} genes; {:.1} % of words are known genes, {:.1} % of gene mentions are unique",
+                a.output.display(),
+                s.cells,
+                s.genes,
+                100.0 * s.valid_share,
+                100.0 * s.unique_share
+            );
+        }
+    }
+    Ok(())
+}
+
+fn read_cells(path: &Path) -> Result<Vec<usize>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if let Ok(v) = serde_json::from_str::<Vec<usize>>(&text) {
+        return Ok(v);
+    }
+    text.split_whitespace()
+        .map(|w| w.trim_matches(',').parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .with_context(|| format!("{}: expected cell positions (whole numbers from 0), one per line or a JSON list", path.display()))
+}
+
+fn kind_text(k: c2s_data::matrix::ValueKind) -> &'static str {
+    k.describe()
+}
+
+fn print_inspection(r: &c2s_data::Inspection) {
+    println!("{}", r.path.display());
+    println!("  format: {:?}; {} cells x {} genes; species: {}", r.format, r.cells, r.genes, r.species);
+    println!("  matrices:");
+    for m in &r.matrices {
+        let default = if m.name == r.default_matrix { "  <- used by convert" } else { "" };
+        println!("    {:<14} {:?} {} {} x {}: {}{}", m.name, m.storage, m.dtype, m.cells, m.genes, m.description, default);
+    }
+    match &r.gene_symbol_column {
+        Some(c) => println!("  gene symbols: var column `{c}` (use --gene-column {c})"),
+        None => println!("  gene symbols: var_names, e.g. {}", r.example_genes.join(", ")),
+    }
+    println!("  cell columns (obs):");
+    for c in &r.obs_columns {
+        let tops: Vec<String> = c.top_values.iter().take(8).map(|(v, n)| format!("{v} {n}")).collect();
+        let more = if c.distinct > 8 { ", ..." } else { "" };
+        println!("    {:<20} {:<11} {} values: {}{}", c.name, c.kind, c.distinct, tops.join(", "), more);
+    }
+    println!("  gene columns (var): {}", r.var_columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+}

@@ -1,0 +1,614 @@
+//! Conversion of an expression file into a dataset directory of cell sentences:
+//! streaming over blocks of cells (bounded memory), parallel within a block,
+//! reading the next block while the current one is ranked.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+
+use rand::seq::index::sample;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::anndata::{AnnData, FileFormat, MatrixId};
+use crate::dataset::{self, Exports, SentenceBlock, SentenceWriter};
+use crate::error::{DataError, Result};
+use crate::inverse::{fit_rank_expression, RankFit};
+use crate::matrix::{MatrixSource, RowChunk, ValueKind};
+use crate::preprocess::{median_total, normalize_log, Preprocess};
+use crate::sentence::{gene_words, looks_like_ensembl, rank_genes, stable_hash, write_sentence, GeneWords};
+use crate::split::{make_splits, Splits};
+use crate::vocabulary::Vocabulary;
+
+/// What a long job reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub stage: &'static str,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Progress reporting and cancellation for a long job.
+pub struct Job<'a> {
+    pub progress: &'a (dyn Fn(Progress) + Sync),
+    pub cancel: &'a AtomicBool,
+}
+
+impl Job<'_> {
+    fn check(&self) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(DataError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Stored values per block: about 100 MB of working memory per block in flight.
+pub const DEFAULT_BLOCK_VALUES: usize = 4_000_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputOptions {
+    /// `None`: the matrix holding raw counts if any, else X.
+    pub matrix: Option<MatrixId>,
+    /// A var column holding gene symbols; `None`: var_names.
+    pub gene_column: Option<String>,
+    /// Suffix repeated gene names instead of refusing them.
+    pub make_unique: bool,
+    pub preprocess: Preprocess,
+    /// Seeds tie-breaking, splits and the fit's cell sample.
+    pub seed: u64,
+    pub block_values: usize,
+}
+
+impl Default for InputOptions {
+    fn default() -> Self {
+        InputOptions {
+            matrix: None,
+            gene_column: None,
+            make_unique: false,
+            preprocess: Preprocess::default(),
+            seed: 42,
+            block_values: DEFAULT_BLOCK_VALUES,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConvertOptions {
+    pub input: InputOptions,
+    /// obs columns written beside each sentence.
+    pub labels: Vec<String>,
+    pub split_fractions: [f64; 3],
+    /// Stratify the splits by this obs column.
+    pub stratify: Option<String>,
+    /// Cells sampled for the rank-expression fit (the reference: 1,024).
+    pub fit_cells: usize,
+    pub exports: Exports,
+    /// Replace an existing output directory.
+    pub overwrite: bool,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            input: InputOptions::default(),
+            labels: Vec::new(),
+            split_fractions: [0.8, 0.1, 0.1],
+            stratify: None,
+            fit_cells: 1024,
+            exports: Exports::default(),
+            overwrite: false,
+        }
+    }
+}
+
+/// An opened input with everything needed to rank its cells.
+pub struct Prepared {
+    pub ad: AnnData,
+    pub matrix_id: MatrixId,
+    pub src: MatrixSource,
+    pub kind: ValueKind,
+    pub genes: GeneWords,
+    pub gene_keys: Vec<u64>,
+    pub cell_keys: Vec<u64>,
+    pub notes: Vec<String>,
+}
+
+impl Prepared {
+    pub fn open(path: &Path, opts: &InputOptions) -> Result<Self> {
+        let ad = AnnData::open(path)?;
+        let matrix_id = match &opts.matrix {
+            Some(m) => m.clone(),
+            None => ad.default_matrix()?,
+        };
+        let src = ad.matrix(&matrix_id)?;
+        let kind = src.value_kind()?;
+        let counts_alternative = || {
+            ad.matrices
+                .iter()
+                .filter(|m| **m != matrix_id)
+                .find(|m| ad.matrix(m).and_then(|s| s.value_kind()).ok() == Some(ValueKind::RawCounts))
+                .map(|m| format!("use --matrix {m}, which holds raw counts"))
+                .unwrap_or_else(|| "use the raw counts or the log-normalised matrix of this dataset (before scaling)".into())
+        };
+        match kind {
+            ValueKind::Scaled => {
+                return Err(DataError::bad(
+                    path,
+                    src.field(),
+                    format!("matrix `{matrix_id}` holds negative values: it is scaled or centred data, whose ranks are meaningless"),
+                    counts_alternative(),
+                ))
+            }
+            ValueKind::NonFinite => {
+                return Err(DataError::bad(
+                    path,
+                    src.field(),
+                    format!("matrix `{matrix_id}` holds NaN or infinite values"),
+                    counts_alternative(),
+                ))
+            }
+            _ => {}
+        }
+        let genes = gene_words(&ad, &matrix_id, opts.gene_column.as_deref(), opts.make_unique)?;
+        let mut notes = ad.notes.clone();
+        if !genes.case_collisions.is_empty() {
+            notes.push(format!(
+                "{} gene names differ from another only in case; they are kept apart with a suffix ({})",
+                genes.case_collisions.len(),
+                genes.case_collisions.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if looks_like_ensembl(&genes.words) {
+            notes.push("gene names look like Ensembl IDs, not symbols; choose a symbol column with --gene-column if there is one".into());
+        }
+        let gene_keys = genes.keys(opts.seed);
+        let cell_keys = ad.obs.index.iter().map(|n| stable_hash(opts.seed, n.as_bytes())).collect();
+        Ok(Prepared { ad, matrix_id, src, kind, genes, gene_keys, cell_keys, notes })
+    }
+
+    fn bad_value(&self, row: usize, gene: u32, v: f64) -> DataError {
+        DataError::bad(
+            &self.ad.path,
+            self.src.field(),
+            format!(
+                "cell `{}` (row {row}) has the value {v} for gene `{}`",
+                self.ad.obs.index[row], self.genes.words[gene as usize]
+            ),
+            if v.is_finite() {
+                "negative values mean scaled data: choose the raw counts or log-normalised matrix with --matrix".to_string()
+            } else {
+                "NaN or infinite values are not expression: fix the matrix or choose another with --matrix".to_string()
+            },
+        )
+    }
+}
+
+/// Reads blocks on one thread while `f` processes the previous block.
+/// HDF5 is serialised by a global lock, so one reader is all it can use.
+fn stream_blocks<F>(src: &MatrixSource, blocks: &[(usize, usize)], job: &Job, mut f: F) -> Result<()>
+where
+    F: FnMut(RowChunk) -> Result<()>,
+{
+    let stop = AtomicBool::new(false);
+    let stop_ref = &stop;
+    std::thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Result<RowChunk>>(1);
+        s.spawn(move || {
+            for &(a, b) in blocks {
+                if stop_ref.load(Ordering::Relaxed) {
+                    break;
+                }
+                let r = src.read_rows(a, b);
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut out = Ok(());
+        for chunk in rx.iter() {
+            let r = job.check().and_then(|_| chunk).and_then(&mut f);
+            if r.is_err() {
+                out = r;
+                break;
+            }
+        }
+        stop_ref.store(true, Ordering::Relaxed);
+        // Drain so the reader is not blocked on a full channel.
+        for _ in rx.iter() {}
+        out
+    })
+}
+
+/// Splits a block's rows into pieces for the thread pool.
+fn pieces(n: usize) -> Vec<(usize, usize)> {
+    let k = (rayon::current_num_threads() * 4).max(1);
+    let step = n.div_ceil(k).max(1);
+    (0..n).step_by(step).map(|a| (a, (a + step).min(n))).collect()
+}
+
+/// Which cells and genes survive filter_cells(min_genes) then filter_genes(min_cells).
+fn scan_filters(p: &Prepared, pre: &Preprocess, blocks: &[(usize, usize)], job: &Job) -> Result<(Vec<bool>, Vec<bool>)> {
+    let n_genes_total = p.src.n_cols;
+    let mut keep_cell = vec![false; p.src.n_rows];
+    let mut gene_cells = vec![0u64; n_genes_total];
+    let mut done = 0u64;
+    stream_blocks(&p.src, blocks, job, |chunk| {
+        let parts: Vec<Result<(Vec<bool>, Vec<u64>)>> = pieces(chunk.n_rows())
+            .par_iter()
+            .map(|&(a, b)| {
+                let mut keep = Vec::with_capacity(b - a);
+                let mut counts = vec![0u64; n_genes_total];
+                for i in a..b {
+                    let (idx, val) = chunk.row(i);
+                    let mut n = 0;
+                    for (&j, &v) in idx.iter().zip(val) {
+                        if !(v >= 0.0) || !v.is_finite() {
+                            return Err(p.bad_value(chunk.start + i, j, v));
+                        }
+                        n += (v > 0.0) as usize;
+                    }
+                    let k = n >= pre.min_genes;
+                    if k {
+                        idx.iter().zip(val).filter(|(_, &v)| v > 0.0).for_each(|(&j, _)| counts[j as usize] += 1);
+                    }
+                    keep.push(k);
+                }
+                Ok((keep, counts))
+            })
+            .collect();
+        let mut row = chunk.start;
+        for part in parts {
+            let (keep, counts) = part?;
+            for k in keep {
+                keep_cell[row] = k;
+                row += 1;
+            }
+            gene_cells.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+        }
+        done += chunk.n_rows() as u64;
+        (job.progress)(Progress { stage: "filtering", done, total: p.src.n_rows as u64 });
+        Ok(())
+    })?;
+    let keep_gene = gene_cells.iter().map(|&c| c as usize >= pre.min_cells).collect();
+    Ok((keep_cell, keep_gene))
+}
+
+/// A finished conversion.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConvertSummary {
+    pub output: PathBuf,
+    pub matrix: String,
+    pub value_kind: ValueKind,
+    pub gene_names_from: String,
+    pub cells_in_file: usize,
+    pub genes_in_file: usize,
+    pub cells: usize,
+    pub genes: usize,
+    pub expressed_values: u64,
+    pub mean_genes_per_cell: f64,
+    pub splits: [usize; 3],
+    pub fit: Option<RankFit>,
+    pub notes: Vec<String>,
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// Converts `input` into the dataset directory `output`. Everything is written
+/// into a temporary directory beside `output` and renamed at the end, so an
+/// error or a cancel leaves no partial output.
+pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) -> Result<ConvertSummary> {
+    if output.exists() && !opts.overwrite {
+        return Err(DataError::Output {
+            path: output.to_path_buf(),
+            problem: "the output directory already exists".into(),
+            hint: "choose another output directory, or add --force to replace it".into(),
+        });
+    }
+    let p = Prepared::open(input, &opts.input)?;
+    let pre = &opts.input.preprocess;
+    for l in opts.labels.iter().chain(&opts.stratify) {
+        if p.ad.obs.column(l).is_none() {
+            return Err(DataError::bad(
+                input,
+                format!("obs/{l}"),
+                format!("there is no cell column `{l}`"),
+                format!(
+                    "choose among: {}",
+                    p.ad.obs.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let parent = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".c2s-convert-")
+        .tempdir_in(parent)
+        .map_err(|e| DataError::io(parent, e))?;
+
+    let hasher = {
+        let path = input.to_path_buf();
+        std::thread::spawn(move || sha256_file(&path))
+    };
+
+    let blocks = p.src.chunks(opts.input.block_values);
+    let filtering = pre.min_genes > 0 || pre.min_cells > 0;
+    let (keep_cell, keep_gene) = if filtering {
+        scan_filters(&p, pre, &blocks, job)?
+    } else {
+        (vec![true; p.src.n_rows], vec![true; p.src.n_cols])
+    };
+    let kept_rows: Vec<usize> = (0..p.src.n_rows).filter(|&r| keep_cell[r]).collect();
+    let kept_genes: Vec<usize> = (0..p.src.n_cols).filter(|&g| keep_gene[g]).collect();
+    if kept_rows.is_empty() {
+        return Err(DataError::bad(input, "obs", "no cell is left after filtering", "lower --min-genes"));
+    }
+    if kept_genes.is_empty() {
+        return Err(DataError::bad(input, "var", "no gene is left after filtering", "lower --min-cells"));
+    }
+    // Dataset position of each kept file row.
+    let mut position = vec![usize::MAX; p.src.n_rows];
+    kept_rows.iter().enumerate().for_each(|(k, &r)| position[r] = k);
+
+    let obs = &p.ad.obs;
+    let label_cols: Vec<Vec<Option<String>>> = opts
+        .labels
+        .iter()
+        .map(|l| {
+            let c = &obs.column(l).expect("checked").data;
+            kept_rows.iter().map(|&r| c.text(r)).collect()
+        })
+        .collect();
+    let strata: Option<Vec<Option<String>>> = opts.stratify.as_ref().map(|s| {
+        let c = &obs.column(s).expect("checked").data;
+        kept_rows.iter().map(|&r| c.text(r)).collect()
+    });
+    let splits: Splits = make_splits(
+        kept_rows.len(),
+        opts.split_fractions,
+        opts.input.seed,
+        opts.stratify.as_deref().zip(strata.as_deref()),
+    );
+    let assignment = splits.assignment(kept_rows.len());
+
+    let mut writer = SentenceWriter::create(tmp.path(), &opts.labels, opts.exports)?;
+    let mut vocab_counts = vec![0u64; p.src.n_cols];
+    let mut totals = vec![0f64; kept_rows.len()];
+    let mut expressed = 0u64;
+    let mut done = 0u64;
+    let words = &p.genes.words;
+    stream_blocks(&p.src, &blocks, job, |chunk| {
+        type Row = (usize, String, i32, f64);
+        let parts: Vec<Result<(Vec<Row>, Vec<u64>)>> = pieces(chunk.n_rows())
+            .par_iter()
+            .map(|&(a, b)| {
+                let mut rows = Vec::new();
+                let mut counts = vec![0u64; words.len()];
+                let (mut fi, mut fv, mut order) = (Vec::new(), Vec::new(), Vec::new());
+                for i in a..b {
+                    let r = chunk.start + i;
+                    if !keep_cell[r] {
+                        continue;
+                    }
+                    let (idx, val) = chunk.row(i);
+                    fi.clear();
+                    fv.clear();
+                    let mut total = 0.0;
+                    for (&j, &v) in idx.iter().zip(val) {
+                        if !(v >= 0.0) || !v.is_finite() {
+                            return Err(p.bad_value(r, j, v));
+                        }
+                        if keep_gene[j as usize] {
+                            fi.push(j);
+                            fv.push(v);
+                            total += v;
+                        }
+                    }
+                    rank_genes(&fi, &fv, p.cell_keys[r], &p.gene_keys, &mut order);
+                    if order.is_empty() {
+                        return Err(DataError::bad(
+                            &p.ad.path,
+                            p.src.field(),
+                            format!("cell `{}` (row {r}) expresses no gene{}", obs.index[r], if filtering { " after gene filtering" } else { "" }),
+                            "drop such cells with --min-genes 1 (the reference tutorials use --min-genes 200)",
+                        ));
+                    }
+                    order.iter().for_each(|&j| counts[j as usize] += 1);
+                    let mut s = String::with_capacity(order.len() * 8);
+                    write_sentence(&order, words, " ", &mut s);
+                    rows.push((r, s, order.len() as i32, total));
+                }
+                Ok((rows, counts))
+            })
+            .collect();
+        let mut block = SentenceBlock { labels: vec![Vec::new(); opts.labels.len()], ..Default::default() };
+        for part in parts {
+            let (rows, counts) = part?;
+            vocab_counts.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+            for (r, s, n, total) in rows {
+                let k = position[r];
+                totals[k] = total;
+                expressed += n as u64;
+                block.cell_names.push(obs.index[r].clone());
+                block.sentences.push(s);
+                block.n_genes.push(n);
+                block.splits.push(assignment[k].as_str());
+                for (dst, src) in block.labels.iter_mut().zip(&label_cols) {
+                    dst.push(src[k].clone());
+                }
+            }
+        }
+        writer.write(&block)?;
+        done += chunk.n_rows() as u64;
+        (job.progress)(Progress { stage: "sentences", done, total: p.src.n_rows as u64 });
+        Ok(())
+    })?;
+    writer.finish()?;
+    job.check()?;
+
+    let vocab = Vocabulary {
+        genes: kept_genes.iter().map(|&g| words[g].clone()).collect(),
+        cells_expressing: kept_genes.iter().map(|&g| vocab_counts[g]).collect(),
+    };
+    let write_file = |name: &str, bytes: &[u8]| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).map_err(|e| DataError::io(&path, e))
+    };
+    let mut vbuf = Vec::new();
+    vocab.write_tsv(&mut vbuf).expect("writing to memory");
+    write_file(dataset::VOCABULARY_TSV, &vbuf)?;
+    write_file(dataset::SPLITS_JSON, &serde_json::to_vec(&splits).expect("serialisable"))?;
+
+    (job.progress)(Progress { stage: "fit", done: 0, total: 1 });
+    let target = pre.target_sum.unwrap_or_else(|| median_total(&totals));
+    let fit_rows = sample_rows(kept_rows.len(), opts.fit_cells, opts.input.seed);
+    let fit = fit_on(&p, &fit_rows.iter().map(|&k| kept_rows[k]).collect::<Vec<_>>(), &keep_gene, target, pre)?;
+    let fit_doc = serde_json::json!({
+        "fit": fit,
+        "target_sum": target,
+        "log_base": pre.log_base,
+        "matrix": p.matrix_id.to_string(),
+        "value_kind": p.kind,
+        "fit_cells": fit_rows,
+    });
+    write_file(dataset::FIT_JSON, &serde_json::to_vec_pretty(&fit_doc).expect("serialisable"))?;
+    (job.progress)(Progress { stage: "fit", done: 1, total: 1 });
+
+    let sha = hasher
+        .join()
+        .expect("hash thread does not panic")
+        .map_err(|e| DataError::io(input, e))?;
+    let summary = ConvertSummary {
+        output: output.to_path_buf(),
+        matrix: p.matrix_id.to_string(),
+        value_kind: p.kind,
+        gene_names_from: p.genes.source.clone(),
+        cells_in_file: p.src.n_rows,
+        genes_in_file: p.src.n_cols,
+        cells: kept_rows.len(),
+        genes: kept_genes.len(),
+        expressed_values: expressed,
+        mean_genes_per_cell: expressed as f64 / kept_rows.len() as f64,
+        splits: [splits.train.len(), splits.val.len(), splits.test.len()],
+        fit,
+        notes: p.notes.clone(),
+    };
+    let manifest = serde_json::json!({
+        "format": "c2s-dataset",
+        "format_version": 1,
+        "c2s_version": env!("CARGO_PKG_VERSION"),
+        "source": {
+            "path": input.canonicalize().unwrap_or_else(|_| input.to_path_buf()),
+            "file_name": input.file_name().map(|s| s.to_string_lossy().to_string()),
+            "sha256": sha,
+            "bytes": std::fs::metadata(input).map(|m| m.len()).ok(),
+            "format": match p.ad.format { FileFormat::H5ad => "h5ad", FileFormat::H5adLegacy => "h5ad (pre-0.7 layout)", FileFormat::CellRangerH5 => "10x Cell Ranger h5" },
+        },
+        "parameters": opts,
+        "summary": summary,
+        "files": {
+            "sentences": dataset::SENTENCES_PARQUET,
+            "jsonl": opts.exports.jsonl.then_some(dataset::SENTENCES_JSONL),
+            "text": opts.exports.text.then_some(dataset::SENTENCES_TXT),
+            "vocabulary": dataset::VOCABULARY_TSV,
+            "splits": dataset::SPLITS_JSON,
+            "fit": dataset::FIT_JSON,
+        },
+        "delimiter": " ",
+    });
+    write_file(dataset::MANIFEST_JSON, &serde_json::to_vec_pretty(&manifest).expect("serialisable"))?;
+
+    // Publish: replace an old output only now that the new one is complete.
+    let tmp_path = tmp.keep();
+    if output.exists() {
+        std::fs::remove_dir_all(output).map_err(|e| DataError::io(output, e))?;
+    }
+    std::fs::rename(&tmp_path, output).map_err(|e| DataError::io(output, e))?;
+    Ok(summary)
+}
+
+/// A seeded sample of `k` of `n` positions, sorted.
+pub fn sample_rows(n: usize, k: usize, seed: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f17);
+    let mut v = sample(&mut rng, n, k.min(n)).into_vec();
+    v.sort_unstable();
+    v
+}
+
+/// Fits the rank-expression line on the given file rows.
+fn fit_on(p: &Prepared, rows: &[usize], keep_gene: &[bool], target: f64, pre: &Preprocess) -> Result<Option<RankFit>> {
+    let raw = p.src.read_row_list(rows)?;
+    let mut chunk = RowChunk { start: 0, indptr: vec![0], ..Default::default() };
+    let mut totals = Vec::with_capacity(rows.len());
+    for i in 0..raw.n_rows() {
+        let (idx, val) = raw.row(i);
+        let mut t = 0.0;
+        for (&j, &v) in idx.iter().zip(val) {
+            if keep_gene[j as usize] && v > 0.0 {
+                chunk.indices.push(j);
+                chunk.data.push(v);
+                t += v;
+            }
+        }
+        totals.push(t);
+        chunk.indptr.push(chunk.data.len());
+    }
+    normalize_log(&mut chunk, &totals, target, pre.log_base, p.kind);
+    let keys: Vec<u64> = rows.iter().map(|&r| p.cell_keys[r]).collect();
+    Ok(fit_rank_expression(&chunk, &keys, &p.gene_keys))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FitSummary {
+    pub fit: Option<RankFit>,
+    pub target_sum: f64,
+    pub matrix: String,
+    pub value_kind: ValueKind,
+    pub cells: Vec<usize>,
+}
+
+/// Fits the inverse transform straight from a file: on the given cell rows,
+/// or on a seeded sample of `sample` cells. No filtering (as the reference).
+pub fn fit_file(input: &Path, opts: &InputOptions, cells: Option<Vec<usize>>, sample_size: usize, job: &Job) -> Result<FitSummary> {
+    let p = Prepared::open(input, opts)?;
+    let pre = &opts.preprocess;
+    let n = p.src.n_rows;
+    let mut rows = cells.unwrap_or_else(|| sample_rows(n, sample_size, opts.seed));
+    rows.sort_unstable();
+    rows.dedup();
+    if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
+        return Err(DataError::bad(input, "cells", format!("cell index {bad} is out of range ({n} cells)"), "list cell positions from 0"));
+    }
+    let target = match (pre.target_sum, p.kind) {
+        (Some(t), _) => t,
+        (None, ValueKind::RawCounts) => {
+            let mut totals = vec![0f64; n];
+            let blocks = p.src.chunks(opts.block_values);
+            let mut done = 0;
+            stream_blocks(&p.src, &blocks, job, |c| {
+                for i in 0..c.n_rows() {
+                    totals[c.start + i] = c.row(i).1.iter().sum();
+                }
+                done += c.n_rows() as u64;
+                (job.progress)(Progress { stage: "cell totals", done, total: n as u64 });
+                Ok(())
+            })?;
+            median_total(&totals)
+        }
+        _ => 1.0, // not used: the data is already normalised
+    };
+    let keep = vec![true; p.src.n_cols];
+    let fit = fit_on(&p, &rows, &keep, target, pre)?;
+    Ok(FitSummary { fit, target_sum: target, matrix: p.matrix_id.to_string(), value_kind: p.kind, cells: rows })
+}

@@ -1,0 +1,264 @@
+//! The dataset directory a conversion writes, and reading its sentences back.
+//!
+//! ```text
+//! sentences.parquet  cell_name, cell_sentence, n_genes, split, label columns
+//! sentences.jsonl    the same, one JSON object per line (optional)
+//! sentences.txt      one sentence per line, in cell order (optional)
+//! vocabulary.tsv     GENE<TAB>cells expressing it, in gene order
+//! splits.json        train / val / test cell indices
+//! fit.json           the rank-expression fit (inverse transform)
+//! manifest.json      source hash, parameters, counts, version
+//! ```
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::basic::{Compression, ConvertedType, Repetition, Type as PhysicalType};
+use parquet::data_type::{ByteArray, ByteArrayType, Int32Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::Type;
+
+use crate::error::{DataError, Result};
+
+pub const SENTENCES_PARQUET: &str = "sentences.parquet";
+pub const SENTENCES_JSONL: &str = "sentences.jsonl";
+pub const SENTENCES_TXT: &str = "sentences.txt";
+pub const VOCABULARY_TSV: &str = "vocabulary.tsv";
+pub const SPLITS_JSON: &str = "splits.json";
+pub const FIT_JSON: &str = "fit.json";
+pub const MANIFEST_JSON: &str = "manifest.json";
+
+/// One block of output rows.
+#[derive(Debug, Default)]
+pub struct SentenceBlock {
+    pub cell_names: Vec<String>,
+    pub sentences: Vec<String>,
+    pub n_genes: Vec<i32>,
+    pub splits: Vec<&'static str>,
+    /// One vector per label column, aligned with `cell_names`.
+    pub labels: Vec<Vec<Option<String>>>,
+}
+
+/// Which plain exports to write beside the Parquet file.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Exports {
+    pub jsonl: bool,
+    pub text: bool,
+}
+
+impl Default for Exports {
+    fn default() -> Self {
+        Exports { jsonl: true, text: true }
+    }
+}
+
+/// Streams sentence blocks into the Parquet, JSONL and text files.
+pub struct SentenceWriter {
+    dir: PathBuf,
+    label_names: Vec<String>,
+    parquet: SerializedFileWriter<BufWriter<File>>,
+    jsonl: Option<BufWriter<File>>,
+    text: Option<BufWriter<File>>,
+}
+
+fn create(path: &Path) -> Result<BufWriter<File>> {
+    Ok(BufWriter::with_capacity(1 << 20, File::create(path).map_err(|e| DataError::io(path, e))?))
+}
+
+impl SentenceWriter {
+    pub fn create(dir: &Path, label_names: &[String], exports: Exports) -> Result<Self> {
+        let ppath = dir.join(SENTENCES_PARQUET);
+        let pq_err = |source| DataError::Parquet { path: ppath.clone(), source };
+        let text_col = |name: &str, rep: Repetition| {
+            Type::primitive_type_builder(name, PhysicalType::BYTE_ARRAY)
+                .with_converted_type(ConvertedType::UTF8)
+                .with_repetition(rep)
+                .build()
+                .map(Arc::new)
+        };
+        let mut fields = vec![
+            text_col("cell_name", Repetition::REQUIRED).map_err(pq_err)?,
+            text_col("cell_sentence", Repetition::REQUIRED).map_err(pq_err)?,
+            Arc::new(
+                Type::primitive_type_builder("n_genes", PhysicalType::INT32)
+                    .with_repetition(Repetition::REQUIRED)
+                    .build()
+                    .map_err(pq_err)?,
+            ),
+            text_col("split", Repetition::REQUIRED).map_err(pq_err)?,
+        ];
+        for l in label_names {
+            fields.push(text_col(l, Repetition::OPTIONAL).map_err(pq_err)?);
+        }
+        let schema = Arc::new(Type::group_type_builder("schema").with_fields(fields).build().map_err(pq_err)?);
+        let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+        let parquet = SerializedFileWriter::new(create(&ppath)?, schema, props).map_err(pq_err)?;
+        Ok(SentenceWriter {
+            dir: dir.to_path_buf(),
+            label_names: label_names.to_vec(),
+            parquet,
+            jsonl: if exports.jsonl { Some(create(&dir.join(SENTENCES_JSONL))?) } else { None },
+            text: if exports.text { Some(create(&dir.join(SENTENCES_TXT))?) } else { None },
+        })
+    }
+
+    pub fn write(&mut self, b: &SentenceBlock) -> Result<()> {
+        if b.cell_names.is_empty() {
+            return Ok(());
+        }
+        let ppath = self.dir.join(SENTENCES_PARQUET);
+        let pq_err = |source| DataError::Parquet { path: ppath.clone(), source };
+        let bytes = |v: &[String]| v.iter().map(|s| ByteArray::from(s.as_bytes().to_vec())).collect::<Vec<_>>();
+        let splits: Vec<ByteArray> = b.splits.iter().map(|s| ByteArray::from(*s)).collect();
+        let mut rg = self.parquet.next_row_group().map_err(pq_err)?;
+        let mut k = 0;
+        while let Some(mut col) = rg.next_column().map_err(pq_err)? {
+            match k {
+                0 => col.typed::<ByteArrayType>().write_batch(&bytes(&b.cell_names), None, None),
+                1 => col.typed::<ByteArrayType>().write_batch(&bytes(&b.sentences), None, None),
+                2 => col.typed::<Int32Type>().write_batch(&b.n_genes, None, None),
+                3 => col.typed::<ByteArrayType>().write_batch(&splits, None, None),
+                _ => {
+                    let l = &b.labels[k - 4];
+                    let vals: Vec<ByteArray> = l.iter().flatten().map(|s| ByteArray::from(s.as_bytes().to_vec())).collect();
+                    let defs: Vec<i16> = l.iter().map(|s| s.is_some() as i16).collect();
+                    col.typed::<ByteArrayType>().write_batch(&vals, Some(&defs), None)
+                }
+            }
+            .map_err(pq_err)?;
+            col.close().map_err(pq_err)?;
+            k += 1;
+        }
+        rg.close().map_err(pq_err)?;
+        if let Some(w) = &mut self.jsonl {
+            let p = self.dir.join(SENTENCES_JSONL);
+            for i in 0..b.cell_names.len() {
+                let mut m = serde_json::Map::new();
+                m.insert("cell_name".into(), b.cell_names[i].clone().into());
+                m.insert("cell_sentence".into(), b.sentences[i].clone().into());
+                m.insert("n_genes".into(), b.n_genes[i].into());
+                m.insert("split".into(), b.splits[i].into());
+                for (name, l) in self.label_names.iter().zip(&b.labels) {
+                    m.insert(name.clone(), l[i].clone().map_or(serde_json::Value::Null, Into::into));
+                }
+                serde_json::to_writer(&mut *w, &m).map_err(|e| DataError::io(&p, e.into()))?;
+                w.write_all(b"\n").map_err(|e| DataError::io(&p, e))?;
+            }
+        }
+        if let Some(w) = &mut self.text {
+            let p = self.dir.join(SENTENCES_TXT);
+            for s in &b.sentences {
+                w.write_all(s.as_bytes()).and_then(|_| w.write_all(b"\n")).map_err(|e| DataError::io(&p, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        let ppath = self.dir.join(SENTENCES_PARQUET);
+        let w = self.parquet.into_inner().map_err(|source| DataError::Parquet { path: ppath.clone(), source })?;
+        let mut all = vec![(ppath, w)];
+        if let Some(w) = self.jsonl {
+            all.push((self.dir.join(SENTENCES_JSONL), w));
+        }
+        if let Some(w) = self.text {
+            all.push((self.dir.join(SENTENCES_TXT), w));
+        }
+        for (p, w) in all {
+            let f = w.into_inner().map_err(|e| DataError::io(&p, e.into_error()))?;
+            f.sync_all().map_err(|e| DataError::io(&p, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A sentence read back with its cell name and labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentenceRecord {
+    pub cell_name: String,
+    pub sentence: String,
+    pub labels: Vec<(String, Option<String>)>,
+}
+
+/// Reads sentences from a dataset directory (its Parquet file), a .parquet,
+/// a .jsonl (field `cell_sentence`, other text fields kept as labels) or a
+/// text file with one sentence per line.
+pub fn read_sentences(path: &Path) -> Result<Vec<SentenceRecord>> {
+    let path_buf;
+    let path = if path.is_dir() {
+        path_buf = path.join(SENTENCES_PARQUET);
+        path_buf.as_path()
+    } else {
+        path
+    };
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match ext {
+        "parquet" => read_parquet(path),
+        "jsonl" | "json" => read_jsonl(path),
+        _ => {
+            let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+            Ok(text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| SentenceRecord { cell_name: format!("cell_{i}"), sentence: l.to_string(), labels: vec![] })
+                .collect())
+        }
+    }
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<SentenceRecord>> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).map_err(|e| {
+            DataError::bad(path, format!("line {}", i + 1), format!("not a JSON object: {e}"), "each line must be a JSON object with a `cell_sentence` field")
+        })?;
+        let sentence = v.get("cell_sentence").and_then(|s| s.as_str()).ok_or_else(|| {
+            DataError::bad(path, format!("line {}: cell_sentence", i + 1), "no `cell_sentence` text field", "each line must hold a `cell_sentence` field")
+        })?;
+        let cell_name = v.get("cell_name").and_then(|s| s.as_str()).map_or_else(|| format!("cell_{i}"), str::to_string);
+        let labels = v
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "cell_sentence" | "cell_name" | "n_genes"))
+            .filter_map(|(k, val)| match val {
+                serde_json::Value::String(s) => Some((k.clone(), Some(s.clone()))),
+                serde_json::Value::Null => Some((k.clone(), None)),
+                _ => None,
+            })
+            .collect();
+        out.push(SentenceRecord { cell_name, sentence: sentence.to_string(), labels });
+    }
+    Ok(out)
+}
+
+fn read_parquet(path: &Path) -> Result<Vec<SentenceRecord>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let pq_err = |source| DataError::Parquet { path: path.to_path_buf(), source };
+    let f = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let reader = SerializedFileReader::new(f).map_err(pq_err)?;
+    let mut out = Vec::new();
+    for row in reader.get_row_iter(None).map_err(pq_err)? {
+        let row = row.map_err(pq_err)?;
+        let mut rec = SentenceRecord { cell_name: String::new(), sentence: String::new(), labels: vec![] };
+        for (name, field) in row.get_column_iter() {
+            let text = match field {
+                Field::Str(s) => Some(s.clone()),
+                _ => None,
+            };
+            match name.as_str() {
+                "cell_name" => rec.cell_name = text.unwrap_or_default(),
+                "cell_sentence" => rec.sentence = text.unwrap_or_default(),
+                "n_genes" => {}
+                _ if matches!(field, Field::Str(_) | Field::Null) => rec.labels.push((name.clone(), text)),
+                _ => {}
+            }
+        }
+        out.push(rec);
+    }
+    Ok(out)
+}

@@ -1,0 +1,70 @@
+//! Typed errors of the data engine. Every variant names the file and the field at
+//! fault and says what the user can do about it.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The input is readable but its content is unusable as asked.
+    #[error("{file}: {field}: {problem}. {hint}")]
+    BadInput {
+        file: PathBuf,
+        field: String,
+        problem: String,
+        hint: String,
+    },
+    /// The HDF5 library refused an operation.
+    #[error("{file}: {field}: HDF5 error: {source}. {hint}")]
+    Hdf5 {
+        file: PathBuf,
+        field: String,
+        #[source]
+        source: hdf5::Error,
+        hint: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: writing Parquet failed: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("{path}: {problem}. {hint}")]
+    Output {
+        path: PathBuf,
+        problem: String,
+        hint: String,
+    },
+    #[error("the job was cancelled; no output was written")]
+    Cancelled,
+}
+
+pub type Result<T> = std::result::Result<T, DataError>;
+
+impl DataError {
+    pub fn bad(
+        file: impl Into<PathBuf>,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        DataError::BadInput {
+            file: file.into(),
+            field: field.into(),
+            problem: problem.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

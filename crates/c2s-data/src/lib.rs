@@ -1,0 +1,24 @@
+//! The data engine of C2S Studio: single-cell files in, cell sentences out,
+//! and sentences back to expression. No machine-learning dependencies.
+
+pub mod anndata;
+pub mod convert;
+pub mod dataset;
+pub mod error;
+pub mod frame;
+mod h5util;
+pub mod h5ad_writer;
+pub mod inspect;
+pub mod inverse;
+pub mod matrix;
+pub mod preprocess;
+pub mod reconstruct;
+pub mod sentence;
+pub mod split;
+pub mod vocabulary;
+
+pub use anndata::{AnnData, FileFormat, MatrixId};
+pub use convert::{convert, fit_file, ConvertOptions, ConvertSummary, InputOptions, Job, Progress};
+pub use error::{DataError, Result};
+pub use inspect::{inspect, Inspection};
+pub use vocabulary::Vocabulary;

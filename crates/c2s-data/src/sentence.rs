@@ -1,0 +1,181 @@
+//! Cell sentences: a cell's expressed genes ordered by expression, highest first.
+//!
+//! Ties are broken by a key hashed from (seed, cell name, gene name), so a cell's
+//! sentence depends only on that cell: not on row order, other rows or threads
+//! (the reference shuffles with a global RNG, so a tie's order depends on every
+//! earlier row).
+
+use std::collections::HashMap;
+
+use crate::anndata::{make_unique, AnnData, MatrixId};
+use crate::error::{DataError, Result};
+
+/// FNV-1a then a SplitMix64 finaliser: a stable, dependency-free hash whose
+/// output never changes between Rust versions (std's hashers make no such promise).
+pub fn stable_hash(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix(h)
+}
+
+pub fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Orders one cell's genes: expressed genes (value > 0) by value descending,
+/// ties by the hashed key. Returns gene column indices.
+pub fn rank_genes(indices: &[u32], values: &[f64], cell_key: u64, gene_keys: &[u64], out: &mut Vec<u32>) {
+    let mut tmp: Vec<(f64, u64, u32)> = indices
+        .iter()
+        .zip(values)
+        .filter(|(_, &v)| v > 0.0)
+        .map(|(&j, &v)| (v, mix(cell_key ^ gene_keys[j as usize]), j))
+        .collect();
+    tmp.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    out.clear();
+    out.extend(tmp.into_iter().map(|t| t.2));
+}
+
+/// Writes the sentence for ranked genes into `buf` (names joined by `delimiter`).
+pub fn write_sentence(order: &[u32], names: &[String], delimiter: &str, buf: &mut String) {
+    buf.clear();
+    for (k, &j) in order.iter().enumerate() {
+        if k > 0 {
+            buf.push_str(delimiter);
+        }
+        buf.push_str(&names[j as usize]);
+    }
+}
+
+/// The words used for genes: upper-cased names from var_names or a var column.
+#[derive(Debug, Clone)]
+pub struct GeneWords {
+    pub words: Vec<String>,
+    /// Where the names came from ("var_names" or the column).
+    pub source: String,
+    /// Names that differed only in case and got a suffix to stay apart.
+    pub case_collisions: Vec<String>,
+}
+
+impl GeneWords {
+    /// Per-gene tie-break keys.
+    pub fn keys(&self, seed: u64) -> Vec<u64> {
+        self.words.iter().map(|w| stable_hash(seed, w.as_bytes())).collect()
+    }
+}
+
+pub fn gene_words(ad: &AnnData, matrix: &MatrixId, column: Option<&str>, unique: bool) -> Result<GeneWords> {
+    let var = ad.var_for(matrix);
+    let var_field = if *matrix == MatrixId::Raw { "raw/var" } else { "var" };
+    let (raw, source): (Vec<Option<String>>, String) = match column {
+        None => (var.index.iter().map(|s| Some(s.clone())).collect(), "var_names".into()),
+        Some(c) => {
+            let col = var.column(c).ok_or_else(|| {
+                DataError::bad(
+                    &ad.path,
+                    format!("{var_field}/{c}"),
+                    format!("there is no gene column `{c}`"),
+                    format!(
+                        "choose one of: {}",
+                        var.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            (col.data.texts(), c.to_string())
+        }
+    };
+    let missing: Vec<usize> = raw
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.as_deref().map_or(true, |s| s.trim().is_empty()))
+        .map(|(i, _)| i)
+        .collect();
+    if !missing.is_empty() {
+        return Err(DataError::bad(
+            &ad.path,
+            format!("{var_field}/{source}"),
+            format!("{} genes have no name (first at position {})", missing.len(), missing[0]),
+            "choose a gene column where every gene has a name (--gene-column), or fill in the names",
+        ));
+    }
+    let names: Vec<String> = raw.into_iter().map(|s| s.unwrap_or_default().trim().to_string()).collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let dups: Vec<&str> = names.iter().filter(|n| seen.insert(n.as_str(), 0).is_some()).map(|s| s.as_str()).collect();
+    let names = if dups.is_empty() {
+        names
+    } else if unique {
+        make_unique(&names).0
+    } else {
+        let mut d: Vec<&str> = dups.clone();
+        d.dedup();
+        return Err(DataError::bad(
+            &ad.path,
+            format!("{var_field}/{source}"),
+            format!(
+                "{} gene names occur more than once (e.g. {})",
+                dups.len(),
+                d.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+            ),
+            "add --make-unique to suffix repeated names as scanpy's var_names_make_unique does, or choose another gene column",
+        ));
+    };
+    // Upper-casing may make distinct names equal (e.g. C1orf220 and C1ORF220):
+    // keep them apart by column with a suffix rather than merging them silently.
+    let upper: Vec<String> = names.iter().map(|s| s.to_uppercase()).collect();
+    let (words, case_collisions) = make_unique(&upper);
+    Ok(GeneWords { words, source, case_collisions })
+}
+
+/// Warns when names look like Ensembl IDs rather than gene symbols.
+pub fn looks_like_ensembl(names: &[String]) -> bool {
+    let n = names.len().min(1000);
+    n > 0 && names[..n].iter().filter(|s| s.to_uppercase().starts_with("ENS") && s.chars().any(|c| c.is_ascii_digit())).count() * 2 > n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentence(idx: &[u32], val: &[f64], cell: &str) -> String {
+        let names: Vec<String> = ["G1", "G2", "G3"].iter().map(|s| s.to_string()).collect();
+        let keys: Vec<u64> = names.iter().map(|n| stable_hash(0, n.as_bytes())).collect();
+        let mut order = Vec::new();
+        rank_genes(idx, val, stable_hash(0, cell.as_bytes()), &keys, &mut order);
+        let mut s = String::new();
+        write_sentence(&order, &names, " ", &mut s);
+        s
+    }
+
+    #[test]
+    fn reference_unit_fixture() {
+        assert_eq!(sentence(&[2], &[3.0], "c0"), "G3");
+        assert_eq!(sentence(&[0, 2], &[3.0, 1.0], "c1"), "G1 G3");
+        assert_eq!(sentence(&[1], &[1.0], "c2"), "G2");
+        let tie = sentence(&[0, 1], &[1.0, 1.0], "c3");
+        assert!(tie == "G1 G2" || tie == "G2 G1");
+        assert_eq!(sentence(&[0, 1, 2], &[3.0, 2.0, 1.0], "c4"), "G1 G2 G3");
+        // Explicitly stored zeros are not expressed genes.
+        assert_eq!(sentence(&[0, 1, 2], &[0.0, 2.0, 0.0], "c5"), "G2");
+    }
+
+    #[test]
+    fn ties_depend_on_the_cell_only() {
+        // The same cell gives the same order however often it is ranked.
+        let a = sentence(&[0, 1, 2], &[1.0, 1.0, 1.0], "cell-x");
+        for _ in 0..3 {
+            assert_eq!(sentence(&[0, 1, 2], &[1.0, 1.0, 1.0], "cell-x"), a);
+        }
+        // Across many cells every order of a three-way tie shows up.
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..200 {
+            seen.insert(sentence(&[0, 1, 2], &[1.0, 1.0, 1.0], &format!("c{i}")));
+        }
+        assert_eq!(seen.len(), 6);
+    }
+}
