@@ -184,9 +184,11 @@ struct ReconstructArgs {
 fn progress_bar() -> ProgressBar {
     let pb = ProgressBar::new(0);
     pb.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} cells ({per_sec}, ETA {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>12} [{bar:40}] {pos}/{len} cells ({per_sec}, ETA {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     pb.enable_steady_tick(Duration::from_millis(200));
     pb
@@ -207,14 +209,21 @@ fn with_progress<T>(f: impl FnOnce(&Job) -> c2s_data::Result<T>) -> c2s_data::Re
         pb.set_position(p.done);
     };
     let cancel = AtomicBool::new(false);
-    let r = f(&Job { progress: &report, cancel: &cancel });
+    let r = f(&Job {
+        progress: &report,
+        cancel: &cancel,
+    });
     pb.finish_and_clear();
     r
 }
 
 fn main() {
     if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
+        // Engine errors already say everything (file, field, cause, hint).
+        match e.downcast_ref::<c2s_data::DataError>() {
+            Some(d) => eprintln!("error: {d}"),
+            None => eprintln!("error: {e:#}"),
+        }
         std::process::exit(1);
     }
 }
@@ -239,7 +248,14 @@ fn run(cli: Cli) -> Result<()> {
                 labels: a.labels.clone(),
                 stratify: a.stratify.clone(),
                 fit_cells: a.fit_cells,
-                exports: if a.parquet_only { Exports { jsonl: false, text: false } } else { Exports::default() },
+                exports: if a.parquet_only {
+                    Exports {
+                        jsonl: false,
+                        text: false,
+                    }
+                } else {
+                    Exports::default()
+                },
                 overwrite: a.force,
                 ..ConvertOptions::default()
             };
@@ -248,10 +264,25 @@ fn run(cli: Cli) -> Result<()> {
             if a.json {
                 return print_json(&s);
             }
-            println!("Wrote {} ({:.1} s)", s.output.display(), t.elapsed().as_secs_f64());
-            println!("  matrix {} ({}), gene names from {}", s.matrix, kind_text(s.value_kind), s.gene_names_from);
-            println!("  {} of {} cells, {} of {} genes, {:.0} genes per cell on average", s.cells, s.cells_in_file, s.genes, s.genes_in_file, s.mean_genes_per_cell);
-            println!("  splits: {} train, {} validation, {} test", s.splits[0], s.splits[1], s.splits[2]);
+            println!(
+                "Wrote {} ({:.1} s)",
+                s.output.display(),
+                t.elapsed().as_secs_f64()
+            );
+            println!(
+                "  matrix {} ({}), gene names from {}",
+                s.matrix,
+                kind_text(s.value_kind),
+                s.gene_names_from
+            );
+            println!(
+                "  {} of {} cells, {} of {} genes, {:.0} genes per cell on average",
+                s.cells, s.cells_in_file, s.genes, s.genes_in_file, s.mean_genes_per_cell
+            );
+            println!(
+                "  splits: {} train, {} validation, {} test",
+                s.splits[0], s.splits[1], s.splits[2]
+            );
             if let Some(f) = &s.fit {
                 println!(
                     "  expression fit: slope {:.4}, intercept {:.4}, R² {:.3}, Pearson {:.3}, Spearman {:.3}",
@@ -264,10 +295,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Fit(a) => {
             let cells = a.cells_file.as_deref().map(read_cells).transpose()?;
-            let s = with_progress(|job| c2s_data::fit_file(&a.file, &a.input.options(), cells, a.sample, job))?;
+            let s = with_progress(|job| {
+                c2s_data::fit_file(&a.file, &a.input.options(), cells, a.sample, job)
+            })?;
             if let Some(out) = &a.output {
                 let tmp = out.with_extension("json.tmp");
-                std::fs::write(&tmp, serde_json::to_vec_pretty(&s)?).with_context(|| format!("writing {}", tmp.display()))?;
+                std::fs::write(&tmp, serde_json::to_vec_pretty(&s)?)
+                    .with_context(|| format!("writing {}", tmp.display()))?;
                 std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
             }
             if a.json {
@@ -282,11 +316,20 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Reconstruct(a) => {
-            let dir = a.dataset.clone().or_else(|| a.sentences.is_dir().then(|| a.sentences.clone()));
+            let dir = a
+                .dataset
+                .clone()
+                .or_else(|| a.sentences.is_dir().then(|| a.sentences.clone()));
             let pick = |explicit: &Option<PathBuf>, name: &str| -> Result<PathBuf> {
-                explicit.clone().or_else(|| dir.as_ref().map(|d| d.join(name))).with_context(|| {
-                    format!("no {name}: give --dataset DIR (a folder made by c2s convert) or --{}", name.trim_end_matches(".tsv").trim_end_matches(".json"))
-                })
+                explicit
+                    .clone()
+                    .or_else(|| dir.as_ref().map(|d| d.join(name)))
+                    .with_context(|| {
+                        format!(
+                            "no {name}: give --dataset DIR (a folder made by c2s convert) or --{}",
+                            name.trim_end_matches(".tsv").trim_end_matches(".json")
+                        )
+                    })
             };
             let vocab = pick(&a.vocabulary, "vocabulary.tsv")?;
             let fit = pick(&a.fit, "fit.json")?;
@@ -308,14 +351,20 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn read_cells(path: &Path) -> Result<Vec<usize>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     if let Ok(v) = serde_json::from_str::<Vec<usize>>(&text) {
         return Ok(v);
     }
     text.split_whitespace()
         .map(|w| w.trim_matches(',').parse::<usize>())
         .collect::<std::result::Result<_, _>>()
-        .with_context(|| format!("{}: expected cell positions (whole numbers from 0), one per line or a JSON list", path.display()))
+        .with_context(|| {
+            format!(
+                "{}: expected cell positions (whole numbers from 0), one per line or a JSON list",
+                path.display()
+            )
+        })
 }
 
 fn kind_text(k: c2s_data::matrix::ValueKind) -> &'static str {
@@ -324,23 +373,55 @@ fn kind_text(k: c2s_data::matrix::ValueKind) -> &'static str {
 
 fn print_inspection(r: &c2s_data::Inspection) {
     println!("{}", r.path.display());
-    println!("  format: {:?}; {} cells x {} genes; species: {}", r.format, r.cells, r.genes, r.species);
+    println!(
+        "  format: {:?}; {} cells x {} genes; species: {}",
+        r.format, r.cells, r.genes, r.species
+    );
     println!("  matrices:");
     for m in &r.matrices {
-        let default = if m.name == r.default_matrix { "  <- used by convert" } else { "" };
-        println!("    {:<14} {:?} {} {} x {}: {}{}", m.name, m.storage, m.dtype, m.cells, m.genes, m.description, default);
+        let default = if m.name == r.default_matrix {
+            "  <- used by convert"
+        } else {
+            ""
+        };
+        println!(
+            "    {:<14} {:?} {} {} x {}: {}{}",
+            m.name, m.storage, m.dtype, m.cells, m.genes, m.description, default
+        );
     }
     match &r.gene_symbol_column {
         Some(c) => println!("  gene symbols: var column `{c}` (use --gene-column {c})"),
-        None => println!("  gene symbols: var_names, e.g. {}", r.example_genes.join(", ")),
+        None => println!(
+            "  gene symbols: var_names, e.g. {}",
+            r.example_genes.join(", ")
+        ),
     }
     println!("  cell columns (obs):");
     for c in &r.obs_columns {
-        let tops: Vec<String> = c.top_values.iter().take(8).map(|(v, n)| format!("{v} {n}")).collect();
+        let tops: Vec<String> = c
+            .top_values
+            .iter()
+            .take(8)
+            .map(|(v, n)| format!("{v} {n}"))
+            .collect();
         let more = if c.distinct > 8 { ", ..." } else { "" };
-        println!("    {:<20} {:<11} {} values: {}{}", c.name, c.kind, c.distinct, tops.join(", "), more);
+        println!(
+            "    {:<20} {:<11} {} values: {}{}",
+            c.name,
+            c.kind,
+            c.distinct,
+            tops.join(", "),
+            more
+        );
     }
-    println!("  gene columns (var): {}", r.var_columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "  gene columns (var): {}",
+        r.var_columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for n in &r.notes {
         println!("  note: {n}");
     }

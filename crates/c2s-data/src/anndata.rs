@@ -113,7 +113,7 @@ impl AnnData {
         if file.link_exists("matrix") && !file.link_exists("X") {
             return Self::open_tenx(path, file);
         }
-        if !file.link_exists("X") || !(file.link_exists("obs") && file.link_exists("var")) {
+        if !(file.link_exists("X") && file.link_exists("obs") && file.link_exists("var")) {
             return Err(DataError::bad(
                 &path,
                 "X, obs, var",
@@ -141,7 +141,11 @@ impl AnnData {
         let ad = AnnData {
             path,
             file,
-            format: if legacy { FileFormat::H5adLegacy } else { FileFormat::H5ad },
+            format: if legacy {
+                FileFormat::H5adLegacy
+            } else {
+                FileFormat::H5ad
+            },
             obs,
             var,
             raw_var,
@@ -174,8 +178,15 @@ impl AnnData {
         }];
         for extra in ["feature_type", "genome"] {
             if let Ok(v) = feat(extra) {
-                let name = if extra == "feature_type" { "feature_types" } else { extra };
-                columns.push(Column { name: name.into(), data: ColumnData::Str(v.into_iter().map(Some).collect()) });
+                let name = if extra == "feature_type" {
+                    "feature_types"
+                } else {
+                    extra
+                };
+                columns.push(Column {
+                    name: name.into(),
+                    data: ColumnData::Str(v.into_iter().map(Some).collect()),
+                });
             }
         }
         let (index, renamed) = make_unique(&names);
@@ -187,12 +198,17 @@ impl AnnData {
                 renamed.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
             ));
         }
-        let bc_ds = file.dataset("matrix/barcodes").map_err(h5err(p, "matrix/barcodes"))?;
+        let bc_ds = file
+            .dataset("matrix/barcodes")
+            .map_err(h5err(p, "matrix/barcodes"))?;
         let barcodes = read_strings(p, "matrix/barcodes", &bc_ds)?;
         let ad = AnnData {
             file,
             format: FileFormat::CellRangerH5,
-            obs: Frame { index: barcodes, columns: Vec::new() },
+            obs: Frame {
+                index: barcodes,
+                columns: Vec::new(),
+            },
             var: Frame { index, columns },
             raw_var: None,
             matrices: vec![MatrixId::X],
@@ -217,7 +233,11 @@ impl AnnData {
             return Err(DataError::bad(
                 &self.path,
                 "obs",
-                format!("the matrix has {} cells but obs lists {}", m.n_rows, self.obs.index.len()),
+                format!(
+                    "the matrix has {} cells but obs lists {}",
+                    m.n_rows,
+                    self.obs.index.len()
+                ),
                 "the file is inconsistent; re-save it with anndata",
             ));
         }
@@ -225,7 +245,11 @@ impl AnnData {
             return Err(DataError::bad(
                 &self.path,
                 "var",
-                format!("the matrix has {} genes but var lists {}", m.n_cols, self.var.index.len()),
+                format!(
+                    "the matrix has {} genes but var lists {}",
+                    m.n_cols,
+                    self.var.index.len()
+                ),
                 "the file is inconsistent; re-save it with anndata",
             ));
         }
@@ -296,7 +320,11 @@ impl AnnData {
             format!("there is no matrix `{id}` in this file"),
             format!(
                 "choose one of: {}",
-                self.matrices.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
+                self.matrices
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     }
@@ -304,8 +332,16 @@ impl AnnData {
     /// The matrix to use when the user does not say: one holding raw counts
     /// (X first, then layers, then raw), else X.
     pub fn default_matrix(&self) -> Result<MatrixId> {
-        let mut order: Vec<&MatrixId> = self.matrices.iter().filter(|m| matches!(m, MatrixId::X)).collect();
-        order.extend(self.matrices.iter().filter(|m| matches!(m, MatrixId::Layer(_))));
+        let mut order: Vec<&MatrixId> = self
+            .matrices
+            .iter()
+            .filter(|m| matches!(m, MatrixId::X))
+            .collect();
+        order.extend(
+            self.matrices
+                .iter()
+                .filter(|m| matches!(m, MatrixId::Layer(_))),
+        );
         order.extend(self.matrices.iter().filter(|m| matches!(m, MatrixId::Raw)));
         for id in order {
             if let Ok(m) = self.matrix(id) {

@@ -19,7 +19,9 @@ use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 use crate::preprocess::{median_total, normalize_log, Preprocess};
-use crate::sentence::{gene_words, looks_like_ensembl, rank_genes, stable_hash, write_sentence, GeneWords};
+use crate::sentence::{
+    gene_words, looks_like_ensembl, rank_genes, stable_hash, write_sentence, GeneWords,
+};
 use crate::split::{make_splits, Splits};
 use crate::vocabulary::Vocabulary;
 
@@ -154,7 +156,12 @@ impl Prepared {
             }
             _ => {}
         }
-        let genes = gene_words(&ad, &matrix_id, opts.gene_column.as_deref(), opts.make_unique)?;
+        let genes = gene_words(
+            &ad,
+            &matrix_id,
+            opts.gene_column.as_deref(),
+            opts.make_unique,
+        )?;
         let mut notes = ad.notes.clone();
         if !genes.case_collisions.is_empty() {
             notes.push(format!(
@@ -167,8 +174,22 @@ impl Prepared {
             notes.push("gene names look like Ensembl IDs, not symbols; choose a symbol column with --gene-column if there is one".into());
         }
         let gene_keys = genes.keys(opts.seed);
-        let cell_keys = ad.obs.index.iter().map(|n| stable_hash(opts.seed, n.as_bytes())).collect();
-        Ok(Prepared { ad, matrix_id, src, kind, genes, gene_keys, cell_keys, notes })
+        let cell_keys = ad
+            .obs
+            .index
+            .iter()
+            .map(|n| stable_hash(opts.seed, n.as_bytes()))
+            .collect();
+        Ok(Prepared {
+            ad,
+            matrix_id,
+            src,
+            kind,
+            genes,
+            gene_keys,
+            cell_keys,
+            notes,
+        })
     }
 
     fn bad_value(&self, row: usize, gene: u32, v: f64) -> DataError {
@@ -190,7 +211,12 @@ impl Prepared {
 
 /// Reads blocks on one thread while `f` processes the previous block.
 /// HDF5 is serialised by a global lock, so one reader is all it can use.
-fn stream_blocks<F>(src: &MatrixSource, blocks: &[(usize, usize)], job: &Job, mut f: F) -> Result<()>
+fn stream_blocks<F>(
+    src: &MatrixSource,
+    blocks: &[(usize, usize)],
+    job: &Job,
+    mut f: F,
+) -> Result<()>
 where
     F: FnMut(RowChunk) -> Result<()>,
 {
@@ -212,7 +238,7 @@ where
         });
         let mut out = Ok(());
         for chunk in rx.iter() {
-            let r = job.check().and_then(|_| chunk).and_then(&mut f);
+            let r = job.check().and(chunk).and_then(&mut f);
             if r.is_err() {
                 out = r;
                 break;
@@ -225,15 +251,28 @@ where
     })
 }
 
+/// Expression must be finite and not negative (NaN fails both tests).
+fn is_valid_value(v: f64) -> bool {
+    v.is_finite() && v >= 0.0
+}
+
 /// Splits a block's rows into pieces for the thread pool.
 fn pieces(n: usize) -> Vec<(usize, usize)> {
     let k = (rayon::current_num_threads() * 4).max(1);
     let step = n.div_ceil(k).max(1);
-    (0..n).step_by(step).map(|a| (a, (a + step).min(n))).collect()
+    (0..n)
+        .step_by(step)
+        .map(|a| (a, (a + step).min(n)))
+        .collect()
 }
 
 /// Which cells and genes survive filter_cells(min_genes) then filter_genes(min_cells).
-fn scan_filters(p: &Prepared, pre: &Preprocess, blocks: &[(usize, usize)], job: &Job) -> Result<(Vec<bool>, Vec<bool>)> {
+fn scan_filters(
+    p: &Prepared,
+    pre: &Preprocess,
+    blocks: &[(usize, usize)],
+    job: &Job,
+) -> Result<(Vec<bool>, Vec<bool>)> {
     let n_genes_total = p.src.n_cols;
     let mut keep_cell = vec![false; p.src.n_rows];
     let mut gene_cells = vec![0u64; n_genes_total];
@@ -248,14 +287,17 @@ fn scan_filters(p: &Prepared, pre: &Preprocess, blocks: &[(usize, usize)], job: 
                     let (idx, val) = chunk.row(i);
                     let mut n = 0;
                     for (&j, &v) in idx.iter().zip(val) {
-                        if !(v >= 0.0) || !v.is_finite() {
+                        if !is_valid_value(v) {
                             return Err(p.bad_value(chunk.start + i, j, v));
                         }
                         n += (v > 0.0) as usize;
                     }
                     let k = n >= pre.min_genes;
                     if k {
-                        idx.iter().zip(val).filter(|(_, &v)| v > 0.0).for_each(|(&j, _)| counts[j as usize] += 1);
+                        idx.iter()
+                            .zip(val)
+                            .filter(|(_, &v)| v > 0.0)
+                            .for_each(|(&j, _)| counts[j as usize] += 1);
                     }
                     keep.push(k);
                 }
@@ -272,10 +314,17 @@ fn scan_filters(p: &Prepared, pre: &Preprocess, blocks: &[(usize, usize)], job: 
             gene_cells.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
         }
         done += chunk.n_rows() as u64;
-        (job.progress)(Progress { stage: "filtering", done, total: p.src.n_rows as u64 });
+        (job.progress)(Progress {
+            stage: "filtering",
+            done,
+            total: p.src.n_rows as u64,
+        });
         Ok(())
     })?;
-    let keep_gene = gene_cells.iter().map(|&c| c as usize >= pre.min_cells).collect();
+    let keep_gene = gene_cells
+        .iter()
+        .map(|&c| c as usize >= pre.min_cells)
+        .collect();
     Ok((keep_cell, keep_gene))
 }
 
@@ -307,7 +356,12 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 /// Converts `input` into the dataset directory `output`. Everything is written
 /// into a temporary directory beside `output` and renamed at the end, so an
 /// error or a cancel leaves no partial output.
-pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) -> Result<ConvertSummary> {
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    job: &Job,
+) -> Result<ConvertSummary> {
     if output.exists() && !opts.overwrite {
         return Err(DataError::Output {
             path: output.to_path_buf(),
@@ -325,12 +379,20 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
                 format!("there is no cell column `{l}`"),
                 format!(
                     "choose among: {}",
-                    p.ad.obs.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    p.ad.obs
+                        .columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
     }
-    let parent = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
     let tmp = tempfile::Builder::new()
         .prefix(".c2s-convert-")
@@ -352,14 +414,27 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
     let kept_rows: Vec<usize> = (0..p.src.n_rows).filter(|&r| keep_cell[r]).collect();
     let kept_genes: Vec<usize> = (0..p.src.n_cols).filter(|&g| keep_gene[g]).collect();
     if kept_rows.is_empty() {
-        return Err(DataError::bad(input, "obs", "no cell is left after filtering", "lower --min-genes"));
+        return Err(DataError::bad(
+            input,
+            "obs",
+            "no cell is left after filtering",
+            "lower --min-genes",
+        ));
     }
     if kept_genes.is_empty() {
-        return Err(DataError::bad(input, "var", "no gene is left after filtering", "lower --min-cells"));
+        return Err(DataError::bad(
+            input,
+            "var",
+            "no gene is left after filtering",
+            "lower --min-cells",
+        ));
     }
     // Dataset position of each kept file row.
     let mut position = vec![usize::MAX; p.src.n_rows];
-    kept_rows.iter().enumerate().for_each(|(k, &r)| position[r] = k);
+    kept_rows
+        .iter()
+        .enumerate()
+        .for_each(|(k, &r)| position[r] = k);
 
     let obs = &p.ad.obs;
     let label_cols: Vec<Vec<Option<String>>> = opts
@@ -406,7 +481,7 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
                     fv.clear();
                     let mut total = 0.0;
                     for (&j, &v) in idx.iter().zip(val) {
-                        if !(v >= 0.0) || !v.is_finite() {
+                        if !is_valid_value(v) {
                             return Err(p.bad_value(r, j, v));
                         }
                         if keep_gene[j as usize] {
@@ -432,10 +507,16 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
                 Ok((rows, counts))
             })
             .collect();
-        let mut block = SentenceBlock { labels: vec![Vec::new(); opts.labels.len()], ..Default::default() };
+        let mut block = SentenceBlock {
+            labels: vec![Vec::new(); opts.labels.len()],
+            ..Default::default()
+        };
         for part in parts {
             let (rows, counts) = part?;
-            vocab_counts.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+            vocab_counts
+                .iter_mut()
+                .zip(counts)
+                .for_each(|(a, b)| *a += b);
             for (r, s, n, total) in rows {
                 let k = position[r];
                 totals[k] = total;
@@ -451,7 +532,11 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
         }
         writer.write(&block)?;
         done += chunk.n_rows() as u64;
-        (job.progress)(Progress { stage: "sentences", done, total: p.src.n_rows as u64 });
+        (job.progress)(Progress {
+            stage: "sentences",
+            done,
+            total: p.src.n_rows as u64,
+        });
         Ok(())
     })?;
     writer.finish()?;
@@ -468,12 +553,25 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
     let mut vbuf = Vec::new();
     vocab.write_tsv(&mut vbuf).expect("writing to memory");
     write_file(dataset::VOCABULARY_TSV, &vbuf)?;
-    write_file(dataset::SPLITS_JSON, &serde_json::to_vec(&splits).expect("serialisable"))?;
+    write_file(
+        dataset::SPLITS_JSON,
+        &serde_json::to_vec(&splits).expect("serialisable"),
+    )?;
 
-    (job.progress)(Progress { stage: "fit", done: 0, total: 1 });
+    (job.progress)(Progress {
+        stage: "fit",
+        done: 0,
+        total: 1,
+    });
     let target = pre.target_sum.unwrap_or_else(|| median_total(&totals));
     let fit_rows = sample_rows(kept_rows.len(), opts.fit_cells, opts.input.seed);
-    let fit = fit_on(&p, &fit_rows.iter().map(|&k| kept_rows[k]).collect::<Vec<_>>(), &keep_gene, target, pre)?;
+    let fit = fit_on(
+        &p,
+        &fit_rows.iter().map(|&k| kept_rows[k]).collect::<Vec<_>>(),
+        &keep_gene,
+        target,
+        pre,
+    )?;
     let fit_doc = serde_json::json!({
         "fit": fit,
         "target_sum": target,
@@ -482,8 +580,15 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
         "value_kind": p.kind,
         "fit_cells": fit_rows,
     });
-    write_file(dataset::FIT_JSON, &serde_json::to_vec_pretty(&fit_doc).expect("serialisable"))?;
-    (job.progress)(Progress { stage: "fit", done: 1, total: 1 });
+    write_file(
+        dataset::FIT_JSON,
+        &serde_json::to_vec_pretty(&fit_doc).expect("serialisable"),
+    )?;
+    (job.progress)(Progress {
+        stage: "fit",
+        done: 1,
+        total: 1,
+    });
 
     let sha = hasher
         .join()
@@ -504,6 +609,12 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
         fit,
         notes: p.notes.clone(),
     };
+    // The manifest travels with the folder, so it does not record where that is.
+    let mut summary_doc = serde_json::to_value(&summary).expect("serialisable");
+    summary_doc
+        .as_object_mut()
+        .expect("a struct")
+        .remove("output");
     let manifest = serde_json::json!({
         "format": "c2s-dataset",
         "format_version": 1,
@@ -516,7 +627,7 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
             "format": match p.ad.format { FileFormat::H5ad => "h5ad", FileFormat::H5adLegacy => "h5ad (pre-0.7 layout)", FileFormat::CellRangerH5 => "10x Cell Ranger h5" },
         },
         "parameters": opts,
-        "summary": summary,
+        "summary": summary_doc,
         "files": {
             "sentences": dataset::SENTENCES_PARQUET,
             "jsonl": opts.exports.jsonl.then_some(dataset::SENTENCES_JSONL),
@@ -527,7 +638,10 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
         },
         "delimiter": " ",
     });
-    write_file(dataset::MANIFEST_JSON, &serde_json::to_vec_pretty(&manifest).expect("serialisable"))?;
+    write_file(
+        dataset::MANIFEST_JSON,
+        &serde_json::to_vec_pretty(&manifest).expect("serialisable"),
+    )?;
 
     // Publish: replace an old output only now that the new one is complete.
     let tmp_path = tmp.keep();
@@ -540,16 +654,26 @@ pub fn convert(input: &Path, output: &Path, opts: &ConvertOptions, job: &Job) ->
 
 /// A seeded sample of `k` of `n` positions, sorted.
 pub fn sample_rows(n: usize, k: usize, seed: u64) -> Vec<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f17);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05ee_df17);
     let mut v = sample(&mut rng, n, k.min(n)).into_vec();
     v.sort_unstable();
     v
 }
 
 /// Fits the rank-expression line on the given file rows.
-fn fit_on(p: &Prepared, rows: &[usize], keep_gene: &[bool], target: f64, pre: &Preprocess) -> Result<Option<RankFit>> {
+fn fit_on(
+    p: &Prepared,
+    rows: &[usize],
+    keep_gene: &[bool],
+    target: f64,
+    pre: &Preprocess,
+) -> Result<Option<RankFit>> {
     let raw = p.src.read_row_list(rows)?;
-    let mut chunk = RowChunk { start: 0, indptr: vec![0], ..Default::default() };
+    let mut chunk = RowChunk {
+        start: 0,
+        indptr: vec![0],
+        ..Default::default()
+    };
     let mut totals = Vec::with_capacity(rows.len());
     for i in 0..raw.n_rows() {
         let (idx, val) = raw.row(i);
@@ -580,7 +704,13 @@ pub struct FitSummary {
 
 /// Fits the inverse transform straight from a file: on the given cell rows,
 /// or on a seeded sample of `sample` cells. No filtering (as the reference).
-pub fn fit_file(input: &Path, opts: &InputOptions, cells: Option<Vec<usize>>, sample_size: usize, job: &Job) -> Result<FitSummary> {
+pub fn fit_file(
+    input: &Path,
+    opts: &InputOptions,
+    cells: Option<Vec<usize>>,
+    sample_size: usize,
+    job: &Job,
+) -> Result<FitSummary> {
     let p = Prepared::open(input, opts)?;
     let pre = &opts.preprocess;
     let n = p.src.n_rows;
@@ -588,7 +718,12 @@ pub fn fit_file(input: &Path, opts: &InputOptions, cells: Option<Vec<usize>>, sa
     rows.sort_unstable();
     rows.dedup();
     if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
-        return Err(DataError::bad(input, "cells", format!("cell index {bad} is out of range ({n} cells)"), "list cell positions from 0"));
+        return Err(DataError::bad(
+            input,
+            "cells",
+            format!("cell index {bad} is out of range ({n} cells)"),
+            "list cell positions from 0",
+        ));
     }
     let target = match (pre.target_sum, p.kind) {
         (Some(t), _) => t,
@@ -601,7 +736,11 @@ pub fn fit_file(input: &Path, opts: &InputOptions, cells: Option<Vec<usize>>, sa
                     totals[c.start + i] = c.row(i).1.iter().sum();
                 }
                 done += c.n_rows() as u64;
-                (job.progress)(Progress { stage: "cell totals", done, total: n as u64 });
+                (job.progress)(Progress {
+                    stage: "cell totals",
+                    done,
+                    total: n as u64,
+                });
                 Ok(())
             })?;
             median_total(&totals)
@@ -610,5 +749,11 @@ pub fn fit_file(input: &Path, opts: &InputOptions, cells: Option<Vec<usize>>, sa
     };
     let keep = vec![true; p.src.n_cols];
     let fit = fit_on(&p, &rows, &keep, target, pre)?;
-    Ok(FitSummary { fit, target_sum: target, matrix: p.matrix_id.to_string(), value_kind: p.kind, cells: rows })
+    Ok(FitSummary {
+        fit,
+        target_sum: target,
+        matrix: p.matrix_id.to_string(),
+        value_kind: p.kind,
+        cells: rows,
+    })
 }

@@ -51,7 +51,10 @@ pub struct Exports {
 
 impl Default for Exports {
     fn default() -> Self {
-        Exports { jsonl: true, text: true }
+        Exports {
+            jsonl: true,
+            text: true,
+        }
     }
 }
 
@@ -65,13 +68,19 @@ pub struct SentenceWriter {
 }
 
 fn create(path: &Path) -> Result<BufWriter<File>> {
-    Ok(BufWriter::with_capacity(1 << 20, File::create(path).map_err(|e| DataError::io(path, e))?))
+    Ok(BufWriter::with_capacity(
+        1 << 20,
+        File::create(path).map_err(|e| DataError::io(path, e))?,
+    ))
 }
 
 impl SentenceWriter {
     pub fn create(dir: &Path, label_names: &[String], exports: Exports) -> Result<Self> {
         let ppath = dir.join(SENTENCES_PARQUET);
-        let pq_err = |source| DataError::Parquet { path: ppath.clone(), source };
+        let pq_err = |source| DataError::Parquet {
+            path: ppath.clone(),
+            source,
+        };
         let text_col = |name: &str, rep: Repetition| {
             Type::primitive_type_builder(name, PhysicalType::BYTE_ARRAY)
                 .with_converted_type(ConvertedType::UTF8)
@@ -93,15 +102,32 @@ impl SentenceWriter {
         for l in label_names {
             fields.push(text_col(l, Repetition::OPTIONAL).map_err(pq_err)?);
         }
-        let schema = Arc::new(Type::group_type_builder("schema").with_fields(fields).build().map_err(pq_err)?);
-        let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+        let schema = Arc::new(
+            Type::group_type_builder("schema")
+                .with_fields(fields)
+                .build()
+                .map_err(pq_err)?,
+        );
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build(),
+        );
         let parquet = SerializedFileWriter::new(create(&ppath)?, schema, props).map_err(pq_err)?;
         Ok(SentenceWriter {
             dir: dir.to_path_buf(),
             label_names: label_names.to_vec(),
             parquet,
-            jsonl: if exports.jsonl { Some(create(&dir.join(SENTENCES_JSONL))?) } else { None },
-            text: if exports.text { Some(create(&dir.join(SENTENCES_TXT))?) } else { None },
+            jsonl: if exports.jsonl {
+                Some(create(&dir.join(SENTENCES_JSONL))?)
+            } else {
+                None
+            },
+            text: if exports.text {
+                Some(create(&dir.join(SENTENCES_TXT))?)
+            } else {
+                None
+            },
         })
     }
 
@@ -110,22 +136,40 @@ impl SentenceWriter {
             return Ok(());
         }
         let ppath = self.dir.join(SENTENCES_PARQUET);
-        let pq_err = |source| DataError::Parquet { path: ppath.clone(), source };
-        let bytes = |v: &[String]| v.iter().map(|s| ByteArray::from(s.as_bytes().to_vec())).collect::<Vec<_>>();
+        let pq_err = |source| DataError::Parquet {
+            path: ppath.clone(),
+            source,
+        };
+        let bytes = |v: &[String]| {
+            v.iter()
+                .map(|s| ByteArray::from(s.as_bytes().to_vec()))
+                .collect::<Vec<_>>()
+        };
         let splits: Vec<ByteArray> = b.splits.iter().map(|s| ByteArray::from(*s)).collect();
         let mut rg = self.parquet.next_row_group().map_err(pq_err)?;
         let mut k = 0;
         while let Some(mut col) = rg.next_column().map_err(pq_err)? {
             match k {
-                0 => col.typed::<ByteArrayType>().write_batch(&bytes(&b.cell_names), None, None),
-                1 => col.typed::<ByteArrayType>().write_batch(&bytes(&b.sentences), None, None),
+                0 => col
+                    .typed::<ByteArrayType>()
+                    .write_batch(&bytes(&b.cell_names), None, None),
+                1 => col
+                    .typed::<ByteArrayType>()
+                    .write_batch(&bytes(&b.sentences), None, None),
                 2 => col.typed::<Int32Type>().write_batch(&b.n_genes, None, None),
-                3 => col.typed::<ByteArrayType>().write_batch(&splits, None, None),
+                3 => col
+                    .typed::<ByteArrayType>()
+                    .write_batch(&splits, None, None),
                 _ => {
                     let l = &b.labels[k - 4];
-                    let vals: Vec<ByteArray> = l.iter().flatten().map(|s| ByteArray::from(s.as_bytes().to_vec())).collect();
+                    let vals: Vec<ByteArray> = l
+                        .iter()
+                        .flatten()
+                        .map(|s| ByteArray::from(s.as_bytes().to_vec()))
+                        .collect();
                     let defs: Vec<i16> = l.iter().map(|s| s.is_some() as i16).collect();
-                    col.typed::<ByteArrayType>().write_batch(&vals, Some(&defs), None)
+                    col.typed::<ByteArrayType>()
+                        .write_batch(&vals, Some(&defs), None)
                 }
             }
             .map_err(pq_err)?;
@@ -142,7 +186,10 @@ impl SentenceWriter {
                 m.insert("n_genes".into(), b.n_genes[i].into());
                 m.insert("split".into(), b.splits[i].into());
                 for (name, l) in self.label_names.iter().zip(&b.labels) {
-                    m.insert(name.clone(), l[i].clone().map_or(serde_json::Value::Null, Into::into));
+                    m.insert(
+                        name.clone(),
+                        l[i].clone().map_or(serde_json::Value::Null, Into::into),
+                    );
                 }
                 serde_json::to_writer(&mut *w, &m).map_err(|e| DataError::io(&p, e.into()))?;
                 w.write_all(b"\n").map_err(|e| DataError::io(&p, e))?;
@@ -151,7 +198,9 @@ impl SentenceWriter {
         if let Some(w) = &mut self.text {
             let p = self.dir.join(SENTENCES_TXT);
             for s in &b.sentences {
-                w.write_all(s.as_bytes()).and_then(|_| w.write_all(b"\n")).map_err(|e| DataError::io(&p, e))?;
+                w.write_all(s.as_bytes())
+                    .and_then(|_| w.write_all(b"\n"))
+                    .map_err(|e| DataError::io(&p, e))?;
             }
         }
         Ok(())
@@ -159,7 +208,13 @@ impl SentenceWriter {
 
     pub fn finish(self) -> Result<()> {
         let ppath = self.dir.join(SENTENCES_PARQUET);
-        let w = self.parquet.into_inner().map_err(|source| DataError::Parquet { path: ppath.clone(), source })?;
+        let w = self
+            .parquet
+            .into_inner()
+            .map_err(|source| DataError::Parquet {
+                path: ppath.clone(),
+                source,
+            })?;
         let mut all = vec![(ppath, w)];
         if let Some(w) = self.jsonl {
             all.push((self.dir.join(SENTENCES_JSONL), w));
@@ -168,7 +223,9 @@ impl SentenceWriter {
             all.push((self.dir.join(SENTENCES_TXT), w));
         }
         for (p, w) in all {
-            let f = w.into_inner().map_err(|e| DataError::io(&p, e.into_error()))?;
+            let f = w
+                .into_inner()
+                .map_err(|e| DataError::io(&p, e.into_error()))?;
             f.sync_all().map_err(|e| DataError::io(&p, e))?;
         }
         Ok(())
@@ -204,7 +261,11 @@ pub fn read_sentences(path: &Path) -> Result<Vec<SentenceRecord>> {
                 .lines()
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, l)| SentenceRecord { cell_name: format!("cell_{i}"), sentence: l.to_string(), labels: vec![] })
+                .map(|(i, l)| SentenceRecord {
+                    cell_name: format!("cell_{i}"),
+                    sentence: l.to_string(),
+                    labels: vec![],
+                })
                 .collect())
         }
     }
@@ -213,14 +274,35 @@ pub fn read_sentences(path: &Path) -> Result<Vec<SentenceRecord>> {
 fn read_jsonl(path: &Path) -> Result<Vec<SentenceRecord>> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).map_err(|e| {
-            DataError::bad(path, format!("line {}", i + 1), format!("not a JSON object: {e}"), "each line must be a JSON object with a `cell_sentence` field")
-        })?;
-        let sentence = v.get("cell_sentence").and_then(|s| s.as_str()).ok_or_else(|| {
-            DataError::bad(path, format!("line {}: cell_sentence", i + 1), "no `cell_sentence` text field", "each line must hold a `cell_sentence` field")
-        })?;
-        let cell_name = v.get("cell_name").and_then(|s| s.as_str()).map_or_else(|| format!("cell_{i}"), str::to_string);
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).map_err(|e| {
+                DataError::bad(
+                    path,
+                    format!("line {}", i + 1),
+                    format!("not a JSON object: {e}"),
+                    "each line must be a JSON object with a `cell_sentence` field",
+                )
+            })?;
+        let sentence = v
+            .get("cell_sentence")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| {
+                DataError::bad(
+                    path,
+                    format!("line {}: cell_sentence", i + 1),
+                    "no `cell_sentence` text field",
+                    "each line must hold a `cell_sentence` field",
+                )
+            })?;
+        let cell_name = v
+            .get("cell_name")
+            .and_then(|s| s.as_str())
+            .map_or_else(|| format!("cell_{i}"), str::to_string);
         let labels = v
             .iter()
             .filter(|(k, _)| !matches!(k.as_str(), "cell_sentence" | "cell_name" | "n_genes"))
@@ -230,7 +312,11 @@ fn read_jsonl(path: &Path) -> Result<Vec<SentenceRecord>> {
                 _ => None,
             })
             .collect();
-        out.push(SentenceRecord { cell_name, sentence: sentence.to_string(), labels });
+        out.push(SentenceRecord {
+            cell_name,
+            sentence: sentence.to_string(),
+            labels,
+        });
     }
     Ok(out)
 }
@@ -238,13 +324,20 @@ fn read_jsonl(path: &Path) -> Result<Vec<SentenceRecord>> {
 fn read_parquet(path: &Path) -> Result<Vec<SentenceRecord>> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
-    let pq_err = |source| DataError::Parquet { path: path.to_path_buf(), source };
+    let pq_err = |source| DataError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
     let f = File::open(path).map_err(|e| DataError::io(path, e))?;
     let reader = SerializedFileReader::new(f).map_err(pq_err)?;
     let mut out = Vec::new();
     for row in reader.get_row_iter(None).map_err(pq_err)? {
         let row = row.map_err(pq_err)?;
-        let mut rec = SentenceRecord { cell_name: String::new(), sentence: String::new(), labels: vec![] };
+        let mut rec = SentenceRecord {
+            cell_name: String::new(),
+            sentence: String::new(),
+            labels: vec![],
+        };
         for (name, field) in row.get_column_iter() {
             let text = match field {
                 Field::Str(s) => Some(s.clone()),
@@ -254,7 +347,9 @@ fn read_parquet(path: &Path) -> Result<Vec<SentenceRecord>> {
                 "cell_name" => rec.cell_name = text.unwrap_or_default(),
                 "cell_sentence" => rec.sentence = text.unwrap_or_default(),
                 "n_genes" => {}
-                _ if matches!(field, Field::Str(_) | Field::Null) => rec.labels.push((name.clone(), text)),
+                _ if matches!(field, Field::Str(_) | Field::Null) => {
+                    rec.labels.push((name.clone(), text))
+                }
                 _ => {}
             }
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The input is readable but its content is unusable as asked.
-    #[error("{file}: {field}: {problem}. {hint}")]
+    #[error("{file}: {field}: {problem}\n  hint: {hint}")]
     BadInput {
         file: PathBuf,
         field: String,
@@ -14,7 +14,7 @@ pub enum DataError {
         hint: String,
     },
     /// The HDF5 library refused an operation.
-    #[error("{file}: {field}: HDF5 error: {source}. {hint}")]
+    #[error("{file}: {field}: HDF5 error: {source}\n  hint: {hint}")]
     Hdf5 {
         file: PathBuf,
         field: String,
@@ -34,7 +34,7 @@ pub enum DataError {
         #[source]
         source: parquet::errors::ParquetError,
     },
-    #[error("{path}: {problem}. {hint}")]
+    #[error("{path}: {problem}\n  hint: {hint}")]
     Output {
         path: PathBuf,
         problem: String,

@@ -20,7 +20,10 @@ pub enum ColumnData {
     Float(Vec<f64>),
     Int(Vec<Option<i64>>),
     Bool(Vec<Option<bool>>),
-    Categorical { codes: Vec<i32>, categories: Vec<String> },
+    Categorical {
+        codes: Vec<i32>,
+        categories: Vec<String>,
+    },
 }
 
 impl ColumnData {
@@ -57,7 +60,9 @@ impl ColumnData {
             ColumnData::Bool(v) => v[i].map(|b| if b { "True" } else { "False" }.to_string()),
             ColumnData::Categorical { codes, categories } => {
                 let c = codes[i];
-                (c >= 0).then(|| categories.get(c as usize).cloned()).flatten()
+                (c >= 0)
+                    .then(|| categories.get(c as usize).cloned())
+                    .flatten()
             }
         }
     }
@@ -186,10 +191,17 @@ impl Frame {
             )
         })?;
         let (_, idx) = cols.remove(pos);
-        let index = idx.texts().into_iter().map(|s| s.unwrap_or_default()).collect();
+        let index = idx
+            .texts()
+            .into_iter()
+            .map(|s| s.unwrap_or_default())
+            .collect();
         Ok(Frame {
             index,
-            columns: cols.into_iter().map(|(name, data)| Column { name, data }).collect(),
+            columns: cols
+                .into_iter()
+                .map(|(name, data)| Column { name, data })
+                .collect(),
         })
     }
 }
@@ -199,7 +211,11 @@ fn read_column(file: &Path, field: &str, g: &Group, name: &str) -> Result<Option
         let enc = attr_string(&sub, "encoding-type").unwrap_or_default();
         return match enc.as_str() {
             "categorical" => {
-                let codes = read_i64(file, &format!("{field}/codes"), &sub.dataset("codes").map_err(h5err(file, field))?)?;
+                let codes = read_i64(
+                    file,
+                    &format!("{field}/codes"),
+                    &sub.dataset("codes").map_err(h5err(file, field))?,
+                )?;
                 let cats_ds = sub.dataset("categories").map_err(h5err(file, field))?;
                 let categories = read_strings(file, &format!("{field}/categories"), &cats_ds)?;
                 Ok(Some(ColumnData::Categorical {
@@ -256,19 +272,42 @@ fn read_plain(file: &Path, field: &str, ds: &Dataset) -> Result<ColumnData> {
             ColumnData::Int(read_i64(file, field, ds)?.into_iter().map(Some).collect())
         }
         TypeDescriptor::Float(_) => ColumnData::Float(read_f64(file, field, ds)?),
-        _ => ColumnData::Str(read_strings(file, field, ds)?.into_iter().map(Some).collect()),
+        _ => ColumnData::Str(
+            read_strings(file, field, ds)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        ),
     })
 }
 
 fn apply_mask(data: &mut ColumnData, mask: &[bool]) {
     let hide = |i: usize| mask.get(i).copied().unwrap_or(false);
     match data {
-        ColumnData::Str(v) => v.iter_mut().enumerate().for_each(|(i, x)| if hide(i) { *x = None }),
-        ColumnData::Int(v) => v.iter_mut().enumerate().for_each(|(i, x)| if hide(i) { *x = None }),
-        ColumnData::Bool(v) => v.iter_mut().enumerate().for_each(|(i, x)| if hide(i) { *x = None }),
-        ColumnData::Float(v) => v.iter_mut().enumerate().for_each(|(i, x)| if hide(i) { *x = f64::NAN }),
-        ColumnData::Categorical { codes, .. } => {
-            codes.iter_mut().enumerate().for_each(|(i, x)| if hide(i) { *x = -1 })
-        }
+        ColumnData::Str(v) => v.iter_mut().enumerate().for_each(|(i, x)| {
+            if hide(i) {
+                *x = None
+            }
+        }),
+        ColumnData::Int(v) => v.iter_mut().enumerate().for_each(|(i, x)| {
+            if hide(i) {
+                *x = None
+            }
+        }),
+        ColumnData::Bool(v) => v.iter_mut().enumerate().for_each(|(i, x)| {
+            if hide(i) {
+                *x = None
+            }
+        }),
+        ColumnData::Float(v) => v.iter_mut().enumerate().for_each(|(i, x)| {
+            if hide(i) {
+                *x = f64::NAN
+            }
+        }),
+        ColumnData::Categorical { codes, .. } => codes.iter_mut().enumerate().for_each(|(i, x)| {
+            if hide(i) {
+                *x = -1
+            }
+        }),
     }
 }

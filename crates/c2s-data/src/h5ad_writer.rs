@@ -22,11 +22,15 @@ pub struct H5adContent<'a> {
 
 fn vlen(s: &str) -> VarLenUnicode {
     // Interior NULs cannot be stored in an HDF5 C string.
-    s.replace('\0', "").parse().expect("NUL-free strings always convert")
+    s.replace('\0', "")
+        .parse()
+        .expect("NUL-free strings always convert")
 }
 
 fn attr_str(loc: &Location, name: &str, value: &str) -> hdf5::Result<()> {
-    loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&vlen(value))
+    loc.new_attr::<VarLenUnicode>()
+        .create(name)?
+        .write_scalar(&vlen(value))
 }
 
 fn encoding(loc: &Location, ty: &str, version: &str) -> hdf5::Result<()> {
@@ -40,12 +44,19 @@ fn string_array(g: &Group, name: &str, values: &[String]) -> hdf5::Result<()> {
     encoding(&ds, "string-array", "0.2.0")
 }
 
-fn frame(parent: &Group, name: &str, index: &[String], columns: &[(String, Vec<Option<String>>)]) -> hdf5::Result<()> {
+fn frame(
+    parent: &Group,
+    name: &str,
+    index: &[String],
+    columns: &[(String, Vec<Option<String>>)],
+) -> hdf5::Result<()> {
     let g = parent.create_group(name)?;
     encoding(&g, "dataframe", "0.2.0")?;
     attr_str(&g, "_index", "_index")?;
     let order: Array1<VarLenUnicode> = columns.iter().map(|c| vlen(&c.0)).collect();
-    g.new_attr_builder().with_data(&order).create("column-order")?;
+    g.new_attr_builder()
+        .with_data(&order)
+        .create("column-order")?;
     string_array(&g, "_index", index)?;
     for (cname, vals) in columns {
         // Text columns as categoricals, which is how anndata stores labels.
@@ -54,11 +65,16 @@ fn frame(parent: &Group, name: &str, index: &[String], columns: &[(String, Vec<O
         cats.dedup();
         let codes: Array1<i32> = vals
             .iter()
-            .map(|v| v.as_ref().map_or(-1, |s| cats.binary_search(s).map_or(-1, |i| i as i32)))
+            .map(|v| {
+                v.as_ref()
+                    .map_or(-1, |s| cats.binary_search(s).map_or(-1, |i| i as i32))
+            })
             .collect();
         let c = g.create_group(cname)?;
         encoding(&c, "categorical", "0.2.0")?;
-        c.new_attr::<bool>().create("ordered")?.write_scalar(&false)?;
+        c.new_attr::<bool>()
+            .create("ordered")?
+            .write_scalar(&false)?;
         c.new_dataset_builder().with_data(&codes).create("codes")?;
         string_array(&c, "categories", &cats)?;
     }
@@ -68,7 +84,10 @@ fn frame(parent: &Group, name: &str, index: &[String], columns: &[(String, Vec<O
 /// Writes `content` to `path` through a temporary file in the same directory,
 /// so a failure never leaves a half-written file behind.
 pub fn write_h5ad(path: &Path, content: &H5adContent) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".c2s-")
         .suffix(".h5ad.tmp")
@@ -81,9 +100,14 @@ pub fn write_h5ad(path: &Path, content: &H5adContent) -> Result<()> {
         encoding(&f, "anndata", "0.1.0")?;
         let x = f.create_group("X")?;
         encoding(&x, "csr_matrix", "0.1.0")?;
-        let shape = Array1::from(vec![content.obs_names.len() as i64, content.var_names.len() as i64]);
+        let shape = Array1::from(vec![
+            content.obs_names.len() as i64,
+            content.var_names.len() as i64,
+        ]);
         x.new_attr_builder().with_data(&shape).create("shape")?;
-        x.new_dataset_builder().with_data(content.data).create("data")?;
+        x.new_dataset_builder()
+            .with_data(content.data)
+            .create("data")?;
         let idx: Vec<i32> = content.indices.iter().map(|&i| i as i32).collect();
         x.new_dataset_builder().with_data(&idx).create("indices")?;
         let ptr: Vec<i64> = content.indptr.iter().map(|&i| i as i64).collect();
@@ -97,6 +121,7 @@ pub fn write_h5ad(path: &Path, content: &H5adContent) -> Result<()> {
         f.close()
     })()
     .map_err(h5err(&tmp_path, field))?;
-    tmp.persist(path).map_err(|e| DataError::io(path, e.error))?;
+    tmp.persist(path)
+        .map_err(|e| DataError::io(path, e.error))?;
     Ok(())
 }

@@ -9,12 +9,17 @@ use hdf5::{Attribute, Container, Dataset, Datatype, Location};
 use crate::error::{DataError, Result};
 
 /// Wraps an HDF5 error with the file and field it concerns.
-pub(crate) fn h5err<'a>(file: &'a Path, field: &'a str) -> impl FnOnce(hdf5::Error) -> DataError + 'a {
-    move |source| DataError::Hdf5 {
+pub(crate) fn h5err<'a>(
+    file: &'a Path,
+    field: &'a str,
+) -> impl FnOnce(hdf5::Error) -> DataError + 'a {
+    move |source| {
+        DataError::Hdf5 {
         file: file.to_path_buf(),
         field: field.to_string(),
         source,
         hint: "the file may be damaged or truncated; re-export it (for example with anndata's write_h5ad)".into(),
+    }
     }
 }
 
@@ -145,7 +150,12 @@ pub(crate) fn read_compound(
     use crate::frame::ColumnData;
     let dtype = ds.dtype().map_err(h5err(file, field))?;
     let TypeDescriptor::Compound(ct) = dtype.to_descriptor().map_err(h5err(file, field))? else {
-        return Err(DataError::bad(file, field, "expected a compound dataset", "re-save the file with anndata"));
+        return Err(DataError::bad(
+            file,
+            field,
+            "expected a compound dataset",
+            "re-save the file with anndata",
+        ));
     };
     let bytes = read_raw_bytes(ds, false, &dtype).map_err(h5err(file, field))?;
     let n = ds.size();
@@ -153,11 +163,9 @@ pub(crate) fn read_compound(
     for f in &ct.fields {
         let rec = |i: usize, w: usize| &bytes[i * ct.size + f.offset..i * ct.size + f.offset + w];
         let col = match &f.ty {
-            TypeDescriptor::FixedAscii(w) | TypeDescriptor::FixedUnicode(w) => ColumnData::Str(
-                (0..n)
-                    .map(|i| split_fixed(rec(i, *w), *w).pop())
-                    .collect(),
-            ),
+            TypeDescriptor::FixedAscii(w) | TypeDescriptor::FixedUnicode(w) => {
+                ColumnData::Str((0..n).map(|i| split_fixed(rec(i, *w), *w).pop()).collect())
+            }
             TypeDescriptor::Float(s) => ColumnData::Float(
                 (0..n)
                     .map(|i| match *s as usize {
@@ -183,7 +191,9 @@ pub(crate) fn read_compound(
                         .collect(),
                 )
             }
-            TypeDescriptor::Boolean => ColumnData::Bool((0..n).map(|i| Some(rec(i, 1)[0] != 0)).collect()),
+            TypeDescriptor::Boolean => {
+                ColumnData::Bool((0..n).map(|i| Some(rec(i, 1)[0] != 0)).collect())
+            }
             _ => continue, // variable-length fields are not used by that layout's writers
         };
         out.push((f.name.clone(), col));

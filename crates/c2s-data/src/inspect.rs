@@ -64,7 +64,10 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     let mut notes = ad.notes.clone();
     for m in &matrices {
         if m.storage == Storage::Csc {
-            notes.push(format!("matrix {} is stored by gene (CSC); converting it loads it whole into memory", m.name));
+            notes.push(format!(
+                "matrix {} is stored by gene (CSC); converting it loads it whole into memory",
+                m.name
+            ));
         }
         if m.holds == ValueKind::Scaled {
             notes.push(format!("matrix {} holds scaled data with negative values and cannot be ranked; convert uses {}", m.name, default_matrix));
@@ -72,7 +75,11 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     }
     let var = ad.var_for(&default_matrix);
     let ensembl = looks_like_ensembl(&var.index);
-    let symbol_col = if ensembl { guess_symbol_column(var) } else { None };
+    let symbol_col = if ensembl {
+        guess_symbol_column(var)
+    } else {
+        None
+    };
     if ensembl {
         notes.push(match &symbol_col {
             Some(c) => format!("var_names are Ensembl IDs; gene symbols seem to be in var column `{c}` (use --gene-column {c})"),
@@ -80,7 +87,10 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         });
     }
     let symbols: Vec<String> = match &symbol_col {
-        Some(c) => var.column(c).map(|c| c.data.texts().into_iter().flatten().collect()).unwrap_or_default(),
+        Some(c) => var
+            .column(c)
+            .map(|c| c.data.texts().into_iter().flatten().collect())
+            .unwrap_or_default(),
         None => var.index.clone(),
     };
     let var_columns = var
@@ -109,11 +119,26 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 }
 
 fn guess_symbol_column(var: &Frame) -> Option<String> {
-    const PREFERRED: [&str; 7] = ["gene_symbols", "feature_name", "gene_name", "gene_names", "symbol", "gene_symbol", "name"];
+    const PREFERRED: [&str; 7] = [
+        "gene_symbols",
+        "feature_name",
+        "gene_name",
+        "gene_names",
+        "symbol",
+        "gene_symbol",
+        "name",
+    ];
     let ok = |name: &str| {
         var.column(name).is_some_and(|c| {
             matches!(c.data, ColumnData::Str(_) | ColumnData::Categorical { .. })
-                && !looks_like_ensembl(&c.data.texts().into_iter().take(1000).flatten().collect::<Vec<_>>())
+                && !looks_like_ensembl(
+                    &c.data
+                        .texts()
+                        .into_iter()
+                        .take(1000)
+                        .flatten()
+                        .collect::<Vec<_>>(),
+                )
         })
     };
     PREFERRED

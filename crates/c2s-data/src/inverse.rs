@@ -33,20 +33,29 @@ impl RankFit {
 
 /// Fits on rows holding normalised log expression. Ranks follow the same tie
 /// rule as sentences.
-pub fn fit_rank_expression(rows: &RowChunk, cell_keys: &[u64], gene_keys: &[u64]) -> Option<RankFit> {
+pub fn fit_rank_expression(
+    rows: &RowChunk,
+    cell_keys: &[u64],
+    gene_keys: &[u64],
+) -> Option<RankFit> {
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     let mut order = Vec::new();
-    for i in 0..rows.n_rows() {
+    for (i, &key) in cell_keys.iter().enumerate().take(rows.n_rows()) {
         let (idx, val) = rows.row(i);
-        rank_genes(idx, val, cell_keys[i], gene_keys, &mut order);
+        rank_genes(idx, val, key, gene_keys, &mut order);
         let value: HashMap<u32, f64> = idx.iter().copied().zip(val.iter().copied()).collect();
         for (rank, j) in order.iter().enumerate() {
             xs.push(((1 + rank) as f64).log10());
             ys.push(value[j]);
         }
     }
-    let fit_pts: Vec<(f64, f64)> = xs.iter().zip(&ys).filter(|(x, _)| **x < FIT_MAX_X).map(|(&x, &y)| (x, y)).collect();
+    let fit_pts: Vec<(f64, f64)> = xs
+        .iter()
+        .zip(&ys)
+        .filter(|(x, _)| **x < FIT_MAX_X)
+        .map(|(&x, &y)| (x, y))
+        .collect();
     let (slope, intercept) = ols(&fit_pts)?;
     let pred: Vec<f64> = xs.iter().map(|x| intercept + slope * x).collect();
     Some(RankFit {
@@ -134,16 +143,26 @@ pub struct ParsedSentence {
 /// upper-case, split on the delimiter (whitespace when it is a space), unknown
 /// words keep their position and are dropped, a repeated gene is collapsed to
 /// the integer part of its mean position.
-pub fn parse_sentence(text: &str, lookup: &HashMap<String, u32>, delimiter: &str) -> ParsedSentence {
+pub fn parse_sentence(
+    text: &str,
+    lookup: &HashMap<String, u32>,
+    delimiter: &str,
+) -> ParsedSentence {
     let text = text.trim().trim_end_matches('.');
     let words: Vec<String> = if delimiter.trim().is_empty() {
         text.split_whitespace().map(|w| w.to_uppercase()).collect()
     } else {
-        text.split(delimiter).map(|w| w.trim().to_uppercase()).filter(|w| !w.is_empty()).collect()
+        text.split(delimiter)
+            .map(|w| w.trim().to_uppercase())
+            .filter(|w| !w.is_empty())
+            .collect()
     };
     let mut positions: HashMap<u32, Vec<usize>> = HashMap::new();
     let mut first_seen = Vec::new();
-    let mut out = ParsedSentence { n_words: words.len(), ..Default::default() };
+    let mut out = ParsedSentence {
+        n_words: words.len(),
+        ..Default::default()
+    };
     for (p, w) in words.iter().enumerate() {
         match lookup.get(w) {
             Some(&g) => {
@@ -186,12 +205,18 @@ mod tests {
 
     #[test]
     fn ranks_like_scipy() {
-        assert_eq!(average_ranks(&[10.0, 20.0, 10.0, 30.0]), vec![1.5, 3.0, 1.5, 4.0]);
+        assert_eq!(
+            average_ranks(&[10.0, 20.0, 10.0, 30.0]),
+            vec![1.5, 3.0, 1.5, 4.0]
+        );
     }
 
     #[test]
     fn parse_handles_unknown_and_repeats() {
-        let lookup: HashMap<String, u32> = [("A", 0), ("B", 1), ("C", 2)].iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let lookup: HashMap<String, u32> = [("A", 0), ("B", 1), ("C", 2)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
         let p = parse_sentence("a XYZ b a c.", &lookup, " ");
         // A at 0 and 3 -> mean 1.5 -> 1; XYZ at 1 is dropped; B at 2; C at 4.
         assert_eq!(p.genes, vec![(0, 1), (1, 2), (2, 4)]);
@@ -200,10 +225,22 @@ mod tests {
 
     #[test]
     fn reconstruction_is_clipped_at_zero() {
-        let fit = RankFit { slope: -1.0, intercept: 1.0, r_squared: 0.0, pearson_r: 0.0, spearman_rho: 0.0, n_cells: 0, n_points: 0, n_fit_points: 0 };
+        let fit = RankFit {
+            slope: -1.0,
+            intercept: 1.0,
+            r_squared: 0.0,
+            pearson_r: 0.0,
+            spearman_rho: 0.0,
+            n_cells: 0,
+            n_points: 0,
+            n_fit_points: 0,
+        };
         assert_eq!(fit.expression_at(0), 1.0);
         assert_eq!(fit.expression_at(20), 0.0);
-        let p = ParsedSentence { genes: vec![(3, 0), (1, 50)], ..Default::default() };
+        let p = ParsedSentence {
+            genes: vec![(3, 0), (1, 50)],
+            ..Default::default()
+        };
         assert_eq!(reconstruct(&p, &fit), vec![(3, 1.0)]);
     }
 
@@ -215,7 +252,9 @@ mod tests {
             start: 0,
             indptr: vec![0, n],
             indices: (0..n as u32).collect(),
-            data: (0..n).map(|r| 2.0 - 0.5 * ((1 + r) as f64).log10()).collect(),
+            data: (0..n)
+                .map(|r| 2.0 - 0.5 * ((1 + r) as f64).log10())
+                .collect(),
         };
         let keys: Vec<u64> = (0..n as u64).collect();
         let f = fit_rank_expression(&rows, &[1], &keys).unwrap();

@@ -75,9 +75,20 @@ impl ValueKind {
 }
 
 enum Inner {
-    Csr { data: Dataset, indices: Dataset, indptr: Vec<u64> },
-    Csc { data: Dataset, indices: Dataset, indptr: Vec<u64>, cache: OnceLock<RowChunk> },
-    Dense { ds: Dataset },
+    Csr {
+        data: Dataset,
+        indices: Dataset,
+        indptr: Vec<u64>,
+    },
+    Csc {
+        data: Dataset,
+        indices: Dataset,
+        indptr: Vec<u64>,
+        cache: OnceLock<RowChunk>,
+    },
+    Dense {
+        ds: Dataset,
+    },
 }
 
 /// A cells x genes matrix in an HDF5 file.
@@ -163,7 +174,12 @@ impl MatrixSource {
             (sh, storage)
         };
         if shape.len() != 2 || shape.iter().any(|&x| x < 0) {
-            return Err(DataError::bad(file, field, format!("bad matrix shape {shape:?}"), "re-export the file"));
+            return Err(DataError::bad(
+                file,
+                field,
+                format!("bad matrix shape {shape:?}"),
+                "re-export the file",
+            ));
         }
         // 10x stores features x barcodes; we want cells x genes.
         let (n_rows, n_cols) = if tenx {
@@ -171,7 +187,11 @@ impl MatrixSource {
         } else {
             (shape[0] as usize, shape[1] as usize)
         };
-        let major = if storage == Storage::Csc { n_cols } else { n_rows };
+        let major = if storage == Storage::Csc {
+            n_cols
+        } else {
+            n_rows
+        };
         let nnz = data.size() as u64;
         if indptr.len() != major + 1
             || indices.size() as u64 != nnz
@@ -188,9 +208,18 @@ impl MatrixSource {
         let d = descriptor(file, &format!("{field}/data"), &data)?;
         check_numeric(file, &format!("{field}/data"), &d)?;
         let inner = if storage == Storage::Csc {
-            Inner::Csc { data, indices, indptr, cache: OnceLock::new() }
+            Inner::Csc {
+                data,
+                indices,
+                indptr,
+                cache: OnceLock::new(),
+            }
         } else {
-            Inner::Csr { data, indices, indptr }
+            Inner::Csr {
+                data,
+                indices,
+                indptr,
+            }
         };
         Ok(MatrixSource {
             file: file.to_path_buf(),
@@ -261,7 +290,11 @@ impl MatrixSource {
             }
             _ => {
                 let per = (target as usize / self.n_cols.max(1)).max(1);
-                let per = if matches!(self.inner, Inner::Csc { .. }) { per.max(4096) } else { per };
+                let per = if matches!(self.inner, Inner::Csc { .. }) {
+                    per.max(4096)
+                } else {
+                    per
+                };
                 let mut a = 0;
                 while a < self.n_rows {
                     let b = (a + per).min(self.n_rows);
@@ -287,14 +320,25 @@ impl MatrixSource {
     pub fn read_rows(&self, start: usize, end: usize) -> Result<RowChunk> {
         let end = end.min(self.n_rows);
         match &self.inner {
-            Inner::Csr { data, indices, indptr } => {
+            Inner::Csr {
+                data,
+                indices,
+                indptr,
+            } => {
                 let (a, b) = (indptr[start] as usize, indptr[end] as usize);
                 let (vals, idx) = if a == b {
                     (Vec::new(), Vec::new())
                 } else {
-                    let vals = data.read_slice_1d::<f64, _>(s![a..b]).map_err(self.err("data"))?;
-                    let idx = indices.read_slice_1d::<u32, _>(s![a..b]).map_err(self.err("indices"))?;
-                    (vals.into_raw_vec_and_offset().0, idx.into_raw_vec_and_offset().0)
+                    let vals = data
+                        .read_slice_1d::<f64, _>(s![a..b])
+                        .map_err(self.err("data"))?;
+                    let idx = indices
+                        .read_slice_1d::<u32, _>(s![a..b])
+                        .map_err(self.err("indices"))?;
+                    (
+                        vals.into_raw_vec_and_offset().0,
+                        idx.into_raw_vec_and_offset().0,
+                    )
                 };
                 if let Some(&bad) = idx.iter().find(|&&j| j as usize >= self.n_cols) {
                     return Err(DataError::bad(
@@ -306,14 +350,23 @@ impl MatrixSource {
                 }
                 Ok(RowChunk {
                     start,
-                    indptr: indptr[start..=end].iter().map(|&p| (p - indptr[start]) as usize).collect(),
+                    indptr: indptr[start..=end]
+                        .iter()
+                        .map(|&p| (p - indptr[start]) as usize)
+                        .collect(),
                     indices: idx,
                     data: vals,
                 })
             }
             Inner::Dense { ds } => {
-                let block = ds.read_slice_2d::<f64, _>(s![start..end, ..]).map_err(self.err("data"))?;
-                let mut chunk = RowChunk { start, indptr: vec![0], ..Default::default() };
+                let block = ds
+                    .read_slice_2d::<f64, _>(s![start..end, ..])
+                    .map_err(self.err("data"))?;
+                let mut chunk = RowChunk {
+                    start,
+                    indptr: vec![0],
+                    ..Default::default()
+                };
                 for row in block.rows() {
                     for (j, &v) in row.iter().enumerate() {
                         if v != 0.0 {
@@ -340,7 +393,11 @@ impl MatrixSource {
 
     /// Reads the given rows (sorted, distinct) into one chunk in that order.
     pub fn read_row_list(&self, rows: &[usize]) -> Result<RowChunk> {
-        let mut out = RowChunk { start: 0, indptr: vec![0], ..Default::default() };
+        let mut out = RowChunk {
+            start: 0,
+            indptr: vec![0],
+            ..Default::default()
+        };
         for &r in rows {
             let c = self.read_rows(r, r + 1)?;
             out.indices.extend_from_slice(&c.indices);
@@ -351,7 +408,15 @@ impl MatrixSource {
     }
 
     fn csc_as_csr(&self) -> Result<&RowChunk> {
-        let Inner::Csc { data, indices, indptr, cache } = &self.inner else { unreachable!() };
+        let Inner::Csc {
+            data,
+            indices,
+            indptr,
+            cache,
+        } = &self.inner
+        else {
+            unreachable!()
+        };
         if let Some(c) = cache.get() {
             return Ok(c);
         }
@@ -383,7 +448,12 @@ impl MatrixSource {
                 pos[r] += 1;
             }
         }
-        let _ = cache.set(RowChunk { start: 0, indptr: counts, indices: out_idx, data: out_val });
+        let _ = cache.set(RowChunk {
+            start: 0,
+            indptr: counts,
+            indices: out_idx,
+            data: out_val,
+        });
         Ok(cache.get().expect("just set"))
     }
 

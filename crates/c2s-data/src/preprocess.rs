@@ -38,7 +38,12 @@ pub struct Preprocess {
 impl Default for Preprocess {
     fn default() -> Self {
         // The reference converts without filtering; its tutorials use 200 / 3.
-        Preprocess { min_genes: 0, min_cells: 0, target_sum: None, log_base: LogBase::Ten }
+        Preprocess {
+            min_genes: 0,
+            min_cells: 0,
+            target_sum: None,
+            log_base: LogBase::Ten,
+        }
     }
 }
 
@@ -60,11 +65,17 @@ pub fn median_total(totals: &[f64]) -> f64 {
 /// Turns stored values into normalised log expression, in place. `totals`
 /// holds each row's total; `kind` says what the matrix holds: counts are
 /// normalised and logged, normalised data only logged, log data kept.
-pub fn normalize_log(rows: &mut RowChunk, totals: &[f64], target: f64, base: LogBase, kind: ValueKind) {
-    for i in 0..rows.n_rows() {
+pub fn normalize_log(
+    rows: &mut RowChunk,
+    totals: &[f64],
+    target: f64,
+    base: LogBase,
+    kind: ValueKind,
+) {
+    for (i, &total) in totals.iter().enumerate().take(rows.n_rows()) {
         let (a, b) = (rows.indptr[i], rows.indptr[i + 1]);
         let scale = match kind {
-            ValueKind::RawCounts if totals[i] > 0.0 => target / totals[i],
+            ValueKind::RawCounts if total > 0.0 => target / total,
             _ => 1.0,
         };
         for v in &mut rows.data[a..b] {
@@ -84,7 +95,12 @@ mod tests {
     fn median_and_normalisation_match_scanpy() {
         assert_eq!(median_total(&[0.0, 3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median_total(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        let mut c = RowChunk { start: 0, indptr: vec![0, 2], indices: vec![0, 1], data: vec![1.0, 3.0] };
+        let mut c = RowChunk {
+            start: 0,
+            indptr: vec![0, 2],
+            indices: vec![0, 1],
+            data: vec![1.0, 3.0],
+        };
         normalize_log(&mut c, &[4.0], 8.0, LogBase::Ten, ValueKind::RawCounts);
         assert!((c.data[0] - 3f64.log10()).abs() < 1e-12);
         assert!((c.data[1] - 7f64.log10()).abs() < 1e-12);

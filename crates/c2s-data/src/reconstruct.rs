@@ -27,17 +27,38 @@ pub struct ReconstructSummary {
 /// Reads a fit from a fit.json written by `convert` or `fit` (or a bare fit object).
 pub fn read_fit(path: &Path) -> Result<RankFit> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| DataError::bad(path, "file", format!("not JSON: {e}"), "give the fit.json written by c2s convert or c2s fit"))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        DataError::bad(
+            path,
+            "file",
+            format!("not JSON: {e}"),
+            "give the fit.json written by c2s convert or c2s fit",
+        )
+    })?;
     let f = v.get("fit").cloned().unwrap_or(v);
     serde_json::from_value(f).map_err(|e| {
-        DataError::bad(path, "fit", format!("no usable fit: {e}"), "give the fit.json written by c2s convert or c2s fit")
+        DataError::bad(
+            path,
+            "fit",
+            format!("no usable fit: {e}"),
+            "give the fit.json written by c2s convert or c2s fit",
+        )
     })
 }
 
 /// Builds cells x genes expression for `records` and writes them as .h5ad.
-pub fn reconstruct_to_h5ad(records: &[SentenceRecord], vocab: &Vocabulary, fit: &RankFit, output: &Path) -> Result<ReconstructSummary> {
-    let lookup: HashMap<String, u32> = vocab.genes.iter().enumerate().map(|(i, g)| (g.clone(), i as u32)).collect();
+pub fn reconstruct_to_h5ad(
+    records: &[SentenceRecord],
+    vocab: &Vocabulary,
+    fit: &RankFit,
+    output: &Path,
+) -> Result<ReconstructSummary> {
+    let lookup: HashMap<String, u32> = vocab
+        .genes
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.clone(), i as u32))
+        .collect();
     let mut indptr = vec![0u64];
     let (mut indices, mut data) = (Vec::new(), Vec::new());
     let (mut words, mut unknown, mut repeated, mut mentions) = (0, 0, 0, 0);
@@ -64,11 +85,31 @@ pub fn reconstruct_to_h5ad(records: &[SentenceRecord], vocab: &Vocabulary, fit: 
     }
     let columns: Vec<(String, Vec<Option<String>>)> = label_names
         .iter()
-        .map(|k| (k.clone(), records.iter().map(|r| r.labels.iter().find(|l| &l.0 == k).and_then(|l| l.1.clone())).collect()))
+        .map(|k| {
+            (
+                k.clone(),
+                records
+                    .iter()
+                    .map(|r| {
+                        r.labels
+                            .iter()
+                            .find(|l| &l.0 == k)
+                            .and_then(|l| l.1.clone())
+                    })
+                    .collect(),
+            )
+        })
         .collect();
     write_h5ad(
         output,
-        &H5adContent { obs_names: &names, obs_columns: &columns, var_names: &vocab.genes, indptr: &indptr, indices: &indices, data: &data },
+        &H5adContent {
+            obs_names: &names,
+            obs_columns: &columns,
+            var_names: &vocab.genes,
+            indptr: &indptr,
+            indices: &indices,
+            data: &data,
+        },
     )?;
     let distinct: usize = mentions - distinct_repeats(records, &lookup);
     Ok(ReconstructSummary {
@@ -77,8 +118,16 @@ pub fn reconstruct_to_h5ad(records: &[SentenceRecord], vocab: &Vocabulary, fit: 
         words,
         unknown_words: unknown,
         repeated_genes: repeated,
-        valid_share: if words > 0 { (words - unknown) as f64 / words as f64 } else { 0.0 },
-        unique_share: if mentions > 0 { distinct as f64 / mentions as f64 } else { 0.0 },
+        valid_share: if words > 0 {
+            (words - unknown) as f64 / words as f64
+        } else {
+            0.0
+        },
+        unique_share: if mentions > 0 {
+            distinct as f64 / mentions as f64
+        } else {
+            0.0
+        },
     })
 }
 
@@ -100,15 +149,30 @@ fn distinct_repeats(records: &[SentenceRecord], lookup: &HashMap<String, u32>) -
 }
 
 /// Reconstructs the sentences in `input` (dataset directory, .parquet, .jsonl or .txt).
-pub fn reconstruct_file(input: &Path, vocab_path: &Path, fit_path: &Path, output: &Path) -> Result<ReconstructSummary> {
+pub fn reconstruct_file(
+    input: &Path,
+    vocab_path: &Path,
+    fit_path: &Path,
+    output: &Path,
+) -> Result<ReconstructSummary> {
     let vocab = Vocabulary::read_tsv(vocab_path)?;
     if vocab.is_empty() {
-        return Err(DataError::bad(vocab_path, "file", "the vocabulary is empty", "give the vocabulary.tsv of a converted dataset"));
+        return Err(DataError::bad(
+            vocab_path,
+            "file",
+            "the vocabulary is empty",
+            "give the vocabulary.tsv of a converted dataset",
+        ));
     }
     let fit = read_fit(fit_path)?;
     let records = read_sentences(input)?;
     if records.is_empty() {
-        return Err(DataError::bad(input, "file", "there are no sentences in this file", "give a file with one sentence per line, a .jsonl or a dataset directory"));
+        return Err(DataError::bad(
+            input,
+            "file",
+            "there are no sentences in this file",
+            "give a file with one sentence per line, a .jsonl or a dataset directory",
+        ));
     }
     reconstruct_to_h5ad(&records, &vocab, &fit, output)
 }

@@ -30,7 +30,13 @@ pub fn mix(mut z: u64) -> u64 {
 
 /// Orders one cell's genes: expressed genes (value > 0) by value descending,
 /// ties by the hashed key. Returns gene column indices.
-pub fn rank_genes(indices: &[u32], values: &[f64], cell_key: u64, gene_keys: &[u64], out: &mut Vec<u32>) {
+pub fn rank_genes(
+    indices: &[u32],
+    values: &[f64],
+    cell_key: u64,
+    gene_keys: &[u64],
+    out: &mut Vec<u32>,
+) {
     let mut tmp: Vec<(f64, u64, u32)> = indices
         .iter()
         .zip(values)
@@ -66,15 +72,30 @@ pub struct GeneWords {
 impl GeneWords {
     /// Per-gene tie-break keys.
     pub fn keys(&self, seed: u64) -> Vec<u64> {
-        self.words.iter().map(|w| stable_hash(seed, w.as_bytes())).collect()
+        self.words
+            .iter()
+            .map(|w| stable_hash(seed, w.as_bytes()))
+            .collect()
     }
 }
 
-pub fn gene_words(ad: &AnnData, matrix: &MatrixId, column: Option<&str>, unique: bool) -> Result<GeneWords> {
+pub fn gene_words(
+    ad: &AnnData,
+    matrix: &MatrixId,
+    column: Option<&str>,
+    unique: bool,
+) -> Result<GeneWords> {
     let var = ad.var_for(matrix);
-    let var_field = if *matrix == MatrixId::Raw { "raw/var" } else { "var" };
+    let var_field = if *matrix == MatrixId::Raw {
+        "raw/var"
+    } else {
+        "var"
+    };
     let (raw, source): (Vec<Option<String>>, String) = match column {
-        None => (var.index.iter().map(|s| Some(s.clone())).collect(), "var_names".into()),
+        None => (
+            var.index.iter().map(|s| Some(s.clone())).collect(),
+            "var_names".into(),
+        ),
         Some(c) => {
             let col = var.column(c).ok_or_else(|| {
                 DataError::bad(
@@ -83,7 +104,11 @@ pub fn gene_words(ad: &AnnData, matrix: &MatrixId, column: Option<&str>, unique:
                     format!("there is no gene column `{c}`"),
                     format!(
                         "choose one of: {}",
-                        var.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                        var.columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })?;
@@ -93,7 +118,7 @@ pub fn gene_words(ad: &AnnData, matrix: &MatrixId, column: Option<&str>, unique:
     let missing: Vec<usize> = raw
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.as_deref().map_or(true, |s| s.trim().is_empty()))
+        .filter(|(_, s)| s.as_deref().is_none_or(|s| s.trim().is_empty()))
         .map(|(i, _)| i)
         .collect();
     if !missing.is_empty() {
@@ -104,9 +129,16 @@ pub fn gene_words(ad: &AnnData, matrix: &MatrixId, column: Option<&str>, unique:
             "choose a gene column where every gene has a name (--gene-column), or fill in the names",
         ));
     }
-    let names: Vec<String> = raw.into_iter().map(|s| s.unwrap_or_default().trim().to_string()).collect();
+    let names: Vec<String> = raw
+        .into_iter()
+        .map(|s| s.unwrap_or_default().trim().to_string())
+        .collect();
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    let dups: Vec<&str> = names.iter().filter(|n| seen.insert(n.as_str(), 0).is_some()).map(|s| s.as_str()).collect();
+    let dups: Vec<&str> = names
+        .iter()
+        .filter(|n| seen.insert(n.as_str(), 0).is_some())
+        .map(|s| s.as_str())
+        .collect();
     let names = if dups.is_empty() {
         names
     } else if unique {
@@ -129,13 +161,25 @@ pub fn gene_words(ad: &AnnData, matrix: &MatrixId, column: Option<&str>, unique:
     // keep them apart by column with a suffix rather than merging them silently.
     let upper: Vec<String> = names.iter().map(|s| s.to_uppercase()).collect();
     let (words, case_collisions) = make_unique(&upper);
-    Ok(GeneWords { words, source, case_collisions })
+    Ok(GeneWords {
+        words,
+        source,
+        case_collisions,
+    })
 }
 
 /// Warns when names look like Ensembl IDs rather than gene symbols.
 pub fn looks_like_ensembl(names: &[String]) -> bool {
     let n = names.len().min(1000);
-    n > 0 && names[..n].iter().filter(|s| s.to_uppercase().starts_with("ENS") && s.chars().any(|c| c.is_ascii_digit())).count() * 2 > n
+    n > 0
+        && names[..n]
+            .iter()
+            .filter(|s| {
+                s.to_uppercase().starts_with("ENS") && s.chars().any(|c| c.is_ascii_digit())
+            })
+            .count()
+            * 2
+            > n
 }
 
 #[cfg(test)]

@@ -49,11 +49,18 @@ impl Splits {
 
 /// Splits `n` cells. With `strata` (one label per cell), each label is split
 /// on its own, so rare types reach validation and test when they can.
-pub fn make_splits(n: usize, fractions: [f64; 3], seed: u64, strata: Option<(&str, &[Option<String>])>) -> Splits {
+pub fn make_splits(
+    n: usize,
+    fractions: [f64; 3],
+    seed: u64,
+    strata: Option<(&str, &[Option<String>])>,
+) -> Splits {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
     match strata {
-        Some((_, labels)) => (0..n).for_each(|i| groups.entry(labels[i].as_deref()).or_default().push(i)),
+        Some((_, labels)) => {
+            (0..n).for_each(|i| groups.entry(labels[i].as_deref()).or_default().push(i))
+        }
         None => {
             groups.insert(None, (0..n).collect());
         }
@@ -91,14 +98,22 @@ mod tests {
         assert_eq!((a.train.len(), a.val.len(), a.test.len()), (800, 100, 100));
         assert_eq!(a, make_splits(1000, [0.8, 0.1, 0.1], 7, None));
         assert_ne!(a.val, make_splits(1000, [0.8, 0.1, 0.1], 8, None).val);
-        let mut all: Vec<usize> = a.train.iter().chain(&a.val).chain(&a.test).copied().collect();
+        let mut all: Vec<usize> = a
+            .train
+            .iter()
+            .chain(&a.val)
+            .chain(&a.test)
+            .copied()
+            .collect();
         all.sort_unstable();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
     }
 
     #[test]
     fn stratified_keeps_shares() {
-        let labels: Vec<Option<String>> = (0..1000).map(|i| Some(if i % 10 == 0 { "rare" } else { "common" }.into())).collect();
+        let labels: Vec<Option<String>> = (0..1000)
+            .map(|i| Some(if i % 10 == 0 { "rare" } else { "common" }.into()))
+            .collect();
         let s = make_splits(1000, [0.8, 0.1, 0.1], 1, Some(("t", &labels)));
         let rare_test = s.test.iter().filter(|&&i| i % 10 == 0).count();
         assert_eq!(rare_test, 10);

@@ -31,7 +31,10 @@ impl Vocabulary {
 
     pub fn read_tsv(path: &Path) -> Result<Self> {
         let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-        let mut v = Vocabulary { genes: Vec::new(), cells_expressing: Vec::new() };
+        let mut v = Vocabulary {
+            genes: Vec::new(),
+            cells_expressing: Vec::new(),
+        };
         for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
             let line = line.map_err(|e| DataError::io(path, e))?;
             if line.is_empty() {
@@ -39,7 +42,12 @@ impl Vocabulary {
             }
             let (g, c) = line.split_once('\t').unwrap_or((line.as_str(), "0"));
             let c = c.trim().parse().map_err(|_| {
-                DataError::bad(path, format!("line {}", i + 1), format!("`{c}` is not a cell count"), "the vocabulary file must hold GENE<TAB>count lines")
+                DataError::bad(
+                    path,
+                    format!("line {}", i + 1),
+                    format!("`{c}` is not a cell count"),
+                    "the vocabulary file must hold GENE<TAB>count lines",
+                )
             })?;
             v.genes.push(g.to_string());
             v.cells_expressing.push(c);

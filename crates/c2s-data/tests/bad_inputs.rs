@@ -1,0 +1,257 @@
+//! Every kind of bad input gets a clear error naming the file and the field,
+//! and leaves no output behind.
+
+mod common;
+
+use std::path::Path;
+
+use c2s_data::convert::InputOptions;
+use c2s_data::{convert, ConvertOptions, DataError};
+use common::{data, entries, with_job, write_dense};
+
+/// Converts `file` into a fresh folder; returns the error text, checking that
+/// the folder holds nothing afterwards.
+fn convert_err(file: &Path, opts: &ConvertOptions) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let err = with_job(|job| convert(file, &out.path().join("ds"), opts, job))
+        .expect_err("bad input must fail");
+    assert!(
+        entries(out.path()).is_empty(),
+        "left behind: {:?}",
+        entries(out.path())
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&file.display().to_string()),
+        "error must name the file: {text}"
+    );
+    text
+}
+
+fn tmp_file(dir: &tempfile::TempDir, name: &str) -> std::path::PathBuf {
+    dir.path().join(name)
+}
+
+#[test]
+fn not_hdf5() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "cells.h5ad");
+    std::fs::write(&f, "cell,gene\n1,2\n").unwrap();
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(e.contains("not an HDF5 file"), "{e}");
+    assert!(c2s_data::inspect(&f).is_err());
+}
+
+#[test]
+fn hdf5_but_not_anndata() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "other.h5");
+    let h = hdf5::File::create(&f).unwrap();
+    h.create_group("images").unwrap();
+    drop(h);
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(e.contains("not AnnData"), "{e}");
+}
+
+#[test]
+fn truncated_file() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "cut.h5ad");
+    let bytes = std::fs::read(data("pbmc3k-10x.h5ad")).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(e.contains("truncated") || e.contains("damaged"), "{e}");
+}
+
+#[test]
+fn missing_var_names() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "noindex.h5ad");
+    write_dense(&f, &[vec![1.0, 2.0], vec![3.0, 0.0]], &["A", "B"]);
+    let h = hdf5::File::open_rw(&f).unwrap();
+    h.group("var").unwrap().delete_attr("_index").unwrap();
+    drop(h);
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(
+        e.contains("var/_index") && e.contains("names are missing"),
+        "{e}"
+    );
+}
+
+#[test]
+fn empty_gene_name() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "blank.h5ad");
+    write_dense(&f, &[vec![1.0, 2.0], vec![3.0, 1.0]], &["A", " "]);
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(e.contains("have no name"), "{e}");
+}
+
+#[test]
+fn nan_and_infinite_values() {
+    let d = tempfile::tempdir().unwrap();
+    for (name, v) in [("nan.h5ad", f32::NAN), ("inf.h5ad", f32::INFINITY)] {
+        let f = tmp_file(&d, name);
+        write_dense(&f, &[vec![1.0, 2.0], vec![v, 1.0]], &["A", "B"]);
+        let e = convert_err(&f, &ConvertOptions::default());
+        assert!(e.contains("NaN or infinite"), "{e}");
+    }
+}
+
+#[test]
+fn negative_values_name_the_matrix_to_use() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "scaled.h5ad");
+    write_dense(&f, &[vec![1.5, -0.5], vec![-1.0, 0.2]], &["A", "B"]);
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(
+        e.contains("negative values") && e.contains("X") && e.contains("raw counts"),
+        "{e}"
+    );
+}
+
+#[test]
+fn negative_value_far_down_the_file() {
+    // Past the rows sampled to judge the matrix, so the full pass must catch it.
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "late.h5ad");
+    let mut rows: Vec<Vec<f32>> = (0..2000).map(|i| vec![1.0 + (i % 3) as f32, 2.0]).collect();
+    rows[1900][1] = -3.0;
+    write_dense(&f, &rows, &["A", "B"]);
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(e.contains("cell1900") && e.contains("-3"), "{e}");
+}
+
+#[test]
+fn cell_without_expressed_genes() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "empty_cell.h5ad");
+    write_dense(
+        &f,
+        &[vec![1.0, 2.0], vec![0.0, 0.0], vec![0.0, 3.0]],
+        &["A", "B"],
+    );
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(e.contains("cell1") && e.contains("--min-genes 1"), "{e}");
+    // The hint works.
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = ConvertOptions::default();
+    opts.input.preprocess.min_genes = 1;
+    let s = with_job(|job| convert(&f, &out.path().join("ds"), &opts, job)).unwrap();
+    assert_eq!(s.cells, 2);
+}
+
+#[test]
+fn no_genes() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "nogenes.h5ad");
+    write_dense(&f, &[vec![], vec![]], &[]);
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(e.contains("no genes"), "{e}");
+}
+
+#[test]
+fn duplicate_gene_names() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "dups.h5ad");
+    write_dense(
+        &f,
+        &[vec![1.0, 2.0, 3.0], vec![3.0, 1.0, 1.0]],
+        &["A", "B", "A"],
+    );
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(
+        e.contains("more than once") && e.contains("--make-unique"),
+        "{e}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let opts = ConvertOptions {
+        input: InputOptions {
+            make_unique: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    with_job(|job| convert(&f, &out.path().join("ds"), &opts, job)).unwrap();
+    let s = c2s_data::dataset::read_sentences(&out.path().join("ds")).unwrap();
+    assert_eq!(s[0].sentence, "A-1 B A");
+}
+
+#[test]
+fn output_directory_exists() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("ds");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("keep.txt"), "mine").unwrap();
+    let err = with_job(|job| {
+        convert(
+            &data("wu2020-tcells-200.h5ad"),
+            &dir,
+            &ConvertOptions::default(),
+            job,
+        )
+    })
+    .unwrap_err();
+    assert!(matches!(err, DataError::Output { .. }));
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert_eq!(entries(&dir), vec!["keep.txt"]);
+    // --force replaces it, with nothing left of the old folder.
+    let opts = ConvertOptions {
+        overwrite: true,
+        ..Default::default()
+    };
+    with_job(|job| convert(&data("wu2020-tcells-200.h5ad"), &dir, &opts, job)).unwrap();
+    assert!(!dir.join("keep.txt").exists() && dir.join("manifest.json").exists());
+    assert_eq!(entries(d.path()), vec!["ds"]);
+}
+
+#[test]
+fn unknown_matrix_label_or_gene_column() {
+    let f = data("pbmc3k-10x.h5ad");
+    let opts = ConvertOptions {
+        input: InputOptions {
+            matrix: Some("layer:counts".parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert!(convert_err(&f, &opts).contains("no matrix `layer:counts`"));
+    let opts = ConvertOptions {
+        labels: vec!["celltype".into()],
+        ..Default::default()
+    };
+    let e = convert_err(&f, &opts);
+    assert!(e.contains("obs/celltype") && e.contains("cell_type"), "{e}");
+    let opts = ConvertOptions {
+        input: InputOptions {
+            gene_column: Some("symbol".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let e = convert_err(&f, &opts);
+    assert!(
+        e.contains("var/symbol") && e.contains("gene_symbols"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cancel_leaves_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let progress = |_: c2s_data::Progress| {};
+    let job = c2s_data::Job {
+        progress: &progress,
+        cancel: &cancel,
+    };
+    let err = convert(
+        &data("pbmc3k-10x.h5ad"),
+        &out.path().join("ds"),
+        &ConvertOptions::default(),
+        &job,
+    )
+    .unwrap_err();
+    assert!(matches!(err, DataError::Cancelled));
+    assert!(entries(out.path()).is_empty());
+}

@@ -1,0 +1,515 @@
+//! Conversion on real files: every layout, matrix kind and option.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use c2s_data::anndata::{AnnData, MatrixId};
+use c2s_data::convert::{InputOptions, Prepared};
+use c2s_data::dataset::{read_sentences, SentenceRecord};
+use c2s_data::matrix::ValueKind;
+use c2s_data::preprocess::{median_total, normalize_log, LogBase};
+use c2s_data::{convert, ConvertOptions};
+use common::{data, with_job, write_chunk, write_dense};
+
+fn run(file: &Path, opts: &ConvertOptions) -> (tempfile::TempDir, PathBuf, Vec<SentenceRecord>) {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("ds");
+    with_job(|job| convert(file, &dir, opts, job)).unwrap();
+    let s = read_sentences(&dir).unwrap();
+    (out, dir, s)
+}
+
+fn by_name(records: &[SentenceRecord]) -> HashMap<String, String> {
+    records
+        .iter()
+        .map(|r| (r.cell_name.clone(), r.sentence.clone()))
+        .collect()
+}
+
+/// pbmc3k rewritten through our writer: normalised-log values, or cells in reverse order.
+fn rewrite(
+    dir: &Path,
+    name: &str,
+    transform: impl Fn(&mut c2s_data::matrix::RowChunk),
+    reverse: bool,
+) -> PathBuf {
+    let p = Prepared::open(&data("pbmc3k-10x.h5ad"), &InputOptions::default()).unwrap();
+    let mut all = p.src.read_rows(0, p.src.n_rows).unwrap();
+    transform(&mut all);
+    let mut obs = p.ad.obs.index.clone();
+    let var = p.ad.var.index.clone();
+    if reverse {
+        let mut c = c2s_data::matrix::RowChunk {
+            start: 0,
+            indptr: vec![0],
+            ..Default::default()
+        };
+        for i in (0..all.n_rows()).rev() {
+            let (idx, val) = all.row(i);
+            c.indices.extend_from_slice(idx);
+            c.data.extend_from_slice(val);
+            c.indptr.push(c.data.len());
+        }
+        all = c;
+        obs.reverse();
+    }
+    let path = dir.join(name);
+    write_chunk(&path, &all, &obs, &var, &[]);
+    path
+}
+
+#[test]
+fn raw_counts_and_normalised_log_give_the_same_sentences() {
+    let d = tempfile::tempdir().unwrap();
+    let log = rewrite(
+        d.path(),
+        "log.h5ad",
+        |c| {
+            let totals: Vec<f64> = (0..c.n_rows()).map(|i| c.row(i).1.iter().sum()).collect();
+            normalize_log(
+                c,
+                &totals,
+                median_total(&totals),
+                LogBase::E,
+                ValueKind::RawCounts,
+            );
+        },
+        false,
+    );
+    assert_eq!(
+        AnnData::open(&log)
+            .unwrap()
+            .matrix(&MatrixId::X)
+            .unwrap()
+            .value_kind()
+            .unwrap(),
+        ValueKind::LogNormalized
+    );
+    let (_a, _, raw) = run(&data("pbmc3k-10x.h5ad"), &ConvertOptions::default());
+    let (_b, _, logged) = run(&log, &ConvertOptions::default());
+    assert_eq!(raw, logged);
+}
+
+#[test]
+fn sentences_do_not_depend_on_row_order_threads_or_block_size() {
+    let d = tempfile::tempdir().unwrap();
+    let reversed = rewrite(d.path(), "rev.h5ad", |_| {}, true);
+    let (_a, _, base) = run(&data("pbmc3k-10x.h5ad"), &ConvertOptions::default());
+    let (_b, _, rev) = run(&reversed, &ConvertOptions::default());
+    assert_eq!(by_name(&base), by_name(&rev));
+
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let small_blocks = ConvertOptions {
+        input: InputOptions {
+            block_values: 5_000,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (_c, _, single) = one.install(|| run(&data("pbmc3k-10x.h5ad"), &small_blocks));
+    assert_eq!(base, single);
+    // A different seed changes only the order inside ties.
+    let other_seed = ConvertOptions {
+        input: InputOptions {
+            seed: 7,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (_d, _, seeded) = run(&data("pbmc3k-10x.h5ad"), &other_seed);
+    assert_ne!(base, seeded);
+}
+
+#[test]
+fn cell_ranger_h5_converts_with_symbols_and_keeps_ensembl_ids() {
+    let f = data("liao2020-C149-cellranger.h5");
+    let info = c2s_data::inspect(&f).unwrap();
+    assert_eq!((info.cells, info.genes), (2879, 33539));
+    assert!(info.var_columns.iter().any(|c| c.name == "gene_ids"));
+    assert_eq!(info.species, "human");
+    assert!(!info.gene_names_look_like_ensembl);
+    let ad = AnnData::open(&f).unwrap();
+    let ids = ad.var.column("gene_ids").unwrap().data.texts();
+    // Every feature is a human gene except the SARS-CoV-2 genome this study added.
+    assert_eq!(
+        ids.iter()
+            .filter(|s| !s.as_deref().unwrap().starts_with("ENSG"))
+            .count(),
+        1
+    );
+    let (_t, dir, s) = run(&f, &ConvertOptions::default());
+    assert_eq!(s.len(), 2879);
+    assert!(s.iter().all(|r| !r.sentence.contains("ENSG")));
+    assert!(s[0].sentence.split(' ').any(|g| g == "B2M"));
+    let vocab = c2s_data::Vocabulary::read_tsv(&dir.join("vocabulary.tsv")).unwrap();
+    assert_eq!(vocab.len(), 33539);
+    assert!(vocab.genes.contains(&"RGS5-1".to_string()));
+}
+
+#[test]
+fn legacy_layouts_convert() {
+    // Pre-0.7: compound obs/var with fixed-length strings; names differing only in case.
+    let f = data("legacy-layout-pbmc3k-raw.h5ad");
+    let ad = AnnData::open(&f).unwrap();
+    assert_eq!(ad.format, c2s_data::FileFormat::H5adLegacy);
+    assert_eq!(ad.obs.index[0], "AAACATACAACCAC-1");
+    assert!(ad.var.column("gene_ids").is_some());
+    let mut opts = ConvertOptions::default();
+    opts.input.preprocess.min_genes = 1;
+    let out = tempfile::tempdir().unwrap();
+    let summary = with_job(|job| convert(&f, &out.path().join("ds"), &opts, job)).unwrap();
+    assert_eq!(summary.genes, 32738);
+    assert!(
+        summary.notes.iter().any(|n| n.contains("only in case")),
+        "{:?}",
+        summary.notes
+    );
+    // The same cells as the modern pbmc3k file give the same sentences where genes agree.
+    let s = read_sentences(&out.path().join("ds")).unwrap();
+    assert_eq!(s.len(), 2700);
+
+    // anndata 0.7 encoding: categoricals kept in __categories, a boolean column, mouse genes.
+    let f = data("legacy-encoding-toy-mouse.h5ad");
+    let info = c2s_data::inspect(&f).unwrap();
+    assert_eq!(info.species, "mouse");
+    let ct = info
+        .obs_columns
+        .iter()
+        .find(|c| c.name == "cell_type")
+        .unwrap();
+    assert_eq!(ct.kind, "categorical");
+    assert_eq!(
+        ct.top_values,
+        vec![
+            ("non_causal_cell".to_string(), 20),
+            ("causal_cell".to_string(), 10)
+        ]
+    );
+    let label = info.obs_columns.iter().find(|c| c.name == "label").unwrap();
+    assert_eq!(label.kind, "boolean");
+    assert_eq!(info.matrices[0].holds, ValueKind::LogNormalized);
+    let opts = ConvertOptions {
+        labels: vec!["cell_type".into()],
+        ..Default::default()
+    };
+    let (_t, _, s) = run(&f, &opts);
+    assert_eq!(s.len(), 30);
+    assert!(s[0].sentence.split(' ').all(|g| g == g.to_uppercase()));
+}
+
+#[test]
+fn nullable_and_categorical_columns_of_a_modern_file() {
+    let info = c2s_data::inspect(&data("wu2020-tcells-200.h5ad")).unwrap();
+    let col = |n: &str| {
+        info.obs_columns
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(col("cluster_orig").distinct, 16);
+    assert_eq!(
+        col("source").top_values,
+        vec![
+            ("Tumor".into(), 95),
+            ("NAT".into(), 85),
+            ("Blood".into(), 20)
+        ]
+    );
+    // A float column that is all NaN has no values, not a crash.
+    assert_eq!(col("IR_VJ_2_duplicate_count").missing, 200);
+}
+
+/// Builds a file with X log-normalised, layers/counts raw counts, raw/X counts
+/// with its own var, plus dense and CSC copies of the counts.
+fn multi_matrix_file(dir: &Path) -> PathBuf {
+    let counts: Vec<Vec<f32>> = vec![
+        vec![0.0, 0.0, 3.0],
+        vec![3.0, 0.0, 1.0],
+        vec![0.0, 1.0, 0.0],
+        vec![1.0, 1.0, 0.0],
+        vec![3.0, 2.0, 1.0],
+    ];
+    let genes = ["g1", "g2", "g3"];
+    let counts_file = dir.join("counts.h5ad");
+    write_dense(&counts_file, &counts, &genes);
+    let path = dir.join("multi.h5ad");
+    let logged: Vec<Vec<f32>> = counts
+        .iter()
+        .map(|r| r.iter().map(|&v| (v as f64).ln_1p() as f32 * 0.7).collect())
+        .collect();
+    write_dense(&path, &logged, &genes);
+    let src = hdf5::File::open(&counts_file).unwrap();
+    let h = hdf5::File::open_rw(&path).unwrap();
+    let layers = h.group("layers").unwrap();
+    src.group("X").unwrap().copy_to(&layers, "counts").unwrap();
+    let raw = h.create_group("raw").unwrap();
+    src.group("X").unwrap().copy_to(&raw, "X").unwrap();
+    src.group("var").unwrap().copy_to(&raw, "var").unwrap();
+    // Dense copy.
+    let dense = ndarray::Array2::from_shape_fn((5, 3), |(i, j)| counts[i][j]);
+    layers
+        .new_dataset_builder()
+        .with_data(&dense)
+        .create("dense")
+        .unwrap();
+    // CSC copy.
+    let csc = layers.create_group("csc").unwrap();
+    let (mut data, mut indices, mut indptr) = (vec![], vec![], vec![0i64]);
+    for j in 0..3 {
+        for (i, row) in counts.iter().enumerate() {
+            if row[j] != 0.0 {
+                data.push(row[j]);
+                indices.push(i as i32);
+            }
+        }
+        indptr.push(data.len() as i64);
+    }
+    csc.new_dataset_builder()
+        .with_data(&data)
+        .create("data")
+        .unwrap();
+    csc.new_dataset_builder()
+        .with_data(&indices)
+        .create("indices")
+        .unwrap();
+    csc.new_dataset_builder()
+        .with_data(&indptr)
+        .create("indptr")
+        .unwrap();
+    csc.new_attr::<hdf5::types::VarLenUnicode>()
+        .create("encoding-type")
+        .unwrap()
+        .write_scalar(&"csc_matrix".parse::<hdf5::types::VarLenUnicode>().unwrap())
+        .unwrap();
+    csc.new_attr_builder()
+        .with_data(&[5i64, 3])
+        .create("shape")
+        .unwrap();
+    path
+}
+
+#[test]
+fn every_matrix_kind_and_the_default_choice() {
+    let d = tempfile::tempdir().unwrap();
+    let f = multi_matrix_file(d.path());
+    let info = c2s_data::inspect(&f).unwrap();
+    let names: Vec<&str> = info.matrices.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["X", "raw", "layer:counts", "layer:csc", "layer:dense"]
+    );
+    assert_eq!(info.default_matrix, "layer:counts");
+    assert_eq!(info.matrices[0].holds, ValueKind::LogNormalized);
+    // The unit fixture of REFERENCE.md section 2, through every storage.
+    for m in ["X", "raw", "layer:counts", "layer:csc", "layer:dense"] {
+        let opts = ConvertOptions {
+            input: InputOptions {
+                matrix: Some(m.parse().unwrap()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (_t, dir, s) = run(&f, &opts);
+        let got: Vec<&str> = s.iter().map(|r| r.sentence.as_str()).collect();
+        assert_eq!(got[0], "G3", "{m}");
+        assert_eq!(got[1], "G1 G3", "{m}");
+        assert_eq!(got[2], "G2", "{m}");
+        assert!(got[3] == "G1 G2" || got[3] == "G2 G1", "{m}");
+        assert_eq!(got[4], "G1 G2 G3", "{m}");
+        let vocab = std::fs::read_to_string(dir.join("vocabulary.tsv")).unwrap();
+        assert_eq!(vocab, "G1\t3\nG2\t3\nG3\t3\n", "{m}");
+    }
+}
+
+#[test]
+fn filtering_follows_scanpy() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("f.h5ad");
+    // Cell 2 has 1 gene; gene D is expressed in cell 2 only.
+    write_dense(
+        &f,
+        &[
+            vec![1.0, 2.0, 3.0, 0.0],
+            vec![5.0, 0.0, 1.0, 0.0],
+            vec![0.0, 0.0, 0.0, 4.0],
+            vec![2.0, 2.0, 0.0, 0.0],
+        ],
+        &["A", "B", "C", "D"],
+    );
+    let mut opts = ConvertOptions::default();
+    opts.input.preprocess.min_genes = 2;
+    opts.input.preprocess.min_cells = 2;
+    let (_t, dir, s) = run(&f, &opts);
+    let names: Vec<&str> = s.iter().map(|r| r.cell_name.as_str()).collect();
+    assert_eq!(names, vec!["cell0", "cell1", "cell3"]);
+    let vocab = std::fs::read_to_string(dir.join("vocabulary.tsv")).unwrap();
+    assert_eq!(vocab, "A\t3\nB\t2\nC\t2\n");
+    assert_eq!(s[1].sentence, "A C");
+}
+
+#[test]
+fn dataset_folder_is_complete_and_consistent() {
+    let f = data("pbmc3k-10x.h5ad");
+    let opts = ConvertOptions {
+        labels: vec!["cell_type".into()],
+        stratify: Some("cell_type".into()),
+        ..Default::default()
+    };
+    let (_t, dir, s) = run(&f, &opts);
+    for name in [
+        "sentences.parquet",
+        "sentences.jsonl",
+        "sentences.txt",
+        "vocabulary.tsv",
+        "splits.json",
+        "fit.json",
+        "manifest.json",
+    ] {
+        assert!(dir.join(name).is_file(), "{name}");
+    }
+    let splits: c2s_data::split::Splits =
+        serde_json::from_slice(&std::fs::read(dir.join("splits.json")).unwrap()).unwrap();
+    assert_eq!(
+        splits.train.len() + splits.val.len() + splits.test.len(),
+        2638
+    );
+    assert_eq!(splits.stratified_by.as_deref(), Some("cell_type"));
+    let jsonl = read_sentences(&dir.join("sentences.jsonl")).unwrap();
+    assert_eq!(jsonl.len(), s.len());
+    let split_of = |r: &SentenceRecord| {
+        r.labels
+            .iter()
+            .find(|l| l.0 == "split")
+            .unwrap()
+            .1
+            .clone()
+            .unwrap()
+    };
+    for &i in &splits.test {
+        assert_eq!(split_of(&s[i]), "test");
+        let (mut a, mut b) = (s[i].clone(), jsonl[i].clone());
+        a.labels.sort();
+        b.labels.sort();
+        assert_eq!(a, b);
+    }
+    // Stratification: the rare Megakaryocytes (13) reach validation and test.
+    let label = |i: usize| {
+        s[i].labels
+            .iter()
+            .find(|l| l.0 == "cell_type")
+            .unwrap()
+            .1
+            .clone()
+            .unwrap()
+    };
+    assert!(splits.test.iter().any(|&i| label(i) == "Megakaryocyte"));
+    assert!(splits.val.iter().any(|&i| label(i) == "Megakaryocyte"));
+    let text = std::fs::read_to_string(dir.join("sentences.txt")).unwrap();
+    assert_eq!(text.lines().next().unwrap(), s[0].sentence);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    use sha2::Digest;
+    let sha = format!("{:x}", sha2::Sha256::digest(std::fs::read(&f).unwrap()));
+    assert_eq!(manifest["source"]["sha256"], sha);
+    assert_eq!(manifest["parameters"]["input"]["seed"], 42);
+    assert_eq!(manifest["summary"]["cells"], 2638);
+    // Same inputs, same outputs, byte for byte.
+    let (_t2, dir2, _) = run(&f, &opts);
+    for name in [
+        "sentences.parquet",
+        "sentences.jsonl",
+        "vocabulary.tsv",
+        "splits.json",
+        "fit.json",
+        "manifest.json",
+    ] {
+        let same =
+            std::fs::read(dir.join(name)).unwrap() == std::fs::read(dir2.join(name)).unwrap();
+        assert!(same, "{name} differs between two identical runs");
+    }
+}
+
+#[test]
+fn reconstruction_round_trip() {
+    let f = data("pbmc3k-10x.h5ad");
+    let opts = ConvertOptions {
+        labels: vec!["cell_type".into()],
+        ..Default::default()
+    };
+    let (t, dir, s) = run(&f, &opts);
+    let out = t.path().join("rec.h5ad");
+    let summary = c2s_data::reconstruct::reconstruct_file(
+        &dir,
+        &dir.join("vocabulary.tsv"),
+        &dir.join("fit.json"),
+        &out,
+    )
+    .unwrap();
+    assert_eq!(summary.cells, 2638);
+    assert_eq!(summary.valid_share, 1.0);
+    assert_eq!(summary.unique_share, 1.0);
+    let fit = c2s_data::reconstruct::read_fit(&dir.join("fit.json")).unwrap();
+    let ad = AnnData::open(&out).unwrap();
+    assert_eq!(ad.obs.index[0], s[0].cell_name);
+    assert_eq!(
+        ad.obs.column("cell_type").unwrap().data.text(0),
+        s[0].labels.iter().find(|l| l.0 == "cell_type").unwrap().1
+    );
+    let m = ad.matrix(&MatrixId::X).unwrap();
+    let row = m.read_rows(0, 1).unwrap();
+    let col: HashMap<&str, usize> = ad
+        .var
+        .index
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.as_str(), i))
+        .collect();
+    let value: HashMap<u32, f64> = row
+        .indices
+        .iter()
+        .copied()
+        .zip(row.data.iter().copied())
+        .collect();
+    for (p, g) in s[0].sentence.split(' ').enumerate() {
+        let expected = fit.expression_at(p);
+        let got = value.get(&(col[g] as u32)).copied().unwrap_or(0.0);
+        assert!(
+            (got - expected).abs() < 1e-5,
+            "{g} at {p}: {got} vs {expected}"
+        );
+    }
+    assert!(row.data.iter().all(|&v| v > 0.0));
+
+    // Generated text: unknown words keep their rank, repeats collapse.
+    let gen = t.path().join("gen.txt");
+    std::fs::write(&gen, "CD3D NOTAGENE CD3D LTB.\nMALAT1 B2M\n").unwrap();
+    let out2 = t.path().join("gen.h5ad");
+    let s2 = c2s_data::reconstruct::reconstruct_file(
+        &gen,
+        &dir.join("vocabulary.tsv"),
+        &dir.join("fit.json"),
+        &out2,
+    )
+    .unwrap();
+    assert_eq!(
+        (s2.cells, s2.words, s2.unknown_words, s2.repeated_genes),
+        (2, 6, 1, 1)
+    );
+    let ad = AnnData::open(&out2).unwrap();
+    let r = ad.matrix(&MatrixId::X).unwrap().read_rows(0, 1).unwrap();
+    let v: HashMap<u32, f64> = r
+        .indices
+        .iter()
+        .copied()
+        .zip(r.data.iter().copied())
+        .collect();
+    let idx = |g: &str| ad.var.index.iter().position(|x| x == g).unwrap() as u32;
+    assert!((v[&idx("CD3D")] - fit.expression_at(1)).abs() < 1e-5); // positions 0 and 2 -> 1
+    assert!((v[&idx("LTB")] - fit.expression_at(3)).abs() < 1e-5);
+}
