@@ -73,7 +73,27 @@ const HDF5_MAGIC: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
 /// HDF5 puts its signature at 0, 512, 1024, 2048, ... (after a user block).
 fn has_hdf5_signature(path: &Path) -> Result<bool> {
-    let mut f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => DataError::bad(
+            path,
+            "file",
+            "there is no such file",
+            "check the path and the file name",
+        ),
+        std::io::ErrorKind::PermissionDenied => DataError::bad(
+            path,
+            "file",
+            "you may not read this file",
+            "check its permissions, or copy it somewhere you can read",
+        ),
+        std::io::ErrorKind::IsADirectory => DataError::bad(
+            path,
+            "file",
+            "this is a folder, not a file",
+            "give the .h5ad file itself",
+        ),
+        _ => DataError::io(path, e),
+    })?;
     let mut buf = vec![0u8; 1 << 16];
     let mut n = 0;
     while n < buf.len() {

@@ -1,0 +1,192 @@
+//! The `c2s` binary end to end: exit codes, JSON output, files written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name)
+}
+
+fn c2s(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_c2s"))
+        .args(args)
+        .output()
+        .expect("c2s runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = c2s(args);
+    assert!(
+        o.status.success(),
+        "c2s {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A failing command: exit code 1, an `error:` line naming `needle`, no panic.
+fn fails(args: &[&str], needle: &str) {
+    let o = c2s(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "c2s {args:?}: {err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(needle),
+        "c2s {args:?}: {err}"
+    );
+    assert!(err.contains("hint:"), "no hint in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn inspect_json_describes_the_demo_dataset() {
+    let out = ok(&[
+        "inspect",
+        data("pbmc3k-10x.h5ad").to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["cells"], 2638);
+    assert_eq!(v["genes"], 13714);
+    assert_eq!(v["matrices"][0]["holds"], "raw_counts");
+    assert_eq!(v["species"], "human");
+    let ct = v["obs_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "cell_type")
+        .unwrap();
+    assert_eq!(ct["distinct"], 8);
+    assert_eq!(ct["top_values"][0], serde_json::json!(["CD4 T cell", 1140]));
+    // The readable form says the same.
+    let text = ok(&["inspect", data("pbmc3k-10x.h5ad").to_str().unwrap()]);
+    assert!(
+        text.contains("2638 cells x 13714 genes") && text.contains("raw counts"),
+        "{text}"
+    );
+}
+
+#[test]
+fn convert_fit_and_reconstruct() {
+    let t = tempfile::tempdir().unwrap();
+    let ds = t.path().join("ds");
+    let out = ok(&[
+        "convert",
+        data("wu2020-tcells-200.h5ad").to_str().unwrap(),
+        "-o",
+        ds.to_str().unwrap(),
+        "--labels",
+        "cluster_orig,source",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["cells"], 200);
+    assert!(v["fit"]["slope"].as_f64().unwrap() < 0.0);
+    // Converting again into the same folder is refused, with the way out.
+    fails(
+        &[
+            "convert",
+            data("wu2020-tcells-200.h5ad").to_str().unwrap(),
+            "-o",
+            ds.to_str().unwrap(),
+        ],
+        "--force",
+    );
+
+    let cells = t.path().join("cells.txt");
+    std::fs::write(&cells, "0\n5\n7\n").unwrap();
+    let fit_json = t.path().join("fit.json");
+    let out = ok(&[
+        "fit",
+        data("wu2020-tcells-200.h5ad").to_str().unwrap(),
+        "--cells-file",
+        cells.to_str().unwrap(),
+        "-o",
+        fit_json.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["cells"], serde_json::json!([0, 5, 7]));
+    assert_eq!(v["fit"]["n_cells"], 3);
+    assert!(fit_json.is_file());
+
+    let h5ad = t.path().join("rec.h5ad");
+    let out = ok(&[
+        "reconstruct",
+        ds.to_str().unwrap(),
+        "-o",
+        h5ad.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["cells"], 200);
+    let info = ok(&["inspect", h5ad.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(v["cells"], 200);
+    assert!(v["obs_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "cluster_orig"));
+    // With a fit from `c2s fit` and a sentence file.
+    let sent = t.path().join("generated.txt");
+    std::fs::write(&sent, "CD3E CD8A NOTAGENE\n").unwrap();
+    let out = ok(&[
+        "reconstruct",
+        sent.to_str().unwrap(),
+        "--dataset",
+        ds.to_str().unwrap(),
+        "--fit",
+        fit_json.to_str().unwrap(),
+        "-o",
+        t.path().join("gen.h5ad").to_str().unwrap(),
+    ]);
+    assert!(out.contains("66.7 % of words are known genes"), "{out}");
+}
+
+#[test]
+fn bad_inputs_exit_with_a_clear_error() {
+    let t = tempfile::tempdir().unwrap();
+    let txt = t.path().join("notes.h5ad");
+    std::fs::write(&txt, "not a dataset").unwrap();
+    fails(&["inspect", txt.to_str().unwrap()], "not an HDF5 file");
+    fails(
+        &[
+            "convert",
+            txt.to_str().unwrap(),
+            "-o",
+            t.path().join("o").to_str().unwrap(),
+        ],
+        "not an HDF5 file",
+    );
+    fails(
+        &["inspect", t.path().join("missing.h5ad").to_str().unwrap()],
+        "missing.h5ad",
+    );
+    fails(
+        &[
+            "convert",
+            data("pbmc3k-10x.h5ad").to_str().unwrap(),
+            "-o",
+            t.path().join("o").to_str().unwrap(),
+            "--matrix",
+            "raw",
+        ],
+        "no matrix `raw`",
+    );
+    assert!(!t.path().join("o").exists());
+    let o = c2s(&["convert", "--matrix", "nonsense", "x.h5ad", "-o", "y"]);
+    assert_eq!(o.status.code(), Some(2)); // usage error from clap
+}
+
+#[test]
+fn help_speaks_to_biologists() {
+    let h = ok(&["convert", "--help"]);
+    assert!(
+        h.contains("raw counts") && h.contains("--labels") && h.contains("--min-genes"),
+        "{h}"
+    );
+    let h = ok(&["--help"]);
+    assert!(h.contains("cell sentence"), "{h}");
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# A Python virtual environment (.venv) with the packages the cross-checks use:
+# anndata and pandas read what we write; Hugging Face datasets loads our Parquet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -c "import anndata, pandas, pyarrow, datasets" 2>/dev/null || \
+  .venv/bin/pip install -q --disable-pip-version-check "anndata>=0.10" "pandas>=2" "pyarrow>=14" "datasets>=2.16"
