@@ -352,6 +352,11 @@ impl AnnData {
     /// The matrix to use when the user does not say: one holding raw counts
     /// (X first, then layers, then raw), else X.
     pub fn default_matrix(&self) -> Result<MatrixId> {
+        Ok(self.open_default_matrix()?.0)
+    }
+
+    /// The default matrix, opened, with what it holds.
+    pub fn open_default_matrix(&self) -> Result<(MatrixId, MatrixSource, ValueKind)> {
         let mut order: Vec<&MatrixId> = self
             .matrices
             .iter()
@@ -363,14 +368,26 @@ impl AnnData {
                 .filter(|m| matches!(m, MatrixId::Layer(_))),
         );
         order.extend(self.matrices.iter().filter(|m| matches!(m, MatrixId::Raw)));
+        let mut x = None;
         for id in order {
             if let Ok(m) = self.matrix(id) {
-                if m.value_kind()? == ValueKind::RawCounts {
-                    return Ok(id.clone());
+                let kind = m.value_kind()?;
+                if kind == ValueKind::RawCounts {
+                    return Ok((id.clone(), m, kind));
+                }
+                if *id == MatrixId::X {
+                    x = Some((m, kind));
                 }
             }
         }
-        Ok(MatrixId::X)
+        match x {
+            Some((m, kind)) => Ok((MatrixId::X, m, kind)),
+            None => {
+                let m = self.matrix(&MatrixId::X)?;
+                let kind = m.value_kind()?;
+                Ok((MatrixId::X, m, kind))
+            }
+        }
     }
 }
 

@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 use crate::anndata::{AnnData, FileFormat, MatrixId};
 use crate::dataset::{self, Exports, SentenceBlock, SentenceWriter};
 use crate::error::{DataError, Result};
-use crate::inverse::{fit_rank_expression, RankFit};
+use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
-use crate::preprocess::{median_total, normalize_log, Preprocess};
+use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
 use crate::sentence::{
-    gene_words, looks_like_ensembl, rank_genes, stable_hash, write_sentence, GeneWords,
+    gene_words, looks_like_ensembl, rank_keys, stable_hash, unpack_key, GeneWords,
 };
 use crate::split::{make_splits, Splits};
 use crate::vocabulary::Vocabulary;
@@ -49,8 +49,9 @@ impl Job<'_> {
     }
 }
 
-/// Stored values per block: about 100 MB of working memory per block in flight.
-pub const DEFAULT_BLOCK_VALUES: usize = 4_000_000;
+/// Stored values per block (a few MB each; several blocks are in flight). Small
+/// blocks keep memory low; on the demo data 1M-value blocks were no faster.
+pub const DEFAULT_BLOCK_VALUES: usize = 250_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InputOptions {
@@ -123,12 +124,14 @@ pub struct Prepared {
 impl Prepared {
     pub fn open(path: &Path, opts: &InputOptions) -> Result<Self> {
         let ad = AnnData::open(path)?;
-        let matrix_id = match &opts.matrix {
-            Some(m) => m.clone(),
-            None => ad.default_matrix()?,
+        let (matrix_id, src, kind) = match &opts.matrix {
+            Some(m) => {
+                let src = ad.matrix(m)?;
+                let kind = src.value_kind()?;
+                (m.clone(), src, kind)
+            }
+            None => ad.open_default_matrix()?,
         };
-        let src = ad.matrix(&matrix_id)?;
-        let kind = src.value_kind()?;
         let counts_alternative = || {
             ad.matrices
                 .iter()
@@ -457,89 +460,155 @@ pub fn convert(
     );
     let assignment = splits.assignment(kept_rows.len());
 
-    let mut writer = SentenceWriter::create(tmp.path(), &opts.labels, opts.exports)?;
+    let fit_positions = sample_rows(kept_rows.len(), opts.fit_cells, opts.input.seed);
+    // The fit's cells keep their ranked values from the main pass: ranks do not
+    // depend on normalisation, so no second read or sort is needed.
+    let mut in_fit = vec![false; p.src.n_rows];
+    fit_positions
+        .iter()
+        .for_each(|&k| in_fit[kept_rows[k]] = true);
+    let mut fit_cells: Vec<(usize, Vec<f64>, f64)> = Vec::with_capacity(fit_positions.len());
+    let writer = SentenceWriter::create(tmp.path(), &opts.labels, opts.exports)?;
+    let label_keys: Vec<String> = opts
+        .labels
+        .iter()
+        .map(|l| serde_json::to_string(l).expect("a string"))
+        .collect();
     let mut vocab_counts = vec![0u64; p.src.n_cols];
     let mut totals = vec![0f64; kept_rows.len()];
     let mut expressed = 0u64;
     let mut done = 0u64;
     let words = &p.genes.words;
-    stream_blocks(&p.src, &blocks, job, |chunk| {
-        type Row = (usize, String, i32, f64);
-        let parts: Vec<Result<(Vec<Row>, Vec<u64>)>> = pieces(chunk.n_rows())
-            .par_iter()
-            .map(|&(a, b)| {
-                let mut rows = Vec::new();
-                let mut counts = vec![0u64; words.len()];
-                let (mut fi, mut fv, mut order) = (Vec::new(), Vec::new(), Vec::new());
-                for i in a..b {
-                    let r = chunk.start + i;
-                    if !keep_cell[r] {
-                        continue;
-                    }
-                    let (idx, val) = chunk.row(i);
-                    fi.clear();
-                    fv.clear();
-                    let mut total = 0.0;
-                    for (&j, &v) in idx.iter().zip(val) {
-                        if !is_valid_value(v) {
-                            return Err(p.bad_value(r, j, v));
+    // Three stages overlap: one thread reads (HDF5 is serialised), the pool
+    // ranks, one thread writes.
+    std::thread::scope(|s| -> Result<()> {
+        let (wtx, wrx) = sync_channel::<SentenceBlock>(1);
+        let writer_thread = s.spawn(move || -> Result<()> {
+            let mut writer = writer;
+            for block in wrx {
+                writer.write(block)?;
+            }
+            writer.finish()
+        });
+        let streamed = stream_blocks(&p.src, &blocks, job, |chunk| {
+            struct Piece {
+                // (file row, sentence, genes, total over kept genes)
+                rows: Vec<(usize, String, i32, f64)>,
+                // Fit sample: (dataset position, values in rank order, total)
+                fit: Vec<(usize, Vec<f64>, f64)>,
+                counts: Vec<u64>,
+                jsonl: Vec<u8>,
+            }
+            let parts: Vec<Result<Piece>> = pieces(chunk.n_rows())
+                .par_iter()
+                .map(|&(a, b)| {
+                    let mut piece = Piece { rows: Vec::new(), fit: Vec::new(), counts: vec![0u64; words.len()], jsonl: Vec::new() };
+                    let (mut fi, mut fv, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+                    for i in a..b {
+                        let r = chunk.start + i;
+                        if !keep_cell[r] {
+                            continue;
                         }
-                        if keep_gene[j as usize] {
-                            fi.push(j);
-                            fv.push(v);
-                            total += v;
+                        let (idx, val) = chunk.row(i);
+                        fi.clear();
+                        fv.clear();
+                        let mut total = 0.0;
+                        for (&j, &v) in idx.iter().zip(val) {
+                            if !is_valid_value(v) {
+                                return Err(p.bad_value(r, j, v));
+                            }
+                            if keep_gene[j as usize] {
+                                fi.push(j);
+                                fv.push(v);
+                                total += v;
+                            }
                         }
+                        rank_keys(&fi, &fv, p.cell_keys[r], &p.gene_keys, &mut keys);
+                        if keys.is_empty() {
+                            return Err(DataError::bad(
+                                &p.ad.path,
+                                p.src.field(),
+                                format!(
+                                    "cell `{}` (row {r}) expresses no gene{}",
+                                    obs.index[r],
+                                    if filtering { " after gene filtering" } else { "" }
+                                ),
+                                "drop such cells with --min-genes 1 (the reference tutorials use --min-genes 200)",
+                            ));
+                        }
+                        let mut sentence = String::with_capacity(keys.len() * 8);
+                        for (n, &key) in keys.iter().enumerate() {
+                            let j = key as u32 as usize;
+                            piece.counts[j] += 1;
+                            if n > 0 {
+                                sentence.push(' ');
+                            }
+                            sentence.push_str(&words[j]);
+                        }
+                        let k = position[r];
+                        let n = keys.len() as i32;
+                        if in_fit[r] {
+                            piece.fit.push((k, keys.iter().map(|&key| unpack_key(key).0).collect(), total));
+                        }
+                        if opts.exports.jsonl {
+                            dataset::render_jsonl(
+                                &mut piece.jsonl,
+                                &obs.index[r],
+                                &sentence,
+                                n,
+                                assignment[k].as_str(),
+                                &label_keys,
+                                label_cols.iter().map(|c| c[k].clone()),
+                            );
+                        }
+                        piece.rows.push((r, sentence, n, total));
                     }
-                    rank_genes(&fi, &fv, p.cell_keys[r], &p.gene_keys, &mut order);
-                    if order.is_empty() {
-                        return Err(DataError::bad(
-                            &p.ad.path,
-                            p.src.field(),
-                            format!("cell `{}` (row {r}) expresses no gene{}", obs.index[r], if filtering { " after gene filtering" } else { "" }),
-                            "drop such cells with --min-genes 1 (the reference tutorials use --min-genes 200)",
-                        ));
+                    Ok(piece)
+                })
+                .collect();
+            let mut block = SentenceBlock {
+                labels: vec![Vec::new(); opts.labels.len()],
+                ..Default::default()
+            };
+            for part in parts {
+                let piece = part?;
+                vocab_counts
+                    .iter_mut()
+                    .zip(piece.counts)
+                    .for_each(|(a, b)| *a += b);
+                block.jsonl.extend_from_slice(&piece.jsonl);
+                fit_cells.extend(piece.fit);
+                for (r, sentence, n, total) in piece.rows {
+                    let k = position[r];
+                    totals[k] = total;
+                    expressed += n as u64;
+                    block.cell_names.push(obs.index[r].clone());
+                    block.sentences.push(sentence);
+                    block.n_genes.push(n);
+                    block.splits.push(assignment[k].as_str());
+                    for (dst, src) in block.labels.iter_mut().zip(&label_cols) {
+                        dst.push(src[k].clone());
                     }
-                    order.iter().for_each(|&j| counts[j as usize] += 1);
-                    let mut s = String::with_capacity(order.len() * 8);
-                    write_sentence(&order, words, " ", &mut s);
-                    rows.push((r, s, order.len() as i32, total));
-                }
-                Ok((rows, counts))
-            })
-            .collect();
-        let mut block = SentenceBlock {
-            labels: vec![Vec::new(); opts.labels.len()],
-            ..Default::default()
-        };
-        for part in parts {
-            let (rows, counts) = part?;
-            vocab_counts
-                .iter_mut()
-                .zip(counts)
-                .for_each(|(a, b)| *a += b);
-            for (r, s, n, total) in rows {
-                let k = position[r];
-                totals[k] = total;
-                expressed += n as u64;
-                block.cell_names.push(obs.index[r].clone());
-                block.sentences.push(s);
-                block.n_genes.push(n);
-                block.splits.push(assignment[k].as_str());
-                for (dst, src) in block.labels.iter_mut().zip(&label_cols) {
-                    dst.push(src[k].clone());
                 }
             }
-        }
-        writer.write(&block)?;
-        done += chunk.n_rows() as u64;
-        (job.progress)(Progress {
-            stage: "sentences",
-            done,
-            total: p.src.n_rows as u64,
+            done += chunk.n_rows() as u64;
+            // A closed channel means the writer failed; its error is reported below.
+            if wtx.send(block).is_err() {
+                return Err(DataError::Cancelled);
+            }
+            (job.progress)(Progress {
+                stage: "sentences",
+                done,
+                total: p.src.n_rows as u64,
+            });
+            Ok(())
         });
-        Ok(())
+        drop(wtx);
+        let written = writer_thread
+            .join()
+            .expect("the writer thread does not panic");
+        written.and(streamed)
     })?;
-    writer.finish()?;
     job.check()?;
 
     let vocab = Vocabulary {
@@ -564,21 +633,25 @@ pub fn convert(
         total: 1,
     });
     let target = pre.target_sum.unwrap_or_else(|| median_total(&totals));
-    let fit_rows = sample_rows(kept_rows.len(), opts.fit_cells, opts.input.seed);
-    let fit = fit_on(
-        &p,
-        &fit_rows.iter().map(|&k| kept_rows[k]).collect::<Vec<_>>(),
-        &keep_gene,
-        target,
-        pre,
-    )?;
+    fit_cells.sort_unstable_by_key(|c| c.0);
+    let normalised: Vec<Vec<f64>> = fit_cells
+        .into_iter()
+        .map(|(_, values, total)| {
+            values
+                .into_iter()
+                .map(|v| normalize_value(v, total, target, pre.log_base, p.kind))
+                .collect()
+        })
+        .collect();
+    let fit = fit_ranked(&normalised);
+    drop(normalised);
     let fit_doc = serde_json::json!({
         "fit": fit,
         "target_sum": target,
         "log_base": pre.log_base,
         "matrix": p.matrix_id.to_string(),
         "value_kind": p.kind,
-        "fit_cells": fit_rows,
+        "fit_cells": fit_positions,
     });
     write_file(
         dataset::FIT_JSON,
@@ -652,6 +725,45 @@ pub fn convert(
     Ok(summary)
 }
 
+/// Copies chosen rows out of the blocks streaming past, so a sample needs no
+/// second read of the file (random row reads decompress whole HDF5 chunks).
+struct RowCollector {
+    rows: Vec<usize>,
+    next: usize,
+    out: RowChunk,
+}
+
+impl RowCollector {
+    fn new(rows: Vec<usize>) -> Self {
+        RowCollector {
+            rows,
+            next: 0,
+            out: RowChunk {
+                indptr: vec![0],
+                ..Default::default()
+            },
+        }
+    }
+
+    fn take(&mut self, chunk: &RowChunk) {
+        let end = chunk.start + chunk.n_rows();
+        while self.next < self.rows.len() && self.rows[self.next] < end {
+            let r = self.rows[self.next];
+            if r >= chunk.start {
+                let (idx, val) = chunk.row(r - chunk.start);
+                self.out.indices.extend_from_slice(idx);
+                self.out.data.extend_from_slice(val);
+                self.out.indptr.push(self.out.data.len());
+            }
+            self.next += 1;
+        }
+    }
+
+    fn finish(self) -> (Vec<usize>, RowChunk) {
+        (self.rows, self.out)
+    }
+}
+
 /// A seeded sample of `k` of `n` positions, sorted.
 pub fn sample_rows(n: usize, k: usize, seed: u64) -> Vec<usize> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05ee_df17);
@@ -664,11 +776,11 @@ pub fn sample_rows(n: usize, k: usize, seed: u64) -> Vec<usize> {
 fn fit_on(
     p: &Prepared,
     rows: &[usize],
+    raw: &RowChunk,
     keep_gene: &[bool],
     target: f64,
     pre: &Preprocess,
 ) -> Result<Option<RankFit>> {
-    let raw = p.src.read_row_list(rows)?;
     let mut chunk = RowChunk {
         start: 0,
         indptr: vec![0],
@@ -725,6 +837,7 @@ pub fn fit_file(
             "list cell positions from 0",
         ));
     }
+    let mut sample = RowCollector::new(rows.clone());
     let target = match (pre.target_sum, p.kind) {
         (Some(t), _) => t,
         (None, ValueKind::RawCounts) => {
@@ -735,6 +848,7 @@ pub fn fit_file(
                 for i in 0..c.n_rows() {
                     totals[c.start + i] = c.row(i).1.iter().sum();
                 }
+                sample.take(&c);
                 done += c.n_rows() as u64;
                 (job.progress)(Progress {
                     stage: "cell totals",
@@ -747,8 +861,12 @@ pub fn fit_file(
         }
         _ => 1.0, // not used: the data is already normalised
     };
+    let (_, mut raw) = sample.finish();
+    if raw.n_rows() != rows.len() {
+        raw = p.src.read_row_list(&rows)?;
+    }
     let keep = vec![true; p.src.n_cols];
-    let fit = fit_on(&p, &rows, &keep, target, pre)?;
+    let fit = fit_on(&p, &rows, &raw, &keep, target, pre)?;
     Ok(FitSummary {
         fit,
         target_sum: target,

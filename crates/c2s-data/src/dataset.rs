@@ -17,8 +17,9 @@ use std::sync::Arc;
 
 use parquet::basic::{Compression, ConvertedType, Repetition, Type as PhysicalType};
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use parquet::schema::types::Type;
 
 use crate::error::{DataError, Result};
@@ -40,6 +41,40 @@ pub struct SentenceBlock {
     pub splits: Vec<&'static str>,
     /// One vector per label column, aligned with `cell_names`.
     pub labels: Vec<Vec<Option<String>>>,
+    /// The block's rows already rendered as JSON lines (rendered by the workers
+    /// in parallel); empty when JSONL is not exported.
+    pub jsonl: Vec<u8>,
+}
+
+/// Renders one JSONL record (`cell_name`, `cell_sentence`, `n_genes`, `split`,
+/// labels) into `out`. `label_keys` are the label names, already JSON-quoted.
+pub fn render_jsonl(
+    out: &mut Vec<u8>,
+    cell_name: &str,
+    sentence: &str,
+    n_genes: i32,
+    split: &str,
+    label_keys: &[String],
+    labels: impl Iterator<Item = Option<String>>,
+) {
+    let string = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(&mut *out, s).expect("writing to memory")
+    };
+    out.extend_from_slice(b"{\"cell_name\":");
+    string(out, cell_name);
+    out.extend_from_slice(b",\"cell_sentence\":");
+    string(out, sentence);
+    out.extend_from_slice(format!(",\"n_genes\":{n_genes},\"split\":\"{split}\"").as_bytes());
+    for (key, value) in label_keys.iter().zip(labels) {
+        out.push(b',');
+        out.extend_from_slice(key.as_bytes());
+        out.push(b':');
+        match value {
+            Some(v) => string(out, &v),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 /// Which plain exports to write beside the Parquet file.
@@ -61,7 +96,6 @@ impl Default for Exports {
 /// Streams sentence blocks into the Parquet, JSONL and text files.
 pub struct SentenceWriter {
     dir: PathBuf,
-    label_names: Vec<String>,
     parquet: SerializedFileWriter<BufWriter<File>>,
     jsonl: Option<BufWriter<File>>,
     text: Option<BufWriter<File>>,
@@ -108,15 +142,18 @@ impl SentenceWriter {
                 .build()
                 .map_err(pq_err)?,
         );
-        let props = Arc::new(
-            WriterProperties::builder()
-                .set_compression(Compression::SNAPPY)
-                .build(),
-        );
+        // Names and sentences are all distinct: a dictionary or min/max
+        // statistics over them cost time and buy nothing.
+        let mut props = WriterProperties::builder().set_compression(Compression::SNAPPY);
+        for col in ["cell_name", "cell_sentence"] {
+            props = props
+                .set_column_dictionary_enabled(ColumnPath::from(col), false)
+                .set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
+        }
+        let props = Arc::new(props.build());
         let parquet = SerializedFileWriter::new(create(&ppath)?, schema, props).map_err(pq_err)?;
         Ok(SentenceWriter {
             dir: dir.to_path_buf(),
-            label_names: label_names.to_vec(),
             parquet,
             jsonl: if exports.jsonl {
                 Some(create(&dir.join(SENTENCES_JSONL))?)
@@ -131,31 +168,45 @@ impl SentenceWriter {
         })
     }
 
-    pub fn write(&mut self, b: &SentenceBlock) -> Result<()> {
+    /// Writes a block: text and JSONL first (they borrow), then Parquet, which
+    /// takes the strings without copying them.
+    pub fn write(&mut self, b: SentenceBlock) -> Result<()> {
         if b.cell_names.is_empty() {
             return Ok(());
+        }
+        if let Some(w) = &mut self.jsonl {
+            let p = self.dir.join(SENTENCES_JSONL);
+            w.write_all(&b.jsonl).map_err(|e| DataError::io(&p, e))?;
+        }
+        if let Some(w) = &mut self.text {
+            let p = self.dir.join(SENTENCES_TXT);
+            for s in &b.sentences {
+                w.write_all(s.as_bytes())
+                    .and_then(|_| w.write_all(b"\n"))
+                    .map_err(|e| DataError::io(&p, e))?;
+            }
         }
         let ppath = self.dir.join(SENTENCES_PARQUET);
         let pq_err = |source| DataError::Parquet {
             path: ppath.clone(),
             source,
         };
-        let bytes = |v: &[String]| {
-            v.iter()
-                .map(|s| ByteArray::from(s.as_bytes().to_vec()))
+        let owned = |v: Vec<String>| {
+            v.into_iter()
+                .map(|s| ByteArray::from(s.into_bytes()))
                 .collect::<Vec<_>>()
         };
         let splits: Vec<ByteArray> = b.splits.iter().map(|s| ByteArray::from(*s)).collect();
+        let names = owned(b.cell_names);
+        let sentences = owned(b.sentences);
         let mut rg = self.parquet.next_row_group().map_err(pq_err)?;
         let mut k = 0;
         while let Some(mut col) = rg.next_column().map_err(pq_err)? {
             match k {
-                0 => col
-                    .typed::<ByteArrayType>()
-                    .write_batch(&bytes(&b.cell_names), None, None),
+                0 => col.typed::<ByteArrayType>().write_batch(&names, None, None),
                 1 => col
                     .typed::<ByteArrayType>()
-                    .write_batch(&bytes(&b.sentences), None, None),
+                    .write_batch(&sentences, None, None),
                 2 => col.typed::<Int32Type>().write_batch(&b.n_genes, None, None),
                 3 => col
                     .typed::<ByteArrayType>()
@@ -165,7 +216,7 @@ impl SentenceWriter {
                     let vals: Vec<ByteArray> = l
                         .iter()
                         .flatten()
-                        .map(|s| ByteArray::from(s.as_bytes().to_vec()))
+                        .map(|s| ByteArray::from(s.as_str()))
                         .collect();
                     let defs: Vec<i16> = l.iter().map(|s| s.is_some() as i16).collect();
                     col.typed::<ByteArrayType>()
@@ -177,32 +228,6 @@ impl SentenceWriter {
             k += 1;
         }
         rg.close().map_err(pq_err)?;
-        if let Some(w) = &mut self.jsonl {
-            let p = self.dir.join(SENTENCES_JSONL);
-            for i in 0..b.cell_names.len() {
-                let mut m = serde_json::Map::new();
-                m.insert("cell_name".into(), b.cell_names[i].clone().into());
-                m.insert("cell_sentence".into(), b.sentences[i].clone().into());
-                m.insert("n_genes".into(), b.n_genes[i].into());
-                m.insert("split".into(), b.splits[i].into());
-                for (name, l) in self.label_names.iter().zip(&b.labels) {
-                    m.insert(
-                        name.clone(),
-                        l[i].clone().map_or(serde_json::Value::Null, Into::into),
-                    );
-                }
-                serde_json::to_writer(&mut *w, &m).map_err(|e| DataError::io(&p, e.into()))?;
-                w.write_all(b"\n").map_err(|e| DataError::io(&p, e))?;
-            }
-        }
-        if let Some(w) = &mut self.text {
-            let p = self.dir.join(SENTENCES_TXT);
-            for s in &b.sentences {
-                w.write_all(s.as_bytes())
-                    .and_then(|_| w.write_all(b"\n"))
-                    .map_err(|e| DataError::io(&p, e))?;
-            }
-        }
         Ok(())
     }
 

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::RowChunk;
-use crate::sentence::rank_genes;
+use rayon::prelude::*;
+
+use crate::sentence::{rank_keys, unpack_key};
 
 /// Ranks at or beyond this are left out of the fit (x = log10(1 + rank) < 3).
 const FIT_MAX_X: f64 = 3.0;
@@ -33,57 +35,148 @@ impl RankFit {
 
 /// Fits on rows holding normalised log expression. Ranks follow the same tie
 /// rule as sentences.
+///
+/// Every point's x depends only on its rank, so sums over x, the predictions
+/// and their ranks come from per-rank counts; only y needs sorting (Spearman).
 pub fn fit_rank_expression(
     rows: &RowChunk,
     cell_keys: &[u64],
     gene_keys: &[u64],
 ) -> Option<RankFit> {
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    let mut order = Vec::new();
-    for (i, &key) in cell_keys.iter().enumerate().take(rows.n_rows()) {
-        let (idx, val) = rows.row(i);
-        rank_genes(idx, val, key, gene_keys, &mut order);
-        let value: HashMap<u32, f64> = idx.iter().copied().zip(val.iter().copied()).collect();
-        for (rank, j) in order.iter().enumerate() {
-            xs.push(((1 + rank) as f64).log10());
-            ys.push(value[j]);
+    let n_cells = rows.n_rows().min(cell_keys.len());
+    // Each cell's values in rank order, cells ranked in parallel.
+    let cells: Vec<Vec<f64>> = (0..n_cells)
+        .into_par_iter()
+        .map_init(Vec::new, |keys, i| {
+            let (idx, val) = rows.row(i);
+            rank_keys(idx, val, cell_keys[i], gene_keys, keys);
+            keys.iter().map(|&k| unpack_key(k).0).collect()
+        })
+        .collect();
+    fit_ranked(&cells)
+}
+
+/// Fits on cells given as their normalised log values in rank order.
+pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
+    let n_cells = cells.len();
+    let max_len = cells.iter().map(Vec::len).max().unwrap_or(0);
+    // count[r]: points at rank r.
+    let mut count = vec![0usize; max_len];
+    for c in cells {
+        count[..c.len()].iter_mut().for_each(|x| *x += 1);
+    }
+    let x: Vec<f64> = (0..max_len).map(|r| ((1 + r) as f64).log10()).collect();
+    let fit_ranks = x.iter().take_while(|&&v| v < FIT_MAX_X).count();
+
+    // Ordinary least squares on the points with x < 3.
+    let (mut n, mut sx, mut sxx, mut sy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for r in 0..fit_ranks {
+        n += count[r] as f64;
+        sx += count[r] as f64 * x[r];
+        sxx += count[r] as f64 * x[r] * x[r];
+    }
+    for c in cells {
+        for (r, &y) in c.iter().enumerate().take(fit_ranks) {
+            sy += y;
+            sxy += x[r] * y;
         }
     }
-    let fit_pts: Vec<(f64, f64)> = xs
+    let denom = n * sxx - sx * sx;
+    if n < 2.0 || denom == 0.0 {
+        return None;
+    }
+    let slope = (n * sxy - sx * sy) / denom;
+    let intercept = (sy - slope * sx) / n;
+    let pred: Vec<f64> = x.iter().map(|&v| intercept + slope * v).collect();
+
+    // R² and Pearson of (y, prediction), streamed over the points.
+    let (mut n_pts, mut s_y, mut s_p, mut s_yy, mut s_pp, mut s_yp, mut ss_res) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for c in cells {
+        for (r, &y) in c.iter().enumerate() {
+            let p = pred[r];
+            n_pts += 1.0;
+            s_y += y;
+            s_p += p;
+            s_yy += y * y;
+            s_pp += p * p;
+            s_yp += y * p;
+            ss_res += (y - p) * (y - p);
+        }
+    }
+    let ss_tot = s_yy - s_y * s_y / n_pts;
+    let pearson_r = (s_yp - s_y * s_p / n_pts) / ((ss_tot * (s_pp - s_p * s_p / n_pts)).sqrt());
+
+    // Spearman: Pearson of average ranks. Predictions tie by rank position, so
+    // their ranks come from the counts; y is sorted with each point's rank
+    // position packed beside its value.
+    let mut by_pred: Vec<usize> = (0..max_len).collect();
+    by_pred.sort_by(|&a, &b| pred[a].total_cmp(&pred[b]));
+    let mut pred_rank = vec![0.0; max_len];
+    let mut seen = 0usize;
+    let mut i = 0;
+    while i < by_pred.len() {
+        let mut j = i;
+        let mut group = count[by_pred[i]];
+        while j + 1 < by_pred.len() && pred[by_pred[j + 1]] == pred[by_pred[i]] {
+            j += 1;
+            group += count[by_pred[j]];
+        }
+        let avg = seen as f64 + (group as f64 + 1.0) / 2.0;
+        by_pred[i..=j].iter().for_each(|&r| pred_rank[r] = avg);
+        seen += group;
+        i = j + 1;
+    }
+    let mut keys: Vec<u128> = cells
         .iter()
-        .zip(&ys)
-        .filter(|(x, _)| **x < FIT_MAX_X)
-        .map(|(&x, &y)| (x, y))
+        .flat_map(|c| {
+            c.iter()
+                .enumerate()
+                .map(|(r, &y)| ((ordered_bits(y) as u128) << 64) | r as u128)
+        })
         .collect();
-    let (slope, intercept) = ols(&fit_pts)?;
-    let pred: Vec<f64> = xs.iter().map(|x| intercept + slope * x).collect();
+    keys.par_sort_unstable();
+    let (mut s_a, mut s_b, mut s_aa, mut s_bb, mut s_ab) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < keys.len() {
+        let mut j = i;
+        while j + 1 < keys.len() && keys[j + 1] >> 64 == keys[i] >> 64 {
+            j += 1;
+        }
+        let a = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &keys[i..=j] {
+            let b = pred_rank[k as u64 as usize];
+            s_a += a;
+            s_b += b;
+            s_aa += a * a;
+            s_bb += b * b;
+            s_ab += a * b;
+        }
+        i = j + 1;
+    }
+    let m = keys.len() as f64;
+    let spearman_rho =
+        (s_ab - s_a * s_b / m) / (((s_aa - s_a * s_a / m) * (s_bb - s_b * s_b / m)).sqrt());
     Some(RankFit {
         slope,
         intercept,
-        r_squared: r2_score(&ys, &pred),
-        pearson_r: pearson(&ys, &pred),
-        spearman_rho: pearson(&average_ranks(&ys), &average_ranks(&pred)),
-        n_cells: rows.n_rows(),
-        n_points: xs.len(),
-        n_fit_points: fit_pts.len(),
+        r_squared: 1.0 - ss_res / ss_tot,
+        pearson_r,
+        spearman_rho,
+        n_cells,
+        n_points: n_pts as usize,
+        n_fit_points: n as usize,
     })
 }
 
-fn ols(pts: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let n = pts.len() as f64;
-    if pts.len() < 2 {
-        return None;
+/// Bits of a float that sort like the float (negative values included).
+fn ordered_bits(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
     }
-    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    if sxx == 0.0 {
-        return None;
-    }
-    let slope = sxy / sxx;
-    Some((slope, my - slope * mx))
 }
 
 /// scikit-learn's r2_score(y_true, y_pred).
@@ -109,19 +202,22 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
 
 /// Ranks from 1 with ties given their average rank (scipy's rankdata).
 pub fn average_ranks(v: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_unstable_by(|&a, &b| v[a].total_cmp(&v[b]));
+    // Sort (order-preserving bits of the value, index) packed in one u128.
+    let mut keys: Vec<u128> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| ((ordered_bits(x) as u128) << 64) | i as u128)
+        .collect();
+    keys.par_sort_unstable();
     let mut r = vec![0.0; v.len()];
     let mut i = 0;
-    while i < idx.len() {
+    while i < keys.len() {
         let mut j = i;
-        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+        while j + 1 < keys.len() && keys[j + 1] >> 64 == keys[i] >> 64 {
             j += 1;
         }
         let avg = (i + j) as f64 / 2.0 + 1.0;
-        for k in i..=j {
-            r[idx[k]] = avg;
-        }
+        keys[i..=j].iter().for_each(|&k| r[k as u64 as usize] = avg);
         i = j + 1;
     }
     r

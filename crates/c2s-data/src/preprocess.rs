@@ -62,6 +62,16 @@ pub fn median_total(totals: &[f64]) -> f64 {
     }
 }
 
+/// One stored value as normalised log expression (see `normalize_log`).
+#[inline]
+pub fn normalize_value(v: f64, total: f64, target: f64, base: LogBase, kind: ValueKind) -> f64 {
+    match kind {
+        ValueKind::LogNormalized => v,
+        ValueKind::RawCounts if total > 0.0 => base.log1p(v * target / total),
+        _ => base.log1p(v),
+    }
+}
+
 /// Turns stored values into normalised log expression, in place. `totals`
 /// holds each row's total; `kind` says what the matrix holds: counts are
 /// normalised and logged, normalised data only logged, log data kept.

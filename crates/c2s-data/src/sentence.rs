@@ -28,6 +28,40 @@ pub fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Sort key of one expressed gene: value descending, then the tie hash, then
+/// the column. Packed into one integer so sorting compares a single u128
+/// (non-negative finite floats order like their bit patterns).
+#[inline]
+fn rank_key(v: f64, tie: u64, j: u32) -> u128 {
+    ((!v.to_bits() as u128) << 64) | (((tie >> 32) as u128) << 32) | j as u128
+}
+
+/// The value and column packed by `rank_key`.
+#[inline]
+pub fn unpack_key(k: u128) -> (f64, u32) {
+    (f64::from_bits(!((k >> 64) as u64)), k as u32)
+}
+
+/// Sorts one cell's expressed genes (value > 0) into `keys`: highest value
+/// first, ties by a hash of (cell, gene). Read them back with `unpack_key`.
+pub fn rank_keys(
+    indices: &[u32],
+    values: &[f64],
+    cell_key: u64,
+    gene_keys: &[u64],
+    keys: &mut Vec<u128>,
+) {
+    keys.clear();
+    keys.extend(
+        indices
+            .iter()
+            .zip(values)
+            .filter(|(_, &v)| v > 0.0)
+            .map(|(&j, &v)| rank_key(v, mix(cell_key ^ gene_keys[j as usize]), j)),
+    );
+    keys.sort_unstable();
+}
+
 /// Orders one cell's genes: expressed genes (value > 0) by value descending,
 /// ties by the hashed key. Returns gene column indices.
 pub fn rank_genes(
@@ -37,15 +71,10 @@ pub fn rank_genes(
     gene_keys: &[u64],
     out: &mut Vec<u32>,
 ) {
-    let mut tmp: Vec<(f64, u64, u32)> = indices
-        .iter()
-        .zip(values)
-        .filter(|(_, &v)| v > 0.0)
-        .map(|(&j, &v)| (v, mix(cell_key ^ gene_keys[j as usize]), j))
-        .collect();
-    tmp.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut keys = Vec::with_capacity(indices.len());
+    rank_keys(indices, values, cell_key, gene_keys, &mut keys);
     out.clear();
-    out.extend(tmp.into_iter().map(|t| t.2));
+    out.extend(keys.iter().map(|&k| k as u32));
 }
 
 /// Writes the sentence for ranked genes into `buf` (names joined by `delimiter`).
