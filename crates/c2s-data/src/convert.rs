@@ -19,9 +19,7 @@ use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
-use crate::sentence::{
-    gene_words, looks_like_ensembl, rank_keys, stable_hash, unpack_key, GeneWords,
-};
+use crate::sentence::{gene_words, looks_like_ensembl, stable_hash, GeneWords, Ranker};
 use crate::split::{make_splits, Splits};
 use crate::vocabulary::Vocabulary;
 
@@ -503,28 +501,37 @@ pub fn convert(
                 .par_iter()
                 .map(|&(a, b)| {
                     let mut piece = Piece { rows: Vec::new(), fit: Vec::new(), counts: vec![0u64; words.len()], jsonl: Vec::new() };
-                    let (mut fi, mut fv, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+                    let (mut fi, mut fv, mut ranker) = (Vec::new(), Vec::new(), Ranker::default());
+                    let all_genes = kept_genes.len() == p.src.n_cols;
                     for i in a..b {
                         let r = chunk.start + i;
                         if !keep_cell[r] {
                             continue;
                         }
                         let (idx, val) = chunk.row(i);
-                        fi.clear();
-                        fv.clear();
                         let mut total = 0.0;
                         for (&j, &v) in idx.iter().zip(val) {
                             if !is_valid_value(v) {
                                 return Err(p.bad_value(r, j, v));
                             }
-                            if keep_gene[j as usize] {
-                                fi.push(j);
-                                fv.push(v);
-                                total += v;
-                            }
                         }
-                        rank_keys(&fi, &fv, p.cell_keys[r], &p.gene_keys, &mut keys);
-                        if keys.is_empty() {
+                        let (idx, val) = if all_genes {
+                            total = val.iter().sum();
+                            (idx, val)
+                        } else {
+                            fi.clear();
+                            fv.clear();
+                            for (&j, &v) in idx.iter().zip(val) {
+                                if keep_gene[j as usize] {
+                                    fi.push(j);
+                                    fv.push(v);
+                                    total += v;
+                                }
+                            }
+                            (fi.as_slice(), fv.as_slice())
+                        };
+                        let n = ranker.rank(idx, val, p.cell_keys[r], &p.gene_keys);
+                        if n == 0 {
                             return Err(DataError::bad(
                                 &p.ad.path,
                                 p.src.field(),
@@ -536,19 +543,18 @@ pub fn convert(
                                 "drop such cells with --min-genes 1 (the reference tutorials use --min-genes 200)",
                             ));
                         }
-                        let mut sentence = String::with_capacity(keys.len() * 8);
-                        for (n, &key) in keys.iter().enumerate() {
-                            let j = key as u32 as usize;
-                            piece.counts[j] += 1;
-                            if n > 0 {
+                        let mut sentence = String::with_capacity(n * 8);
+                        for (pos, j) in ranker.genes().enumerate() {
+                            piece.counts[j as usize] += 1;
+                            if pos > 0 {
                                 sentence.push(' ');
                             }
-                            sentence.push_str(&words[j]);
+                            sentence.push_str(&words[j as usize]);
                         }
                         let k = position[r];
-                        let n = keys.len() as i32;
+                        let n = n as i32;
                         if in_fit[r] {
-                            piece.fit.push((k, keys.iter().map(|&key| unpack_key(key).0).collect(), total));
+                            piece.fit.push((k, ranker.values(), total));
                         }
                         if opts.exports.jsonl {
                             dataset::render_jsonl(

@@ -150,6 +150,10 @@ impl SentenceWriter {
                 .set_column_dictionary_enabled(ColumnPath::from(col), false)
                 .set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
         }
+        // Sentences of distinct gene names shrink by only ~20 % under snappy,
+        // which cost 15 % of the whole conversion: store them plain.
+        props = props
+            .set_column_compression(ColumnPath::from("cell_sentence"), Compression::UNCOMPRESSED);
         let props = Arc::new(props.build());
         let parquet = SerializedFileWriter::new(create(&ppath)?, schema, props).map_err(pq_err)?;
         Ok(SentenceWriter {

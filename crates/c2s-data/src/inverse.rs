@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::matrix::RowChunk;
 use rayon::prelude::*;
 
-use crate::sentence::{rank_keys, unpack_key};
+use crate::sentence::Ranker;
 
 /// Ranks at or beyond this are left out of the fit (x = log10(1 + rank) < 3).
 const FIT_MAX_X: f64 = 3.0;
@@ -47,10 +47,10 @@ pub fn fit_rank_expression(
     // Each cell's values in rank order, cells ranked in parallel.
     let cells: Vec<Vec<f64>> = (0..n_cells)
         .into_par_iter()
-        .map_init(Vec::new, |keys, i| {
+        .map_init(Ranker::default, |ranker, i| {
             let (idx, val) = rows.row(i);
-            rank_keys(idx, val, cell_keys[i], gene_keys, keys);
-            keys.iter().map(|&k| unpack_key(k).0).collect()
+            ranker.rank(idx, val, cell_keys[i], gene_keys);
+            ranker.values()
         })
         .collect();
     fit_ranked(&cells)

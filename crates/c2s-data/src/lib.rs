@@ -2,6 +2,7 @@
 //! and sentences back to expression. No machine-learning dependencies.
 
 pub mod anndata;
+mod chunked;
 pub mod convert;
 pub mod dataset;
 pub mod error;

@@ -10,6 +10,7 @@ use hdf5::{Dataset, Group};
 use ndarray::s;
 use serde::Serialize;
 
+use crate::chunked::ChunkedDataset;
 use crate::error::{DataError, Result};
 use crate::h5util::{attr_ints, attr_string, descriptor, h5err};
 
@@ -79,6 +80,8 @@ enum Inner {
         data: Dataset,
         indices: Dataset,
         indptr: Vec<u64>,
+        /// Parallel decoders for compressed data and indices, when usable.
+        fast: Option<(ChunkedDataset, ChunkedDataset)>,
     },
     Csc {
         data: Dataset,
@@ -215,10 +218,12 @@ impl MatrixSource {
                 cache: OnceLock::new(),
             }
         } else {
+            let fast = ChunkedDataset::open(file, &data).zip(ChunkedDataset::open(file, &indices));
             Inner::Csr {
                 data,
                 indices,
                 indptr,
+                fast,
             }
         };
         Ok(MatrixSource {
@@ -253,6 +258,11 @@ impl MatrixSource {
             dtype: dtype_name(&d),
             inner: Inner::Dense { ds },
         })
+    }
+
+    /// Whether compressed chunks of this matrix are decoded on all cores.
+    pub fn parallel_decoding(&self) -> bool {
+        matches!(&self.inner, Inner::Csr { fast: Some(_), .. })
     }
 
     pub fn field(&self) -> &str {
@@ -324,10 +334,16 @@ impl MatrixSource {
                 data,
                 indices,
                 indptr,
+                fast,
             } => {
                 let (a, b) = (indptr[start] as usize, indptr[end] as usize);
                 let (vals, idx) = if a == b {
                     (Vec::new(), Vec::new())
+                } else if let Some(r) = fast
+                    .as_ref()
+                    .and_then(|(fd, fi)| self.read_fast(fd, fi, a, b).transpose())
+                {
+                    r?
                 } else {
                     let vals = data
                         .read_slice_1d::<f64, _>(s![a..b])
@@ -389,6 +405,43 @@ impl MatrixSource {
                 })
             }
         }
+    }
+
+    /// Values and indices `a..b` through the parallel chunk decoder; `None`
+    /// when a chunk needs HDF5 itself (unallocated or partly filtered).
+    fn read_fast(
+        &self,
+        fd: &ChunkedDataset,
+        fi: &ChunkedDataset,
+        a: usize,
+        b: usize,
+    ) -> Result<Option<(Vec<f64>, Vec<u32>)>> {
+        let fail = |what: &str, e: std::io::Error| {
+            DataError::bad(
+                &self.file,
+                format!("{}/{what}", self.field),
+                format!("cannot decompress: {e}"),
+                "the file is damaged or truncated; re-export it",
+            )
+        };
+        let vals = match fd.read(a, b, |v| v) {
+            Ok(v) => v,
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(None),
+            Err(e) => return Err(fail("data", e)),
+        };
+        // Negative or huge indices become out of range, caught by the caller.
+        let idx = match fi.read(a, b, |v| {
+            if v >= 0.0 && v < u32::MAX as f64 {
+                v as u32
+            } else {
+                u32::MAX
+            }
+        }) {
+            Ok(v) => v,
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(None),
+            Err(e) => return Err(fail("indices", e)),
+        };
+        Ok(Some((vals, idx)))
     }
 
     /// Reads the given rows (sorted, distinct) into one chunk in that order.

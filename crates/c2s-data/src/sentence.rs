@@ -62,6 +62,97 @@ pub fn rank_keys(
     keys.sort_unstable();
 }
 
+/// Genes of at most this many columns fit the 64-bit key.
+const FAST_GENE_BITS: u32 = 20;
+
+/// Ranks cells' genes, reusing its buffers from cell to cell.
+///
+/// Most matrices hold values exactly representable as f32 (counts, f32
+/// storage); their key (f32 bits, 12 bits of tie hash, 20 bits of column)
+/// fits a u64, which sorts about twice as fast as the general u128 key. Equal
+/// 12-bit hashes fall back to column order, still fixed per cell.
+#[derive(Default)]
+pub struct Ranker {
+    fast: Vec<u64>,
+    wide: Vec<u128>,
+    use_fast: bool,
+}
+
+impl Ranker {
+    /// Ranks one cell's expressed genes (value > 0); returns how many.
+    pub fn rank(
+        &mut self,
+        indices: &[u32],
+        values: &[f64],
+        cell_key: u64,
+        gene_keys: &[u64],
+    ) -> usize {
+        let fits = gene_keys.len() <= 1 << FAST_GENE_BITS
+            && values
+                .iter()
+                .all(|&v| v <= 0.0 || v.is_nan() || (v as f32) as f64 == v);
+        self.use_fast = fits;
+        if fits {
+            self.fast.clear();
+            self.fast
+                .extend(
+                    indices
+                        .iter()
+                        .zip(values)
+                        .filter(|(_, &v)| v > 0.0)
+                        .map(|(&j, &v)| {
+                            let tie = mix(cell_key ^ gene_keys[j as usize]) >> 52;
+                            ((!(v as f32).to_bits() as u64) << 32)
+                                | (tie << FAST_GENE_BITS)
+                                | j as u64
+                        }),
+                );
+            self.fast.sort_unstable();
+            self.fast.len()
+        } else {
+            rank_keys(indices, values, cell_key, gene_keys, &mut self.wide);
+            self.wide.len()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        if self.use_fast {
+            self.fast.len()
+        } else {
+            self.wide.len()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Gene columns, highest expression first.
+    pub fn genes(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+        if self.use_fast {
+            Box::new(
+                self.fast
+                    .iter()
+                    .map(|&k| (k & ((1 << FAST_GENE_BITS) - 1)) as u32),
+            )
+        } else {
+            Box::new(self.wide.iter().map(|&k| unpack_key(k).1))
+        }
+    }
+
+    /// Values in rank order.
+    pub fn values(&self) -> Vec<f64> {
+        if self.use_fast {
+            self.fast
+                .iter()
+                .map(|&k| f32::from_bits(!((k >> 32) as u32)) as f64)
+                .collect()
+        } else {
+            self.wide.iter().map(|&k| unpack_key(k).0).collect()
+        }
+    }
+}
+
 /// Orders one cell's genes: expressed genes (value > 0) by value descending,
 /// ties by the hashed key. Returns gene column indices.
 pub fn rank_genes(
@@ -71,10 +162,10 @@ pub fn rank_genes(
     gene_keys: &[u64],
     out: &mut Vec<u32>,
 ) {
-    let mut keys = Vec::with_capacity(indices.len());
-    rank_keys(indices, values, cell_key, gene_keys, &mut keys);
+    let mut r = Ranker::default();
+    r.rank(indices, values, cell_key, gene_keys);
     out.clear();
-    out.extend(keys.iter().map(|&k| k as u32));
+    out.extend(r.genes());
 }
 
 /// Writes the sentence for ranked genes into `buf` (names joined by `delimiter`).
@@ -235,6 +326,33 @@ mod tests {
         assert_eq!(sentence(&[0, 1, 2], &[3.0, 2.0, 1.0], "c4"), "G1 G2 G3");
         // Explicitly stored zeros are not expressed genes.
         assert_eq!(sentence(&[0, 1, 2], &[0.0, 2.0, 0.0], "c5"), "G2");
+    }
+
+    #[test]
+    fn fast_and_wide_keys_order_alike() {
+        // Distinct values: both paths give the exact order by value.
+        let keys: Vec<u64> = (0..50).map(|g| stable_hash(3, &[g as u8])).collect();
+        let idx: Vec<u32> = (0..50).collect();
+        let vals: Vec<f64> = (0..50).map(|i| ((i * 37) % 50 + 1) as f64).collect();
+        let mut r = Ranker::default();
+        r.rank(&idx, &vals, 9, &keys);
+        assert!(r.use_fast);
+        let fast: Vec<u32> = r.genes().collect();
+        let mut wide = Vec::new();
+        rank_keys(&idx, &vals, 9, &keys, &mut wide);
+        assert_eq!(
+            fast,
+            wide.iter().map(|&k| unpack_key(k).1).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            r.values(),
+            wide.iter().map(|&k| unpack_key(k).0).collect::<Vec<_>>()
+        );
+        // A value f32 cannot hold exactly takes the wide path and keeps full precision.
+        let vals2 = [1.0 + 1e-12, 1.0];
+        r.rank(&[0, 1], &vals2, 9, &keys);
+        assert!(!r.use_fast);
+        assert_eq!(r.genes().collect::<Vec<_>>(), vec![0, 1]);
     }
 
     #[test]

@@ -513,3 +513,73 @@ fn reconstruction_round_trip() {
     assert!((v[&idx("CD3D")] - fit.expression_at(1)).abs() < 1e-5); // positions 0 and 2 -> 1
     assert!((v[&idx("LTB")] - fit.expression_at(3)).abs() < 1e-5);
 }
+
+/// Rewrites X of the demo file with the given filters and types; every layout
+/// must read back the same sentences (our parallel decoder or HDF5's).
+#[test]
+fn compressed_layouts_read_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let base = data("pbmc3k-10x.h5ad");
+    let (_t, _, expected) = run(&base, &ConvertOptions::default());
+    let p = Prepared::open(&base, &InputOptions::default()).unwrap();
+    let all = p.src.read_rows(0, p.src.n_rows).unwrap();
+    let variants: [(&str, bool, bool, bool, usize); 4] = [
+        // name, deflate, shuffle, wide types, chunk length
+        ("deflate-shuffle-f64-i64.h5ad", true, true, true, 10_007),
+        ("deflate-f32-i32.h5ad", true, false, false, 65_536),
+        ("plain-chunked.h5ad", false, false, false, 4_096),
+        ("deflate-tiny-chunks.h5ad", true, true, false, 97),
+    ];
+    for (name, deflate, shuffle, wide, chunk) in variants {
+        let f = d.path().join(name);
+        std::fs::copy(&base, &f).unwrap();
+        let h = hdf5::File::open_rw(&f).unwrap();
+        let x = h.group("X").unwrap();
+        x.unlink("data").unwrap();
+        x.unlink("indices").unwrap();
+        let build = |b: hdf5::DatasetBuilder| {
+            let mut b = b.chunk(chunk);
+            if shuffle {
+                b = b.shuffle();
+            }
+            if deflate {
+                b = b.deflate(4);
+            }
+            b
+        };
+        if wide {
+            build(x.new_dataset_builder())
+                .with_data(&all.data)
+                .create("data")
+                .unwrap();
+            let idx: Vec<i64> = all.indices.iter().map(|&i| i as i64).collect();
+            build(x.new_dataset_builder())
+                .with_data(&idx)
+                .create("indices")
+                .unwrap();
+        } else {
+            let vals: Vec<f32> = all.data.iter().map(|&v| v as f32).collect();
+            build(x.new_dataset_builder())
+                .with_data(&vals)
+                .create("data")
+                .unwrap();
+            let idx: Vec<i32> = all.indices.iter().map(|&i| i as i32).collect();
+            build(x.new_dataset_builder())
+                .with_data(&idx)
+                .create("indices")
+                .unwrap();
+        }
+        drop(h);
+        let m = AnnData::open(&f).unwrap().matrix(&MatrixId::X).unwrap();
+        assert_eq!(m.parallel_decoding(), deflate, "{name}");
+        let small_blocks = ConvertOptions {
+            input: InputOptions {
+                block_values: 33_333,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (_t2, _, got) = run(&f, &small_blocks);
+        assert_eq!(got, expected, "{name}");
+    }
+}

@@ -1,0 +1,226 @@
+//! Parallel decoding of deflate-compressed HDF5 chunks.
+//!
+//! The HDF5 library serialises every call behind one global lock, so it
+//! decompresses on one core however many there are; decompression is most of
+//! the cost of reading a compressed .h5ad. For the common layout (1-D chunked
+//! datasets, deflate with or without shuffle, little-endian numbers) we ask
+//! HDF5 only where each chunk lies, then read and inflate the chunks ourselves
+//! on all cores. Anything else (other filters, missing chunks, big-endian
+//! data) keeps the plain HDF5 path.
+
+use std::path::Path;
+
+use hdf5::filters::Filter;
+use hdf5::types::TypeDescriptor;
+use hdf5::Dataset;
+use rayon::prelude::*;
+
+/// Stored element types we decode.
+#[derive(Debug, Clone, Copy)]
+enum Elem {
+    F32,
+    F64,
+    I32,
+    I64,
+    U32,
+    U64,
+    I16,
+    U16,
+    I8,
+    U8,
+}
+
+impl Elem {
+    fn size(self) -> usize {
+        match self {
+            Elem::F64 | Elem::I64 | Elem::U64 => 8,
+            Elem::F32 | Elem::I32 | Elem::U32 => 4,
+            Elem::I16 | Elem::U16 => 2,
+            Elem::I8 | Elem::U8 => 1,
+        }
+    }
+
+    /// The element at byte offset `o` as f64.
+    #[inline]
+    fn get(self, b: &[u8], o: usize) -> f64 {
+        let a = |n: usize| -> [u8; 8] {
+            let mut x = [0u8; 8];
+            x[..n].copy_from_slice(&b[o..o + n]);
+            x
+        };
+        match self {
+            Elem::F32 => f32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes")) as f64,
+            Elem::F64 => f64::from_le_bytes(a(8)),
+            Elem::I32 => i32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes")) as f64,
+            Elem::I64 => i64::from_le_bytes(a(8)) as f64,
+            Elem::U32 => u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes")) as f64,
+            Elem::U64 => u64::from_le_bytes(a(8)) as f64,
+            Elem::I16 => i16::from_le_bytes(b[o..o + 2].try_into().expect("2 bytes")) as f64,
+            Elem::U16 => u16::from_le_bytes(b[o..o + 2].try_into().expect("2 bytes")) as f64,
+            Elem::I8 => b[o] as i8 as f64,
+            Elem::U8 => b[o] as f64,
+        }
+    }
+}
+
+/// A 1-D deflate-compressed dataset whose chunks we decode ourselves.
+pub(crate) struct ChunkedDataset {
+    file: std::fs::File,
+    chunk_len: usize,
+    len: usize,
+    elem: Elem,
+    shuffle: bool,
+    ds: Dataset,
+}
+
+impl ChunkedDataset {
+    /// `None` when the dataset is not in a layout this decoder handles.
+    pub(crate) fn open(path: &Path, ds: &Dataset) -> Option<Self> {
+        if ds.ndim() != 1 || !ds.is_chunked() {
+            return None;
+        }
+        let filters = ds.filters();
+        if !filters.iter().any(|f| matches!(f, Filter::Deflate(_))) {
+            return None; // uncompressed: HDF5 reads it about as fast
+        }
+        let shuffle = match filters.as_slice() {
+            [Filter::Deflate(_)] => false,
+            [Filter::Shuffle, Filter::Deflate(_)] => true,
+            _ => return None,
+        };
+        let dtype = ds.dtype().ok()?;
+        if dtype.byte_order() != hdf5::datatype::ByteOrder::LittleEndian && dtype.size() > 1 {
+            return None;
+        }
+        use hdf5::types::{FloatSize, IntSize};
+        let elem = match dtype.to_descriptor().ok()? {
+            TypeDescriptor::Float(FloatSize::U4) => Elem::F32,
+            TypeDescriptor::Float(FloatSize::U8) => Elem::F64,
+            TypeDescriptor::Integer(IntSize::U1) => Elem::I8,
+            TypeDescriptor::Integer(IntSize::U2) => Elem::I16,
+            TypeDescriptor::Integer(IntSize::U4) => Elem::I32,
+            TypeDescriptor::Integer(IntSize::U8) => Elem::I64,
+            TypeDescriptor::Unsigned(IntSize::U1) => Elem::U8,
+            TypeDescriptor::Unsigned(IntSize::U2) => Elem::U16,
+            TypeDescriptor::Unsigned(IntSize::U4) => Elem::U32,
+            TypeDescriptor::Unsigned(IntSize::U8) => Elem::U64,
+            _ => return None,
+        };
+        let chunk_len = *ds.chunk()?.first()?;
+        let len = ds.size();
+        if chunk_len == 0 {
+            return None;
+        }
+        let file = std::fs::File::open(path).ok()?;
+        Some(ChunkedDataset {
+            file,
+            chunk_len,
+            len,
+            elem,
+            shuffle,
+            ds: ds.clone(),
+        })
+    }
+
+    /// Decodes chunk `k` to its raw little-endian element bytes.
+    fn decode(&self, k: usize) -> std::io::Result<Vec<u8>> {
+        // Where the chunk lies: a B-tree lookup in HDF5 (HDF5 >= 1.10.5).
+        let offset = [(k * self.chunk_len) as hdf5_sys::h5::hsize_t];
+        let (mut mask, mut addr, mut size) = (0u32, 0u64, 0u64);
+        let status = hdf5::sync::sync(|| unsafe {
+            hdf5_sys::h5d::H5Dget_chunk_info_by_coord(
+                self.ds.id(),
+                offset.as_ptr(),
+                &mut mask,
+                &mut addr,
+                &mut size,
+            )
+        });
+        if status < 0 || mask != 0 || addr == u64::MAX || size == 0 {
+            // Unallocated, or a filter skipped for this chunk: HDF5 reads it.
+            return Err(std::io::ErrorKind::Unsupported.into());
+        }
+        let mut raw = vec![0u8; size as usize];
+        read_at(&self.file, &mut raw, addr)?;
+        let s = self.elem.size();
+        // libdeflate inflates about twice as fast as zlib when the output size
+        // is known, which it is: a whole chunk.
+        let mut out = vec![0u8; self.chunk_len * s];
+        let n = libdeflater::Decompressor::new()
+            .zlib_decompress(&raw, &mut out)
+            .map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("chunk at byte {addr}: {e:?}"),
+                )
+            })?;
+        if n != out.len() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "chunk has the wrong decompressed size",
+            ));
+        }
+        if self.shuffle && s > 1 {
+            // HDF5's shuffle stores byte j of every element together.
+            let n = self.chunk_len;
+            let mut un = vec![0u8; out.len()];
+            for j in 0..s {
+                for i in 0..n {
+                    un[i * s + j] = out[j * n + i];
+                }
+            }
+            out = un;
+        }
+        Ok(out)
+    }
+
+    /// Elements `a..b`, converted by `conv`, chunks decoded in parallel.
+    pub(crate) fn read<T: Send>(
+        &self,
+        a: usize,
+        b: usize,
+        conv: impl Fn(f64) -> T + Sync,
+    ) -> std::io::Result<Vec<T>> {
+        let b = b.min(self.len);
+        if a >= b {
+            return Ok(Vec::new());
+        }
+        let (k0, k1) = (a / self.chunk_len, (b - 1) / self.chunk_len);
+        let s = self.elem.size();
+        let parts: Vec<std::io::Result<Vec<T>>> = (k0..=k1)
+            .into_par_iter()
+            .map(|k| {
+                let bytes = self.decode(k)?;
+                let start = k * self.chunk_len;
+                let (lo, hi) = (a.max(start) - start, b.min(start + self.chunk_len) - start);
+                Ok((lo..hi)
+                    .map(|i| conv(self.elem.get(&bytes, i * s)))
+                    .collect())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(b - a);
+        for p in parts {
+            out.extend(p?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(f: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(f: &std::fs::File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        let n = f.seek_read(buf, offset)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
