@@ -208,16 +208,25 @@ fn with_progress<T>(f: impl FnOnce(&Job) -> c2s_data::Result<T>) -> c2s_data::Re
         pb.set_length(p.total);
         pb.set_position(p.done);
     };
-    let cancel = AtomicBool::new(false);
     let r = f(&Job {
         progress: &report,
-        cancel: &cancel,
+        cancel: &CANCEL,
     });
     pb.finish_and_clear();
     r
 }
 
+/// Set by Ctrl-C: the running job stops at its next block and removes its
+/// temporary output instead of leaving it behind.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
 fn main() {
+    let _ = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130); // a second Ctrl-C: stop at once
+        }
+        eprintln!("\nCancelling...");
+    });
     if let Err(e) = run(Cli::parse()) {
         // Engine errors already say everything (file, field, cause, hint).
         match e.downcast_ref::<c2s_data::DataError>() {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::anndata::{AnnData, FileFormat, MatrixId};
-use crate::dataset::{self, Exports, SentenceBlock, SentenceWriter};
+use crate::dataset::{self, Exports, ParquetSentences, PlainExports, SentenceBlock};
 use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
@@ -466,7 +466,8 @@ pub fn convert(
         .iter()
         .for_each(|&k| in_fit[kept_rows[k]] = true);
     let mut fit_cells: Vec<(usize, Vec<f64>, f64)> = Vec::with_capacity(fit_positions.len());
-    let writer = SentenceWriter::create(tmp.path(), &opts.labels, opts.exports)?;
+    let parquet = ParquetSentences::create(tmp.path(), &opts.labels)?;
+    let plain = PlainExports::create(tmp.path(), opts.exports)?;
     let label_keys: Vec<String> = opts
         .labels
         .iter()
@@ -481,12 +482,20 @@ pub fn convert(
     // ranks, one thread writes.
     std::thread::scope(|s| -> Result<()> {
         let (wtx, wrx) = sync_channel::<SentenceBlock>(1);
-        let writer_thread = s.spawn(move || -> Result<()> {
-            let mut writer = writer;
+        let (ptx, prx) = sync_channel::<(Vec<u8>, Vec<u8>)>(1);
+        let parquet_thread = s.spawn(move || -> Result<()> {
+            let mut parquet = parquet;
             for block in wrx {
-                writer.write(block)?;
+                parquet.write(block)?;
             }
-            writer.finish()
+            parquet.finish()
+        });
+        let plain_thread = s.spawn(move || -> Result<()> {
+            let mut plain = plain;
+            for (jsonl, text) in prx {
+                plain.write(&jsonl, &text)?;
+            }
+            plain.finish()
         });
         let streamed = stream_blocks(&p.src, &blocks, job, |chunk| {
             struct Piece {
@@ -496,11 +505,12 @@ pub fn convert(
                 fit: Vec<(usize, Vec<f64>, f64)>,
                 counts: Vec<u64>,
                 jsonl: Vec<u8>,
+                text: Vec<u8>,
             }
             let parts: Vec<Result<Piece>> = pieces(chunk.n_rows())
                 .par_iter()
                 .map(|&(a, b)| {
-                    let mut piece = Piece { rows: Vec::new(), fit: Vec::new(), counts: vec![0u64; words.len()], jsonl: Vec::new() };
+                    let mut piece = Piece { rows: Vec::new(), fit: Vec::new(), counts: vec![0u64; words.len()], jsonl: Vec::new(), text: Vec::new() };
                     let (mut fi, mut fv, mut ranker) = (Vec::new(), Vec::new(), Ranker::default());
                     let all_genes = kept_genes.len() == p.src.n_cols;
                     for i in a..b {
@@ -567,6 +577,10 @@ pub fn convert(
                                 label_cols.iter().map(|c| c[k].clone()),
                             );
                         }
+                        if opts.exports.text {
+                            piece.text.extend_from_slice(sentence.as_bytes());
+                            piece.text.push(b'\n');
+                        }
                         piece.rows.push((r, sentence, n, total));
                     }
                     Ok(piece)
@@ -583,6 +597,7 @@ pub fn convert(
                     .zip(piece.counts)
                     .for_each(|(a, b)| *a += b);
                 block.jsonl.extend_from_slice(&piece.jsonl);
+                block.text.extend_from_slice(&piece.text);
                 fit_cells.extend(piece.fit);
                 for (r, sentence, n, total) in piece.rows {
                     let k = position[r];
@@ -598,8 +613,12 @@ pub fn convert(
                 }
             }
             done += chunk.n_rows() as u64;
-            // A closed channel means the writer failed; its error is reported below.
-            if wtx.send(block).is_err() {
+            // A closed channel means a writer failed; its error is reported below.
+            let plain_part = (
+                std::mem::take(&mut block.jsonl),
+                std::mem::take(&mut block.text),
+            );
+            if ptx.send(plain_part).is_err() || wtx.send(block).is_err() {
                 return Err(DataError::Cancelled);
             }
             (job.progress)(Progress {
@@ -610,10 +629,12 @@ pub fn convert(
             Ok(())
         });
         drop(wtx);
-        let written = writer_thread
+        drop(ptx);
+        let parquet_written = parquet_thread
             .join()
-            .expect("the writer thread does not panic");
-        written.and(streamed)
+            .expect("the Parquet writer does not panic");
+        let plain_written = plain_thread.join().expect("the text writer does not panic");
+        parquet_written.and(plain_written).and(streamed)
     })?;
     job.check()?;
 
