@@ -1,0 +1,45 @@
+//! Typed errors of the model engine, naming the file and what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: {problem}\n  hint: {hint}")]
+    BadModel {
+        path: PathBuf,
+        problem: String,
+        hint: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tokenizer {path}: {message}\n  hint: {hint}")]
+    Tokenizer {
+        path: PathBuf,
+        message: String,
+        hint: String,
+    },
+    #[error("{0}\n  hint: {1}")]
+    Input(String, String),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T> = std::result::Result<T, ModelError>;
+
+impl ModelError {
+    pub fn bad(
+        path: impl Into<PathBuf>,
+        problem: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        ModelError::BadModel {
+            path: path.into(),
+            problem: problem.into(),
+            hint: hint.into(),
+        }
+    }
+}

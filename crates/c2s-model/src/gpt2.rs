@@ -1,0 +1,342 @@
+//! GPT-2 (Radford et al. 2019) on candle, weight-compatible with Hugging Face
+//! `GPT2LMHeadModel`: the same tensor names, Conv1D layout (`[in, out]`
+//! weights) and a language-model head tied to the token embeddings.
+//!
+//! candle-transformers has no GPT-2 (its bigcode model uses multi-query
+//! attention and cannot train), so the blocks are written here. Layer norm and
+//! softmax use candle's differentiable compositions: the fused kernels are not
+//! recorded for backpropagation.
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{Init, VarBuilder};
+
+use crate::config::Gpt2Config;
+use crate::error::Result;
+
+/// Normal(0, 0.02), GPT-2's initialiser.
+const INIT: Init = Init::Randn {
+    mean: 0.0,
+    stdev: 0.02,
+};
+
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn new(vb: VarBuilder, n: usize, eps: f64) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: vb.get_with_hints(n, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(n, "bias", Init::Const(0.0))?,
+            eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        Ok(normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)?)
+    }
+}
+
+/// GPT-2's Conv1D: a linear layer whose weight is stored `[in, out]`.
+#[derive(Debug, Clone)]
+struct Conv1D {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Conv1D {
+    fn new(vb: VarBuilder, n_in: usize, n_out: usize) -> Result<Self> {
+        Ok(Conv1D {
+            weight: vb.get_with_hints((n_in, n_out), "weight", INIT)?,
+            bias: vb.get_with_hints(n_out, "bias", Init::Const(0.0))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.broadcast_matmul(&self.weight)?
+            .broadcast_add(&self.bias)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    c_attn: Conv1D,
+    c_proj: Conv1D,
+    n_head: usize,
+    head_dim: usize,
+    scale: f64,
+}
+
+/// Keys and values of earlier positions, per layer, for fast generation.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    pub fn new(n_layer: usize) -> Self {
+        KvCache {
+            layers: vec![None; n_layer],
+        }
+    }
+
+    /// Positions already cached.
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Attention {
+    fn new(vb: VarBuilder, cfg: &Gpt2Config, layer: usize) -> Result<Self> {
+        let e = cfg.n_embd;
+        let head_dim = cfg.head_dim();
+        let mut scale = if cfg.scale_attn_weights {
+            1.0 / (head_dim as f64).sqrt()
+        } else {
+            1.0
+        };
+        if cfg.scale_attn_by_inverse_layer_idx {
+            scale /= (layer + 1) as f64;
+        }
+        Ok(Attention {
+            c_attn: Conv1D::new(vb.pp("c_attn"), e, 3 * e)?,
+            c_proj: Conv1D::new(vb.pp("c_proj"), e, e)?,
+            n_head: cfg.n_head,
+            head_dim,
+            scale,
+        })
+    }
+
+    /// `mask`: additive, `[t, past + t]` (causal) or with padding `[b, 1, t, past + t]`.
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (b, t, e) = x.dims3()?;
+        let qkv = self.c_attn.forward(x)?;
+        let split = |i: usize| -> Result<Tensor> {
+            Ok(qkv
+                .narrow(D::Minus1, i * e, e)?
+                .reshape((b, t, self.n_head, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let mut att = (q.matmul(&k.t()?.contiguous()?)? * self.scale)?;
+        if let Some(m) = mask {
+            att = att.broadcast_add(m)?;
+        }
+        let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, e))?;
+        self.c_proj.forward(&y)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    ln_1: LayerNorm,
+    attn: Attention,
+    ln_2: LayerNorm,
+    c_fc: Conv1D,
+    c_proj: Conv1D,
+    relu: bool,
+}
+
+impl Block {
+    fn new(vb: VarBuilder, cfg: &Gpt2Config, layer: usize) -> Result<Self> {
+        let e = cfg.n_embd;
+        Ok(Block {
+            ln_1: LayerNorm::new(vb.pp("ln_1"), e, cfg.layer_norm_epsilon)?,
+            attn: Attention::new(vb.pp("attn"), cfg, layer)?,
+            ln_2: LayerNorm::new(vb.pp("ln_2"), e, cfg.layer_norm_epsilon)?,
+            c_fc: Conv1D::new(vb.pp("mlp").pp("c_fc"), e, cfg.inner_dim())?,
+            c_proj: Conv1D::new(vb.pp("mlp").pp("c_proj"), cfg.inner_dim(), e)?,
+            relu: cfg.activation_function == "relu",
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let x = (x + self.attn.forward(&self.ln_1.forward(x)?, mask, cache)?)?;
+        let h = self.c_fc.forward(&self.ln_2.forward(&x)?)?;
+        // GPT-2's gelu_new is the tanh approximation, candle's `gelu`.
+        let h = if self.relu { h.relu()? } else { h.gelu()? };
+        Ok((&x + self.c_proj.forward(&h)?)?)
+    }
+}
+
+/// GPT-2 with its tied language-model head.
+#[derive(Debug, Clone)]
+pub struct Gpt2 {
+    pub config: Gpt2Config,
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+}
+
+impl Gpt2 {
+    /// Builds the model from `vb`, whose names follow transformers'
+    /// (`transformer.wte.weight`, ...). With a VarMap-backed builder, missing
+    /// weights are created with GPT-2's initialisation.
+    pub fn new(vb: VarBuilder, config: &Gpt2Config) -> Result<Self> {
+        let t = vb.pp("transformer");
+        let wte = t
+            .pp("wte")
+            .get_with_hints((config.vocab_size, config.n_embd), "weight", INIT)?;
+        let wpe = t.pp("wpe").get_with_hints(
+            (config.n_positions, config.n_embd),
+            "weight",
+            Init::Randn {
+                mean: 0.0,
+                stdev: 0.01,
+            },
+        )?;
+        let blocks = (0..config.n_layer)
+            .map(|i| Block::new(t.pp("h").pp(i), config, i))
+            .collect::<Result<_>>()?;
+        let ln_f = LayerNorm::new(t.pp("ln_f"), config.n_embd, config.layer_norm_epsilon)?;
+        Ok(Gpt2 {
+            config: config.clone(),
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.wte.device()
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.wte.dtype()
+    }
+
+    /// Final hidden states `[b, t, n_embd]` (after the last layer norm) of
+    /// `ids` `[b, t]`, which follow the `cache.len()` positions already cached.
+    /// `padding`: `[b, past + t]` with 1 for real tokens and 0 for padding.
+    pub fn hidden_states(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut KvCache>,
+        padding: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        if past + t > self.config.n_positions {
+            return Err(crate::error::ModelError::Input(
+                format!(
+                    "{} tokens do not fit the model's context of {}",
+                    past + t,
+                    self.config.n_positions
+                ),
+                "use shorter prompts, fewer genes per cell, or a model with a longer context"
+                    .into(),
+            ));
+        }
+        let dev = ids.device();
+        let pos = Tensor::arange(past as u32, (past + t) as u32, dev)?;
+        let tokens =
+            self.wte
+                .index_select(&ids.flatten_all()?, 0)?
+                .reshape((b, t, self.config.n_embd))?;
+        let x = tokens.broadcast_add(&self.wpe.index_select(&pos, 0)?)?;
+        let mask = attention_mask(b, t, past, padding, self.dtype(), dev)?;
+        let mut x = x;
+        match cache {
+            Some(c) => {
+                if c.layers.len() != self.blocks.len() {
+                    *c = KvCache::new(self.blocks.len());
+                }
+                for (blk, slot) in self.blocks.iter().zip(c.layers.iter_mut()) {
+                    x = blk.forward(&x, mask.as_ref(), Some(slot))?;
+                }
+            }
+            None => {
+                for blk in &self.blocks {
+                    x = blk.forward(&x, mask.as_ref(), None)?;
+                }
+            }
+        }
+        self.ln_f.forward(&x)
+    }
+
+    /// Next-token logits `[b, t, vocab]`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(hidden.broadcast_matmul(&self.wte.t()?)?)
+    }
+
+    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let h = self.hidden_states(ids, cache, None)?;
+        self.logits(&h)
+    }
+}
+
+/// Additive mask: causal (`-inf` above the diagonal, shifted by `past`), plus
+/// `-inf` on padded key positions.
+fn attention_mask(
+    b: usize,
+    t: usize,
+    past: usize,
+    padding: Option<&Tensor>,
+    dtype: DType,
+    dev: &Device,
+) -> Result<Option<Tensor>> {
+    let total = past + t;
+    let causal: Vec<f32> = (0..t)
+        .flat_map(|i| (0..total).map(move |j| if j > i + past { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    let causal = Tensor::from_vec(causal, (t, total), dev)?;
+    let mask = match padding {
+        None => {
+            if t == 1 {
+                return Ok(None); // one new token may attend to everything before it
+            }
+            causal
+        }
+        Some(p) => {
+            // 0 for real tokens, -inf for padding, broadcast over heads and queries.
+            let keep = p.to_dtype(DType::F32)?.reshape((b, 1, 1, total))?;
+            let pad = ((keep.ones_like()? - keep)? * -1e9)?;
+            pad.broadcast_add(&causal.reshape((1, 1, t, total))?)?
+        }
+    };
+    Ok(Some(mask.to_dtype(dtype)?))
+}
+
+/// The module form, for code that chains modules.
+impl Module for Gpt2 {
+    fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        Gpt2::forward(self, ids, None).map_err(|e| candle_core::Error::Msg(e.to_string()))
+    }
+}

@@ -1,0 +1,14 @@
+//! The model engine of C2S Studio: GPT-2 on candle, compatible with Hugging
+//! Face model folders, for cell sentences.
+
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod gpt2;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::Gpt2Config;
+pub use error::{ModelError, Result};
+pub use gpt2::{Gpt2, KvCache};
+pub use weights::{init_model, load_model, save_model, LoadedModel};

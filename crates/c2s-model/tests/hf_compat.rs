@@ -1,0 +1,246 @@
+//! GPT-2 against outputs of Hugging Face transformers on a tiny model
+//! (../shared/fixtures/tiny-gpt2) and the real GPT-2 tokenizer.
+
+use std::path::{Path, PathBuf};
+
+use c2s_model::generate::greedy;
+use c2s_model::tokenizer::{encode, load_tokenizer};
+use c2s_model::{load_model, save_model};
+use candle_core::{Device, Tensor};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures")
+        .join(name)
+}
+
+fn expected() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("tiny-gpt2/expected.json")).unwrap())
+        .unwrap()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn check_logits(dir: &Path) {
+    let e = expected();
+    let m = load_model(dir, &Device::Cpu).unwrap().model;
+    let rows: Vec<Vec<u32>> = e["input_ids"].as_array().unwrap().iter().map(ids).collect();
+    let input = Tensor::new(rows.clone(), &Device::Cpu).unwrap();
+    let hidden = m.hidden_states(&input, None, None).unwrap();
+    let logits = m.logits(&hidden).unwrap();
+    let got: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
+    let want: Vec<f32> = e["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s.as_array().unwrap().iter().flat_map(|t| {
+                t.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+            })
+        })
+        .collect();
+    let d = max_abs_diff(&got, &want);
+    assert!(d < 1e-4, "logits differ by {d}");
+    let mean: Vec<f32> = hidden.get(0).unwrap().mean(0).unwrap().to_vec1().unwrap();
+    let want_mean: Vec<f32> = e["last_hidden_state_mean"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    let d = max_abs_diff(&mean, &want_mean);
+    assert!(d < 1e-4, "mean last hidden state differs by {d}");
+    let cont = greedy(&m, &ids(&e["greedy_prompt"]), 12, None).unwrap();
+    assert_eq!(cont, ids(&e["greedy_continuation"]));
+}
+
+#[test]
+fn logits_hidden_states_and_greedy_match_transformers() {
+    check_logits(&fixture("tiny-gpt2"));
+}
+
+#[test]
+fn a_saved_model_loads_back_identically() {
+    let loaded = load_model(&fixture("tiny-gpt2"), &Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    save_model(dir.path(), &loaded.model.config, &loaded.vars).unwrap();
+    for f in ["config.json", "model.safetensors", "generation_config.json"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".tmp")));
+    check_logits(dir.path());
+    // transformers' loader needs the format metadata.
+    let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(
+        meta.metadata()
+            .as_ref()
+            .unwrap()
+            .get("format")
+            .map(String::as_str),
+        Some("pt")
+    );
+}
+
+#[test]
+fn bad_model_folders_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_model(dir.path(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no config.json"), "{err}");
+    std::fs::copy(
+        fixture("tiny-gpt2/config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    let err = load_model(dir.path(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no model.safetensors"), "{err}");
+    // Weights of another shape.
+    std::fs::copy(
+        fixture("tiny-gpt2/model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(fixture("tiny-gpt2/config.json"))
+        .unwrap()
+        .replace("\"n_embd\": 64", "\"n_embd\": 32");
+    std::fs::write(dir.path().join("config.json"), cfg).unwrap();
+    let err = load_model(dir.path(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("shape") && err.contains("different models"),
+        "{err}"
+    );
+    // A damaged weights file.
+    std::fs::copy(
+        fixture("tiny-gpt2/config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), b"garbage").unwrap();
+    let err = load_model(dir.path(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a readable safetensors"), "{err}");
+}
+
+#[test]
+fn prompts_longer_than_the_context_are_refused() {
+    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+        .unwrap()
+        .model;
+    let long = Tensor::new(vec![vec![1u32; 129]], &Device::Cpu).unwrap();
+    let err = m.forward(&long, None).unwrap_err().to_string();
+    assert!(err.contains("context of 128"), "{err}");
+}
+
+#[test]
+fn gpt2_tokenizer_gives_the_reference_ids() {
+    let e: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("gpt2-tokenizer/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let tok = load_tokenizer(&fixture("gpt2-tokenizer/tokenizer.json")).unwrap();
+    assert_eq!(
+        encode(&tok, e["text"].as_str().unwrap()).unwrap(),
+        ids(&e["ids"])
+    );
+    assert_eq!(tok.get_vocab_size(true), 50257);
+}
+
+#[test]
+fn cached_generation_matches_a_full_forward_pass() {
+    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+        .unwrap()
+        .model;
+    let seq: Vec<u32> = vec![5, 17, 300, 42, 7, 99];
+    let full = m
+        .forward(&Tensor::new(vec![seq.clone()], &Device::Cpu).unwrap(), None)
+        .unwrap();
+    let mut cache = c2s_model::KvCache::new(m.config.n_layer);
+    let first = m
+        .forward(
+            &Tensor::new(vec![seq[..3].to_vec()], &Device::Cpu).unwrap(),
+            Some(&mut cache),
+        )
+        .unwrap();
+    let mut steps = vec![first];
+    for &t in &seq[3..] {
+        steps.push(
+            m.forward(
+                &Tensor::new(vec![vec![t]], &Device::Cpu).unwrap(),
+                Some(&mut cache),
+            )
+            .unwrap(),
+        );
+    }
+    let cached = Tensor::cat(&steps, 1).unwrap();
+    let d = (full - cached)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(d < 1e-5, "cached logits differ by {d}");
+}
+
+#[test]
+fn every_weight_receives_a_gradient() {
+    // candle's fused layer norm and softmax do not backpropagate; the model
+    // must not use them, or training silently leaves weights untouched.
+    let loaded = load_model(&fixture("tiny-gpt2"), &Device::Cpu).unwrap();
+    let input = Tensor::new(vec![vec![1u32, 2, 3, 4, 5, 6]], &Device::Cpu).unwrap();
+    let target = Tensor::new(&[2u32, 3, 4, 5, 6, 7], &Device::Cpu).unwrap();
+    let logits = loaded
+        .model
+        .forward(&input, None)
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
+    let loss = candle_nn::loss::cross_entropy(&logits, &target).unwrap();
+    let grads = loss.backward().unwrap();
+    for var in loaded.vars.all_vars() {
+        let g = grads
+            .get(var.as_tensor())
+            .expect("a gradient for every weight");
+        let norm = g
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            norm > 0.0,
+            "zero gradient for a weight of shape {:?}",
+            var.dims()
+        );
+    }
+}
