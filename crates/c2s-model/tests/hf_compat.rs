@@ -244,3 +244,51 @@ fn every_weight_receives_a_gradient() {
         );
     }
 }
+
+#[test]
+fn gene_tokenizer_has_one_token_per_gene_and_round_trips() {
+    use c2s_model::tokenizer::{decode_words, gene_tokenizer, save_tokenizer};
+    let genes: Vec<String> = ["MALAT1", "MT-ATP6", "RP11-34P13.7", "HLA-DRA", "CD14"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let texts = vec![
+        "The cell type corresponding to these genes is: {cell_type}.".to_string(),
+        "CD14+ Monocyte".to_string(),
+    ];
+    let tok = gene_tokenizer(&genes, &texts).unwrap();
+    let text = "The cell type corresponding to these genes is: CD14+ Monocyte. MALAT1 RP11-34P13.7 HLA-DRA.<|endoftext|>";
+    let ids = encode(&tok, text).unwrap();
+    let words: Vec<String> = ids.iter().map(|&i| tok.id_to_token(i).unwrap()).collect();
+    assert_eq!(
+        words,
+        [
+            "The",
+            "cell",
+            "type",
+            "corresponding",
+            "to",
+            "these",
+            "genes",
+            "is",
+            ":",
+            "CD14+",
+            "Monocyte",
+            ".",
+            "MALAT1",
+            "RP11-34P13.7",
+            "HLA-DRA",
+            ".",
+            "<|endoftext|>"
+        ]
+    );
+    assert_eq!(ids[ids.len() - 1], 0);
+    assert_eq!(decode_words(&tok, &ids), "The cell type corresponding to these genes is: CD14+ Monocyte. MALAT1 RP11-34P13.7 HLA-DRA.");
+    // Saved and read back, it tokenizes the same.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    save_tokenizer(&tok, &path).unwrap();
+    assert_eq!(encode(&load_tokenizer(&path).unwrap(), text).unwrap(), ids);
+    // Unknown words map to <unk>.
+    assert_eq!(encode(&tok, "NOTAGENE").unwrap(), vec![1]);
+}
