@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod generate;
 pub mod gpt2;
+pub mod optim;
 pub mod prompts;
 pub mod tokenizer;
 pub mod weights;
