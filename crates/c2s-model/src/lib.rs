@@ -6,8 +6,10 @@ pub mod error;
 pub mod generate;
 pub mod gpt2;
 pub mod optim;
+pub mod predict;
 pub mod prompts;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 pub use config::Gpt2Config;

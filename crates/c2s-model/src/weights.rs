@@ -30,11 +30,40 @@ impl std::fmt::Debug for LoadedModel {
     }
 }
 
-/// A new, randomly initialised model.
-pub fn init_model(config: &Gpt2Config, device: &Device) -> Result<LoadedModel> {
+/// A new model with GPT-2's initialisation (as transformers does it), drawn
+/// from a seeded generator so that CPU runs repeat exactly (candle's own CPU
+/// random numbers cannot be seeded).
+pub fn init_model(config: &Gpt2Config, device: &Device, seed: u64) -> Result<LoadedModel> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
     let vars = VarMap::new();
     let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
     let model = Gpt2::new(vb, config)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let data = vars.data().lock().expect("not poisoned");
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    for name in names {
+        let var = &data[name];
+        let n = var.elem_count();
+        let values: Vec<f32> = if name.ends_with(".bias") {
+            vec![0.0; n]
+        } else if name.contains("ln_") {
+            vec![1.0; n]
+        } else {
+            let std = if name.contains("wpe") {
+                0.01
+            } else if name.ends_with("c_proj.weight") {
+                0.02 / (2.0 * config.n_layer as f64).sqrt()
+            } else {
+                0.02
+            };
+            let normal = Normal::new(0.0, std).expect("a valid deviation");
+            (0..n).map(|_| normal.sample(&mut rng) as f32).collect()
+        };
+        var.set(&Tensor::from_vec(values, var.shape(), device)?)?;
+    }
+    drop(data);
     Ok(LoadedModel { model, vars })
 }
 
@@ -88,7 +117,11 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<LoadedModel> {
             by_name.insert(n, t.to_dtype(DType::F32)?);
         }
     }
-    let loaded = init_model(&config, device)?;
+    // Every variable is overwritten below, so candle's quick unseeded
+    // initialisation is enough here.
+    let vars = VarMap::new();
+    let model = Gpt2::new(VarBuilder::from_varmap(&vars, DType::F32, device), &config)?;
+    let loaded = LoadedModel { model, vars };
     let vars = loaded.vars.data().lock().expect("not poisoned");
     let mut names: Vec<&String> = vars.keys().collect();
     names.sort();

@@ -1,0 +1,510 @@
+//! Training: batches of prompt/response examples, loss on responses, AdamW
+//! with warm-up and cosine decay, gradient clipping and accumulation,
+//! validation, atomic checkpoints that resume exactly, early stopping and
+//! cancellation.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use crate::error::{ModelError, Result};
+use crate::gpt2::Gpt2;
+use crate::optim::{lr_at, AdamW, AdamWParams};
+use crate::prompts::{encode_example, make_example, CellInfo, EncodedExample, Task, Templates};
+use crate::tokenizer::save_tokenizer;
+use crate::weights::{load_model, save_model, LoadedModel};
+
+/// A cell for training: its genes (highest expression first) and label.
+#[derive(Debug, Clone)]
+pub struct CellRecord {
+    pub genes: Vec<String>,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub epochs: f64,
+    pub batch_size: usize,
+    pub grad_accum: usize,
+    pub lr: f64,
+    pub warmup_frac: f64,
+    pub clip_norm: f64,
+    pub weight_decay: f64,
+    /// Validate (and maybe stop early) every this many optimizer steps.
+    pub eval_every: usize,
+    pub checkpoint_every: usize,
+    /// Stop after this many validations without improvement.
+    pub patience: Option<usize>,
+    pub seed: u64,
+    /// Genes per cell in prompts.
+    pub top_k: usize,
+    /// Each example draws one of these tasks.
+    pub tasks: Vec<Task>,
+    pub organism: String,
+    /// Validation examples used per evaluation (a fixed, seeded subset).
+    pub max_val_examples: usize,
+    /// Stop after this many optimizer steps in total (for tests and trials).
+    pub max_steps: Option<usize>,
+}
+
+impl TrainOptions {
+    /// The "quick" preset: minutes on a laptop CPU with a compact model.
+    pub fn quick() -> Self {
+        TrainOptions {
+            epochs: 1.0,
+            batch_size: 8,
+            grad_accum: 1,
+            lr: 1e-3,
+            warmup_frac: 0.05,
+            clip_norm: 1.0,
+            weight_decay: 0.01,
+            eval_every: 50,
+            checkpoint_every: 50,
+            patience: Some(5),
+            seed: 42,
+            top_k: 100,
+            tasks: vec![Task::CellTypePrediction, Task::CellTypeGeneration],
+            organism: "Homo sapiens".into(),
+            max_val_examples: 128,
+            max_steps: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainProgress {
+    pub step: usize,
+    pub total_steps: usize,
+    pub epoch: f64,
+    pub train_loss: f64,
+    pub val_loss: Option<f64>,
+    pub lr: f64,
+    pub tokens_per_s: f64,
+    pub eta_s: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct TrainerState {
+    step: usize,
+    best_val: Option<f64>,
+    evals_without_improvement: usize,
+    options_seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    pub steps: usize,
+    pub total_steps: usize,
+    pub final_train_loss: f64,
+    pub best_val_loss: Option<f64>,
+    pub stopped_early: bool,
+    pub cancelled: bool,
+    pub resumed_from_step: usize,
+    pub seconds: f64,
+    pub model_dir: PathBuf,
+}
+
+pub const CHECKPOINT: &str = "checkpoint";
+pub const FINAL_MODEL: &str = "model";
+pub const LOSS_LOG: &str = "loss_log.jsonl";
+
+/// Examples of one epoch, in a seeded order that depends only on the epoch.
+fn epoch_examples(
+    cells: &[CellRecord],
+    tok: &Tokenizer,
+    templates: &Templates,
+    opts: &TrainOptions,
+    eos: u32,
+    ctx: usize,
+    epoch: u64,
+) -> Result<Vec<EncodedExample>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ epoch.wrapping_mul(0x9e37_79b9));
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.shuffle(&mut rng);
+    let mut out = Vec::with_capacity(cells.len());
+    for i in order {
+        let c = &cells[i];
+        let tasks: Vec<Task> = opts
+            .tasks
+            .iter()
+            .copied()
+            .filter(|t| !t.needs_label() || c.label.is_some())
+            .collect();
+        if tasks.is_empty() {
+            continue;
+        }
+        let task = tasks[rng.random_range(0..tasks.len())];
+        let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();
+        let info = CellInfo {
+            genes: &genes,
+            cell_type: c.label.as_deref(),
+            organism: &opts.organism,
+        };
+        let ex = make_example(templates, task, &info, opts.top_k, &mut rng)?;
+        out.push(encode_example(tok, &ex, eos, ctx)?);
+    }
+    Ok(out)
+}
+
+/// Mean cross-entropy over response tokens of a batch, and their count.
+pub fn batch_loss(model: &Gpt2, batch: &[&EncodedExample], eos: u32) -> Result<(Tensor, usize)> {
+    let len = batch.iter().map(|e| e.ids.len()).max().unwrap_or(1).max(2) - 1;
+    let (mut inputs, mut targets, mut mask) = (Vec::new(), Vec::new(), Vec::new());
+    for e in batch {
+        let t = e.targets();
+        for i in 0..len {
+            inputs.push(*e.ids.get(i).unwrap_or(&eos));
+            let target = t.get(i).copied().flatten();
+            targets.push(target.unwrap_or(0));
+            mask.push(if target.is_some() { 1f32 } else { 0.0 });
+        }
+    }
+    let dev = model.device();
+    let b = batch.len();
+    let inputs = Tensor::from_vec(inputs, (b, len), dev)?;
+    let targets = Tensor::from_vec(targets, (b, len, 1), dev)?;
+    let n: usize = mask.iter().filter(|&&m| m > 0.0).count();
+    let mask = Tensor::from_vec(mask, (b, len), dev)?;
+    let logits = model.forward(&inputs, None)?;
+    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    let picked = logp.gather(&targets, 2)?.squeeze(2)?;
+    let loss = ((picked * mask)?.sum_all()? * (-1.0 / n.max(1) as f64))?;
+    Ok((loss, n))
+}
+
+fn validation_loss(
+    model: &Gpt2,
+    val: &[EncodedExample],
+    batch_size: usize,
+    eos: u32,
+) -> Result<Option<f64>> {
+    if val.is_empty() {
+        return Ok(None);
+    }
+    let (mut total, mut count) = (0.0, 0usize);
+    for chunk in val.chunks(batch_size) {
+        let refs: Vec<&EncodedExample> = chunk.iter().collect();
+        let (loss, n) = batch_loss(model, &refs, eos)?;
+        total += loss.to_scalar::<f32>()? as f64 * n as f64;
+        count += n;
+    }
+    Ok(Some(total / count.max(1) as f64))
+}
+
+fn write_checkpoint(
+    run: &Path,
+    model: &LoadedModel,
+    tok: &Tokenizer,
+    opt: &AdamW,
+    state: &TrainerState,
+    opts: &TrainOptions,
+) -> Result<()> {
+    let tmp = run.join(format!("{CHECKPOINT}.tmp"));
+    let old = run.join(format!("{CHECKPOINT}.old"));
+    let dst = run.join(CHECKPOINT);
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ModelError::Io { path: p, source }
+    };
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    save_model(&tmp, &model.model.config, &model.vars)?;
+    save_tokenizer(tok, &tmp.join("tokenizer.json"))?;
+    opt.save(&tmp.join("optimizer.safetensors"))?;
+    std::fs::write(
+        tmp.join("trainer_state.json"),
+        serde_json::to_vec_pretty(state).expect("json"),
+    )
+    .map_err(io(&tmp))?;
+    std::fs::write(
+        tmp.join("train_options.json"),
+        serde_json::to_vec_pretty(opts).expect("json"),
+    )
+    .map_err(io(&tmp))?;
+    // Swap in the new checkpoint; at every moment one complete one exists.
+    if dst.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        std::fs::rename(&dst, &old).map_err(io(&dst))?;
+    }
+    std::fs::rename(&tmp, &dst).map_err(io(&dst))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    Ok(())
+}
+
+/// The last complete checkpoint of a run, if any.
+pub fn find_checkpoint(run: &Path) -> Option<PathBuf> {
+    [CHECKPOINT.to_string(), format!("{CHECKPOINT}.old")]
+        .into_iter()
+        .map(|n| run.join(n))
+        .find(|p| p.join("trainer_state.json").is_file() && p.join("model.safetensors").is_file())
+}
+
+/// Trains `model` on `train` (validating on `val`) into the run folder `run`.
+/// With `resume`, continues from the run's last checkpoint: same weights,
+/// optimizer state, step and data order.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    run: &Path,
+    mut model: LoadedModel,
+    tok: &Tokenizer,
+    templates: &Templates,
+    train: &[CellRecord],
+    val: &[CellRecord],
+    opts: &TrainOptions,
+    resume: bool,
+    progress: &dyn Fn(&TrainProgress),
+    cancel: &AtomicBool,
+) -> Result<TrainSummary> {
+    let t0 = Instant::now();
+    std::fs::create_dir_all(run).map_err(|source| ModelError::Io {
+        path: run.into(),
+        source,
+    })?;
+    if train.is_empty() {
+        return Err(ModelError::Input(
+            "the training set is empty".into(),
+            "convert a dataset with cells in its train split".into(),
+        ));
+    }
+    let eos = tok
+        .token_to_id(crate::tokenizer::EOS)
+        .or(model.model.config.eos_token_id)
+        .ok_or_else(|| {
+            ModelError::Input(
+                "the tokenizer has no <|endoftext|> token".into(),
+                "use a GPT-2 or C2S Studio tokenizer".into(),
+            )
+        })?;
+    if tok.get_vocab_size(true) > model.model.config.vocab_size {
+        return Err(ModelError::Input(
+            format!(
+                "the tokenizer has {} tokens but the model only {}",
+                tok.get_vocab_size(true),
+                model.model.config.vocab_size
+            ),
+            "use the tokenizer that came with the model".into(),
+        ));
+    }
+    let ctx = model.model.config.n_positions;
+    let mut state = TrainerState {
+        options_seed: opts.seed,
+        ..Default::default()
+    };
+    let vars: HashMap<String, Var> = model.vars.data().lock().expect("not poisoned").clone();
+    let mut opt = AdamW::new(
+        &vars,
+        AdamWParams {
+            weight_decay: opts.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let mut resumed_from = 0;
+    if resume {
+        if let Some(ck) = find_checkpoint(run) {
+            let dev = model.model.device().clone();
+            model = load_model(&ck, &dev)?;
+            let vars: HashMap<String, Var> =
+                model.vars.data().lock().expect("not poisoned").clone();
+            opt = AdamW::new(
+                &vars,
+                AdamWParams {
+                    weight_decay: opts.weight_decay,
+                    ..Default::default()
+                },
+            )?;
+            opt.load(&ck.join("optimizer.safetensors"))?;
+            let text =
+                std::fs::read_to_string(ck.join("trainer_state.json")).map_err(|source| {
+                    ModelError::Io {
+                        path: ck.clone(),
+                        source,
+                    }
+                })?;
+            state = serde_json::from_str(&text).map_err(|e| {
+                ModelError::bad(
+                    &ck,
+                    format!("bad trainer state: {e}"),
+                    "start the run again",
+                )
+            })?;
+            resumed_from = state.step;
+        }
+    }
+    let per_step = opts.batch_size * opts.grad_accum;
+    let steps_per_epoch = train.len().div_ceil(per_step).max(1);
+    let mut total_steps = ((steps_per_epoch as f64) * opts.epochs).ceil() as usize;
+    if let Some(m) = opts.max_steps {
+        total_steps = total_steps.min(m);
+    }
+    let warmup = ((total_steps as f64) * opts.warmup_frac).round() as usize;
+
+    let mut val_rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x7a1);
+    let mut val_cells: Vec<CellRecord> = val.to_vec();
+    val_cells.shuffle(&mut val_rng);
+    val_cells.truncate(opts.max_val_examples);
+    let val_examples = epoch_examples(&val_cells, tok, templates, opts, eos, ctx, u64::MAX)?;
+
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.join(LOSS_LOG))
+        .map_err(|source| ModelError::Io {
+            path: run.join(LOSS_LOG),
+            source,
+        })?;
+    let mut cached_epoch: Option<(u64, Vec<EncodedExample>)> = None;
+    let (mut last_loss, mut stopped_early, mut cancelled) = (f64::NAN, false, false);
+    let (mut tokens_done, start_step) = (0usize, state.step);
+    let t_train = Instant::now();
+    while state.step < total_steps {
+        if cancel.load(Ordering::Relaxed) {
+            cancelled = true;
+            break;
+        }
+        let lr = lr_at(state.step, warmup, total_steps, opts.lr);
+        let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
+        let (mut step_loss, mut step_tokens) = (0.0, 0usize);
+        for micro in 0..opts.grad_accum {
+            let global = (state.step * opts.grad_accum + micro) * opts.batch_size;
+            let epoch = (global / train.len()) as u64;
+            if cached_epoch.as_ref().map(|c| c.0) != Some(epoch) {
+                cached_epoch = Some((
+                    epoch,
+                    epoch_examples(train, tok, templates, opts, eos, ctx, epoch)?,
+                ));
+            }
+            let examples = &cached_epoch.as_ref().expect("just set").1;
+            let start = global % train.len();
+            let batch: Vec<&EncodedExample> =
+                examples.iter().skip(start).take(opts.batch_size).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let (loss, n) = batch_loss(&model.model, &batch, eos)?;
+            step_loss += loss.to_scalar::<f32>()? as f64 * n as f64;
+            step_tokens += n;
+            tokens_done += batch.iter().map(|e| e.ids.len()).sum::<usize>();
+            let grads = (loss / opts.grad_accum as f64)?.backward()?;
+            for (slot, var) in acc.iter_mut().zip(opt.vars()) {
+                if let Some(g) = grads.get(var.as_tensor()) {
+                    *slot = Some(match slot.take() {
+                        Some(a) => (a + g)?,
+                        None => g.clone(),
+                    });
+                }
+            }
+        }
+        // Clip the global gradient norm.
+        let mut sq = 0.0f64;
+        for g in acc.iter().flatten() {
+            sq += g
+                .sqr()?
+                .sum_all()?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?;
+        }
+        let norm = sq.sqrt();
+        if norm > opts.clip_norm && norm.is_finite() {
+            let scale = opts.clip_norm / norm;
+            for g in acc.iter_mut().flatten() {
+                *g = (&*g * scale)?;
+            }
+        }
+        opt.step(&acc, lr)?;
+        state.step += 1;
+        last_loss = step_loss / step_tokens.max(1) as f64;
+
+        let mut val_loss = None;
+        if state.step % opts.eval_every == 0 || state.step == total_steps {
+            val_loss = validation_loss(&model.model, &val_examples, opts.batch_size, eos)?;
+            if let Some(v) = val_loss {
+                if state.best_val.is_none_or(|b| v < b) {
+                    state.best_val = Some(v);
+                    state.evals_without_improvement = 0;
+                } else {
+                    state.evals_without_improvement += 1;
+                }
+            }
+        }
+        let line = serde_json::json!({"step": state.step, "train_loss": last_loss, "val_loss": val_loss, "lr": lr});
+        writeln!(log, "{line}").map_err(|source| ModelError::Io {
+            path: run.join(LOSS_LOG),
+            source,
+        })?;
+        let elapsed = t_train.elapsed().as_secs_f64();
+        let done_here = (state.step - start_step) as f64;
+        progress(&TrainProgress {
+            step: state.step,
+            total_steps,
+            epoch: (state.step * per_step) as f64 / train.len() as f64,
+            train_loss: last_loss,
+            val_loss,
+            lr,
+            tokens_per_s: tokens_done as f64 / elapsed.max(1e-9),
+            eta_s: elapsed / done_here.max(1.0) * (total_steps - state.step) as f64,
+        });
+        if state.step % opts.checkpoint_every == 0 || state.step == total_steps {
+            write_checkpoint(run, &model, tok, &opt, &state, opts)?;
+        }
+        if opts
+            .patience
+            .is_some_and(|p| state.evals_without_improvement >= p)
+        {
+            stopped_early = true;
+            write_checkpoint(run, &model, tok, &opt, &state, opts)?;
+            break;
+        }
+    }
+    let model_dir = run.join(FINAL_MODEL);
+    if !cancelled {
+        let tmp = run.join(format!("{FINAL_MODEL}.tmp"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|source| ModelError::Io {
+                path: tmp.clone(),
+                source,
+            })?;
+        }
+        save_model(&tmp, &model.model.config, &model.vars)?;
+        save_tokenizer(tok, &tmp.join("tokenizer.json"))?;
+        if model_dir.exists() {
+            std::fs::remove_dir_all(&model_dir).map_err(|source| ModelError::Io {
+                path: model_dir.clone(),
+                source,
+            })?;
+        }
+        std::fs::rename(&tmp, &model_dir).map_err(|source| ModelError::Io {
+            path: model_dir.clone(),
+            source,
+        })?;
+    }
+    Ok(TrainSummary {
+        steps: state.step,
+        total_steps,
+        final_train_loss: last_loss,
+        best_val_loss: state.best_val,
+        stopped_early,
+        cancelled,
+        resumed_from_step: resumed_from,
+        seconds: t0.elapsed().as_secs_f64(),
+        model_dir,
+    })
+}
+
+/// The device to train on: CPU here (GPU builds choose CUDA or Metal).
+pub fn default_device() -> Device {
+    Device::Cpu
+}
