@@ -64,10 +64,16 @@ impl AdamW {
         let (c1, c2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
         for ((_, var, m, v), g) in self.state.iter_mut().zip(grads) {
             let Some(g) = g else { continue };
+            // Gradients carry the step's whole computation graph; moments built
+            // from them would keep every step's activations alive.
+            let g = &g.detach();
             *m = ((&*m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
             *v = ((&*v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let update = ((&*m / c1)? / ((&*v / c2)?.sqrt()? + p.eps)?)?;
-            let mut w = var.as_tensor().clone();
+            let (m2, v2) = (m.detach(), v.detach());
+            *m = m2;
+            *v = v2;
+            let mut w = var.as_tensor().detach();
             if var.rank() >= 2 && p.weight_decay > 0.0 {
                 w = (w * (1.0 - lr * p.weight_decay))?;
             }

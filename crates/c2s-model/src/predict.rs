@@ -20,77 +20,101 @@ pub struct Prediction {
     pub log_likelihoods: Vec<f64>,
 }
 
-/// Tokens of each label's response (" {label}." then the end token).
-pub fn label_responses(
-    tok: &Tokenizer,
-    templates: &Templates,
-    labels: &[String],
-    eos: u32,
-) -> Result<Vec<Vec<u32>>> {
-    let tt = templates.task(Task::CellTypePrediction)?;
-    labels
-        .iter()
-        .map(|l| {
-            let mut ids = encode(tok, &format!(" {}", tt.response.replace("{cell_type}", l)))?;
-            ids.push(eos);
-            Ok(ids)
-        })
-        .collect()
+/// Predicts cell types with one model over a fixed set of labels.
+pub struct Predictor<'a> {
+    pub model: &'a Gpt2,
+    pub tok: &'a Tokenizer,
+    pub templates: &'a Templates,
+    pub labels: Vec<String>,
+    pub organism: String,
+    pub top_k: usize,
+    /// Tokens of each label's response (" {label}." then the end token).
+    responses: Vec<Vec<u32>>,
 }
 
-/// Scores every label for one cell.
-pub fn predict_cell(
-    model: &Gpt2,
-    tok: &Tokenizer,
-    templates: &Templates,
-    genes: &[&str],
-    organism: &str,
-    top_k: usize,
-    labels: &[String],
-    responses: &[Vec<u32>],
-) -> Result<Prediction> {
-    let info = CellInfo {
-        genes,
-        cell_type: Some(""),
-        organism,
-    };
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-    let ex = make_example(templates, Task::CellTypePrediction, &info, top_k, &mut rng)?;
-    let prompt = encode(tok, &ex.prompt)?;
-    let dev = model.device();
-    let mut cache = KvCache::new(model.config.n_layer);
-    let logits = model.forward(
-        &Tensor::new(prompt.as_slice(), dev)?.unsqueeze(0)?,
-        Some(&mut cache),
-    )?;
-    let first = candle_nn::ops::log_softmax(&logits.squeeze(0)?.get(prompt.len() - 1)?, D::Minus1)?;
-    let mut scores = Vec::with_capacity(responses.len());
-    for r in responses {
-        let mut ll = first.get(r[0] as usize)?.to_scalar::<f32>()? as f64;
-        if r.len() > 1 {
-            let mut c = cache.clone();
-            let out = model.forward(
-                &Tensor::new(&r[..r.len() - 1], dev)?.unsqueeze(0)?,
-                Some(&mut c),
-            )?;
-            let lp = candle_nn::ops::log_softmax(&out.squeeze(0)?, D::Minus1)?;
-            for (i, &t) in r[1..].iter().enumerate() {
-                ll += lp.get(i)?.get(t as usize)?.to_scalar::<f32>()? as f64;
-            }
-        }
-        scores.push(ll);
+impl<'a> Predictor<'a> {
+    pub fn new(
+        model: &'a Gpt2,
+        tok: &'a Tokenizer,
+        templates: &'a Templates,
+        labels: Vec<String>,
+        organism: &str,
+        top_k: usize,
+        eos: u32,
+    ) -> Result<Self> {
+        let tt = templates.task(Task::CellTypePrediction)?;
+        let responses = labels
+            .iter()
+            .map(|l| {
+                let mut ids = encode(tok, &format!(" {}", tt.response.replace("{cell_type}", l)))?;
+                ids.push(eos);
+                Ok(ids)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Predictor {
+            model,
+            tok,
+            templates,
+            labels,
+            organism: organism.to_string(),
+            top_k,
+            responses,
+        })
     }
-    let best = scores
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|x| x.0)
-        .unwrap_or(0);
-    let max = scores[best];
-    let z: f64 = scores.iter().map(|s| (s - max).exp()).sum();
-    Ok(Prediction {
-        label: labels[best].clone(),
-        confidence: 1.0 / z,
-        log_likelihoods: scores,
-    })
+
+    /// Scores every label for one cell (genes highest expression first).
+    pub fn predict(&self, genes: &[&str]) -> Result<Prediction> {
+        let info = CellInfo {
+            genes,
+            cell_type: Some(""),
+            organism: &self.organism,
+        };
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+        let ex = make_example(
+            self.templates,
+            Task::CellTypePrediction,
+            &info,
+            self.top_k,
+            &mut rng,
+        )?;
+        let prompt = encode(self.tok, &ex.prompt)?;
+        let model = self.model;
+        let dev = model.device();
+        let mut cache = KvCache::new(model.config.n_layer);
+        let logits = model.forward(
+            &Tensor::new(prompt.as_slice(), dev)?.unsqueeze(0)?,
+            Some(&mut cache),
+        )?;
+        let first =
+            candle_nn::ops::log_softmax(&logits.squeeze(0)?.get(prompt.len() - 1)?, D::Minus1)?;
+        let mut scores = Vec::with_capacity(self.responses.len());
+        for r in &self.responses {
+            let mut ll = first.get(r[0] as usize)?.to_scalar::<f32>()? as f64;
+            if r.len() > 1 {
+                let mut c = cache.clone();
+                let out = model.forward(
+                    &Tensor::new(&r[..r.len() - 1], dev)?.unsqueeze(0)?,
+                    Some(&mut c),
+                )?;
+                let lp = candle_nn::ops::log_softmax(&out.squeeze(0)?, D::Minus1)?;
+                for (i, &t) in r[1..].iter().enumerate() {
+                    ll += lp.get(i)?.get(t as usize)?.to_scalar::<f32>()? as f64;
+                }
+            }
+            scores.push(ll);
+        }
+        let best = scores
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|x| x.0)
+            .unwrap_or(0);
+        let max = scores[best];
+        let z: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+        Ok(Prediction {
+            label: self.labels[best].clone(),
+            confidence: 1.0 / z,
+            log_likelihoods: scores,
+        })
+    }
 }

@@ -401,9 +401,11 @@ pub fn train(
             let grads = (loss / opts.grad_accum as f64)?.backward()?;
             for (slot, var) in acc.iter_mut().zip(opt.vars()) {
                 if let Some(g) = grads.get(var.as_tensor()) {
+                    // Detached: the sum must not keep this step's graph alive.
+                    let g = g.detach();
                     *slot = Some(match slot.take() {
                         Some(a) => (a + g)?,
-                        None => g.clone(),
+                        None => g,
                     });
                 }
             }

@@ -1,0 +1,353 @@
+//! `c2s train` and `c2s predict`: thin wrappers over c2s-model.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use c2s_data::dataset::{read_sentences, SentenceRecord};
+use c2s_model::predict::Predictor;
+use c2s_model::prompts::Templates;
+use c2s_model::tokenizer::{gene_tokenizer, load_tokenizer, EOS};
+use c2s_model::train::{train, CellRecord, TrainOptions, TrainProgress};
+use c2s_model::{init_model, load_model, Gpt2Config};
+use candle_core::Device;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Preset {
+    /// A compact model from scratch: minutes on a laptop CPU.
+    Quick,
+    /// A larger model from scratch, several epochs.
+    Standard,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A dataset folder made by `c2s convert`.
+    dataset: PathBuf,
+    /// The run folder to create (checkpoints, loss log, final model in model/).
+    #[arg(short, long)]
+    output: PathBuf,
+    #[arg(long, value_enum, default_value_t = Preset::Quick)]
+    preset: Preset,
+    /// The cell annotation to learn (default: the dataset's first label column).
+    #[arg(long)]
+    label: Option<String>,
+    /// Continue the run in OUTPUT from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Organism named in the prompts.
+    #[arg(long, default_value = "Homo sapiens")]
+    organism: String,
+    /// Genes per cell in prompts (default: the preset's).
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long)]
+    epochs: Option<f64>,
+    /// Stop after this many optimizer steps.
+    #[arg(long)]
+    max_steps: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Model shape (default: the preset's).
+    #[arg(long)]
+    layers: Option<usize>,
+    #[arg(long)]
+    width: Option<usize>,
+    #[arg(long)]
+    heads: Option<usize>,
+    #[arg(long)]
+    context: Option<usize>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// A model folder written by `c2s train` (RUN/model).
+    model: PathBuf,
+    /// A dataset folder made by `c2s convert`.
+    dataset: PathBuf,
+    /// Which cells: train, val, test or all.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Write one JSON line per cell (name, predicted type, confidence, true type).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Predict at most this many cells.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// What a trained model needs to predict: written beside it as c2s.json.
+#[derive(Serialize, Deserialize)]
+struct ModelCard {
+    label_column: String,
+    labels: Vec<String>,
+    organism: String,
+    top_k: usize,
+}
+
+fn label_of<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
+    r.labels
+        .iter()
+        .find(|l| l.0 == col)
+        .and_then(|l| l.1.as_deref())
+}
+
+fn first_label_column(records: &[SentenceRecord]) -> Option<String> {
+    records
+        .first()?
+        .labels
+        .iter()
+        .map(|l| l.0.clone())
+        .find(|n| n != "split")
+}
+
+pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
+    let records = read_sentences(&a.dataset)?;
+    let label = match &a.label {
+        Some(l) => l.clone(),
+        None => first_label_column(&records)
+            .context("the dataset has no label column: convert it again with --labels cell_type")?,
+    };
+    if !records.iter().any(|r| label_of(r, &label).is_some()) {
+        bail!(
+            "{}: no cell has a `{label}` label; choose a label column with --label",
+            a.dataset.display()
+        );
+    }
+    let to_cell = |r: &SentenceRecord, k: usize| CellRecord {
+        genes: r.sentence.split(' ').take(k).map(String::from).collect(),
+        label: label_of(r, &label).map(String::from),
+    };
+    let mut opts = TrainOptions::quick();
+    let (mut layers, mut width, mut heads, mut context) = (2, 128, 4, 256);
+    if let Preset::Standard = a.preset {
+        (layers, width, heads, context) = (4, 256, 4, 512);
+        opts.epochs = 3.0;
+        opts.lr = 6e-4;
+        opts.top_k = 200;
+    }
+    layers = a.layers.unwrap_or(layers);
+    width = a.width.unwrap_or(width);
+    heads = a.heads.unwrap_or(heads);
+    context = a.context.unwrap_or(context);
+    opts.top_k = a.top_k.unwrap_or(opts.top_k);
+    opts.epochs = a.epochs.unwrap_or(opts.epochs);
+    opts.max_steps = a.max_steps;
+    opts.batch_size = a.batch_size.unwrap_or(opts.batch_size);
+    opts.checkpoint_every = a.checkpoint_every.unwrap_or(opts.checkpoint_every);
+    opts.seed = a.seed;
+    opts.organism = a.organism.clone();
+    let split_is = |r: &SentenceRecord, s: &str| label_of(r, "split") == Some(s);
+    let train_cells: Vec<CellRecord> = records
+        .iter()
+        .filter(|r| split_is(r, "train"))
+        .map(|r| to_cell(r, opts.top_k))
+        .collect();
+    let val_cells: Vec<CellRecord> = records
+        .iter()
+        .filter(|r| split_is(r, "val"))
+        .map(|r| to_cell(r, opts.top_k))
+        .collect();
+
+    let templates = Templates::default_set();
+    let labels: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| label_of(r, &label).map(String::from))
+        .collect();
+    let vocab = c2s_data::Vocabulary::read_tsv(&a.dataset.join("vocabulary.tsv"))?;
+    let run_exists = a.output.join("loss_log.jsonl").exists();
+    if run_exists && !a.resume {
+        bail!(
+            "{}: this run folder is in use; add --resume to continue it, or choose another folder",
+            a.output.display()
+        );
+    }
+    let tok = if a.resume && c2s_model::train::find_checkpoint(&a.output).is_some() {
+        load_tokenizer(
+            &c2s_model::train::find_checkpoint(&a.output)
+                .expect("checked")
+                .join("tokenizer.json"),
+        )?
+    } else {
+        gene_tokenizer(
+            &vocab.genes,
+            &[templates.texts(), labels.iter().cloned().collect()].concat(),
+        )?
+    };
+    let mut cfg = Gpt2Config::new(tok.get_vocab_size(true), context, width, layers, heads);
+    let eos = tok
+        .token_to_id(EOS)
+        .context("tokenizer without <|endoftext|>")?;
+    cfg.eos_token_id = Some(eos);
+    cfg.bos_token_id = Some(eos);
+    let device = Device::Cpu;
+    eprintln!(
+        "Training on {} ({} train / {} validation cells, {} types); device: CPU",
+        a.dataset.display(),
+        train_cells.len(),
+        val_cells.len(),
+        labels.len()
+    );
+    let model = init_model(&cfg, &device, a.seed)?;
+
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] step {pos}/{len} (ETA {eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    pb.enable_steady_tick(Duration::from_millis(250));
+    let report = |p: &TrainProgress| {
+        pb.set_length(p.total_steps as u64);
+        pb.set_position(p.step as u64);
+        let val = p
+            .val_loss
+            .map(|v| format!(", val {v:.3}"))
+            .unwrap_or_default();
+        pb.set_message(format!(
+            "loss {:.3}{val}, {:.0} tok/s",
+            p.train_loss, p.tokens_per_s
+        ));
+    };
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
+    let s = train(
+        &a.output,
+        model,
+        &tok,
+        &templates,
+        &train_cells,
+        &val_cells,
+        &opts,
+        a.resume,
+        &report,
+        cancel,
+    )?;
+    pb.finish_and_clear();
+    if !s.cancelled {
+        let card = ModelCard {
+            label_column: label.clone(),
+            labels: labels.into_iter().collect(),
+            organism: a.organism.clone(),
+            top_k: opts.top_k,
+        };
+        std::fs::write(
+            s.model_dir.join("c2s.json"),
+            serde_json::to_vec_pretty(&card)?,
+        )?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else if s.cancelled {
+        println!(
+            "Cancelled at step {}; resume with --resume (last checkpoint kept in {}).",
+            s.steps,
+            a.output.join("checkpoint").display()
+        );
+    } else {
+        println!(
+            "Trained {} steps in {:.0} s: train loss {:.3}, best validation loss {}. Model: {}",
+            s.steps,
+            s.seconds,
+            s.final_train_loss,
+            s.best_val_loss.map_or("-".into(), |v| format!("{v:.3}")),
+            s.model_dir.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn run_predict(a: &PredictArgs) -> Result<()> {
+    let card: ModelCard =
+        serde_json::from_slice(&std::fs::read(a.model.join("c2s.json")).with_context(|| {
+            format!(
+                "{}: no c2s.json; give the model folder of a `c2s train` run (RUN/model)",
+                a.model.display()
+            )
+        })?)?;
+    let loaded = load_model(&a.model, &Device::Cpu)?;
+    let tok = load_tokenizer(&a.model.join("tokenizer.json"))?;
+    let eos = tok
+        .token_to_id(EOS)
+        .context("tokenizer without <|endoftext|>")?;
+    let templates = Templates::default_set();
+    let predictor = Predictor::new(
+        &loaded.model,
+        &tok,
+        &templates,
+        card.labels.clone(),
+        &card.organism,
+        card.top_k,
+        eos,
+    )?;
+    let records = read_sentences(&a.dataset)?;
+    let chosen: Vec<&SentenceRecord> = records
+        .iter()
+        .filter(|r| a.split == "all" || label_of(r, "split") == Some(a.split.as_str()))
+        .take(a.limit.unwrap_or(usize::MAX))
+        .collect();
+    let pb = ProgressBar::new(chosen.len() as u64);
+    pb.set_style(
+        ProgressStyle::with_template("predicting [{bar:30}] {pos}/{len} cells (ETA {eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    let mut lines = Vec::new();
+    let (mut right, mut known) = (0usize, 0usize);
+    for r in &chosen {
+        let genes: Vec<&str> = r.sentence.split(' ').take(card.top_k).collect();
+        let p = predictor.predict(&genes)?;
+        let truth = label_of(r, &card.label_column);
+        if let Some(t) = truth {
+            known += 1;
+            right += (t == p.label) as usize;
+        }
+        lines.push(serde_json::json!({"cell_name": r.cell_name, "predicted": p.label, "confidence": p.confidence, "true": truth}));
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if let Some(out) = &a.output {
+        write_lines(out, &lines)?;
+    }
+    let accuracy = if known > 0 {
+        right as f64 / known as f64
+    } else {
+        f64::NAN
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"cells": chosen.len(), "with_labels": known, "accuracy": accuracy})
+        );
+    } else {
+        println!(
+            "{} cells; accuracy {:.3} against `{}` ({} labelled)",
+            chosen.len(),
+            accuracy,
+            card.label_column,
+            known
+        );
+    }
+    Ok(())
+}
+
+fn write_lines(path: &Path, lines: &[serde_json::Value]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
