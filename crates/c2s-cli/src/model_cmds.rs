@@ -12,7 +12,6 @@ use c2s_model::prompts::Templates;
 use c2s_model::tokenizer::{gene_tokenizer, load_tokenizer, EOS};
 use c2s_model::train::{train, CellRecord, TrainOptions, TrainProgress};
 use c2s_model::{init_model, load_model, Gpt2Config};
-use candle_core::Device;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -135,7 +134,7 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
     let (mut layers, mut width, mut heads, mut context) = (2, 128, 4, 256);
     if let Preset::Standard = a.preset {
         (layers, width, heads, context) = (4, 256, 4, 512);
-        opts.epochs = 3.0;
+        opts.epochs = 5.0;
         opts.lr = 6e-4;
         opts.top_k = 200;
     }
@@ -193,9 +192,9 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
         .context("tokenizer without <|endoftext|>")?;
     cfg.eos_token_id = Some(eos);
     cfg.bos_token_id = Some(eos);
-    let device = Device::Cpu;
+    let (device, device_name) = c2s_model::train::best_device();
     eprintln!(
-        "Training on {} ({} train / {} validation cells, {} types); device: CPU",
+        "Training on {} ({} train / {} validation cells, {} types); device: {device_name}",
         a.dataset.display(),
         train_cells.len(),
         val_cells.len(),
@@ -278,7 +277,8 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
                 a.model.display()
             )
         })?)?;
-    let loaded = load_model(&a.model, &Device::Cpu)?;
+    let (device, _) = c2s_model::train::best_device();
+    let loaded = load_model(&a.model, &device)?;
     let tok = load_tokenizer(&a.model.join("tokenizer.json"))?;
     let eos = tok
         .token_to_id(EOS)
