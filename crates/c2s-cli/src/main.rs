@@ -57,6 +57,9 @@ enum Command {
     /// Predict the cell type of each cell with a trained model; every answer is
     /// one of the types the model learned, with a confidence.
     Predict(model_cmds::PredictArgs),
+    /// Write new cells with a trained model: cell sentences of the types you ask
+    /// for, by default only genes the model knows, each at most once.
+    Generate(model_cmds::GenerateArgs),
 }
 
 #[derive(Args)]
@@ -352,6 +355,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(a) => model_cmds::run_train(&a, &CANCEL)?,
         Command::Predict(a) => model_cmds::run_predict(&a)?,
+        Command::Generate(a) => model_cmds::run_generate(&a)?,
         Command::Reconstruct(a) => {
             let dir = a
                 .dataset

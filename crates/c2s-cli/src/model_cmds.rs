@@ -95,6 +95,9 @@ struct ModelCard {
     labels: Vec<String>,
     organism: String,
     top_k: usize,
+    /// The genes the model knows (the dataset's vocabulary).
+    #[serde(default)]
+    genes: Vec<String>,
 }
 
 fn label_of<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
@@ -242,6 +245,7 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
             labels: labels.into_iter().collect(),
             organism: a.organism.clone(),
             top_k: opts.top_k,
+            genes: vocab.genes.clone(),
         };
         std::fs::write(
             s.model_dir.join("c2s.json"),
@@ -349,5 +353,150 @@ fn write_lines(path: &Path, lines: &[serde_json::Value]) -> Result<()> {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// A model folder written by `c2s train` (RUN/model).
+    model: PathBuf,
+    /// Cell types to generate (repeat or separate with commas); none: cells of
+    /// no given type.
+    #[arg(long, value_delimiter = ',')]
+    cell_type: Vec<String>,
+    /// Cells per type.
+    #[arg(short, long, default_value_t = 10)]
+    n: usize,
+    /// Write the cells here as JSON lines (cell_name, cell_sentence, cell_type),
+    /// ready for `c2s reconstruct`.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    #[arg(long, default_value_t = 50)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f64,
+    /// Let the model write any token, as the reference does (by default only
+    /// genes it knows, each at most once).
+    #[arg(long)]
+    free: bool,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+pub fn run_generate(a: &GenerateArgs) -> Result<()> {
+    use c2s_model::generate::{sample, GeneConstraint, Sampling};
+    use c2s_model::prompts::{make_example, CellInfo, Task};
+    use c2s_model::tokenizer::{decode_words, encode};
+    let card: ModelCard =
+        serde_json::from_slice(&std::fs::read(a.model.join("c2s.json")).with_context(|| {
+            format!(
+                "{}: no c2s.json; give the model folder of a `c2s train` run (RUN/model)",
+                a.model.display()
+            )
+        })?)?;
+    let (device, _) = c2s_model::train::best_device();
+    let loaded = load_model(&a.model, &device)?;
+    let tok = load_tokenizer(&a.model.join("tokenizer.json"))?;
+    let eos = tok
+        .token_to_id(EOS)
+        .context("tokenizer without <|endoftext|>")?;
+    let templates = Templates::default_set();
+    for t in &a.cell_type {
+        if !card.labels.contains(t) {
+            bail!(
+                "the model has not learned the cell type `{t}`; it knows: {}",
+                card.labels.join(", ")
+            );
+        }
+    }
+    let mut is_gene = vec![false; loaded.model.config.vocab_size];
+    for g in &card.genes {
+        if let Some(id) = tok.token_to_id(g) {
+            is_gene[id as usize] = true;
+        }
+    }
+    let enders: Vec<u32> = [Some(eos), tok.token_to_id(".")]
+        .into_iter()
+        .flatten()
+        .collect();
+    let constraint = GeneConstraint {
+        is_gene: is_gene.clone(),
+        enders,
+    };
+    let types: Vec<Option<&str>> = if a.cell_type.is_empty() {
+        vec![None]
+    } else {
+        a.cell_type.iter().map(|t| Some(t.as_str())).collect()
+    };
+    let pb = ProgressBar::new((types.len() * a.n) as u64);
+    pb.set_style(
+        ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} cells (ETA {eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    let mut lines = Vec::new();
+    let (mut words, mut valid, mut unique) = (0usize, 0usize, 0usize);
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(a.seed);
+    // The prompt asks for as many genes as the model saw per cell.
+    let placeholder: Vec<&str> = vec![""; card.top_k];
+    for ty in &types {
+        for i in 0..a.n {
+            let task = if ty.is_some() {
+                Task::CellTypeGeneration
+            } else {
+                Task::UnconditionalGeneration
+            };
+            let info = CellInfo {
+                genes: &placeholder,
+                cell_type: *ty,
+                organism: &card.organism,
+            };
+            let ex = make_example(&templates, task, &info, card.top_k, &mut rng)?;
+            let prompt = encode(&tok, &ex.prompt)?;
+            let s = Sampling {
+                temperature: a.temperature,
+                top_k: Some(a.top_k),
+                top_p: Some(a.top_p),
+                max_new: card.top_k + 2,
+                seed: a.seed.wrapping_add(lines.len() as u64),
+            };
+            let ids = sample(
+                &loaded.model,
+                &prompt,
+                eos,
+                &s,
+                (!a.free).then_some(&constraint),
+                &mut |_| {},
+            )?;
+            let sentence = decode_words(&tok, &ids)
+                .trim_end_matches('.')
+                .trim()
+                .to_string();
+            let mut seen = std::collections::HashSet::new();
+            for w in sentence.split_whitespace() {
+                words += 1;
+                if tok.token_to_id(w).is_some_and(|id| is_gene[id as usize]) {
+                    valid += 1;
+                    unique += seen.insert(w.to_string()) as usize;
+                }
+            }
+            let name = format!("generated_{}_{i}", ty.unwrap_or("cell").replace(' ', "_"));
+            lines.push(
+                serde_json::json!({"cell_name": name, "cell_sentence": sentence, "cell_type": ty}),
+            );
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    write_lines(&a.output, &lines)?;
+    println!(
+        "Wrote {} cells to {}: {:.1} % of words are known genes, {:.1} % of those are unique within their cell",
+        lines.len(),
+        a.output.display(),
+        100.0 * valid as f64 / words.max(1) as f64,
+        100.0 * unique as f64 / valid.max(1) as f64
+    );
     Ok(())
 }

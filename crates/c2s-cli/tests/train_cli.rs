@@ -159,4 +159,61 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         let c = v["confidence"].as_f64().unwrap();
         assert!(c > 0.0 && c <= 1.0);
     }
+
+    // Generated cells name only known genes, each once, and reconstruct.
+    let cells = t.path().join("generated.jsonl");
+    let ty = labels[0];
+    let o = c2s()
+        .args([
+            "generate",
+            run.join("model").to_str().unwrap(),
+            "--cell-type",
+            ty,
+            "-n",
+            "3",
+            "-o",
+            cells.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("100.0 % of words are known genes, 100.0 % of those are unique"));
+    let text = std::fs::read_to_string(&cells).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["cell_type"], ty);
+    }
+    let o = c2s()
+        .args([
+            "reconstruct",
+            cells.to_str().unwrap(),
+            "--dataset",
+            ds.to_str().unwrap(),
+            "-o",
+            t.path().join("gen.h5ad").to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["valid_share"].as_f64(), v["unique_share"].as_f64()),
+        (Some(1.0), Some(1.0))
+    );
+    // An unknown type is refused with the list of known ones.
+    let o = c2s()
+        .args([
+            "generate",
+            run.join("model").to_str().unwrap(),
+            "--cell-type",
+            "Unicorn",
+            "-o",
+            cells.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("it knows"));
 }
