@@ -60,6 +60,9 @@ enum Command {
     /// Write new cells with a trained model: cell sentences of the types you ask
     /// for, by default only genes the model knows, each at most once.
     Generate(model_cmds::GenerateArgs),
+    /// Compute an embedding (a vector) per cell with a trained model, for
+    /// clustering and plots.
+    Embed(model_cmds::EmbedArgs),
 }
 
 #[derive(Args)]
@@ -356,6 +359,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => model_cmds::run_train(&a, &CANCEL)?,
         Command::Predict(a) => model_cmds::run_predict(&a)?,
         Command::Generate(a) => model_cmds::run_generate(&a)?,
+        Command::Embed(a) => model_cmds::run_embed(&a)?,
         Command::Reconstruct(a) => {
             let dir = a
                 .dataset

@@ -500,3 +500,97 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct EmbedArgs {
+    /// A model folder written by `c2s train` (RUN/model).
+    model: PathBuf,
+    /// A dataset folder made by `c2s convert`.
+    dataset: PathBuf,
+    /// Which cells: train, val, test or all.
+    #[arg(long, default_value = "all")]
+    split: String,
+    /// The embeddings, as safetensors: tensor `embeddings` [cells, width] and the
+    /// cell names in the metadata (`safetensors.numpy.load_file` reads it).
+    #[arg(short, long)]
+    output: PathBuf,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+}
+
+pub fn run_embed(a: &EmbedArgs) -> Result<()> {
+    use c2s_model::embed::embed_batch;
+    use c2s_model::prompts::{make_example, CellInfo, Task};
+    use c2s_model::tokenizer::encode;
+    let card: ModelCard =
+        serde_json::from_slice(&std::fs::read(a.model.join("c2s.json")).with_context(|| {
+            format!(
+                "{}: no c2s.json; give the model folder of a `c2s train` run (RUN/model)",
+                a.model.display()
+            )
+        })?)?;
+    let (device, _) = c2s_model::train::best_device();
+    let loaded = load_model(&a.model, &device)?;
+    let tok = load_tokenizer(&a.model.join("tokenizer.json"))?;
+    let eos = tok
+        .token_to_id(EOS)
+        .context("tokenizer without <|endoftext|>")?;
+    let templates = Templates::default_set();
+    let records = read_sentences(&a.dataset)?;
+    let chosen: Vec<&SentenceRecord> = records
+        .iter()
+        .filter(|r| a.split == "all" || label_of(r, "split") == Some(a.split.as_str()))
+        .collect();
+    if chosen.is_empty() {
+        bail!("{}: no cells in split `{}`", a.dataset.display(), a.split);
+    }
+    let pb = ProgressBar::new(chosen.len() as u64);
+    pb.set_style(
+        ProgressStyle::with_template("embedding [{bar:30}] {pos}/{len} cells (ETA {eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    let mut flat: Vec<f32> = Vec::new();
+    let mut width = 0;
+    for batch in chosen.chunks(a.batch_size.max(1)) {
+        let mut seqs = Vec::with_capacity(batch.len());
+        for r in batch {
+            let genes: Vec<&str> = r.sentence.split(' ').take(card.top_k).collect();
+            let info = CellInfo {
+                genes: &genes,
+                cell_type: Some(""),
+                organism: &card.organism,
+            };
+            let ex = make_example(
+                &templates,
+                Task::CellTypePrediction,
+                &info,
+                card.top_k,
+                &mut rng,
+            )?;
+            seqs.push(encode(&tok, &ex.prompt)?);
+        }
+        for e in embed_batch(&loaded.model, &seqs, eos)? {
+            width = e.len();
+            flat.extend(e);
+        }
+        pb.inc(batch.len() as u64);
+    }
+    pb.finish_and_clear();
+    let t = candle_core::Tensor::from_vec(flat, (chosen.len(), width), &candle_core::Device::Cpu)?;
+    let names: Vec<&str> = chosen.iter().map(|r| r.cell_name.as_str()).collect();
+    let meta = std::collections::HashMap::from([(
+        "cell_names".to_string(),
+        serde_json::to_string(&names)?,
+    )]);
+    let tmp = a.output.with_extension("tmp");
+    safetensors::serialize_to_file([("embeddings", &t)], Some(meta), &tmp)?;
+    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    println!(
+        "Wrote {} embeddings of width {width} to {}",
+        chosen.len(),
+        a.output.display()
+    );
+    Ok(())
+}

@@ -203,6 +203,29 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         (v["valid_share"].as_f64(), v["unique_share"].as_f64()),
         (Some(1.0), Some(1.0))
     );
+    // Embeddings: one row per cell of the split, with the cell names.
+    let emb = t.path().join("emb.safetensors");
+    let o = c2s()
+        .args([
+            "embed",
+            run.join("model").to_str().unwrap(),
+            ds.to_str().unwrap(),
+            "--split",
+            "test",
+            "-o",
+            emb.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&emb).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("embeddings").unwrap().shape(), &[20, 32]);
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let names: Vec<String> =
+        serde_json::from_str(meta.metadata().as_ref().unwrap()["cell_names"].as_str()).unwrap();
+    assert_eq!(names.len(), 20);
+
     // An unknown type is refused with the list of known ones.
     let o = c2s()
         .args([

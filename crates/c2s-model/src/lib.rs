@@ -2,6 +2,7 @@
 //! Face model folders, for cell sentences.
 
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod generate;
 pub mod gpt2;

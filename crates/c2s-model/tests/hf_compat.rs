@@ -292,3 +292,32 @@ fn gene_tokenizer_has_one_token_per_gene_and_round_trips() {
     // Unknown words map to <unk>.
     assert_eq!(encode(&tok, "NOTAGENE").unwrap(), vec![1]);
 }
+
+#[test]
+fn embeddings_ignore_padding() {
+    use c2s_model::embed::embed_batch;
+    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+        .unwrap()
+        .model;
+    let short = vec![5u32, 17, 300];
+    let long = vec![1u32, 2, 3, 4, 5, 6, 7, 8, 9];
+    let alone = embed_batch(&m, std::slice::from_ref(&short), 0).unwrap();
+    let batched = embed_batch(&m, &[short.clone(), long], 0).unwrap();
+    let d = alone[0]
+        .iter()
+        .zip(&batched[0])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(d < 1e-5, "padding changed the embedding by {d}");
+    // The same as the mean of the hidden states of the sequence alone.
+    let h = m
+        .hidden_states(&Tensor::new(vec![short], &Device::Cpu).unwrap(), None, None)
+        .unwrap();
+    let mean: Vec<f32> = h.get(0).unwrap().mean(0).unwrap().to_vec1().unwrap();
+    let d = mean
+        .iter()
+        .zip(&alone[0])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(d < 1e-5);
+}
