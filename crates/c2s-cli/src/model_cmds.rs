@@ -11,10 +11,11 @@ use c2s_model::predict::Predictor;
 use c2s_model::prompts::Templates;
 use c2s_model::tokenizer::{gene_tokenizer, load_tokenizer, EOS};
 use c2s_model::train::{train, CellRecord, TrainOptions, TrainProgress};
-use c2s_model::{init_model, load_model, Gpt2Config};
+use c2s_model::{init_model, load_model, Gpt2Config, LoadedModel};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Preset {
@@ -98,6 +99,38 @@ struct ModelCard {
     /// The genes the model knows (the dataset's vocabulary).
     #[serde(default)]
     genes: Vec<String>,
+}
+
+/// A model folder written by `c2s train`, ready to use.
+struct Trained {
+    card: ModelCard,
+    loaded: LoadedModel,
+    tok: Tokenizer,
+    eos: u32,
+}
+
+impl Trained {
+    fn load(dir: &Path) -> Result<Self> {
+        let card: ModelCard =
+            serde_json::from_slice(&std::fs::read(dir.join("c2s.json")).with_context(|| {
+                format!(
+                    "{}: no c2s.json; give the model folder of a `c2s train` run (RUN/model)",
+                    dir.display()
+                )
+            })?)?;
+        let (device, _) = c2s_model::train::best_device();
+        let loaded = load_model(dir, &device)?;
+        let tok = load_tokenizer(&dir.join("tokenizer.json"))?;
+        let eos = tok
+            .token_to_id(EOS)
+            .context("tokenizer without <|endoftext|>")?;
+        Ok(Trained {
+            card,
+            loaded,
+            tok,
+            eos,
+        })
+    }
 }
 
 fn label_of<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
@@ -274,19 +307,12 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
 }
 
 pub fn run_predict(a: &PredictArgs) -> Result<()> {
-    let card: ModelCard =
-        serde_json::from_slice(&std::fs::read(a.model.join("c2s.json")).with_context(|| {
-            format!(
-                "{}: no c2s.json; give the model folder of a `c2s train` run (RUN/model)",
-                a.model.display()
-            )
-        })?)?;
-    let (device, _) = c2s_model::train::best_device();
-    let loaded = load_model(&a.model, &device)?;
-    let tok = load_tokenizer(&a.model.join("tokenizer.json"))?;
-    let eos = tok
-        .token_to_id(EOS)
-        .context("tokenizer without <|endoftext|>")?;
+    let Trained {
+        card,
+        loaded,
+        tok,
+        eos,
+    } = Trained::load(&a.model)?;
     let templates = Templates::default_set();
     let predictor = Predictor::new(
         &loaded.model,
@@ -389,19 +415,12 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
     use c2s_model::generate::{sample, GeneConstraint, Sampling};
     use c2s_model::prompts::{make_example, CellInfo, Task};
     use c2s_model::tokenizer::{decode_words, encode};
-    let card: ModelCard =
-        serde_json::from_slice(&std::fs::read(a.model.join("c2s.json")).with_context(|| {
-            format!(
-                "{}: no c2s.json; give the model folder of a `c2s train` run (RUN/model)",
-                a.model.display()
-            )
-        })?)?;
-    let (device, _) = c2s_model::train::best_device();
-    let loaded = load_model(&a.model, &device)?;
-    let tok = load_tokenizer(&a.model.join("tokenizer.json"))?;
-    let eos = tok
-        .token_to_id(EOS)
-        .context("tokenizer without <|endoftext|>")?;
+    let Trained {
+        card,
+        loaded,
+        tok,
+        eos,
+    } = Trained::load(&a.model)?;
     let templates = Templates::default_set();
     for t in &a.cell_type {
         if !card.labels.contains(t) {
@@ -522,19 +541,12 @@ pub fn run_embed(a: &EmbedArgs) -> Result<()> {
     use c2s_model::embed::embed_batch;
     use c2s_model::prompts::{make_example, CellInfo, Task};
     use c2s_model::tokenizer::encode;
-    let card: ModelCard =
-        serde_json::from_slice(&std::fs::read(a.model.join("c2s.json")).with_context(|| {
-            format!(
-                "{}: no c2s.json; give the model folder of a `c2s train` run (RUN/model)",
-                a.model.display()
-            )
-        })?)?;
-    let (device, _) = c2s_model::train::best_device();
-    let loaded = load_model(&a.model, &device)?;
-    let tok = load_tokenizer(&a.model.join("tokenizer.json"))?;
-    let eos = tok
-        .token_to_id(EOS)
-        .context("tokenizer without <|endoftext|>")?;
+    let Trained {
+        card,
+        loaded,
+        tok,
+        eos,
+    } = Trained::load(&a.model)?;
     let templates = Templates::default_set();
     let records = read_sentences(&a.dataset)?;
     let chosen: Vec<&SentenceRecord> = records

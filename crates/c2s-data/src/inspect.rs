@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::anndata::{AnnData, FileFormat, MatrixId};
+use crate::anndata::{AnnData, FileFormat};
 use crate::error::Result;
 use crate::frame::{ColumnData, ColumnSummary, Frame};
 use crate::matrix::{Storage, ValueKind};
@@ -177,9 +177,4 @@ pub fn guess_species(symbols: &[String]) -> &'static str {
     } else {
         "unknown"
     }
-}
-
-/// Convenience for callers that only need the names of available matrices.
-pub fn matrix_names(ad: &AnnData) -> Vec<String> {
-    ad.matrices.iter().map(MatrixId::to_string).collect()
 }

@@ -179,50 +179,6 @@ fn ordered_bits(x: f64) -> u64 {
     }
 }
 
-/// scikit-learn's r2_score(y_true, y_pred).
-pub fn r2_score(y: &[f64], pred: &[f64]) -> f64 {
-    let m = y.iter().sum::<f64>() / y.len() as f64;
-    let ss_res: f64 = y.iter().zip(pred).map(|(a, b)| (a - b).powi(2)).sum();
-    let ss_tot: f64 = y.iter().map(|a| (a - m).powi(2)).sum();
-    1.0 - ss_res / ss_tot
-}
-
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let ma = a.iter().sum::<f64>() / n;
-    let mb = b.iter().sum::<f64>() / n;
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    sab / (saa * sbb).sqrt()
-}
-
-/// Ranks from 1 with ties given their average rank (scipy's rankdata).
-pub fn average_ranks(v: &[f64]) -> Vec<f64> {
-    // Sort (order-preserving bits of the value, index) packed in one u128.
-    let mut keys: Vec<u128> = v
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| ((ordered_bits(x) as u128) << 64) | i as u128)
-        .collect();
-    keys.par_sort_unstable();
-    let mut r = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < keys.len() {
-        let mut j = i;
-        while j + 1 < keys.len() && keys[j + 1] >> 64 == keys[i] >> 64 {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        keys[i..=j].iter().for_each(|&k| r[k as u64 as usize] = avg);
-        i = j + 1;
-    }
-    r
-}
-
 /// A sentence turned back into genes and positions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ParsedSentence {
@@ -298,14 +254,6 @@ pub fn reconstruct(parsed: &ParsedSentence, fit: &RankFit) -> Vec<(u32, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranks_like_scipy() {
-        assert_eq!(
-            average_ranks(&[10.0, 20.0, 10.0, 30.0]),
-            vec![1.5, 3.0, 1.5, 4.0]
-        );
-    }
 
     #[test]
     fn parse_handles_unknown_and_repeats() {

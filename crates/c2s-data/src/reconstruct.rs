@@ -61,13 +61,14 @@ pub fn reconstruct_to_h5ad(
         .collect();
     let mut indptr = vec![0u64];
     let (mut indices, mut data) = (Vec::new(), Vec::new());
-    let (mut words, mut unknown, mut repeated, mut mentions) = (0, 0, 0, 0);
+    let (mut words, mut unknown, mut repeated, mut mentions, mut distinct) = (0, 0, 0, 0, 0);
     for r in records {
         let p = parse_sentence(&r.sentence, &lookup, " ");
         words += p.n_words;
         unknown += p.unknown_words;
         repeated += p.repeated_genes;
         mentions += p.n_words - p.unknown_words;
+        distinct += p.genes.len();
         for (g, x) in reconstruct(&p, fit) {
             indices.push(g);
             data.push(x as f32);
@@ -111,7 +112,6 @@ pub fn reconstruct_to_h5ad(
             data: &data,
         },
     )?;
-    let distinct: usize = mentions - distinct_repeats(records, &lookup);
     Ok(ReconstructSummary {
         cells: records.len(),
         genes: vocab.len(),
@@ -129,23 +129,6 @@ pub fn reconstruct_to_h5ad(
             0.0
         },
     })
-}
-
-/// Number of gene mentions that repeat an earlier mention in the same sentence.
-fn distinct_repeats(records: &[SentenceRecord], lookup: &HashMap<String, u32>) -> usize {
-    records
-        .iter()
-        .map(|r| {
-            let mut seen = std::collections::HashSet::new();
-            r.sentence
-                .trim()
-                .trim_end_matches('.')
-                .split_whitespace()
-                .filter_map(|w| lookup.get(&w.to_uppercase()))
-                .filter(|g| !seen.insert(**g))
-                .count()
-        })
-        .sum()
 }
 
 /// Reconstructs the sentences in `input` (dataset directory, .parquet, .jsonl or .txt).

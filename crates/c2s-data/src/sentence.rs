@@ -153,32 +153,6 @@ impl Ranker {
     }
 }
 
-/// Orders one cell's genes: expressed genes (value > 0) by value descending,
-/// ties by the hashed key. Returns gene column indices.
-pub fn rank_genes(
-    indices: &[u32],
-    values: &[f64],
-    cell_key: u64,
-    gene_keys: &[u64],
-    out: &mut Vec<u32>,
-) {
-    let mut r = Ranker::default();
-    r.rank(indices, values, cell_key, gene_keys);
-    out.clear();
-    out.extend(r.genes());
-}
-
-/// Writes the sentence for ranked genes into `buf` (names joined by `delimiter`).
-pub fn write_sentence(order: &[u32], names: &[String], delimiter: &str, buf: &mut String) {
-    buf.clear();
-    for (k, &j) in order.iter().enumerate() {
-        if k > 0 {
-            buf.push_str(delimiter);
-        }
-        buf.push_str(&names[j as usize]);
-    }
-}
-
 /// The words used for genes: upper-cased names from var_names or a var column.
 #[derive(Debug, Clone)]
 pub struct GeneWords {
@@ -309,11 +283,12 @@ mod tests {
     fn sentence(idx: &[u32], val: &[f64], cell: &str) -> String {
         let names: Vec<String> = ["G1", "G2", "G3"].iter().map(|s| s.to_string()).collect();
         let keys: Vec<u64> = names.iter().map(|n| stable_hash(0, n.as_bytes())).collect();
-        let mut order = Vec::new();
-        rank_genes(idx, val, stable_hash(0, cell.as_bytes()), &keys, &mut order);
-        let mut s = String::new();
-        write_sentence(&order, &names, " ", &mut s);
-        s
+        let mut r = Ranker::default();
+        r.rank(idx, val, stable_hash(0, cell.as_bytes()), &keys);
+        r.genes()
+            .map(|j| names[j as usize].as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]

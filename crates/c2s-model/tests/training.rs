@@ -166,3 +166,47 @@ fn a_cancelled_run_resumes_to_the_same_model() {
     assert!(d < 1e-5, "resumed model differs by {d}");
     assert!(broken.path().join("model/tokenizer.json").is_file());
 }
+
+#[test]
+fn an_empty_dataset_or_a_tokenizer_too_big_for_the_model_is_refused() {
+    let (tok, templates, cells, mut cfg) = setup();
+    let never = AtomicBool::new(false);
+    let run = tempfile::tempdir().unwrap();
+    let model = || init_model(&cfg, &Device::Cpu, 1).unwrap();
+    let err = train(
+        run.path(),
+        model(),
+        &tok,
+        &templates,
+        &[],
+        &cells,
+        &opts(),
+        false,
+        &|_| {},
+        &never,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("training set is empty"), "{err}");
+    cfg.vocab_size = tok.get_vocab_size(true) - 1;
+    let small = init_model(&cfg, &Device::Cpu, 1).unwrap();
+    let err = train(
+        run.path(),
+        small,
+        &tok,
+        &templates,
+        &cells,
+        &[],
+        &opts(),
+        false,
+        &|_| {},
+        &never,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("tokenizer has")
+            && err
+                .to_string()
+                .contains("tokenizer that came with the model"),
+        "{err}"
+    );
+}
