@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod eval_cmd;
 mod model_cmds;
 
 use anyhow::{Context, Result};
@@ -63,6 +64,10 @@ enum Command {
     /// Compute an embedding (a vector) per cell with a trained model, for
     /// clustering and plots.
     Embed(model_cmds::EmbedArgs),
+    /// Measure what a model learned and write a report a browser opens: accuracy
+    /// of its predictions, how real its generated cells look, its loss curves,
+    /// each beside baselines; every plot also as PNG and SVG.
+    Eval(eval_cmd::EvalArgs),
 }
 
 #[derive(Args)]
@@ -360,6 +365,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(a) => model_cmds::run_predict(&a)?,
         Command::Generate(a) => model_cmds::run_generate(&a)?,
         Command::Embed(a) => model_cmds::run_embed(&a)?,
+        Command::Eval(a) => eval_cmd::run_eval(&a)?,
         Command::Reconstruct(a) => {
             let dir = a
                 .dataset

@@ -190,3 +190,90 @@ fn help_speaks_to_biologists() {
     let h = ok(&["--help"]);
     assert!(h.contains("cell sentence"), "{h}");
 }
+
+#[test]
+fn eval_refuses_bad_inputs_with_a_hint() {
+    let t = tempfile::tempdir().unwrap();
+    let ds = t.path().join("ds");
+    let ds_s = ds.to_str().unwrap();
+    ok(&[
+        "convert",
+        data("wu2020-tcells-200.h5ad").to_str().unwrap(),
+        "-o",
+        ds_s,
+        "--labels",
+        "cluster_orig",
+    ]);
+    let out = t.path().join("report");
+    let out_s = out.to_str().unwrap();
+    fails(&["eval", ds_s, "-o", out_s], "nothing to evaluate");
+    let not_json = t.path().join("preds.jsonl");
+    std::fs::write(&not_json, "{\"predicted\": \"CD8\"}\nnot json\n").unwrap();
+    fails(
+        &[
+            "eval",
+            ds_s,
+            "--predictions",
+            not_json.to_str().unwrap(),
+            "-o",
+            out_s,
+        ],
+        "line 2",
+    );
+    fails(
+        &[
+            "eval",
+            t.path().to_str().unwrap(),
+            "--predictions",
+            not_json.to_str().unwrap(),
+            "-o",
+            out_s,
+        ],
+        "not a converted dataset",
+    );
+    let generated = t.path().join("gen.jsonl");
+    std::fs::write(
+        &generated,
+        "{\"cell_sentence\": \"CD3D CD8A\", \"cell_type\": \"x\"}\n",
+    )
+    .unwrap();
+    fails(
+        &[
+            "eval",
+            ds_s,
+            "--generated",
+            generated.to_str().unwrap(),
+            "--reference-split",
+            "everything",
+            "-o",
+            out_s,
+        ],
+        "not a split",
+    );
+    std::fs::write(&generated, "").unwrap();
+    fails(
+        &[
+            "eval",
+            ds_s,
+            "--generated",
+            generated.to_str().unwrap(),
+            "-o",
+            out_s,
+        ],
+        "no cells",
+    );
+    fails(
+        &[
+            "eval",
+            ds_s,
+            "--generated",
+            generated.to_str().unwrap(),
+            "--label",
+            "nope",
+            "-o",
+            out_s,
+        ],
+        "no label column `nope`",
+    );
+    assert!(!out.exists(), "no report is left behind by a failed run");
+}

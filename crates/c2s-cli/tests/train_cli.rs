@@ -203,6 +203,95 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         (v["valid_share"].as_f64(), v["unique_share"].as_f64()),
         (Some(1.0), Some(1.0))
     );
+    // Evaluation: predictions, generated cells and the loss log in one report.
+    let report = t.path().join("report");
+    let o = c2s()
+        .args([
+            "eval",
+            ds.to_str().unwrap(),
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--generated",
+            cells.to_str().unwrap(),
+            "--run",
+            run.to_str().unwrap(),
+            "-o",
+            report.to_str().unwrap(),
+            "--gw-cells",
+            "20",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["prediction"]["model"]["n_cells"], 20);
+    let baselines = m["prediction"]["baselines"].as_array().unwrap();
+    assert_eq!(
+        baselines.len(),
+        2,
+        "majority and k-NN on expression: {baselines:?}"
+    );
+    let sets = m["generated"]["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 4);
+    assert_eq!(sets[0]["n_cells"], 3);
+    // 20 test cells: k = 3, 5 and 10 are scored, 25 is left out.
+    let ks: Vec<u64> = sets[1]["knn_accuracy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_u64().unwrap())
+        .collect();
+    assert_eq!(ks, [3, 5, 10]);
+    assert!(sets
+        .iter()
+        .all(|s| s["gene_shares"]["valid_share"].as_f64().unwrap() > 0.99));
+    let ceiling_gw = sets[1]["gw_distance"].as_f64().unwrap();
+    let random_gw = sets[2]["gw_distance"].as_f64().unwrap();
+    assert!(
+        ceiling_gw < random_gw,
+        "real cells are closer to real cells than random genes are: {ceiling_gw} vs {random_gw}"
+    );
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    for needle in [
+        "Cell type prediction",
+        "Generated cells",
+        "Training",
+        "<svg",
+    ] {
+        assert!(html.contains(needle), "report lacks {needle}");
+    }
+    for plot in [
+        "confusion_matrix",
+        "pca",
+        "umap",
+        "knn_accuracy",
+        "mean_expression",
+        "loss_curve",
+        "rank_expression_fit",
+    ] {
+        let png = std::fs::read(report.join(format!("plots/{plot}.png"))).unwrap();
+        assert_eq!(&png[..4], b"\x89PNG", "{plot}.png");
+        assert!(
+            std::fs::read_to_string(report.join(format!("plots/{plot}.svg")))
+                .unwrap()
+                .contains("<svg")
+        );
+    }
+    // The report is not overwritten by accident.
+    let o = c2s()
+        .args([
+            "eval",
+            ds.to_str().unwrap(),
+            "--run",
+            run.to_str().unwrap(),
+            "-o",
+            report.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--force"));
+
     // Embeddings: one row per cell of the split, with the cell names.
     let emb = t.path().join("emb.safetensors");
     let o = c2s()

@@ -6,6 +6,7 @@ mod chunked;
 pub mod convert;
 pub mod dataset;
 pub mod error;
+pub mod expression;
 pub mod frame;
 pub mod h5ad_writer;
 mod h5util;

@@ -1,0 +1,149 @@
+//! `c2s eval`: a thin layer over c2s_eval::evaluate and write_report.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use c2s_eval::{evaluate, write_report, EvalInputs, GeneratedOptions};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A dataset folder written by `c2s convert`.
+    dataset: PathBuf,
+    /// Predictions written by `c2s predict --output` (scored with accuracy,
+    /// F1 and a confusion matrix, beside majority-class and k-NN baselines).
+    #[arg(long)]
+    predictions: Option<PathBuf>,
+    /// Cells written by `c2s generate` (scored with k-NN accuracy against the
+    /// requested type, Gromov-Wasserstein distance to real cells, gene shares
+    /// and mean-expression correlation, beside a ceiling and two floors).
+    #[arg(long)]
+    generated: Option<PathBuf>,
+    /// A `c2s train` output folder, for its loss curves.
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Write the report folder here (report.html, metrics.json, plots/).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The cell annotation (obs column) to score against; default: the dataset's first.
+    #[arg(long)]
+    label: Option<String>,
+    /// The .h5ad the dataset was converted from, if it moved since.
+    #[arg(long)]
+    source: Option<PathBuf>,
+    /// Real cells to compare generated cells with: test, validation, train or all.
+    #[arg(long, default_value = "test")]
+    reference_split: String,
+    /// Genes read from each real sentence (default: as many as the longest
+    /// generated cell, so both sides have the same length).
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Cells drawn from each cloud for the Gromov-Wasserstein distance.
+    #[arg(long, default_value_t = 500)]
+    gw_cells: usize,
+    /// Entropic regularisation of Gromov-Wasserstein.
+    #[arg(long, default_value_t = 0.01)]
+    gw_epsilon: f64,
+    /// Skip the UMAP plot (the slowest part on large inputs).
+    #[arg(long)]
+    no_umap: bool,
+    /// Replace an existing report folder.
+    #[arg(long)]
+    force: bool,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print the metrics as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_eval(a: &EvalArgs) -> Result<()> {
+    if a.predictions.is_none() && a.generated.is_none() && a.run.is_none() {
+        anyhow::bail!("nothing to evaluate\n  hint: give --predictions (from c2s predict), --generated (from c2s generate) and/or --run (a c2s train folder)");
+    }
+    if a.output.exists() && !a.force {
+        anyhow::bail!(
+            "{}: the report folder exists\n  hint: choose another --output or pass --force",
+            a.output.display()
+        );
+    }
+    let inputs = EvalInputs {
+        dataset: a.dataset.clone(),
+        label: a.label.clone(),
+        predictions: a.predictions.clone(),
+        generated: a.generated.clone(),
+        run: a.run.clone(),
+        source: a.source.clone(),
+        reference_split: Some(a.reference_split.clone()),
+        top_k: a.top_k,
+    };
+    let mut opts = GeneratedOptions {
+        gw_cells: a.gw_cells,
+        umap: !a.no_umap,
+        seed: a.seed,
+        ..Default::default()
+    };
+    opts.gw.epsilon = a.gw_epsilon;
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} evaluating: {msg} ({elapsed})").expect("template"),
+    );
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let report = evaluate(&inputs, &opts, &|stage| {
+        spinner.set_message(stage.to_string())
+    })
+    .with_context(|| format!("evaluating {}", a.dataset.display()))?;
+    spinner.set_message("drawing the report");
+    write_report(&report, &a.output, a.force)?;
+    spinner.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    if let Some(p) = &report.prediction {
+        println!(
+            "Cell type prediction on {} cells: accuracy {:.3}, macro F1 {:.3}",
+            p.model.n_cells, p.model.accuracy, p.model.macro_f1
+        );
+        for b in &p.baselines {
+            println!(
+                "  baseline {}: accuracy {:.3}, macro F1 {:.3}",
+                b.name, b.accuracy, b.macro_f1
+            );
+        }
+    }
+    if let Some(g) = &report.generated {
+        println!("Generated cells against {} real cells:", g.n_reference);
+        for s in &g.sets {
+            let knn: Vec<String> = s
+                .knn_accuracy
+                .iter()
+                .map(|(k, v)| format!("k={k} {v:.3}"))
+                .collect();
+            println!(
+                "  {}: {} cells; k-NN {}; GW {}; valid {:.1} %, unique {:.1} %; mean r {}",
+                s.name,
+                s.n_cells,
+                if knn.is_empty() {
+                    "-".into()
+                } else {
+                    knn.join(", ")
+                },
+                s.gw_distance.map_or("-".into(), |v| format!("{v:.4}")),
+                100.0 * s.gene_shares.valid_share,
+                100.0 * s.gene_shares.unique_share,
+                s.mean_pearson.map_or("-".into(), |v| format!("{v:.3}")),
+            );
+        }
+    }
+    for n in &report.notes {
+        println!("note: {n}");
+    }
+    println!(
+        "Report: {} ({:.1} s)",
+        a.output.join("report.html").display(),
+        report.seconds
+    );
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Normalised log expression of a converted dataset's cells, read back from
+//! the source file with the preprocessing its manifest records (for the
+//! k-NN baseline on expression and the rank-expression plot).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::convert::{InputOptions, Prepared};
+use crate::dataset::{FIT_JSON, MANIFEST_JSON, VOCABULARY_TSV};
+use crate::error::{DataError, Result};
+use crate::matrix::RowChunk;
+use crate::preprocess::{normalize_log, LogBase, Preprocess};
+use crate::vocabulary::Vocabulary;
+
+/// One cell's expression as sorted (vocabulary column, value) pairs.
+pub type ExpressionRow = Vec<(u32, f64)>;
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        DataError::bad(
+            path,
+            "(file)",
+            format!("not valid JSON: {e}"),
+            "convert the dataset again",
+        )
+    })
+}
+
+/// Where a dataset's source file is, from its manifest.
+pub fn source_path(dataset: &Path) -> Result<PathBuf> {
+    let manifest_path = dataset.join(MANIFEST_JSON);
+    let m = read_json(&manifest_path)?;
+    m["source"]["path"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            DataError::bad(
+                &manifest_path,
+                "source.path",
+                "missing",
+                "convert the dataset again",
+            )
+        })
+}
+
+/// Normalised log expression (as converted) of the named cells, columns
+/// numbered by the dataset vocabulary. `source` overrides the file the
+/// manifest names (a dataset moved to another machine).
+pub fn log_expression(
+    dataset: &Path,
+    cell_names: &[&str],
+    source: Option<&Path>,
+) -> Result<Vec<ExpressionRow>> {
+    let manifest_path = dataset.join(MANIFEST_JSON);
+    let m = read_json(&manifest_path)?;
+    let fit_path = dataset.join(FIT_JSON);
+    let fit = read_json(&fit_path)?;
+    let vocab = Vocabulary::read_tsv(&dataset.join(VOCABULARY_TSV))?;
+    let source = match source {
+        Some(s) => s.to_path_buf(),
+        None => source_path(dataset)?,
+    };
+    if !source.exists() {
+        return Err(DataError::bad(
+            &source,
+            "(file)",
+            "the dataset's source file is not there",
+            "pass the .h5ad it was converted from (--source FILE)",
+        ));
+    }
+    let input = &m["parameters"]["input"];
+    let field = |name: &str| -> Result<serde_json::Value> {
+        input.get(name).cloned().ok_or_else(|| {
+            DataError::bad(
+                &manifest_path,
+                format!("parameters.input.{name}"),
+                "missing",
+                "convert the dataset again",
+            )
+        })
+    };
+    let preprocess: Preprocess = serde_json::from_value(field("preprocess")?).map_err(|e| {
+        DataError::bad(
+            &manifest_path,
+            "parameters.input.preprocess",
+            e.to_string(),
+            "convert the dataset again",
+        )
+    })?;
+    let matrix = m["summary"]["matrix"]
+        .as_str()
+        .map(|s| s.parse())
+        .transpose()
+        .map_err(|e: String| {
+            DataError::bad(
+                &manifest_path,
+                "summary.matrix",
+                e,
+                "convert the dataset again",
+            )
+        })?;
+    let opts = InputOptions {
+        matrix,
+        gene_column: field("gene_column")?.as_str().map(String::from),
+        make_unique: field("make_unique")?.as_bool().unwrap_or(false),
+        preprocess,
+        seed: field("seed")?.as_u64().unwrap_or(42),
+        ..Default::default()
+    };
+    let target = fit["target_sum"].as_f64().ok_or_else(|| {
+        DataError::bad(
+            &fit_path,
+            "target_sum",
+            "missing",
+            "convert the dataset again",
+        )
+    })?;
+    let base: LogBase = serde_json::from_value(fit["log_base"].clone()).unwrap_or(LogBase::Ten);
+    let p = Prepared::open(&source, &opts)?;
+    let column: HashMap<&str, u32> = vocab
+        .genes
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.as_str(), i as u32))
+        .collect();
+    let to_vocab: Vec<Option<u32>> = p
+        .genes
+        .words
+        .iter()
+        .map(|w| column.get(w.as_str()).copied())
+        .collect();
+    let mut row_of: HashMap<&str, usize> = HashMap::new();
+    for (r, n) in p.ad.obs.index.iter().enumerate() {
+        row_of.entry(n.as_str()).or_insert(r);
+    }
+    let rows: Vec<usize> = cell_names
+        .iter()
+        .map(|n| {
+            row_of.get(n).copied().ok_or_else(|| {
+                DataError::bad(
+                    &source,
+                    "obs index",
+                    format!("cell `{n}` of the dataset is not in this file"),
+                    "pass the file the dataset was converted from",
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut sorted = rows.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let raw = p.src.read_row_list(&sorted)?;
+    // Keep vocabulary genes only (gene filtering), totals over them.
+    let mut chunk = RowChunk {
+        start: 0,
+        indptr: vec![0],
+        ..Default::default()
+    };
+    let mut totals = Vec::with_capacity(sorted.len());
+    for i in 0..raw.n_rows() {
+        let (idx, val) = raw.row(i);
+        let mut t = 0.0;
+        for (&j, &v) in idx.iter().zip(val) {
+            if let (Some(c), true) = (to_vocab[j as usize], v > 0.0) {
+                chunk.indices.push(c);
+                chunk.data.push(v);
+                t += v;
+            }
+        }
+        totals.push(t);
+        chunk.indptr.push(chunk.data.len());
+    }
+    normalize_log(&mut chunk, &totals, target, base, p.kind);
+    let position: HashMap<usize, usize> = sorted.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let (idx, val) = chunk.row(position[r]);
+            let mut v: Vec<(u32, f64)> = idx.iter().copied().zip(val.iter().copied()).collect();
+            v.sort_unstable_by_key(|x| x.0);
+            v
+        })
+        .collect())
+}

@@ -1,0 +1,349 @@
+//! One evaluation run from files: a converted dataset, and any of a
+//! predictions file (`c2s predict`), a generated-cells file (`c2s generate`)
+//! and a training run folder (its loss log). The CLI and the app call this.
+
+use std::path::{Path, PathBuf};
+
+use c2s_data::dataset::{read_sentences, SentenceRecord, FIT_JSON, MANIFEST_JSON, VOCABULARY_TSV};
+use c2s_data::expression::log_expression;
+use c2s_data::reconstruct::read_fit;
+use c2s_data::Vocabulary;
+use serde::Serialize;
+
+use crate::error::{EvalError, Result};
+use crate::generated::{evaluate_generated, CellSet, GeneratedOptions, GeneratedReport};
+use crate::prediction::{evaluate_predictions, knn_expression_baseline, PredictionReport};
+use crate::profiles::SentenceSpace;
+
+#[derive(Debug, Clone, Default)]
+pub struct EvalInputs {
+    pub dataset: PathBuf,
+    /// obs label column; `None`: the dataset's first one.
+    pub label: Option<String>,
+    pub predictions: Option<PathBuf>,
+    pub generated: Option<PathBuf>,
+    /// A `c2s train` output folder (loss_log.jsonl).
+    pub run: Option<PathBuf>,
+    /// The .h5ad the dataset came from, when it moved (default: the manifest's).
+    pub source: Option<PathBuf>,
+    /// Real cells the generated ones are compared with: "test" (default),
+    /// "validation" ("val"), "train" or "all". Other real cells (validation,
+    /// or test when the reference is validation) give the ceiling.
+    pub reference_split: Option<String>,
+    /// Words of each real sentence used (default: the longest generated one).
+    pub top_k: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LossCurve {
+    pub train: Vec<(f64, f64)>,
+    pub validation: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FitPlotData {
+    pub slope: f64,
+    pub intercept: f64,
+    pub r_squared: f64,
+    /// (log10(1 + rank), expression) of a few real cells.
+    pub points: Vec<(f64, f64)>,
+    pub n_cells: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub c2s_version: &'static str,
+    pub dataset: String,
+    pub label_column: String,
+    pub prediction: Option<PredictionReport>,
+    pub generated: Option<GeneratedReport>,
+    pub loss_curve: Option<LossCurve>,
+    pub fit: Option<FitPlotData>,
+    /// What was skipped and why.
+    pub notes: Vec<String>,
+    pub seconds: f64,
+}
+
+fn label<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
+    r.labels
+        .iter()
+        .find(|(k, _)| k == col)
+        .and_then(|(_, v)| v.as_deref())
+}
+
+fn read_lines(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                EvalError::bad(
+                    format!("{}: line {}", path.display(), i + 1),
+                    format!("not a JSON object: {e}"),
+                    "pass the file `c2s predict --output` wrote",
+                )
+            })
+        })
+        .collect()
+}
+
+fn split_of(r: &SentenceRecord) -> &str {
+    label(r, "split").unwrap_or("")
+}
+
+/// Runs every evaluation its inputs allow.
+pub fn evaluate(
+    inputs: &EvalInputs,
+    opts: &GeneratedOptions,
+    progress: &dyn Fn(&str),
+) -> Result<EvalReport> {
+    let started = std::time::Instant::now();
+    let ds = &inputs.dataset;
+    if !ds.join(MANIFEST_JSON).exists() {
+        return Err(EvalError::bad(
+            ds.display().to_string(),
+            "not a converted dataset (no manifest.json)",
+            "pass the folder `c2s convert` wrote",
+        ));
+    }
+    progress("reading the dataset");
+    let records = read_sentences(ds)?;
+    let vocab = Vocabulary::read_tsv(&ds.join(VOCABULARY_TSV))?;
+    let fit = read_fit(&ds.join(FIT_JSON))?;
+    let label_column = match &inputs.label {
+        Some(l) => l.clone(),
+        None => records
+            .first()
+            .and_then(|r| {
+                r.labels
+                    .iter()
+                    .map(|(k, _)| k)
+                    .find(|k| k.as_str() != "split")
+            })
+            .cloned()
+            .ok_or_else(|| {
+                EvalError::bad(
+                    ds.display().to_string(),
+                    "the dataset has no label column",
+                    "convert again with --label COLUMN (e.g. cell_type)",
+                )
+            })?,
+    };
+    if records
+        .first()
+        .is_some_and(|r| !r.labels.iter().any(|(k, _)| *k == label_column))
+    {
+        return Err(EvalError::bad(
+            ds.display().to_string(),
+            format!("no label column `{label_column}`"),
+            "name a column the dataset was converted with (--label)",
+        ));
+    }
+    let mut notes = Vec::new();
+    let in_split = |s: &str| -> Vec<&SentenceRecord> {
+        records
+            .iter()
+            .filter(|r| (s == "all" || split_of(r) == s) && label(r, &label_column).is_some())
+            .collect()
+    };
+
+    let prediction = match &inputs.predictions {
+        None => None,
+        Some(path) => {
+            progress("scoring predictions");
+            let by_name: std::collections::HashMap<&str, &SentenceRecord> =
+                records.iter().map(|r| (r.cell_name.as_str(), r)).collect();
+            let (mut truth, mut pred, mut conf, mut names) = (vec![], vec![], vec![], vec![]);
+            for line in read_lines(path)? {
+                let get = |k: &str| line.get(k).and_then(|v| v.as_str());
+                let Some(p) = get("predicted") else {
+                    return Err(EvalError::bad(
+                        path.display().to_string(),
+                        "a line has no `predicted` field",
+                        "pass the file `c2s predict --output` wrote",
+                    ));
+                };
+                let name = get("cell_name").unwrap_or("");
+                let t =
+                    get("true").or_else(|| by_name.get(name).and_then(|r| label(r, &label_column)));
+                if let Some(t) = t {
+                    truth.push(t.to_string());
+                    pred.push(p.to_string());
+                    conf.push(line.get("confidence").and_then(|v| v.as_f64()));
+                    names.push(name.to_string());
+                }
+            }
+            let train: Vec<&SentenceRecord> = in_split("train");
+            let train_labels: Vec<String> = train
+                .iter()
+                .filter_map(|r| label(r, &label_column))
+                .map(String::from)
+                .collect();
+            let mut report = evaluate_predictions(&truth, &pred, &conf, &train_labels)?;
+            progress("k-NN baseline on expression");
+            let test_names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+            let train_names: Vec<&str> = train.iter().map(|r| r.cell_name.as_str()).collect();
+            let expr = log_expression(ds, &train_names, inputs.source.as_deref()).and_then(|a| {
+                Ok((
+                    a,
+                    log_expression(ds, &test_names, inputs.source.as_deref())?,
+                ))
+            });
+            match expr {
+                Ok((tr, te)) => {
+                    let b = knn_expression_baseline(
+                        &tr,
+                        &train_labels,
+                        &te,
+                        &truth,
+                        vocab.len(),
+                        5,
+                        opts.seed,
+                    )?;
+                    report.baselines.push(b);
+                }
+                Err(e) => notes.push(format!("k-NN baseline on expression skipped: {e}")),
+            }
+            Some(report)
+        }
+    };
+
+    let generated = match &inputs.generated {
+        None => None,
+        Some(path) => {
+            let gen = read_sentences(path)?;
+            let requested = |r: &SentenceRecord| {
+                label(r, "cell_type")
+                    .or_else(|| label(r, &label_column))
+                    .map(String::from)
+            };
+            let generated = CellSet {
+                sentences: gen.iter().map(|r| r.sentence.clone()).collect(),
+                labels: gen.iter().map(requested).collect(),
+            };
+            let split = match inputs.reference_split.as_deref().unwrap_or("test") {
+                "validation" => "val",
+                s => s,
+            };
+            if !["train", "val", "test", "all"].contains(&split) {
+                return Err(EvalError::bad(
+                    "reference split",
+                    format!("`{split}` is not a split"),
+                    "use test, validation, train or all",
+                ));
+            }
+            let reference_records = in_split(split);
+            let ceiling_split = if split == "val" { "test" } else { "val" };
+            let ceiling_records = in_split(ceiling_split);
+            let to_set = |rs: &[&SentenceRecord]| CellSet {
+                sentences: rs.iter().map(|r| r.sentence.clone()).collect(),
+                labels: rs
+                    .iter()
+                    .map(|r| label(r, &label_column).map(String::from))
+                    .collect(),
+            };
+            let top_k = inputs.top_k.or_else(|| {
+                generated
+                    .sentences
+                    .iter()
+                    .map(|s| s.split_whitespace().count())
+                    .max()
+            });
+            let delimiter = manifest_delimiter(ds);
+            let space = SentenceSpace::new(&vocab.genes, &fit, &delimiter, top_k);
+            Some(evaluate_generated(
+                &to_set(&reference_records),
+                &to_set(&ceiling_records),
+                &generated,
+                &space,
+                &vocab.genes,
+                opts,
+                progress,
+            )?)
+        }
+    };
+
+    let loss_curve = match &inputs.run {
+        None => None,
+        Some(run) => Some(read_loss_curve(&run.join("loss_log.jsonl"))?),
+    };
+
+    progress("rank-expression plot data");
+    let fit_cells: Vec<&str> = in_split("train")
+        .iter()
+        .take(20)
+        .map(|r| r.cell_name.as_str())
+        .collect();
+    let fit_plot = match log_expression(ds, &fit_cells, inputs.source.as_deref()) {
+        Ok(cells) => {
+            let mut points = Vec::new();
+            for c in &cells {
+                let mut v: Vec<f64> = c.iter().map(|x| x.1).collect();
+                v.sort_by(|a, b| b.total_cmp(a));
+                points.extend(
+                    v.into_iter()
+                        .enumerate()
+                        .map(|(r, y)| (((r + 1) as f64).log10(), y)),
+                );
+            }
+            Some(FitPlotData {
+                slope: fit.slope,
+                intercept: fit.intercept,
+                r_squared: fit.r_squared,
+                points,
+                n_cells: cells.len(),
+            })
+        }
+        Err(e) => {
+            notes.push(format!("rank-expression plot skipped: {e}"));
+            None
+        }
+    };
+    Ok(EvalReport {
+        c2s_version: env!("CARGO_PKG_VERSION"),
+        dataset: ds.display().to_string(),
+        label_column,
+        prediction,
+        generated,
+        loss_curve,
+        fit: fit_plot,
+        notes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn manifest_delimiter(ds: &Path) -> String {
+    std::fs::read_to_string(ds.join(MANIFEST_JSON))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|m| m["delimiter"].as_str().map(String::from))
+        .unwrap_or_else(|| " ".into())
+}
+
+/// Training and validation loss by step from a run's loss log.
+pub fn read_loss_curve(path: &Path) -> Result<LossCurve> {
+    let mut curve = LossCurve {
+        train: vec![],
+        validation: vec![],
+    };
+    for line in read_lines(path)? {
+        let Some(step) = line.get("step").and_then(|v| v.as_f64()) else {
+            continue;
+        };
+        if let Some(l) = line.get("train_loss").and_then(|v| v.as_f64()) {
+            curve.train.push((step, l));
+        }
+        if let Some(l) = line.get("val_loss").and_then(|v| v.as_f64()) {
+            curve.validation.push((step, l));
+        }
+    }
+    if curve.train.is_empty() {
+        return Err(EvalError::bad(
+            path.display().to_string(),
+            "no training losses in the log",
+            "pass a folder `c2s train` wrote",
+        ));
+    }
+    Ok(curve)
+}

@@ -1,0 +1,445 @@
+//! How real generated cells look (REFERENCE.md section 6): k-NN accuracy
+//! against the requested cell type, Gromov-Wasserstein distance to real
+//! cells, valid and unique gene shares, per-type mean-expression correlation;
+//! the same for a ceiling (other real cells) and two floors (random genes,
+//! real cells with shuffled labels).
+//!
+//! Real and generated cells go through the same path (first `top_k` words of
+//! the sentence -> rank-expression fit), so a perfect generator scores like
+//! the ceiling and truncation does not count against it.
+
+use ndarray::{concatenate, s, Array2, Axis};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::correlation::{pearson, spearman};
+use crate::error::{EvalError, Result};
+use crate::gw::{entropic_gw, pairwise_distances, GwOptions};
+use crate::knn::KnnClassifier;
+use crate::pca::Pca;
+use crate::profiles::{
+    dense, mean_expression, variable_genes, GeneShares, SentenceSpace, SparseCell,
+};
+use crate::umap::umap_2d;
+
+/// Cells given as sentences, each with the cell type it has (real) or was
+/// asked for (generated; `None`: unconditional).
+#[derive(Debug, Clone, Default)]
+pub struct CellSet {
+    pub sentences: Vec<String>,
+    pub labels: Vec<Option<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratedOptions {
+    pub ks: Vec<usize>,
+    pub n_pcs: usize,
+    /// Highly variable genes kept for PCA.
+    pub panel_genes: usize,
+    /// Cells drawn from each cloud for Gromov-Wasserstein.
+    pub gw_cells: usize,
+    pub gw: GwOptions,
+    /// Top genes per type in the mean-expression plot data.
+    pub plot_genes: usize,
+    pub umap: bool,
+    pub umap_epochs: usize,
+    pub seed: u64,
+}
+
+impl Default for GeneratedOptions {
+    fn default() -> Self {
+        GeneratedOptions {
+            ks: vec![3, 5, 10, 25],
+            n_pcs: 50,
+            panel_genes: 2000,
+            gw_cells: 500,
+            gw: GwOptions::default(),
+            plot_genes: 50,
+            umap: true,
+            umap_epochs: 500,
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeCorrelation {
+    pub cell_type: String,
+    pub n_real: usize,
+    pub n_set: usize,
+    pub pearson: Option<f64>,
+    pub spearman: Option<f64>,
+}
+
+/// The metrics of one set of cells against the real reference.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetMetrics {
+    pub name: String,
+    pub n_cells: usize,
+    /// Cells with a requested type in the reference, the ones k-NN scores.
+    pub n_scored: usize,
+    /// (k, accuracy).
+    pub knn_accuracy: Vec<(usize, f64)>,
+    pub gw_distance: Option<f64>,
+    pub gene_shares: GeneShares,
+    pub type_correlation: Vec<TypeCorrelation>,
+    pub mean_pearson: Option<f64>,
+    pub mean_spearman: Option<f64>,
+}
+
+/// A point of the PCA / UMAP plots.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlotPoint {
+    pub x: f64,
+    pub y: f64,
+    pub label: String,
+    /// "real" or "generated".
+    pub source: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneMean {
+    pub gene: String,
+    pub real: f64,
+    pub generated: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeMeans {
+    pub cell_type: String,
+    pub genes: Vec<GeneMean>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratedReport {
+    pub top_k: Option<usize>,
+    pub n_reference: usize,
+    pub panel_genes: usize,
+    pub pca_explained_variance_ratio: Vec<f64>,
+    pub gw_cells: usize,
+    pub gw_epsilon: f64,
+    /// generated, then the ceiling and the two floors.
+    pub sets: Vec<SetMetrics>,
+    pub pca: Vec<PlotPoint>,
+    pub umap: Option<Vec<PlotPoint>>,
+    pub mean_expression: Vec<TypeMeans>,
+}
+
+/// Evaluates `generated` against the `reference` real cells (the k-NN
+/// classifier's training set; held-out cells), with `ceiling` other real
+/// held-out cells. `genes` are the dataset vocabulary.
+pub fn evaluate_generated(
+    reference: &CellSet,
+    ceiling: &CellSet,
+    generated: &CellSet,
+    space: &SentenceSpace,
+    genes: &[String],
+    opts: &GeneratedOptions,
+    progress: &dyn Fn(&str),
+) -> Result<GeneratedReport> {
+    // k-NN needs more reference cells than neighbours; larger k are left out.
+    let ks: Vec<usize> = opts
+        .ks
+        .iter()
+        .copied()
+        .filter(|&k| k >= 1 && k < reference.sentences.len())
+        .collect();
+    if ks.is_empty() {
+        return Err(EvalError::bad(
+            "real cells",
+            format!(
+                "{} reference cells are too few for k-NN",
+                reference.sentences.len()
+            ),
+            "evaluate against a larger split (--reference-split all)",
+        ));
+    }
+    if generated.sentences.is_empty() {
+        return Err(EvalError::bad(
+            "generated cells",
+            "the file holds no cells",
+            "generate cells first with `c2s generate`",
+        ));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let n_genes = space.n_genes();
+
+    progress("reconstructing expression");
+    let (ref_cells, _) = space.cells(&reference.sentences);
+    let ref_labels: Vec<String> = reference
+        .labels
+        .iter()
+        .map(|l| l.clone().unwrap_or_default())
+        .collect();
+    // The floors: random genes with the generated cells' lengths and requests;
+    // ceiling cells with their labels shuffled.
+    let random = CellSet {
+        sentences: generated
+            .sentences
+            .iter()
+            .map(|s| {
+                let len = s.split_whitespace().count().min(n_genes);
+                let idx = rand::seq::index::sample(&mut rng, n_genes, len);
+                idx.iter()
+                    .map(|i| genes[i].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect(),
+        labels: generated.labels.clone(),
+    };
+    let mut shuffled_labels = ceiling.labels.clone();
+    shuffled_labels.shuffle(&mut rng);
+    let shuffled = CellSet {
+        sentences: ceiling.sentences.clone(),
+        labels: shuffled_labels,
+    };
+    // The last set is the ceiling's cloud again (labels aside): its GW is the ceiling's.
+    let sets: Vec<(&str, &CellSet)> = vec![
+        ("generated", generated),
+        ("real held-out cells (ceiling)", ceiling),
+        ("random genes (floor)", &random),
+        ("real cells, shuffled labels (floor)", &shuffled),
+    ];
+    let same_cloud_as = |i: usize| (i == 3).then_some(1usize);
+
+    let panel = variable_genes(&ref_cells, n_genes, opts.panel_genes);
+    if panel.len() < 2 {
+        return Err(EvalError::bad(
+            "real cells",
+            "fewer than 2 genes vary across the reference cells",
+            "evaluate more cells",
+        ));
+    }
+    let ref_refs: Vec<&SparseCell> = ref_cells.iter().collect();
+    let x_ref = dense(&ref_refs, &panel);
+    progress("PCA");
+    let pca = Pca::fit(x_ref.view(), opts.n_pcs, opts.seed)?;
+    let z_ref = pca.transform(x_ref.view());
+    let knn = KnnClassifier::fit(z_ref.view(), &ref_labels)?;
+    let known: std::collections::HashSet<&str> = ref_labels.iter().map(|s| s.as_str()).collect();
+
+    let gw_ref_rows = sample_rows(&mut rng, z_ref.nrows(), opts.gw_cells);
+    let z_gw_ref = z_ref.select(Axis(0), &gw_ref_rows);
+    let c_ref = pairwise_distances(z_gw_ref.view());
+    let n_pairs = (c_ref.nrows() * c_ref.nrows().saturating_sub(1)).max(1) as f64;
+    let scale = c_ref.sum() / n_pairs;
+    let scale = if scale > 0.0 { scale } else { 1.0 };
+    let c_ref = c_ref / scale;
+
+    let mut out_sets = Vec::new();
+    let mut z_generated = None;
+    let mut gen_cells_kept = None;
+    for (set_index, (name, set)) in sets.iter().enumerate() {
+        progress(name);
+        let (cells, shares) = space.cells(&set.sentences);
+        let refs: Vec<&SparseCell> = cells.iter().collect();
+        let z = pca.transform(dense(&refs, &panel).view());
+        let scored: Vec<usize> = (0..set.labels.len())
+            .filter(|&i| set.labels[i].as_deref().is_some_and(|l| known.contains(l)))
+            .collect();
+        let knn_accuracy = if scored.is_empty() {
+            Vec::new()
+        } else {
+            let zq = z.select(Axis(0), &scored);
+            let preds = knn.predict_many(zq.view(), &ks)?;
+            ks.iter()
+                .zip(preds)
+                .map(|(&k, p)| {
+                    let right = scored
+                        .iter()
+                        .zip(&p)
+                        .filter(|(&i, l)| set.labels[i].as_deref() == Some(l.as_str()))
+                        .count();
+                    (k, right as f64 / scored.len() as f64)
+                })
+                .collect()
+        };
+        let gw_rows = sample_rows(&mut rng, z.nrows(), opts.gw_cells);
+        let gw_distance = if let Some(j) = same_cloud_as(set_index) {
+            out_sets.get(j).and_then(|s: &SetMetrics| s.gw_distance)
+        } else if gw_rows.len() >= 2 {
+            let zs = z.select(Axis(0), &gw_rows);
+            let c = pairwise_distances(zs.view()) / scale;
+            let p = vec![1.0 / c_ref.nrows() as f64; c_ref.nrows()];
+            let q = vec![1.0 / c.nrows() as f64; c.nrows()];
+            Some(entropic_gw(c_ref.view(), c.view(), &p, &q, &opts.gw)?.distance)
+        } else {
+            None
+        };
+        let type_correlation =
+            type_correlations(&ref_cells, &ref_labels, &cells, &set.labels, n_genes);
+        let mean_of = |f: fn(&TypeCorrelation) -> Option<f64>| {
+            let v: Vec<f64> = type_correlation.iter().filter_map(f).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        out_sets.push(SetMetrics {
+            name: name.to_string(),
+            n_cells: set.sentences.len(),
+            n_scored: scored.len(),
+            knn_accuracy,
+            gw_distance,
+            gene_shares: shares,
+            mean_pearson: mean_of(|t| t.pearson),
+            mean_spearman: mean_of(|t| t.spearman),
+            type_correlation,
+        });
+        if z_generated.is_none() {
+            z_generated = Some(z);
+            gen_cells_kept = Some(cells);
+        }
+    }
+    let z_gen = z_generated.expect("generated set evaluated first");
+    let gen_cells = gen_cells_kept.expect("generated set evaluated first");
+    let gen_labels: Vec<String> = generated
+        .labels
+        .iter()
+        .map(|l| l.clone().unwrap_or_else(|| "unconditional".into()))
+        .collect();
+
+    let points = |coords: &Array2<f64>| -> Vec<PlotPoint> {
+        let n_ref = ref_labels.len();
+        (0..coords.nrows())
+            .map(|i| PlotPoint {
+                x: coords[[i, 0]],
+                y: coords[[i, 1]],
+                label: if i < n_ref {
+                    ref_labels[i].clone()
+                } else {
+                    gen_labels[i - n_ref].clone()
+                },
+                source: if i < n_ref { "real" } else { "generated" },
+            })
+            .collect()
+    };
+    let both = concatenate(Axis(0), &[z_ref.view(), z_gen.view()]).expect("same width");
+    let pca_points = points(&both.slice(s![.., ..2.min(both.ncols())]).to_owned());
+    let umap = if opts.umap && both.ncols() >= 2 && both.nrows() > crate::umap::N_NEIGHBORS {
+        progress("UMAP");
+        Some(points(&umap_2d(both.view(), opts.umap_epochs, opts.seed)?))
+    } else {
+        None
+    };
+    let mean_expression = top_gene_means(
+        &ref_cells,
+        &ref_labels,
+        &gen_cells,
+        &generated.labels,
+        genes,
+        opts.plot_genes,
+    );
+    Ok(GeneratedReport {
+        top_k: space.top_k,
+        n_reference: ref_cells.len(),
+        panel_genes: panel.len(),
+        pca_explained_variance_ratio: pca.explained_variance_ratio.clone(),
+        gw_cells: opts.gw_cells,
+        gw_epsilon: opts.gw.epsilon,
+        sets: out_sets,
+        pca: pca_points,
+        umap,
+        mean_expression,
+    })
+}
+
+fn sample_rows(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Vec<usize> {
+    let mut v = rand::seq::index::sample(rng, n, k.min(n)).into_vec();
+    v.sort_unstable();
+    v
+}
+
+fn by_type<'a>(
+    cells: &'a [SparseCell],
+    labels: &[Option<String>],
+    ty: &str,
+) -> Vec<&'a SparseCell> {
+    cells
+        .iter()
+        .zip(labels)
+        .filter(|(_, l)| l.as_deref() == Some(ty))
+        .map(|(c, _)| c)
+        .collect()
+}
+
+fn types_of(labels: &[String]) -> Vec<String> {
+    let mut t: Vec<String> = labels.to_vec();
+    t.sort();
+    t.dedup();
+    t
+}
+
+/// Correlation of per-type mean expression over the genes either side expresses.
+fn type_correlations(
+    ref_cells: &[SparseCell],
+    ref_labels: &[String],
+    cells: &[SparseCell],
+    labels: &[Option<String>],
+    n_genes: usize,
+) -> Vec<TypeCorrelation> {
+    let ref_opt: Vec<Option<String>> = ref_labels.iter().cloned().map(Some).collect();
+    types_of(ref_labels)
+        .into_iter()
+        .filter_map(|ty| {
+            let real = by_type(ref_cells, &ref_opt, &ty);
+            let mine = by_type(cells, labels, &ty);
+            if mine.is_empty() {
+                return None;
+            }
+            let (a, b) = (
+                mean_expression(&real, n_genes),
+                mean_expression(&mine, n_genes),
+            );
+            let keep: Vec<usize> = (0..n_genes).filter(|&g| a[g] > 0.0 || b[g] > 0.0).collect();
+            let x: Vec<f64> = keep.iter().map(|&g| a[g]).collect();
+            let y: Vec<f64> = keep.iter().map(|&g| b[g]).collect();
+            Some(TypeCorrelation {
+                cell_type: ty,
+                n_real: real.len(),
+                n_set: mine.len(),
+                pearson: pearson(&x, &y),
+                spearman: spearman(&x, &y),
+            })
+        })
+        .collect()
+}
+
+fn top_gene_means(
+    ref_cells: &[SparseCell],
+    ref_labels: &[String],
+    gen_cells: &[SparseCell],
+    gen_labels: &[Option<String>],
+    genes: &[String],
+    top: usize,
+) -> Vec<TypeMeans> {
+    let n_genes = genes.len();
+    let ref_opt: Vec<Option<String>> = ref_labels.iter().cloned().map(Some).collect();
+    types_of(ref_labels)
+        .into_iter()
+        .filter_map(|ty| {
+            let mine = by_type(gen_cells, gen_labels, &ty);
+            if mine.is_empty() {
+                return None;
+            }
+            let real = mean_expression(&by_type(ref_cells, &ref_opt, &ty), n_genes);
+            let gen = mean_expression(&mine, n_genes);
+            let mut order: Vec<usize> = (0..n_genes)
+                .filter(|&g| real[g] > 0.0 || gen[g] > 0.0)
+                .collect();
+            order.sort_by(|&a, &b| real[b].max(gen[b]).total_cmp(&real[a].max(gen[a])));
+            order.truncate(top);
+            Some(TypeMeans {
+                cell_type: ty,
+                genes: order
+                    .into_iter()
+                    .map(|g| GeneMean {
+                        gene: genes[g].clone(),
+                        real: real[g],
+                        generated: gen[g],
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,21 @@
+//! Evaluation for C2S Studio: what a model learned, in the C2S paper's
+//! numbers beside baselines, and the data behind every plot.
+
+pub mod classification;
+pub mod correlation;
+pub mod error;
+pub mod evaluate;
+pub mod generated;
+pub mod gw;
+pub mod knn;
+pub mod pca;
+pub mod plots;
+pub mod prediction;
+pub mod profiles;
+pub mod report;
+pub mod umap;
+
+pub use error::{EvalError, Result};
+pub use evaluate::{evaluate, EvalInputs, EvalReport};
+pub use generated::GeneratedOptions;
+pub use report::write_report;
