@@ -23,6 +23,9 @@ pub enum Preset {
     Quick,
     /// A larger model from scratch, several epochs.
     Standard,
+    /// Fine-tune pretrained GPT-2 (--base: a Hugging Face folder or Hub id;
+    /// default gpt2), keeping its tokenizer and shape. Best on a GPU.
+    FineTune,
 }
 
 #[derive(Args)]
@@ -34,6 +37,11 @@ pub struct TrainArgs {
     output: PathBuf,
     #[arg(long, value_enum, default_value_t = Preset::Quick)]
     preset: Preset,
+    /// The pretrained model to fine-tune: a Hugging Face model folder
+    /// (config.json, model.safetensors, tokenizer.json) or a Hub id such as
+    /// gpt2 (downloaded once). Implies --preset fine-tune.
+    #[arg(long)]
+    base: Option<String>,
     /// The cell annotation to learn (default: the dataset's first label column).
     #[arg(long)]
     label: Option<String>,
@@ -168,11 +176,21 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
     };
     let mut opts = TrainOptions::quick();
     let (mut layers, mut width, mut heads, mut context) = (2, 128, 4, 256);
+    let fine_tune = matches!(a.preset, Preset::FineTune) || a.base.is_some();
     if let Preset::Standard = a.preset {
         (layers, width, heads, context) = (4, 256, 4, 512);
         opts.epochs = 5.0;
         opts.lr = 6e-4;
         opts.top_k = 200;
+    }
+    if fine_tune {
+        if a.layers.or(a.width).or(a.heads).or(a.context).is_some() {
+            bail!("--layers, --width, --heads and --context come from the pretrained model when fine-tuning\n  hint: leave them out, or train from scratch without --base");
+        }
+        // Pretrained weights move little: a small learning rate; GPT-2's
+        // sub-word tokens make 100 genes about 300 tokens.
+        opts.lr = 1e-4;
+        opts.top_k = 100;
     }
     layers = a.layers.unwrap_or(layers);
     width = a.width.unwrap_or(width);
@@ -210,25 +228,33 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
             a.output.display()
         );
     }
-    let tok = if a.resume && c2s_model::train::find_checkpoint(&a.output).is_some() {
-        load_tokenizer(
-            &c2s_model::train::find_checkpoint(&a.output)
-                .expect("checked")
-                .join("tokenizer.json"),
-        )?
-    } else {
-        gene_tokenizer(
-            &vocab.genes,
-            &[templates.texts(), labels.iter().cloned().collect()].concat(),
-        )?
-    };
-    let mut cfg = Gpt2Config::new(tok.get_vocab_size(true), context, width, layers, heads);
-    let eos = tok
-        .token_to_id(EOS)
-        .context("tokenizer without <|endoftext|>")?;
-    cfg.eos_token_id = Some(eos);
-    cfg.bos_token_id = Some(eos);
+    let checkpoint = a
+        .resume
+        .then(|| c2s_model::train::find_checkpoint(&a.output))
+        .flatten();
     let (device, device_name) = c2s_model::train::best_device();
+    let (tok, model) = if fine_tune {
+        let base = c2s_model::pretrained::resolve(a.base.as_deref().unwrap_or("gpt2"))?;
+        let tok_path = checkpoint.as_ref().unwrap_or(&base).join("tokenizer.json");
+        eprintln!("Fine-tuning {}", base.display());
+        (load_tokenizer(&tok_path)?, load_model(&base, &device)?)
+    } else {
+        let tok = match &checkpoint {
+            Some(ck) => load_tokenizer(&ck.join("tokenizer.json"))?,
+            None => gene_tokenizer(
+                &vocab.genes,
+                &[templates.texts(), labels.iter().cloned().collect()].concat(),
+            )?,
+        };
+        let mut cfg = Gpt2Config::new(tok.get_vocab_size(true), context, width, layers, heads);
+        let eos = tok
+            .token_to_id(EOS)
+            .context("tokenizer without <|endoftext|>")?;
+        cfg.eos_token_id = Some(eos);
+        cfg.bos_token_id = Some(eos);
+        let model = init_model(&cfg, &device, a.seed)?;
+        (tok, model)
+    };
     eprintln!(
         "Training on {} ({} train / {} validation cells, {} types); device: {device_name}",
         a.dataset.display(),
@@ -236,7 +262,6 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
         val_cells.len(),
         labels.len()
     );
-    let model = init_model(&cfg, &device, a.seed)?;
 
     let pb = ProgressBar::new(0);
     pb.set_style(
@@ -414,7 +439,7 @@ pub struct GenerateArgs {
 pub fn run_generate(a: &GenerateArgs) -> Result<()> {
     use c2s_model::generate::{sample, GeneConstraint, Sampling};
     use c2s_model::prompts::{make_example, CellInfo, Task};
-    use c2s_model::tokenizer::{decode_words, encode};
+    use c2s_model::tokenizer::{decode_text, encode, is_word_level};
     let Trained {
         card,
         loaded,
@@ -440,10 +465,13 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         .into_iter()
         .flatten()
         .collect();
-    let constraint = GeneConstraint {
-        is_gene: is_gene.clone(),
-        enders,
-    };
+    let constraint = GeneConstraint { is_gene, enders };
+    // Sub-word tokenizers (fine-tuned GPT-2) have no token per gene to allow.
+    let constrained = !a.free && is_word_level(&tok);
+    if !a.free && !constrained {
+        eprintln!("note: this model's tokenizer splits gene names into pieces, so generation cannot be limited to known genes; generating freely (valid and unique shares are reported)");
+    }
+    let known: std::collections::HashSet<&str> = card.genes.iter().map(String::as_str).collect();
     let types: Vec<Option<&str>> = if a.cell_type.is_empty() {
         vec![None]
     } else {
@@ -486,17 +514,17 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
                 &prompt,
                 eos,
                 &s,
-                (!a.free).then_some(&constraint),
+                constrained.then_some(&constraint),
                 &mut |_| {},
             )?;
-            let sentence = decode_words(&tok, &ids)
+            let sentence = decode_text(&tok, &ids)
                 .trim_end_matches('.')
                 .trim()
                 .to_string();
             let mut seen = std::collections::HashSet::new();
             for w in sentence.split_whitespace() {
                 words += 1;
-                if tok.token_to_id(w).is_some_and(|id| is_gene[id as usize]) {
+                if known.contains(w) {
                     valid += 1;
                     unique += seen.insert(w.to_string()) as usize;
                 }

@@ -329,3 +329,127 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("it knows"));
 }
+
+/// A pretrained GPT-2 folder as transformers' save_pretrained writes it: a
+/// tiny random model with the real GPT-2 tokenizer (50,257 byte-level BPE tokens).
+fn tiny_pretrained_gpt2(dir: &Path) {
+    use c2s_model::tokenizer::load_tokenizer;
+    let tok_src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/gpt2-tokenizer/tokenizer.json");
+    let tok = load_tokenizer(&tok_src).unwrap();
+    let mut cfg = c2s_model::Gpt2Config::new(tok.get_vocab_size(true), 512, 32, 1, 2);
+    cfg.eos_token_id = tok.token_to_id("<|endoftext|>");
+    cfg.bos_token_id = cfg.eos_token_id;
+    let m = c2s_model::init_model(&cfg, &candle_core::Device::Cpu, 1).unwrap();
+    c2s_model::save_model(dir, &cfg, &m.vars).unwrap();
+    std::fs::copy(&tok_src, dir.join("tokenizer.json")).unwrap();
+}
+
+#[test]
+fn fine_tunes_a_pretrained_gpt2_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let ds = t.path().join("ds");
+    let o = c2s()
+        .args([
+            "convert",
+            data("wu2020-tcells-200.h5ad").to_str().unwrap(),
+            "-o",
+            ds.to_str().unwrap(),
+            "--labels",
+            "cluster_orig",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let base = t.path().join("gpt2-tiny");
+    tiny_pretrained_gpt2(&base);
+    let run = t.path().join("run");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            ds.to_str().unwrap(),
+            "-o",
+            run.to_str().unwrap(),
+            "--base",
+            base.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        c2s().args(args).output().unwrap()
+    };
+    // The shape is the pretrained model's.
+    let o = train(&["--width", "64"]);
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("come from the pretrained model")
+    );
+    let o = train(&[
+        "--max-steps",
+        "6",
+        "--batch-size",
+        "2",
+        "--top-k",
+        "20",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["steps"], 6);
+    // The fine-tuned model keeps GPT-2's tokenizer and shape.
+    let model = run.join("model");
+    let tok = c2s_model::tokenizer::load_tokenizer(&model.join("tokenizer.json")).unwrap();
+    assert_eq!(tok.get_vocab_size(true), 50257);
+    assert!(!c2s_model::tokenizer::is_word_level(&tok));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        (cfg["n_embd"].as_u64(), cfg["vocab_size"].as_u64()),
+        (Some(32), Some(50257))
+    );
+    // Predictions are valid labels; generation runs free, and says so.
+    let preds = t.path().join("preds.jsonl");
+    let o = c2s()
+        .args([
+            "predict",
+            model.to_str().unwrap(),
+            ds.to_str().unwrap(),
+            "--limit",
+            "3",
+            "-o",
+            preds.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 3);
+    let cells = t.path().join("gen.jsonl");
+    let o = c2s()
+        .args([
+            "generate",
+            model.to_str().unwrap(),
+            "-n",
+            "1",
+            "-o",
+            cells.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("generating freely"));
+    assert_eq!(std::fs::read_to_string(&cells).unwrap().lines().count(), 1);
+    // A folder without weights is refused with what it needs.
+    std::fs::remove_file(base.join("model.safetensors")).unwrap();
+    let o = c2s()
+        .args([
+            "train",
+            ds.to_str().unwrap(),
+            "-o",
+            t.path().join("run2").to_str().unwrap(),
+            "--base",
+            base.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("model.safetensors")
+    );
+}

@@ -590,7 +590,11 @@ fn expression_read_back_follows_the_sentences() {
     opts.input.preprocess.min_cells = 3; // genes filtered: totals over kept genes only
     let (_t, out, records) = run(&data("wu2020-tcells-200.h5ad"), &opts);
     let vocab = c2s_data::Vocabulary::read_tsv(&out.join("vocabulary.tsv")).unwrap();
-    let names: Vec<&str> = records.iter().take(12).map(|r| r.cell_name.as_str()).collect();
+    let names: Vec<&str> = records
+        .iter()
+        .take(12)
+        .map(|r| r.cell_name.as_str())
+        .collect();
     let rows = c2s_data::expression::log_expression(&out, &names, None).unwrap();
     let fit: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
@@ -598,19 +602,31 @@ fn expression_read_back_follows_the_sentences() {
     for (r, row) in records.iter().zip(&rows) {
         let words: Vec<&str> = r.sentence.split(' ').collect();
         assert_eq!(words.len(), row.len(), "one value per gene of the sentence");
-        let value: HashMap<&str, f64> = row.iter().map(|&(g, v)| (vocab.genes[g as usize].as_str(), v)).collect();
+        let value: HashMap<&str, f64> = row
+            .iter()
+            .map(|&(g, v)| (vocab.genes[g as usize].as_str(), v))
+            .collect();
         // Values fall along the sentence.
         for pair in words.windows(2) {
-            assert!(value[pair[0]] >= value[pair[1]], "{} before {}", pair[0], pair[1]);
+            assert!(
+                value[pair[0]] >= value[pair[1]],
+                "{} before {}",
+                pair[0],
+                pair[1]
+            );
         }
         // Normalised to the median total, then log10(1 + x).
         let total: f64 = row.iter().map(|&(_, v)| 10f64.powf(v) - 1.0).sum();
-        assert!((total - target).abs() / target < 1e-6, "{total} vs {target}");
+        assert!(
+            (total - target).abs() / target < 1e-6,
+            "{total} vs {target}"
+        );
     }
     // A moved source is named, with what to do.
-    let err = c2s_data::expression::log_expression(&out, &names, Some(Path::new("/nowhere/x.h5ad")))
-        .unwrap_err()
-        .to_string();
+    let err =
+        c2s_data::expression::log_expression(&out, &names, Some(Path::new("/nowhere/x.h5ad")))
+            .unwrap_err()
+            .to_string();
     assert!(err.contains("--source"), "{err}");
     let err = c2s_data::expression::log_expression(&out, &["no-such-cell"], None)
         .unwrap_err()

@@ -8,6 +8,7 @@ pub mod generate;
 pub mod gpt2;
 pub mod optim;
 pub mod predict;
+pub mod pretrained;
 pub mod prompts;
 pub mod tokenizer;
 pub mod train;

@@ -104,6 +104,21 @@ pub fn decode_words(tok: &Tokenizer, ids: &[u32]) -> String {
     out
 }
 
+/// Whether the tokenizer has one token per word (our gene-level tokenizers),
+/// as opposed to sub-word pieces (GPT-2's byte-level BPE).
+pub fn is_word_level(tok: &Tokenizer) -> bool {
+    matches!(tok.get_model(), tokenizers::ModelWrapper::WordLevel(_))
+}
+
+/// Text of generated token ids for any tokenizer, special tokens left out.
+pub fn decode_text(tok: &Tokenizer, ids: &[u32]) -> String {
+    if is_word_level(tok) {
+        decode_words(tok, ids)
+    } else {
+        tok.decode(ids, true).unwrap_or_default().trim().to_string()
+    }
+}
+
 /// Saves a tokenizer as tokenizer.json (through a temporary file).
 pub fn save_tokenizer(tok: &Tokenizer, path: &Path) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
