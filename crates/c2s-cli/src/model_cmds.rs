@@ -93,6 +93,11 @@ pub struct PredictArgs {
     /// Predict at most this many cells.
     #[arg(long)]
     limit: Option<usize>,
+    /// Let the model write its answer freely, as the reference does (it may
+    /// name no known type); by default every known type is scored and the
+    /// likeliest one is the answer.
+    #[arg(long)]
+    free: bool,
     #[arg(long)]
     json: bool,
 }
@@ -361,16 +366,25 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     let mut lines = Vec::new();
-    let (mut right, mut known) = (0usize, 0usize);
+    let (mut right, mut known, mut valid) = (0usize, 0usize, 0usize);
     for r in &chosen {
         let genes: Vec<&str> = r.sentence.split(' ').take(card.top_k).collect();
-        let p = predictor.predict(&genes)?;
         let truth = label_of(r, &card.label_column);
+        let predicted = if a.free {
+            let p = predictor.predict_free(&genes, eos)?;
+            valid += p.label.is_some() as usize;
+            lines.push(serde_json::json!({"cell_name": r.cell_name, "predicted": p.label, "answer": p.text, "true": truth}));
+            p.label
+        } else {
+            let p = predictor.predict(&genes)?;
+            valid += 1;
+            lines.push(serde_json::json!({"cell_name": r.cell_name, "predicted": p.label, "confidence": p.confidence, "true": truth}));
+            Some(p.label)
+        };
         if let Some(t) = truth {
             known += 1;
-            right += (t == p.label) as usize;
+            right += (Some(t) == predicted.as_deref()) as usize;
         }
-        lines.push(serde_json::json!({"cell_name": r.cell_name, "predicted": p.label, "confidence": p.confidence, "true": truth}));
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -385,15 +399,16 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"cells": chosen.len(), "with_labels": known, "accuracy": accuracy})
+            serde_json::json!({"cells": chosen.len(), "with_labels": known, "accuracy": accuracy, "valid_answers": valid})
         );
     } else {
         println!(
-            "{} cells; accuracy {:.3} against `{}` ({} labelled)",
+            "{} cells; accuracy {:.3} against `{}` ({} labelled); {} answers name a known type",
             chosen.len(),
             accuracy,
             card.label_column,
-            known
+            known,
+            valid
         );
     }
     Ok(())
@@ -432,6 +447,13 @@ pub struct GenerateArgs {
     /// genes it knows, each at most once).
     #[arg(long)]
     free: bool,
+    /// Stop a cell where this text appears (repeatable); the end token and
+    /// "." always end a cell.
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Print each cell's words as they are written.
+    #[arg(long)]
+    stream: bool,
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
@@ -472,6 +494,11 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         eprintln!("note: this model's tokenizer splits gene names into pieces, so generation cannot be limited to known genes; generating freely (valid and unique shares are reported)");
     }
     let known: std::collections::HashSet<&str> = card.genes.iter().map(String::as_str).collect();
+    let stop: Vec<Vec<u32>> = a
+        .stop
+        .iter()
+        .map(|t| encode(&tok, t))
+        .collect::<c2s_model::Result<_>>()?;
     let types: Vec<Option<&str>> = if a.cell_type.is_empty() {
         vec![None]
     } else {
@@ -508,6 +535,23 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
                 top_p: Some(a.top_p),
                 max_new: card.top_k + 2,
                 seed: a.seed.wrapping_add(lines.len() as u64),
+                stop: stop.clone(),
+            };
+            let mut streamed: Vec<u32> = Vec::new();
+            let mut shown = 0;
+            let mut on_token = |t: u32| {
+                if a.stream {
+                    streamed.push(t);
+                    let text = decode_text(&tok, &streamed);
+                    // Byte-level BPE may hold back a partial character.
+                    if text.len() > shown && text.is_char_boundary(shown) {
+                        pb.suspend(|| {
+                            print!("{}", &text[shown..]);
+                            let _ = std::io::Write::flush(&mut std::io::stdout());
+                        });
+                        shown = text.len();
+                    }
+                }
             };
             let ids = sample(
                 &loaded.model,
@@ -515,8 +559,11 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
                 eos,
                 &s,
                 constrained.then_some(&constraint),
-                &mut |_| {},
+                &mut on_token,
             )?;
+            if a.stream {
+                pb.suspend(|| println!());
+            }
             let sentence = decode_text(&tok, &ids)
                 .trim_end_matches('.')
                 .trim()

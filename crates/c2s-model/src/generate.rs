@@ -33,6 +33,9 @@ pub struct Sampling {
     pub top_p: Option<f64>,
     pub max_new: usize,
     pub seed: u64,
+    /// Stop when the output ends with one of these token sequences (left
+    /// out of the result).
+    pub stop: Vec<Vec<u32>>,
 }
 
 impl Default for Sampling {
@@ -44,6 +47,7 @@ impl Default for Sampling {
             top_p: Some(0.95),
             max_new: 256,
             seed: 42,
+            stop: Vec::new(),
         }
     }
 }
@@ -59,7 +63,7 @@ pub struct GeneConstraint {
 }
 
 /// Samples a continuation of `prompt`, calling `on_token` as each token comes.
-/// Stops at `eos` or after `max_new` tokens.
+/// Stops at `eos`, at a stop sequence or after `max_new` tokens.
 pub fn sample(
     model: &Gpt2,
     prompt: &[u32],
@@ -91,6 +95,10 @@ pub fn sample(
         out.push(next);
         on_token(next);
         if next == eos || constraint.is_some_and(|c| c.enders.contains(&next)) {
+            break;
+        }
+        if let Some(stop) = s.stop.iter().find(|q| !q.is_empty() && out.ends_with(q)) {
+            out.truncate(out.len() - stop.len());
             break;
         }
         used[next as usize] = true;

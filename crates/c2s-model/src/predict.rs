@@ -9,7 +9,8 @@ use tokenizers::Tokenizer;
 use crate::error::Result;
 use crate::gpt2::{Gpt2, KvCache};
 use crate::prompts::{make_example, CellInfo, Task, Templates};
-use crate::tokenizer::encode;
+use crate::generate::{sample, Sampling};
+use crate::tokenizer::{decode_text, encode};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Prediction {
@@ -18,6 +19,14 @@ pub struct Prediction {
     pub confidence: f64,
     /// Log-likelihood of each label's response, in `labels` order.
     pub log_likelihoods: Vec<f64>,
+}
+
+/// A freely generated answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct FreePrediction {
+    pub text: String,
+    /// The known label the text names exactly, if it does.
+    pub label: Option<String>,
 }
 
 /// Predicts cell types with one model over a fixed set of labels.
@@ -62,8 +71,7 @@ impl<'a> Predictor<'a> {
         })
     }
 
-    /// Scores every label for one cell (genes highest expression first).
-    pub fn predict(&self, genes: &[&str]) -> Result<Prediction> {
+    fn prompt(&self, genes: &[&str]) -> Result<Vec<u32>> {
         let info = CellInfo {
             genes,
             cell_type: Some(""),
@@ -77,7 +85,39 @@ impl<'a> Predictor<'a> {
             self.top_k,
             &mut rng,
         )?;
-        let prompt = encode(self.tok, &ex.prompt)?;
+        encode(self.tok, &ex.prompt)
+    }
+
+    /// The reference's way: greedy free generation of the answer, returned as
+    /// text with the known label it names, if any (the model may answer with
+    /// anything, a gene list included).
+    pub fn predict_free(&self, genes: &[&str], eos: u32) -> Result<FreePrediction> {
+        let prompt = self.prompt(genes)?;
+        let longest = self.responses.iter().map(Vec::len).max().unwrap_or(1);
+        let s = Sampling {
+            temperature: 0.0,
+            max_new: longest + 8,
+            ..Default::default()
+        };
+        let ids = sample(self.model, &prompt, eos, &s, None, &mut |_| {})?;
+        let text = decode_text(self.tok, &ids);
+        let answer = text.trim().trim_end_matches('.').trim().to_string();
+        let tt = self.templates.task(Task::CellTypePrediction)?;
+        // The response template may wrap the type ("This is a {cell_type}.").
+        let label = self
+            .labels
+            .iter()
+            .find(|l| {
+                let expected = tt.response.replace("{cell_type}", l);
+                answer == **l || answer == expected.trim().trim_end_matches('.').trim()
+            })
+            .cloned();
+        Ok(FreePrediction { text: answer, label })
+    }
+
+    /// Scores every label for one cell (genes highest expression first).
+    pub fn predict(&self, genes: &[&str]) -> Result<Prediction> {
+        let prompt = self.prompt(genes)?;
         let model = self.model;
         let dev = model.device();
         let mut cache = KvCache::new(model.config.n_layer);

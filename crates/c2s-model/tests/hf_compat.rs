@@ -321,3 +321,30 @@ fn embeddings_ignore_padding() {
         .fold(0.0f32, f32::max);
     assert!(d < 1e-5);
 }
+
+#[test]
+fn sampling_at_temperature_zero_is_greedy_and_stops_at_stop_sequences() {
+    use c2s_model::generate::{sample, Sampling};
+    let e = expected();
+    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu).unwrap().model;
+    let prompt = ids(&e["greedy_prompt"]);
+    let want = ids(&e["greedy_continuation"]);
+    let eos = u32::MAX; // never produced: run to max_new
+    let greedy = Sampling {
+        temperature: 0.0,
+        max_new: want.len(),
+        ..Default::default()
+    };
+    let mut streamed = Vec::new();
+    let got = sample(&m, &prompt, eos, &greedy, None, &mut |t| streamed.push(t)).unwrap();
+    assert_eq!(got, want);
+    assert_eq!(streamed, want, "every token is streamed as it comes");
+    // A stop sequence cuts the output before its first occurrence.
+    let seq = want[3..5].to_vec();
+    let first = want.windows(2).position(|w| w == seq.as_slice()).unwrap();
+    let stop = Sampling {
+        stop: vec![seq],
+        ..greedy.clone()
+    };
+    assert_eq!(sample(&m, &prompt, eos, &stop, None, &mut |_| {}).unwrap(), want[..first]);
+}
