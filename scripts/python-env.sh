@@ -6,5 +6,10 @@ cd "$(dirname "$0")/.."
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -c "import anndata, pandas, pyarrow, datasets" 2>/dev/null || \
-  .venv/bin/pip install -q --disable-pip-version-check "anndata>=0.10" "pandas>=2" "pyarrow>=14" "datasets>=2.16"
+.venv/bin/python -c "import anndata, pandas, pyarrow, datasets, transformers, safetensors" 2>/dev/null || \
+  .venv/bin/pip install -q --disable-pip-version-check "anndata>=0.10" "pandas>=2" "pyarrow>=14" "datasets>=2.16" \
+    "transformers>=4.40" "safetensors>=0.4"
+# transformers' logits check needs torch (a large download): opt in with C2S_WITH_TORCH=1.
+if [[ "${C2S_WITH_TORCH:-0}" == 1 ]]; then
+  .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q --disable-pip-version-check torch
+fi

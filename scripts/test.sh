@@ -21,4 +21,12 @@ $c2s reconstruct "$tmp/ds" -o "$tmp/reconstructed.h5ad" >/dev/null
 $c2s convert ../shared/data/liao2020-C149-cellranger.h5 -o "$tmp/tenx" >/dev/null
 .venv/bin/python tests/interop/check_outputs.py "$tmp/ds" "$tmp/reconstructed.h5ad" assets/pbmc3k-10x.h5ad
 .venv/bin/python tests/interop/check_outputs.py "$tmp/tenx"
+# transformers loads a model we trained (and, with torch, gives our logits).
+$c2s convert ../shared/data/wu2020-tcells-200.h5ad -o "$tmp/wu" --labels cluster_orig >/dev/null
+$c2s train "$tmp/wu" -o "$tmp/run" --layers 1 --width 32 --heads 2 --context 128 --top-k 20 --max-steps 2 >/dev/null
+cargo build -q -p c2s-model --example logits
+text="The cell type of the cell with the genes CD3D CD8A GZMB is"
+target/debug/examples/logits "$tmp/run/model" "$text" \
+  | .venv/bin/python -c "import json, sys; d = json.load(sys.stdin); d['text'] = sys.argv[1]; print(json.dumps(d))" "$text" > "$tmp/ours.json"
+.venv/bin/python tests/interop/check_transformers.py "$tmp/run/model" "$tmp/ours.json"
 echo "All tests passed."
