@@ -17,7 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let m = load_model(dir, &Device::Cpu)?.model;
     let tok = load_tokenizer(&dir.join("tokenizer.json"))?;
     let ids = encode(&tok, text)?;
-    let logits = m.forward(&Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?, None)?;
+    let logits = m.forward(
+        &Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?,
+        None,
+    )?;
     let last: Vec<f32> = logits.squeeze(0)?.get(ids.len() - 1)?.to_vec1()?;
     println!("{}", serde_json::json!({"ids": ids, "logits_last": last}));
     Ok(())

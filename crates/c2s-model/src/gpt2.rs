@@ -36,13 +36,12 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        Ok(normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)?)
+        Ok(crate::fused::layer_norm(
+            x,
+            &self.weight,
+            &self.bias,
+            self.eps,
+        )?)
     }
 }
 
@@ -151,7 +150,7 @@ impl Attention {
         if let Some(m) = mask {
             att = att.broadcast_add(m)?;
         }
-        let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+        let att = crate::fused::softmax_last_dim(&att)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, e))?;
         self.c_proj.forward(&y)
     }
@@ -189,7 +188,11 @@ impl Block {
         let x = (x + self.attn.forward(&self.ln_1.forward(x)?, mask, cache)?)?;
         let h = self.c_fc.forward(&self.ln_2.forward(&x)?)?;
         // GPT-2's gelu_new is the tanh approximation, candle's `gelu`.
-        let h = if self.relu { h.relu()? } else { h.gelu()? };
+        let h = if self.relu {
+            h.relu()?
+        } else {
+            crate::fused::gelu(&h)?
+        };
         Ok((&x + self.c_proj.forward(&h)?)?)
     }
 }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod embed;
 pub mod error;
+pub mod fused;
 pub mod generate;
 pub mod gpt2;
 pub mod optim;

@@ -7,9 +7,9 @@ use serde::Serialize;
 use tokenizers::Tokenizer;
 
 use crate::error::Result;
+use crate::generate::{sample, Sampling};
 use crate::gpt2::{Gpt2, KvCache};
 use crate::prompts::{make_example, CellInfo, Task, Templates};
-use crate::generate::{sample, Sampling};
 use crate::tokenizer::{decode_text, encode};
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,7 +112,10 @@ impl<'a> Predictor<'a> {
                 answer == **l || answer == expected.trim().trim_end_matches('.').trim()
             })
             .cloned();
-        Ok(FreePrediction { text: answer, label })
+        Ok(FreePrediction {
+            text: answer,
+            label,
+        })
     }
 
     /// Scores every label for one cell (genes highest expression first).

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -180,12 +180,21 @@ pub fn batch_loss(model: &Gpt2, batch: &[&EncodedExample], eos: u32) -> Result<(
     }
     let dev = model.device();
     let inputs = Tensor::from_vec(inputs, (b, len), dev)?;
-    let targets = Tensor::from_vec(targets, (b, len, 1), dev)?;
-    let weights = Tensor::from_vec(weights, (b, len), dev)?;
-    let logits = model.forward(&inputs, None)?;
-    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let picked = logp.gather(&targets, 2)?.squeeze(2)?;
-    let loss = ((picked * weights)?.sum_all()? * -1.0)?;
+    let hidden = model.hidden_states(&inputs, None, None)?;
+    // Only response positions carry loss: the language-model head and the
+    // softmax over the vocabulary run on those rows alone.
+    let rows: Vec<u32> = (0..b * len)
+        .filter(|&i| weights[i] > 0.0)
+        .map(|i| i as u32)
+        .collect();
+    let n_rows = rows.len();
+    let hidden = hidden
+        .reshape((b * len, model.config.n_embd))?
+        .index_select(&Tensor::from_vec(rows.clone(), n_rows, dev)?, 0)?;
+    let logits = model.logits(&hidden)?;
+    let targets: Vec<u32> = rows.iter().map(|&i| targets[i as usize]).collect();
+    let weights: Vec<f32> = rows.iter().map(|&i| weights[i as usize]).collect();
+    let loss = crate::fused::cross_entropy(&logits, targets, weights)?;
     Ok((loss, b))
 }
 

@@ -326,7 +326,9 @@ fn embeddings_ignore_padding() {
 fn sampling_at_temperature_zero_is_greedy_and_stops_at_stop_sequences() {
     use c2s_model::generate::{sample, Sampling};
     let e = expected();
-    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu).unwrap().model;
+    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+        .unwrap()
+        .model;
     let prompt = ids(&e["greedy_prompt"]);
     let want = ids(&e["greedy_continuation"]);
     let eos = u32::MAX; // never produced: run to max_new
@@ -346,5 +348,8 @@ fn sampling_at_temperature_zero_is_greedy_and_stops_at_stop_sequences() {
         stop: vec![seq],
         ..greedy.clone()
     };
-    assert_eq!(sample(&m, &prompt, eos, &stop, None, &mut |_| {}).unwrap(), want[..first]);
+    assert_eq!(
+        sample(&m, &prompt, eos, &stop, None, &mut |_| {}).unwrap(),
+        want[..first]
+    );
 }

@@ -1,0 +1,637 @@
+//! Fused CPU kernels with their gradients, for training speed: the
+//! cross-entropy of many rows of logits, softmax, layer norm and GPT-2's tanh
+//! GELU.
+//!
+//! Composed from candle's elementwise ops, each of these is a dozen passes
+//! over tensors as large as [tokens, vocabulary], each allocating (a profile
+//! of a compact model's training step: a third of the time outside matrix
+//! products). Here each is one parallel pass forward and one backward. Other
+//! devices keep the composed ops, which their kernels already fuse or speed up.
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, D};
+use rayon::prelude::*;
+
+use crate::error::Result;
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("{what}: f32 tensors only")
+    };
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{what}: contiguous tensors only")))?;
+    Ok(&v[a..b])
+}
+
+/// sum_i w_i * (logsumexp(x_i) - x_i[t_i]) over rows of `logits` [n, v].
+struct CrossEntropy {
+    targets: Arc<Vec<u32>>,
+    weights: Arc<Vec<f32>>,
+}
+
+fn row_logsumexp(row: &[f32]) -> f32 {
+    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    m + row.iter().map(|x| (x - m).exp()).sum::<f32>().ln()
+}
+
+impl CustomOp1 for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "c2s-cross-entropy"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, self.name())?;
+        let (_, v) = l.shape().dims2()?;
+        let loss: f64 = x
+            .par_chunks(v)
+            .zip(self.targets.par_iter().zip(self.weights.par_iter()))
+            .filter(|(_, (_, &w))| w != 0.0)
+            .map(|(row, (&t, &w))| (w * (row_logsumexp(row) - row[t as usize])) as f64)
+            .sum();
+        Ok((CpuStorage::F32(vec![loss as f32]), Shape::from(())))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let scale = grad_res
+            .to_dtype(candle_core::DType::F32)?
+            .to_scalar::<f32>()?;
+        let g = arg.apply_op1_no_bwd(&CrossEntropyGrad {
+            targets: self.targets.clone(),
+            weights: self.weights.clone(),
+            scale,
+        })?;
+        Ok(Some(g))
+    }
+}
+
+/// d loss / d logits = scale * w_i * (softmax(x_i) - onehot(t_i)).
+struct CrossEntropyGrad {
+    targets: Arc<Vec<u32>>,
+    weights: Arc<Vec<f32>>,
+    scale: f32,
+}
+
+impl CustomOp1 for CrossEntropyGrad {
+    fn name(&self) -> &'static str {
+        "c2s-cross-entropy-grad"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, self.name())?;
+        let (_, v) = l.shape().dims2()?;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(v)
+            .zip(x.par_chunks(v))
+            .zip(self.targets.par_iter().zip(self.weights.par_iter()))
+            .for_each(|((o, row), (&t, &w))| {
+                if w == 0.0 {
+                    return;
+                }
+                let lse = row_logsumexp(row);
+                let k = self.scale * w;
+                for (oi, &xi) in o.iter_mut().zip(row) {
+                    *oi = k * (xi - lse).exp();
+                }
+                o[t as usize] -= k;
+            });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
+/// Weighted cross-entropy sum of `logits` [n, v] against `targets` (rows
+/// with weight 0 cost nothing), differentiable with respect to the logits.
+pub fn cross_entropy(logits: &Tensor, targets: Vec<u32>, weights: Vec<f32>) -> Result<Tensor> {
+    let (n, v) = logits.dims2()?;
+    if targets.len() != n || weights.len() != n || targets.iter().any(|&t| t as usize >= v) {
+        return Err(crate::error::ModelError::Input(
+            "cross-entropy: one target in range and one weight per row are needed".into(),
+            "this is a bug in the caller".into(),
+        ));
+    }
+    if logits.device().is_cpu() && logits.dtype() == candle_core::DType::F32 {
+        let logits = logits.contiguous()?;
+        return Ok(logits.apply_op1(CrossEntropy {
+            targets: Arc::new(targets),
+            weights: Arc::new(weights),
+        })?);
+    }
+    let dev = logits.device();
+    let t = Tensor::from_vec(targets, (n, 1), dev)?;
+    let w = Tensor::from_vec(weights, n, dev)?.to_dtype(logits.dtype())?;
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    Ok((logp.gather(&t, 1)?.squeeze(1)?.mul(&w)?.sum_all()? * -1.0)?)
+}
+
+const K0: f32 = 0.797_884_6; // sqrt(2 / pi)
+const K1: f32 = 0.044_715;
+
+/// tanh through one exponential (libm's tanhf is several times slower);
+/// saturates correctly at both ends.
+#[inline]
+fn tanh(u: f32) -> f32 {
+    1.0 - 2.0 / ((2.0 * u).exp() + 1.0)
+}
+
+fn gelu_value(x: f32) -> f32 {
+    0.5 * x * (1.0 + tanh(K0 * (x + K1 * x * x * x)))
+}
+
+fn gelu_slope(x: f32) -> f32 {
+    let t = tanh(K0 * (x + K1 * x * x * x));
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * K0 * (1.0 + 3.0 * K1 * x * x)
+}
+
+/// Elements per parallel task: large enough to amortise scheduling.
+const CHUNK: usize = 1 << 14;
+
+struct Gelu;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "c2s-gelu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, self.name())?;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(o, xs)| o.iter_mut().zip(xs).for_each(|(o, &x)| *o = gelu_value(x)));
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(
+            arg.apply_op2_no_bwd(&grad_res.contiguous()?, &GeluGrad)?,
+        ))
+    }
+}
+
+struct GeluGrad;
+
+impl CustomOp2 for GeluGrad {
+    fn name(&self) -> &'static str {
+        "c2s-gelu-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let g = f32_slice(s2, l2, self.name())?;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+            .for_each(|(o, (xs, gs))| {
+                for ((o, &x), &g) in o.iter_mut().zip(xs).zip(gs) {
+                    *o = g * gelu_slope(x);
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// GPT-2's gelu_new (the tanh approximation), fused on the CPU.
+pub fn gelu(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        x.contiguous()?.apply_op1(Gelu)
+    } else {
+        x.gelu()
+    }
+}
+
+/// Softmax over the last dimension.
+struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "c2s-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, self.name())?;
+        let v = l.shape().dims().last().copied().unwrap_or(1).max(1);
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(v)
+            .zip(x.par_chunks(v))
+            .for_each(|(o, row)| {
+                let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut z = 0.0;
+                for (o, &x) in o.iter_mut().zip(row) {
+                    *o = (x - m).exp();
+                    z += *o;
+                }
+                let r = 1.0 / z;
+                o.iter_mut().for_each(|o| *o *= r);
+            });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(
+            res.apply_op2_no_bwd(&grad_res.contiguous()?, &SoftmaxGrad)?,
+        ))
+    }
+}
+
+/// dx = y * (g - sum(g * y)) per row.
+struct SoftmaxGrad;
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "c2s-softmax-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = f32_slice(s1, l1, self.name())?;
+        let g = f32_slice(s2, l2, self.name())?;
+        let v = l1.shape().dims().last().copied().unwrap_or(1).max(1);
+        let mut out = vec![0f32; y.len()];
+        out.par_chunks_mut(v)
+            .zip(y.par_chunks(v).zip(g.par_chunks(v)))
+            .for_each(|(o, (y, g))| {
+                let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+                for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+                    *o = y * (g - dot);
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// Softmax over the last dimension, fused on the CPU.
+pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        x.contiguous()?.apply_op1(Softmax)
+    } else {
+        candle_nn::ops::softmax(x, D::Minus1)
+    }
+}
+
+/// Rows of `x` with their mean and 1 / standard deviation.
+fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+/// Layer norm over the last dimension, with weight and bias.
+struct LayerNorm {
+    eps: f32,
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "c2s-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let w = f32_slice(s2, l2, self.name())?;
+        let b = f32_slice(s3, l3, self.name())?;
+        let e = w.len();
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(e)
+            .zip(x.par_chunks(e))
+            .for_each(|(o, row)| {
+                let (mean, rstd) = row_stats(row, self.eps);
+                for i in 0..e {
+                    o[i] = (row[i] - mean) * rstd * w[i] + b[i];
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let gx = x.apply_op3_no_bwd(w, &grad, &LayerNormGradX { eps: self.eps })?;
+        let gwb = x.apply_op2_no_bwd(&grad, &LayerNormGradWB { eps: self.eps })?;
+        Ok((Some(gx), Some(gwb.get(0)?), Some(gwb.get(1)?)))
+    }
+}
+
+/// dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)), gh = g * w.
+struct LayerNormGradX {
+    eps: f32,
+}
+
+impl CustomOp3 for LayerNormGradX {
+    fn name(&self) -> &'static str {
+        "c2s-layer-norm-grad-x"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let w = f32_slice(s2, l2, self.name())?;
+        let g = f32_slice(s3, l3, self.name())?;
+        let e = w.len();
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(e)
+            .zip(x.par_chunks(e).zip(g.par_chunks(e)))
+            .for_each(|(o, (row, g))| {
+                let (mean, rstd) = row_stats(row, self.eps);
+                let (mut m1, mut m2) = (0.0f32, 0.0f32);
+                for i in 0..e {
+                    let gh = g[i] * w[i];
+                    m1 += gh;
+                    m2 += gh * (row[i] - mean) * rstd;
+                }
+                let (m1, m2) = (m1 / e as f32, m2 / e as f32);
+                for i in 0..e {
+                    let xhat = (row[i] - mean) * rstd;
+                    o[i] = rstd * (g[i] * w[i] - m1 - xhat * m2);
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// [2, e]: the weight's gradient sum(g * xhat) and the bias's sum(g) over rows.
+struct LayerNormGradWB {
+    eps: f32,
+}
+
+impl CustomOp2 for LayerNormGradWB {
+    fn name(&self) -> &'static str {
+        "c2s-layer-norm-grad-wb"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let g = f32_slice(s2, l2, self.name())?;
+        let e = l1.shape().dims().last().copied().unwrap_or(1).max(1);
+        let rows_per_task = (CHUNK / e).max(1);
+        let sums = x
+            .par_chunks(e * rows_per_task)
+            .zip(g.par_chunks(e * rows_per_task))
+            .map(|(xs, gs)| {
+                let mut acc = vec![0f32; 2 * e];
+                for (row, g) in xs.chunks(e).zip(gs.chunks(e)) {
+                    let (mean, rstd) = row_stats(row, self.eps);
+                    for i in 0..e {
+                        acc[i] += g[i] * (row[i] - mean) * rstd;
+                        acc[e + i] += g[i];
+                    }
+                }
+                acc
+            })
+            .reduce(
+                || vec![0f32; 2 * e],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                    a
+                },
+            );
+        Ok((CpuStorage::F32(sums), Shape::from((2, e))))
+    }
+}
+
+/// Layer norm over the last dimension, fused on the CPU.
+pub fn layer_norm(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        return x.contiguous()?.apply_op3(
+            &weight.contiguous()?,
+            &bias.contiguous()?,
+            LayerNorm { eps: eps as f32 },
+        );
+    }
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+    normed.broadcast_mul(weight)?.broadcast_add(bias)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn close(a: &Tensor, b: &Tensor, tol: f32) {
+        let d = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(d < tol, "max difference {d}");
+    }
+
+    #[test]
+    fn cross_entropy_and_its_gradient_match_composed_ops() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&(Tensor::randn(0f32, 3.0, (7, 11), &dev).unwrap())).unwrap();
+        let targets = vec![0u32, 3, 10, 5, 5, 1, 2];
+        let weights = vec![0.5f32, 0.0, 1.0, 0.25, 2.0, 0.0, 1.0];
+        let fused = cross_entropy(x.as_tensor(), targets.clone(), weights.clone()).unwrap();
+        let t = Tensor::from_vec(targets, (7, 1), &dev).unwrap();
+        let w = Tensor::from_vec(weights, 7, &dev).unwrap();
+        let logp = candle_nn::ops::log_softmax(x.as_tensor(), D::Minus1).unwrap();
+        let composed = (logp
+            .gather(&t, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .mul(&w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            * -1.0)
+            .unwrap();
+        close(&fused, &composed, 1e-5);
+        let (gf, gc) = (
+            (fused * 3.0).unwrap().backward().unwrap(),
+            (composed * 3.0).unwrap().backward().unwrap(),
+        );
+        close(
+            gf.get(x.as_tensor()).unwrap(),
+            gc.get(x.as_tensor()).unwrap(),
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn layer_norm_and_its_gradients_match_composed_ops() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&(Tensor::randn(1f32, 3.0, (4, 6, 32), &dev).unwrap())).unwrap();
+        let w = Var::from_tensor(&(Tensor::randn(1f32, 0.5, 32, &dev).unwrap())).unwrap();
+        let b = Var::from_tensor(&(Tensor::randn(0f32, 0.5, 32, &dev).unwrap())).unwrap();
+        let up = Tensor::randn(0f32, 1.0, (4, 6, 32), &dev).unwrap();
+        let fused = layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-5).unwrap();
+        // The composed path (what other devices run).
+        let mean = x.as_tensor().mean_keepdim(D::Minus1).unwrap();
+        let c = x.as_tensor().broadcast_sub(&mean).unwrap();
+        let var = c.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+        let n = c
+            .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
+            .unwrap();
+        let composed = n
+            .broadcast_mul(w.as_tensor())
+            .unwrap()
+            .broadcast_add(b.as_tensor())
+            .unwrap();
+        close(&fused, &composed, 1e-5);
+        let gf = fused
+            .mul(&up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gc = composed
+            .mul(&up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&x, &w, &b] {
+            close(
+                gf.get(v.as_tensor()).unwrap(),
+                gc.get(v.as_tensor()).unwrap(),
+                1e-4,
+            );
+        }
+    }
+
+    #[test]
+    fn softmax_and_its_gradient_match_candle() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&(Tensor::randn(0f32, 3.0, (2, 3, 5, 9), &dev).unwrap())).unwrap();
+        let mask = Tensor::from_vec(
+            vec![
+                0f32,
+                0.,
+                0.,
+                f32::NEG_INFINITY,
+                0.,
+                0.,
+                0.,
+                0.,
+                f32::NEG_INFINITY,
+            ],
+            9,
+            &dev,
+        )
+        .unwrap();
+        let xm = x.as_tensor().broadcast_add(&mask).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (2, 3, 5, 9), &dev).unwrap();
+        let fused = softmax_last_dim(&xm).unwrap();
+        let reference = candle_nn::ops::softmax(&xm, D::Minus1).unwrap();
+        close(&fused, &reference, 1e-6);
+        let gf = fused
+            .mul(&w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gr = reference
+            .mul(&w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        close(
+            gf.get(x.as_tensor()).unwrap(),
+            gr.get(x.as_tensor()).unwrap(),
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn gelu_and_its_gradient_match_candle() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&(Tensor::randn(0f32, 2.0, (3, 40000), &dev).unwrap())).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (3, 40000), &dev).unwrap();
+        let fused = gelu(x.as_tensor()).unwrap();
+        let reference = x.as_tensor().gelu().unwrap();
+        close(&fused, &reference, 1e-5);
+        let gf = fused
+            .mul(&w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gr = reference
+            .mul(&w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        close(
+            gf.get(x.as_tensor()).unwrap(),
+            gr.get(x.as_tensor()).unwrap(),
+            1e-4,
+        );
+    }
+}
