@@ -185,6 +185,25 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         assert_eq!(v["cell_type"], ty);
     }
+    // Cells written in a batch are the cells written one at a time.
+    let one_by_one = t.path().join("generated-1.jsonl");
+    let o = c2s()
+        .args([
+            "generate",
+            run.join("model").to_str().unwrap(),
+            "--cell-type",
+            ty,
+            "-n",
+            "3",
+            "--batch-size",
+            "1",
+            "-o",
+            one_by_one.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&one_by_one).unwrap(), text);
     let o = c2s()
         .args([
             "reconstruct",

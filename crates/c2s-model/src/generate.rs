@@ -107,6 +107,110 @@ pub fn sample(
     Ok(out)
 }
 
+/// Samples continuations of several prompts at once (one batched forward
+/// pass per step: on a CPU, many cells cost little more than one). Prompts
+/// are left-padded, with position ids counted from each row's first real
+/// token, so each row continues as it would alone. Row `r` draws with
+/// `seeds[r]`, like `sample` with that seed. `on_token(row, token)` streams.
+pub fn sample_batch(
+    model: &Gpt2,
+    prompts: &[Vec<u32>],
+    eos: u32,
+    s: &Sampling,
+    seeds: &[u64],
+    constraint: Option<&GeneConstraint>,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Vec<Vec<u32>>> {
+    use rand::{Rng, SeedableRng};
+    let b = prompts.len();
+    if b == 0 {
+        return Ok(Vec::new());
+    }
+    if seeds.len() != b {
+        return Err(crate::error::ModelError::Input(
+            format!("{b} prompts but {} seeds", seeds.len()),
+            "give one seed per prompt".into(),
+        ));
+    }
+    let dev = model.device();
+    let width = prompts.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let (mut ids, mut pos) = (Vec::with_capacity(b * width), Vec::with_capacity(b * width));
+    let mut keep: Vec<Vec<f32>> = Vec::with_capacity(b);
+    for p in prompts {
+        let pad = width - p.len();
+        ids.extend(std::iter::repeat_n(eos, pad).chain(p.iter().copied()));
+        pos.extend(std::iter::repeat_n(0u32, pad).chain(0..p.len() as u32));
+        keep.push(
+            std::iter::repeat_n(0.0, pad)
+                .chain(std::iter::repeat_n(1.0, p.len()))
+                .collect(),
+        );
+    }
+    let mut next_pos: Vec<u32> = prompts.iter().map(|p| p.len() as u32).collect();
+    let mut rngs: Vec<rand_chacha::ChaCha8Rng> = seeds
+        .iter()
+        .map(|&x| rand_chacha::ChaCha8Rng::seed_from_u64(x))
+        .collect();
+    let mut used = vec![vec![false; model.config.vocab_size]; b];
+    let mut done = vec![false; b];
+    let mut outs: Vec<Vec<u32>> = vec![Vec::new(); b];
+    let mut cache = KvCache::new(model.config.n_layer);
+    let mut input = Tensor::from_vec(ids, (b, width), dev)?;
+    let mut positions = Tensor::from_vec(pos, (b, width), dev)?;
+    let room = model.config.n_positions.saturating_sub(width);
+    for _ in 0..s.max_new.min(room) {
+        let total = keep[0].len();
+        let mask = Tensor::from_vec(keep.concat(), (b, total), dev)?;
+        let h = model.hidden_states_at(&input, Some(&mut cache), Some(&mask), Some(&positions))?;
+        let t = h.dim(1)?;
+        let last: Vec<Vec<f32>> = model
+            .logits(&h.narrow(1, t - 1, 1)?.squeeze(1)?)?
+            .to_vec2()?;
+        let mut next = vec![eos; b];
+        for r in 0..b {
+            if done[r] {
+                continue;
+            }
+            let mut row = last[r].clone();
+            if let Some(c) = constraint {
+                for (tok, l) in row.iter_mut().enumerate() {
+                    let gene_ok = c.is_gene.get(tok).copied().unwrap_or(false) && !used[r][tok];
+                    if !gene_ok && !c.enders.contains(&(tok as u32)) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            let tok = pick(&row, s, rngs[r].random::<f64>());
+            outs[r].push(tok);
+            on_token(r, tok);
+            if tok == eos || constraint.is_some_and(|c| c.enders.contains(&tok)) {
+                done[r] = true;
+            } else if let Some(stop) = s
+                .stop
+                .iter()
+                .find(|q| !q.is_empty() && outs[r].ends_with(q))
+            {
+                let n = outs[r].len() - stop.len();
+                outs[r].truncate(n);
+                done[r] = true;
+            } else {
+                used[r][tok as usize] = true;
+                next[r] = tok;
+            }
+        }
+        if done.iter().all(|&d| d) {
+            break;
+        }
+        for (r, k) in keep.iter_mut().enumerate() {
+            k.push(if done[r] { 0.0 } else { 1.0 });
+        }
+        input = Tensor::from_vec(next, (b, 1), dev)?;
+        positions = Tensor::from_vec(next_pos.clone(), (b, 1), dev)?;
+        next_pos.iter_mut().for_each(|p| *p += 1);
+    }
+    Ok(outs)
+}
+
 /// Picks a token from logits: greedy at temperature 0, else softmax with
 /// temperature, cut to the top k and to the top-p nucleus. `u` is uniform in [0, 1).
 fn pick(logits: &[f32], s: &Sampling, u: f64) -> u32 {

@@ -254,6 +254,18 @@ impl Gpt2 {
         cache: Option<&mut KvCache>,
         padding: Option<&Tensor>,
     ) -> Result<Tensor> {
+        self.hidden_states_at(ids, cache, padding, None)
+    }
+
+    /// As `hidden_states`, with explicit position ids `[b, t]` (left-padded
+    /// batches: each row's real tokens count from 0); default: past..past + t.
+    pub fn hidden_states_at(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut KvCache>,
+        padding: Option<&Tensor>,
+        positions: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let past = cache.as_ref().map_or(0, |c| c.len());
         if past + t > self.config.n_positions {
@@ -268,12 +280,24 @@ impl Gpt2 {
             ));
         }
         let dev = ids.device();
-        let pos = Tensor::arange(past as u32, (past + t) as u32, dev)?;
         let tokens =
             self.wte
                 .index_select(&ids.flatten_all()?, 0)?
                 .reshape((b, t, self.config.n_embd))?;
-        let x = tokens.broadcast_add(&self.wpe.index_select(&pos, 0)?)?;
+        let x = match positions {
+            None => {
+                let pos = Tensor::arange(past as u32, (past + t) as u32, dev)?;
+                tokens.broadcast_add(&self.wpe.index_select(&pos, 0)?)?
+            }
+            Some(p) => {
+                (tokens
+                    + self.wpe.index_select(&p.flatten_all()?, 0)?.reshape((
+                        b,
+                        t,
+                        self.config.n_embd,
+                    ))?)?
+            }
+        };
         let mask = attention_mask(b, t, past, padding, self.dtype(), dev)?;
         let mut x = x;
         match cache {

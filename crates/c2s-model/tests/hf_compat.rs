@@ -353,3 +353,69 @@ fn sampling_at_temperature_zero_is_greedy_and_stops_at_stop_sequences() {
         want[..first]
     );
 }
+
+#[test]
+fn batched_generation_continues_each_prompt_as_alone() {
+    use c2s_model::generate::{sample, sample_batch, Sampling};
+    let e = expected();
+    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+        .unwrap()
+        .model;
+    let p = ids(&e["greedy_prompt"]);
+    // Different lengths: left padding and per-row positions must not matter.
+    let prompts = vec![p.clone(), p[2..].to_vec(), p[..p.len() - 1].to_vec()];
+    let eos = u32::MAX;
+    for s in [
+        Sampling {
+            temperature: 0.0,
+            max_new: 10,
+            ..Default::default()
+        },
+        Sampling {
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+            max_new: 10,
+            ..Default::default()
+        },
+    ] {
+        let seeds = [7u64, 8, 9];
+        let mut streamed = [0usize; 3];
+        let batch = sample_batch(&m, &prompts, eos, &s, &seeds, None, &mut |r, _| {
+            streamed[r] += 1
+        })
+        .unwrap();
+        for (r, prompt) in prompts.iter().enumerate() {
+            let alone = sample(
+                &m,
+                prompt,
+                eos,
+                &Sampling {
+                    seed: seeds[r],
+                    ..s.clone()
+                },
+                None,
+                &mut |_| {},
+            )
+            .unwrap();
+            assert_eq!(batch[r], alone, "row {r} at temperature {}", s.temperature);
+            assert_eq!(streamed[r], alone.len());
+        }
+    }
+    assert_eq!(batch_first(&m, &p), greedy_first(&m, &p));
+}
+
+fn batch_first(m: &c2s_model::Gpt2, p: &[u32]) -> Vec<u32> {
+    let s = c2s_model::generate::Sampling {
+        temperature: 0.0,
+        max_new: 3,
+        ..Default::default()
+    };
+    c2s_model::generate::sample_batch(m, &[p.to_vec()], u32::MAX, &s, &[0], None, &mut |_, _| {})
+        .unwrap()
+        .remove(0)
+}
+
+fn greedy_first(m: &c2s_model::Gpt2, p: &[u32]) -> Vec<u32> {
+    greedy(m, p, 3, None).unwrap()
+}
