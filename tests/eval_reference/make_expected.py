@@ -1,6 +1,6 @@
 """Expected values for c2s-eval's metrics from the Python reference packages.
 
-Run: python make_expected.py  (needs numpy, scipy, scikit-learn, POT)
+Run: python make_expected.py  (needs numpy, scipy, scikit-learn, POT, umap-learn)
 Writes expected.json (inputs and outputs) beside this script; the Rust test
 crates/c2s-eval/tests/reference.rs checks c2s-eval against it.
 """
@@ -81,6 +81,24 @@ v = u * 0.5 + rng.normal(0, 1, 40)
 v[::7] = 1.0
 out["correlation"] = {"x": u.tolist(), "y": v.tolist(),
                       "pearson": pearsonr(u, v)[0], "spearman": spearmanr(u, v)[0]}
+
+# UMAP is stochastic, so its reference is a quality bar, not coordinates:
+# umap-learn's trustworthiness and 2-D 5-NN label accuracy on fixed data
+# (four clusters, PCA to 10 dimensions, as c2s eval feeds UMAP).
+import umap
+from sklearn.manifold import trustworthiness
+from sklearn.model_selection import cross_val_score
+
+c = rng.normal(0, 5, (4, 30))
+lab = np.repeat(np.arange(4), 75)
+x = c[lab] + rng.normal(0, 3, (300, 30))
+x = PCA(n_components=10, svd_solver="full").fit_transform(x)
+emb = umap.UMAP(n_neighbors=15, random_state=0, init="pca").fit_transform(x)
+knn2d = cross_val_score(KNeighborsClassifier(n_neighbors=5), emb, lab, cv=5).mean()
+out["umap"] = {"x": x.tolist(), "labels": lab.tolist(), "umap_learn": umap.__version__,
+               "trustworthiness": float(trustworthiness(x, emb, n_neighbors=10)),
+               "knn_accuracy_2d": float(knn2d)}
+out["versions"]["umap-learn"] = umap.__version__
 
 Path(__file__).with_name("expected.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
 print("wrote expected.json")

@@ -182,8 +182,30 @@ pub fn evaluate(
                 .collect();
             let mut report = evaluate_predictions(&truth, &pred, &conf, &train_labels)?;
             progress("k-NN baseline on expression");
-            let test_names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-            let train_names: Vec<&str> = train.iter().map(|r| r.cell_name.as_str()).collect();
+            // Bounded work and memory on large datasets: seeded samples.
+            let train_rows = capped(train.len(), MAX_BASELINE_CELLS, opts.seed);
+            let test_rows = capped(names.len(), MAX_BASELINE_CELLS, opts.seed ^ 1);
+            if train_rows.len() < train.len() || test_rows.len() < names.len() {
+                notes.push(format!(
+                    "k-NN baseline on a seeded sample: {} training and {} predicted cells",
+                    train_rows.len(),
+                    test_rows.len()
+                ));
+            }
+            let train_names: Vec<&str> = train_rows
+                .iter()
+                .map(|&i| train[i].cell_name.as_str())
+                .collect();
+            let train_labels: Vec<String> = train_rows
+                .iter()
+                .map(|&i| {
+                    label(train[i], &label_column)
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect();
+            let test_names: Vec<&str> = test_rows.iter().map(|&i| names[i].as_str()).collect();
+            let test_truth: Vec<String> = test_rows.iter().map(|&i| truth[i].clone()).collect();
             let expr = log_expression(ds, &train_names, inputs.source.as_deref()).and_then(|a| {
                 Ok((
                     a,
@@ -196,7 +218,7 @@ pub fn evaluate(
                         &tr,
                         &train_labels,
                         &te,
-                        &truth,
+                        &test_truth,
                         vocab.len(),
                         5,
                         opts.seed,
@@ -233,9 +255,19 @@ pub fn evaluate(
                     "use test, validation, train or all",
                 ));
             }
-            let reference_records = in_split(split);
+            let reference_records = sample_records(
+                in_split(split),
+                opts.seed,
+                "real reference cells",
+                &mut notes,
+            );
             let ceiling_split = if split == "val" { "test" } else { "val" };
-            let ceiling_records = in_split(ceiling_split);
+            let ceiling_records = sample_records(
+                in_split(ceiling_split),
+                opts.seed ^ 2,
+                "ceiling cells",
+                &mut notes,
+            );
             let to_set = |rs: &[&SentenceRecord]| CellSet {
                 sentences: rs.iter().map(|r| r.sentence.clone()).collect(),
                 labels: rs
@@ -311,6 +343,40 @@ pub fn evaluate(
         notes,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Cells kept for the expression baseline and for the real side of the
+/// generated-cell metrics: enough for stable figures, bounded memory (a dense
+/// cells x 2,000-gene matrix each).
+const MAX_BASELINE_CELLS: usize = 20_000;
+const MAX_REFERENCE_CELLS: usize = 20_000;
+
+/// Positions 0..n, or a seeded sorted sample of `max` of them.
+fn capped(n: usize, max: usize, seed: u64) -> Vec<usize> {
+    if n <= max {
+        return (0..n).collect();
+    }
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    let mut v = rand::seq::index::sample(&mut rng, n, max).into_vec();
+    v.sort_unstable();
+    v
+}
+
+fn sample_records<'a>(
+    rs: Vec<&'a SentenceRecord>,
+    seed: u64,
+    what: &str,
+    notes: &mut Vec<String>,
+) -> Vec<&'a SentenceRecord> {
+    let keep = capped(rs.len(), MAX_REFERENCE_CELLS, seed);
+    if keep.len() < rs.len() {
+        notes.push(format!(
+            "{what}: a seeded sample of {} of {} cells",
+            keep.len(),
+            rs.len()
+        ));
+    }
+    keep.into_iter().map(|i| rs[i]).collect()
 }
 
 fn manifest_delimiter(ds: &Path) -> String {

@@ -168,3 +168,64 @@ fn correlations_match_scipy() {
         "Spearman",
     );
 }
+
+/// scikit-learn's trustworthiness: how far the embedding's neighbours are
+/// from being neighbours in the original space.
+fn trustworthiness(x: &Array2<f64>, y: &Array2<f64>, k: usize) -> f64 {
+    use c2s_eval::knn::nearest;
+    let n = x.nrows();
+    let (orig, _) = nearest(x.view(), x.view(), n - 1, true).unwrap();
+    let (emb, _) = nearest(y.view(), y.view(), k, true).unwrap();
+    let mut penalty = 0.0;
+    for i in 0..n {
+        let mut rank = vec![0usize; n];
+        for (r, &j) in orig.row(i).iter().enumerate() {
+            rank[j] = r + 1;
+        }
+        for &j in emb.row(i).iter() {
+            if rank[j] > k {
+                penalty += (rank[j] - k) as f64;
+            }
+        }
+    }
+    let (n, k) = (n as f64, k as f64);
+    1.0 - 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)) * penalty
+}
+
+#[test]
+fn umap_is_as_faithful_as_umap_learn() {
+    let e = &expected()["umap"];
+    let x = matrix(&e["x"]);
+    let labels: Vec<String> = e["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let y = c2s_eval::umap::umap_2d(x.view(), 500, 0).unwrap();
+    let t = trustworthiness(&x, &y, 10);
+    let want = e["trustworthiness"].as_f64().unwrap();
+    println!("trustworthiness {t:.4} (umap-learn {want:.4})");
+    assert!(
+        t >= want - 0.02,
+        "trustworthiness {t} against umap-learn's {want}"
+    );
+    // Leave-one-out 5-NN accuracy of the labels in two dimensions.
+    let (nb, _) = c2s_eval::knn::nearest(y.view(), y.view(), 5, true).unwrap();
+    let right = (0..x.nrows())
+        .filter(|&i| {
+            nb.row(i)
+                .iter()
+                .filter(|&&j| labels[j] == labels[i])
+                .count()
+                >= 3
+        })
+        .count();
+    let acc = right as f64 / x.nrows() as f64;
+    let want = e["knn_accuracy_2d"].as_f64().unwrap();
+    println!("2-D 5-NN accuracy {acc:.4} (umap-learn {want:.4})");
+    assert!(
+        acc >= want - 0.02,
+        "2-D 5-NN accuracy {acc} against umap-learn's {want}"
+    );
+}
