@@ -430,6 +430,9 @@ pub struct GenerateArgs {
     /// no given type.
     #[arg(long, value_delimiter = ',')]
     cell_type: Vec<String>,
+    /// Generate cells of every type the model learned.
+    #[arg(long, conflicts_with = "cell_type")]
+    every_type: bool,
     /// Cells per type.
     #[arg(short, long, default_value_t = 10)]
     n: usize,
@@ -502,7 +505,9 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         .iter()
         .map(|t| encode(&tok, t))
         .collect::<c2s_model::Result<_>>()?;
-    let types: Vec<Option<&str>> = if a.cell_type.is_empty() {
+    let types: Vec<Option<&str>> = if a.every_type {
+        card.labels.iter().map(|t| Some(t.as_str())).collect()
+    } else if a.cell_type.is_empty() {
         vec![None]
     } else {
         a.cell_type.iter().map(|t| Some(t.as_str())).collect()

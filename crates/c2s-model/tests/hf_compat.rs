@@ -419,3 +419,30 @@ fn batch_first(m: &c2s_model::Gpt2, p: &[u32]) -> Vec<u32> {
 fn greedy_first(m: &c2s_model::Gpt2, p: &[u32]) -> Vec<u32> {
     greedy(m, p, 3, None).unwrap()
 }
+
+#[test]
+fn pretrained_folders_and_hub_ids_are_checked() {
+    use c2s_model::pretrained::resolve;
+    // A folder missing a file is named; complete, it resolves to itself.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture("tiny-gpt2").join(f), dir.path().join(f)).unwrap();
+    }
+    let err = resolve(dir.path().to_str().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tokenizer.json") && err.contains("hint"),
+        "{err}"
+    );
+    std::fs::copy(
+        fixture("gpt2-tokenizer/tokenizer.json"),
+        dir.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    assert_eq!(resolve(dir.path().to_str().unwrap()).unwrap(), dir.path());
+    // A path that is not there is not mistaken for a Hub id.
+    let err = resolve("./no/such/folder").unwrap_err().to_string();
+    assert!(err.contains("no such folder"), "{err}");
+    // (Hub ids are not tried here: CI's network reaches package registries only.)
+}
