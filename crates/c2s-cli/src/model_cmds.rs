@@ -131,8 +131,14 @@ impl Trained {
                     dir.display()
                 )
             })?)?;
-        let (device, _) = c2s_model::train::best_device();
-        let loaded = load_model(dir, &device)?;
+        let (device, device_name) = c2s_model::train::best_device();
+        let mut loaded = load_model(dir, &device)?;
+        // Half-precision weights on GPUs that support them (C2S_PRECISION overrides).
+        let dtype = c2s_model::train::inference_dtype(&device);
+        if dtype != candle_core::DType::F32 {
+            loaded.model = loaded.model.to_dtype(dtype)?;
+        }
+        eprintln!("device: {device_name}, {dtype:?} weights");
         let tok = load_tokenizer(&dir.join("tokenizer.json"))?;
         let eos = tok
             .token_to_id(EOS)

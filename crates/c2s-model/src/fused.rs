@@ -286,12 +286,15 @@ impl CustomOp2 for SoftmaxGrad {
     }
 }
 
-/// Softmax over the last dimension, fused on the CPU.
+/// Softmax over the last dimension, fused on the CPU; in f32 for half inputs.
 pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+    use candle_core::DType::F32;
+    if x.device().is_cpu() && x.dtype() == F32 {
         x.contiguous()?.apply_op1(Softmax)
-    } else {
+    } else if x.dtype() == F32 {
         candle_nn::ops::softmax(x, D::Minus1)
+    } else {
+        candle_nn::ops::softmax(&x.to_dtype(F32)?, D::Minus1)?.to_dtype(x.dtype())
     }
 }
 
@@ -457,10 +460,15 @@ pub fn layer_norm(
             LayerNorm { eps: eps as f32 },
         );
     }
+    // Statistics in f32: half precision loses too much in the variance.
+    let dtype = x.dtype();
+    let x = x.to_dtype(candle_core::DType::F32)?;
     let mean = x.mean_keepdim(D::Minus1)?;
     let centred = x.broadcast_sub(&mean)?;
     let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+    let normed = centred
+        .broadcast_div(&(var + eps)?.sqrt()?)?
+        .to_dtype(dtype)?;
     normed.broadcast_mul(weight)?.broadcast_add(bias)
 }
 

@@ -27,6 +27,14 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
+    fn cast(&self, dtype: DType) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: self.weight.to_dtype(dtype)?,
+            bias: self.bias.to_dtype(dtype)?,
+            eps: self.eps,
+        })
+    }
+
     fn new(vb: VarBuilder, n: usize, eps: f64) -> Result<Self> {
         Ok(LayerNorm {
             weight: vb.get_with_hints(n, "weight", Init::Const(1.0))?,
@@ -53,6 +61,13 @@ struct Conv1D {
 }
 
 impl Conv1D {
+    fn cast(&self, dtype: DType) -> Result<Self> {
+        Ok(Conv1D {
+            weight: self.weight.to_dtype(dtype)?,
+            bias: self.bias.to_dtype(dtype)?,
+        })
+    }
+
     fn new(vb: VarBuilder, n_in: usize, n_out: usize) -> Result<Self> {
         Ok(Conv1D {
             weight: vb.get_with_hints((n_in, n_out), "weight", INIT)?,
@@ -102,6 +117,14 @@ impl KvCache {
 }
 
 impl Attention {
+    fn cast(&self, dtype: DType) -> Result<Self> {
+        Ok(Attention {
+            c_attn: self.c_attn.cast(dtype)?,
+            c_proj: self.c_proj.cast(dtype)?,
+            ..self.clone()
+        })
+    }
+
     fn new(vb: VarBuilder, cfg: &Gpt2Config, layer: usize) -> Result<Self> {
         let e = cfg.n_embd;
         let head_dim = cfg.head_dim();
@@ -146,11 +169,12 @@ impl Attention {
             }
             *slot = Some((k.clone(), v.clone()));
         }
-        let mut att = (q.matmul(&k.t()?.contiguous()?)? * self.scale)?;
+        // Scores, mask and softmax in f32 whatever the weights' dtype.
+        let mut att = (q.matmul(&k.t()?.contiguous()?)? * self.scale)?.to_dtype(DType::F32)?;
         if let Some(m) = mask {
             att = att.broadcast_add(m)?;
         }
-        let att = crate::fused::softmax_last_dim(&att)?;
+        let att = crate::fused::softmax_last_dim(&att)?.to_dtype(v.dtype())?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, e))?;
         self.c_proj.forward(&y)
     }
@@ -167,6 +191,17 @@ struct Block {
 }
 
 impl Block {
+    fn cast(&self, dtype: DType) -> Result<Self> {
+        Ok(Block {
+            ln_1: self.ln_1.cast(dtype)?,
+            attn: self.attn.cast(dtype)?,
+            ln_2: self.ln_2.cast(dtype)?,
+            c_fc: self.c_fc.cast(dtype)?,
+            c_proj: self.c_proj.cast(dtype)?,
+            relu: self.relu,
+        })
+    }
+
     fn new(vb: VarBuilder, cfg: &Gpt2Config, layer: usize) -> Result<Self> {
         let e = cfg.n_embd;
         Ok(Block {
@@ -241,6 +276,23 @@ impl Gpt2 {
         self.wte.device()
     }
 
+    /// The same model with its weights in `dtype` (bf16 or f16 for inference
+    /// on GPUs; layer norms and softmax still compute in f32, and logits come
+    /// out in f32). Training keeps f32.
+    pub fn to_dtype(&self, dtype: DType) -> Result<Gpt2> {
+        Ok(Gpt2 {
+            config: self.config.clone(),
+            wte: self.wte.to_dtype(dtype)?,
+            wpe: self.wpe.to_dtype(dtype)?,
+            blocks: self
+                .blocks
+                .iter()
+                .map(|b| b.cast(dtype))
+                .collect::<Result<_>>()?,
+            ln_f: self.ln_f.cast(dtype)?,
+        })
+    }
+
     pub fn dtype(&self) -> DType {
         self.wte.dtype()
     }
@@ -298,7 +350,7 @@ impl Gpt2 {
                     ))?)?
             }
         };
-        let mask = attention_mask(b, t, past, padding, self.dtype(), dev)?;
+        let mask = attention_mask(b, t, past, padding, dev)?;
         let mut x = x;
         match cache {
             Some(c) => {
@@ -318,9 +370,14 @@ impl Gpt2 {
         self.ln_f.forward(&x)
     }
 
-    /// Next-token logits `[b, t, vocab]`.
+    /// Next-token logits `[b, t, vocab]`, in f32 whatever the weights' dtype.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(hidden.broadcast_matmul(&self.wte.t()?)?)
+        let logits = hidden.broadcast_matmul(&self.wte.t()?)?;
+        Ok(if logits.dtype() == DType::F32 {
+            logits
+        } else {
+            logits.to_dtype(DType::F32)?
+        })
     }
 
     pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
@@ -329,14 +386,13 @@ impl Gpt2 {
     }
 }
 
-/// Additive mask: causal (`-inf` above the diagonal, shifted by `past`), plus
+/// Additive f32 mask: causal (`-inf` above the diagonal, shifted by `past`), plus
 /// `-inf` on padded key positions.
 fn attention_mask(
     b: usize,
     t: usize,
     past: usize,
     padding: Option<&Tensor>,
-    dtype: DType,
     dev: &Device,
 ) -> Result<Option<Tensor>> {
     let total = past + t;
@@ -358,7 +414,7 @@ fn attention_mask(
             pad.broadcast_add(&causal.reshape((1, 1, t, total))?)?
         }
     };
-    Ok(Some(mask.to_dtype(dtype)?))
+    Ok(Some(mask))
 }
 
 /// The module form, for code that chains modules.

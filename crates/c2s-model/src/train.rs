@@ -523,6 +523,19 @@ pub fn train(
     })
 }
 
+/// The weights' dtype for inference on `device`: bf16 where candle supports
+/// it (CUDA, Metal), else f32. `C2S_PRECISION=f32|bf16|f16` overrides it
+/// (f16 for GPUs older than NVIDIA Ampere, whose bf16 is slow).
+pub fn inference_dtype(device: &Device) -> DType {
+    match std::env::var("C2S_PRECISION").ok().as_deref() {
+        Some("f32") => DType::F32,
+        Some("bf16") => DType::BF16,
+        Some("f16") => DType::F16,
+        _ if device.supports_bf16() => DType::BF16,
+        _ => DType::F32,
+    }
+}
+
 /// The best device this build can use, and its name: a CUDA GPU (built with
 /// `--features cuda`), an Apple GPU (`--features metal`), else the CPU.
 pub fn best_device() -> (Device, String) {

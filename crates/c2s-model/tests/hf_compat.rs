@@ -446,3 +446,60 @@ fn pretrained_folders_and_hub_ids_are_checked() {
     assert!(err.contains("no such folder"), "{err}");
     // (Hub ids are not tried here: CI's network reaches package registries only.)
 }
+
+#[test]
+fn half_precision_weights_give_close_logits_and_valid_generation() {
+    use c2s_model::generate::{sample_batch, Sampling};
+    use candle_core::DType;
+    let e = expected();
+    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+        .unwrap()
+        .model;
+    let p = ids(&e["greedy_prompt"]);
+    let input = Tensor::new(p.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let full: Vec<f32> = m
+        .forward(&input, None)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let scale = full.iter().fold(0f32, |a, x| a.max(x.abs()));
+    for (dtype, tol) in [(DType::BF16, 0.05), (DType::F16, 0.01)] {
+        let h = m.to_dtype(dtype).unwrap();
+        let logits = h.forward(&input, None).unwrap();
+        assert_eq!(logits.dtype(), DType::F32, "logits come out in f32");
+        let half: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
+        let d = max_abs_diff(&full, &half);
+        assert!(
+            d < tol * scale,
+            "{dtype:?}: logits differ by {d} (scale {scale})"
+        );
+        // Left padding in half precision: no NaN leaks from masked positions.
+        let s = Sampling {
+            temperature: 0.0,
+            max_new: 4,
+            ..Default::default()
+        };
+        let prompts = vec![p.clone(), p[3..].to_vec()];
+        let out = sample_batch(&h, &prompts, u32::MAX, &s, &[0, 1], None, &mut |_, _| {}).unwrap();
+        let alone =
+            c2s_model::generate::sample(&h, &prompts[1], u32::MAX, &s, None, &mut |_| {}).unwrap();
+        assert_eq!(
+            out[1], alone,
+            "{dtype:?}: the padded row continues as it does alone"
+        );
+        let logits = h.forward(&input, None).unwrap();
+        let finite = logits
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .all(|x| x.is_finite());
+        assert!(finite);
+    }
+}
