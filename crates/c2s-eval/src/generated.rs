@@ -180,12 +180,12 @@ pub fn evaluate_generated(
             .sentences
             .iter()
             .map(|s| {
-                let len = s.split_whitespace().count().min(n_genes);
+                let len = space.words(s).len().min(n_genes);
                 let idx = rand::seq::index::sample(&mut rng, n_genes, len);
                 idx.iter()
                     .map(|i| genes[i].as_str())
                     .collect::<Vec<_>>()
-                    .join(" ")
+                    .join(space.delimiter())
             })
             .collect(),
         labels: generated.labels.clone(),

@@ -47,15 +47,28 @@ impl<'a> SentenceSpace<'a> {
         self.lookup.len()
     }
 
+    /// The words of a sentence, split as the dataset writes them.
+    pub fn words<'s>(&self, s: &'s str) -> Vec<&'s str> {
+        if self.delimiter.trim().is_empty() {
+            s.split_whitespace().collect()
+        } else {
+            s.split(self.delimiter.as_str())
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .collect()
+        }
+    }
+
+    pub fn delimiter(&self) -> &str {
+        &self.delimiter
+    }
+
     fn truncate<'s>(&self, s: &'s str) -> std::borrow::Cow<'s, str> {
         match self.top_k {
             None => s.into(),
             Some(k) => {
-                let words: Vec<&str> = if self.delimiter.trim().is_empty() {
-                    s.split_whitespace().take(k).collect()
-                } else {
-                    s.split(self.delimiter.as_str()).take(k).collect()
-                };
+                let mut words = self.words(s);
+                words.truncate(k);
                 words.join(&self.delimiter).into()
             }
         }
