@@ -365,12 +365,7 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
         .filter(|r| a.split == "all" || label_of(r, "split") == Some(a.split.as_str()))
         .take(a.limit.unwrap_or(usize::MAX))
         .collect();
-    let pb = ProgressBar::new(chosen.len() as u64);
-    pb.set_style(
-        ProgressStyle::with_template("predicting [{bar:30}] {pos}/{len} cells (ETA {eta})")
-            .expect("template")
-            .progress_chars("=> "),
-    );
+    let pb = cell_bar("predicting", chosen.len() as u64);
     let mut lines = Vec::new();
     let (mut right, mut known, mut valid) = (0usize, 0usize, 0usize);
     for r in &chosen {
@@ -418,6 +413,19 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A progress bar over cells: "VERB [=====>   ] 12/264 cells (ETA 3s)".
+fn cell_bar(verb: &str, cells: u64) -> ProgressBar {
+    let pb = ProgressBar::new(cells);
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{verb} [{{bar:30}}] {{pos}}/{{len}} cells (ETA {{eta}})"
+        ))
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    pb
 }
 
 fn write_lines(path: &Path, lines: &[serde_json::Value]) -> Result<()> {
@@ -518,12 +526,7 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
     } else {
         a.cell_type.iter().map(|t| Some(t.as_str())).collect()
     };
-    let pb = ProgressBar::new((types.len() * a.n) as u64);
-    pb.set_style(
-        ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} cells (ETA {eta})")
-            .expect("template")
-            .progress_chars("=> "),
-    );
+    let pb = cell_bar("generating", (types.len() * a.n) as u64);
     let mut lines = Vec::new();
     let (mut words, mut valid, mut unique) = (0usize, 0usize, 0usize);
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(a.seed);
@@ -658,12 +661,7 @@ pub fn run_embed(a: &EmbedArgs) -> Result<()> {
     if chosen.is_empty() {
         bail!("{}: no cells in split `{}`", a.dataset.display(), a.split);
     }
-    let pb = ProgressBar::new(chosen.len() as u64);
-    pb.set_style(
-        ProgressStyle::with_template("embedding [{bar:30}] {pos}/{len} cells (ETA {eta})")
-            .expect("template")
-            .progress_chars("=> "),
-    );
+    let pb = cell_bar("embedding", chosen.len() as u64);
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
     let mut flat: Vec<f32> = Vec::new();
     let mut width = 0;

@@ -276,4 +276,46 @@ fn eval_refuses_bad_inputs_with_a_hint() {
         "no label column `nope`",
     );
     assert!(!out.exists(), "no report is left behind by a failed run");
+
+    // A source file that moved: the report is written without the parts that
+    // need it, and says so.
+    let preds = t.path().join("truth.jsonl");
+    let lines: String = std::fs::read_to_string(ds.join("sentences.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["split"] == "test")
+        .map(|v| {
+            format!(
+                "{}\n",
+                serde_json::json!({"cell_name": v["cell_name"], "predicted": v["cluster_orig"]})
+            )
+        })
+        .collect();
+    std::fs::write(&preds, lines).unwrap();
+    let json = ok(&[
+        "eval",
+        ds_s,
+        "--predictions",
+        preds.to_str().unwrap(),
+        "--source",
+        "/nowhere/moved.h5ad",
+        "-o",
+        out_s,
+        "--json",
+    ]);
+    let m: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(m["prediction"]["model"]["accuracy"], 1.0);
+    assert_eq!(
+        m["prediction"]["baselines"].as_array().unwrap().len(),
+        1,
+        "only the majority baseline"
+    );
+    let notes = m["notes"].to_string();
+    assert!(
+        notes.contains("baseline on expression skipped")
+            && notes.contains("rank-expression plot skipped"),
+        "{notes}"
+    );
+    assert!(m["fit"].is_null() && out.join("report.html").is_file());
 }

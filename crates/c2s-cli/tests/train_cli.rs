@@ -15,6 +15,24 @@ fn c2s() -> Command {
     Command::new(env!("CARGO_BIN_EXE_c2s"))
 }
 
+/// The 200-cell T-cell dataset converted into `dir/ds`, labelled by cluster.
+fn convert_wu2020(dir: &Path) -> PathBuf {
+    let ds = dir.join("ds");
+    let o = c2s()
+        .args([
+            "convert",
+            data("wu2020-tcells-200.h5ad").to_str().unwrap(),
+            "-o",
+            ds.to_str().unwrap(),
+            "--labels",
+            "cluster_orig",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ds
+}
+
 fn steps_logged(run: &Path) -> Vec<u64> {
     std::fs::read_to_string(run.join("loss_log.jsonl"))
         .unwrap_or_default()
@@ -28,23 +46,7 @@ fn steps_logged(run: &Path) -> Vec<u64> {
 #[test]
 fn training_killed_mid_run_resumes_from_its_checkpoint() {
     let t = tempfile::tempdir().unwrap();
-    let ds = t.path().join("ds");
-    let st = c2s()
-        .args([
-            "convert",
-            data("wu2020-tcells-200.h5ad").to_str().unwrap(),
-            "-o",
-            ds.to_str().unwrap(),
-            "--labels",
-            "cluster_orig",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    let ds = convert_wu2020(t.path());
     let run = t.path().join("run");
     let tiny = [
         "--layers",
@@ -367,19 +369,7 @@ fn tiny_pretrained_gpt2(dir: &Path) {
 #[test]
 fn fine_tunes_a_pretrained_gpt2_folder() {
     let t = tempfile::tempdir().unwrap();
-    let ds = t.path().join("ds");
-    let o = c2s()
-        .args([
-            "convert",
-            data("wu2020-tcells-200.h5ad").to_str().unwrap(),
-            "-o",
-            ds.to_str().unwrap(),
-            "--labels",
-            "cluster_orig",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ds = convert_wu2020(t.path());
     let base = t.path().join("gpt2-tiny");
     tiny_pretrained_gpt2(&base);
     let run = t.path().join("run");

@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use c2s_data::convert::sample_rows;
 use c2s_data::dataset::{read_sentences, SentenceRecord, FIT_JSON, MANIFEST_JSON, VOCABULARY_TSV};
-use c2s_data::expression::log_expression;
+use c2s_data::expression::{log_expression, ExpressionRow};
 use c2s_data::reconstruct::read_fit;
 use c2s_data::Vocabulary;
 use serde::Serialize;
@@ -148,6 +149,15 @@ pub fn evaluate(
             .collect()
     };
 
+    // Expression read back from the source file, for the k-NN baseline and the
+    // rank-expression plot: one opening of the file for both.
+    let fit_names: Vec<&str> = in_split("train")
+        .iter()
+        .take(20)
+        .map(|r| r.cell_name.as_str())
+        .collect();
+    let mut fit_rows: Option<std::result::Result<Vec<ExpressionRow>, String>> = None;
+
     let prediction = match &inputs.predictions {
         None => None,
         Some(path) => {
@@ -183,8 +193,8 @@ pub fn evaluate(
             let mut report = evaluate_predictions(&truth, &pred, &conf, &train_labels)?;
             progress("k-NN baseline on expression");
             // Bounded work and memory on large datasets: seeded samples.
-            let train_rows = capped(train.len(), MAX_BASELINE_CELLS, opts.seed);
-            let test_rows = capped(names.len(), MAX_BASELINE_CELLS, opts.seed ^ 1);
+            let train_rows = sample_rows(train.len(), MAX_SAMPLE_CELLS, opts.seed);
+            let test_rows = sample_rows(names.len(), MAX_SAMPLE_CELLS, opts.seed ^ 1);
             if train_rows.len() < train.len() || test_rows.len() < names.len() {
                 notes.push(format!(
                     "k-NN baseline on a seeded sample: {} training and {} predicted cells",
@@ -206,16 +216,13 @@ pub fn evaluate(
                 .collect();
             let test_names: Vec<&str> = test_rows.iter().map(|&i| names[i].as_str()).collect();
             let test_truth: Vec<String> = test_rows.iter().map(|&i| truth[i].clone()).collect();
-            let expr = log_expression(ds, &train_names, inputs.source.as_deref()).and_then(|a| {
-                Ok((
-                    a,
-                    log_expression(ds, &test_names, inputs.source.as_deref())?,
-                ))
-            });
-            match expr {
-                Ok((tr, te)) => {
+            let all_names = [train_names.as_slice(), &test_names, &fit_names].concat();
+            match log_expression(ds, &all_names, inputs.source.as_deref()) {
+                Ok(mut rows) => {
+                    fit_rows = Some(Ok(rows.split_off(train_names.len() + test_names.len())));
+                    let te = rows.split_off(train_names.len());
                     let b = knn_expression_baseline(
-                        &tr,
+                        &rows,
                         &train_labels,
                         &te,
                         &test_truth,
@@ -225,7 +232,10 @@ pub fn evaluate(
                     )?;
                     report.baselines.push(b);
                 }
-                Err(e) => notes.push(format!("k-NN baseline on expression skipped: {e}")),
+                Err(e) => {
+                    notes.push(format!("k-NN baseline on expression skipped: {e}"));
+                    fit_rows = Some(Err(e.to_string()));
+                }
             }
             Some(report)
         }
@@ -302,12 +312,10 @@ pub fn evaluate(
     };
 
     progress("rank-expression plot data");
-    let fit_cells: Vec<&str> = in_split("train")
-        .iter()
-        .take(20)
-        .map(|r| r.cell_name.as_str())
-        .collect();
-    let fit_plot = match log_expression(ds, &fit_cells, inputs.source.as_deref()) {
+    let fit_rows = fit_rows.unwrap_or_else(|| {
+        log_expression(ds, &fit_names, inputs.source.as_deref()).map_err(|e| e.to_string())
+    });
+    let fit_plot = match fit_rows {
         Ok(cells) => {
             let mut points = Vec::new();
             for c in &cells {
@@ -348,19 +356,7 @@ pub fn evaluate(
 /// Cells kept for the expression baseline and for the real side of the
 /// generated-cell metrics: enough for stable figures, bounded memory (a dense
 /// cells x 2,000-gene matrix each).
-const MAX_BASELINE_CELLS: usize = 20_000;
-const MAX_REFERENCE_CELLS: usize = 20_000;
-
-/// Positions 0..n, or a seeded sorted sample of `max` of them.
-fn capped(n: usize, max: usize, seed: u64) -> Vec<usize> {
-    if n <= max {
-        return (0..n).collect();
-    }
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
-    let mut v = rand::seq::index::sample(&mut rng, n, max).into_vec();
-    v.sort_unstable();
-    v
-}
+const MAX_SAMPLE_CELLS: usize = 20_000;
 
 fn sample_records<'a>(
     rs: Vec<&'a SentenceRecord>,
@@ -368,7 +364,7 @@ fn sample_records<'a>(
     what: &str,
     notes: &mut Vec<String>,
 ) -> Vec<&'a SentenceRecord> {
-    let keep = capped(rs.len(), MAX_REFERENCE_CELLS, seed);
+    let keep = sample_rows(rs.len(), MAX_SAMPLE_CELLS, seed);
     if keep.len() < rs.len() {
         notes.push(format!(
             "{what}: a seeded sample of {} of {} cells",

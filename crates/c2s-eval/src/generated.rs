@@ -14,6 +14,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use c2s_data::convert::sample_rows;
+
 use crate::correlation::{pearson, spearman};
 use crate::error::{EvalError, Result};
 use crate::gw::{entropic_gw, pairwise_distances, GwOptions};
@@ -221,7 +223,7 @@ pub fn evaluate_generated(
     let knn = KnnClassifier::fit(z_ref.view(), &ref_labels)?;
     let known: std::collections::HashSet<&str> = ref_labels.iter().map(|s| s.as_str()).collect();
 
-    let gw_ref_rows = sample_rows(&mut rng, z_ref.nrows(), opts.gw_cells);
+    let gw_ref_rows = sample_rows(z_ref.nrows(), opts.gw_cells, opts.seed);
     let z_gw_ref = z_ref.select(Axis(0), &gw_ref_rows);
     let c_ref = pairwise_distances(z_gw_ref.view());
     let n_pairs = (c_ref.nrows() * c_ref.nrows().saturating_sub(1)).max(1) as f64;
@@ -257,7 +259,7 @@ pub fn evaluate_generated(
                 })
                 .collect()
         };
-        let gw_rows = sample_rows(&mut rng, z.nrows(), opts.gw_cells);
+        let gw_rows = sample_rows(z.nrows(), opts.gw_cells, opts.seed ^ (set_index as u64 + 1));
         let gw_distance = if let Some(j) = same_cloud_as(set_index) {
             out_sets.get(j).and_then(|s: &SetMetrics| s.gw_distance)
         } else if gw_rows.len() >= 2 {
@@ -342,12 +344,6 @@ pub fn evaluate_generated(
         umap,
         mean_expression,
     })
-}
-
-fn sample_rows(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Vec<usize> {
-    let mut v = rand::seq::index::sample(rng, n, k.min(n)).into_vec();
-    v.sort_unstable();
-    v
 }
 
 fn by_type<'a>(

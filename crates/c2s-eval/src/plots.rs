@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -113,6 +114,45 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+type Area<DB> = DrawingArea<DB, Shift>;
+
+/// A white canvas split into the plot (left) and its legend panel (right).
+fn panels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+) -> std::result::Result<(Area<DB>, Area<DB>), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let (w, _) = root.dim_in_pixel();
+    Ok(root.split_horizontally(w * 7 / 10))
+}
+
+type Axes<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Titled numeric axes over the given x and y ranges.
+fn axes<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> std::result::Result<Axes<'a, DB>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT_NAME, 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style((FONT_NAME, 13))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 #[derive(Clone, Copy)]
 enum Marker {
     Dot,
@@ -168,27 +208,11 @@ impl Chart for Scatter {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> std::result::Result<(), String> {
-        root.fill(&WHITE).map_err(err)?;
-        let (w, _) = root.dim_in_pixel();
-        let (plot, legend) = root.split_horizontally(w * 7 / 10);
+        let (plot, legend) = panels(root)?;
         let all = || self.groups.iter().flat_map(|g| g.2.iter());
-        let (x0, x1) = span(all().map(|p| p.0));
-        let (y0, y1) = span(all().map(|p| p.1));
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(&self.title, (FONT_NAME, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(55)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .label_style((FONT_NAME, 13))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(err)?;
+        let x = span(all().map(|p| p.0));
+        let y = span(all().map(|p| p.1));
+        let mut chart = axes(&plot, &self.title, &self.x_label, &self.y_label, x, y)?;
         let s = self.point_size;
         let mut items = Vec::new();
         for (gi, (name, hollow, pts)) in self.groups.iter().enumerate() {
@@ -239,26 +263,11 @@ impl Chart for Lines {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> std::result::Result<(), String> {
-        root.fill(&WHITE).map_err(err)?;
-        let (w, _) = root.dim_in_pixel();
-        let (plot, legend) = root.split_horizontally(w * 7 / 10);
+        let (plot, legend) = panels(root)?;
         let all = || self.series.iter().flat_map(|s| s.1.iter());
-        let (x0, x1) = span(all().map(|p| p.0));
-        let (y0, y1) = self.y_range.unwrap_or_else(|| span(all().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(&self.title, (FONT_NAME, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(55)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .label_style((FONT_NAME, 13))
-            .draw()
-            .map_err(err)?;
+        let x = span(all().map(|p| p.0));
+        let y = self.y_range.unwrap_or_else(|| span(all().map(|p| p.1)));
+        let mut chart = axes(&plot, &self.title, &self.x_label, &self.y_label, x, y)?;
         let mut items = Vec::new();
         for (i, (name, pts)) in self.series.iter().enumerate() {
             let c = color(i);
