@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting, lints, the Rust test suites (real
-# datasets from ../shared), and cross-checks that anndata, pandas and Hugging
-# Face datasets read what we write.
+# datasets from ../shared), the UI's unit tests (Vitest), the app's window
+# tests (tauri-driver + WebKitWebDriver under Xvfb), and cross-checks that
+# anndata, pandas, Hugging Face datasets and transformers read what we write.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR=never
 
+# The app embeds the built UI, so it comes first.
+(cd ui && npm ci --no-audit --no-fund && npx tsc --noEmit && npm test && npm run build)
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
@@ -29,4 +32,10 @@ text="The cell type of the cell with the genes CD3D CD8A GZMB is"
 target/debug/examples/logits "$tmp/run/model" "$text" \
   | .venv/bin/python -c "import json, sys; d = json.load(sys.stdin); d['text'] = sys.argv[1]; print(json.dumps(d))" "$text" > "$tmp/ours.json"
 .venv/bin/python tests/interop/check_transformers.py "$tmp/run/model" "$tmp/ours.json"
+
+# The app's window, driven end to end (screenshots in ui/e2e/screenshots/).
+command -v tauri-driver >/dev/null || cargo install tauri-driver --version 2.1.0 --locked
+cargo build -p c2s-studio
+xvfb-run -a -s "-screen 0 1440x900x24" bash -c "cd ui && npm run e2e"
+.venv/bin/python tests/interop/check_annotated.py "$(cat ui/e2e/screenshots/annotated-path.txt)" assets/pbmc3k-10x.h5ad
 echo "All tests passed."

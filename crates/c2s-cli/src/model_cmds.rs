@@ -1,21 +1,17 @@
-//! `c2s train` and `c2s predict`: thin wrappers over c2s-model.
+//! `c2s train`, `predict`, `generate`, `embed`: thin wrappers over c2s-model.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use c2s_data::dataset::{read_sentences, SentenceRecord};
-use c2s_model::predict::Predictor;
-use c2s_model::prompts::Templates;
-use c2s_model::tokenizer::{gene_tokenizer, load_tokenizer, EOS};
-use c2s_model::train::{train, CellRecord, TrainOptions, TrainProgress};
-use c2s_model::{init_model, load_model, Gpt2Config, LoadedModel};
+use c2s_model::cells::{embed_cells, generate_cells, predict_cells, CellInput, GenerateRequest};
+use c2s_model::train::TrainProgress;
+use c2s_model::train_dataset::{prepare_training, Preset as EnginePreset, TrainRequest};
+use c2s_model::TrainedModel;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
-use tokenizers::Tokenizer;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Preset {
@@ -23,6 +19,8 @@ pub enum Preset {
     Quick,
     /// A larger model from scratch, several epochs.
     Standard,
+    /// The largest model from scratch, more epochs: best on a GPU.
+    Thorough,
     /// Fine-tune pretrained GPT-2 (--base: a Hugging Face folder or Hub id;
     /// default gpt2), keeping its tokenizer and shape. Best on a GPU.
     FineTune,
@@ -102,56 +100,6 @@ pub struct PredictArgs {
     json: bool,
 }
 
-/// What a trained model needs to predict: written beside it as c2s.json.
-#[derive(Serialize, Deserialize)]
-struct ModelCard {
-    label_column: String,
-    labels: Vec<String>,
-    organism: String,
-    top_k: usize,
-    /// The genes the model knows (the dataset's vocabulary).
-    #[serde(default)]
-    genes: Vec<String>,
-}
-
-/// A model folder written by `c2s train`, ready to use.
-struct Trained {
-    card: ModelCard,
-    loaded: LoadedModel,
-    tok: Tokenizer,
-    eos: u32,
-}
-
-impl Trained {
-    fn load(dir: &Path) -> Result<Self> {
-        let card: ModelCard =
-            serde_json::from_slice(&std::fs::read(dir.join("c2s.json")).with_context(|| {
-                format!(
-                    "{}: no c2s.json; give the model folder of a `c2s train` run (RUN/model)",
-                    dir.display()
-                )
-            })?)?;
-        let (device, device_name) = c2s_model::train::best_device();
-        let mut loaded = load_model(dir, &device)?;
-        // Half-precision weights on GPUs that support them (C2S_PRECISION overrides).
-        let dtype = c2s_model::train::inference_dtype(&device);
-        if dtype != candle_core::DType::F32 {
-            loaded.model = loaded.model.to_dtype(dtype)?;
-        }
-        eprintln!("device: {device_name}, {dtype:?} weights");
-        let tok = load_tokenizer(&dir.join("tokenizer.json"))?;
-        let eos = tok
-            .token_to_id(EOS)
-            .context("tokenizer without <|endoftext|>")?;
-        Ok(Trained {
-            card,
-            loaded,
-            tok,
-            eos,
-        })
-    }
-}
-
 fn label_of<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
     r.labels
         .iter()
@@ -159,121 +107,50 @@ fn label_of<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
         .and_then(|l| l.1.as_deref())
 }
 
-fn first_label_column(records: &[SentenceRecord]) -> Option<String> {
-    records
-        .first()?
-        .labels
-        .iter()
-        .map(|l| l.0.clone())
-        .find(|n| n != "split")
+fn load_model_dir(dir: &Path) -> Result<TrainedModel> {
+    let m = TrainedModel::load(dir)?;
+    eprintln!("device: {}", m.device_name);
+    Ok(m)
 }
 
 pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
-    let records = read_sentences(&a.dataset)?;
-    let label = match &a.label {
-        Some(l) => l.clone(),
-        None => first_label_column(&records)
-            .context("the dataset has no label column: convert it again with --labels cell_type")?,
+    let req = TrainRequest {
+        dataset: a.dataset.clone(),
+        output: a.output.clone(),
+        preset: match a.preset {
+            Preset::Quick => EnginePreset::Quick,
+            Preset::Standard => EnginePreset::Standard,
+            Preset::Thorough => EnginePreset::Thorough,
+            Preset::FineTune => EnginePreset::FineTune,
+        },
+        base: a.base.clone(),
+        label: a.label.clone(),
+        resume: a.resume,
+        tasks: None,
+        organism: a.organism.clone(),
+        top_k: a.top_k,
+        epochs: a.epochs,
+        max_steps: a.max_steps,
+        batch_size: a.batch_size,
+        checkpoint_every: a.checkpoint_every,
+        layers: a.layers,
+        width: a.width,
+        heads: a.heads,
+        context: a.context,
+        seed: a.seed,
     };
-    if !records.iter().any(|r| label_of(r, &label).is_some()) {
-        bail!(
-            "{}: no cell has a `{label}` label; choose a label column with --label",
-            a.dataset.display()
-        );
-    }
-    let to_cell = |r: &SentenceRecord, k: usize| CellRecord {
-        genes: r.sentence.split(' ').take(k).map(String::from).collect(),
-        label: label_of(r, &label).map(String::from),
-    };
-    let mut opts = TrainOptions::quick();
-    let (mut layers, mut width, mut heads, mut context) = (2, 128, 4, 256);
-    let fine_tune = matches!(a.preset, Preset::FineTune) || a.base.is_some();
-    if let Preset::Standard = a.preset {
-        (layers, width, heads, context) = (4, 256, 4, 512);
-        opts.epochs = 5.0;
-        opts.lr = 6e-4;
-        opts.top_k = 200;
-    }
-    if fine_tune {
-        if a.layers.or(a.width).or(a.heads).or(a.context).is_some() {
-            bail!("--layers, --width, --heads and --context come from the pretrained model when fine-tuning\n  hint: leave them out, or train from scratch without --base");
-        }
-        // Pretrained weights move little: a small learning rate; GPT-2's
-        // sub-word tokens make 100 genes about 300 tokens.
-        opts.lr = 1e-4;
-        opts.top_k = 100;
-    }
-    layers = a.layers.unwrap_or(layers);
-    width = a.width.unwrap_or(width);
-    heads = a.heads.unwrap_or(heads);
-    context = a.context.unwrap_or(context);
-    opts.top_k = a.top_k.unwrap_or(opts.top_k);
-    opts.epochs = a.epochs.unwrap_or(opts.epochs);
-    opts.max_steps = a.max_steps;
-    opts.batch_size = a.batch_size.unwrap_or(opts.batch_size);
-    opts.checkpoint_every = a.checkpoint_every.unwrap_or(opts.checkpoint_every);
-    opts.seed = a.seed;
-    opts.organism = a.organism.clone();
-    let split_is = |r: &SentenceRecord, s: &str| label_of(r, "split") == Some(s);
-    let train_cells: Vec<CellRecord> = records
-        .iter()
-        .filter(|r| split_is(r, "train"))
-        .map(|r| to_cell(r, opts.top_k))
-        .collect();
-    let val_cells: Vec<CellRecord> = records
-        .iter()
-        .filter(|r| split_is(r, "val"))
-        .map(|r| to_cell(r, opts.top_k))
-        .collect();
-
-    let templates = Templates::default_set();
-    let labels: BTreeSet<String> = records
-        .iter()
-        .filter_map(|r| label_of(r, &label).map(String::from))
-        .collect();
-    let vocab = c2s_data::Vocabulary::read_tsv(&a.dataset.join("vocabulary.tsv"))?;
-    let run_exists = a.output.join("loss_log.jsonl").exists();
-    if run_exists && !a.resume {
-        bail!(
-            "{}: this run folder is in use; add --resume to continue it, or choose another folder",
-            a.output.display()
-        );
-    }
-    let checkpoint = a
-        .resume
-        .then(|| c2s_model::train::find_checkpoint(&a.output))
-        .flatten();
-    let (device, device_name) = c2s_model::train::best_device();
-    let (tok, model) = if fine_tune {
-        let base = c2s_model::pretrained::resolve(a.base.as_deref().unwrap_or("gpt2"))?;
-        let tok_path = checkpoint.as_ref().unwrap_or(&base).join("tokenizer.json");
+    let prepared = prepare_training(&req)?;
+    if let Some(base) = &prepared.base_dir {
         eprintln!("Fine-tuning {}", base.display());
-        (load_tokenizer(&tok_path)?, load_model(&base, &device)?)
-    } else {
-        let tok = match &checkpoint {
-            Some(ck) => load_tokenizer(&ck.join("tokenizer.json"))?,
-            None => gene_tokenizer(
-                &vocab.genes,
-                &[templates.texts(), labels.iter().cloned().collect()].concat(),
-            )?,
-        };
-        let mut cfg = Gpt2Config::new(tok.get_vocab_size(true), context, width, layers, heads);
-        let eos = tok
-            .token_to_id(EOS)
-            .context("tokenizer without <|endoftext|>")?;
-        cfg.eos_token_id = Some(eos);
-        cfg.bos_token_id = Some(eos);
-        let model = init_model(&cfg, &device, a.seed)?;
-        (tok, model)
-    };
+    }
     eprintln!(
-        "Training on {} ({} train / {} validation cells, {} types); device: {device_name}",
+        "Training on {} ({} train / {} validation cells, {} types); device: {}",
         a.dataset.display(),
-        train_cells.len(),
-        val_cells.len(),
-        labels.len()
+        prepared.train_cells.len(),
+        prepared.val_cells.len(),
+        prepared.labels.len(),
+        prepared.device_name
     );
-
     let pb = ProgressBar::new(0);
     pb.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] step {pos}/{len} (ETA {eta})")
@@ -293,34 +170,8 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
             p.train_loss, p.tokens_per_s
         ));
     };
-    std::fs::create_dir_all(&a.output)
-        .with_context(|| format!("creating {}", a.output.display()))?;
-    let s = train(
-        &a.output,
-        model,
-        &tok,
-        &templates,
-        &train_cells,
-        &val_cells,
-        &opts,
-        a.resume,
-        &report,
-        cancel,
-    )?;
+    let s = prepared.run(&report, cancel)?;
     pb.finish_and_clear();
-    if !s.cancelled {
-        let card = ModelCard {
-            label_column: label.clone(),
-            labels: labels.into_iter().collect(),
-            organism: a.organism.clone(),
-            top_k: opts.top_k,
-            genes: vocab.genes.clone(),
-        };
-        std::fs::write(
-            s.model_dir.join("c2s.json"),
-            serde_json::to_vec_pretty(&card)?,
-        )?;
-    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else if s.cancelled {
@@ -342,53 +193,53 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
     Ok(())
 }
 
-pub fn run_predict(a: &PredictArgs) -> Result<()> {
-    let Trained {
-        card,
-        loaded,
-        tok,
-        eos,
-    } = Trained::load(&a.model)?;
-    let templates = Templates::default_set();
-    let predictor = Predictor::new(
-        &loaded.model,
-        &tok,
-        &templates,
-        card.labels.clone(),
-        &card.organism,
-        card.top_k,
-        eos,
-    )?;
-    let records = read_sentences(&a.dataset)?;
-    let chosen: Vec<&SentenceRecord> = records
+fn chosen_cells<'a>(records: &'a [SentenceRecord], split: &str) -> Vec<&'a SentenceRecord> {
+    records
         .iter()
-        .filter(|r| a.split == "all" || label_of(r, "split") == Some(a.split.as_str()))
-        .take(a.limit.unwrap_or(usize::MAX))
-        .collect();
+        .filter(|r| split == "all" || label_of(r, "split") == Some(split))
+        .collect()
+}
+
+fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
+    records
+        .iter()
+        .map(|r| CellInput {
+            name: &r.cell_name,
+            sentence: &r.sentence,
+        })
+        .collect()
+}
+
+pub fn run_predict(a: &PredictArgs) -> Result<()> {
+    let m = load_model_dir(&a.model)?;
+    let records = read_sentences(&a.dataset)?;
+    let mut chosen = chosen_cells(&records, &a.split);
+    chosen.truncate(a.limit.unwrap_or(usize::MAX));
     let pb = cell_bar("predicting", chosen.len() as u64);
-    let mut lines = Vec::new();
+    let never = AtomicBool::new(false);
+    let preds = predict_cells(
+        &m,
+        &inputs(&chosen),
+        a.free,
+        &|done, _| pb.set_position(done as u64),
+        &never,
+    )?;
+    pb.finish_and_clear();
     let (mut right, mut known, mut valid) = (0usize, 0usize, 0usize);
-    for r in &chosen {
-        let genes: Vec<&str> = r.sentence.split(' ').take(card.top_k).collect();
-        let truth = label_of(r, &card.label_column);
-        let predicted = if a.free {
-            let p = predictor.predict_free(&genes, eos)?;
-            valid += p.label.is_some() as usize;
-            lines.push(serde_json::json!({"cell_name": r.cell_name, "predicted": p.label, "answer": p.text, "true": truth}));
-            p.label
-        } else {
-            let p = predictor.predict(&genes)?;
-            valid += 1;
-            lines.push(serde_json::json!({"cell_name": r.cell_name, "predicted": p.label, "confidence": p.confidence, "true": truth}));
-            Some(p.label)
-        };
+    let mut lines = Vec::new();
+    for (r, p) in chosen.iter().zip(&preds) {
+        let truth = label_of(r, &m.card.label_column);
+        valid += p.predicted.is_some() as usize;
         if let Some(t) = truth {
             known += 1;
-            right += (Some(t) == predicted.as_deref()) as usize;
+            right += (Some(t) == p.predicted.as_deref()) as usize;
         }
-        pb.inc(1);
+        lines.push(if a.free {
+            serde_json::json!({"cell_name": p.cell_name, "predicted": p.predicted, "answer": p.answer, "true": truth})
+        } else {
+            serde_json::json!({"cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence, "true": truth})
+        });
     }
-    pb.finish_and_clear();
     if let Some(out) = &a.output {
         write_lines(out, &lines)?;
     }
@@ -407,7 +258,7 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
             "{} cells; accuracy {:.3} against `{}` ({} labelled); {} answers name a known type",
             chosen.len(),
             accuracy,
-            card.label_column,
+            m.card.label_column,
             known,
             valid
         );
@@ -479,148 +330,75 @@ pub struct GenerateArgs {
 }
 
 pub fn run_generate(a: &GenerateArgs) -> Result<()> {
-    use c2s_model::generate::{sample_batch, GeneConstraint, Sampling};
-    use c2s_model::prompts::{make_example, CellInfo, Task};
-    use c2s_model::tokenizer::{decode_text, encode, is_word_level};
-    let Trained {
-        card,
-        loaded,
-        tok,
-        eos,
-    } = Trained::load(&a.model)?;
-    let templates = Templates::default_set();
-    for t in &a.cell_type {
-        if !card.labels.contains(t) {
-            bail!(
-                "the model has not learned the cell type `{t}`; it knows: {}",
-                card.labels.join(", ")
-            );
-        }
-    }
-    let mut is_gene = vec![false; loaded.model.config.vocab_size];
-    for g in &card.genes {
-        if let Some(id) = tok.token_to_id(g) {
-            is_gene[id as usize] = true;
-        }
-    }
-    let enders: Vec<u32> = [Some(eos), tok.token_to_id(".")]
-        .into_iter()
-        .flatten()
-        .collect();
-    let constraint = GeneConstraint { is_gene, enders };
-    // Sub-word tokenizers (fine-tuned GPT-2) have no token per gene to allow.
-    let constrained = !a.free && is_word_level(&tok);
-    if !a.free && !constrained {
-        eprintln!("note: this model's tokenizer splits gene names into pieces, so generation cannot be limited to known genes; generating freely (valid and unique shares are reported)");
-    }
-    let known: std::collections::HashSet<&str> = card.genes.iter().map(String::as_str).collect();
-    let stop: Vec<Vec<u32>> = a
-        .stop
-        .iter()
-        .map(|t| encode(&tok, t))
-        .collect::<c2s_model::Result<_>>()?;
-    let types: Vec<Option<&str>> = if a.every_type {
-        card.labels.iter().map(|t| Some(t.as_str())).collect()
+    let m = load_model_dir(&a.model)?;
+    let types: Vec<Option<String>> = if a.every_type {
+        m.card.labels.iter().cloned().map(Some).collect()
     } else if a.cell_type.is_empty() {
         vec![None]
     } else {
-        a.cell_type.iter().map(|t| Some(t.as_str())).collect()
+        a.cell_type.iter().cloned().map(Some).collect()
     };
-    let pb = cell_bar("generating", (types.len() * a.n) as u64);
-    let mut lines = Vec::new();
-    let (mut words, mut valid, mut unique) = (0usize, 0usize, 0usize);
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(a.seed);
-    // The prompt asks for as many genes as the model saw per cell.
-    let placeholder: Vec<&str> = vec![""; card.top_k];
-    // (type, index within the type, prompt), in output order.
-    let mut jobs = Vec::new();
-    for ty in &types {
-        for i in 0..a.n {
-            let task = if ty.is_some() {
-                Task::CellTypeGeneration
-            } else {
-                Task::UnconditionalGeneration
-            };
-            let info = CellInfo {
-                genes: &placeholder,
-                cell_type: *ty,
-                organism: &card.organism,
-            };
-            let ex = make_example(&templates, task, &info, card.top_k, &mut rng)?;
-            jobs.push((*ty, i, encode(&tok, &ex.prompt)?));
-        }
+    if !a.free && !c2s_model::tokenizer::is_word_level(&m.tok) {
+        eprintln!("note: this model's tokenizer splits gene names into pieces, so generation cannot be limited to known genes; generating freely (valid and unique shares are reported)");
     }
-    let s = Sampling {
+    let req = GenerateRequest {
+        types,
+        per_type: a.n,
         temperature: a.temperature,
-        top_k: Some(a.top_k),
-        top_p: Some(a.top_p),
-        max_new: card.top_k + 2,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        free: a.free,
+        stop: a.stop.clone(),
+        // Streaming shows one cell at a time.
+        batch_size: if a.stream { 1 } else { a.batch_size },
         seed: a.seed,
-        stop: stop.clone(),
     };
-    // Streaming shows one cell at a time.
-    let batch = if a.stream { 1 } else { a.batch_size.max(1) };
-    for (c, chunk) in jobs.chunks(batch).enumerate() {
-        let prompts: Vec<Vec<u32>> = chunk.iter().map(|j| j.2.clone()).collect();
-        let seeds: Vec<u64> = (0..chunk.len())
-            .map(|k| a.seed.wrapping_add((c * batch + k) as u64))
-            .collect();
-        let mut streamed: Vec<u32> = Vec::new();
-        let mut shown = 0;
-        let mut on_token = |_row: usize, t: u32| {
-            if a.stream {
-                streamed.push(t);
-                let text = decode_text(&tok, &streamed);
-                // Byte-level BPE may hold back a partial character.
-                if text.len() > shown && text.is_char_boundary(shown) {
-                    pb.suspend(|| {
-                        print!("{}", &text[shown..]);
-                        let _ = std::io::Write::flush(&mut std::io::stdout());
-                    });
-                    shown = text.len();
-                }
-            }
-        };
-        let outs = sample_batch(
-            &loaded.model,
-            &prompts,
-            eos,
-            &s,
-            &seeds,
-            constrained.then_some(&constraint),
-            &mut on_token,
-        )?;
-        if a.stream {
-            pb.suspend(|| println!());
+    let pb = cell_bar("generating", (req.types.len() * a.n) as u64);
+    let (mut current, mut shown) = (usize::MAX, 0usize);
+    let mut on_text = |cell: usize, text: &str| {
+        if !a.stream {
+            return;
         }
-        for ((ty, i, _), ids) in chunk.iter().zip(outs) {
-            let sentence = decode_text(&tok, &ids)
-                .trim_end_matches('.')
-                .trim()
-                .to_string();
-            let mut seen = std::collections::HashSet::new();
-            for w in sentence.split_whitespace() {
-                words += 1;
-                if known.contains(w) {
-                    valid += 1;
-                    unique += seen.insert(w.to_string()) as usize;
-                }
+        if cell != current {
+            if current != usize::MAX {
+                pb.suspend(|| println!());
             }
-            let name = format!("generated_{}_{i}", ty.unwrap_or("cell").replace(' ', "_"));
-            lines.push(
-                serde_json::json!({"cell_name": name, "cell_sentence": sentence, "cell_type": ty}),
-            );
-            pb.inc(1);
+            (current, shown) = (cell, 0);
         }
+        // Byte-level BPE may hold back a partial character; the finished
+        // cell comes once more, trimmed.
+        if text.len() > shown && text.is_char_boundary(shown) {
+            pb.suspend(|| {
+                print!("{}", &text[shown..]);
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+            });
+            shown = text.len();
+        }
+    };
+    let never = AtomicBool::new(false);
+    let g = generate_cells(
+        &m,
+        &req,
+        &mut on_text,
+        &|done, _| pb.set_position(done as u64),
+        &never,
+    )?;
+    if a.stream {
+        pb.suspend(|| println!());
     }
     pb.finish_and_clear();
+    let lines: Vec<serde_json::Value> = g
+        .cells
+        .iter()
+        .map(|c| serde_json::to_value(c).expect("plain data"))
+        .collect();
     write_lines(&a.output, &lines)?;
     println!(
         "Wrote {} cells to {}: {:.1} % of words are known genes, {:.1} % of those are unique within their cell",
         lines.len(),
         a.output.display(),
-        100.0 * valid as f64 / words.max(1) as f64,
-        100.0 * unique as f64 / valid.max(1) as f64
+        100.0 * g.valid_share,
+        100.0 * g.unique_share
     );
     Ok(())
 }
@@ -643,53 +421,23 @@ pub struct EmbedArgs {
 }
 
 pub fn run_embed(a: &EmbedArgs) -> Result<()> {
-    use c2s_model::embed::embed_batch;
-    use c2s_model::prompts::{make_example, CellInfo, Task};
-    use c2s_model::tokenizer::encode;
-    let Trained {
-        card,
-        loaded,
-        tok,
-        eos,
-    } = Trained::load(&a.model)?;
-    let templates = Templates::default_set();
+    let m = load_model_dir(&a.model)?;
     let records = read_sentences(&a.dataset)?;
-    let chosen: Vec<&SentenceRecord> = records
-        .iter()
-        .filter(|r| a.split == "all" || label_of(r, "split") == Some(a.split.as_str()))
-        .collect();
+    let chosen = chosen_cells(&records, &a.split);
     if chosen.is_empty() {
         bail!("{}: no cells in split `{}`", a.dataset.display(), a.split);
     }
     let pb = cell_bar("embedding", chosen.len() as u64);
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-    let mut flat: Vec<f32> = Vec::new();
-    let mut width = 0;
-    for batch in chosen.chunks(a.batch_size.max(1)) {
-        let mut seqs = Vec::with_capacity(batch.len());
-        for r in batch {
-            let genes: Vec<&str> = r.sentence.split(' ').take(card.top_k).collect();
-            let info = CellInfo {
-                genes: &genes,
-                cell_type: Some(""),
-                organism: &card.organism,
-            };
-            let ex = make_example(
-                &templates,
-                Task::CellTypePrediction,
-                &info,
-                card.top_k,
-                &mut rng,
-            )?;
-            seqs.push(encode(&tok, &ex.prompt)?);
-        }
-        for e in embed_batch(&loaded.model, &seqs, eos)? {
-            width = e.len();
-            flat.extend(e);
-        }
-        pb.inc(batch.len() as u64);
-    }
+    let never = AtomicBool::new(false);
+    let (embs, width) = embed_cells(
+        &m,
+        &inputs(&chosen),
+        a.batch_size,
+        &|done, _| pb.set_position(done as u64),
+        &never,
+    )?;
     pb.finish_and_clear();
+    let flat: Vec<f32> = embs.into_iter().flatten().collect();
     let t = candle_core::Tensor::from_vec(flat, (chosen.len(), width), &candle_core::Device::Cpu)?;
     let names: Vec<&str> = chosen.iter().map(|r| r.cell_name.as_str()).collect();
     let meta = std::collections::HashMap::from([(

@@ -183,3 +183,58 @@ pub fn log_expression(
         })
         .collect())
 }
+
+/// A seeded sample of a file's cells with their normalised log expression
+/// (before any conversion), for a first look at the data.
+#[derive(Debug, Clone)]
+pub struct FileSample {
+    /// File rows (positions in obs) of the sampled cells, sorted.
+    pub rows: Vec<usize>,
+    /// Expression per sampled cell, columns numbered as the file's genes.
+    pub cells: Vec<ExpressionRow>,
+    pub n_genes: usize,
+}
+
+/// Samples up to `max_cells` cells of `path` and normalises them as `convert`
+/// would (each cell to the median total of the sample, then the log).
+pub fn sample_file_expression(
+    path: &Path,
+    opts: &InputOptions,
+    max_cells: usize,
+) -> Result<FileSample> {
+    let p = Prepared::open(path, opts)?;
+    let rows = crate::convert::sample_rows(p.ad.n_obs(), max_cells, opts.seed);
+    let mut chunk = p.src.read_row_list(&rows)?;
+    let totals: Vec<f64> = (0..chunk.n_rows())
+        .map(|i| chunk.row(i).1.iter().filter(|v| **v > 0.0).sum())
+        .collect();
+    let target = opts
+        .preprocess
+        .target_sum
+        .unwrap_or_else(|| crate::preprocess::median_total(&totals));
+    normalize_log(
+        &mut chunk,
+        &totals,
+        target,
+        opts.preprocess.log_base,
+        p.kind,
+    );
+    let cells = (0..chunk.n_rows())
+        .map(|i| {
+            let (idx, val) = chunk.row(i);
+            let mut v: ExpressionRow = idx
+                .iter()
+                .copied()
+                .zip(val.iter().copied())
+                .filter(|x| x.1 > 0.0)
+                .collect();
+            v.sort_unstable_by_key(|x| x.0);
+            v
+        })
+        .collect();
+    Ok(FileSample {
+        rows,
+        cells,
+        n_genes: p.genes.words.len(),
+    })
+}

@@ -20,20 +20,20 @@ pub struct H5adContent<'a> {
     pub data: &'a [f32],
 }
 
-fn vlen(s: &str) -> VarLenUnicode {
+pub(crate) fn vlen(s: &str) -> VarLenUnicode {
     // Interior NULs cannot be stored in an HDF5 C string.
     s.replace('\0', "")
         .parse()
         .expect("NUL-free strings always convert")
 }
 
-fn attr_str(loc: &Location, name: &str, value: &str) -> hdf5::Result<()> {
+pub(crate) fn attr_str(loc: &Location, name: &str, value: &str) -> hdf5::Result<()> {
     loc.new_attr::<VarLenUnicode>()
         .create(name)?
         .write_scalar(&vlen(value))
 }
 
-fn encoding(loc: &Location, ty: &str, version: &str) -> hdf5::Result<()> {
+pub(crate) fn encoding(loc: &Location, ty: &str, version: &str) -> hdf5::Result<()> {
     attr_str(loc, "encoding-type", ty)?;
     attr_str(loc, "encoding-version", version)
 }
@@ -42,6 +42,33 @@ fn string_array(g: &Group, name: &str, values: &[String]) -> hdf5::Result<()> {
     let v: Array1<VarLenUnicode> = values.iter().map(|s| vlen(s)).collect();
     let ds = g.new_dataset_builder().with_data(&v).create(name)?;
     encoding(&ds, "string-array", "0.2.0")
+}
+
+/// A text column as a categorical, which is how anndata stores labels.
+pub(crate) fn categorical(g: &Group, name: &str, vals: &[Option<String>]) -> hdf5::Result<()> {
+    let mut cats: Vec<String> = vals.iter().flatten().cloned().collect();
+    cats.sort();
+    cats.dedup();
+    let codes: Array1<i32> = vals
+        .iter()
+        .map(|v| {
+            v.as_ref()
+                .map_or(-1, |s| cats.binary_search(s).map_or(-1, |i| i as i32))
+        })
+        .collect();
+    let c = g.create_group(name)?;
+    encoding(&c, "categorical", "0.2.0")?;
+    c.new_attr::<bool>()
+        .create("ordered")?
+        .write_scalar(&false)?;
+    c.new_dataset_builder().with_data(&codes).create("codes")?;
+    string_array(&c, "categories", &cats)
+}
+
+/// A number column (missing values as NaN).
+pub(crate) fn numeric(g: &Group, name: &str, vals: &[f64]) -> hdf5::Result<()> {
+    let ds = g.new_dataset_builder().with_data(vals).create(name)?;
+    encoding(&ds, "array", "0.2.0")
 }
 
 fn frame(
@@ -59,24 +86,7 @@ fn frame(
         .create("column-order")?;
     string_array(&g, "_index", index)?;
     for (cname, vals) in columns {
-        // Text columns as categoricals, which is how anndata stores labels.
-        let mut cats: Vec<String> = vals.iter().flatten().cloned().collect();
-        cats.sort();
-        cats.dedup();
-        let codes: Array1<i32> = vals
-            .iter()
-            .map(|v| {
-                v.as_ref()
-                    .map_or(-1, |s| cats.binary_search(s).map_or(-1, |i| i as i32))
-            })
-            .collect();
-        let c = g.create_group(cname)?;
-        encoding(&c, "categorical", "0.2.0")?;
-        c.new_attr::<bool>()
-            .create("ordered")?
-            .write_scalar(&false)?;
-        c.new_dataset_builder().with_data(&codes).create("codes")?;
-        string_array(&c, "categories", &cats)?;
+        categorical(&g, cname, vals)?;
     }
     Ok(())
 }

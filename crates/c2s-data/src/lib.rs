@@ -2,6 +2,7 @@
 //! and sentences back to expression. No machine-learning dependencies.
 
 pub mod anndata;
+pub mod annotate;
 mod chunked;
 pub mod convert;
 pub mod dataset;

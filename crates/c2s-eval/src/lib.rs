@@ -1,6 +1,7 @@
 //! Evaluation for C2S Studio: what a model learned, in the C2S paper's
 //! numbers beside baselines, and the data behind every plot.
 
+pub mod cell_map;
 pub mod classification;
 pub mod correlation;
 pub mod error;

@@ -24,6 +24,10 @@ pub enum ModelError {
     },
     #[error("{0}\n  hint: {1}")]
     Input(String, String),
+    #[error(transparent)]
+    Data(#[from] c2s_data::DataError),
+    #[error("cancelled")]
+    Cancelled,
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }

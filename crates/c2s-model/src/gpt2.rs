@@ -114,6 +114,21 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The cache of a one-row batch repeated for `n` rows, so `n` different
+    /// continuations of one prompt run as one batch.
+    pub fn repeat_rows(&self, n: usize) -> Result<KvCache> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.as_ref()
+                    .map(|(k, v)| Ok((k.repeat((n, 1, 1, 1))?, v.repeat((n, 1, 1, 1))?)))
+                    .transpose()
+            })
+            .collect::<Result<_>>()?;
+        Ok(KvCache { layers })
+    }
 }
 
 impl Attention {

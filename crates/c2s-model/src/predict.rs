@@ -2,7 +2,7 @@
 //! model's log-likelihood of the response, so the answer is always a valid
 //! label (the reference's free generation can answer with a gene list).
 
-use candle_core::{Tensor, D};
+use candle_core::{DType, Tensor, D};
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
@@ -19,6 +19,25 @@ pub struct Prediction {
     pub confidence: f64,
     /// Log-likelihood of each label's response, in `labels` order.
     pub log_likelihoods: Vec<f64>,
+}
+
+impl Prediction {
+    /// Every label's probability (softmax of the log-likelihoods), in the
+    /// predictor's label order.
+    pub fn probabilities(&self) -> Vec<f64> {
+        let max = self
+            .log_likelihoods
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = self
+            .log_likelihoods
+            .iter()
+            .map(|l| (l - max).exp())
+            .collect();
+        let z: f64 = e.iter().sum();
+        e.into_iter().map(|x| x / z).collect()
+    }
 }
 
 /// A freely generated answer.
@@ -128,23 +147,44 @@ impl<'a> Predictor<'a> {
             &Tensor::new(prompt.as_slice(), dev)?.unsqueeze(0)?,
             Some(&mut cache),
         )?;
-        let first =
-            candle_nn::ops::log_softmax(&logits.squeeze(0)?.get(prompt.len() - 1)?, D::Minus1)?;
-        let mut scores = Vec::with_capacity(self.responses.len());
-        for r in &self.responses {
-            let mut ll = first.get(r[0] as usize)?.to_scalar::<f32>()? as f64;
-            if r.len() > 1 {
-                let mut c = cache.clone();
-                let out = model.forward(
-                    &Tensor::new(&r[..r.len() - 1], dev)?.unsqueeze(0)?,
-                    Some(&mut c),
-                )?;
-                let lp = candle_nn::ops::log_softmax(&out.squeeze(0)?, D::Minus1)?;
-                for (i, &t) in r[1..].iter().enumerate() {
-                    ll += lp.get(i)?.get(t as usize)?.to_scalar::<f32>()? as f64;
+        let first = candle_nn::ops::log_softmax(
+            &logits
+                .squeeze(0)?
+                .get(prompt.len() - 1)?
+                .to_dtype(DType::F32)?,
+            D::Minus1,
+        )?
+        .to_vec1::<f32>()?;
+        let mut scores: Vec<f64> = self
+            .responses
+            .iter()
+            .map(|r| first[r[0] as usize] as f64)
+            .collect();
+        // The rest of every response in one batch over a copy of the prompt's
+        // cache per label (right-padded: causal attention never sees the pad).
+        let rest = self
+            .responses
+            .iter()
+            .map(|r| r.len() - 1)
+            .max()
+            .unwrap_or(0);
+        if rest > 0 {
+            let n = self.responses.len();
+            let mut ids = Vec::with_capacity(n * rest);
+            for r in &self.responses {
+                let given = &r[..r.len() - 1];
+                ids.extend_from_slice(given);
+                ids.extend(std::iter::repeat_n(r[0], rest - given.len()));
+            }
+            let mut c = cache.repeat_rows(n)?;
+            let out = model.forward(&Tensor::from_vec(ids, (n, rest), dev)?, Some(&mut c))?;
+            let lp = candle_nn::ops::log_softmax(&out.to_dtype(DType::F32)?, D::Minus1)?
+                .to_vec3::<f32>()?;
+            for (i, r) in self.responses.iter().enumerate() {
+                for (j, &t) in r[1..].iter().enumerate() {
+                    scores[i] += lp[i][j][t as usize] as f64;
                 }
             }
-            scores.push(ll);
         }
         let best = scores
             .iter()
@@ -159,5 +199,25 @@ impl<'a> Predictor<'a> {
             confidence: 1.0 / z,
             log_likelihoods: scores,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probabilities_are_the_softmax_of_the_scores() {
+        let p = Prediction {
+            label: "b".into(),
+            confidence: 0.0,
+            log_likelihoods: vec![-3.0, -1.0, -1000.0],
+        };
+        let pr = p.probabilities();
+        let e = (-2.0f64).exp();
+        assert!((pr[0] - e / (1.0 + e)).abs() < 1e-12);
+        assert!((pr[1] - 1.0 / (1.0 + e)).abs() < 1e-12);
+        assert_eq!(pr[2], 0.0);
+        assert!((pr.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
 }

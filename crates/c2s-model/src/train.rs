@@ -390,6 +390,10 @@ pub fn train(
     while state.step < total_steps {
         if cancel.load(Ordering::Relaxed) {
             cancelled = true;
+            // Keep the steps since the last checkpoint: a cancel is a pause.
+            if state.step > start_step && state.step % opts.checkpoint_every != 0 {
+                write_checkpoint(run, &model, tok, &opt, &state, opts)?;
+            }
             break;
         }
         let lr = lr_at(state.step, warmup, total_steps, opts.lr);

@@ -119,7 +119,8 @@ fn a_cancelled_run_resumes_to_the_same_model() {
         .collect();
     assert!(losses[9] < losses[0], "loss did not fall: {losses:?}");
 
-    // Same seed and data: cancel after step 7 (last checkpoint: step 5), resume.
+    // Same seed and data: cancel after step 7 (a cancel is a pause: it
+    // checkpoints step 7, between the every-5-steps checkpoints), resume.
     let broken = tempfile::tempdir().unwrap();
     let cancel = AtomicBool::new(false);
     let stop_at_7 = |p: &c2s_model::train::TrainProgress| {
@@ -155,7 +156,7 @@ fn a_cancelled_run_resumes_to_the_same_model() {
         &never,
     )
     .unwrap();
-    assert_eq!((s.resumed_from_step, s.steps), (5, 10));
+    assert_eq!((s.resumed_from_step, s.steps), (7, 10));
     let a = logits_of(&straight.path().join("model"));
     let b = logits_of(&broken.path().join("model"));
     let d = a

@@ -1,0 +1,307 @@
+//! Work on many cells with a trained model: predict their types, write new
+//! cells, embed them. Shared by the CLI and the app; progress goes to a
+//! callback (cells done, cells in all) and a cancel flag stops between batches.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::embed::embed_batch;
+use crate::error::{ModelError, Result};
+use crate::generate::{sample_batch, GeneConstraint, Sampling};
+use crate::predict::Predictor;
+use crate::prompts::{make_example, CellInfo, Task, Templates};
+use crate::tokenizer::{decode_text, encode, is_word_level};
+use crate::trained::TrainedModel;
+
+/// A cell to work on: its name and sentence (genes, highest expression first).
+#[derive(Debug, Clone)]
+pub struct CellInput<'a> {
+    pub name: &'a str,
+    pub sentence: &'a str,
+}
+
+fn cancelled(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(ModelError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CellPrediction {
+    pub cell_name: String,
+    /// The known type chosen (free answers: the type named, if any).
+    pub predicted: Option<String>,
+    /// Scored predictions only: the softmax over the known types.
+    pub confidence: Option<f64>,
+    /// Free predictions only: the model's words.
+    pub answer: Option<String>,
+}
+
+/// Predicts each cell's type: by scoring every known type (always a valid
+/// label, with a confidence), or with `free`, by letting the model write.
+pub fn predict_cells(
+    m: &TrainedModel,
+    cells: &[CellInput],
+    free: bool,
+    progress: &dyn Fn(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<Vec<CellPrediction>> {
+    let templates = Templates::default_set();
+    let predictor = Predictor::new(
+        &m.loaded.model,
+        &m.tok,
+        &templates,
+        m.card.labels.clone(),
+        &m.card.organism,
+        m.card.top_k,
+        m.eos,
+    )?;
+    let mut out = Vec::with_capacity(cells.len());
+    for (i, c) in cells.iter().enumerate() {
+        cancelled(cancel)?;
+        let genes: Vec<&str> = c.sentence.split_whitespace().take(m.card.top_k).collect();
+        out.push(if free {
+            let p = predictor.predict_free(&genes, m.eos)?;
+            CellPrediction {
+                cell_name: c.name.to_string(),
+                predicted: p.label,
+                confidence: None,
+                answer: Some(p.text),
+            }
+        } else {
+            let p = predictor.predict(&genes)?;
+            CellPrediction {
+                cell_name: c.name.to_string(),
+                predicted: Some(p.label),
+                confidence: Some(p.confidence),
+                answer: None,
+            }
+        });
+        progress(i + 1, cells.len());
+    }
+    Ok(out)
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// One entry per type; `None`: cells of no given type.
+    pub types: Vec<Option<String>>,
+    /// Cells per type.
+    pub per_type: usize,
+    pub temperature: f64,
+    pub top_k: usize,
+    pub top_p: f64,
+    /// Allow any token (as the reference); by default only known genes, once each.
+    pub free: bool,
+    /// Extra stop texts; the end token and "." always end a cell.
+    pub stop: Vec<String>,
+    /// Cells written at once (the same cells as one at a time).
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+impl Default for GenerateRequest {
+    fn default() -> Self {
+        GenerateRequest {
+            types: vec![None],
+            per_type: 10,
+            temperature: 1.0,
+            top_k: 50,
+            top_p: 0.95,
+            free: false,
+            stop: Vec::new(),
+            batch_size: 16,
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratedCell {
+    pub cell_name: String,
+    pub cell_sentence: String,
+    pub cell_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratedCells {
+    pub cells: Vec<GeneratedCell>,
+    /// Words that are genes the model knows, of all words.
+    pub valid_share: f64,
+    /// Known genes that appear once in their cell, of known genes.
+    pub unique_share: f64,
+    /// Whether generation was limited to known genes.
+    pub constrained: bool,
+}
+
+/// Writes new cells. `on_text(cell, text_so_far)` streams each cell's words
+/// as they come when `batch_size` is 1 (and once per finished cell otherwise).
+pub fn generate_cells(
+    m: &TrainedModel,
+    req: &GenerateRequest,
+    on_text: &mut dyn FnMut(usize, &str),
+    progress: &dyn Fn(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<GeneratedCells> {
+    let card = &m.card;
+    for t in req.types.iter().flatten() {
+        if !card.labels.contains(t) {
+            return Err(ModelError::Input(
+                format!("the model has not learned the cell type `{t}`"),
+                format!("it knows: {}", card.labels.join(", ")),
+            ));
+        }
+    }
+    let templates = Templates::default_set();
+    let mut is_gene = vec![false; m.loaded.model.config.vocab_size];
+    for g in &card.genes {
+        if let Some(id) = m.tok.token_to_id(g) {
+            is_gene[id as usize] = true;
+        }
+    }
+    let enders: Vec<u32> = [Some(m.eos), m.tok.token_to_id(".")]
+        .into_iter()
+        .flatten()
+        .collect();
+    let constraint = GeneConstraint { is_gene, enders };
+    // Sub-word tokenizers (fine-tuned GPT-2) have no token per gene to allow.
+    let constrained = !req.free && is_word_level(&m.tok);
+    let known: HashSet<&str> = card.genes.iter().map(String::as_str).collect();
+    let stop: Vec<Vec<u32>> = req
+        .stop
+        .iter()
+        .map(|t| encode(&m.tok, t))
+        .collect::<Result<_>>()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(req.seed);
+    // The prompt asks for as many genes as the model saw per cell.
+    let placeholder: Vec<&str> = vec![""; card.top_k];
+    // (type, index within the type, prompt), in output order.
+    let mut jobs = Vec::new();
+    for ty in &req.types {
+        for i in 0..req.per_type {
+            let task = if ty.is_some() {
+                Task::CellTypeGeneration
+            } else {
+                Task::UnconditionalGeneration
+            };
+            let info = CellInfo {
+                genes: &placeholder,
+                cell_type: ty.as_deref(),
+                organism: &card.organism,
+            };
+            let ex = make_example(&templates, task, &info, card.top_k, &mut rng)?;
+            jobs.push((ty.clone(), i, encode(&m.tok, &ex.prompt)?));
+        }
+    }
+    let s = Sampling {
+        temperature: req.temperature,
+        top_k: Some(req.top_k),
+        top_p: Some(req.top_p),
+        max_new: card.top_k + 2,
+        seed: req.seed,
+        stop,
+    };
+    let batch = req.batch_size.max(1);
+    let mut cells = Vec::with_capacity(jobs.len());
+    let (mut words, mut valid, mut unique) = (0usize, 0usize, 0usize);
+    for (c, chunk) in jobs.chunks(batch).enumerate() {
+        cancelled(cancel)?;
+        let prompts: Vec<Vec<u32>> = chunk.iter().map(|j| j.2.clone()).collect();
+        let seeds: Vec<u64> = (0..chunk.len())
+            .map(|k| req.seed.wrapping_add((c * batch + k) as u64))
+            .collect();
+        let first = c * batch;
+        let mut streamed: Vec<u32> = Vec::new();
+        let mut on_token = |_row: usize, t: u32| {
+            if batch == 1 {
+                streamed.push(t);
+                on_text(first, &decode_text(&m.tok, &streamed));
+            }
+        };
+        let outs = sample_batch(
+            &m.loaded.model,
+            &prompts,
+            m.eos,
+            &s,
+            &seeds,
+            constrained.then_some(&constraint),
+            &mut on_token,
+        )?;
+        for (k, ((ty, i, _), ids)) in chunk.iter().zip(outs).enumerate() {
+            let sentence = decode_text(&m.tok, &ids)
+                .trim_end_matches('.')
+                .trim()
+                .to_string();
+            let mut seen = HashSet::new();
+            for w in sentence.split_whitespace() {
+                words += 1;
+                if known.contains(w) {
+                    valid += 1;
+                    unique += seen.insert(w) as usize;
+                }
+            }
+            on_text(first + k, &sentence);
+            let name = format!(
+                "generated_{}_{i}",
+                ty.as_deref().unwrap_or("cell").replace(' ', "_")
+            );
+            cells.push(GeneratedCell {
+                cell_name: name,
+                cell_sentence: sentence,
+                cell_type: ty.clone(),
+            });
+        }
+        progress(cells.len(), jobs.len());
+    }
+    Ok(GeneratedCells {
+        cells,
+        valid_share: valid as f64 / words.max(1) as f64,
+        unique_share: unique as f64 / valid.max(1) as f64,
+        constrained,
+    })
+}
+
+/// One embedding per cell: the mean of the last hidden states over the real
+/// tokens of its prediction prompt (padding masked). Returns the width too.
+pub fn embed_cells(
+    m: &TrainedModel,
+    cells: &[CellInput],
+    batch_size: usize,
+    progress: &dyn Fn(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<(Vec<Vec<f32>>, usize)> {
+    let templates = Templates::default_set();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut out = Vec::with_capacity(cells.len());
+    for batch in cells.chunks(batch_size.max(1)) {
+        cancelled(cancel)?;
+        let mut seqs = Vec::with_capacity(batch.len());
+        for c in batch {
+            let genes: Vec<&str> = c.sentence.split_whitespace().take(m.card.top_k).collect();
+            let info = CellInfo {
+                genes: &genes,
+                cell_type: Some(""),
+                organism: &m.card.organism,
+            };
+            let ex = make_example(
+                &templates,
+                Task::CellTypePrediction,
+                &info,
+                m.card.top_k,
+                &mut rng,
+            )?;
+            seqs.push(encode(&m.tok, &ex.prompt)?);
+        }
+        out.extend(embed_batch(&m.loaded.model, &seqs, m.eos)?);
+        progress(out.len(), cells.len());
+    }
+    let width = out.first().map_or(0, Vec::len);
+    Ok((out, width))
+}

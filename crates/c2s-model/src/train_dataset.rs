@@ -1,0 +1,382 @@
+//! Training on a converted dataset folder: the presets, the model to start
+//! from, the cells of each split, and the model card written at the end. The
+//! CLI and the app both train through this module.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use c2s_data::dataset::{read_sentences, SentenceRecord};
+use c2s_data::Vocabulary;
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use crate::error::{ModelError, Result};
+use crate::prompts::{encode_example, make_example, CellInfo, Templates};
+use crate::tokenizer::{gene_tokenizer, load_tokenizer, EOS};
+use crate::train::{
+    batch_loss, best_device, find_checkpoint, train, CellRecord, TrainOptions, TrainProgress,
+    TrainSummary,
+};
+use crate::trained::ModelCard;
+use crate::weights::{init_model, load_model, LoadedModel};
+use crate::Gpt2Config;
+
+/// The request, saved in the run folder so a run can be resumed later.
+pub const RUN_REQUEST: &str = "run_request.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// A compact model from scratch: minutes on a laptop CPU.
+    Quick,
+    /// A larger model from scratch, several epochs.
+    Standard,
+    /// The largest model from scratch, more epochs: best on a GPU.
+    Thorough,
+    /// Pretrained GPT-2, keeping its tokenizer and shape.
+    FineTune,
+}
+
+/// Everything a training run needs; `None` fields take the preset's value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainRequest {
+    pub dataset: PathBuf,
+    pub output: PathBuf,
+    pub preset: Preset,
+    /// Fine-tune this model (a Hugging Face folder or Hub id); implies FineTune.
+    pub base: Option<String>,
+    /// The cell annotation to learn (default: the dataset's first label column).
+    pub label: Option<String>,
+    pub resume: bool,
+    /// The tasks mixed in training (default: the preset's, prediction and
+    /// type-conditioned generation).
+    #[serde(default)]
+    pub tasks: Option<Vec<crate::prompts::Task>>,
+    pub organism: String,
+    pub top_k: Option<usize>,
+    pub epochs: Option<f64>,
+    pub max_steps: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub checkpoint_every: Option<usize>,
+    pub layers: Option<usize>,
+    pub width: Option<usize>,
+    pub heads: Option<usize>,
+    pub context: Option<usize>,
+    pub seed: u64,
+}
+
+impl TrainRequest {
+    pub fn new(dataset: &Path, output: &Path, preset: Preset) -> Self {
+        TrainRequest {
+            dataset: dataset.into(),
+            output: output.into(),
+            preset,
+            base: None,
+            label: None,
+            resume: false,
+            tasks: None,
+            organism: "Homo sapiens".into(),
+            top_k: None,
+            epochs: None,
+            max_steps: None,
+            batch_size: None,
+            checkpoint_every: None,
+            layers: None,
+            width: None,
+            heads: None,
+            context: None,
+            seed: 42,
+        }
+    }
+
+    /// The request a run folder was started with, for resuming it.
+    pub fn read_from_run(run: &Path) -> Result<Self> {
+        let path = run.join(RUN_REQUEST);
+        let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            ModelError::bad(&path, format!("not a run request: {e}"), "start a new run")
+        })
+    }
+
+    fn fine_tune(&self) -> bool {
+        self.preset == Preset::FineTune || self.base.is_some()
+    }
+}
+
+/// A run ready to start: the model, tokenizer and cells.
+pub struct PreparedTraining {
+    pub request: TrainRequest,
+    pub label: String,
+    pub labels: Vec<String>,
+    pub options: TrainOptions,
+    pub train_cells: Vec<CellRecord>,
+    pub val_cells: Vec<CellRecord>,
+    pub device_name: String,
+    /// The pretrained folder being fine-tuned, if any.
+    pub base_dir: Option<PathBuf>,
+    model: LoadedModel,
+    tok: Tokenizer,
+    genes: Vec<String>,
+}
+
+fn label_of<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
+    r.labels
+        .iter()
+        .find(|l| l.0 == col)
+        .and_then(|l| l.1.as_deref())
+}
+
+fn input(problem: impl Into<String>, hint: impl Into<String>) -> ModelError {
+    ModelError::Input(problem.into(), hint.into())
+}
+
+/// Reads the dataset, chooses the model shape and options, and builds (or
+/// loads) the model to train.
+pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
+    let records = read_sentences(&req.dataset)?;
+    let label = match &req.label {
+        Some(l) => l.clone(),
+        None => records
+            .first()
+            .and_then(|r| r.labels.iter().map(|l| l.0.clone()).find(|n| n != "split"))
+            .ok_or_else(|| {
+                input(
+                    format!("{}: the dataset has no label column", req.dataset.display()),
+                    "convert it again with a label column such as cell_type",
+                )
+            })?,
+    };
+    if !records.iter().any(|r| label_of(r, &label).is_some()) {
+        return Err(input(
+            format!("{}: no cell has a `{label}` label", req.dataset.display()),
+            "choose another label column",
+        ));
+    }
+    let mut opts = TrainOptions::quick();
+    let (mut layers, mut width, mut heads, mut context) = (2, 128, 4, 256);
+    let fine_tune = req.fine_tune();
+    match req.preset {
+        Preset::Standard => {
+            (layers, width, heads, context) = (4, 256, 4, 512);
+            opts.epochs = 5.0;
+            opts.lr = 6e-4;
+            opts.top_k = 200;
+        }
+        Preset::Thorough => {
+            (layers, width, heads, context) = (6, 384, 6, 512);
+            opts.epochs = 10.0;
+            opts.lr = 5e-4;
+            opts.top_k = 200;
+        }
+        Preset::Quick | Preset::FineTune => {}
+    }
+    if fine_tune {
+        if req
+            .layers
+            .or(req.width)
+            .or(req.heads)
+            .or(req.context)
+            .is_some()
+        {
+            return Err(input(
+                "the model shape (layers, width, heads, context) and the tokenizer come from the pretrained model when fine-tuning",
+                "leave it out, or train from scratch",
+            ));
+        }
+        // Pretrained weights move little: a small learning rate; GPT-2's
+        // sub-word tokens make 100 genes about 300 tokens.
+        opts.lr = 1e-4;
+        opts.top_k = 100;
+    }
+    layers = req.layers.unwrap_or(layers);
+    width = req.width.unwrap_or(width);
+    heads = req.heads.unwrap_or(heads);
+    context = req.context.unwrap_or(context);
+    opts.top_k = req.top_k.unwrap_or(opts.top_k);
+    opts.epochs = req.epochs.unwrap_or(opts.epochs);
+    opts.max_steps = req.max_steps;
+    opts.batch_size = req.batch_size.unwrap_or(opts.batch_size);
+    opts.checkpoint_every = req.checkpoint_every.unwrap_or(opts.checkpoint_every);
+    opts.seed = req.seed;
+    opts.organism = req.organism.clone();
+    if let Some(t) = req.tasks.as_ref().filter(|t| !t.is_empty()) {
+        opts.tasks = t.clone();
+    }
+
+    let to_cell = |r: &SentenceRecord| CellRecord {
+        genes: r
+            .sentence
+            .split(' ')
+            .take(opts.top_k)
+            .map(String::from)
+            .collect(),
+        label: label_of(r, &label).map(String::from),
+    };
+    let split = |s: &str| -> Vec<CellRecord> {
+        records
+            .iter()
+            .filter(|r| label_of(r, "split") == Some(s))
+            .map(to_cell)
+            .collect()
+    };
+    let (train_cells, val_cells) = (split("train"), split("val"));
+    let labels: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| label_of(r, &label).map(String::from))
+        .collect();
+    let vocab = Vocabulary::read_tsv(&req.dataset.join("vocabulary.tsv"))?;
+    if req.output.join(crate::train::LOSS_LOG).exists() && !req.resume {
+        return Err(input(
+            format!("{}: this run folder is in use", req.output.display()),
+            "resume the run (c2s train --resume, or Resume in the app), or choose another folder",
+        ));
+    }
+    let checkpoint = req.resume.then(|| find_checkpoint(&req.output)).flatten();
+    let (device, device_name) = best_device();
+    let templates = Templates::default_set();
+    let mut base_dir = None;
+    let (tok, model) = if fine_tune {
+        let base = crate::pretrained::resolve(req.base.as_deref().unwrap_or("gpt2"))?;
+        let tok_path = checkpoint.as_ref().unwrap_or(&base).join("tokenizer.json");
+        let pair = (load_tokenizer(&tok_path)?, load_model(&base, &device)?);
+        base_dir = Some(base);
+        pair
+    } else {
+        let tok = match &checkpoint {
+            Some(ck) => load_tokenizer(&ck.join("tokenizer.json"))?,
+            None => gene_tokenizer(
+                &vocab.genes,
+                &[templates.texts(), labels.iter().cloned().collect()].concat(),
+            )?,
+        };
+        let mut cfg = Gpt2Config::new(tok.get_vocab_size(true), context, width, layers, heads);
+        let eos = tok.token_to_id(EOS).ok_or_else(|| {
+            input(
+                "the tokenizer has no <|endoftext|> token",
+                "start a new run",
+            )
+        })?;
+        cfg.eos_token_id = Some(eos);
+        cfg.bos_token_id = Some(eos);
+        let model = init_model(&cfg, &device, req.seed)?;
+        (tok, model)
+    };
+    Ok(PreparedTraining {
+        request: req.clone(),
+        label,
+        labels: labels.into_iter().collect(),
+        options: opts,
+        train_cells,
+        val_cells,
+        device_name,
+        base_dir,
+        model,
+        tok,
+        genes: vocab.genes,
+    })
+}
+
+impl PreparedTraining {
+    /// (layers, width) of the model to train.
+    pub fn model_shape(&self) -> (usize, usize) {
+        let c = &self.model.model.config;
+        (c.n_layer, c.n_embd)
+    }
+
+    /// Optimizer steps the run will take.
+    pub fn total_steps(&self) -> usize {
+        let o = &self.options;
+        let per_step = (o.batch_size * o.grad_accum).max(1);
+        let per_epoch = self.train_cells.len().div_ceil(per_step).max(1);
+        let steps = ((per_epoch as f64) * o.epochs).ceil() as usize;
+        o.max_steps.map_or(steps, |m| steps.min(m))
+    }
+
+    /// Seconds the whole run should take on this computer, from one timed
+    /// forward and backward pass of a full batch (plus the optimizer and
+    /// validation, which add about a third on the presets).
+    pub fn estimate_seconds(&self) -> Result<f64> {
+        let eos = self.tok.token_to_id(EOS).ok_or_else(|| {
+            input(
+                "the tokenizer has no <|endoftext|> token",
+                "start a new run",
+            )
+        })?;
+        let templates = Templates::default_set();
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+        let ctx = self.model.model.config.n_positions;
+        let mut examples = Vec::new();
+        for c in self.train_cells.iter().take(self.options.batch_size) {
+            let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();
+            let info = CellInfo {
+                genes: &genes,
+                cell_type: c.label.as_deref(),
+                organism: &self.options.organism,
+            };
+            let task = self.options.tasks[0];
+            let ex = make_example(&templates, task, &info, self.options.top_k, &mut rng)?;
+            examples.push(encode_example(&self.tok, &ex, eos, ctx)?);
+        }
+        if examples.is_empty() {
+            return Ok(0.0);
+        }
+        let batch: Vec<_> = examples.iter().collect();
+        let t = Instant::now();
+        let (loss, _) = batch_loss(&self.model.model, &batch, eos)?;
+        loss.backward()?;
+        let step = t.elapsed().as_secs_f64() * self.options.grad_accum as f64;
+        Ok(step * 1.35 * self.total_steps() as f64)
+    }
+
+    /// Trains, reporting progress; a cancel stops at the next step with a
+    /// checkpoint to resume from. The model card is written when it finishes.
+    pub fn run(
+        self,
+        progress: &dyn Fn(&TrainProgress),
+        cancel: &AtomicBool,
+    ) -> Result<TrainSummary> {
+        let out = &self.request.output;
+        std::fs::create_dir_all(out).map_err(|source| ModelError::Io {
+            path: out.clone(),
+            source,
+        })?;
+        let mut saved = self.request.clone();
+        saved.resume = false;
+        std::fs::write(
+            out.join(RUN_REQUEST),
+            serde_json::to_vec_pretty(&saved).expect("plain data serialises"),
+        )
+        .map_err(|source| ModelError::Io {
+            path: out.join(RUN_REQUEST),
+            source,
+        })?;
+        let s = train(
+            out,
+            self.model,
+            &self.tok,
+            &Templates::default_set(),
+            &self.train_cells,
+            &self.val_cells,
+            &self.options,
+            self.request.resume,
+            progress,
+            cancel,
+        )?;
+        if !s.cancelled {
+            ModelCard {
+                label_column: self.label,
+                labels: self.labels,
+                organism: self.request.organism.clone(),
+                top_k: self.options.top_k,
+                genes: self.genes,
+            }
+            .write(&s.model_dir)?;
+        }
+        Ok(s)
+    }
+}

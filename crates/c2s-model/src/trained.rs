@@ -1,0 +1,92 @@
+//! A model folder written by a training run (RUN/model): the Hugging Face
+//! files plus c2s.json, the card that says what the model learned.
+
+use std::path::Path;
+
+use candle_core::DType;
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use crate::error::{ModelError, Result};
+use crate::tokenizer::{load_tokenizer, EOS};
+use crate::weights::{load_model, LoadedModel};
+
+/// The card's file name inside a model folder.
+pub const MODEL_CARD: &str = "c2s.json";
+
+/// What a trained model needs to predict and generate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub label_column: String,
+    pub labels: Vec<String>,
+    pub organism: String,
+    pub top_k: usize,
+    /// The genes the model knows (the dataset's vocabulary).
+    #[serde(default)]
+    pub genes: Vec<String>,
+}
+
+impl ModelCard {
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(MODEL_CARD);
+        let bytes = std::fs::read(&path).map_err(|_| {
+            ModelError::bad(
+                dir,
+                "no c2s.json in this folder",
+                "choose the model folder of a finished training run (RUN/model)",
+            )
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ModelError::bad(
+                &path,
+                format!("not a model card: {e}"),
+                "train the model again, or restore c2s.json",
+            )
+        })
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(MODEL_CARD);
+        let tmp = dir.join(format!("{MODEL_CARD}.tmp"));
+        let bytes = serde_json::to_vec_pretty(self).expect("plain data serialises");
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|source| ModelError::Io { path, source })
+    }
+}
+
+/// A trained model, loaded on the best device and ready to use.
+pub struct TrainedModel {
+    pub card: ModelCard,
+    pub loaded: LoadedModel,
+    pub tok: Tokenizer,
+    pub eos: u32,
+    /// The device and weight type in use, for people to read.
+    pub device_name: String,
+}
+
+impl TrainedModel {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let card = ModelCard::read(dir)?;
+        let (device, device_name) = crate::train::best_device();
+        let mut loaded = load_model(dir, &device)?;
+        // Half-precision weights on GPUs that support them (C2S_PRECISION overrides).
+        let dtype = crate::train::inference_dtype(&device);
+        if dtype != DType::F32 {
+            loaded.model = loaded.model.to_dtype(dtype)?;
+        }
+        let tok = load_tokenizer(&dir.join("tokenizer.json"))?;
+        let eos = tok.token_to_id(EOS).ok_or_else(|| ModelError::Tokenizer {
+            path: dir.join("tokenizer.json"),
+            message: format!("no {EOS} token"),
+            hint: "use the tokenizer saved with the model".into(),
+        })?;
+        Ok(TrainedModel {
+            card,
+            loaded,
+            tok,
+            eos,
+            device_name: format!("{device_name}, {dtype:?} weights"),
+        })
+    }
+}

@@ -1,0 +1,1177 @@
+//! Tauri commands: thin wrappers over the engine crates. Quick questions
+//! answer directly (on Tauri's thread pool when they read files); long work
+//! starts a background job and returns its id at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Context};
+use c2s_data::annotate::{write_annotated_h5ad, ObsValues};
+use c2s_data::dataset::read_sentences;
+use c2s_data::preprocess::{LogBase, Preprocess};
+use c2s_data::{ConvertOptions, InputOptions, MatrixId};
+use c2s_model::cells::{generate_cells, predict_cells, CellInput, GenerateRequest};
+use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
+use c2s_model::TrainedModel;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tauri::{AppHandle, State};
+
+use crate::jobs::{Jobs, Outcome};
+use crate::store::{Project, Store};
+
+pub struct AppState {
+    pub store: Mutex<Store>,
+    pub jobs: Arc<Jobs>,
+    pub home: PathBuf,
+    pub demo: Option<PathBuf>,
+    /// The last model used in the chat, kept loaded.
+    pub model: Mutex<Option<(PathBuf, Arc<TrainedModel>)>>,
+    /// Runs whose training was cancelled for good (not paused).
+    pub discarded: Arc<Mutex<std::collections::HashSet<i64>>>,
+}
+
+/// Errors cross to the web view as text: the engine's message with its hint.
+type CmdResult<T> = Result<T, String>;
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn any_text(e: anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+#[derive(Serialize)]
+pub struct AppInfo {
+    pub demo_path: Option<String>,
+    pub home: String,
+    pub version: &'static str,
+}
+
+#[tauri::command]
+pub fn app_info(state: State<'_, AppState>) -> AppInfo {
+    AppInfo {
+        demo_path: state.demo.as_ref().map(|p| p.to_string_lossy().into()),
+        home: state.home.to_string_lossy().into(),
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+#[tauri::command]
+pub fn recent_projects(state: State<'_, AppState>) -> CmdResult<Vec<Project>> {
+    state
+        .store
+        .lock()
+        .unwrap()
+        .recent_projects(12)
+        .map_err(text)
+}
+
+#[tauri::command]
+pub fn resumable_runs(state: State<'_, AppState>) -> CmdResult<Vec<crate::store::RunRow>> {
+    state.store.lock().unwrap().resumable_runs().map_err(text)
+}
+
+#[derive(Serialize)]
+pub struct Warning {
+    pub message: String,
+    /// The fix, one click away: a setting for the convert wizard.
+    pub fix_label: Option<String>,
+    pub fix: Option<Value>,
+}
+
+#[derive(Serialize)]
+pub struct OpenedDataset {
+    pub project: Project,
+    pub inspection: c2s_data::Inspection,
+    pub warnings: Vec<Warning>,
+}
+
+fn warnings_for(i: &c2s_data::Inspection) -> Vec<Warning> {
+    use c2s_data::matrix::ValueKind;
+    let mut w = Vec::new();
+    let chosen = i.matrices.iter().find(|m| m.name == i.default_matrix);
+    if let Some(m) = chosen {
+        if matches!(m.holds, ValueKind::Scaled | ValueKind::NonFinite) {
+            let better = i.matrices.iter().find(|o| {
+                matches!(
+                    o.holds,
+                    ValueKind::RawCounts | ValueKind::LogNormalized | ValueKind::Normalized
+                )
+            });
+            w.push(Warning {
+                message: format!(
+                    "The matrix {} holds {}: it cannot be ranked into cell sentences.",
+                    m.name, m.description
+                ),
+                fix_label: better.map(|b| format!("Use {} ({})", b.name, b.description)),
+                fix: better.map(|b| json!({"matrix": b.name})),
+            });
+        }
+    }
+    if i.gene_names_look_like_ensembl {
+        w.push(Warning {
+            message: "Gene names are Ensembl IDs (ENSG...), not gene symbols: sentences would be hard to read and models could not share knowledge across datasets.".into(),
+            fix_label: i
+                .gene_symbol_column
+                .as_ref()
+                .map(|c| format!("Use gene symbols from the column `{c}`")),
+            fix: i.gene_symbol_column.as_ref().map(|c| json!({"gene_column": c})),
+        });
+    }
+    w
+}
+
+fn check_readable(path: &Path) -> anyhow::Result<()> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !path.is_file() {
+        anyhow::bail!("{}: there is no such file", path.display());
+    }
+    if ext != "h5ad" && ext != "h5" {
+        anyhow::bail!(
+            "{} is not an .h5ad file. C2S Studio opens single-cell data saved by scanpy or anndata (.h5ad), or a 10x Genomics Cell Ranger .h5 file.",
+            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Opens (or reopens) a project for a data file and describes the file.
+#[tauri::command(async)]
+pub fn open_dataset(path: String, state: State<'_, AppState>) -> CmdResult<OpenedDataset> {
+    let path = PathBuf::from(path);
+    check_readable(&path).map_err(any_text)?;
+    let inspection = c2s_data::inspect(&path).map_err(text)?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
+    let abs = std::fs::canonicalize(&path).unwrap_or(path.clone());
+    let projects = state.home.join("projects");
+    let project = state
+        .store
+        .lock()
+        .unwrap()
+        .open_project(&abs, &name, |id| projects.join(format!("{id}-{name}")))
+        .map_err(text)?;
+    std::fs::create_dir_all(&project.folder).map_err(text)?;
+    Ok(OpenedDataset {
+        warnings: warnings_for(&inspection),
+        project,
+        inspection,
+    })
+}
+
+/// Input settings as the convert wizard sends them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct InputForm {
+    pub matrix: Option<String>,
+    pub gene_column: Option<String>,
+    #[serde(default)]
+    pub make_unique: bool,
+    #[serde(default)]
+    pub min_genes: usize,
+    #[serde(default)]
+    pub min_cells: usize,
+    pub target_sum: Option<f64>,
+    /// "10" (the reference) or "e".
+    pub log_base: Option<String>,
+    pub seed: Option<u64>,
+}
+
+impl InputForm {
+    fn options(&self) -> anyhow::Result<InputOptions> {
+        Ok(InputOptions {
+            matrix: self
+                .matrix
+                .as_deref()
+                .filter(|m| !m.is_empty())
+                .map(|m| m.parse::<MatrixId>().map_err(|e| anyhow!(e)))
+                .transpose()?,
+            gene_column: self.gene_column.clone().filter(|c| !c.is_empty()),
+            make_unique: self.make_unique,
+            preprocess: Preprocess {
+                min_genes: self.min_genes,
+                min_cells: self.min_cells,
+                target_sum: self.target_sum,
+                log_base: if self.log_base.as_deref() == Some("e") {
+                    LogBase::E
+                } else {
+                    LogBase::Ten
+                },
+            },
+            seed: self.seed.unwrap_or(42),
+            ..InputOptions::default()
+        })
+    }
+}
+
+#[derive(Serialize)]
+pub struct CellMapData {
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub labels: Option<Vec<String>>,
+    pub method: String,
+    pub axis_names: [String; 2],
+    pub n_cells_in_file: usize,
+}
+
+/// A PCA or UMAP map of up to 5,000 cells of the file, coloured by a column.
+#[tauri::command(async)]
+pub fn dataset_map(
+    path: String,
+    input: InputForm,
+    color_by: Option<String>,
+    method: String,
+) -> CmdResult<CellMapData> {
+    let path = PathBuf::from(path);
+    let opts = input.options().map_err(any_text)?;
+    let sample = c2s_data::expression::sample_file_expression(&path, &opts, 5000).map_err(text)?;
+    let umap = method == "umap";
+    let map = c2s_eval::cell_map::cell_map(&sample.cells, sample.n_genes, umap, opts.seed)
+        .map_err(text)?;
+    let ad = c2s_data::AnnData::open(&path).map_err(text)?;
+    let labels = color_by
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let col = ad
+                .obs
+                .column(&c)
+                .ok_or_else(|| format!("there is no cell column `{c}`"))?;
+            Ok::<_, String>(
+                sample
+                    .rows
+                    .iter()
+                    .map(|&r| col.data.text(r).unwrap_or_else(|| "(missing)".into()))
+                    .collect(),
+            )
+        })
+        .transpose()?;
+    let (pts, axis_names) = match (&map.umap, umap) {
+        (Some(u), true) => (u.clone(), ["UMAP 1".to_string(), "UMAP 2".to_string()]),
+        _ => (
+            map.pca.clone(),
+            [
+                format!(
+                    "PC 1 ({:.1} %)",
+                    100.0 * map.pca_explained_variance_ratio[0]
+                ),
+                format!(
+                    "PC 2 ({:.1} %)",
+                    100.0 * map.pca_explained_variance_ratio[1]
+                ),
+            ],
+        ),
+    };
+    Ok(CellMapData {
+        x: pts.iter().map(|p| p[0]).collect(),
+        y: pts.iter().map(|p| p[1]).collect(),
+        labels,
+        method: if umap { "UMAP".into() } else { "PCA".into() },
+        axis_names,
+        n_cells_in_file: ad.n_obs(),
+    })
+}
+
+#[tauri::command(async)]
+pub fn preview_sentences(
+    path: String,
+    input: InputForm,
+) -> CmdResult<Vec<c2s_data::convert::PreviewCell>> {
+    let opts = input.options().map_err(any_text)?;
+    c2s_data::convert::preview_sentences(Path::new(&path), &opts, 5, 30).map_err(text)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ConvertForm {
+    pub input: InputForm,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    pub stratify: Option<String>,
+}
+
+fn next_folder(parent: &Path, prefix: &str) -> PathBuf {
+    (1..)
+        .map(|i| parent.join(format!("{prefix}-{i}")))
+        .find(|p| !p.exists())
+        .expect("some number is free")
+}
+
+fn project_of(state: &AppState, id: i64) -> CmdResult<Project> {
+    state.store.lock().unwrap().project(id).map_err(text)
+}
+
+#[tauri::command]
+pub fn start_convert(
+    project_id: i64,
+    form: ConvertForm,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    let project = project_of(&state, project_id)?;
+    let opts = ConvertOptions {
+        input: form.input.options().map_err(any_text)?,
+        labels: form.labels.clone(),
+        stratify: form.stratify.clone().filter(|s| !s.is_empty()),
+        ..ConvertOptions::default()
+    };
+    let out = next_folder(Path::new(&project.folder), "dataset");
+    let source = PathBuf::from(&project.source_path);
+    let home = state.home.clone();
+    Ok(state.jobs.spawn(&app, "convert", move |ctx| {
+        let progress = |p: c2s_data::Progress| {
+            ctx.progress(p.stage, p.done, p.total, Value::Null);
+        };
+        let job = c2s_data::Job {
+            progress: &progress,
+            cancel: &ctx.cancel,
+        };
+        let summary = match c2s_data::convert(&source, &out, &opts, &job) {
+            Err(c2s_data::DataError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
+            r => r?,
+        };
+        let summary = serde_json::to_value(&summary)?;
+        let store = Store::open(&home.join(crate::DB_FILE))?;
+        let id = store.add_dataset(project_id, &out, &serde_json::to_value(&form)?, &summary)?;
+        Ok(Outcome::Ok(
+            json!({"dataset_id": id, "folder": out, "summary": summary}),
+        ))
+    }))
+}
+
+#[derive(Serialize)]
+pub struct ProjectState {
+    pub project: Project,
+    pub datasets: Vec<crate::store::DatasetRow>,
+    pub runs: Vec<crate::store::RunRow>,
+    pub generated: Vec<crate::store::Artefact>,
+    pub annotations: Vec<crate::store::Artefact>,
+}
+
+#[tauri::command]
+pub fn project_state(project_id: i64, state: State<'_, AppState>) -> CmdResult<ProjectState> {
+    let s = state.store.lock().unwrap();
+    Ok(ProjectState {
+        project: s.project(project_id).map_err(text)?,
+        datasets: s.datasets(project_id).map_err(text)?,
+        runs: s.runs(project_id).map_err(text)?,
+        generated: s.artefacts(project_id, "generated").map_err(text)?,
+        annotations: s.artefacts(project_id, "predictions").map_err(text)?,
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TrainForm {
+    /// quick, standard, thorough or fine-tune
+    pub preset: String,
+    /// Fine-tune: a Hugging Face model folder.
+    pub base: Option<String>,
+    pub label: Option<String>,
+    /// cell_type_prediction, cell_type_generation, unconditional_generation
+    #[serde(default)]
+    pub tasks: Vec<c2s_model::prompts::Task>,
+    pub max_steps: Option<usize>,
+    pub epochs: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub top_k: Option<usize>,
+    pub checkpoint_every: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+fn train_request(dataset: &Path, output: &Path, f: &TrainForm) -> anyhow::Result<TrainRequest> {
+    let preset = match f.preset.as_str() {
+        "quick" => Preset::Quick,
+        "standard" => Preset::Standard,
+        "thorough" => Preset::Thorough,
+        "fine-tune" => Preset::FineTune,
+        other => anyhow::bail!("unknown preset `{other}`"),
+    };
+    let mut r = TrainRequest::new(dataset, output, preset);
+    r.base = f.base.clone().filter(|b| !b.is_empty());
+    if preset == Preset::FineTune && r.base.is_none() {
+        anyhow::bail!("choose the folder of a pretrained GPT-2 model (config.json, model.safetensors, tokenizer.json) to fine-tune");
+    }
+    r.label = f.label.clone().filter(|l| !l.is_empty());
+    r.tasks = (!f.tasks.is_empty()).then(|| f.tasks.clone());
+    r.max_steps = f.max_steps;
+    r.epochs = f.epochs;
+    r.batch_size = f.batch_size;
+    r.top_k = f.top_k;
+    r.checkpoint_every = f.checkpoint_every;
+    r.seed = f.seed.unwrap_or(42);
+    Ok(r)
+}
+
+fn dataset_folder(state: &AppState, project_id: i64, dataset_id: i64) -> CmdResult<PathBuf> {
+    let s = state.store.lock().unwrap();
+    s.datasets(project_id)
+        .map_err(text)?
+        .into_iter()
+        .find(|d| d.id == dataset_id)
+        .map(|d| PathBuf::from(d.folder))
+        .ok_or_else(|| format!("dataset {dataset_id} is not in this project"))
+}
+
+#[derive(Serialize)]
+pub struct Estimate {
+    pub seconds: f64,
+    pub total_steps: usize,
+    pub train_cells: usize,
+    pub device: String,
+    pub layers: usize,
+    pub width: usize,
+}
+
+/// Times one training step on this computer and scales it to the whole run.
+#[tauri::command(async)]
+pub fn estimate_training(
+    project_id: i64,
+    dataset_id: i64,
+    form: TrainForm,
+    state: State<'_, AppState>,
+) -> CmdResult<Estimate> {
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    let tmp = state.home.join("tmp-estimate");
+    let req = train_request(&ds, &tmp, &form).map_err(any_text)?;
+    let p = prepare_training(&req).map_err(text)?;
+    let (layers, width) = p.model_shape();
+    Ok(Estimate {
+        seconds: p.estimate_seconds().map_err(text)?,
+        total_steps: p.total_steps(),
+        train_cells: p.train_cells.len(),
+        device: p.device_name.clone(),
+        layers,
+        width,
+    })
+}
+
+fn spawn_training(app: &AppHandle, state: &AppState, run_id: i64, req: TrainRequest) -> u64 {
+    let home = state.home.clone();
+    let discarded = state.discarded.clone();
+    state.jobs.spawn(app, "train", move |ctx| {
+        let store = Store::open(&home.join(crate::DB_FILE))?;
+        let fail = |e: anyhow::Error| {
+            let _ = store.set_run_status(run_id, "failed", Some(&json!({"error": format!("{e:#}")})));
+            e
+        };
+        let prepared = prepare_training(&req).map_err(|e| fail(e.into()))?;
+        ctx.progress(
+            "starting",
+            0,
+            prepared.total_steps() as u64,
+            json!({"device": prepared.device_name}),
+        );
+        store.set_run_status(run_id, "running", None)?;
+        let device = prepared.device_name.clone();
+        let last_saved = Mutex::new(std::time::Instant::now());
+        let report = |p: &c2s_model::train::TrainProgress| {
+            ctx.progress(
+                "training",
+                p.step as u64,
+                p.total_steps as u64,
+                json!({"train_loss": p.train_loss, "val_loss": p.val_loss, "tokens_per_s": p.tokens_per_s,
+                       "eta_s": p.eta_s, "epoch": p.epoch, "lr": p.lr, "device": device}),
+            );
+            let mut t = last_saved.lock().unwrap();
+            if t.elapsed().as_secs_f64() > 2.0 || p.step == p.total_steps {
+                *t = std::time::Instant::now();
+                let _ = store.set_run_progress(run_id, p.step, p.total_steps);
+            }
+        };
+        let s = prepared.run(&report, &ctx.cancel).map_err(|e| fail(e.into()))?;
+        store.set_run_progress(run_id, s.steps, s.total_steps)?;
+        let summary = serde_json::to_value(&s)?;
+        if s.cancelled {
+            let status = if discarded.lock().unwrap().remove(&run_id) {
+                "cancelled"
+            } else {
+                "paused"
+            };
+            store.set_run_status(run_id, status, Some(&summary))?;
+            Ok(Outcome::Cancelled(json!({"run_id": run_id, "summary": summary})))
+        } else {
+            store.set_run_status(run_id, "finished", Some(&summary))?;
+            Ok(Outcome::Ok(json!({"run_id": run_id, "summary": summary})))
+        }
+    })
+}
+
+#[derive(Serialize)]
+pub struct Started {
+    pub job_id: u64,
+    pub run_id: i64,
+    pub folder: String,
+}
+
+#[tauri::command]
+pub fn start_training(
+    project_id: i64,
+    dataset_id: i64,
+    form: TrainForm,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<Started> {
+    let project = project_of(&state, project_id)?;
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    let out = next_folder(&Path::new(&project.folder).join("runs"), "run");
+    let req = train_request(&ds, &out, &form).map_err(any_text)?;
+    let run_id = state
+        .store
+        .lock()
+        .unwrap()
+        .add_run(
+            project_id,
+            Some(dataset_id),
+            &out,
+            &serde_json::to_value(&req).map_err(text)?,
+        )
+        .map_err(text)?;
+    let job_id = spawn_training(&app, &state, run_id, req);
+    Ok(Started {
+        job_id,
+        run_id,
+        folder: out.to_string_lossy().into(),
+    })
+}
+
+/// Continues a paused or interrupted run from its last checkpoint.
+#[tauri::command]
+pub fn resume_training(
+    run_id: i64,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<Started> {
+    let run = state.store.lock().unwrap().run(run_id).map_err(text)?;
+    let folder = PathBuf::from(&run.folder);
+    let mut req: TrainRequest = match TrainRequest::read_from_run(&folder) {
+        Ok(r) => r,
+        Err(_) => serde_json::from_value(run.request.clone()).map_err(text)?,
+    };
+    // With no checkpoint yet, the run starts again from the beginning.
+    req.resume = c2s_model::train::find_checkpoint(&folder).is_some();
+    if !req.resume {
+        let _ = std::fs::remove_file(folder.join(c2s_model::train::LOSS_LOG));
+    }
+    let job_id = spawn_training(&app, &state, run_id, req);
+    Ok(Started {
+        job_id,
+        run_id,
+        folder: run.folder,
+    })
+}
+
+#[tauri::command]
+pub fn cancel_job(id: u64, state: State<'_, AppState>) -> bool {
+    state.jobs.cancel(id)
+}
+
+/// Stops a training job for good: the run is marked cancelled, not paused,
+/// and is not offered for resuming (its checkpoint stays on disk).
+#[tauri::command]
+pub fn cancel_training(job_id: u64, run_id: i64, state: State<'_, AppState>) -> bool {
+    state.discarded.lock().unwrap().insert(run_id);
+    state.jobs.cancel(job_id)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FreeTextForm {
+    pub prompt: String,
+    pub temperature: Option<f64>,
+    pub top_k: Option<usize>,
+    pub top_p: Option<f64>,
+    pub max_tokens: Option<usize>,
+}
+
+/// Free text for models that keep language (fine-tuned GPT-2): the prompt
+/// goes to the model as it is and the continuation streams to `chat-text`.
+#[tauri::command]
+pub fn start_free_text(
+    model_dir: String,
+    form: FreeTextForm,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    let model = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    let prompt = c2s_model::tokenizer::encode(&model.tok, &form.prompt).map_err(text)?;
+    let ctx_len = model.loaded.model.config.n_positions;
+    let max_new = form
+        .max_tokens
+        .unwrap_or(128)
+        .min(ctx_len.saturating_sub(prompt.len()));
+    if prompt.is_empty() || max_new == 0 {
+        return Err(format!(
+            "the text is {} tokens; this model reads at most {ctx_len}",
+            prompt.len()
+        ));
+    }
+    let d = c2s_model::generate::Sampling::default();
+    let s = c2s_model::generate::Sampling {
+        temperature: form.temperature.unwrap_or(d.temperature),
+        top_k: Some(form.top_k.unwrap_or(50)),
+        top_p: Some(form.top_p.unwrap_or(0.95)),
+        max_new,
+        ..d
+    };
+    Ok(state.jobs.spawn(&app, "free-text", move |ctx| {
+        let mut ids = Vec::new();
+        let ids_out = c2s_model::generate::sample(
+            &model.loaded.model,
+            &prompt,
+            model.eos,
+            &s,
+            None,
+            &mut |t| {
+                ids.push(t);
+                ctx.emit(
+                    "chat-text",
+                    ChatText {
+                        job_id: ctx.id,
+                        cell: 0,
+                        text: c2s_model::tokenizer::decode_text(&model.tok, &ids),
+                    },
+                );
+            },
+        )?;
+        let text = c2s_model::tokenizer::decode_text(&model.tok, &ids_out);
+        Ok(Outcome::Ok(json!({"text": text})))
+    }))
+}
+
+/// Loss curve points of a run so far.
+#[tauri::command(async)]
+pub fn loss_curve(run_folder: String) -> CmdResult<Value> {
+    let path = Path::new(&run_folder).join(c2s_model::train::LOSS_LOG);
+    if !path.exists() {
+        return Ok(json!({"train": [], "validation": []}));
+    }
+    let c = c2s_eval::evaluate::read_loss_curve(&path).map_err(text)?;
+    serde_json::to_value(c).map_err(text)
+}
+
+fn load_model(state: &AppState, dir: &Path) -> anyhow::Result<Arc<TrainedModel>> {
+    let mut slot = state.model.lock().unwrap();
+    if let Some((d, m)) = slot.as_ref() {
+        if d == dir {
+            return Ok(m.clone());
+        }
+    }
+    let m = Arc::new(TrainedModel::load(dir)?);
+    *slot = Some((dir.to_path_buf(), m.clone()));
+    Ok(m)
+}
+
+#[derive(Serialize)]
+pub struct ModelInfo {
+    pub labels: Vec<String>,
+    pub label_column: String,
+    pub genes: usize,
+    pub device: String,
+    pub word_level: bool,
+}
+
+#[tauri::command(async)]
+pub fn model_info(model_dir: String, state: State<'_, AppState>) -> CmdResult<ModelInfo> {
+    let m = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    Ok(ModelInfo {
+        labels: m.card.labels.clone(),
+        label_column: m.card.label_column.clone(),
+        genes: m.card.genes.len(),
+        device: m.device_name.clone(),
+        word_level: c2s_model::tokenizer::is_word_level(&m.tok),
+    })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GenerateForm {
+    pub cell_type: Option<String>,
+    pub n: usize,
+    pub temperature: Option<f64>,
+    pub top_k: Option<usize>,
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub free: bool,
+    pub seed: Option<u64>,
+}
+
+#[derive(Clone, Serialize)]
+struct ChatText {
+    job_id: u64,
+    cell: usize,
+    text: String,
+}
+
+/// Generates cells in the chat: words stream to `chat-text` events, one cell
+/// at a time; the cells are saved in the project for Compare.
+#[tauri::command]
+pub fn start_generate(
+    project_id: i64,
+    model_dir: String,
+    form: GenerateForm,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    project_of(&state, project_id)?;
+    let model = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    if form.n == 0 || form.n > 1000 {
+        return Err("ask for between 1 and 1,000 cells".into());
+    }
+    let d = GenerateRequest::default();
+    let req = GenerateRequest {
+        types: vec![form.cell_type.clone().filter(|t| !t.is_empty())],
+        per_type: form.n,
+        temperature: form.temperature.unwrap_or(d.temperature),
+        top_k: form.top_k.unwrap_or(d.top_k),
+        top_p: form.top_p.unwrap_or(d.top_p),
+        free: form.free,
+        stop: Vec::new(),
+        batch_size: 1,
+        seed: form.seed.unwrap_or(d.seed),
+    };
+    Ok(state.jobs.spawn(&app, "generate", move |ctx| {
+        let mut on_text = |cell: usize, t: &str| {
+            ctx.emit(
+                "chat-text",
+                ChatText {
+                    job_id: ctx.id,
+                    cell,
+                    text: t.to_string(),
+                },
+            )
+        };
+        let g = generate_cells(
+            &model,
+            &req,
+            &mut on_text,
+            &|done, total| ctx.progress("generating", done as u64, total as u64, Value::Null),
+            &ctx.cancel,
+        );
+        let g = match g {
+            Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
+            r => r?,
+        };
+        let known: std::collections::HashSet<&str> =
+            model.card.genes.iter().map(String::as_str).collect();
+        let cells: Vec<Value> = g
+            .cells
+            .iter()
+            .map(|c| {
+                let words: Vec<Value> = c
+                    .cell_sentence
+                    .split_whitespace()
+                    .map(|w| json!({"gene": w, "valid": known.contains(w)}))
+                    .collect();
+                json!({"cell_name": c.cell_name, "cell_type": c.cell_type, "cell_sentence": c.cell_sentence, "words": words})
+            })
+            .collect();
+        Ok(Outcome::Ok(json!({
+            "cells": cells, "valid_share": g.valid_share, "unique_share": g.unique_share,
+            "constrained": g.constrained,
+        })))
+    }))
+}
+
+/// Keeps generated cells for Compare (JSON lines, as `c2s generate` writes).
+#[tauri::command]
+pub fn add_to_comparison(
+    project_id: i64,
+    cells: Vec<Value>,
+    state: State<'_, AppState>,
+) -> CmdResult<String> {
+    let project = project_of(&state, project_id)?;
+    let path = Path::new(&project.folder).join("generated.jsonl");
+    let mut lines = std::fs::read_to_string(&path).unwrap_or_default();
+    for c in &cells {
+        let line = json!({"cell_name": c["cell_name"], "cell_sentence": c["cell_sentence"], "cell_type": c["cell_type"]});
+        lines.push_str(&format!("{line}\n"));
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    std::fs::write(&tmp, lines)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(text_io(&path))?;
+    let s = state.store.lock().unwrap();
+    if s.artefacts(project_id, "generated")
+        .map_err(text)?
+        .is_empty()
+    {
+        s.add_artefact(project_id, "generated", &path, None)
+            .map_err(text)?;
+    }
+    Ok(path.to_string_lossy().into())
+}
+
+fn text_io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+#[derive(Serialize)]
+pub struct SentencePrediction {
+    pub label: String,
+    pub confidence: f64,
+    /// Every known type with its probability, likeliest first.
+    pub ranking: Vec<(String, f64)>,
+    pub unknown_genes: Vec<String>,
+}
+
+/// "What type is this cell?": every known type scored by the model.
+#[tauri::command(async)]
+pub fn predict_sentence(
+    model_dir: String,
+    sentence: String,
+    state: State<'_, AppState>,
+) -> CmdResult<SentencePrediction> {
+    let m = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    let words: Vec<String> = sentence
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_uppercase())
+        .collect();
+    if words.is_empty() {
+        return Err("paste a cell sentence: gene names, most expressed first".into());
+    }
+    let known: std::collections::HashSet<&str> = m.card.genes.iter().map(String::as_str).collect();
+    let unknown_genes = words
+        .iter()
+        .filter(|w| !known.contains(w.as_str()))
+        .cloned()
+        .collect();
+    let templates = c2s_model::prompts::Templates::default_set();
+    let predictor = c2s_model::predict::Predictor::new(
+        &m.loaded.model,
+        &m.tok,
+        &templates,
+        m.card.labels.clone(),
+        &m.card.organism,
+        m.card.top_k,
+        m.eos,
+    )
+    .map_err(text)?;
+    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+    let p = predictor.predict(&refs).map_err(text)?;
+    let mut ranking: Vec<(String, f64)> = m
+        .card
+        .labels
+        .iter()
+        .cloned()
+        .zip(p.probabilities())
+        .collect();
+    ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(SentencePrediction {
+        label: p.label,
+        confidence: p.confidence,
+        ranking,
+        unknown_genes,
+    })
+}
+
+/// A few real cells of a dataset to ask about in the chat.
+#[tauri::command(async)]
+pub fn sample_cells(dataset_folder: String, n: usize) -> CmdResult<Vec<Value>> {
+    let records = read_sentences(Path::new(&dataset_folder)).map_err(text)?;
+    let pick = c2s_data::convert::sample_rows(records.len(), n, 7);
+    Ok(pick
+        .into_iter()
+        .map(|i| {
+            let r = &records[i];
+            let labels: BTreeMap<&str, Option<&str>> =
+                r.labels.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+            json!({"cell_name": r.cell_name, "sentence": r.sentence.split(' ').take(100).collect::<Vec<_>>().join(" "), "labels": labels})
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvalForm {
+    pub dataset_id: i64,
+    pub run_id: Option<i64>,
+    #[serde(default)]
+    pub with_generated: bool,
+    #[serde(default)]
+    pub with_predictions: bool,
+}
+
+/// Compare: evaluates generated cells, predictions and the loss curve, and
+/// writes the report (HTML, PNG and SVG plots) in the project folder.
+#[tauri::command]
+pub fn start_evaluate(
+    project_id: i64,
+    form: EvalForm,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    let project = project_of(&state, project_id)?;
+    let ds = dataset_folder(&state, project_id, form.dataset_id)?;
+    let (run, generated, predictions) = {
+        let s = state.store.lock().unwrap();
+        let run = form
+            .run_id
+            .map(|id| s.run(id).map(|r| PathBuf::from(r.folder)))
+            .transpose()
+            .map_err(text)?;
+        let generated = s
+            .artefacts(project_id, "generated")
+            .map_err(text)?
+            .first()
+            .map(|a| PathBuf::from(&a.path))
+            .filter(|_| form.with_generated);
+        let predictions = s
+            .artefacts(project_id, "predictions")
+            .map_err(text)?
+            .first()
+            .map(|a| PathBuf::from(&a.path))
+            .filter(|_| form.with_predictions);
+        (run, generated, predictions)
+    };
+    if run.is_none() && generated.is_none() && predictions.is_none() {
+        return Err("nothing to compare yet: generate cells in the chat and add them to the comparison, annotate the dataset, or train a model".into());
+    }
+    let out = next_folder(&Path::new(&project.folder).join("reports"), "report");
+    Ok(state.jobs.spawn(&app, "evaluate", move |ctx| {
+        let inputs = c2s_eval::EvalInputs {
+            dataset: ds,
+            predictions,
+            generated,
+            run,
+            ..Default::default()
+        };
+        let opts = c2s_eval::GeneratedOptions::default();
+        let report = c2s_eval::evaluate(&inputs, &opts, &|stage| {
+            ctx.progress(stage, 0, 1, Value::Null)
+        })?;
+        if ctx.cancelled() {
+            return Ok(Outcome::Cancelled(Value::Null));
+        }
+        ctx.progress("drawing the report", 0, 1, Value::Null);
+        c2s_eval::write_report(&report, &out, false)?;
+        Ok(Outcome::Ok(json!({"report": report, "folder": out})))
+    }))
+}
+
+/// Annotate: predicts the type of every converted cell of a dataset.
+#[tauri::command]
+pub fn start_annotate(
+    project_id: i64,
+    dataset_id: i64,
+    model_dir: String,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    let project = project_of(&state, project_id)?;
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    let model = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    let out = next_folder(
+        &Path::new(&project.folder).join("predictions"),
+        "predictions",
+    )
+    .with_extension("jsonl");
+    let home = state.home.clone();
+    Ok(state.jobs.spawn(&app, "annotate", move |ctx| {
+        let records = read_sentences(&ds)?;
+        let cells: Vec<CellInput> = records
+            .iter()
+            .map(|r| CellInput {
+                name: &r.cell_name,
+                sentence: &r.sentence,
+            })
+            .collect();
+        let preds = match predict_cells(
+            &model,
+            &cells,
+            false,
+            &|done, total| ctx.progress("predicting", done as u64, total as u64, Value::Null),
+            &ctx.cancel,
+        ) {
+            Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
+            r => r?,
+        };
+        let col = &model.card.label_column;
+        let truth: Vec<Option<&str>> = records
+            .iter()
+            .map(|r| {
+                r.labels
+                    .iter()
+                    .find(|l| &l.0 == col)
+                    .and_then(|l| l.1.as_deref())
+            })
+            .collect();
+        let mut lines = String::new();
+        for ((p, t), r) in preds.iter().zip(&truth).zip(&records) {
+            let split = r.labels.iter().find(|l| l.0 == "split").and_then(|l| l.1.clone());
+            lines.push_str(&format!(
+                "{}\n",
+                json!({"cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence, "true": t, "split": split})
+            ));
+        }
+        std::fs::create_dir_all(out.parent().expect("has a parent"))?;
+        let tmp = out.with_extension("tmp");
+        std::fs::write(&tmp, lines)?;
+        std::fs::rename(&tmp, &out)?;
+        let (t, p): (Vec<&str>, Vec<&str>) = truth
+            .iter()
+            .zip(&preds)
+            .filter_map(|(t, p)| Some(((*t)?, p.predicted.as_deref()?)))
+            .unzip();
+        let confusion = if t.is_empty() {
+            None
+        } else {
+            Some(c2s_eval::classification::classification_report(&t, &p)?)
+        };
+        let store = Store::open(&home.join(crate::DB_FILE))?;
+        store.add_artefact(project_id, "predictions", &out, Some(&json!({"model": model_dir})))?;
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for p in &preds {
+            *counts.entry(p.predicted.as_deref().unwrap_or("?")).or_default() += 1;
+        }
+        Ok(Outcome::Ok(json!({
+            "predictions": out, "cells": preds.len(), "label_column": col,
+            "counts": counts, "report": confusion,
+        })))
+    }))
+}
+
+/// Saves a copy of the project's .h5ad with the predicted type and its
+/// confidence as new obs columns, in the project folder.
+#[tauri::command(async)]
+pub fn save_annotated(
+    project_id: i64,
+    predictions: String,
+    state: State<'_, AppState>,
+) -> CmdResult<String> {
+    let project = project_of(&state, project_id)?;
+    let stem = Path::new(&project.source_path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
+    let dst = Path::new(&project.folder).join(format!("{stem}-annotated.h5ad"));
+    write_annotated(
+        Path::new(&project.source_path),
+        Path::new(&predictions),
+        &dst,
+    )
+    .map_err(any_text)?;
+    state
+        .store
+        .lock()
+        .unwrap()
+        .add_artefact(project_id, "annotated", &dst, None)
+        .map_err(text)?;
+    Ok(dst.to_string_lossy().into())
+}
+
+fn write_annotated(source: &Path, predictions: &Path, dst: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(predictions)
+        .with_context(|| format!("reading {}", predictions.display()))?;
+    let mut by_cell: HashMap<String, (Option<String>, f64)> = HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line)?;
+        by_cell.insert(
+            v["cell_name"].as_str().unwrap_or_default().to_string(),
+            (
+                v["predicted"].as_str().map(String::from),
+                v["confidence"].as_f64().unwrap_or(f64::NAN),
+            ),
+        );
+    }
+    let ad = c2s_data::AnnData::open(source)?;
+    // Cells filtered out when converting have no prediction.
+    let (types, conf): (Vec<Option<String>>, Vec<f64>) = ad
+        .obs
+        .index
+        .iter()
+        .map(|n| by_cell.get(n).cloned().unwrap_or((None, f64::NAN)))
+        .unzip();
+    drop(ad);
+    write_annotated_h5ad(
+        source,
+        dst,
+        &[
+            ("c2s_predicted_cell_type".into(), ObsValues::Text(types)),
+            ("c2s_confidence".into(), ObsValues::Number(conf)),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Asks where to save (native dialog, opened here so the web view never
+/// names a path to write), then saves the annotated .h5ad there.
+#[tauri::command(async)]
+pub fn save_annotated_as(
+    project_id: i64,
+    predictions: String,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<Option<String>> {
+    use tauri_plugin_dialog::DialogExt;
+    let project = project_of(&state, project_id)?;
+    let Some(path) = app
+        .dialog()
+        .file()
+        .add_filter("AnnData", &["h5ad"])
+        .set_file_name("annotated.h5ad")
+        .blocking_save_file()
+    else {
+        return Ok(None);
+    };
+    let dst = path.into_path().map_err(text)?;
+    write_annotated(
+        Path::new(&project.source_path),
+        Path::new(&predictions),
+        &dst,
+    )
+    .map_err(any_text)?;
+    Ok(Some(dst.to_string_lossy().into()))
+}
+
+/// Saves an exported plot or table into the project's exports folder.
+/// `data` is text (SVG, CSV) or a `data:image/png;base64,` URL.
+#[tauri::command]
+pub fn save_export(
+    project_id: i64,
+    name: String,
+    data: String,
+    state: State<'_, AppState>,
+) -> CmdResult<String> {
+    use base64::Engine;
+    let project = project_of(&state, project_id)?;
+    // Only a plain file name: the web view never chooses where files go.
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.is_empty() || safe.starts_with('.') {
+        return Err("bad export name".into());
+    }
+    let dir = Path::new(&project.folder).join("exports");
+    std::fs::create_dir_all(&dir).map_err(text_io(&dir))?;
+    let path = dir.join(safe);
+    let bytes = match data.strip_prefix("data:image/png;base64,") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(text)?,
+        None => data.into_bytes(),
+    };
+    std::fs::write(&path, bytes).map_err(text_io(&path))?;
+    Ok(path.to_string_lossy().into())
+}
+
+/// A model folder of a finished run.
+#[tauri::command]
+pub fn run_model_dir(run_id: i64, state: State<'_, AppState>) -> CmdResult<String> {
+    let run = state.store.lock().unwrap().run(run_id).map_err(text)?;
+    let dir = Path::new(&run.folder).join(c2s_model::train::FINAL_MODEL);
+    if !dir.join(c2s_model::trained::MODEL_CARD).exists() {
+        return Err("this run has not finished: resume it to get a model".into());
+    }
+    Ok(dir.to_string_lossy().into())
+}

@@ -1,0 +1,106 @@
+//! C2S Studio's desktop app: Tauri commands over the engine crates, background
+//! jobs with progress events, and the project store. No algorithms here.
+
+pub mod commands;
+pub mod jobs;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tauri::Manager;
+
+use commands::AppState;
+use jobs::Jobs;
+use store::Store;
+
+/// The project database's file name in the app's data folder.
+pub const DB_FILE: &str = "studio.sqlite";
+
+/// The bundled demo dataset: `C2S_STUDIO_DEMO`, the app's resources, or the
+/// repository's assets/ when run from a checkout.
+fn demo_dataset(app: &tauri::App) -> Option<PathBuf> {
+    let name = "pbmc3k-10x.h5ad";
+    std::env::var_os("C2S_STUDIO_DEMO")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            app.path()
+                .resource_dir()
+                .ok()
+                .map(|d| d.join("assets").join(name)),
+        )
+        .chain(std::iter::once(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("assets")
+                .join(name),
+        ))
+        .find(|p| p.is_file())
+        .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
+}
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .setup(|app| {
+            // C2S_STUDIO_HOME keeps tests and demos apart from a user's projects.
+            let home = match std::env::var_os("C2S_STUDIO_HOME") {
+                Some(h) => PathBuf::from(h),
+                None => app.path().app_data_dir()?,
+            };
+            std::fs::create_dir_all(&home)?;
+            let store = Store::open(&home.join(DB_FILE))?;
+            let interrupted = store.mark_interrupted()?;
+            if interrupted > 0 {
+                tracing::info!(
+                    "{interrupted} training run(s) were interrupted; the app offers to resume them"
+                );
+            }
+            let demo = demo_dataset(app);
+            app.manage(AppState {
+                store: Mutex::new(store),
+                jobs: Arc::new(Jobs::default()),
+                home,
+                demo,
+                model: Mutex::new(None),
+                discarded: Arc::default(),
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::recent_projects,
+            commands::resumable_runs,
+            commands::open_dataset,
+            commands::dataset_map,
+            commands::preview_sentences,
+            commands::start_convert,
+            commands::project_state,
+            commands::estimate_training,
+            commands::start_training,
+            commands::resume_training,
+            commands::cancel_job,
+            commands::cancel_training,
+            commands::start_free_text,
+            commands::loss_curve,
+            commands::model_info,
+            commands::start_generate,
+            commands::add_to_comparison,
+            commands::predict_sentence,
+            commands::sample_cells,
+            commands::start_evaluate,
+            commands::start_annotate,
+            commands::save_annotated,
+            commands::save_annotated_as,
+            commands::save_export,
+            commands::run_model_dir,
+        ])
+        .run(tauri::generate_context!())
+        .expect("the app window could not start");
+}

@@ -1,0 +1,486 @@
+//! The project store: projects, datasets, training runs and artefacts in a
+//! SQLite database in the app data folder, migrated with `user_version`.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("project database {path}: {source}")]
+    Sql {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("no {0} with id {1}")]
+    Missing(&'static str, i64),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Each entry moves the schema one version up; never edit a released one.
+const MIGRATIONS: &[&str] = &["CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        source_path TEXT NOT NULL UNIQUE,
+        folder TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (datetime('now')),
+        opened_at TEXT NOT NULL DEFAULT (datetime('now'))
+    );
+    CREATE TABLE datasets (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        folder TEXT NOT NULL,
+        options_json TEXT NOT NULL,
+        summary_json TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (datetime('now'))
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+        folder TEXT NOT NULL,
+        request_json TEXT NOT NULL,
+        status TEXT NOT NULL,
+        step INTEGER NOT NULL DEFAULT 0,
+        total_steps INTEGER NOT NULL DEFAULT 0,
+        summary_json TEXT,
+        created_at TEXT NOT NULL DEFAULT (datetime('now')),
+        updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+    );
+    CREATE TABLE artefacts (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL,
+        meta_json TEXT,
+        created_at TEXT NOT NULL DEFAULT (datetime('now'))
+    );"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub source_path: String,
+    pub folder: String,
+    pub opened_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub folder: String,
+    pub summary: serde_json::Value,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub dataset_id: Option<i64>,
+    pub folder: String,
+    pub request: serde_json::Value,
+    /// running, paused, interrupted, finished, failed
+    pub status: String,
+    pub step: i64,
+    pub total_steps: i64,
+    pub summary: Option<serde_json::Value>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Artefact {
+    pub id: i64,
+    pub kind: String,
+    pub path: String,
+    pub meta: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn json(text: Option<String>) -> Option<serde_json::Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let err = |source| StoreError::Sql {
+            path: path.into(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction().map_err(err)?;
+            tx.execute_batch(sql).map_err(err)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(Store {
+            conn,
+            path: path.into(),
+        })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn schema_version(&self) -> Result<usize> {
+        let v: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.err())?;
+        Ok(v as usize)
+    }
+
+    /// The project for a source file, made on first open; `folder_for` names
+    /// its output folder from the new id.
+    pub fn open_project(
+        &self,
+        source: &Path,
+        name: &str,
+        folder_for: impl Fn(i64) -> PathBuf,
+    ) -> Result<Project> {
+        let src = source.to_string_lossy();
+        let found: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM projects WHERE source_path = ?1",
+                [&src],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())?;
+        let id = match found {
+            Some(id) => {
+                self.conn
+                    .execute(
+                        "UPDATE projects SET opened_at = datetime('now') WHERE id = ?1",
+                        [id],
+                    )
+                    .map_err(self.err())?;
+                id
+            }
+            None => {
+                self.conn
+                    .execute(
+                        "INSERT INTO projects (name, source_path, folder) VALUES (?1, ?2, '')",
+                        params![name, src],
+                    )
+                    .map_err(self.err())?;
+                let id = self.conn.last_insert_rowid();
+                let folder = folder_for(id);
+                self.conn
+                    .execute(
+                        "UPDATE projects SET folder = ?1 WHERE id = ?2",
+                        params![folder.to_string_lossy(), id],
+                    )
+                    .map_err(self.err())?;
+                id
+            }
+        };
+        self.project(id)
+    }
+
+    pub fn project(&self, id: i64) -> Result<Project> {
+        self.conn
+            .query_row(
+                "SELECT id, name, source_path, folder, opened_at FROM projects WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Project {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        source_path: r.get(2)?,
+                        folder: r.get(3)?,
+                        opened_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())?
+            .ok_or(StoreError::Missing("project", id))
+    }
+
+    /// Most recently opened first.
+    pub fn recent_projects(&self, limit: usize) -> Result<Vec<Project>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, name, source_path, folder, opened_at FROM projects
+                 ORDER BY opened_at DESC, id DESC LIMIT ?1",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([limit as i64], |r| {
+                Ok(Project {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    source_path: r.get(2)?,
+                    folder: r.get(3)?,
+                    opened_at: r.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err())
+    }
+
+    pub fn add_dataset(
+        &self,
+        project_id: i64,
+        folder: &Path,
+        options: &serde_json::Value,
+        summary: &serde_json::Value,
+    ) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO datasets (project_id, folder, options_json, summary_json) VALUES (?1, ?2, ?3, ?4)",
+                params![project_id, folder.to_string_lossy(), options.to_string(), summary.to_string()],
+            )
+            .map_err(self.err())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn datasets(&self, project_id: i64) -> Result<Vec<DatasetRow>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, project_id, folder, summary_json, created_at FROM datasets
+                 WHERE project_id = ?1 ORDER BY id DESC",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([project_id], |r| {
+                Ok(DatasetRow {
+                    id: r.get(0)?,
+                    project_id: r.get(1)?,
+                    folder: r.get(2)?,
+                    summary: json(r.get(3)?).unwrap_or_default(),
+                    created_at: r.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err())
+    }
+
+    pub fn add_run(
+        &self,
+        project_id: i64,
+        dataset_id: Option<i64>,
+        folder: &Path,
+        request: &serde_json::Value,
+    ) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (project_id, dataset_id, folder, request_json, status) VALUES (?1, ?2, ?3, ?4, 'running')",
+                params![project_id, dataset_id, folder.to_string_lossy(), request.to_string()],
+            )
+            .map_err(self.err())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn set_run_progress(&self, id: i64, step: usize, total: usize) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET step = ?1, total_steps = ?2, updated_at = datetime('now') WHERE id = ?3",
+                params![step as i64, total as i64, id],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub fn set_run_status(
+        &self,
+        id: i64,
+        status: &str,
+        summary: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?1, summary_json = COALESCE(?2, summary_json), updated_at = datetime('now') WHERE id = ?3",
+                params![status, summary.map(|s| s.to_string()), id],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Runs left `running` by an app that closed or crashed become
+    /// `interrupted`, so the app can offer to resume them.
+    pub fn mark_interrupted(&self) -> Result<usize> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'interrupted' WHERE status = 'running'",
+                [],
+            )
+            .map_err(self.err())
+    }
+
+    pub fn run(&self, id: i64) -> Result<RunRow> {
+        self.runs_where("id = ?1", id)?
+            .pop()
+            .ok_or(StoreError::Missing("run", id))
+    }
+
+    pub fn runs(&self, project_id: i64) -> Result<Vec<RunRow>> {
+        self.runs_where("project_id = ?1", project_id)
+    }
+
+    /// Runs that stopped before the end (paused or interrupted), any project.
+    pub fn resumable_runs(&self) -> Result<Vec<RunRow>> {
+        self.runs_where("status IN ('paused', 'interrupted') AND ?1 = ?1", 0)
+    }
+
+    fn runs_where(&self, cond: &str, arg: i64) -> Result<Vec<RunRow>> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT id, project_id, dataset_id, folder, request_json, status, step, total_steps,
+                        summary_json, updated_at FROM runs WHERE {cond} ORDER BY id DESC"
+            ))
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([arg], |r| {
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    project_id: r.get(1)?,
+                    dataset_id: r.get(2)?,
+                    folder: r.get(3)?,
+                    request: json(r.get(4)?).unwrap_or_default(),
+                    status: r.get(5)?,
+                    step: r.get(6)?,
+                    total_steps: r.get(7)?,
+                    summary: json(r.get(8)?),
+                    updated_at: r.get(9)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err())
+    }
+
+    pub fn add_artefact(
+        &self,
+        project_id: i64,
+        kind: &str,
+        path: &Path,
+        meta: Option<&serde_json::Value>,
+    ) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO artefacts (project_id, kind, path, meta_json) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    project_id,
+                    kind,
+                    path.to_string_lossy(),
+                    meta.map(|m| m.to_string())
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn artefacts(&self, project_id: i64, kind: &str) -> Result<Vec<Artefact>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, kind, path, meta_json, created_at FROM artefacts
+                 WHERE project_id = ?1 AND kind = ?2 ORDER BY id DESC",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![project_id, kind], |r| {
+                Ok(Artefact {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    path: r.get(2)?,
+                    meta: json(r.get(3)?),
+                    created_at: r.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_keeps_projects_runs_and_artefacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("studio.sqlite");
+        let s = Store::open(&db).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
+        let p = s
+            .open_project(Path::new("/data/a.h5ad"), "a", |id| {
+                dir.path().join(id.to_string())
+            })
+            .unwrap();
+        assert!(p.folder.ends_with(&p.id.to_string()));
+        // Opening the same file again finds the same project.
+        let again = s
+            .open_project(Path::new("/data/a.h5ad"), "a", |_| unreachable!())
+            .unwrap();
+        assert_eq!(again.id, p.id);
+        let d = s
+            .add_dataset(
+                p.id,
+                Path::new("/x/ds"),
+                &serde_json::json!({}),
+                &serde_json::json!({"cells": 3}),
+            )
+            .unwrap();
+        assert_eq!(s.datasets(p.id).unwrap()[0].summary["cells"], 3);
+        let r = s
+            .add_run(
+                p.id,
+                Some(d),
+                Path::new("/x/run"),
+                &serde_json::json!({"preset": "quick"}),
+            )
+            .unwrap();
+        s.set_run_progress(r, 5, 40).unwrap();
+        drop(s);
+
+        // A reopened store (the app restarted) sees the run as interrupted.
+        let s = Store::open(&db).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
+        assert_eq!(s.mark_interrupted().unwrap(), 1);
+        let resumable = s.resumable_runs().unwrap();
+        assert_eq!(resumable.len(), 1);
+        assert_eq!((resumable[0].step, resumable[0].total_steps), (5, 40));
+        assert_eq!(resumable[0].request["preset"], "quick");
+        s.set_run_status(r, "finished", Some(&serde_json::json!({"steps": 40})))
+            .unwrap();
+        assert!(s.resumable_runs().unwrap().is_empty());
+        assert_eq!(s.run(r).unwrap().summary.unwrap()["steps"], 40);
+        s.add_artefact(p.id, "generated", Path::new("/x/g.jsonl"), None)
+            .unwrap();
+        assert_eq!(s.artefacts(p.id, "generated").unwrap().len(), 1);
+        assert_eq!(s.recent_projects(10).unwrap().len(), 1);
+    }
+}

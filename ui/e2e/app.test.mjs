@@ -1,0 +1,168 @@
+// End-to-end: drives the real app window through tauri-driver and
+// WebKitWebDriver (run under Xvfb by scripts/test.sh). One journey through
+// every screen, with a screenshot of each in e2e/screenshots/.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Builder, By, Capabilities, until } from "selenium-webdriver";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const application = process.env.C2S_STUDIO_BIN ?? path.join(root, "target/debug/c2s-studio");
+const shots = path.join(here, "screenshots");
+const home = fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-e2e-"));
+process.env.C2S_STUDIO_HOME = home;
+process.env.C2S_STUDIO_DEMO = path.join(root, "assets/pbmc3k-10x.h5ad");
+
+let driverProc;
+let driver;
+
+async function launch() {
+  const caps = new Capabilities();
+  caps.set("tauri:options", { application });
+  caps.setBrowserName("wry");
+  driver = await new Builder().withCapabilities(caps).usingServer("http://127.0.0.1:4444/").build();
+  await driver.manage().setTimeouts({ implicit: 0 });
+}
+
+const byTest = (id) => By.css(`[data-testid="${id}"]`);
+
+async function find(id, timeout = 30_000) {
+  return driver.wait(until.elementLocated(byTest(id)), timeout, `waiting for ${id}`);
+}
+
+async function click(id, timeout) {
+  const el = await find(id, timeout);
+  await driver.wait(until.elementIsEnabled(el), timeout ?? 30_000, `waiting for ${id} to be enabled`);
+  await el.click();
+  return el;
+}
+
+async function type(id, text) {
+  const el = await find(id);
+  await el.clear();
+  await el.sendKeys(text);
+}
+
+async function shot(name) {
+  fs.mkdirSync(shots, { recursive: true });
+  fs.writeFileSync(path.join(shots, `${name}.png`), await driver.takeScreenshot(), "base64");
+}
+
+/** Waits for a job bar to end and returns its status. */
+async function jobEnds(testId, timeout) {
+  const el = await find(testId);
+  await driver.wait(async () => (await el.getAttribute("data-status")) !== "running", timeout, `waiting for ${testId}`);
+  return el.getAttribute("data-status");
+}
+
+before(async () => {
+  fs.rmSync(shots, { recursive: true, force: true });
+  const bin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
+  driverProc = spawn(bin, [], { stdio: [null, process.stdout, process.stderr] });
+  await new Promise((r) => setTimeout(r, 1500));
+  await launch();
+});
+
+after(async () => {
+  await driver?.quit().catch(() => {});
+  driverProc?.kill();
+});
+
+test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, async () => {
+  // Home, and bad files get a friendly message.
+  await find("try-demo");
+  await shot("01-home");
+  const notData = path.join(home, "results.h5ad");
+  fs.writeFileSync(notData, "this is not an HDF5 file\n");
+  await type("path-input", notData);
+  await click("path-open");
+  const err = await find("open-error");
+  assert.match(await err.getText(), /results\.h5ad/);
+  const txt = path.join(home, "notes.txt");
+  fs.writeFileSync(txt, "hello");
+  await type("path-input", txt);
+  await click("path-open");
+  await driver.wait(async () => /not an \.h5ad file/.test(await (await find("open-error")).getText()), 10_000);
+  await shot("02-bad-file");
+
+  // Dataset.
+  await click("try-demo");
+  const cells = await find("stat-cells");
+  assert.match(await cells.getText(), /2,?\d{3}/);
+  await find("dataset-map", 120_000);
+  await shot("03-dataset");
+
+  // Convert.
+  await click("to-convert");
+  await click("preview");
+  const preview = await find("preview-list");
+  assert.ok((await preview.findElements(By.css("li"))).length >= 3);
+  await click("run-convert");
+  assert.equal(await jobEnds("job-convert", 120_000), "ok");
+  await find("convert-done");
+  await shot("04-convert");
+
+  // Train a few steps, close the app mid-run, reopen and resume.
+  await click("to-train");
+  const estimate = await find("estimate-quick");
+  await driver.wait(async () => /on this computer/.test(await estimate.getText()), 120_000, "waiting for the time estimate");
+  await click("advanced");
+  await type("max-steps", "40");
+  await shot("05-train-wizard");
+  await click("start-training");
+  await find("train-dashboard");
+  const bar = await find("job-train");
+  await driver.wait(async () => /— ([3-9]|\d\d+) \/ 40/.test(await bar.getText()), 180_000, "waiting for training steps");
+  await shot("06-training");
+  await driver.quit();
+  driver = null;
+  await new Promise((r) => setTimeout(r, 1000));
+  await launch();
+  await click("resume-run-1", 30_000);
+  await find("train-dashboard");
+  assert.equal(await jobEnds("job-train", 300_000), "ok");
+  await find("train-done");
+  await shot("07-trained");
+
+  // Chat: generate cells, add them to the comparison, ask a cell's type.
+  await click("to-chat");
+  await find("model-info", 60_000);
+  await type("gen-n", "3");
+  await click("generate");
+  const generated = await find("generated-cells", 180_000);
+  assert.ok((await generated.findElements(By.css(".gene"))).length > 3);
+  await click("add-to-comparison");
+  await click("pick-cell");
+  await driver.wait(async () => (await (await find("ask-sentence")).getAttribute("value")).length > 10, 30_000);
+  await click("ask");
+  const prediction = await find("prediction", 60_000);
+  assert.match(await prediction.getText(), /%/);
+  await shot("08-chat");
+
+  // Annotate and save.
+  await click("nav-annotate");
+  await click("run-annotate", 60_000);
+  assert.equal(await jobEnds("job-annotate", 600_000), "ok");
+  await find("confusion");
+  await click("save-h5ad");
+  const saved = await find("saved-path", 120_000);
+  const savedPath = (await saved.getText()).replace(/^Saved: /, "");
+  assert.ok(fs.existsSync(savedPath), savedPath);
+  fs.writeFileSync(path.join(shots, "annotated-path.txt"), savedPath);
+  await shot("09-annotate");
+
+  // Compare.
+  await click("nav-compare");
+  await click("run-compare");
+  assert.equal(await jobEnds("job-evaluate", 300_000), "ok");
+  await find("generated-metrics");
+  await find("joint-map");
+  await find("mean-scatter");
+  await find("prediction-metrics");
+  await shot("10-compare");
+});

@@ -1,0 +1,281 @@
+import { useEffect, useRef, useState } from "react";
+import { api, errorText, type ModelInfo } from "../api";
+import { parseRequest, type Message } from "../state/chat";
+import { useApp } from "../store";
+
+export function Chat() {
+  const { project, state, modelDir, setModelDir, chat, dispatchChat, jobs, dispatchJob, go, notify } = useApp();
+  const [info, setInfo] = useState<ModelInfo | null>(null);
+  const [infoError, setInfoError] = useState<string | null>(null);
+  const [n, setN] = useState(5);
+  const [cellType, setCellType] = useState("");
+  const [sentence, setSentence] = useState("");
+  const [typed, setTyped] = useState("");
+  const [settings, setSettings] = useState({ temperature: 1.0, top_k: 50, top_p: 0.95, free: false });
+  const [pathTyped, setPathTyped] = useState("");
+  const [running, setRunning] = useState<number | null>(null);
+  const bottom = useRef<HTMLDivElement>(null);
+  const finished = state?.runs.filter((r) => r.status === "finished") ?? [];
+
+  useEffect(() => {
+    if (!modelDir && finished.length > 0) api.runModelDir(finished[0].id).then(setModelDir).catch(() => {});
+  }, [finished.length]);
+
+  useEffect(() => {
+    setInfo(null);
+    setInfoError(null);
+    if (!modelDir) return;
+    api
+      .modelInfo(modelDir)
+      .then((i) => {
+        setInfo(i);
+        setCellType(i.labels[0] ?? "");
+      })
+      .catch((e) => setInfoError(errorText(e)));
+  }, [modelDir]);
+
+  useEffect(() => bottom.current?.scrollIntoView({ block: "end" }), [chat]);
+
+  // A generation's end arrives as a job event.
+  useEffect(() => {
+    if (running == null) return;
+    const j = jobs[running];
+    if (!j || j.status === "running") return;
+    if (j.status === "ok" && j.kind === "free-text") dispatchChat({ type: "stopped", jobId: running, error: null, text: j.result.text });
+    else if (j.status === "ok") dispatchChat({ type: "generated", jobId: running, result: j.result });
+    else dispatchChat({ type: "stopped", jobId: running, error: j.error });
+    setRunning(null);
+  }, [running, jobs]);
+
+  async function generate(count: number, type: string | null) {
+    if (!modelDir || !project) return;
+    const what = `${count} cell${count === 1 ? "" : "s"}${type ? ` of type ${type}` : ""}`;
+    dispatchChat({ type: "user", text: `Generate ${what}` });
+    try {
+      const id = await api.startGenerate(project.id, modelDir, { cell_type: type, n: count, ...settings });
+      dispatchJob({ type: "started", id, kind: "generate" });
+      dispatchChat({ type: "generating", jobId: id, text: `Writing ${what}` });
+      setRunning(id);
+    } catch (e) {
+      dispatchChat({ type: "error", text: errorText(e) });
+    }
+  }
+
+  async function predict(s: string) {
+    if (!modelDir) return;
+    dispatchChat({ type: "user", text: `What type is this cell? ${s.slice(0, 200)}${s.length > 200 ? "…" : ""}` });
+    try {
+      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s) });
+    } catch (e) {
+      dispatchChat({ type: "error", text: errorText(e) });
+    }
+  }
+
+  async function pickCell() {
+    const ds = state?.datasets[0];
+    if (!ds) return notify("convert the dataset first", true);
+    const cells = await api.sampleCells(ds.folder, 1);
+    if (cells[0]) setSentence(cells[0].sentence);
+  }
+
+  async function add(m: Message) {
+    if (!project || !m.cells) return;
+    try {
+      const path = await api.addToComparison(project.id, m.cells);
+      dispatchChat({ type: "added", id: m.id });
+      notify(`Added ${m.cells.length} cells to the comparison (${path})`);
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
+
+  async function freeText(prompt: string) {
+    dispatchChat({ type: "user", text: prompt });
+    try {
+      const id = await api.startFreeText(modelDir!, { prompt, temperature: settings.temperature, top_k: settings.top_k, top_p: settings.top_p });
+      dispatchJob({ type: "started", id, kind: "free-text" });
+      dispatchChat({ type: "generating", jobId: id, text: "" });
+      setRunning(id);
+    } catch (e) {
+      dispatchChat({ type: "error", text: errorText(e) });
+    }
+  }
+
+  function send() {
+    const r = parseRequest(typed, info?.labels ?? []);
+    // Fine-tuned GPT-2 keeps its English: anything else goes to it as text.
+    if (!r && info && !info.word_level) {
+      freeText(typed);
+    } else if (!r) {
+      dispatchChat({ type: "user", text: typed });
+      dispatchChat({
+        type: "error",
+        text: `I understand “generate 10 cells of type ${info?.labels[0] ?? "…"}” and a list of genes (most expressed first) to name its type.`,
+      });
+    } else if (r.kind === "generate") generate(r.n, r.cellType);
+    else predict(r.sentence);
+    setTyped("");
+  }
+
+  return (
+    <div className="screen chat-screen">
+      <div className="chat-side">
+        <div className="card form">
+          <h3>Model</h3>
+          {finished.length > 0 && (
+            <select
+              value={finished.find((r) => modelDir?.startsWith(r.folder))?.id ?? ""}
+              onChange={async (e) => {
+                if (e.target.value) setModelDir(await api.runModelDir(+e.target.value));
+              }}
+            >
+              <option value="">choose a trained run</option>
+              {finished.map((r) => (
+                <option key={r.id} value={r.id}>
+                  Run {r.id} ({r.request?.preset})
+                </option>
+              ))}
+            </select>
+          )}
+          <form
+            className="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (pathTyped.trim()) setModelDir(pathTyped.trim());
+            }}
+          >
+            <input className="wide" placeholder="or a model folder (RUN/model)" value={pathTyped} onChange={(e) => setPathTyped(e.target.value)} />
+            <button type="submit">Load</button>
+          </form>
+          {info && (
+            <p className="muted small" data-testid="model-info">
+              Knows {info.labels.length} cell types and {info.genes.toLocaleString()} genes; runs on {info.device}.
+            </p>
+          )}
+          {infoError && <div className="error-text">{infoError}</div>}
+          {!modelDir && finished.length === 0 && (
+            <p>
+              No trained model yet. <a href="#" onClick={(e) => (e.preventDefault(), go("train"))}>Train one →</a>
+            </p>
+          )}
+        </div>
+        <div className="card form">
+          <h3>Generate cells</h3>
+          <div className="row">
+            <input type="number" min={1} max={1000} value={n} onChange={(e) => setN(+e.target.value)} style={{ width: "5em" }} data-testid="gen-n" />
+            cells of type
+          </div>
+          <select value={cellType} onChange={(e) => setCellType(e.target.value)} data-testid="gen-type">
+            <option value="">any type</option>
+            {info?.labels.map((l) => (
+              <option key={l}>{l}</option>
+            ))}
+          </select>
+          <button className="primary" disabled={!info || running != null} onClick={() => generate(n, cellType || null)} data-testid="generate">
+            Generate
+          </button>
+          {running != null && (
+            <button className="danger" onClick={() => api.cancelJob(running)}>
+              Stop
+            </button>
+          )}
+          <details>
+            <summary>Sampling settings</summary>
+            <label>
+              Temperature <input type="number" step={0.1} min={0} value={settings.temperature} onChange={(e) => setSettings({ ...settings, temperature: +e.target.value })} />
+            </label>
+            <label>
+              Top-k <input type="number" min={1} value={settings.top_k} onChange={(e) => setSettings({ ...settings, top_k: +e.target.value })} />
+            </label>
+            <label>
+              Top-p <input type="number" step={0.05} min={0} max={1} value={settings.top_p} onChange={(e) => setSettings({ ...settings, top_p: +e.target.value })} />
+            </label>
+            <label className="check">
+              <input type="checkbox" checked={!settings.free} onChange={(e) => setSettings({ ...settings, free: !e.target.checked })} /> Only genes the model knows,
+              each once
+            </label>
+          </details>
+        </div>
+        <div className="card form">
+          <h3>What type is this cell?</h3>
+          <textarea rows={4} placeholder="paste genes, most expressed first" value={sentence} onChange={(e) => setSentence(e.target.value)} data-testid="ask-sentence" />
+          <div className="row">
+            <button onClick={pickCell} data-testid="pick-cell">
+              Pick a cell from the dataset
+            </button>
+            <button className="primary" disabled={!info || !sentence.trim()} onClick={() => predict(sentence)} data-testid="ask">
+              Ask
+            </button>
+          </div>
+        </div>
+      </div>
+      <div className="chat-main">
+        <div className="messages" data-testid="messages">
+          {chat.messages.length === 0 && <p className="muted">Ask for cells of a type, or paste a cell's genes to learn its type.</p>}
+          {chat.messages.map((m) => (
+            <div key={m.id} className={`msg ${m.role}`} data-testid={`msg-${m.role}`}>
+              <div>{m.text}</div>
+              {m.streaming &&
+                Object.entries(m.streaming).map(([k, t]) => (
+                  <div key={k} className="mono small streaming">
+                    {t}
+                  </div>
+                ))}
+              {m.cells && (
+                <div data-testid="generated-cells">
+                  <p className="muted small">
+                    {(100 * (m.validShare ?? 0)).toFixed(1)} % of the words are genes the model knows; {(100 * (m.uniqueShare ?? 0)).toFixed(1)} % of those are unique
+                    in their cell.
+                  </p>
+                  {m.cells.map((c) => (
+                    <div className="cell" key={c.cell_name}>
+                      <div className="small muted">{c.cell_type ?? "cell"}</div>
+                      <div className="genes">
+                        {c.words.slice(0, 60).map((w, k) => (
+                          <span key={k} className={w.valid ? "gene" : "gene invalid"} title={w.valid ? "a known gene" : "not a gene the model knows"}>
+                            {w.gene}
+                          </span>
+                        ))}
+                        {c.words.length > 60 && <span className="muted small"> … {c.words.length - 60} more</span>}
+                      </div>
+                    </div>
+                  ))}
+                  <button onClick={() => add(m)} disabled={m.added} data-testid="add-to-comparison">
+                    {m.added ? "Added to the comparison" : "Add to comparison"}
+                  </button>
+                </div>
+              )}
+              {m.prediction && (
+                <div className="ranking" data-testid="prediction">
+                  {m.prediction.ranking.slice(0, 5).map(([l, p]) => (
+                    <div key={l} className="rank-row">
+                      <span className="rank-label">{l}</span>
+                      <span className="rank-bar" style={{ width: `${Math.max(1, 100 * p)}%` }} />
+                      <span className="small">{(100 * p).toFixed(1)} %</span>
+                    </div>
+                  ))}
+                  {m.prediction.unknown_genes.length > 0 && (
+                    <p className="muted small">The model does not know: {m.prediction.unknown_genes.slice(0, 12).join(", ")}</p>
+                  )}
+                </div>
+              )}
+            </div>
+          ))}
+          <div ref={bottom} />
+        </div>
+        <form
+          className="row composer"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (typed.trim()) send();
+          }}
+        >
+          <input className="wide" placeholder="e.g. generate 10 cells of type B cells" value={typed} onChange={(e) => setTyped(e.target.value)} disabled={!info} data-testid="chat-input" />
+          <button type="submit" disabled={!info}>
+            Send
+          </button>
+        </form>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,107 @@
+import { open } from "@tauri-apps/plugin-dialog";
+import { useEffect, useState } from "react";
+import { api, errorText, type Project, type RunRow } from "../api";
+import { useApp } from "../store";
+
+export function Home() {
+  const { openPath, opening, openError, notify, go } = useApp();
+  const [demo, setDemo] = useState<string | null>(null);
+  const [recent, setRecent] = useState<Project[]>([]);
+  const [resumable, setResumable] = useState<RunRow[]>([]);
+  const [typed, setTyped] = useState("");
+
+  useEffect(() => {
+    api.appInfo().then((i) => setDemo(i.demo_path));
+    api.recentProjects().then(setRecent).catch(() => {});
+    api.resumableRuns().then(setResumable).catch(() => {});
+  }, []);
+
+  async function browse() {
+    try {
+      const f = await open({ multiple: false, filters: [{ name: "Single-cell data", extensions: ["h5ad", "h5"] }] });
+      if (typeof f === "string") await openPath(f);
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
+
+  async function resume(r: RunRow) {
+    const p = recent.find((x) => x.id === r.project_id);
+    if (p) await openPath(p.source_path);
+    sessionStorage.setItem("resumeRun", String(r.id));
+    go("train");
+  }
+
+  return (
+    <div className="screen home">
+      <h1>C2S Studio</h1>
+      <p className="lead">
+        Teach a language model the language of cells. Each cell becomes a <em>cell sentence</em> — its genes, most expressed first — and a GPT-2 model learns to
+        name cell types and to write new cells.
+      </p>
+      {resumable.length > 0 && (
+        <div className="card notice" data-testid="resume-banner">
+          <h3>Unfinished training</h3>
+          {resumable.map((r) => (
+            <div key={r.id} className="row">
+              <span>
+                Run {r.id} ({r.request?.preset ?? "model"}) stopped at step {r.step} of {r.total_steps || "?"} ({r.status}).
+              </span>
+              <button onClick={() => resume(r)} data-testid={`resume-run-${r.id}`}>
+                Resume
+              </button>
+            </div>
+          ))}
+        </div>
+      )}
+      <div className="dropzone" data-testid="dropzone">
+        <div className="big">Drop an .h5ad file here</div>
+        <div className="muted">single-cell data saved by scanpy or anndata, or a 10x Genomics .h5 file</div>
+        <div className="row center">
+          <button className="primary" onClick={browse} disabled={opening}>
+            Open a file…
+          </button>
+          {demo && (
+            <button className="primary" onClick={() => openPath(demo)} disabled={opening} data-testid="try-demo">
+              Try the demo dataset (2,638 blood cells)
+            </button>
+          )}
+        </div>
+        <form
+          className="row center"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (typed.trim()) openPath(typed.trim());
+          }}
+        >
+          <input className="wide" placeholder="…or paste a file path" value={typed} onChange={(e) => setTyped(e.target.value)} data-testid="path-input" />
+          <button type="submit" disabled={opening} data-testid="path-open">
+            Open
+          </button>
+        </form>
+        {opening && <div className="muted">Reading the file…</div>}
+      </div>
+      {openError && (
+        <div className="card error" data-testid="open-error">
+          <strong>That file could not be opened.</strong>
+          <pre>{openError}</pre>
+        </div>
+      )}
+      {recent.length > 0 && (
+        <div className="card">
+          <h3>Recent projects</h3>
+          <ul className="plain">
+            {recent.map((p) => (
+              <li key={p.id}>
+                <a href="#" onClick={(e) => (e.preventDefault(), openPath(p.source_path))}>
+                  {p.name}
+                </a>{" "}
+                <span className="muted small">{p.source_path}</span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,326 @@
+import { open } from "@tauri-apps/plugin-dialog";
+import { useEffect, useState } from "react";
+import { api, errorText, type Estimate, type TrainForm } from "../api";
+import { Chart } from "../components/Chart";
+import { JobBar } from "../components/JobBar";
+import { formatDuration } from "../state/jobs";
+import { useApp } from "../store";
+
+const PRESETS = [
+  { id: "quick", name: "Quick", text: "a compact model (2 layers): minutes on a laptop" },
+  { id: "standard", name: "Standard", text: "a larger model (4 layers), 5 passes over the cells" },
+  { id: "thorough", name: "Thorough", text: "the largest model (6 layers), 10 passes: best on a GPU" },
+];
+
+export function Train() {
+  const { project, state, jobs, dispatchJob, refresh, setModelDir, go, notify } = useApp();
+  const dataset = state?.datasets[0];
+  const [source, setSource] = useState<"scratch" | "finetune" | "continue">("scratch");
+  const [form, setForm] = useState<TrainForm>({ preset: "quick", tasks: ["cell_type_prediction", "cell_type_generation"] });
+  const [estimates, setEstimates] = useState<Record<string, Estimate | string>>({});
+  const [active, setActive] = useState<{ job: number; run: number; folder: string } | null>(null);
+  const [curve, setCurve] = useState<{ train: [number, number][]; validation: [number, number][] } | null>(null);
+  const job = active ? jobs[active.job] : undefined;
+  const paused = state?.runs.filter((r) => r.status === "paused" || r.status === "interrupted") ?? [];
+
+  useEffect(() => {
+    const r = sessionStorage.getItem("resumeRun");
+    if (r) {
+      sessionStorage.removeItem("resumeRun");
+      resume(+r);
+    }
+  }, []);
+
+  useEffect(() => {
+    if (!project || !dataset) return;
+    let stale = false;
+    // Wait for typing to settle: each estimate times a real training step.
+    const timer = window.setTimeout(async () => {
+      for (const p of PRESETS) {
+        if (stale) return;
+        try {
+          const e = await api.estimateTraining(project.id, dataset.id, { ...form, preset: p.id, max_steps: form.max_steps });
+          if (!stale) setEstimates((s) => ({ ...s, [p.id]: e }));
+        } catch (e) {
+          if (!stale) setEstimates((s) => ({ ...s, [p.id]: errorText(e) }));
+        }
+      }
+    }, 600);
+    return () => {
+      stale = true;
+      window.clearTimeout(timer);
+    };
+  }, [project?.id, dataset?.id, form.max_steps, form.epochs]);
+
+  useEffect(() => {
+    if (!job || job.status === "running") return;
+    refresh();
+    if (active) api.lossCurve(active.folder).then(setCurve);
+  }, [job?.status]);
+
+  useEffect(() => {
+    if (!active) return;
+    api.lossCurve(active.folder).then(setCurve);
+  }, [active?.folder]);
+
+  if (!dataset) {
+    return (
+      <div className="screen">
+        <h2>Train a model</h2>
+        <p>
+          First turn the cells into sentences. <a href="#" onClick={(e) => (e.preventDefault(), go("convert"))}>Convert →</a>
+        </p>
+      </div>
+    );
+  }
+
+  async function start() {
+    try {
+      const f = { ...form, preset: source === "finetune" ? "fine-tune" : form.preset };
+      const s = await api.startTraining(project!.id, dataset!.id, f);
+      dispatchJob({ type: "started", id: s.job_id, kind: "train" });
+      setActive({ job: s.job_id, run: s.run_id, folder: s.folder });
+      setCurve(null);
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
+
+  async function resume(runId: number) {
+    try {
+      const s = await api.resumeTraining(runId);
+      dispatchJob({ type: "started", id: s.job_id, kind: "train" });
+      setActive({ job: s.job_id, run: s.run_id, folder: s.folder });
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
+
+  async function chooseBase() {
+    const d = await open({ directory: true, multiple: false, title: "A Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json)" });
+    if (typeof d === "string") setForm({ ...form, base: d });
+  }
+
+  async function useModel() {
+    try {
+      setModelDir(await api.runModelDir(active!.run));
+      go("chat");
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
+
+  const toggleTask = (t: string) =>
+    setForm({ ...form, tasks: form.tasks.includes(t) ? form.tasks.filter((x) => x !== t) : [...form.tasks, t] });
+  const num = (v: string) => (v === "" ? null : +v);
+  const d = job?.detail ?? {};
+  const liveTrain: [number, number][] = job ? job.loss.map((p) => [p.step, p.train]) : [];
+  const liveVal: [number, number][] = job ? job.loss.filter((p) => p.val != null).map((p) => [p.step, p.val!]) : [];
+  const trainPts = curve && curve.train.length >= liveTrain.length ? curve.train : liveTrain;
+  const valPts = curve && curve.validation.length >= liveVal.length ? curve.validation : liveVal;
+
+  return (
+    <div className="screen">
+      <h2>Train a model</h2>
+      {!active && (
+        <>
+          <div className="two">
+            <div className="card form">
+              <h3>1. What should it learn?</h3>
+              <label className="check">
+                <input type="checkbox" checked={form.tasks.includes("cell_type_prediction")} onChange={() => toggleTask("cell_type_prediction")} /> Name a cell's
+                type from its genes
+              </label>
+              <label className="check">
+                <input type="checkbox" checked={form.tasks.includes("cell_type_generation")} onChange={() => toggleTask("cell_type_generation")} /> Write cells
+                of a given type
+              </label>
+              <label className="check">
+                <input type="checkbox" checked={form.tasks.includes("unconditional_generation")} onChange={() => toggleTask("unconditional_generation")} />{" "}
+                Write cells of any type
+              </label>
+              <h3>2. Model</h3>
+              <label className="check">
+                <input type="radio" checked={source === "scratch"} onChange={() => setSource("scratch")} /> A new compact model, trained from scratch
+              </label>
+              <label className="check">
+                <input type="radio" checked={source === "finetune"} onChange={() => setSource("finetune")} /> Fine-tune a pretrained GPT-2 from a folder
+              </label>
+              {source === "finetune" && (
+                <div className="row">
+                  <button onClick={chooseBase}>Choose folder…</button>
+                  <input className="wide" placeholder="model folder" value={form.base ?? ""} onChange={(e) => setForm({ ...form, base: e.target.value })} />
+                </div>
+              )}
+              <label className="check">
+                <input type="radio" checked={source === "continue"} onChange={() => setSource("continue")} disabled={paused.length === 0} /> Continue a stopped
+                run {paused.length === 0 && <span className="muted small">(none)</span>}
+              </label>
+              {source === "continue" &&
+                paused.map((r) => (
+                  <div className="row" key={r.id}>
+                    Run {r.id}: step {r.step} of {r.total_steps}
+                    <button onClick={() => resume(r.id)} data-testid={`continue-run-${r.id}`}>
+                      Continue
+                    </button>
+                  </div>
+                ))}
+            </div>
+            {source === "scratch" && (
+              <div className="card form">
+                <h3>3. How thorough?</h3>
+                {PRESETS.map((p) => {
+                  const e = estimates[p.id];
+                  return (
+                    <label key={p.id} className="check preset">
+                      <input type="radio" checked={form.preset === p.id} onChange={() => setForm({ ...form, preset: p.id })} data-testid={`preset-${p.id}`} />
+                      <strong>{p.name}</strong> — {p.text}
+                      <div className="muted small" data-testid={`estimate-${p.id}`}>
+                        {e === undefined
+                          ? "timing a step on this computer…"
+                          : typeof e === "string"
+                            ? e
+                            : `about ${formatDuration(e.seconds)} on this computer (${e.device}; ${e.total_steps} steps over ${e.train_cells.toLocaleString()} cells)`}
+                      </div>
+                    </label>
+                  );
+                })}
+              </div>
+            )}
+          </div>
+          <details className="card">
+            <summary data-testid="advanced">Advanced settings</summary>
+            <div className="grid">
+              <label>
+                Stop after this many steps
+                <input type="number" min={1} value={form.max_steps ?? ""} placeholder="the whole run" onChange={(e) => setForm({ ...form, max_steps: num(e.target.value) })} data-testid="max-steps" />
+              </label>
+              <label>
+                Passes over the cells (epochs)
+                <input type="number" min={0.1} step={0.5} value={form.epochs ?? ""} placeholder="preset" onChange={(e) => setForm({ ...form, epochs: num(e.target.value) })} />
+              </label>
+              <label>
+                Cells per step (batch size)
+                <input type="number" min={1} value={form.batch_size ?? ""} placeholder="preset" onChange={(e) => setForm({ ...form, batch_size: num(e.target.value) })} />
+              </label>
+              <label>
+                Genes per cell in prompts
+                <input type="number" min={1} value={form.top_k ?? ""} placeholder="preset" onChange={(e) => setForm({ ...form, top_k: num(e.target.value) })} />
+              </label>
+              <label>
+                Save a checkpoint every … steps
+                <input type="number" min={1} value={form.checkpoint_every ?? ""} placeholder="50" onChange={(e) => setForm({ ...form, checkpoint_every: num(e.target.value) })} />
+              </label>
+              <label>
+                Random seed
+                <input type="number" value={form.seed ?? ""} placeholder="42" onChange={(e) => setForm({ ...form, seed: num(e.target.value) })} />
+              </label>
+            </div>
+          </details>
+          {source !== "continue" && (
+            <button className="primary" onClick={start} disabled={form.tasks.length === 0} data-testid="start-training">
+              Start training
+            </button>
+          )}
+        </>
+      )}
+      {active && (
+        <div className="dashboard" data-testid="train-dashboard">
+          <div className="cards">
+            <div className="stat">
+              <div className="num">{d.train_loss != null ? d.train_loss.toFixed(3) : "–"}</div>training loss
+            </div>
+            <div className="stat">
+              <div className="num">{d.val_loss != null ? d.val_loss.toFixed(3) : job?.loss.filter((p) => p.val != null).slice(-1)[0]?.val?.toFixed(3) ?? "–"}</div>
+              validation loss
+            </div>
+            <div className="stat">
+              <div className="num">{d.tokens_per_s != null ? Math.round(d.tokens_per_s).toLocaleString() : "–"}</div>tokens / s
+            </div>
+            <div className="stat">
+              <div className="num">{job?.status === "running" ? formatDuration(d.eta_s) : "–"}</div>left
+            </div>
+            <div className="stat">
+              <div className="num small-num">{d.device ?? "…"}</div>device
+            </div>
+          </div>
+          <JobBar job={job} onCancel={() => api.cancelTraining(active.job, active.run)} cancelLabel="Cancel (not resumable)" />
+          {job?.status === "running" && (
+            <div className="row">
+              <button onClick={() => api.cancelJob(active.job)} data-testid="pause-training">
+                Pause (keeps a checkpoint)
+              </button>
+            </div>
+          )}
+          <Chart
+            name={`loss-run-${active.run}`}
+            testId="loss-chart"
+            option={{
+              title: { text: "Loss", left: "center", textStyle: { fontSize: 14 } },
+              tooltip: { trigger: "axis" },
+              legend: { top: 25 },
+              grid: { left: 50, right: 20, top: 60, bottom: 40 },
+              xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 25 },
+              yAxis: { type: "value", scale: true },
+              series: [
+                { name: "training", type: "line", showSymbol: false, data: trainPts },
+                { name: "validation", type: "line", data: valPts },
+              ],
+            }}
+          />
+          {job?.status === "ok" && (
+            <div className="card success" data-testid="train-done">
+              <h3>Training finished</h3>
+              <p>
+                {job.result.summary.steps} steps in {formatDuration(job.result.summary.seconds)}; best validation loss{" "}
+                {job.result.summary.best_val_loss?.toFixed(3) ?? "–"}.
+              </p>
+              <button className="primary" onClick={useModel} data-testid="to-chat">
+                Chat with the model →
+              </button>
+            </div>
+          )}
+          {job?.status === "cancelled" && (
+            <div className="card notice" data-testid="train-paused">
+              {state?.runs.find((r) => r.id === active.run)?.status === "cancelled" ? "Cancelled. " : ""}
+              Paused at step {job.result?.summary?.steps ?? job.done}. The last checkpoint is kept.{" "}
+              <button onClick={() => resume(active.run)} data-testid="resume-training">
+                Resume
+              </button>
+            </div>
+          )}
+          {job?.status === "failed" && (
+            <div className="card error">
+              <button onClick={() => setActive(null)}>Back to the settings</button>
+            </div>
+          )}
+        </div>
+      )}
+      {(state?.runs.length ?? 0) > 0 && !active && (
+        <div className="card">
+          <h3>Runs of this project</h3>
+          <table>
+            <tbody>
+              {state!.runs.map((r) => (
+                <tr key={r.id}>
+                  <td>Run {r.id}</td>
+                  <td>{r.request?.preset}</td>
+                  <td>{r.status}</td>
+                  <td>
+                    step {r.step} / {r.total_steps}
+                  </td>
+                  <td>
+                    {r.status === "finished" && (
+                      <button onClick={async () => (setModelDir(await api.runModelDir(r.id)), go("chat"))}>Use this model</button>
+                    )}
+                    {(r.status === "paused" || r.status === "interrupted") && <button onClick={() => resume(r.id)}>Resume</button>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { chatReducer, emptyChat, parseRequest } from "./chat";
+
+describe("chatReducer", () => {
+  it("streams a generation into one message and then shows its cells", () => {
+    let c = chatReducer(emptyChat, { type: "user", text: "Generate 2 cells of type B cells" });
+    c = chatReducer(c, { type: "generating", jobId: 4, text: "Writing 2 B cells…" });
+    c = chatReducer(c, { type: "text", jobId: 4, cell: 0, text: "CD74" });
+    c = chatReducer(c, { type: "text", jobId: 4, cell: 0, text: "CD74 HLA-DRA" });
+    c = chatReducer(c, { type: "text", jobId: 4, cell: 1, text: "MS4A1" });
+    expect(c.messages[1].streaming).toEqual({ 0: "CD74 HLA-DRA", 1: "MS4A1" });
+    const cells = [{ cell_name: "g0", cell_type: "B cells", cell_sentence: "CD74 HLA-DRA", words: [] }];
+    c = chatReducer(c, { type: "generated", jobId: 4, result: { cells, valid_share: 1, unique_share: 1 } });
+    expect(c.messages[1].cells).toEqual(cells);
+    expect(c.messages[1].streaming).toBeUndefined();
+    // Text arriving late does not reopen a finished message.
+    const late = chatReducer(c, { type: "text", jobId: 4, cell: 0, text: "X" });
+    expect(late.messages[1].streaming).toBeUndefined();
+    c = chatReducer(c, { type: "added", id: c.messages[1].id });
+    expect(c.messages[1].added).toBe(true);
+    expect(new Set(c.messages.map((m) => m.id)).size).toBe(c.messages.length);
+  });
+
+  it("words a prediction and a stop", () => {
+    let c = chatReducer(emptyChat, {
+      type: "prediction",
+      result: { label: "NK cells", confidence: 0.8123, ranking: [["NK cells", 0.8123]], unknown_genes: [] },
+    });
+    expect(c.messages[0].text).toContain("NK cells");
+    expect(c.messages[0].text).toContain("81.2 %");
+    c = chatReducer(c, { type: "generating", jobId: 9, text: "Writing" });
+    c = chatReducer(c, { type: "stopped", jobId: 9, error: null });
+    expect(c.messages[1].text).toBe("Writing — stopped");
+    // Free text ends with the model's whole answer in place of the stream.
+    c = chatReducer(c, { type: "generating", jobId: 10, text: "" });
+    c = chatReducer(c, { type: "text", jobId: 10, cell: 0, text: "The cell" });
+    c = chatReducer(c, { type: "stopped", jobId: 10, error: null, text: "The cell is a T cell." });
+    expect(c.messages[2].text).toBe("The cell is a T cell.");
+    expect(c.messages[2].streaming).toBeUndefined();
+  });
+});
+
+describe("parseRequest", () => {
+  const types = ["B cells", "CD14+ Monocytes"];
+  it("understands generation requests", () => {
+    expect(parseRequest("generate 5 cells of type b cells", types)).toEqual({ kind: "generate", n: 5, cellType: "B cells" });
+    expect(parseRequest("Generate 3 cells", types)).toEqual({ kind: "generate", n: 3, cellType: null });
+    expect(parseRequest("generate 3 cells of type Neurons", types)).toBeNull();
+  });
+  it("takes a pasted gene list as a question about a cell", () => {
+    expect(parseRequest("CD3D, IL7R LTB", types)).toEqual({ kind: "predict", sentence: "CD3D IL7R LTB" });
+    expect(parseRequest("hello there", types)).toBeNull();
+  });
+});

@@ -1,0 +1,92 @@
+// Defaults of the wizards, chosen from what the file holds.
+
+export interface ColumnSummary {
+  name: string;
+  kind: string;
+  distinct: number;
+  missing: number;
+  top_values: [string, number][];
+}
+
+export interface MatrixReport {
+  name: string;
+  field: string;
+  storage: string;
+  dtype: string;
+  cells: number;
+  genes: number;
+  stored_values: number | null;
+  holds: string;
+  description: string;
+}
+
+export interface Inspection {
+  path: string;
+  format: string;
+  cells: number;
+  genes: number;
+  matrices: MatrixReport[];
+  default_matrix: string;
+  obs_columns: ColumnSummary[];
+  var_columns: ColumnSummary[];
+  gene_symbol_column: string | null;
+  gene_names_look_like_ensembl: boolean;
+  species: string;
+  example_genes: string[];
+  notes: string[];
+}
+
+export interface InputForm {
+  matrix: string;
+  gene_column: string;
+  make_unique: boolean;
+  min_genes: number;
+  min_cells: number;
+  target_sum: number | null;
+  log_base: "10" | "e";
+  seed: number;
+}
+
+export interface ConvertForm {
+  input: InputForm;
+  labels: string[];
+  stratify: string;
+}
+
+/** Columns that name cell types or groups: text with few distinct values. */
+export function labelCandidates(i: Inspection): ColumnSummary[] {
+  return i.obs_columns.filter(
+    (c) => (c.kind === "categorical" || c.kind === "text" || c.kind === "boolean") && c.distinct >= 2 && c.distinct <= Math.max(100, i.cells / 20),
+  );
+}
+
+const TYPE_HINT = /cell.?type|celltype|annotation|label|cluster|louvain|leiden/i;
+
+/** The reference's preprocessing (REFERENCE.md: filter_cells(200), filter_genes(3), median total, log10). */
+export function defaultConvertForm(i: Inspection): ConvertForm {
+  const candidates = labelCandidates(i);
+  const typeLike = candidates.filter((c) => TYPE_HINT.test(c.name));
+  const labels = (typeLike.length ? typeLike : candidates).slice(0, 1).map((c) => c.name);
+  return {
+    input: {
+      matrix: i.default_matrix,
+      gene_column: i.gene_names_look_like_ensembl && i.gene_symbol_column ? i.gene_symbol_column : "",
+      make_unique: false,
+      min_genes: 200,
+      min_cells: 3,
+      target_sum: null,
+      log_base: "10",
+      seed: 42,
+    },
+    labels,
+    stratify: labels[0] ?? "",
+  };
+}
+
+/** Applies a warning's one-click fix ({matrix} or {gene_column}). */
+export function applyFix(form: ConvertForm, fix: Record<string, string>): ConvertForm {
+  const input = { ...form.input };
+  if (fix.matrix !== undefined) input.matrix = fix.matrix;
+  if (fix.gene_column !== undefined) input.gene_column = fix.gene_column;
+  return { ...form, input };
+}

@@ -1,0 +1,105 @@
+// App-wide state: the open project, its datasets and runs, background jobs
+// (fed by the backend's events), the chat and the convert wizard's form.
+import { listen } from "@tauri-apps/api/event";
+import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useState, type ReactNode } from "react";
+import { api, errorText, type OpenedDataset, type Project, type ProjectState } from "./api";
+import { chatReducer, emptyChat, type Chat, type ChatAction } from "./state/chat";
+import { defaultConvertForm, type ConvertForm } from "./state/forms";
+import { jobsReducer, type JobAction, type Jobs } from "./state/jobs";
+
+export type Screen = "home" | "dataset" | "convert" | "train" | "chat" | "compare" | "annotate";
+
+interface AppContext {
+  screen: Screen;
+  go: (s: Screen) => void;
+  opened: OpenedDataset | null;
+  project: Project | null;
+  state: ProjectState | null;
+  refresh: () => Promise<void>;
+  openPath: (path: string) => Promise<void>;
+  opening: boolean;
+  openError: string | null;
+  jobs: Jobs;
+  dispatchJob: (a: JobAction) => void;
+  chat: Chat;
+  dispatchChat: (a: ChatAction) => void;
+  convertForm: ConvertForm | null;
+  setConvertForm: (f: ConvertForm) => void;
+  modelDir: string | null;
+  setModelDir: (d: string | null) => void;
+  notify: (text: string, error?: boolean) => void;
+  toast: { text: string; error: boolean } | null;
+}
+
+const Ctx = createContext<AppContext | null>(null);
+
+export function useApp(): AppContext {
+  const c = useContext(Ctx);
+  if (!c) throw new Error("useApp outside AppProvider");
+  return c;
+}
+
+export function AppProvider({ children }: { children: ReactNode }) {
+  const [screen, go] = useState<Screen>("home");
+  const [opened, setOpened] = useState<OpenedDataset | null>(null);
+  const [state, setState] = useState<ProjectState | null>(null);
+  const [opening, setOpening] = useState(false);
+  const [openError, setOpenError] = useState<string | null>(null);
+  const [jobs, dispatchJob] = useReducer(jobsReducer, {});
+  const [chat, dispatchChat] = useReducer(chatReducer, emptyChat);
+  const [convertForm, setConvertForm] = useState<ConvertForm | null>(null);
+  const [modelDir, setModelDir] = useState<string | null>(null);
+  const [toast, setToast] = useState<{ text: string; error: boolean } | null>(null);
+
+  const notify = useCallback((text: string, error = false) => {
+    setToast({ text, error });
+    window.setTimeout(() => setToast((t) => (t?.text === text ? null : t)), 6000);
+  }, []);
+
+  useEffect(() => {
+    const un = [
+      listen<any>("job-progress", (e) => dispatchJob({ type: "progress", event: e.payload })),
+      listen<any>("job-done", (e) => dispatchJob({ type: "done", event: e.payload })),
+      listen<any>("chat-text", (e) => dispatchChat({ type: "text", jobId: e.payload.job_id, cell: e.payload.cell, text: e.payload.text })),
+    ];
+    return () => un.forEach((p) => p.then((f) => f()));
+  }, []);
+
+  const project = opened?.project ?? null;
+
+  const refresh = useCallback(async () => {
+    if (!project) return;
+    try {
+      setState(await api.projectState(project.id));
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }, [project, notify]);
+
+  useEffect(() => {
+    refresh();
+  }, [refresh]);
+
+  const openPath = useCallback(async (path: string) => {
+    setOpening(true);
+    setOpenError(null);
+    try {
+      const o = await api.openDataset(path);
+      setOpened(o);
+      setConvertForm(defaultConvertForm(o.inspection));
+      setModelDir(null);
+      go("dataset");
+    } catch (e) {
+      setOpenError(errorText(e));
+      go("home");
+    } finally {
+      setOpening(false);
+    }
+  }, []);
+
+  const value = useMemo(
+    () => ({ screen, go, opened, project, state, refresh, openPath, opening, openError, jobs, dispatchJob, chat, dispatchChat, convertForm, setConvertForm, modelDir, setModelDir, notify, toast }),
+    [screen, opened, project, state, refresh, openPath, opening, openError, jobs, chat, convertForm, modelDir, notify, toast],
+  );
+  return <Ctx.Provider value={value}>{children}</Ctx.Provider>;
+}
