@@ -8,13 +8,17 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR=never
+phase() { echo "== [$(date +%T)] $*"; }
 
 # The app embeds the built UI, so it comes first.
+phase "UI: install, type check, unit tests, build"
 (cd ui && npm ci --no-audit --no-fund && npx tsc --noEmit && npm test && npm run build)
+phase "Rust: format, lints, tests"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 
+phase "Cross-checks with Python (anndata, pandas, datasets, transformers)"
 scripts/python-env.sh
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -27,15 +31,16 @@ $c2s convert ../shared/data/liao2020-C149-cellranger.h5 -o "$tmp/tenx" >/dev/nul
 # transformers loads a model we trained (and, with torch, gives our logits).
 $c2s convert ../shared/data/wu2020-tcells-200.h5ad -o "$tmp/wu" --labels cluster_orig >/dev/null
 $c2s train "$tmp/wu" -o "$tmp/run" --layers 1 --width 32 --heads 2 --context 128 --top-k 20 --max-steps 2 >/dev/null
-cargo build -q -p c2s-model --example logits
+# `cargo test` above built the example (and the app) with the same features;
+# building them alone would recompile the engine with another feature set.
 text="The cell type of the cell with the genes CD3D CD8A GZMB is"
 target/debug/examples/logits "$tmp/run/model" "$text" \
   | .venv/bin/python -c "import json, sys; d = json.load(sys.stdin); d['text'] = sys.argv[1]; print(json.dumps(d))" "$text" > "$tmp/ours.json"
 .venv/bin/python tests/interop/check_transformers.py "$tmp/run/model" "$tmp/ours.json"
 
 # The app's window, driven end to end (screenshots in ui/e2e/screenshots/).
+phase "App window tests"
 command -v tauri-driver >/dev/null || cargo install tauri-driver --version 2.1.0 --locked
-cargo build -p c2s-studio
 xvfb-run -a -s "-screen 0 1440x900x24" bash -c "cd ui && npm run e2e"
 .venv/bin/python tests/interop/check_annotated.py "$(cat ui/e2e/screenshots/annotated-path.txt)" assets/pbmc3k-10x.h5ad
-echo "All tests passed."
+phase "All tests passed."

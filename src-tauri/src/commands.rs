@@ -940,12 +940,11 @@ pub fn start_evaluate(
             ..Default::default()
         };
         let opts = c2s_eval::GeneratedOptions::default();
-        let report = c2s_eval::evaluate(&inputs, &opts, &|stage| {
-            ctx.progress(stage, 0, 1, Value::Null)
-        })?;
-        if ctx.cancelled() {
-            return Ok(Outcome::Cancelled(Value::Null));
-        }
+        let progress = |stage: &str| ctx.progress(stage, 0, 1, Value::Null);
+        let report = match c2s_eval::evaluate_cancellable(&inputs, &opts, &progress, &ctx.cancel) {
+            Err(c2s_eval::EvalError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
+            r => r?,
+        };
         ctx.progress("drawing the report", 0, 1, Value::Null);
         c2s_eval::write_report(&report, &out, false)?;
         Ok(Outcome::Ok(json!({"report": report, "folder": out})))

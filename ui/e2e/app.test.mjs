@@ -110,7 +110,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   // Train a few steps, close the app mid-run, reopen and resume.
   await click("to-train");
   const estimate = await find("estimate-quick");
-  await driver.wait(async () => /on this computer/.test(await estimate.getText()), 120_000, "waiting for the time estimate");
+  await driver.wait(async () => /^about .* on this computer/.test(await estimate.getText()), 120_000, "waiting for the time estimate");
   await click("advanced");
   await type("max-steps", "40");
   await shot("05-train-wizard");

@@ -20,6 +20,25 @@ pub enum EvalError {
     Plot { plot: String, problem: String },
     #[error("{0}")]
     Numeric(String),
+    #[error("the evaluation was cancelled")]
+    Cancelled,
+}
+
+/// Progress reports and cancellation of a long evaluation: it stops with
+/// `Cancelled` at the next stage once `cancel` is set.
+pub struct Stages<'a> {
+    pub progress: &'a dyn Fn(&str),
+    pub cancel: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Stages<'_> {
+    pub fn stage(&self, name: &str) -> Result<()> {
+        if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(EvalError::Cancelled);
+        }
+        (self.progress)(name);
+        Ok(())
+    }
 }
 
 impl EvalError {

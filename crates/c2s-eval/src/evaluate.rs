@@ -3,6 +3,7 @@
 //! and a training run folder (its loss log). The CLI and the app call this.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use c2s_data::convert::sample_rows;
 use c2s_data::dataset::{read_sentences, SentenceRecord, FIT_JSON, MANIFEST_JSON, VOCABULARY_TSV};
@@ -11,7 +12,7 @@ use c2s_data::reconstruct::read_fit;
 use c2s_data::Vocabulary;
 use serde::Serialize;
 
-use crate::error::{EvalError, Result};
+use crate::error::{EvalError, Result, Stages};
 use crate::generated::{evaluate_generated, CellSet, GeneratedOptions, GeneratedReport};
 use crate::prediction::{evaluate_predictions, knn_expression_baseline, PredictionReport};
 use crate::profiles::SentenceSpace;
@@ -99,6 +100,18 @@ pub fn evaluate(
     opts: &GeneratedOptions,
     progress: &dyn Fn(&str),
 ) -> Result<EvalReport> {
+    evaluate_cancellable(inputs, opts, progress, &AtomicBool::new(false))
+}
+
+/// `evaluate`, stopping with `EvalError::Cancelled` at the next stage once
+/// `cancel` is set.
+pub fn evaluate_cancellable(
+    inputs: &EvalInputs,
+    opts: &GeneratedOptions,
+    progress: &dyn Fn(&str),
+    cancel: &AtomicBool,
+) -> Result<EvalReport> {
+    let stages = Stages { progress, cancel };
     let started = std::time::Instant::now();
     let ds = &inputs.dataset;
     if !ds.join(MANIFEST_JSON).exists() {
@@ -108,7 +121,7 @@ pub fn evaluate(
             "pass the folder `c2s convert` wrote",
         ));
     }
-    progress("reading the dataset");
+    stages.stage("reading the dataset")?;
     let records = read_sentences(ds)?;
     let vocab = Vocabulary::read_tsv(&ds.join(VOCABULARY_TSV))?;
     let fit = read_fit(&ds.join(FIT_JSON))?;
@@ -161,7 +174,7 @@ pub fn evaluate(
     let prediction = match &inputs.predictions {
         None => None,
         Some(path) => {
-            progress("scoring predictions");
+            stages.stage("scoring predictions")?;
             let by_name: std::collections::HashMap<&str, &SentenceRecord> =
                 records.iter().map(|r| (r.cell_name.as_str(), r)).collect();
             let (mut truth, mut pred, mut conf, mut names) = (vec![], vec![], vec![], vec![]);
@@ -191,7 +204,7 @@ pub fn evaluate(
                 .map(String::from)
                 .collect();
             let mut report = evaluate_predictions(&truth, &pred, &conf, &train_labels)?;
-            progress("k-NN baseline on expression");
+            stages.stage("k-NN baseline on expression")?;
             // Bounded work and memory on large datasets: seeded samples.
             let train_rows = sample_rows(train.len(), MAX_SAMPLE_CELLS, opts.seed);
             let test_rows = sample_rows(names.len(), MAX_SAMPLE_CELLS, opts.seed ^ 1);
@@ -301,7 +314,7 @@ pub fn evaluate(
                 &space,
                 &vocab.genes,
                 opts,
-                progress,
+                &stages,
             )?)
         }
     };
@@ -311,7 +324,7 @@ pub fn evaluate(
         Some(run) => Some(read_loss_curve(&run.join("loss_log.jsonl"))?),
     };
 
-    progress("rank-expression plot data");
+    stages.stage("rank-expression plot data")?;
     let fit_rows = fit_rows.unwrap_or_else(|| {
         log_expression(ds, &fit_names, inputs.source.as_deref()).map_err(|e| e.to_string())
     });

@@ -17,7 +17,7 @@ use serde::Serialize;
 use c2s_data::convert::sample_rows;
 
 use crate::correlation::{pearson, spearman};
-use crate::error::{EvalError, Result};
+use crate::error::{EvalError, Result, Stages};
 use crate::gw::{entropic_gw, pairwise_distances, GwOptions};
 use crate::knn::KnnClassifier;
 use crate::pca::Pca;
@@ -139,7 +139,7 @@ pub fn evaluate_generated(
     space: &SentenceSpace,
     genes: &[String],
     opts: &GeneratedOptions,
-    progress: &dyn Fn(&str),
+    stages: &Stages,
 ) -> Result<GeneratedReport> {
     // k-NN needs more reference cells than neighbours; larger k are left out.
     let ks: Vec<usize> = opts
@@ -168,7 +168,7 @@ pub fn evaluate_generated(
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let n_genes = space.n_genes();
 
-    progress("reconstructing expression");
+    stages.stage("reconstructing expression")?;
     let (ref_cells, _) = space.cells(&reference.sentences);
     let ref_labels: Vec<String> = reference
         .labels
@@ -217,7 +217,7 @@ pub fn evaluate_generated(
     }
     let ref_refs: Vec<&SparseCell> = ref_cells.iter().collect();
     let x_ref = dense(&ref_refs, &panel);
-    progress("PCA");
+    stages.stage("PCA")?;
     let pca = Pca::fit(x_ref.view(), opts.n_pcs, opts.seed)?;
     let z_ref = pca.transform(x_ref.view());
     let knn = KnnClassifier::fit(z_ref.view(), &ref_labels)?;
@@ -235,7 +235,7 @@ pub fn evaluate_generated(
     let mut z_generated = None;
     let mut gen_cells_kept = None;
     for (set_index, (name, set)) in sets.iter().enumerate() {
-        progress(name);
+        stages.stage(name)?;
         let (cells, shares) = space.cells(&set.sentences);
         let refs: Vec<&SparseCell> = cells.iter().collect();
         let z = pca.transform(dense(&refs, &panel).view());
@@ -319,7 +319,7 @@ pub fn evaluate_generated(
     let both = concatenate(Axis(0), &[z_ref.view(), z_gen.view()]).expect("same width");
     let pca_points = points(&both.slice(s![.., ..2.min(both.ncols())]).to_owned());
     let umap = if opts.umap && both.ncols() >= 2 && both.nrows() > crate::umap::N_NEIGHBORS {
-        progress("UMAP");
+        stages.stage("UMAP")?;
         Some(points(&umap_2d(both.view(), opts.umap_epochs, opts.seed)?))
     } else {
         None

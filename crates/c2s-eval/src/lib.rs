@@ -17,6 +17,6 @@ pub mod report;
 pub mod umap;
 
 pub use error::{EvalError, Result};
-pub use evaluate::{evaluate, EvalInputs, EvalReport};
+pub use evaluate::{evaluate, evaluate_cancellable, EvalInputs, EvalReport};
 pub use generated::GeneratedOptions;
 pub use report::write_report;

@@ -188,7 +188,7 @@ export function Train() {
               </div>
             )}
           </div>
-          <details className="card">
+          <details className="card form">
             <summary data-testid="advanced">Advanced settings</summary>
             <div className="grid">
               <label>
