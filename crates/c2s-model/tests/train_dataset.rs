@@ -1,0 +1,77 @@
+//! Training a converted dataset folder: presets, the saved request, the
+//! time estimate and the model card, as the CLI and the app use them.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use c2s_data::{convert, ConvertOptions, Job};
+use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
+use c2s_model::{ModelCard, TrainedModel};
+
+fn dataset(dir: &Path) -> std::path::PathBuf {
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/wu2020-tcells-200.h5ad");
+    let out = dir.join("ds");
+    let never = AtomicBool::new(false);
+    let opts = ConvertOptions {
+        labels: vec!["cluster_orig".into()],
+        ..Default::default()
+    };
+    convert(
+        &src,
+        &out,
+        &opts,
+        &Job {
+            progress: &|_| {},
+            cancel: &never,
+        },
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path());
+    let run = dir.path().join("run");
+    let shapes: Vec<(usize, usize)> = [Preset::Quick, Preset::Standard, Preset::Thorough]
+        .into_iter()
+        .map(|p| {
+            let prepared = prepare_training(&TrainRequest::new(&ds, &run, p)).unwrap();
+            assert_eq!(prepared.label, "cluster_orig");
+            assert_eq!(prepared.train_cells.len(), 160);
+            assert!(prepared.estimate_seconds().unwrap() > 0.0);
+            prepared.model_shape()
+        })
+        .collect();
+    assert_eq!(shapes, vec![(2, 128), (4, 256), (6, 384)]);
+
+    // A short run: the request is saved for resuming, the card at the end.
+    let mut req = TrainRequest::new(&ds, &run, Preset::Quick);
+    req.max_steps = Some(3);
+    req.layers = Some(1);
+    req.width = Some(32);
+    req.heads = Some(2);
+    let prepared = prepare_training(&req).unwrap();
+    assert_eq!(prepared.total_steps(), 3);
+    let never = AtomicBool::new(false);
+    let s = prepared.run(&|_| {}, &never).unwrap();
+    assert_eq!(s.steps, 3);
+    let saved = TrainRequest::read_from_run(&run).unwrap();
+    assert_eq!(saved.max_steps, Some(3));
+    let card = ModelCard::read(&s.model_dir).unwrap();
+    assert_eq!(card.label_column, "cluster_orig");
+    assert_eq!(card.labels.len(), 16);
+    assert!(!card.genes.is_empty());
+    let m = TrainedModel::load(&s.model_dir).unwrap();
+    assert_eq!(m.loaded.model.config.n_layer, 1);
+
+    // The run folder is protected, and fine-tuning keeps the pretrained shape.
+    let err = prepare_training(&req).err().unwrap().to_string();
+    assert!(err.contains("in use") && err.contains("--resume"), "{err}");
+    let mut ft = TrainRequest::new(&ds, &dir.path().join("ft"), Preset::FineTune);
+    ft.layers = Some(2);
+    let err = prepare_training(&ft).err().unwrap().to_string();
+    assert!(err.contains("come from the pretrained model"), "{err}");
+}
