@@ -232,27 +232,13 @@ pub fn dataset_map(
 ) -> CmdResult<CellMapData> {
     let path = PathBuf::from(path);
     let opts = input.options().map_err(any_text)?;
-    let sample = c2s_data::expression::sample_file_expression(&path, &opts, 5000).map_err(text)?;
+    let color_by = color_by.filter(|c| !c.is_empty());
+    let sample =
+        c2s_data::expression::sample_file_expression(&path, &opts, 5000, color_by.as_deref())
+            .map_err(text)?;
     let umap = method == "umap";
     let map = c2s_eval::cell_map::cell_map(&sample.cells, sample.n_genes, umap, opts.seed)
         .map_err(text)?;
-    let ad = c2s_data::AnnData::open(&path).map_err(text)?;
-    let labels = color_by
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            let col = ad
-                .obs
-                .column(&c)
-                .ok_or_else(|| format!("there is no cell column `{c}`"))?;
-            Ok::<_, String>(
-                sample
-                    .rows
-                    .iter()
-                    .map(|&r| col.data.text(r).unwrap_or_else(|| "(missing)".into()))
-                    .collect(),
-            )
-        })
-        .transpose()?;
     let (pts, axis_names) = match (&map.umap, umap) {
         (Some(u), true) => (u.clone(), ["UMAP 1".to_string(), "UMAP 2".to_string()]),
         _ => (
@@ -272,10 +258,10 @@ pub fn dataset_map(
     Ok(CellMapData {
         x: pts.iter().map(|p| p[0]).collect(),
         y: pts.iter().map(|p| p[1]).collect(),
-        labels,
+        labels: sample.labels,
         method: if umap { "UMAP".into() } else { "PCA".into() },
         axis_names,
-        n_cells_in_file: ad.n_obs(),
+        n_cells_in_file: sample.n_cells_in_file,
     })
 }
 
@@ -989,18 +975,10 @@ pub fn start_annotate(
             r => r?,
         };
         let col = &model.card.label_column;
-        let truth: Vec<Option<&str>> = records
-            .iter()
-            .map(|r| {
-                r.labels
-                    .iter()
-                    .find(|l| &l.0 == col)
-                    .and_then(|l| l.1.as_deref())
-            })
-            .collect();
+        let truth: Vec<Option<&str>> = records.iter().map(|r| r.label(col)).collect();
         let mut lines = String::new();
         for ((p, t), r) in preds.iter().zip(&truth).zip(&records) {
-            let split = r.labels.iter().find(|l| l.0 == "split").and_then(|l| l.1.clone());
+            let split = r.label("split");
             lines.push_str(&format!(
                 "{}\n",
                 json!({"cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence, "true": t, "split": split})

@@ -106,6 +106,17 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// A `projects` row selected as id, name, source_path, folder, opened_at.
+fn project_row(r: &rusqlite::Row) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        source_path: r.get(2)?,
+        folder: r.get(3)?,
+        opened_at: r.get(4)?,
+    })
+}
+
 fn json(text: Option<String>) -> Option<serde_json::Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
@@ -207,15 +218,7 @@ impl Store {
             .query_row(
                 "SELECT id, name, source_path, folder, opened_at FROM projects WHERE id = ?1",
                 [id],
-                |r| {
-                    Ok(Project {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        source_path: r.get(2)?,
-                        folder: r.get(3)?,
-                        opened_at: r.get(4)?,
-                    })
-                },
+                project_row,
             )
             .optional()
             .map_err(self.err())?
@@ -232,15 +235,7 @@ impl Store {
             )
             .map_err(self.err())?;
         let rows = st
-            .query_map([limit as i64], |r| {
-                Ok(Project {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    source_path: r.get(2)?,
-                    folder: r.get(3)?,
-                    opened_at: r.get(4)?,
-                })
-            })
+            .query_map([limit as i64], project_row)
             .map_err(self.err())?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(self.err())

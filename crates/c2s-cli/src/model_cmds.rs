@@ -100,13 +100,6 @@ pub struct PredictArgs {
     json: bool,
 }
 
-fn label_of<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
-    r.labels
-        .iter()
-        .find(|l| l.0 == col)
-        .and_then(|l| l.1.as_deref())
-}
-
 fn load_model_dir(dir: &Path) -> Result<TrainedModel> {
     let m = TrainedModel::load(dir)?;
     eprintln!("device: {}", m.device_name);
@@ -196,7 +189,7 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
 fn chosen_cells<'a>(records: &'a [SentenceRecord], split: &str) -> Vec<&'a SentenceRecord> {
     records
         .iter()
-        .filter(|r| split == "all" || label_of(r, "split") == Some(split))
+        .filter(|r| split == "all" || r.label("split") == Some(split))
         .collect()
 }
 
@@ -228,7 +221,7 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
     let (mut right, mut known, mut valid) = (0usize, 0usize, 0usize);
     let mut lines = Vec::new();
     for (r, p) in chosen.iter().zip(&preds) {
-        let truth = label_of(r, &m.card.label_column);
+        let truth = r.label(&m.card.label_column);
         valid += p.predicted.is_some() as usize;
         if let Some(t) = truth {
             known += 1;

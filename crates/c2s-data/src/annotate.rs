@@ -9,7 +9,7 @@ use ndarray::Array1;
 
 use crate::anndata::{AnnData, FileFormat};
 use crate::error::{DataError, Result};
-use crate::h5ad_writer::{categorical, numeric, vlen};
+use crate::h5ad_writer::{categorical, numeric, temp_beside, vlen};
 use crate::h5util::h5err;
 
 /// A new obs column, one value per cell of the file, in file order.
@@ -54,15 +54,7 @@ pub fn write_annotated_h5ad(src: &Path, dst: &Path, columns: &[(String, ObsValue
         }
     }
     drop(ad);
-    let dir = dst
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".c2s-")
-        .suffix(".h5ad.tmp")
-        .tempfile_in(dir)
-        .map_err(|e| DataError::io(dir, e))?;
+    let tmp = temp_beside(dst)?;
     std::fs::copy(src, tmp.path()).map_err(|e| DataError::io(src, e))?;
     let tmp_path = tmp.path().to_path_buf();
     let f = hdf5::File::open_rw(&tmp_path).map_err(h5err(src, "file"))?;

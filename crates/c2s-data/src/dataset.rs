@@ -279,6 +279,16 @@ pub struct SentenceRecord {
     pub labels: Vec<(String, Option<String>)>,
 }
 
+impl SentenceRecord {
+    /// The value of the label column `name` (the split is one: "split").
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|l| l.0 == name)
+            .and_then(|l| l.1.as_deref())
+    }
+}
+
 /// Reads sentences from a dataset directory (its Parquet file), a .parquet,
 /// a .jsonl (field `cell_sentence`, other text fields kept as labels) or a
 /// text file with one sentence per line.

@@ -193,17 +193,38 @@ pub struct FileSample {
     /// Expression per sampled cell, columns numbered as the file's genes.
     pub cells: Vec<ExpressionRow>,
     pub n_genes: usize,
+    pub n_cells_in_file: usize,
+    /// The sampled cells' values of the requested obs column, as text.
+    pub labels: Option<Vec<String>>,
 }
 
 /// Samples up to `max_cells` cells of `path` and normalises them as `convert`
-/// would (each cell to the median total of the sample, then the log).
+/// would (each cell to the median total of the sample, then the log), with
+/// their values of the obs column `label_column` if one is named.
 pub fn sample_file_expression(
     path: &Path,
     opts: &InputOptions,
     max_cells: usize,
+    label_column: Option<&str>,
 ) -> Result<FileSample> {
     let p = Prepared::open(path, opts)?;
     let rows = crate::convert::sample_rows(p.ad.n_obs(), max_cells, opts.seed);
+    let labels = label_column
+        .map(|c| {
+            let col = p.ad.obs.column(c).ok_or_else(|| {
+                DataError::bad(
+                    path,
+                    format!("obs/{c}"),
+                    format!("there is no cell column `{c}`"),
+                    "choose one of the file's cell columns",
+                )
+            })?;
+            Ok(rows
+                .iter()
+                .map(|&r| col.data.text(r).unwrap_or_else(|| "(missing)".into()))
+                .collect())
+        })
+        .transpose()?;
     let mut chunk = p.src.read_row_list(&rows)?;
     let totals: Vec<f64> = (0..chunk.n_rows())
         .map(|i| chunk.row(i).1.iter().filter(|v| **v > 0.0).sum())
@@ -236,5 +257,7 @@ pub fn sample_file_expression(
         rows,
         cells,
         n_genes: p.genes.words.len(),
+        n_cells_in_file: p.ad.n_obs(),
+        labels,
     })
 }

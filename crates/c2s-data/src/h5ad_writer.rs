@@ -91,18 +91,24 @@ fn frame(
     Ok(())
 }
 
-/// Writes `content` to `path` through a temporary file in the same directory,
-/// so a failure never leaves a half-written file behind.
-pub fn write_h5ad(path: &Path, content: &H5adContent) -> Result<()> {
+/// A temporary file beside `path`, renamed onto it with `persist` once
+/// complete, so a failure never leaves a half-written file behind.
+pub(crate) fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".c2s-")
         .suffix(".h5ad.tmp")
         .tempfile_in(dir)
-        .map_err(|e| DataError::io(dir, e))?;
+        .map_err(|e| DataError::io(dir, e))
+}
+
+/// Writes `content` to `path` through a temporary file in the same directory,
+/// so a failure never leaves a half-written file behind.
+pub fn write_h5ad(path: &Path, content: &H5adContent) -> Result<()> {
+    let tmp = temp_beside(path)?;
     let tmp_path = tmp.path().to_path_buf();
     let field = "h5ad";
     (|| -> hdf5::Result<()> {

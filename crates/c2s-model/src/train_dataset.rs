@@ -124,13 +124,6 @@ pub struct PreparedTraining {
     genes: Vec<String>,
 }
 
-fn label_of<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
-    r.labels
-        .iter()
-        .find(|l| l.0 == col)
-        .and_then(|l| l.1.as_deref())
-}
-
 fn input(problem: impl Into<String>, hint: impl Into<String>) -> ModelError {
     ModelError::Input(problem.into(), hint.into())
 }
@@ -151,7 +144,7 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
                 )
             })?,
     };
-    if !records.iter().any(|r| label_of(r, &label).is_some()) {
+    if !records.iter().any(|r| r.label(&label).is_some()) {
         return Err(input(
             format!("{}: no cell has a `{label}` label", req.dataset.display()),
             "choose another label column",
@@ -215,19 +208,19 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
             .take(opts.top_k)
             .map(String::from)
             .collect(),
-        label: label_of(r, &label).map(String::from),
+        label: r.label(&label).map(String::from),
     };
     let split = |s: &str| -> Vec<CellRecord> {
         records
             .iter()
-            .filter(|r| label_of(r, "split") == Some(s))
+            .filter(|r| r.label("split") == Some(s))
             .map(to_cell)
             .collect()
     };
     let (train_cells, val_cells) = (split("train"), split("val"));
     let labels: BTreeSet<String> = records
         .iter()
-        .filter_map(|r| label_of(r, &label).map(String::from))
+        .filter_map(|r| r.label(&label).map(String::from))
         .collect();
     let vocab = Vocabulary::read_tsv(&req.dataset.join("vocabulary.tsv"))?;
     if req.output.join(crate::train::LOSS_LOG).exists() && !req.resume {

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use c2s_data::{convert, ConvertOptions, Job};
+use c2s_model::cells::{generate_cells, predict_cells, CellInput, GenerateRequest};
 use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
-use c2s_model::{ModelCard, TrainedModel};
+use c2s_model::{ModelCard, ModelError, TrainedModel};
 
 fn dataset(dir: &Path) -> std::path::PathBuf {
     let src =
@@ -66,6 +67,32 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     assert!(!card.genes.is_empty());
     let m = TrainedModel::load(&s.model_dir).unwrap();
     assert_eq!(m.loaded.model.config.n_layer, 1);
+
+    // The cell workflows stop on a cancel and work without one.
+    let records = c2s_data::dataset::read_sentences(&ds).unwrap();
+    let cells: Vec<CellInput> = records
+        .iter()
+        .take(3)
+        .map(|r| CellInput {
+            name: &r.cell_name,
+            sentence: &r.sentence,
+        })
+        .collect();
+    let cancelled = AtomicBool::new(true);
+    let err = predict_cells(&m, &cells, false, &|_, _| {}, &cancelled).unwrap_err();
+    assert!(matches!(err, ModelError::Cancelled), "{err}");
+    let gen = GenerateRequest {
+        per_type: 2,
+        ..Default::default()
+    };
+    let err = generate_cells(&m, &gen, &mut |_, _| {}, &|_, _| {}, &cancelled).unwrap_err();
+    assert!(matches!(err, ModelError::Cancelled), "{err}");
+    let p = predict_cells(&m, &cells, false, &|_, _| {}, &never).unwrap();
+    assert!(p
+        .iter()
+        .all(|c| card.labels.contains(c.predicted.as_ref().unwrap())));
+    let g = generate_cells(&m, &gen, &mut |_, _| {}, &|_, _| {}, &never).unwrap();
+    assert_eq!(g.cells.len(), 2);
 
     // The run folder is protected, and fine-tuning keeps the pretrained shape.
     let err = prepare_training(&req).err().unwrap().to_string();

@@ -104,3 +104,19 @@ export function barOption(names: string[], values: number[], title: string, hori
     series: [{ type: "bar", data: values, itemStyle: { color: "#1f6f8b" } }],
   };
 }
+
+/** Training and validation loss against the step. */
+export function lossOption(train: [number, number][], validation: [number, number][]) {
+  return {
+    title: { text: "Loss", left: "center", textStyle: { fontSize: 14 } },
+    tooltip: { trigger: "axis" },
+    legend: { top: 25 },
+    grid: { left: 50, right: 20, top: 60, bottom: 40 },
+    xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 25 },
+    yAxis: { type: "value", scale: true },
+    series: [
+      { name: "training", type: "line", showSymbol: false, data: train },
+      { name: "validation", type: "line", data: validation },
+    ],
+  };
+}

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, errorText } from "../api";
-import { Chart, scatterOption } from "../components/Chart";
+import { Chart, lossOption, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { useApp } from "../store";
 
@@ -267,18 +267,7 @@ export function Compare() {
             <div className="card">
               <Chart
                 name="loss-curve"
-                option={{
-                  title: { text: "Loss", left: "center", textStyle: { fontSize: 14 } },
-                  tooltip: { trigger: "axis" },
-                  legend: { top: 25 },
-                  grid: { left: 50, right: 20, top: 60, bottom: 40 },
-                  xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 25 },
-                  yAxis: { type: "value", scale: true },
-                  series: [
-                    { name: "training", type: "line", showSymbol: false, data: report.loss_curve.train },
-                    { name: "validation", type: "line", data: report.loss_curve.validation },
-                  ],
-                }}
+                option={lossOption(report.loss_curve.train, report.loss_curve.validation)}
               />
             </div>
           )}

@@ -1,7 +1,7 @@
 import { open } from "@tauri-apps/plugin-dialog";
 import { useEffect, useState } from "react";
 import { api, errorText, type Estimate, type TrainForm } from "../api";
-import { Chart } from "../components/Chart";
+import { Chart, lossOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { formatDuration } from "../state/jobs";
 import { useApp } from "../store";
@@ -255,18 +255,7 @@ export function Train() {
           <Chart
             name={`loss-run-${active.run}`}
             testId="loss-chart"
-            option={{
-              title: { text: "Loss", left: "center", textStyle: { fontSize: 14 } },
-              tooltip: { trigger: "axis" },
-              legend: { top: 25 },
-              grid: { left: 50, right: 20, top: 60, bottom: 40 },
-              xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 25 },
-              yAxis: { type: "value", scale: true },
-              series: [
-                { name: "training", type: "line", showSymbol: false, data: trainPts },
-                { name: "validation", type: "line", data: valPts },
-              ],
-            }}
+            option={lossOption(trainPts, valPts)}
           />
           {job?.status === "ok" && (
             <div className="card success" data-testid="train-done">
