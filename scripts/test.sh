@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR=never
-phase() { echo "== [$(date +%T)] $*"; }
+# A one-off build gains nothing from incremental caches, which take gigabytes.
+export CARGO_INCREMENTAL=0
+export PIP_NO_CACHE_DIR=1
+phase() { echo "== [$(date +%T)] $* (disk free: $(df -h --output=avail . | tail -1 | tr -d ' '))"; }
 
 # The app embeds the built UI, so it comes first.
 phase "UI: install, type check, unit tests, build"
