@@ -222,47 +222,80 @@ pub struct CellMapData {
     pub n_cells_in_file: usize,
 }
 
-/// A PCA or UMAP map of up to 5,000 cells of the file, coloured by a column.
-#[tauri::command(async)]
-pub fn dataset_map(
+/// Cells a map shows unless asked for more: a quick first look.
+const MAP_CELLS: usize = 5_000;
+/// The most a map shows: the plot stays smooth, and UMAP's exact neighbours
+/// take seconds, not minutes.
+const MAP_CELLS_MAX: usize = 50_000;
+
+/// Starts a job that maps a seeded sample of the file's cells (5,000 unless
+/// `max_cells` asks for up to 50,000) by PCA or UMAP, coloured by a column;
+/// the job's result is a `CellMapData`. Cancelling stops it between stages.
+#[tauri::command]
+pub fn start_dataset_map(
     path: String,
     input: InputForm,
     color_by: Option<String>,
     method: String,
-) -> CmdResult<CellMapData> {
+    max_cells: Option<usize>,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
     let path = PathBuf::from(path);
     let opts = input.options().map_err(any_text)?;
     let color_by = color_by.filter(|c| !c.is_empty());
-    let sample =
-        c2s_data::expression::sample_file_expression(&path, &opts, 5000, color_by.as_deref())
-            .map_err(text)?;
+    let max_cells = max_cells.unwrap_or(MAP_CELLS).clamp(1, MAP_CELLS_MAX);
     let umap = method == "umap";
-    let map = c2s_eval::cell_map::cell_map(&sample.cells, sample.n_genes, umap, opts.seed)
-        .map_err(text)?;
-    let (pts, axis_names) = match (&map.umap, umap) {
-        (Some(u), true) => (u.clone(), ["UMAP 1".to_string(), "UMAP 2".to_string()]),
-        _ => (
-            map.pca.clone(),
-            [
-                format!(
-                    "PC 1 ({:.1} %)",
-                    100.0 * map.pca_explained_variance_ratio[0]
-                ),
-                format!(
-                    "PC 2 ({:.1} %)",
-                    100.0 * map.pca_explained_variance_ratio[1]
-                ),
-            ],
-        ),
-    };
-    Ok(CellMapData {
-        x: pts.iter().map(|p| p[0]).collect(),
-        y: pts.iter().map(|p| p[1]).collect(),
-        labels: sample.labels,
-        method: if umap { "UMAP".into() } else { "PCA".into() },
-        axis_names,
-        n_cells_in_file: sample.n_cells_in_file,
-    })
+    Ok(state.jobs.spawn(&app, "map", move |ctx| {
+        let stages = if umap { 3 } else { 2 };
+        ctx.progress("reading cells", 0, stages, Value::Null);
+        let sample = c2s_data::expression::sample_file_expression(
+            &path,
+            &opts,
+            max_cells,
+            color_by.as_deref(),
+        )?;
+        if ctx.cancelled() {
+            return Ok(Outcome::Cancelled(Value::Null));
+        }
+        let what = if umap { "PCA, then UMAP" } else { "PCA" };
+        ctx.progress(what, 1, stages, Value::Null);
+        let map = match c2s_eval::cell_map::cell_map(
+            &sample.cells,
+            sample.n_genes,
+            umap,
+            opts.seed,
+            &ctx.cancel,
+        ) {
+            Err(c2s_eval::EvalError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
+            other => other?,
+        };
+        let (pts, axis_names) = match (&map.umap, umap) {
+            (Some(u), true) => (u.clone(), ["UMAP 1".to_string(), "UMAP 2".to_string()]),
+            _ => (
+                map.pca.clone(),
+                [
+                    format!(
+                        "PC 1 ({:.1} %)",
+                        100.0 * map.pca_explained_variance_ratio[0]
+                    ),
+                    format!(
+                        "PC 2 ({:.1} %)",
+                        100.0 * map.pca_explained_variance_ratio[1]
+                    ),
+                ],
+            ),
+        };
+        let data = CellMapData {
+            x: pts.iter().map(|p| p[0]).collect(),
+            y: pts.iter().map(|p| p[1]).collect(),
+            labels: sample.labels,
+            method: if umap { "UMAP".into() } else { "PCA".into() },
+            axis_names,
+            n_cells_in_file: sample.n_cells_in_file,
+        };
+        Ok(Outcome::Ok(serde_json::to_value(data)?))
+    }))
 }
 
 #[tauri::command(async)]
@@ -606,7 +639,7 @@ pub fn start_free_text(
     };
     Ok(state.jobs.spawn(&app, "free-text", move |ctx| {
         let mut ids = Vec::new();
-        let ids_out = c2s_model::generate::sample(
+        let ids_out = c2s_model::generate::sample_while(
             &model.loaded.model,
             &prompt,
             model.eos,
@@ -622,9 +655,13 @@ pub fn start_free_text(
                         text: c2s_model::tokenizer::decode_text(&model.tok, &ids),
                     },
                 );
+                !ctx.cancelled()
             },
         )?;
         let text = c2s_model::tokenizer::decode_text(&model.tok, &ids_out);
+        if ctx.cancelled() {
+            return Ok(Outcome::Cancelled(json!({"text": text})));
+        }
         Ok(Outcome::Ok(json!({"text": text})))
     }))
 }

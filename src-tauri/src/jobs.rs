@@ -153,6 +153,23 @@ impl Jobs {
         id
     }
 
+    /// Asks every running job to stop and waits up to `timeout` for them to
+    /// end, so a closing app leaves a training checkpoint and no partial
+    /// output. Returns how many were still running at the deadline.
+    pub fn stop_all(&self, timeout: Duration) -> usize {
+        for flag in self.running.lock().expect("not poisoned").values() {
+            flag.store(true, Ordering::Relaxed);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = self.running.lock().expect("not poisoned").len();
+            if left == 0 || Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Asks a job to stop; false if it is not running.
     pub fn cancel(&self, id: u64) -> bool {
         match self.running.lock().expect("not poisoned").get(&id) {

@@ -46,7 +46,7 @@ pub fn run() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    tauri::Builder::default()
+    let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             // C2S_STUDIO_HOME keeps tests and demos apart from a user's projects.
@@ -78,7 +78,7 @@ pub fn run() {
             commands::recent_projects,
             commands::resumable_runs,
             commands::open_dataset,
-            commands::dataset_map,
+            commands::start_dataset_map,
             commands::preview_sentences,
             commands::start_convert,
             commands::project_state,
@@ -101,6 +101,22 @@ pub fn run() {
             commands::save_export,
             commands::run_model_dir,
         ])
-        .run(tauri::generate_context!())
+        .build(tauri::generate_context!())
         .expect("the app window could not start");
+    // SIGINT, SIGTERM and SIGHUP (logging out, a terminal closing) end the
+    // app as closing its window does, so the hook below runs.
+    let handle = app.handle().clone();
+    let _ = ctrlc::set_handler(move || handle.exit(0));
+    app.run(|app, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Closing mid-training pauses the run at a checkpoint (reopening
+            // offers Resume); other jobs stop without partial output.
+            if let Some(state) = app.try_state::<AppState>() {
+                let left = state.jobs.stop_all(std::time::Duration::from_secs(60));
+                if left > 0 {
+                    tracing::warn!("{left} job(s) did not stop within 60 s of closing");
+                }
+            }
+        }
+    });
 }

@@ -3,75 +3,37 @@
 // every screen, with a screenshot of each in e2e/screenshots/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Builder, By, Capabilities, until } from "selenium-webdriver";
+import { By } from "selenium-webdriver";
+import { alive, app, application, click, find, launch, startDriver, stopDriver, type } from "./driver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
-const application = process.env.C2S_STUDIO_BIN ?? path.join(root, "target/debug/c2s-studio");
 const shots = path.join(here, "screenshots");
-const home = fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-e2e-"));
-process.env.C2S_STUDIO_HOME = home;
-process.env.C2S_STUDIO_DEMO = path.join(root, "assets/pbmc3k-10x.h5ad");
-
-let driverProc;
-let driver;
-
-async function launch() {
-  const caps = new Capabilities();
-  caps.set("tauri:options", { application });
-  caps.setBrowserName("wry");
-  driver = await new Builder().withCapabilities(caps).usingServer("http://127.0.0.1:4444/").build();
-  await driver.manage().setTimeouts({ implicit: 0 });
-}
-
-const byTest = (id) => By.css(`[data-testid="${id}"]`);
-
-async function find(id, timeout = 30_000) {
-  return driver.wait(until.elementLocated(byTest(id)), timeout, `waiting for ${id}`);
-}
-
-async function click(id, timeout) {
-  const el = await find(id, timeout);
-  await driver.wait(until.elementIsEnabled(el), timeout ?? 30_000, `waiting for ${id} to be enabled`);
-  await el.click();
-  return el;
-}
-
-async function type(id, text) {
-  const el = await find(id);
-  await el.clear();
-  await el.sendKeys(text);
-}
+let home;
 
 async function shot(name) {
   fs.mkdirSync(shots, { recursive: true });
-  fs.writeFileSync(path.join(shots, `${name}.png`), await driver.takeScreenshot(), "base64");
+  fs.writeFileSync(path.join(shots, `${name}.png`), await app.driver.takeScreenshot(), "base64");
 }
 
 /** Waits for a job bar to end and returns its status. */
 async function jobEnds(testId, timeout) {
   const el = await find(testId);
-  await driver.wait(async () => (await el.getAttribute("data-status")) !== "running", timeout, `waiting for ${testId}`);
+  await app.driver.wait(async () => (await el.getAttribute("data-status")) !== "running", timeout, `waiting for ${testId}`);
   return el.getAttribute("data-status");
 }
 
 before(async () => {
   fs.rmSync(shots, { recursive: true, force: true });
-  const bin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
-  driverProc = spawn(bin, [], { stdio: [null, process.stdout, process.stderr] });
-  await new Promise((r) => setTimeout(r, 1500));
+  await startDriver();
+  home = process.env.C2S_STUDIO_HOME;
   await launch();
 });
 
-after(async () => {
-  await driver?.quit().catch(() => {});
-  driverProc?.kill();
-});
+after(stopDriver);
 
 test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, async () => {
   // Home, and bad files get a friendly message.
@@ -87,7 +49,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   fs.writeFileSync(txt, "hello");
   await type("path-input", txt);
   await click("path-open");
-  await driver.wait(async () => /not an \.h5ad file/.test(await (await find("open-error")).getText()), 10_000);
+  await app.driver.wait(async () => /not an \.h5ad file/.test(await (await find("open-error")).getText()), 10_000);
   await shot("02-bad-file");
 
   // Dataset.
@@ -110,23 +72,33 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   // Train a few steps, close the app mid-run, reopen and resume.
   await click("to-train");
   const estimate = await find("estimate-quick");
-  await driver.wait(async () => /^about .* on this computer/.test(await estimate.getText()), 120_000, "waiting for the time estimate");
+  await app.driver.wait(async () => /^about .* on this computer/.test(await estimate.getText()), 120_000, "waiting for the time estimate");
   await click("advanced");
   await type("max-steps", "40");
   await shot("05-train-wizard");
   await click("start-training");
   await find("train-dashboard");
   const bar = await find("job-train");
-  await driver.wait(async () => /— ([3-9]|\d\d+) \/ 40/.test(await bar.getText()), 180_000, "waiting for training steps");
+  let seen = 0;
+  await app.driver.wait(async () => {
+    seen = Number((await bar.getText()).match(/— (\d+) \/ 40/)?.[1] ?? 0);
+    return seen >= 3;
+  }, 180_000, "waiting for training steps");
   await shot("06-training");
-  await driver.quit();
-  driver = null;
-  await new Promise((r) => setTimeout(r, 1000));
+  // Close the app as the system does (SIGTERM, as on logging out): the run
+  // pauses at a checkpoint of the step it reached, before the periodic
+  // checkpoint at step 50 would have come.
+  const pids = execFileSync("pgrep", ["-f", application]).toString().trim().split(/\s+/).map(Number);
+  for (const pid of pids) process.kill(pid, "SIGTERM");
+  await app.driver.wait(async () => pids.every((pid) => !alive(pid)), 60_000, "waiting for the app to close");
+  await app.driver.quit().catch(() => {});
   await launch();
   await click("resume-run-1", 30_000);
   await find("train-dashboard");
   assert.equal(await jobEnds("job-train", 300_000), "ok");
   await find("train-done");
+  const resumed = Number(await (await find("resumed-from")).getAttribute("data-step"));
+  assert.ok(resumed >= seen, `resumed from step ${resumed}, had reached ${seen}`);
   await shot("07-trained");
 
   // Chat: generate cells, add them to the comparison, ask a cell's type.
@@ -138,7 +110,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.ok((await generated.findElements(By.css(".gene"))).length > 3);
   await click("add-to-comparison");
   await click("pick-cell");
-  await driver.wait(async () => (await (await find("ask-sentence")).getAttribute("value")).length > 10, 30_000);
+  await app.driver.wait(async () => (await (await find("ask-sentence")).getAttribute("value")).length > 10, 30_000);
   await click("ask");
   const prediction = await find("prediction", 60_000);
   assert.match(await prediction.getText(), /%/);

@@ -103,8 +103,9 @@ export const api = {
   recentProjects: () => invoke<Project[]>("recent_projects"),
   resumableRuns: () => invoke<RunRow[]>("resumable_runs"),
   openDataset: (path: string) => invoke<OpenedDataset>("open_dataset", { path }),
-  datasetMap: (path: string, input: InputForm, colorBy: string | null, method: string) =>
-    invoke<CellMap>("dataset_map", { path, input, colorBy, method }),
+  /** A job; its result is a CellMap. */
+  startDatasetMap: (path: string, input: InputForm, colorBy: string | null, method: string, maxCells: number) =>
+    invoke<number>("start_dataset_map", { path, input, colorBy, method, maxCells }),
   previewSentences: (path: string, input: InputForm) =>
     invoke<{ cell_name: string; words: string[]; expressed: number }[]>("preview_sentences", { path, input }),
   startConvert: (projectId: number, form: ConvertForm) => invoke<number>("start_convert", { projectId, form }),

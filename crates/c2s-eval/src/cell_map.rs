@@ -1,9 +1,11 @@
 //! A two-dimensional map of cells (PCA, and UMAP on request) from their
 //! expression: the dataset screen's first look at a file.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{EvalError, Result};
 use crate::pca::Pca;
 use crate::profiles::{dense, variable_genes, SparseCell};
 use crate::umap::umap_2d;
@@ -23,8 +25,14 @@ pub struct CellMap {
 }
 
 /// PCA (on the most variable genes) and optionally UMAP of `cells`,
-/// reproducible for a seed.
-pub fn cell_map(cells: &[SparseCell], n_genes: usize, umap: bool, seed: u64) -> Result<CellMap> {
+/// reproducible for a seed. `cancel` is checked between the two.
+pub fn cell_map(
+    cells: &[SparseCell],
+    n_genes: usize,
+    umap: bool,
+    seed: u64,
+    cancel: &AtomicBool,
+) -> Result<CellMap> {
     let panel = variable_genes(cells, n_genes, PANEL_GENES);
     let refs: Vec<&SparseCell> = cells.iter().collect();
     let x = dense(&refs, &panel);
@@ -38,6 +46,9 @@ pub fn cell_map(cells: &[SparseCell], n_genes: usize, umap: bool, seed: u64) -> 
             .collect()
     };
     let ratio = &pca.explained_variance_ratio;
+    if umap && cancel.load(Ordering::Relaxed) {
+        return Err(EvalError::Cancelled);
+    }
     Ok(CellMap {
         pca: pts(&scores),
         pca_explained_variance_ratio: [
@@ -67,12 +78,18 @@ mod tests {
                     .collect()
             })
             .collect();
-        let m = cell_map(&cells, 20, true, 1).unwrap();
+        let go = AtomicBool::new(false);
+        let m = cell_map(&cells, 20, true, 1, &go).unwrap();
         assert_eq!(m.pca.len(), 60);
         let mean = |r: std::ops::Range<usize>| r.clone().map(|i| m.pca[i][0]).sum::<f64>() / 30.0;
         assert!((mean(0..30) - mean(30..60)).abs() > 1.0);
         assert!(m.pca_explained_variance_ratio[0] > 0.5);
-        let again = cell_map(&cells, 20, true, 1).unwrap();
+        let again = cell_map(&cells, 20, true, 1, &go).unwrap();
         assert_eq!(m.umap, again.umap);
+        let stop = AtomicBool::new(true);
+        assert!(matches!(
+            cell_map(&cells, 20, true, 1, &stop),
+            Err(EvalError::Cancelled)
+        ));
     }
 }

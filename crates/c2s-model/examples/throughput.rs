@@ -1,5 +1,7 @@
-//! Training and generation throughput of a GPT-2 shape on the CPU, for
-//! bench/model.sh (which runs PyTorch on the same shapes in the same run).
+//! Training and generation throughput of a GPT-2 shape on the best device
+//! this build can use (the CPU, or a GPU when built with `--features
+//! cuda`/`metal`), for bench/model.sh, which runs PyTorch on the same shapes
+//! in the same run.
 //!
 //! usage: throughput train LAYERS WIDTH HEADS CONTEXT VOCAB BATCH SEQ STEPS
 //!        throughput generate LAYERS WIDTH HEADS CONTEXT VOCAB NEW_TOKENS
@@ -12,7 +14,7 @@ use std::time::Instant;
 use c2s_model::generate::greedy;
 use c2s_model::optim::{AdamW, AdamWParams};
 use c2s_model::{init_model, Gpt2Config};
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Tensor, Var};
 use rand::{Rng, SeedableRng};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,7 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (layers, width, heads, context, vocab) = (n(2), n(3), n(4), n(5), n(6));
     let cfg = Gpt2Config::new(vocab, context, width, layers, heads);
-    let dev = Device::Cpu;
+    let (dev, device_name) = c2s_model::train::best_device();
+    eprintln!("device: {device_name}");
     let m = init_model(&cfg, &dev, 0)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     match a[1].as_str() {
@@ -67,6 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for _ in 0..steps {
                 step(&mut rng)?;
             }
+            dev.synchronize()?;
             println!(
                 "{:.1}",
                 (batch * seq * steps) as f64 / t.elapsed().as_secs_f64()

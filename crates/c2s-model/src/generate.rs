@@ -72,6 +72,22 @@ pub fn sample(
     constraint: Option<&GeneConstraint>,
     on_token: &mut dyn FnMut(u32),
 ) -> Result<Vec<u32>> {
+    sample_while(model, prompt, eos, s, constraint, &mut |t| {
+        on_token(t);
+        true
+    })
+}
+
+/// `sample`, also stopping when `on_token` returns false (a cancel): the
+/// tokens so far are returned.
+pub fn sample_while(
+    model: &Gpt2,
+    prompt: &[u32],
+    eos: u32,
+    s: &Sampling,
+    constraint: Option<&GeneConstraint>,
+    on_token: &mut dyn FnMut(u32) -> bool,
+) -> Result<Vec<u32>> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
     let dev = model.device();
@@ -93,8 +109,8 @@ pub fn sample(
         }
         let next = pick(&last, s, rng.random::<f64>());
         out.push(next);
-        on_token(next);
-        if next == eos || constraint.is_some_and(|c| c.enders.contains(&next)) {
+        let go_on = on_token(next);
+        if !go_on || next == eos || constraint.is_some_and(|c| c.enders.contains(&next)) {
             break;
         }
         if let Some(stop) = s.stop.iter().find(|q| !q.is_empty() && out.ends_with(q)) {

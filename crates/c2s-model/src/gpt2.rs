@@ -387,7 +387,9 @@ impl Gpt2 {
 
     /// Next-token logits `[b, t, vocab]`, in f32 whatever the weights' dtype.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        let logits = hidden.broadcast_matmul(&self.wte.t()?)?;
+        // CUDA's matrix product refuses a strided view (the last position of
+        // a batch, say); the CPU's takes it. A contiguous tensor is not copied.
+        let logits = hidden.contiguous()?.broadcast_matmul(&self.wte.t()?)?;
         Ok(if logits.dtype() == DType::F32 {
             logits
         } else {

@@ -542,10 +542,18 @@ pub fn inference_dtype(device: &Device) -> DType {
 
 /// The best device this build can use, and its name: a CUDA GPU (built with
 /// `--features cuda`), an Apple GPU (`--features metal`), else the CPU.
+///
+/// On CUDA, f32 matrix products may use TF32 tensor cores (Ampere and
+/// later; older GPUs ignore it), as mixed-precision training does for its
+/// products: several times faster, and the weights and optimizer state stay
+/// f32. `C2S_PRECISION=f32` keeps full f32 products.
 pub fn best_device() -> (Device, String) {
     if candle_core::utils::cuda_is_available() {
         if let Ok(d) = Device::new_cuda(0) {
-            return (d, "CUDA GPU 0".into());
+            let tf32 = std::env::var("C2S_PRECISION").ok().as_deref() != Some("f32");
+            candle_core::cuda::set_gemm_reduced_precision_f32(tf32);
+            let products = if tf32 { "TF32" } else { "f32" };
+            return (d, format!("CUDA GPU 0 ({products} matrix products)"));
         }
     }
     if candle_core::utils::metal_is_available() {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use c2s_model::generate::greedy;
 use c2s_model::tokenizer::{encode, load_tokenizer};
 use c2s_model::{load_model, save_model};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
+
+mod common;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,9 +39,9 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 fn check_logits(dir: &Path) {
     let e = expected();
-    let m = load_model(dir, &Device::Cpu).unwrap().model;
+    let m = load_model(dir, &common::device()).unwrap().model;
     let rows: Vec<Vec<u32>> = e["input_ids"].as_array().unwrap().iter().map(ids).collect();
-    let input = Tensor::new(rows.clone(), &Device::Cpu).unwrap();
+    let input = Tensor::new(rows.clone(), &common::device()).unwrap();
     let hidden = m.hidden_states(&input, None, None).unwrap();
     let logits = m.logits(&hidden).unwrap();
     let got: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
@@ -78,7 +80,7 @@ fn logits_hidden_states_and_greedy_match_transformers() {
 
 #[test]
 fn a_saved_model_loads_back_identically() {
-    let loaded = load_model(&fixture("tiny-gpt2"), &Device::Cpu).unwrap();
+    let loaded = load_model(&fixture("tiny-gpt2"), &common::device()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     save_model(dir.path(), &loaded.model.config, &loaded.vars).unwrap();
     for f in ["config.json", "model.safetensors", "generation_config.json"] {
@@ -106,7 +108,7 @@ fn a_saved_model_loads_back_identically() {
 #[test]
 fn bad_model_folders_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let err = load_model(dir.path(), &Device::Cpu)
+    let err = load_model(dir.path(), &common::device())
         .unwrap_err()
         .to_string();
     assert!(err.contains("no config.json"), "{err}");
@@ -115,7 +117,7 @@ fn bad_model_folders_are_refused_clearly() {
         dir.path().join("config.json"),
     )
     .unwrap();
-    let err = load_model(dir.path(), &Device::Cpu)
+    let err = load_model(dir.path(), &common::device())
         .unwrap_err()
         .to_string();
     assert!(err.contains("no model.safetensors"), "{err}");
@@ -129,7 +131,7 @@ fn bad_model_folders_are_refused_clearly() {
         .unwrap()
         .replace("\"n_embd\": 64", "\"n_embd\": 32");
     std::fs::write(dir.path().join("config.json"), cfg).unwrap();
-    let err = load_model(dir.path(), &Device::Cpu)
+    let err = load_model(dir.path(), &common::device())
         .unwrap_err()
         .to_string();
     assert!(
@@ -143,7 +145,7 @@ fn bad_model_folders_are_refused_clearly() {
     )
     .unwrap();
     std::fs::write(dir.path().join("model.safetensors"), b"garbage").unwrap();
-    let err = load_model(dir.path(), &Device::Cpu)
+    let err = load_model(dir.path(), &common::device())
         .unwrap_err()
         .to_string();
     assert!(err.contains("not a readable safetensors"), "{err}");
@@ -151,10 +153,10 @@ fn bad_model_folders_are_refused_clearly() {
 
 #[test]
 fn prompts_longer_than_the_context_are_refused() {
-    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+    let m = load_model(&fixture("tiny-gpt2"), &common::device())
         .unwrap()
         .model;
-    let long = Tensor::new(vec![vec![1u32; 129]], &Device::Cpu).unwrap();
+    let long = Tensor::new(vec![vec![1u32; 129]], &common::device()).unwrap();
     let err = m.forward(&long, None).unwrap_err().to_string();
     assert!(err.contains("context of 128"), "{err}");
 }
@@ -175,17 +177,20 @@ fn gpt2_tokenizer_gives_the_reference_ids() {
 
 #[test]
 fn cached_generation_matches_a_full_forward_pass() {
-    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+    let m = load_model(&fixture("tiny-gpt2"), &common::device())
         .unwrap()
         .model;
     let seq: Vec<u32> = vec![5, 17, 300, 42, 7, 99];
     let full = m
-        .forward(&Tensor::new(vec![seq.clone()], &Device::Cpu).unwrap(), None)
+        .forward(
+            &Tensor::new(vec![seq.clone()], &common::device()).unwrap(),
+            None,
+        )
         .unwrap();
     let mut cache = c2s_model::KvCache::new(m.config.n_layer);
     let first = m
         .forward(
-            &Tensor::new(vec![seq[..3].to_vec()], &Device::Cpu).unwrap(),
+            &Tensor::new(vec![seq[..3].to_vec()], &common::device()).unwrap(),
             Some(&mut cache),
         )
         .unwrap();
@@ -193,7 +198,7 @@ fn cached_generation_matches_a_full_forward_pass() {
     for &t in &seq[3..] {
         steps.push(
             m.forward(
-                &Tensor::new(vec![vec![t]], &Device::Cpu).unwrap(),
+                &Tensor::new(vec![vec![t]], &common::device()).unwrap(),
                 Some(&mut cache),
             )
             .unwrap(),
@@ -215,9 +220,9 @@ fn cached_generation_matches_a_full_forward_pass() {
 fn every_weight_receives_a_gradient() {
     // candle's fused layer norm and softmax do not backpropagate; the model
     // must not use them, or training silently leaves weights untouched.
-    let loaded = load_model(&fixture("tiny-gpt2"), &Device::Cpu).unwrap();
-    let input = Tensor::new(vec![vec![1u32, 2, 3, 4, 5, 6]], &Device::Cpu).unwrap();
-    let target = Tensor::new(&[2u32, 3, 4, 5, 6, 7], &Device::Cpu).unwrap();
+    let loaded = load_model(&fixture("tiny-gpt2"), &common::device()).unwrap();
+    let input = Tensor::new(vec![vec![1u32, 2, 3, 4, 5, 6]], &common::device()).unwrap();
+    let target = Tensor::new(&[2u32, 3, 4, 5, 6, 7], &common::device()).unwrap();
     let logits = loaded
         .model
         .forward(&input, None)
@@ -296,7 +301,7 @@ fn gene_tokenizer_has_one_token_per_gene_and_round_trips() {
 #[test]
 fn embeddings_ignore_padding() {
     use c2s_model::embed::embed_batch;
-    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+    let m = load_model(&fixture("tiny-gpt2"), &common::device())
         .unwrap()
         .model;
     let short = vec![5u32, 17, 300];
@@ -311,7 +316,11 @@ fn embeddings_ignore_padding() {
     assert!(d < 1e-5, "padding changed the embedding by {d}");
     // The same as the mean of the hidden states of the sequence alone.
     let h = m
-        .hidden_states(&Tensor::new(vec![short], &Device::Cpu).unwrap(), None, None)
+        .hidden_states(
+            &Tensor::new(vec![short], &common::device()).unwrap(),
+            None,
+            None,
+        )
         .unwrap();
     let mean: Vec<f32> = h.get(0).unwrap().mean(0).unwrap().to_vec1().unwrap();
     let d = mean
@@ -326,7 +335,7 @@ fn embeddings_ignore_padding() {
 fn sampling_at_temperature_zero_is_greedy_and_stops_at_stop_sequences() {
     use c2s_model::generate::{sample, Sampling};
     let e = expected();
-    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+    let m = load_model(&fixture("tiny-gpt2"), &common::device())
         .unwrap()
         .model;
     let prompt = ids(&e["greedy_prompt"]);
@@ -352,13 +361,21 @@ fn sampling_at_temperature_zero_is_greedy_and_stops_at_stop_sequences() {
         sample(&m, &prompt, eos, &stop, None, &mut |_| {}).unwrap(),
         want[..first]
     );
+    // A cancel (the callback says stop) keeps the tokens so far.
+    let mut n = 0;
+    let cut = c2s_model::generate::sample_while(&m, &prompt, eos, &greedy, None, &mut |_| {
+        n += 1;
+        n < 3
+    })
+    .unwrap();
+    assert_eq!(cut, want[..3]);
 }
 
 #[test]
 fn batched_generation_continues_each_prompt_as_alone() {
     use c2s_model::generate::{sample, sample_batch, Sampling};
     let e = expected();
-    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+    let m = load_model(&fixture("tiny-gpt2"), &common::device())
         .unwrap()
         .model;
     let p = ids(&e["greedy_prompt"]);
@@ -452,11 +469,11 @@ fn half_precision_weights_give_close_logits_and_valid_generation() {
     use c2s_model::generate::{sample_batch, Sampling};
     use candle_core::DType;
     let e = expected();
-    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+    let m = load_model(&fixture("tiny-gpt2"), &common::device())
         .unwrap()
         .model;
     let p = ids(&e["greedy_prompt"]);
-    let input = Tensor::new(p.as_slice(), &Device::Cpu)
+    let input = Tensor::new(p.as_slice(), &common::device())
         .unwrap()
         .unsqueeze(0)
         .unwrap();

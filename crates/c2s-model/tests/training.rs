@@ -9,7 +9,9 @@ use c2s_model::prompts::{Task, Templates};
 use c2s_model::tokenizer::gene_tokenizer;
 use c2s_model::train::{train, CellRecord, TrainOptions};
 use c2s_model::{init_model, load_model, Gpt2Config};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
+
+mod common;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -78,8 +80,8 @@ fn opts() -> TrainOptions {
 }
 
 fn logits_of(dir: &Path) -> Vec<f32> {
-    let m = load_model(dir, &Device::Cpu).unwrap().model;
-    let ids = Tensor::new(vec![vec![0u32, 5, 9, 13, 20]], &Device::Cpu).unwrap();
+    let m = load_model(dir, &common::device()).unwrap().model;
+    let ids = Tensor::new(vec![vec![0u32, 5, 9, 13, 20]], &common::device()).unwrap();
     m.forward(&ids, None)
         .unwrap()
         .flatten_all()
@@ -96,7 +98,7 @@ fn a_cancelled_run_resumes_to_the_same_model() {
     let straight = tempfile::tempdir().unwrap();
     let s = train(
         straight.path(),
-        init_model(&cfg, &Device::Cpu, 7).unwrap(),
+        init_model(&cfg, &common::device(), 7).unwrap(),
         &tok,
         &templates,
         tr,
@@ -130,7 +132,7 @@ fn a_cancelled_run_resumes_to_the_same_model() {
     };
     let s = train(
         broken.path(),
-        init_model(&cfg, &Device::Cpu, 7).unwrap(),
+        init_model(&cfg, &common::device(), 7).unwrap(),
         &tok,
         &templates,
         tr,
@@ -145,7 +147,7 @@ fn a_cancelled_run_resumes_to_the_same_model() {
     assert!(!broken.path().join("model").exists());
     let s = train(
         broken.path(),
-        init_model(&cfg, &Device::Cpu, 7).unwrap(),
+        init_model(&cfg, &common::device(), 7).unwrap(),
         &tok,
         &templates,
         tr,
@@ -173,7 +175,7 @@ fn an_empty_dataset_or_a_tokenizer_too_big_for_the_model_is_refused() {
     let (tok, templates, cells, mut cfg) = setup();
     let never = AtomicBool::new(false);
     let run = tempfile::tempdir().unwrap();
-    let model = || init_model(&cfg, &Device::Cpu, 1).unwrap();
+    let model = || init_model(&cfg, &common::device(), 1).unwrap();
     let err = train(
         run.path(),
         model(),
@@ -189,7 +191,7 @@ fn an_empty_dataset_or_a_tokenizer_too_big_for_the_model_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("training set is empty"), "{err}");
     cfg.vocab_size = tok.get_vocab_size(true) - 1;
-    let small = init_model(&cfg, &Device::Cpu, 1).unwrap();
+    let small = init_model(&cfg, &common::device(), 1).unwrap();
     let err = train(
         run.path(),
         small,

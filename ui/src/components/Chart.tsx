@@ -24,7 +24,24 @@ export function Chart({ option, name, height = 360, testId }: { option: any; nam
   }, []);
 
   useEffect(() => {
-    chart.current?.setOption(option, true);
+    const c = chart.current;
+    if (!c) return;
+    // How long a drawing takes (bench/plot.sh reads it), to the end of
+    // progressive rendering.
+    const t0 = performance.now();
+    const box = el.current?.parentElement;
+    box?.removeAttribute("data-render-ms");
+    const finished = () => {
+      box?.setAttribute("data-render-ms", String(Math.round(performance.now() - t0)));
+      c.off("finished", finished);
+    };
+    c.on("finished", finished);
+    c.setOption(option, true);
+    const points = (option.series ?? []).reduce((n: number, s: any) => n + (s.data?.length ?? 0), 0);
+    box?.setAttribute("data-points", String(points));
+    return () => {
+      if (!c.isDisposed()) c.off("finished", finished);
+    };
   }, [option]);
 
   async function save(kind: "png" | "svg") {

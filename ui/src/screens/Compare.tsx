@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { api, errorText } from "../api";
 import { Chart, lossOption, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
@@ -74,6 +74,20 @@ export function Compare() {
   const p = report?.prediction;
   const means = g?.mean_expression?.[typeIdx];
   const pts = g ? (space === "umap" && g.umap ? g.umap : g.pca) : null;
+  // Built once per report and space: a new option object redraws every point.
+  const jointMap = useMemo(
+    () =>
+      pts &&
+      scatterOption(
+        pts.map((q: any) => q.x),
+        pts.map((q: any) => q.y),
+        pts.map((q: any) => q.label),
+        space === "umap" ? ["UMAP 1", "UMAP 2"] : ["PC 1", "PC 2"],
+        "circles: real, triangles: generated",
+        (i) => pts[i].source,
+      ),
+    [pts, space],
+  );
   // knn_accuracy: [k, accuracy] pairs, the same ks for every set.
   const ks: number[] = g?.sets[0]?.knn_accuracy.map((p: [number, number]) => p[0]) ?? [];
   const setRows: (string | number | null)[][] = g
@@ -211,14 +225,7 @@ export function Compare() {
                     testId="joint-map"
                     name={`real-vs-generated-${space}`}
                     height={460}
-                    option={scatterOption(
-                      pts.map((q: any) => q.x),
-                      pts.map((q: any) => q.y),
-                      pts.map((q: any) => q.label),
-                      space === "umap" ? ["UMAP 1", "UMAP 2"] : ["PC 1", "PC 2"],
-                      "circles: real, triangles: generated",
-                      (i) => pts[i].source,
-                    )}
+                    option={jointMap}
                   />
                 )}
               </div>

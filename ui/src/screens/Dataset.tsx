@@ -1,16 +1,18 @@
 import { useEffect, useMemo, useState } from "react";
 import { api, errorText, type CellMap } from "../api";
 import { barOption, Chart, scatterOption } from "../components/Chart";
+import { JobBar } from "../components/JobBar";
 import { labelCandidates, applyFix } from "../state/forms";
 import { useApp } from "../store";
 
 export function Dataset() {
-  const { opened, convertForm, setConvertForm, go } = useApp();
+  const { opened, convertForm, setConvertForm, go, jobs, dispatchJob } = useApp();
   const [column, setColumn] = useState<string>("");
   const [method, setMethod] = useState("pca");
+  const [maxCells, setMaxCells] = useState(5000);
   const [map, setMap] = useState<CellMap | null>(null);
   const [mapError, setMapError] = useState<string | null>(null);
-  const [drawing, setDrawing] = useState(false);
+  const [mapJob, setMapJob] = useState<number | null>(null);
   const i = opened!.inspection;
   const candidates = useMemo(() => labelCandidates(i), [i]);
 
@@ -18,22 +20,39 @@ export function Dataset() {
     setColumn(convertForm?.labels[0] ?? candidates[0]?.name ?? "");
   }, [opened]);
 
+  // Each map is a background job; a newer request stops the one before.
   useEffect(() => {
     if (!convertForm) return;
     let stale = false;
-    setDrawing(true);
+    let id: number | null = null;
     setMapError(null);
     api
-      .datasetMap(i.path, convertForm.input, column || null, method)
-      .then((m) => !stale && setMap(m))
-      .catch((e) => !stale && setMapError(errorText(e)))
-      .finally(() => !stale && setDrawing(false));
+      .startDatasetMap(i.path, convertForm.input, column || null, method, maxCells)
+      .then((j) => {
+        id = j;
+        if (stale) return api.cancelJob(j);
+        dispatchJob({ type: "started", id: j, kind: "map" });
+        setMapJob(j);
+      })
+      .catch((e) => !stale && setMapError(errorText(e)));
     return () => {
       stale = true;
+      if (id != null) api.cancelJob(id);
     };
-  }, [i.path, column, method, convertForm?.input.matrix, convertForm?.input.gene_column]);
+  }, [i.path, column, method, maxCells, convertForm?.input.matrix, convertForm?.input.gene_column]);
+
+  const mapJobState = mapJob != null ? jobs[mapJob] : undefined;
+  useEffect(() => {
+    if (mapJobState?.status === "ok") setMap(mapJobState.result as CellMap);
+    if (mapJobState?.status === "failed") setMapError(mapJobState.error);
+  }, [mapJobState?.status]);
 
   const col = i.obs_columns.find((c) => c.name === column);
+  // Built once per map: a new option object would redraw every point.
+  const mapOption = useMemo(
+    () => map && scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString()} cells`),
+    [map],
+  );
   return (
     <div className="screen">
       <h2>{opened!.project.name}</h2>
@@ -125,14 +144,29 @@ export function Dataset() {
             <label>
               <input type="radio" checked={method === "umap"} onChange={() => setMethod("umap")} /> UMAP
             </label>
-            {drawing && <span className="muted">drawing…</span>}
+            {i.cells > 5000 && (
+              <label>
+                Cells shown{" "}
+                <select value={maxCells} onChange={(e) => setMaxCells(Number(e.target.value))} data-testid="map-cells">
+                  {[5000, 20000, 50000]
+                    .filter((n, k) => k === 0 || n / 4 < i.cells)
+                    .map((n) => (
+                      <option key={n} value={n}>
+                        {Math.min(n, i.cells).toLocaleString()}
+                      </option>
+                    ))}
+                </select>
+              </label>
+            )}
+
           </div>
+          {mapJobState?.status === "running" && <JobBar job={mapJobState} testId="job-map" />}
           {mapError && <div className="error-text">{mapError}</div>}
           {map && (
             <Chart
               testId="dataset-map"
               name={`map-${map.method}-${column || "cells"}`}
-              option={scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString()} cells`)}
+              option={mapOption}
               height={420}
             />
           )}

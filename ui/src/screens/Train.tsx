@@ -264,6 +264,11 @@ export function Train() {
                 {job.result.summary.steps} steps in {formatDuration(job.result.summary.seconds)}; best validation loss{" "}
                 {job.result.summary.best_val_loss?.toFixed(3) ?? "–"}.
               </p>
+              {job.result.summary.resumed_from_step > 0 && (
+                <p data-testid="resumed-from" data-step={job.result.summary.resumed_from_step}>
+                  Continued from the checkpoint at step {job.result.summary.resumed_from_step}.
+                </p>
+              )}
               <button className="primary" onClick={useModel} data-testid="to-chat">
                 Chat with the model →
               </button>
