@@ -142,4 +142,19 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("mean-scatter");
   await find("prediction-metrics");
   await shot("10-compare");
+
+  // Plots export as PNG and SVG, tables as CSV, into the project's exports/.
+  const exports = path.join(home, "projects", fs.readdirSync(path.join(home, "projects"))[0], "exports");
+  const exported = (ext) => fs.existsSync(exports) && fs.readdirSync(exports).find((f) => f.endsWith(ext));
+  const toast = async () => (await app.driver.findElements(By.css(".toast"))).map((t) => t.getText());
+  for (const [i, ext] of [[0, ".png"], [1, ".svg"]]) {
+    const scatter = await find("mean-scatter");
+    await (await scatter.findElements(By.css(".chart-tools button")))[i].click();
+    await app.driver.wait(async () => exported(ext), 30_000, `waiting for the ${ext} export (${await Promise.all(await toast())})`);
+  }
+  await click("export-generated-metrics");
+  await app.driver.wait(async () => exported(".csv"), 30_000, "waiting for the CSV export");
+  assert.deepEqual([...fs.readFileSync(path.join(exports, exported(".png"))).subarray(1, 4)], [0x50, 0x4e, 0x47]);
+  assert.match(fs.readFileSync(path.join(exports, exported(".svg")), "utf8"), /^<svg[\s\S]*<\/svg>\s*$/);
+  assert.match(fs.readFileSync(path.join(exports, exported(".csv")), "utf8"), /^set,/);
 });

@@ -158,7 +158,9 @@ export function Compare() {
                   k-NN: share of cells whose nearest real cells have the requested type (higher is better). GW: Gromov-Wasserstein distance to the real cells (lower is better). Beside the generated cells: other
                   real cells (the best to hope for) and random genes / shuffled labels (what chance gives).
                 </p>
-                <button onClick={() => exportCsv("generated-metrics", setRows)}>Export table (CSV)</button>
+                <button onClick={() => exportCsv("generated-metrics", setRows)} data-testid="export-generated-metrics">
+                  Export table (CSV)
+                </button>
               </div>
               <div className="two">
                 <div className="card">
