@@ -44,6 +44,9 @@ target/debug/examples/logits "$tmp/run/model" "$text" \
 # The app's window, driven end to end (screenshots in ui/e2e/screenshots/).
 phase "App window tests"
 command -v tauri-driver >/dev/null || cargo install tauri-driver --version 2.1.0 --locked
+# A tiny GPT-2 with the real GPT-2 tokenizer: the window test fine-tunes it.
+export C2S_TINY_GPT2="$tmp/tiny-gpt2"
+.venv/bin/python tests/interop/make_tiny_gpt2.py "$C2S_TINY_GPT2" ../shared/fixtures/gpt2-tokenizer/tokenizer.json >/dev/null
 xvfb-run -a -s "-screen 0 1440x900x24" bash -c "cd ui && npm run e2e"
 .venv/bin/python tests/interop/check_annotated.py "$(cat ui/e2e/screenshots/annotated-path.txt)" assets/pbmc3k-10x.h5ad
 phase "All tests passed."

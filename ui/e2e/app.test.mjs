@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { By } from "selenium-webdriver";
-import { alive, app, application, click, find, launch, startDriver, stopDriver, type } from "./driver.mjs";
+import { alive, app, application, byTest, click, find, launch, startDriver, stopDriver, type } from "./driver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shots = path.join(here, "screenshots");
@@ -157,4 +157,28 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.deepEqual([...fs.readFileSync(path.join(exports, exported(".png"))).subarray(1, 4)], [0x50, 0x4e, 0x47]);
   assert.match(fs.readFileSync(path.join(exports, exported(".svg")), "utf8"), /^<svg[\s\S]*<\/svg>\s*$/);
   assert.match(fs.readFileSync(path.join(exports, exported(".csv")), "utf8"), /^set,/);
+
+  // Fine-tune a pretrained GPT-2 from a folder (a tiny one with the real
+  // GPT-2 tokenizer, made by scripts/test.sh), then talk to it in free text,
+  // which a model that keeps its language receives as it is.
+  const base = process.env.C2S_TINY_GPT2;
+  assert.ok(base && fs.existsSync(path.join(base, "model.safetensors")), "C2S_TINY_GPT2: a GPT-2 folder");
+  await click("nav-train");
+  await click("source-finetune");
+  await type("base-folder", base);
+  await click("advanced");
+  await type("max-steps", "2");
+  await click("start-training");
+  await find("train-dashboard");
+  assert.equal(await jobEnds("job-train", 300_000), "ok");
+  await click("to-chat");
+  await app.driver.wait(async () => /keeps its English/.test(await (await find("model-info", 60_000)).getText()), 60_000, "waiting for the fine-tuned model");
+  const before = (await app.driver.findElements(byTest("msg-model"))).length;
+  await type("chat-input", "The cell type of this cell is");
+  await click("chat-send");
+  await app.driver.wait(async () => {
+    const msgs = await app.driver.findElements(byTest("msg-model"));
+    return msgs.length > before && (await msgs[msgs.length - 1].getAttribute("data-kind")) === "text" && (await msgs[msgs.length - 1].getText()).trim().length > 0;
+  }, 120_000, "waiting for the model's free text");
+  await shot("11-free-text");
 });

@@ -102,7 +102,7 @@ export function Chat() {
   }
 
   function send() {
-    const r = parseRequest(typed, info?.labels ?? []);
+    const r = parseRequest(typed, info?.labels ?? [], !!info && !info.word_level);
     // Fine-tuned GPT-2 keeps its English: anything else goes to it as text.
     if (!r && info && !info.word_level) {
       freeText(typed);
@@ -150,6 +150,7 @@ export function Chat() {
           {info && (
             <p className="muted small" data-testid="model-info">
               Knows {info.labels.length} cell types and {info.genes.toLocaleString()} genes; runs on {info.device}.
+              {!info.word_level && " It keeps its English: text other than a request goes to it as it is."}
             </p>
           )}
           {infoError && <div className="error-text">{infoError}</div>}
@@ -213,7 +214,7 @@ export function Chat() {
         <div className="messages" data-testid="messages">
           {chat.messages.length === 0 && <p className="muted">Ask for cells of a type, or paste a cell's genes to learn its type.</p>}
           {chat.messages.map((m) => (
-            <div key={m.id} className={`msg ${m.role}`} data-testid={`msg-${m.role}`}>
+            <div key={m.id} className={`msg ${m.role}`} data-testid={`msg-${m.role}`} data-kind={m.cells ? "cells" : m.prediction ? "prediction" : m.jobId != null ? "text" : "note"}>
               <div>{m.text}</div>
               {m.streaming &&
                 Object.entries(m.streaming).map(([k, t]) => (
@@ -271,7 +272,7 @@ export function Chat() {
           }}
         >
           <input className="wide" placeholder="e.g. generate 10 cells of type B cells" value={typed} onChange={(e) => setTyped(e.target.value)} disabled={!info} data-testid="chat-input" />
-          <button type="submit" disabled={!info}>
+          <button type="submit" disabled={!info} data-testid="chat-send">
             Send
           </button>
         </form>

@@ -144,12 +144,12 @@ export function Train() {
                 <input type="radio" checked={source === "scratch"} onChange={() => setSource("scratch")} /> A new compact model, trained from scratch
               </label>
               <label className="check">
-                <input type="radio" checked={source === "finetune"} onChange={() => setSource("finetune")} /> Fine-tune a pretrained GPT-2 from a folder
+                <input type="radio" checked={source === "finetune"} onChange={() => setSource("finetune")} data-testid="source-finetune" /> Fine-tune a pretrained GPT-2 from a folder
               </label>
               {source === "finetune" && (
                 <div className="row">
                   <button onClick={chooseBase}>Choose folder…</button>
-                  <input className="wide" placeholder="model folder" value={form.base ?? ""} onChange={(e) => setForm({ ...form, base: e.target.value })} />
+                  <input className="wide" placeholder="model folder" value={form.base ?? ""} onChange={(e) => setForm({ ...form, base: e.target.value })} data-testid="base-folder" />
                 </div>
               )}
               <label className="check">

@@ -51,4 +51,9 @@ describe("parseRequest", () => {
     expect(parseRequest("CD3D, IL7R LTB", types)).toEqual({ kind: "predict", sentence: "CD3D IL7R LTB" });
     expect(parseRequest("hello there", types)).toBeNull();
   });
+  it("passes English to a model that keeps it, but still reads gene lists", () => {
+    expect(parseRequest("The cell type of this cell is", types, true)).toBeNull();
+    expect(parseRequest("CD3D IL7R LTB", types, true)).toEqual({ kind: "predict", sentence: "CD3D IL7R LTB" });
+    expect(parseRequest("The cell type of this cell is", types)).toEqual({ kind: "predict", sentence: "The cell type of this cell is" });
+  });
 });

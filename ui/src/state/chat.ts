@@ -94,8 +94,14 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
   }
 }
 
-/** Reads "generate 20 cells of type B cells" style requests typed in the box. */
-export function parseRequest(text: string, types: string[]): { kind: "generate"; n: number; cellType: string | null } | { kind: "predict"; sentence: string } | null {
+/** Reads "generate 20 cells of type B cells" style requests typed in the box.
+ * With `keepsEnglish` (a fine-tuned GPT-2), only upper-case words count as a
+ * gene list, as cell sentences are written: other text goes to the model. */
+export function parseRequest(
+  text: string,
+  types: string[],
+  keepsEnglish = false,
+): { kind: "generate"; n: number; cellType: string | null } | { kind: "predict"; sentence: string } | null {
   const t = text.trim();
   const gen = /^(?:generate|make|write)\s+(\d+)?\s*(?:new\s+)?cells?(?:\s+of\s+(?:type\s+)?(.+?))?\.?$/i.exec(t);
   if (gen) {
@@ -106,7 +112,8 @@ export function parseRequest(text: string, types: string[]): { kind: "generate";
     return match ? { kind: "generate", n, cellType: match } : null;
   }
   const words = t.split(/[\s,]+/).filter(Boolean);
-  if (words.length >= 3 && words.every((w) => /^[A-Za-z0-9][A-Za-z0-9.\-_]*$/.test(w))) {
+  const gene = keepsEnglish ? /^[A-Z0-9][A-Z0-9.\-_]*$/ : /^[A-Za-z0-9][A-Za-z0-9.\-_]*$/;
+  if (words.length >= 3 && words.every((w) => gene.test(w))) {
     return { kind: "predict", sentence: words.join(" ") };
   }
   return null;
