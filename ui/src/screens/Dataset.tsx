@@ -158,7 +158,6 @@ export function Dataset() {
                 </select>
               </label>
             )}
-
           </div>
           {mapJobState?.status === "running" && <JobBar job={mapJobState} testId="job-map" />}
           {mapError && <div className="error-text">{mapError}</div>}
