@@ -106,7 +106,7 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
     )
     .unwrap();
     let checkpoint_step = state["step"].as_u64().unwrap();
-    assert!(checkpoint_step >= 5 && checkpoint_step % 5 == 0);
+    assert!(checkpoint_step >= 5 && checkpoint_step.is_multiple_of(5));
     assert!(!run.join("model").exists());
 
     // Without --resume the run folder is protected.

@@ -113,7 +113,7 @@ impl Gpt2Config {
                 ));
             }
         }
-        if cfg.n_head == 0 || cfg.n_embd % cfg.n_head != 0 {
+        if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) {
             return Err(ModelError::bad(
                 path,
                 format!(

@@ -76,8 +76,10 @@ impl Conv1D {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.broadcast_matmul(&self.weight)?
-            .broadcast_add(&self.bias)?)
+        Ok(crate::fused::add_trailing(
+            &x.broadcast_matmul(&self.weight)?,
+            &self.bias,
+        )?)
     }
 }
 
@@ -184,12 +186,16 @@ impl Attention {
             }
             *slot = Some((k.clone(), v.clone()));
         }
+        // The CPU's matrix product reads the transposed keys in place; other
+        // back ends get them contiguous.
+        let kt = if k.device().is_cpu() {
+            k.t()?
+        } else {
+            k.t()?.contiguous()?
+        };
         // Scores, mask and softmax in f32 whatever the weights' dtype.
-        let mut att = (q.matmul(&k.t()?.contiguous()?)? * self.scale)?.to_dtype(DType::F32)?;
-        if let Some(m) = mask {
-            att = att.broadcast_add(m)?;
-        }
-        let att = crate::fused::softmax_last_dim(&att)?.to_dtype(v.dtype())?;
+        let att = crate::fused::scaled_masked_softmax(&q.matmul(&kt)?, self.scale, mask)?
+            .to_dtype(v.dtype())?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, e))?;
         self.c_proj.forward(&y)
     }
@@ -354,7 +360,7 @@ impl Gpt2 {
         let x = match positions {
             None => {
                 let pos = Tensor::arange(past as u32, (past + t) as u32, dev)?;
-                tokens.broadcast_add(&self.wpe.index_select(&pos, 0)?)?
+                crate::fused::add_trailing(&tokens, &self.wpe.index_select(&pos, 0)?)?
             }
             Some(p) => {
                 (tokens

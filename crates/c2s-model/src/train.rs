@@ -391,7 +391,7 @@ pub fn train(
         if cancel.load(Ordering::Relaxed) {
             cancelled = true;
             // Keep the steps since the last checkpoint: a cancel is a pause.
-            if state.step > start_step && state.step % opts.checkpoint_every != 0 {
+            if state.step > start_step && !state.step.is_multiple_of(opts.checkpoint_every) {
                 write_checkpoint(run, &model, tok, &opt, &state, opts)?;
             }
             break;
@@ -452,7 +452,7 @@ pub fn train(
         last_loss = step_loss / step_tokens.max(1) as f64;
 
         let mut val_loss = None;
-        if state.step % opts.eval_every == 0 || state.step == total_steps {
+        if state.step.is_multiple_of(opts.eval_every) || state.step == total_steps {
             val_loss = validation_loss(&model.model, &val_examples, opts.batch_size, eos)?;
             if let Some(v) = val_loss {
                 if state.best_val.is_none_or(|b| v < b) {
@@ -480,7 +480,7 @@ pub fn train(
             tokens_per_s: tokens_done as f64 / elapsed.max(1e-9),
             eta_s: elapsed / done_here.max(1.0) * (total_steps - state.step) as f64,
         });
-        if state.step % opts.checkpoint_every == 0 || state.step == total_steps {
+        if state.step.is_multiple_of(opts.checkpoint_every) || state.step == total_steps {
             write_checkpoint(run, &model, tok, &opt, &state, opts)?;
         }
         if opts
