@@ -477,12 +477,14 @@ pub fn convert(
     let mut totals = vec![0f64; kept_rows.len()];
     let mut expressed = 0u64;
     let mut done = 0u64;
+    let mut fitted = None;
     let words = &p.genes.words;
     // Three stages overlap: one thread reads (HDF5 is serialised), the pool
     // ranks, one thread writes.
     std::thread::scope(|s| -> Result<()> {
         let (wtx, wrx) = sync_channel::<SentenceBlock>(1);
-        let (ptx, prx) = sync_channel::<(Vec<u8>, Vec<u8>)>(1);
+        // The workers' JSONL and text pieces, in order, written as they are.
+        let (ptx, prx) = sync_channel::<Vec<(Vec<u8>, Vec<u8>)>>(1);
         let parquet_thread = s.spawn(move || -> Result<()> {
             let mut parquet = parquet;
             for block in wrx {
@@ -492,8 +494,10 @@ pub fn convert(
         });
         let plain_thread = s.spawn(move || -> Result<()> {
             let mut plain = plain;
-            for (jsonl, text) in prx {
-                plain.write(&jsonl, &text)?;
+            for pieces in prx {
+                for (jsonl, text) in pieces {
+                    plain.write(&jsonl, &text)?;
+                }
             }
             plain.finish()
         });
@@ -590,14 +594,14 @@ pub fn convert(
                 labels: vec![Vec::new(); opts.labels.len()],
                 ..Default::default()
             };
+            let mut plain_parts = Vec::with_capacity(parts.len());
             for part in parts {
                 let piece = part?;
                 vocab_counts
                     .iter_mut()
                     .zip(piece.counts)
                     .for_each(|(a, b)| *a += b);
-                block.jsonl.extend_from_slice(&piece.jsonl);
-                block.text.extend_from_slice(&piece.text);
+                plain_parts.push((piece.jsonl, piece.text));
                 fit_cells.extend(piece.fit);
                 for (r, sentence, n, total) in piece.rows {
                     let k = position[r];
@@ -614,11 +618,7 @@ pub fn convert(
             }
             done += chunk.n_rows() as u64;
             // A closed channel means a writer failed; its error is reported below.
-            let plain_part = (
-                std::mem::take(&mut block.jsonl),
-                std::mem::take(&mut block.text),
-            );
-            if ptx.send(plain_part).is_err() || wtx.send(block).is_err() {
+            if ptx.send(plain_parts).is_err() || wtx.send(block).is_err() {
                 return Err(DataError::Cancelled);
             }
             (job.progress)(Progress {
@@ -630,6 +630,26 @@ pub fn convert(
         });
         drop(wtx);
         drop(ptx);
+        // The fit runs while the writers finish their last blocks.
+        if streamed.is_ok() {
+            (job.progress)(Progress {
+                stage: "fit",
+                done: 0,
+                total: 1,
+            });
+            let target = pre.target_sum.unwrap_or_else(|| median_total(&totals));
+            fit_cells.par_sort_unstable_by_key(|c| c.0);
+            let normalised: Vec<Vec<f64>> = std::mem::take(&mut fit_cells)
+                .into_par_iter()
+                .map(|(_, values, total)| {
+                    values
+                        .into_iter()
+                        .map(|v| normalize_value(v, total, target, pre.log_base, p.kind))
+                        .collect()
+                })
+                .collect();
+            fitted = Some((target, fit_ranked(&normalised)));
+        }
         let parquet_written = parquet_thread
             .join()
             .expect("the Parquet writer does not panic");
@@ -637,6 +657,7 @@ pub fn convert(
         parquet_written.and(plain_written).and(streamed)
     })?;
     job.check()?;
+    let (target, fit) = fitted.expect("set when streaming succeeded");
 
     let vocab = Vocabulary {
         genes: kept_genes.iter().map(|&g| words[g].clone()).collect(),
@@ -654,24 +675,6 @@ pub fn convert(
         &serde_json::to_vec(&splits).expect("serialisable"),
     )?;
 
-    (job.progress)(Progress {
-        stage: "fit",
-        done: 0,
-        total: 1,
-    });
-    let target = pre.target_sum.unwrap_or_else(|| median_total(&totals));
-    fit_cells.sort_unstable_by_key(|c| c.0);
-    let normalised: Vec<Vec<f64>> = fit_cells
-        .into_iter()
-        .map(|(_, values, total)| {
-            values
-                .into_iter()
-                .map(|v| normalize_value(v, total, target, pre.log_base, p.kind))
-                .collect()
-        })
-        .collect();
-    let fit = fit_ranked(&normalised);
-    drop(normalised);
     let fit_doc = serde_json::json!({
         "fit": fit,
         "target_sum": target,

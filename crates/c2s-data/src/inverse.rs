@@ -127,34 +127,56 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
         seen += group;
         i = j + 1;
     }
-    let mut keys: Vec<u128> = cells
-        .iter()
-        .flat_map(|c| {
-            c.iter()
-                .enumerate()
-                .map(|(r, &y)| ((ordered_bits(y) as u128) << 64) | r as u128)
+    // Equal values of a cell sit side by side (ranked), and counts make them
+    // common, so each run becomes one group (value, points, sum and sum of
+    // squares of the points' prediction ranks): the sort sees one key per
+    // distinct value of a cell rather than one per point.
+    let mut groups: Vec<(u64, u64, f64, f64)> = cells
+        .par_iter()
+        .fold(Vec::new, |mut out, c| {
+            let mut r = 0;
+            while r < c.len() {
+                let y = c[r];
+                let (mut j, mut sb, mut sbb) = (r, 0.0, 0.0);
+                while j < c.len() && c[j] == y {
+                    let b = pred_rank[j];
+                    sb += b;
+                    sbb += b * b;
+                    j += 1;
+                }
+                out.push((ordered_bits(y), (j - r) as u64, sb, sbb));
+                r = j;
+            }
+            out
         })
-        .collect();
-    keys.par_sort_unstable();
+        .reduce(Vec::new, |mut a, mut b| {
+            a.append(&mut b);
+            a
+        });
+    // Stable: equal values keep cell order, so sums repeat bit for bit.
+    groups.par_sort_by_key(|g| g.0);
     let (mut s_a, mut s_b, mut s_aa, mut s_bb, mut s_ab) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut i = 0;
-    while i < keys.len() {
+    let (mut i, mut before) = (0, 0u64);
+    while i < groups.len() {
+        // One tie group: every point of every cell with this value.
+        let (mut n, mut sb, mut sbb) = (0u64, 0.0, 0.0);
         let mut j = i;
-        while j + 1 < keys.len() && keys[j + 1] >> 64 == keys[i] >> 64 {
+        while j < groups.len() && groups[j].0 == groups[i].0 {
+            n += groups[j].1;
+            sb += groups[j].2;
+            sbb += groups[j].3;
             j += 1;
         }
-        let a = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &keys[i..=j] {
-            let b = pred_rank[k as u64 as usize];
-            s_a += a;
-            s_b += b;
-            s_aa += a * a;
-            s_bb += b * b;
-            s_ab += a * b;
-        }
-        i = j + 1;
+        let a = before as f64 + (n as f64 + 1.0) / 2.0;
+        s_a += a * n as f64;
+        s_aa += a * a * n as f64;
+        s_ab += a * sb;
+        s_b += sb;
+        s_bb += sbb;
+        before += n;
+        i = j;
     }
-    let m = keys.len() as f64;
+    let m = before as f64;
     let spearman_rho =
         (s_ab - s_a * s_b / m) / (((s_aa - s_a * s_a / m) * (s_bb - s_b * s_b / m)).sqrt());
     Some(RankFit {
@@ -254,6 +276,70 @@ pub fn reconstruct(parsed: &ParsedSentence, fit: &RankFit) -> Vec<(u32, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Spearman's rho as textbooks compute it: Pearson of average ranks.
+    fn spearman_naive(y: &[f64], p: &[f64]) -> f64 {
+        fn avg_ranks(v: &[f64]) -> Vec<f64> {
+            let mut idx: Vec<usize> = (0..v.len()).collect();
+            idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+            let mut r = vec![0.0; v.len()];
+            let mut i = 0;
+            while i < idx.len() {
+                let mut j = i;
+                while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+                    j += 1;
+                }
+                for &k in &idx[i..=j] {
+                    r[k] = (i + j) as f64 / 2.0 + 1.0;
+                }
+                i = j + 1;
+            }
+            r
+        }
+        let (a, b) = (avg_ranks(y), avg_ranks(p));
+        let n = a.len() as f64;
+        let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+        let cov: f64 = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let va: f64 = a.iter().map(|x| (x - ma) * (x - ma)).sum();
+        let vb: f64 = b.iter().map(|y| (y - mb) * (y - mb)).sum();
+        cov / (va * vb).sqrt()
+    }
+
+    #[test]
+    fn spearman_equals_the_textbook_one_with_ties() {
+        // Counts-like values: many ties within and across cells.
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as f64 / (1u64 << 31) as f64
+        };
+        let cells: Vec<Vec<f64>> = (0..40)
+            .map(|_| {
+                let len = 5 + (next() * 60.0) as usize;
+                let mut v: Vec<f64> = (0..len)
+                    .map(|_| (1.0 + (next() * 6.0).floor()).ln())
+                    .collect();
+                v.sort_by(|a, b| b.total_cmp(a));
+                v
+            })
+            .collect();
+        let fit = fit_ranked(&cells).expect("a fit");
+        let (mut y, mut pred) = (Vec::new(), Vec::new());
+        for c in &cells {
+            for (r, &v) in c.iter().enumerate() {
+                y.push(v);
+                pred.push(fit.intercept + fit.slope * ((1 + r) as f64).log10());
+            }
+        }
+        let naive = spearman_naive(&y, &pred);
+        assert!(
+            (fit.spearman_rho - naive).abs() < 1e-9,
+            "{} vs {naive}",
+            fit.spearman_rho
+        );
+    }
 
     #[test]
     fn parse_handles_unknown_and_repeats() {

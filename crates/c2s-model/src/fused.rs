@@ -1,6 +1,6 @@
 //! Fused CPU kernels with their gradients, for training speed: the
-//! cross-entropy of many rows of logits, softmax, layer norm and GPT-2's tanh
-//! GELU.
+//! cross-entropy of many rows of logits, attention's scaled, masked softmax,
+//! layer norm, GPT-2's tanh GELU, and bias (or position embedding) adds.
 //!
 //! Composed from candle's elementwise ops, each of these is a dozen passes
 //! over tensors as large as [tokens, vocabulary], each allocating (a profile
@@ -25,7 +25,7 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Resu
     Ok(&v[a..b])
 }
 
-/// e^x in f32 as Cephes' expf computes it (relative error under 2e-7), in
+/// e^x in f32 as Cephes' expf computes it (relative error under 3e-7), in
 /// plain arithmetic the compiler vectorises: libm's expf is a scalar call,
 /// and the softmaxes and GELU of a training step make tens of millions.
 /// Below -87.3 (masked scores, e^x under f32's smallest normal) it is 0; large
@@ -457,7 +457,8 @@ pub fn scaled_masked_softmax(
 /// x + b, where b's shape is x's trailing dimensions: a bias `[out]` on
 /// `[.., out]`, position embeddings `[t, e]` on `[b, t, e]`. Its backward
 /// sums the gradient over the leading rows in one parallel pass (candle
-/// reduces a broadcast on one thread, strided: a fourteenth of a step).
+/// reduces a broadcast on one thread, strided: 7 % of a compact model's
+/// training step in a profile).
 struct AddTrailing;
 
 impl CustomOp2 for AddTrailing {

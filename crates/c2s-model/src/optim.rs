@@ -176,7 +176,8 @@ pub fn lr_at(step: usize, warmup: usize, total: usize, peak: f64) -> f64 {
 
 /// On the CPU in f32, the update runs in place in three parallel passes
 /// (moments, then weights) instead of a dozen tensor operations that each
-/// allocate a copy of every parameter: a tenth of a GPT-2-small step.
+/// allocate a copy of every parameter (GPT-2-small training on 2 cores: about
+/// 150 to 177 tokens/s).
 fn fused_update_applies(w: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor) -> bool {
     [w, g, m, v]
         .iter()
