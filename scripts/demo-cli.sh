@@ -14,7 +14,7 @@ $c2s convert assets/pbmc3k-10x.h5ad -o "$out/pbmc3k-sentences" --labels cell_typ
 echo "First cell sentence (top 20 genes):"
 head -n 1 "$out/pbmc3k-sentences/sentences.txt" | cut -d' ' -f1-20
 $c2s reconstruct "$out/pbmc3k-sentences" -o "$out/pbmc3k-reconstructed.h5ad"
-# A compact model from scratch (about 3 minutes on a 2-core laptop), its
+# A compact model from scratch (under 2 minutes on a 2-core laptop), its
 # predictions, 20 new cells of each type, and the evaluation report.
 # C2S_DEMO_SKIP_TRAINING=1 stops after the conversion.
 if [[ "${C2S_DEMO_SKIP_TRAINING:-0}" != 1 ]]; then

@@ -142,10 +142,11 @@ impl CustomOp1 for CrossEntropy {
             .par_chunks(v)
             .zip(lse.par_iter())
             .zip(self.targets.par_iter().zip(self.weights.par_iter()))
+            .filter(|(_, (_, &w))| w != 0.0)
             .map(|((row, &lse), (&t, &w))| (w * (lse - row[t as usize])) as f64)
             .sum();
-        // A second forward of the same op (not done here) would only replace
-        // the rows' values with equal ones.
+        // Set once: an op belongs to one tensor, so a repeated forward would
+        // compute the same values.
         let _ = self.lse.set(Arc::new(lse));
         Ok((CpuStorage::F32(vec![loss as f32]), Shape::from(())))
     }
@@ -426,7 +427,8 @@ pub fn scaled_masked_softmax(
     mask: Option<&Tensor>,
 ) -> candle_core::Result<Tensor> {
     use candle_core::DType::F32;
-    let mask_fits = mask.is_none_or(|m| m.dtype() == F32 && x.dims().ends_with(m.dims()));
+    let mask_fits =
+        mask.is_none_or(|m| m.dtype() == F32 && m.rank() > 0 && x.dims().ends_with(m.dims()));
     if x.device().is_cpu() && x.dtype() == F32 && mask_fits {
         let mask = match mask {
             Some(m) => Some(Arc::new(m.flatten_all()?.to_vec1::<f32>()?)),
