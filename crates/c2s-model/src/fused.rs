@@ -749,6 +749,19 @@ mod tests {
         assert!(d < tol, "max difference {d}");
     }
 
+    /// Asserts that the gradients of sum(a * up) and sum(b * up) agree for `vars`.
+    fn same_gradients(a: &Tensor, b: &Tensor, up: &Tensor, vars: &[&Var], tol: f32) {
+        let ga = a.mul(up).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = b.mul(up).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in vars {
+            close(
+                ga.get(v.as_tensor()).unwrap(),
+                gb.get(v.as_tensor()).unwrap(),
+                tol,
+            );
+        }
+    }
+
     #[test]
     fn cross_entropy_and_its_gradient_match_composed_ops() {
         let dev = Device::Cpu;
@@ -803,27 +816,7 @@ mod tests {
             .broadcast_add(b.as_tensor())
             .unwrap();
         close(&fused, &composed, 1e-5);
-        let gf = fused
-            .mul(&up)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gc = composed
-            .mul(&up)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for v in [&x, &w, &b] {
-            close(
-                gf.get(v.as_tensor()).unwrap(),
-                gc.get(v.as_tensor()).unwrap(),
-                1e-4,
-            );
-        }
+        same_gradients(&fused, &composed, &up, &[&x, &w, &b], 1e-4);
     }
 
     #[test]
@@ -851,25 +844,7 @@ mod tests {
         let fused = softmax_last_dim(&xm).unwrap();
         let reference = candle_nn::ops::softmax(&xm, D::Minus1).unwrap();
         close(&fused, &reference, 1e-6);
-        let gf = fused
-            .mul(&w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gr = reference
-            .mul(&w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(
-            gf.get(x.as_tensor()).unwrap(),
-            gr.get(x.as_tensor()).unwrap(),
-            1e-5,
-        );
+        same_gradients(&fused, &reference, &w, &[&x], 1e-5);
     }
 
     #[test]
@@ -883,27 +858,7 @@ mod tests {
             let fused = add_trailing(x.as_tensor(), b.as_tensor()).unwrap();
             let reference = x.as_tensor().broadcast_add(b.as_tensor()).unwrap();
             close(&fused, &reference, 1e-6);
-            let gf = fused
-                .mul(&up)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gr = reference
-                .mul(&up)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for v in [&x, &b] {
-                close(
-                    gf.get(v.as_tensor()).unwrap(),
-                    gr.get(v.as_tensor()).unwrap(),
-                    1e-4,
-                );
-            }
+            same_gradients(&fused, &reference, &up, &[&x, &b], 1e-4);
         }
     }
 
@@ -943,25 +898,7 @@ mod tests {
         )
         .unwrap();
         close(&fused, &composed, 1e-6);
-        let gf = fused
-            .mul(&w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gc = composed
-            .mul(&w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(
-            gf.get(x.as_tensor()).unwrap(),
-            gc.get(x.as_tensor()).unwrap(),
-            1e-6,
-        );
+        same_gradients(&fused, &composed, &w, &[&x], 1e-6);
     }
 
     #[test]
@@ -972,24 +909,6 @@ mod tests {
         let fused = gelu(x.as_tensor()).unwrap();
         let reference = x.as_tensor().gelu().unwrap();
         close(&fused, &reference, 1e-5);
-        let gf = fused
-            .mul(&w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gr = reference
-            .mul(&w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(
-            gf.get(x.as_tensor()).unwrap(),
-            gr.get(x.as_tensor()).unwrap(),
-            1e-4,
-        );
+        same_gradients(&fused, &reference, &w, &[&x], 1e-4);
     }
 }
