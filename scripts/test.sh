@@ -47,6 +47,12 @@ command -v tauri-driver >/dev/null || cargo install tauri-driver --version 2.1.0
 # A tiny GPT-2 with the real GPT-2 tokenizer: the window test fine-tunes it.
 export C2S_TINY_GPT2="$tmp/tiny-gpt2"
 .venv/bin/python tests/interop/make_tiny_gpt2.py "$C2S_TINY_GPT2" ../shared/fixtures/gpt2-tokenizer/tokenizer.json >/dev/null
-xvfb-run -a -s "-screen 0 1440x900x24" bash -c "cd ui && npm run e2e"
+# The journey takes 3 to 4 minutes here; a hang fails after 25 instead of
+# holding CI to its limit.
+if ! timeout -k 30 1500 xvfb-run -a -s "-screen 0 1440x900x24" bash -c "cd ui && npm run e2e"; then
+  echo "Window tests failed; the last lines of tauri-driver's and the app's log:" >&2
+  tail -n 40 ui/e2e/screenshots/driver.log >&2 || true
+  exit 1
+fi
 .venv/bin/python tests/interop/check_annotated.py "$(cat ui/e2e/screenshots/annotated-path.txt)" assets/pbmc3k-10x.h5ad
 phase "All tests passed."

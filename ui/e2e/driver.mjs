@@ -15,18 +15,41 @@ export const application = process.env.C2S_STUDIO_BIN ?? path.join(root, "target
 /** One app window at a time; `app.driver` is the WebDriver session. */
 export const app = { driver: null, driverProc: null };
 
-/** Starts tauri-driver, with a fresh project store for the app. */
+/** Where tauri-driver, WebKitWebDriver and the app write their messages. */
+export const driverLog = path.join(here, "screenshots", "driver.log");
+
+/**
+ * Starts tauri-driver, with a fresh project store for the app. It leads a
+ * process group of its own, which WebKitWebDriver, the app and WebKit's
+ * helper processes join, so stopDriver can end them all; and it writes to a
+ * log file, not to the test runner's pipes: node's runner waits for every
+ * holder of its child's stderr to exit, so one helper left running after the
+ * test would keep the whole test command waiting.
+ */
 export async function startDriver() {
   process.env.C2S_STUDIO_HOME ??= fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-e2e-"));
   process.env.C2S_STUDIO_DEMO ??= path.join(root, "assets/pbmc3k-10x.h5ad");
   const bin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
-  app.driverProc = spawn(bin, [], { stdio: [null, process.stdout, process.stderr] });
+  fs.mkdirSync(path.dirname(driverLog), { recursive: true });
+  const log = fs.openSync(driverLog, "a");
+  app.driverProc = spawn(bin, [], { stdio: ["ignore", log, log], detached: true });
+  fs.closeSync(log);
   await new Promise((r) => setTimeout(r, 1500));
 }
 
+/** Ends the WebDriver session, then every process of tauri-driver's group. */
 export async function stopDriver() {
   await app.driver?.quit().catch(() => {});
-  app.driverProc?.kill();
+  const group = app.driverProc?.pid;
+  if (!group) return;
+  for (const [signal, grace] of [["SIGTERM", 3000], ["SIGKILL", 0]]) {
+    try {
+      process.kill(-group, signal);
+    } catch {
+      return; // ESRCH: the group has ended
+    }
+    await new Promise((r) => setTimeout(r, grace));
+  }
 }
 
 /** Opens the app's window. */
