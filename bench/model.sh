@@ -41,5 +41,12 @@ else
   row "train compact (4x256, batch 8 x 256)"      train 4 256 4 512 14000 8 256 5
   row "train GPT-2 small (12x768, batch 4 x 128)" train 12 768 12 1024 50257 4 128 2
 fi
+# Generation as `c2s generate` runs it: on the CPU the matrices stream as f16
+# copies (all arithmetic f32); the f32 rows show what the copies add.
 row "generate compact (greedy, 128 new)"        generate 4 256 4 512 14000 128
 row "generate GPT-2 small (greedy, 64 new)"     generate 12 768 12 1024 50257 64
+if ((!gpu)); then
+  C2S_PRECISION=f32 row "generate compact, f32 weights only"    generate 4 256 4 512 14000 128
+  C2S_PRECISION=f32 row "generate GPT-2 small, f32 weights only" generate 12 768 12 1024 50257 64
+  TORCH_DTYPE=bfloat16 row "generate GPT-2 small, transformers bf16" generate 12 768 12 1024 50257 64
+fi

@@ -78,12 +78,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "generate" => {
             let new = n(7);
+            // The weights' type a loaded model gets for inference here
+            // (C2S_PRECISION overrides), as TrainedModel::load chooses it.
+            let dtype = c2s_model::train::inference_dtype(&dev);
+            eprintln!("weights: {dtype:?}");
+            let model = m.model.to_dtype(dtype)?;
             let prompt: Vec<u32> = (0..16).map(|_| rng.random_range(0..vocab as u32)).collect();
-            greedy(&m.model, &prompt, 4, None)?; // warm-up
+            greedy(&model, &prompt, 4, None)?; // warm-up
             let mut best = 0.0f64;
             for _ in 0..3 {
                 let t = Instant::now();
-                let out = greedy(&m.model, &prompt, new, None)?;
+                let out = greedy(&model, &prompt, new, None)?;
                 best = best.max(out.len() as f64 / t.elapsed().as_secs_f64());
             }
             println!("{best:.1}");

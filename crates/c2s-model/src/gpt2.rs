@@ -58,6 +58,9 @@ impl LayerNorm {
 struct Conv1D {
     weight: Tensor,
     bias: Tensor,
+    /// f16 rows of the transpose (`[out, in]`) for decoding on the CPU, which
+    /// crate::half_weights streams at half the bytes (Gpt2::to_dtype).
+    rows: Option<Tensor>,
 }
 
 impl Conv1D {
@@ -65,6 +68,14 @@ impl Conv1D {
         Ok(Conv1D {
             weight: self.weight.to_dtype(dtype)?,
             bias: self.bias.to_dtype(dtype)?,
+            rows: None,
+        })
+    }
+
+    fn with_half_rows(&self) -> Result<Self> {
+        Ok(Conv1D {
+            rows: Some(crate::half_weights::rows_of(&self.weight.t()?)?),
+            ..self.clone()
         })
     }
 
@@ -72,14 +83,16 @@ impl Conv1D {
         Ok(Conv1D {
             weight: vb.get_with_hints((n_in, n_out), "weight", INIT)?,
             bias: vb.get_with_hints(n_out, "bias", Init::Const(0.0))?,
+            rows: None,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(crate::fused::add_trailing(
-            &x.broadcast_matmul(&self.weight)?,
-            &self.bias,
-        )?)
+        let product = match &self.rows {
+            Some(rows) if crate::half_weights::streams(x) => crate::half_weights::matmul(x, rows)?,
+            _ => x.broadcast_matmul(&self.weight)?,
+        };
+        Ok(crate::fused::add_trailing(&product, &self.bias)?)
     }
 }
 
@@ -138,6 +151,14 @@ impl Attention {
         Ok(Attention {
             c_attn: self.c_attn.cast(dtype)?,
             c_proj: self.c_proj.cast(dtype)?,
+            ..self.clone()
+        })
+    }
+
+    fn with_half_rows(&self) -> Result<Self> {
+        Ok(Attention {
+            c_attn: self.c_attn.with_half_rows()?,
+            c_proj: self.c_proj.with_half_rows()?,
             ..self.clone()
         })
     }
@@ -223,6 +244,15 @@ impl Block {
         })
     }
 
+    fn with_half_rows(&self) -> Result<Self> {
+        Ok(Block {
+            attn: self.attn.with_half_rows()?,
+            c_fc: self.c_fc.with_half_rows()?,
+            c_proj: self.c_proj.with_half_rows()?,
+            ..self.clone()
+        })
+    }
+
     fn new(vb: VarBuilder, cfg: &Gpt2Config, layer: usize) -> Result<Self> {
         let e = cfg.n_embd;
         Ok(Block {
@@ -258,6 +288,8 @@ impl Block {
 pub struct Gpt2 {
     pub config: Gpt2Config,
     wte: Tensor,
+    /// f16 copy of `wte` for the language-model head when decoding on the CPU.
+    wte_rows: Option<Tensor>,
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
@@ -287,6 +319,7 @@ impl Gpt2 {
         Ok(Gpt2 {
             config: config.clone(),
             wte,
+            wte_rows: None,
             wpe,
             blocks,
             ln_f,
@@ -300,10 +333,29 @@ impl Gpt2 {
     /// The same model with its weights in `dtype` (bf16 or f16 for inference
     /// on GPUs; layer norms and softmax still compute in f32, and logits come
     /// out in f32). Training keeps f32.
+    ///
+    /// On the CPU, f16 keeps the f32 model and adds f16 copies of its weight
+    /// matrices (the blocks' and the language-model head), which decoding
+    /// streams at half the bytes (crate::half_weights; a token at batch 1
+    /// reads every weight once). Longer inputs (prompts, batches of cells to
+    /// score) are compute-bound and keep f32 products, so prediction and
+    /// embeddings are unchanged. Memory: 1.5 times the f32 model.
     pub fn to_dtype(&self, dtype: DType) -> Result<Gpt2> {
+        if dtype == DType::F16 && self.device().is_cpu() {
+            return Ok(Gpt2 {
+                wte_rows: Some(crate::half_weights::rows_of(&self.wte)?),
+                blocks: self
+                    .blocks
+                    .iter()
+                    .map(Block::with_half_rows)
+                    .collect::<Result<_>>()?,
+                ..self.clone()
+            });
+        }
         Ok(Gpt2 {
             config: self.config.clone(),
             wte: self.wte.to_dtype(dtype)?,
+            wte_rows: None,
             wpe: self.wpe.to_dtype(dtype)?,
             blocks: self
                 .blocks
@@ -312,6 +364,11 @@ impl Gpt2 {
                 .collect::<Result<_>>()?,
             ln_f: self.ln_f.cast(dtype)?,
         })
+    }
+
+    /// Whether decoding streams f16 copies of the weights (to_dtype on the CPU).
+    pub fn has_half_rows(&self) -> bool {
+        self.wte_rows.is_some()
     }
 
     pub fn dtype(&self) -> DType {
@@ -395,7 +452,12 @@ impl Gpt2 {
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         // CUDA's matrix product refuses a strided view (the last position of
         // a batch, say); the CPU's takes it. A contiguous tensor is not copied.
-        let logits = hidden.contiguous()?.broadcast_matmul(&self.wte.t()?)?;
+        let logits = match &self.wte_rows {
+            Some(rows) if crate::half_weights::streams(hidden) => {
+                crate::half_weights::matmul(hidden, rows)?
+            }
+            _ => hidden.contiguous()?.broadcast_matmul(&self.wte.t()?)?,
+        };
         Ok(if logits.dtype() == DType::F32 {
             logits
         } else {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fused;
 pub mod generate;
 pub mod gpt2;
+pub mod half_weights;
 pub mod optim;
 pub mod predict;
 pub mod pretrained;

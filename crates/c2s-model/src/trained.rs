@@ -70,11 +70,17 @@ impl TrainedModel {
         let card = ModelCard::read(dir)?;
         let (device, device_name) = crate::train::best_device();
         let mut loaded = load_model(dir, &device)?;
-        // Half-precision weights on GPUs that support them (C2S_PRECISION overrides).
+        // Half-precision weights on GPUs that support them, f16 copies for
+        // decoding on the CPU (C2S_PRECISION overrides).
         let dtype = crate::train::inference_dtype(&device);
         if dtype != DType::F32 {
             loaded.model = loaded.model.to_dtype(dtype)?;
         }
+        let weights = if loaded.model.has_half_rows() {
+            "f32 weights with f16 copies for generating".to_string()
+        } else {
+            format!("{dtype:?} weights")
+        };
         let tok = load_tokenizer(&dir.join("tokenizer.json"))?;
         let eos = tok.token_to_id(EOS).ok_or_else(|| ModelError::Tokenizer {
             path: dir.join("tokenizer.json"),
@@ -86,7 +92,7 @@ impl TrainedModel {
             loaded,
             tok,
             eos,
-            device_name: format!("{device_name}, {dtype:?} weights"),
+            device_name: format!("{device_name}, {weights}"),
         })
     }
 }

@@ -520,3 +520,47 @@ fn half_precision_weights_give_close_logits_and_valid_generation() {
         assert!(finite);
     }
 }
+
+/// On the CPU, f16 adds f16 copies of the weight matrices for decoding:
+/// inputs of many positions keep f32 products (the same logits), tokens fed
+/// one at a time stream the copies (logits within a thousandth of f32's), and
+/// the greedy continuation is transformers'.
+#[test]
+fn cpu_half_rows_decode_close_to_f32_and_keep_the_greedy_continuation() {
+    use candle_core::{DType, Device};
+    let e = expected();
+    let m = load_model(&fixture("tiny-gpt2"), &Device::Cpu)
+        .unwrap()
+        .model;
+    let h = m.to_dtype(DType::F16).unwrap();
+    assert!(h.has_half_rows() && !m.has_half_rows());
+    let p = ids(&e["greedy_prompt"]);
+    let row = |ids: &[u32]| {
+        Tensor::new(ids, &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap()
+    };
+    let values = |t: Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+    let long: Vec<u32> = p.iter().cycle().take(40).copied().collect();
+    assert_eq!(
+        values(m.forward(&row(&long), None).unwrap()),
+        values(h.forward(&row(&long), None).unwrap())
+    );
+    let (mut cf, mut ch) = (
+        c2s_model::KvCache::new(m.config.n_layer),
+        c2s_model::KvCache::new(m.config.n_layer),
+    );
+    for &t in &p {
+        let full = values(m.forward(&row(&[t]), Some(&mut cf)).unwrap());
+        let half = values(h.forward(&row(&[t]), Some(&mut ch)).unwrap());
+        let scale = full.iter().fold(0f32, |a, x| a.max(x.abs()));
+        let d = max_abs_diff(&full, &half);
+        assert!(d > 0.0, "decoding streamed the f16 copies");
+        assert!(d < 1e-3 * scale, "logits differ by {d} (scale {scale})");
+    }
+    assert_eq!(
+        greedy(&h, &p, 12, None).unwrap(),
+        ids(&e["greedy_continuation"])
+    );
+}
