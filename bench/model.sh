@@ -29,7 +29,7 @@ ours=target/release/examples/throughput
 row() {
   local what="$1"; shift
   local a b
-  a=$($ours "$@")
+  a=$($ours "$@" 2>/dev/null)
   b=$("$py" bench/model_torch.py "$@" 2>/dev/null | tail -1)
   python3 -c "print(f'{\"$what\":<44} c2s {float($a):>9.1f} tok/s   PyTorch {float($b):>9.1f} tok/s   ratio {float($a)/float($b):.2f}x')"
 }
