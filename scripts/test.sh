@@ -39,7 +39,7 @@ $c2s train "$tmp/wu" -o "$tmp/run" --layers 1 --width 32 --heads 2 --context 128
 text="The cell type of the cell with the genes CD3D CD8A GZMB is"
 target/debug/examples/logits "$tmp/run/model" "$text" \
   | .venv/bin/python -c "import json, sys; d = json.load(sys.stdin); d['text'] = sys.argv[1]; print(json.dumps(d))" "$text" > "$tmp/ours.json"
-.venv/bin/python tests/interop/check_transformers.py "$tmp/run/model" "$tmp/ours.json"
+.venv/bin/python tests/interop/check_transformers.py "$tmp/run/model" "$tmp/ours.json" ../shared/fixtures/tiny-gpt2
 
 # The app's window, driven end to end (screenshots in ui/e2e/screenshots/).
 phase "App window tests"
