@@ -81,8 +81,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // The weights' type a loaded model gets for inference here
             // (C2S_PRECISION overrides), as TrainedModel::load chooses it.
             let dtype = c2s_model::train::inference_dtype(&dev);
-            eprintln!("weights: {dtype:?}");
             let model = m.model.to_dtype(dtype)?;
+            if model.has_half_rows() {
+                eprintln!("weights: f32, with f16 copies for decoding");
+            } else {
+                eprintln!("weights: {dtype:?}");
+            }
             let prompt: Vec<u32> = (0..16).map(|_| rng.random_range(0..vocab as u32)).collect();
             greedy(&model, &prompt, 4, None)?; // warm-up
             let mut best = 0.0f64;
