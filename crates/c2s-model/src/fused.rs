@@ -762,6 +762,23 @@ mod tests {
         }
     }
 
+    /// A row with no weight (padding, the prompt) adds nothing even when its
+    /// target's logit is -inf, where 0 x inf would make the loss NaN.
+    #[test]
+    fn unweighted_rows_with_infinite_loss_add_nothing() {
+        let dev = Device::Cpu;
+        let rows = vec![0.5f32, -1.0, 2.0, f32::NEG_INFINITY, 1.0, 0.0];
+        let x = Var::from_tensor(&Tensor::from_vec(rows, (2, 3), &dev).unwrap()).unwrap();
+        let loss = cross_entropy(x.as_tensor(), vec![2, 0], vec![1.0, 0.0]).unwrap();
+        let first = Tensor::new(&[[0.5f32, -1.0, 2.0]], &dev).unwrap();
+        let alone = cross_entropy(&first, vec![2], vec![1.0]).unwrap();
+        close(&loss, &alone, 1e-6);
+        let g = loss.backward().unwrap();
+        let g = g.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+        assert!(g.iter().flatten().all(|v| v.is_finite()), "{g:?}");
+        assert_eq!(g[1], vec![0.0; 3]);
+    }
+
     #[test]
     fn cross_entropy_and_its_gradient_match_composed_ops() {
         let dev = Device::Cpu;
@@ -886,19 +903,27 @@ mod tests {
         let causal: Vec<f32> = (0..5)
             .flat_map(|i| (0..5).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
             .collect();
-        let mask = Tensor::from_vec(causal, (5, 5), &dev).unwrap();
         let w = Tensor::randn(0f32, 1.0, (2, 3, 5, 5), &dev).unwrap();
-        let fused = scaled_masked_softmax(x.as_tensor(), 0.125, Some(&mask)).unwrap();
-        let composed = candle_nn::ops::softmax(
-            &(x.as_tensor() * 0.125)
-                .unwrap()
-                .broadcast_add(&mask)
-                .unwrap(),
-            D::Minus1,
-        )
-        .unwrap();
-        close(&fused, &composed, 1e-6);
-        same_gradients(&fused, &composed, &w, &[&x], 1e-6);
+        // A causal mask (fused); a padded batch's [b, 1, t, t] and a scalar
+        // mask take the composed path.
+        let masks = [
+            Tensor::from_vec(causal, (5, 5), &dev).unwrap(),
+            Tensor::randn(0f32, 1.0, (2, 1, 5, 5), &dev).unwrap(),
+            Tensor::new(-0.5f32, &dev).unwrap(),
+        ];
+        for mask in &masks {
+            let fused = scaled_masked_softmax(x.as_tensor(), 0.125, Some(mask)).unwrap();
+            let composed = candle_nn::ops::softmax(
+                &(x.as_tensor() * 0.125)
+                    .unwrap()
+                    .broadcast_add(mask)
+                    .unwrap(),
+                D::Minus1,
+            )
+            .unwrap();
+            close(&fused, &composed, 1e-6);
+            same_gradients(&fused, &composed, &w, &[&x], 1e-6);
+        }
     }
 
     #[test]
