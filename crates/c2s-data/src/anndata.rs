@@ -56,6 +56,29 @@ impl std::str::FromStr for MatrixId {
     }
 }
 
+/// Which obs and var columns to read when opening a file; `None` reads all.
+/// The indexes (cell and gene names) are always read. Converting needs only
+/// the label and gene-name columns, and real files can hold dozens of others
+/// (QC metrics, embeddings' cluster labels), each a pass over every cell.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnSelection {
+    pub obs: Option<Vec<String>>,
+    pub var: Option<Vec<String>>,
+}
+
+impl ColumnSelection {
+    pub fn all() -> Self {
+        ColumnSelection::default()
+    }
+
+    pub fn only(obs: &[String], var: &[String]) -> Self {
+        ColumnSelection {
+            obs: Some(obs.to_vec()),
+            var: Some(var.to_vec()),
+        }
+    }
+}
+
 /// An opened file with its cell and gene tables loaded (matrices stay on disk).
 pub struct AnnData {
     pub path: PathBuf,
@@ -114,7 +137,14 @@ fn has_hdf5_signature(path: &Path) -> Result<bool> {
 }
 
 impl AnnData {
+    /// Opens a file with every obs and var column read.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &ColumnSelection::all())
+    }
+
+    /// Opens a file reading only the selected obs and var columns (the
+    /// legacy and 10x layouts store few and are read whole).
+    pub fn open_with(path: impl AsRef<Path>, columns: &ColumnSelection) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if !has_hdf5_signature(&path)? {
             return Err(DataError::bad(
@@ -142,10 +172,10 @@ impl AnnData {
             ));
         }
         let p = path.as_path();
-        let (obs, legacy) = read_frame(p, &file, "obs")?;
-        let (var, _) = read_frame(p, &file, "var")?;
+        let (obs, legacy) = read_frame(p, &file, "obs", columns.obs.as_deref())?;
+        let (var, _) = read_frame(p, &file, "var", columns.var.as_deref())?;
         let raw_var = if file.link_exists("raw/X") && file.link_exists("raw/var") {
-            Some(read_frame(p, &file, "raw/var")?.0)
+            Some(read_frame(p, &file, "raw/var", columns.var.as_deref())?.0)
         } else {
             None
         };
@@ -227,9 +257,13 @@ impl AnnData {
             format: FileFormat::CellRangerH5,
             obs: Frame {
                 index: barcodes,
-                columns: Vec::new(),
+                ..Default::default()
             },
-            var: Frame { index, columns },
+            var: Frame {
+                index,
+                columns,
+                unread: Vec::new(),
+            },
             raw_var: None,
             matrices: vec![MatrixId::X],
             notes,
@@ -419,9 +453,14 @@ pub fn make_unique(names: &[String]) -> (Vec<String>, Vec<String>) {
     (out, renamed)
 }
 
-fn read_frame(p: &Path, file: &hdf5::File, field: &str) -> Result<(Frame, bool)> {
+fn read_frame(
+    p: &Path,
+    file: &hdf5::File,
+    field: &str,
+    wanted: Option<&[String]>,
+) -> Result<(Frame, bool)> {
     if let Ok(g) = file.group(field) {
-        return Ok((Frame::read_group(p, field, &g)?, false));
+        return Ok((Frame::read_group(p, field, &g, wanted)?, false));
     }
     let ds = file.dataset(field).map_err(h5err(p, field))?;
     // The pre-0.7 layout stores no encoding attribute on the compound dataset.

@@ -8,7 +8,9 @@
 //! on all cores. Anything else (other filters, missing chunks, big-endian
 //! data) keeps the plain HDF5 path.
 
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use hdf5::filters::Filter;
 use hdf5::types::TypeDescriptor;
@@ -40,28 +42,40 @@ impl Elem {
         }
     }
 
-    /// The element at byte offset `o` as f64.
-    #[inline]
-    fn get(self, b: &[u8], o: usize) -> f64 {
-        let a = |n: usize| -> [u8; 8] {
-            let mut x = [0u8; 8];
-            x[..n].copy_from_slice(&b[o..o + n]);
-            x
-        };
+    /// Converts the little-endian elements in `bytes` into `out` (as many as
+    /// `out` holds). One loop per stored type, so the type is matched once
+    /// per chunk rather than once per element.
+    fn convert<T>(self, bytes: &[u8], out: &mut [T], conv: &impl Fn(f64) -> T) {
+        fn each<const N: usize, T>(
+            bytes: &[u8],
+            out: &mut [T],
+            conv: &impl Fn(f64) -> T,
+            get: impl Fn([u8; N]) -> f64,
+        ) {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(N)) {
+                *o = conv(get(c.try_into().expect("N bytes")));
+            }
+        }
         match self {
-            Elem::F32 => f32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes")) as f64,
-            Elem::F64 => f64::from_le_bytes(a(8)),
-            Elem::I32 => i32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes")) as f64,
-            Elem::I64 => i64::from_le_bytes(a(8)) as f64,
-            Elem::U32 => u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes")) as f64,
-            Elem::U64 => u64::from_le_bytes(a(8)) as f64,
-            Elem::I16 => i16::from_le_bytes(b[o..o + 2].try_into().expect("2 bytes")) as f64,
-            Elem::U16 => u16::from_le_bytes(b[o..o + 2].try_into().expect("2 bytes")) as f64,
-            Elem::I8 => b[o] as i8 as f64,
-            Elem::U8 => b[o] as f64,
+            Elem::F32 => each(bytes, out, conv, |b| f32::from_le_bytes(b) as f64),
+            Elem::F64 => each(bytes, out, conv, f64::from_le_bytes),
+            Elem::I32 => each(bytes, out, conv, |b| i32::from_le_bytes(b) as f64),
+            Elem::I64 => each(bytes, out, conv, |b| i64::from_le_bytes(b) as f64),
+            Elem::U32 => each(bytes, out, conv, |b| u32::from_le_bytes(b) as f64),
+            Elem::U64 => each(bytes, out, conv, |b| u64::from_le_bytes(b) as f64),
+            Elem::I16 => each(bytes, out, conv, |b| i16::from_le_bytes(b) as f64),
+            Elem::U16 => each(bytes, out, conv, |b| u16::from_le_bytes(b) as f64),
+            Elem::I8 => each(bytes, out, conv, |b: [u8; 1]| b[0] as i8 as f64),
+            Elem::U8 => each(bytes, out, conv, |b: [u8; 1]| b[0] as f64),
         }
     }
 }
+
+/// Decoded chunks kept for reuse, at most this many bytes per dataset. Reads
+/// come in row blocks whose edges fall inside chunks, and the matrix's kind is
+/// judged from its first rows before the conversion reads them again; keeping
+/// recent chunks decodes each of those once.
+const CACHE_BYTES: usize = 8 << 20;
 
 /// A 1-D deflate-compressed dataset whose chunks we decode ourselves.
 pub(crate) struct ChunkedDataset {
@@ -71,6 +85,8 @@ pub(crate) struct ChunkedDataset {
     elem: Elem,
     shuffle: bool,
     ds: Dataset,
+    /// Recently decoded chunks, oldest first.
+    cache: Mutex<VecDeque<(usize, Arc<Vec<u8>>)>>,
 }
 
 impl ChunkedDataset {
@@ -119,6 +135,7 @@ impl ChunkedDataset {
             elem,
             shuffle,
             ds: ds.clone(),
+            cache: Mutex::default(),
         })
     }
 
@@ -174,8 +191,29 @@ impl ChunkedDataset {
         Ok(out)
     }
 
-    /// Elements `a..b`, converted by `conv`, chunks decoded in parallel.
-    pub(crate) fn read<T: Send>(
+    /// Chunk `k` decoded, from the cache when it is there.
+    fn chunk(&self, k: usize) -> std::io::Result<Arc<Vec<u8>>> {
+        let cached = |c: &VecDeque<(usize, Arc<Vec<u8>>)>| {
+            c.iter().find(|(i, _)| *i == k).map(|(_, b)| b.clone())
+        };
+        if let Some(b) = cached(&self.cache.lock().expect("not poisoned")) {
+            return Ok(b);
+        }
+        let bytes = Arc::new(self.decode(k)?);
+        let keep = (CACHE_BYTES / bytes.len().max(1)).max(2);
+        let mut c = self.cache.lock().expect("not poisoned");
+        if cached(&c).is_none() {
+            c.push_back((k, bytes.clone()));
+            while c.len() > keep {
+                c.pop_front();
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Elements `a..b`, converted by `conv`, chunks decoded in parallel
+    /// straight into their place in the output.
+    pub(crate) fn read<T: Send + Copy + Default>(
         &self,
         a: usize,
         b: usize,
@@ -185,23 +223,22 @@ impl ChunkedDataset {
         if a >= b {
             return Ok(Vec::new());
         }
-        let (k0, k1) = (a / self.chunk_len, (b - 1) / self.chunk_len);
-        let s = self.elem.size();
-        let parts: Vec<std::io::Result<Vec<T>>> = (k0..=k1)
-            .into_par_iter()
-            .map(|k| {
-                let bytes = self.decode(k)?;
-                let start = k * self.chunk_len;
-                let (lo, hi) = (a.max(start) - start, b.min(start + self.chunk_len) - start);
-                Ok((lo..hi)
-                    .map(|i| conv(self.elem.get(&bytes, i * s)))
-                    .collect())
-            })
-            .collect();
-        let mut out = Vec::with_capacity(b - a);
-        for p in parts {
-            out.extend(p?);
+        let mut out = vec![T::default(); b - a];
+        let mut parts = Vec::new();
+        let mut rest = out.as_mut_slice();
+        for k in a / self.chunk_len..=(b - 1) / self.chunk_len {
+            let start = k * self.chunk_len;
+            let (lo, hi) = (a.max(start) - start, b.min(start + self.chunk_len) - start);
+            let (dst, tail) = rest.split_at_mut(hi - lo);
+            parts.push((k, lo, dst));
+            rest = tail;
         }
+        let s = self.elem.size();
+        parts.into_par_iter().try_for_each(|(k, lo, dst)| {
+            let bytes = self.chunk(k)?;
+            self.elem.convert(&bytes[lo * s..], dst, &conv);
+            Ok::<_, std::io::Error>(())
+        })?;
         Ok(out)
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 
+use bytes::Bytes;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -13,13 +14,13 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::anndata::{AnnData, FileFormat, MatrixId};
+use crate::anndata::{AnnData, ColumnSelection, FileFormat, MatrixId};
 use crate::dataset::{self, Exports, ParquetSentences, PlainExports, SentenceBlock};
 use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
-use crate::sentence::{gene_words, looks_like_ensembl, stable_hash, GeneWords, Ranker};
+use crate::sentence::{gene_words, looks_like_ensembl, stable_hash, GeneWords, Ranker, WordTable};
 use crate::split::{make_splits, Splits};
 use crate::vocabulary::Vocabulary;
 
@@ -120,8 +121,11 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn open(path: &Path, opts: &InputOptions) -> Result<Self> {
-        let ad = AnnData::open(path)?;
+    /// Opens `path` for ranking, reading of the obs columns only `obs_columns`
+    /// (and of var only the gene-name column, if one is chosen).
+    pub fn open(path: &Path, opts: &InputOptions, obs_columns: &[String]) -> Result<Self> {
+        let columns = ColumnSelection::only(obs_columns, opts.gene_column.as_slice());
+        let ad = AnnData::open_with(path, &columns)?;
         let (matrix_id, src, kind) = match &opts.matrix {
             Some(m) => {
                 let src = ad.matrix(m)?;
@@ -370,7 +374,8 @@ pub fn convert(
             hint: "choose another output directory, or add --force to replace it".into(),
         });
     }
-    let p = Prepared::open(input, &opts.input)?;
+    let wanted: Vec<String> = opts.labels.iter().chain(&opts.stratify).cloned().collect();
+    let p = Prepared::open(input, &opts.input, &wanted)?;
     let pre = &opts.input.preprocess;
     for l in opts.labels.iter().chain(&opts.stratify) {
         if p.ad.obs.column(l).is_none() {
@@ -378,15 +383,7 @@ pub fn convert(
                 input,
                 format!("obs/{l}"),
                 format!("there is no cell column `{l}`"),
-                format!(
-                    "choose among: {}",
-                    p.ad.obs
-                        .columns
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                format!("choose among: {}", p.ad.obs.column_names().join(", ")),
             ));
         }
     }
@@ -479,12 +476,13 @@ pub fn convert(
     let mut done = 0u64;
     let mut fitted = None;
     let words = &p.genes.words;
+    let word_table = WordTable::new(words);
     // Three stages overlap: one thread reads (HDF5 is serialised), the pool
     // ranks, one thread writes.
     std::thread::scope(|s| -> Result<()> {
         let (wtx, wrx) = sync_channel::<SentenceBlock>(1);
         // The workers' JSONL and text pieces, in order, written as they are.
-        let (ptx, prx) = sync_channel::<Vec<(Vec<u8>, Vec<u8>)>>(1);
+        let (ptx, prx) = sync_channel::<Vec<(Vec<u8>, Bytes)>>(1);
         let parquet_thread = s.spawn(move || -> Result<()> {
             let mut parquet = parquet;
             for block in wrx {
@@ -503,18 +501,29 @@ pub fn convert(
         });
         let streamed = stream_blocks(&p.src, &blocks, job, |chunk| {
             struct Piece {
-                // (file row, sentence, genes, total over kept genes)
-                rows: Vec<(usize, String, i32, f64)>,
+                // (file row, genes, total over kept genes)
+                rows: Vec<(usize, i32, f64)>,
+                // Every sentence followed by a newline: the text export as is,
+                // and the Parquet values as slices of it.
+                text: Vec<u8>,
+                // Where each sentence ends in `text` (before its newline).
+                ends: Vec<usize>,
                 // Fit sample: (dataset position, values in rank order, total)
                 fit: Vec<(usize, Vec<f64>, f64)>,
                 counts: Vec<u64>,
                 jsonl: Vec<u8>,
-                text: Vec<u8>,
             }
             let parts: Vec<Result<Piece>> = pieces(chunk.n_rows())
                 .par_iter()
                 .map(|&(a, b)| {
-                    let mut piece = Piece { rows: Vec::new(), fit: Vec::new(), counts: vec![0u64; words.len()], jsonl: Vec::new(), text: Vec::new() };
+                    let mut piece = Piece {
+                        rows: Vec::with_capacity(b - a),
+                        text: Vec::with_capacity((chunk.indptr[b] - chunk.indptr[a]) * 8 + 64),
+                        ends: Vec::with_capacity(b - a),
+                        fit: Vec::new(),
+                        counts: vec![0u64; words.len()],
+                        jsonl: Vec::new(),
+                    };
                     let (mut fi, mut fv, mut ranker) = (Vec::new(), Vec::new(), Ranker::default());
                     let all_genes = kept_genes.len() == p.src.n_cols;
                     for i in a..b {
@@ -557,14 +566,12 @@ pub fn convert(
                                 "drop such cells with --min-genes 1 (the reference tutorials use --min-genes 200)",
                             ));
                         }
-                        let mut sentence = String::with_capacity(n * 8);
-                        for (pos, j) in ranker.genes().enumerate() {
+                        for j in ranker.genes() {
                             piece.counts[j as usize] += 1;
-                            if pos > 0 {
-                                sentence.push(' ');
-                            }
-                            sentence.push_str(&words[j as usize]);
                         }
+                        let from = piece.text.len();
+                        word_table.write(ranker.genes(), &mut piece.text);
+                        piece.ends.push(piece.text.len());
                         let k = position[r];
                         let n = n as i32;
                         if in_fit[r] {
@@ -574,18 +581,17 @@ pub fn convert(
                             dataset::render_jsonl(
                                 &mut piece.jsonl,
                                 &obs.index[r],
-                                &sentence,
+                                // Gene words are valid UTF-8 joined by spaces.
+                                std::str::from_utf8(&piece.text[from..]).expect("UTF-8 words"),
+                                word_table.json_plain(),
                                 n,
                                 assignment[k].as_str(),
                                 &label_keys,
                                 label_cols.iter().map(|c| c[k].clone()),
                             );
                         }
-                        if opts.exports.text {
-                            piece.text.extend_from_slice(sentence.as_bytes());
-                            piece.text.push(b'\n');
-                        }
-                        piece.rows.push((r, sentence, n, total));
+                        piece.text.push(b'\n');
+                        piece.rows.push((r, n, total));
                     }
                     Ok(piece)
                 })
@@ -601,20 +607,23 @@ pub fn convert(
                     .iter_mut()
                     .zip(piece.counts)
                     .for_each(|(a, b)| *a += b);
-                plain_parts.push((piece.jsonl, piece.text));
+                let text = Bytes::from(piece.text);
                 fit_cells.extend(piece.fit);
-                for (r, sentence, n, total) in piece.rows {
+                let mut from = 0;
+                for ((r, n, total), end) in piece.rows.into_iter().zip(piece.ends) {
                     let k = position[r];
                     totals[k] = total;
                     expressed += n as u64;
                     block.cell_names.push(obs.index[r].clone());
-                    block.sentences.push(sentence);
+                    block.sentences.push(text.slice(from..end));
+                    from = end + 1;
                     block.n_genes.push(n);
                     block.splits.push(assignment[k].as_str());
                     for (dst, src) in block.labels.iter_mut().zip(&label_cols) {
                         dst.push(src[k].clone());
                     }
                 }
+                plain_parts.push((piece.jsonl, text));
             }
             done += chunk.n_rows() as u64;
             // A closed channel means a writer failed; its error is reported below.
@@ -641,11 +650,17 @@ pub fn convert(
             fit_cells.par_sort_unstable_by_key(|c| c.0);
             let normalised: Vec<Vec<f64>> = std::mem::take(&mut fit_cells)
                 .into_par_iter()
-                .map(|(_, values, total)| {
+                .map(|(_, mut values, total)| {
+                    // Values come ranked, so equal ones sit together, and counts
+                    // repeat a few small integers: one log per run of equal values.
+                    let mut last = (f64::NAN, 0.0);
+                    for v in values.iter_mut() {
+                        if *v != last.0 {
+                            last = (*v, normalize_value(*v, total, target, pre.log_base, p.kind));
+                        }
+                        *v = last.1;
+                    }
                     values
-                        .into_iter()
-                        .map(|v| normalize_value(v, total, target, pre.log_base, p.kind))
-                        .collect()
                 })
                 .collect();
             fitted = Some((target, fit_ranked(&normalised)));
@@ -853,7 +868,7 @@ pub fn fit_file(
     sample_size: usize,
     job: &Job,
 ) -> Result<FitSummary> {
-    let p = Prepared::open(input, opts)?;
+    let p = Prepared::open(input, opts, &[])?;
     let pre = &opts.preprocess;
     let n = p.src.n_rows;
     let mut rows = cells.unwrap_or_else(|| sample_rows(n, sample_size, opts.seed));
@@ -924,7 +939,7 @@ pub fn preview_sentences(
     n: usize,
     max_words: usize,
 ) -> Result<Vec<PreviewCell>> {
-    let p = Prepared::open(path, opts)?;
+    let p = Prepared::open(path, opts, &[])?;
     let rows: Vec<usize> = (0..p.ad.n_obs().min(n)).collect();
     let raw = p.src.read_row_list(&rows)?;
     let mut ranker = Ranker::default();

@@ -15,6 +15,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use parquet::basic::{Compression, ConvertedType, Repetition, Type as PhysicalType, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -36,7 +38,8 @@ pub const MANIFEST_JSON: &str = "manifest.json";
 #[derive(Debug, Default)]
 pub struct SentenceBlock {
     pub cell_names: Vec<String>,
-    pub sentences: Vec<String>,
+    /// UTF-8 sentences, usually slices of one shared buffer.
+    pub sentences: Vec<Bytes>,
     pub n_genes: Vec<i32>,
     pub splits: Vec<&'static str>,
     /// One vector per label column, aligned with `cell_names`.
@@ -45,10 +48,13 @@ pub struct SentenceBlock {
 
 /// Renders one JSONL record (`cell_name`, `cell_sentence`, `n_genes`, `split`,
 /// labels) into `out`. `label_keys` are the label names, already JSON-quoted.
+/// `sentence_plain` says the sentence needs no escaping (known from its words).
+#[allow(clippy::too_many_arguments)]
 pub fn render_jsonl(
     out: &mut Vec<u8>,
     cell_name: &str,
     sentence: &str,
+    sentence_plain: bool,
     n_genes: i32,
     split: &str,
     label_keys: &[String],
@@ -68,7 +74,13 @@ pub fn render_jsonl(
     out.extend_from_slice(b"{\"cell_name\":");
     string(out, cell_name);
     out.extend_from_slice(b",\"cell_sentence\":");
-    string(out, sentence);
+    if sentence_plain {
+        out.push(b'"');
+        out.extend_from_slice(sentence.as_bytes());
+        out.push(b'"');
+    } else {
+        string(out, sentence);
+    }
     out.extend_from_slice(format!(",\"n_genes\":{n_genes},\"split\":\"{split}\"").as_bytes());
     for (key, value) in label_keys.iter().zip(labels) {
         out.push(b',');
@@ -177,7 +189,7 @@ impl ParquetSentences {
         };
         let splits: Vec<ByteArray> = b.splits.iter().map(|s| ByteArray::from(*s)).collect();
         let names = owned(b.cell_names);
-        let sentences = owned(b.sentences);
+        let sentences: Vec<ByteArray> = b.sentences.into_iter().map(ByteArray::from).collect();
         let mut rg = self.writer.next_row_group().map_err(pq_err)?;
         let mut k = 0;
         while let Some(mut col) = rg.next_column().map_err(pq_err)? {
@@ -430,6 +442,7 @@ mod tests {
                 &mut out,
                 name,
                 "CD3D MT-CO1",
+                true,
                 2,
                 "train",
                 &["\"cell_type\"".to_string()],
@@ -447,5 +460,19 @@ mod tests {
                 "{text}"
             );
         }
+        // A sentence whose words need escaping is escaped when not marked plain.
+        let mut out = Vec::new();
+        render_jsonl(
+            &mut out,
+            "c",
+            "A\"B C\\D",
+            false,
+            2,
+            "val",
+            &[],
+            std::iter::empty(),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(v["cell_sentence"], "A\"B C\\D");
     }
 }

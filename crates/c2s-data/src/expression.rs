@@ -117,7 +117,7 @@ pub fn log_expression(
         )
     })?;
     let base: LogBase = serde_json::from_value(fit["log_base"].clone()).unwrap_or(LogBase::Ten);
-    let p = Prepared::open(&source, &opts)?;
+    let p = Prepared::open(&source, &opts, &[])?;
     let column: HashMap<&str, u32> = vocab
         .genes
         .iter()
@@ -207,7 +207,8 @@ pub fn sample_file_expression(
     max_cells: usize,
     label_column: Option<&str>,
 ) -> Result<FileSample> {
-    let p = Prepared::open(path, opts)?;
+    let wanted: Vec<String> = label_column.map(str::to_string).into_iter().collect();
+    let p = Prepared::open(path, opts, &wanted)?;
     let rows = crate::convert::sample_rows(p.ad.n_obs(), max_cells, opts.seed);
     let labels = label_column
         .map(|c| {

@@ -105,6 +105,8 @@ pub struct Column {
 pub struct Frame {
     pub index: Vec<String>,
     pub columns: Vec<Column>,
+    /// Columns the file holds that were not asked for, so not read.
+    pub unread: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +122,15 @@ pub struct ColumnSummary {
 impl Frame {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Every column's name, read or not (for messages that list them).
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(self.unread.iter().map(String::as_str))
+            .collect()
     }
 
     pub fn summaries(&self) -> Vec<ColumnSummary> {
@@ -139,8 +150,14 @@ impl Frame {
             .collect()
     }
 
-    /// Reads a frame stored as a group (anndata >= 0.7).
-    pub(crate) fn read_group(file: &Path, field: &str, g: &Group) -> Result<Frame> {
+    /// Reads a frame stored as a group (anndata >= 0.7): the index and the
+    /// columns in `wanted` (all when `None`).
+    pub(crate) fn read_group(
+        file: &Path,
+        field: &str,
+        g: &Group,
+        wanted: Option<&[String]>,
+    ) -> Result<Frame> {
         let index_name = attr_string(g, "_index").ok_or_else(|| {
             DataError::bad(
                 file,
@@ -168,7 +185,12 @@ impl Frame {
             }
         }
         let mut columns = Vec::new();
+        let mut unread = Vec::new();
         for name in names {
+            if wanted.is_some_and(|w| !w.contains(&name)) {
+                unread.push(name);
+                continue;
+            }
             let cfield = format!("{field}/{name}");
             if let Some(data) = read_column(file, &cfield, g, &name)? {
                 if data.len() == index.len() {
@@ -176,7 +198,11 @@ impl Frame {
                 }
             }
         }
-        Ok(Frame { index, columns })
+        Ok(Frame {
+            index,
+            columns,
+            unread,
+        })
     }
 
     /// Reads a frame stored as one compound dataset (the pre-0.7 layout).
@@ -202,6 +228,7 @@ impl Frame {
                 .into_iter()
                 .map(|(name, data)| Column { name, data })
                 .collect(),
+            unread: Vec::new(),
         })
     }
 }

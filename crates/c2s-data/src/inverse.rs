@@ -69,18 +69,21 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
     let fit_ranks = x.iter().take_while(|&&v| v < FIT_MAX_X).count();
 
     // Ordinary least squares on the points with x < 3.
-    let (mut n, mut sx, mut sxx, mut sy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut n, mut sx, mut sxx) = (0.0, 0.0, 0.0);
+    let (sy, sxy);
     for r in 0..fit_ranks {
         n += count[r] as f64;
         sx += count[r] as f64 * x[r];
         sxx += count[r] as f64 * x[r] * x[r];
     }
-    for c in cells {
+    [sy, sxy] = sum_over_cells(cells, |c| {
+        let mut s = [0.0; 2];
         for (r, &y) in c.iter().enumerate().take(fit_ranks) {
-            sy += y;
-            sxy += x[r] * y;
+            s[0] += y;
+            s[1] += x[r] * y;
         }
-    }
+        s
+    });
     let denom = n * sxx - sx * sx;
     if n < 2.0 || denom == 0.0 {
         return None;
@@ -90,20 +93,20 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
     let pred: Vec<f64> = x.iter().map(|&v| intercept + slope * v).collect();
 
     // R² and Pearson of (y, prediction), streamed over the points.
-    let (mut n_pts, mut s_y, mut s_p, mut s_yy, mut s_pp, mut s_yp, mut ss_res) =
-        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    for c in cells {
+    let [n_pts, s_y, s_p, s_yy, s_pp, s_yp, ss_res] = sum_over_cells(cells, |c| {
+        let mut s = [0.0; 7];
         for (r, &y) in c.iter().enumerate() {
             let p = pred[r];
-            n_pts += 1.0;
-            s_y += y;
-            s_p += p;
-            s_yy += y * y;
-            s_pp += p * p;
-            s_yp += y * p;
-            ss_res += (y - p) * (y - p);
+            s[0] += 1.0;
+            s[1] += y;
+            s[2] += p;
+            s[3] += y * y;
+            s[4] += p * p;
+            s[5] += y * p;
+            s[6] += (y - p) * (y - p);
         }
-    }
+        s
+    });
     let ss_tot = s_yy - s_y * s_y / n_pts;
     let pearson_r = (s_yp - s_y * s_p / n_pts) / ((ss_tot * (s_pp - s_p * s_p / n_pts)).sqrt());
 
@@ -189,6 +192,24 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
         n_points: n_pts as usize,
         n_fit_points: n as usize,
     })
+}
+
+/// Per-cell sums added up over all cells, in parallel over fixed groups of
+/// cells and then in group order, so the result does not depend on threads.
+fn sum_over_cells<const K: usize>(
+    cells: &[Vec<f64>],
+    f: impl Fn(&[f64]) -> [f64; K] + Sync,
+) -> [f64; K] {
+    let add = |mut a: [f64; K], b: [f64; K]| {
+        a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        a
+    };
+    cells
+        .par_chunks(64)
+        .map(|g| g.iter().map(|c| f(c)).fold([0.0; K], add))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold([0.0; K], add)
 }
 
 /// Bits of a float that sort like the float (negative values included).

@@ -5,7 +5,7 @@
 //! (the reference shuffles with a global RNG, so a tie's order depends on every
 //! earlier row).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use crate::anndata::{make_unique, AnnData, MatrixId};
 use crate::error::{DataError, Result};
@@ -128,15 +128,11 @@ impl Ranker {
     }
 
     /// Gene columns, highest expression first.
-    pub fn genes(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+    pub fn genes(&self) -> RankedGenes<'_> {
         if self.use_fast {
-            Box::new(
-                self.fast
-                    .iter()
-                    .map(|&k| (k & ((1 << FAST_GENE_BITS) - 1)) as u32),
-            )
+            RankedGenes::Fast(self.fast.iter())
         } else {
-            Box::new(self.wide.iter().map(|&k| unpack_key(k).1))
+            RankedGenes::Wide(self.wide.iter())
         }
     }
 
@@ -150,6 +146,85 @@ impl Ranker {
         } else {
             self.wide.iter().map(|&k| unpack_key(k).0).collect()
         }
+    }
+}
+
+/// Gene columns in rank order (a concrete type: a boxed iterator cost a
+/// virtual call per gene).
+pub enum RankedGenes<'a> {
+    Fast(std::slice::Iter<'a, u64>),
+    Wide(std::slice::Iter<'a, u128>),
+}
+
+impl Iterator for RankedGenes<'_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            RankedGenes::Fast(it) => it.next().map(|&k| (k & ((1 << FAST_GENE_BITS) - 1)) as u32),
+            RankedGenes::Wide(it) => it.next().map(|&k| unpack_key(k).1),
+        }
+    }
+}
+
+/// Gene words laid out for writing sentences: each word and the space after
+/// it sit in a 16-byte slot, so appending a word is one fixed-size copy
+/// rather than a call to memcpy (a sentence has hundreds to thousands of
+/// words). Longer words take the ordinary path.
+pub struct WordTable {
+    slots: Vec<[u8; 16]>,
+    /// Word length plus the space; more than 16 means the word is long.
+    lens: Vec<usize>,
+    words: Vec<Box<[u8]>>,
+    json_plain: bool,
+}
+
+impl WordTable {
+    pub fn new(words: &[String]) -> Self {
+        let mut slots = vec![[0u8; 16]; words.len()];
+        for (slot, w) in slots.iter_mut().zip(words) {
+            if w.len() < 16 {
+                slot[..w.len()].copy_from_slice(w.as_bytes());
+                slot[w.len()] = b' ';
+            }
+        }
+        WordTable {
+            slots,
+            lens: words.iter().map(|w| w.len() + 1).collect(),
+            words: words.iter().map(|w| w.as_bytes().into()).collect(),
+            json_plain: words
+                .iter()
+                .all(|w| w.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')),
+        }
+    }
+
+    /// True when no word needs escaping in a JSON string.
+    pub fn json_plain(&self) -> bool {
+        self.json_plain
+    }
+
+    /// Appends the words of `genes` to `out`, separated by single spaces.
+    /// Returns how many words it wrote.
+    #[inline]
+    pub fn write(&self, genes: impl Iterator<Item = u32>, out: &mut Vec<u8>) -> usize {
+        let mut n = 0;
+        for j in genes {
+            let j = j as usize;
+            let len = self.lens[j];
+            if len <= 16 {
+                out.extend_from_slice(&self.slots[j]);
+                out.truncate(out.len() - 16 + len);
+            } else {
+                out.extend_from_slice(&self.words[j]);
+                out.push(b' ');
+            }
+            n += 1;
+        }
+        if n > 0 {
+            out.pop(); // the last space
+        }
+        n
     }
 }
 
@@ -196,14 +271,7 @@ pub fn gene_words(
                     &ad.path,
                     format!("{var_field}/{c}"),
                     format!("there is no gene column `{c}`"),
-                    format!(
-                        "choose one of: {}",
-                        var.columns
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    format!("choose one of: {}", var.column_names().join(", ")),
                 )
             })?;
             (col.data.texts(), c.to_string())
@@ -227,12 +295,7 @@ pub fn gene_words(
         .into_iter()
         .map(|s| s.unwrap_or_default().trim().to_string())
         .collect();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let dups: Vec<&str> = names
-        .iter()
-        .filter(|n| seen.insert(n.as_str(), 0).is_some())
-        .map(|s| s.as_str())
-        .collect();
+    let dups = repeated(&names);
     let names = if dups.is_empty() {
         names
     } else if unique {
@@ -253,13 +316,36 @@ pub fn gene_words(
     };
     // Upper-casing may make distinct names equal (e.g. C1orf220 and C1ORF220):
     // keep them apart by column with a suffix rather than merging them silently.
-    let upper: Vec<String> = names.iter().map(|s| s.to_uppercase()).collect();
-    let (words, case_collisions) = make_unique(&upper);
+    let upper: Vec<String> = names
+        .iter()
+        .map(|s| {
+            if s.is_ascii() {
+                s.to_ascii_uppercase() // the same result, several times faster
+            } else {
+                s.to_uppercase()
+            }
+        })
+        .collect();
+    let (words, case_collisions) = if repeated(&upper).is_empty() {
+        (upper, Vec::new())
+    } else {
+        make_unique(&upper)
+    };
     Ok(GeneWords {
         words,
         source,
         case_collisions,
     })
+}
+
+/// The names that occur again after their first occurrence, in order.
+fn repeated(names: &[String]) -> Vec<&str> {
+    let mut seen: HashSet<&str> = HashSet::with_capacity(names.len());
+    names
+        .iter()
+        .filter(|n| !seen.insert(n.as_str()))
+        .map(String::as_str)
+        .collect()
 }
 
 /// Warns when names look like Ensembl IDs rather than gene symbols.
@@ -289,6 +375,41 @@ mod tests {
             .map(|j| names[j as usize].as_str())
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    #[test]
+    fn word_table_writes_words_joined_by_spaces() {
+        let words: Vec<String> = [
+            "CD3D",
+            "",
+            "FIFTEEN-LETTERS",  // 15 bytes: the space fills the slot
+            "SIXTEEN-LETTERS1", // 16 bytes: the long path
+            "A-MUCH-LONGER-GENE-NAME-THAN-A-SLOT",
+            "ÄNDERUNG",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let t = WordTable::new(&words);
+        for order in [
+            vec![0u32, 2, 3, 4, 5],
+            vec![4, 3, 2, 0],
+            vec![3],
+            vec![1, 0],
+            vec![],
+        ] {
+            let mut out = b"prefix\n".to_vec();
+            let n = t.write(order.iter().copied(), &mut out);
+            let expected: Vec<&str> = order.iter().map(|&j| words[j as usize].as_str()).collect();
+            assert_eq!(n, order.len());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("prefix\n{}", expected.join(" "))
+            );
+        }
+        assert!(t.json_plain());
+        assert!(!WordTable::new(&["A\"B".to_string()]).json_plain());
+        assert!(!WordTable::new(&["TAB\tX".to_string()]).json_plain());
     }
 
     #[test]

@@ -35,7 +35,7 @@ fn rewrite(
     transform: impl Fn(&mut c2s_data::matrix::RowChunk),
     reverse: bool,
 ) -> PathBuf {
-    let p = Prepared::open(&data("pbmc3k-10x.h5ad"), &InputOptions::default()).unwrap();
+    let p = Prepared::open(&data("pbmc3k-10x.h5ad"), &InputOptions::default(), &[]).unwrap();
     let mut all = p.src.read_rows(0, p.src.n_rows).unwrap();
     transform(&mut all);
     let mut obs = p.ad.obs.index.clone();
@@ -521,7 +521,7 @@ fn compressed_layouts_read_the_same() {
     let d = tempfile::tempdir().unwrap();
     let base = data("pbmc3k-10x.h5ad");
     let (_t, _, expected) = run(&base, &ConvertOptions::default());
-    let p = Prepared::open(&base, &InputOptions::default()).unwrap();
+    let p = Prepared::open(&base, &InputOptions::default(), &[]).unwrap();
     let all = p.src.read_rows(0, p.src.n_rows).unwrap();
     let variants: [(&str, bool, bool, bool, usize); 4] = [
         // name, deflate, shuffle, wide types, chunk length
@@ -572,6 +572,14 @@ fn compressed_layouts_read_the_same() {
         drop(h);
         let m = AnnData::open(&f).unwrap().matrix(&MatrixId::X).unwrap();
         assert_eq!(m.parallel_decoding(), deflate, "{name}");
+        // Ranges that start and end inside chunks, read again in part (the
+        // decoder keeps recent chunks), give the stored values.
+        for (a, b) in [(0, 7), (5, 300), (299, 301), (0, m.n_rows), (1000, 1001)] {
+            let got = m.read_rows(a, b).unwrap();
+            let (lo, hi) = (all.indptr[a], all.indptr[b]);
+            assert_eq!(got.indices, all.indices[lo..hi], "{name} rows {a}..{b}");
+            assert_eq!(got.data, all.data[lo..hi], "{name} rows {a}..{b}");
+        }
         let small_blocks = ConvertOptions {
             input: InputOptions {
                 block_values: 33_333,
@@ -632,4 +640,57 @@ fn expression_read_back_follows_the_sentences() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no-such-cell"), "{err}");
+}
+
+/// Conversion reads only the columns it uses; the others are still named.
+#[test]
+fn only_the_columns_asked_for_are_read() {
+    use c2s_data::anndata::ColumnSelection;
+    let f = data("pbmc3k-10x.h5ad");
+    let all = AnnData::open(&f).unwrap();
+    let some = AnnData::open_with(&f, &ColumnSelection::only(&["cell_type".into()], &[])).unwrap();
+    assert_eq!(some.obs.columns.len(), 1);
+    assert_eq!(
+        some.obs.column("cell_type").unwrap().data,
+        all.obs.column("cell_type").unwrap().data
+    );
+    assert!(some.var.columns.is_empty() && !all.var.columns.is_empty());
+    assert_eq!(some.obs.index, all.obs.index);
+    assert_eq!(some.var.index, all.var.index);
+    fn sorted(mut v: Vec<&str>) -> Vec<&str> {
+        v.sort();
+        v
+    }
+    assert_eq!(
+        sorted(some.obs.column_names()),
+        sorted(all.obs.column_names())
+    );
+    assert_eq!(
+        sorted(some.var.column_names()),
+        sorted(all.var.column_names())
+    );
+
+    // A wrong label or gene column is refused, naming the columns there are.
+    let out = tempfile::tempdir().unwrap();
+    let opts = ConvertOptions {
+        labels: vec!["celltype".into()],
+        ..Default::default()
+    };
+    let e = with_job(|job| convert(&f, &out.path().join("a"), &opts, job))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no cell column `celltype`") && e.contains("cell_type"),
+        "{e}"
+    );
+    let mut opts = ConvertOptions::default();
+    opts.input.gene_column = Some("symbol".into());
+    let e = with_job(|job| convert(&f, &out.path().join("b"), &opts, job))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no gene column `symbol`") && e.contains("gene_symbols"),
+        "{e}"
+    );
+    assert!(!out.path().join("a").exists() && !out.path().join("b").exists());
 }

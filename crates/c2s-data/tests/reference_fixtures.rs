@@ -45,7 +45,7 @@ fn check_dataset(dataset: &str, label: &str) {
     assert_eq!(ours.len(), theirs.len());
     assert_eq!(summary.cells, theirs.len());
 
-    let p = Prepared::open(&file, &InputOptions::default()).unwrap();
+    let p = Prepared::open(&file, &InputOptions::default(), &[]).unwrap();
     let all = p.src.read_rows(0, p.src.n_rows).unwrap();
     let col: HashMap<&str, usize> = p
         .genes
