@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use rand::seq::index::sample;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::anndata::{AnnData, ColumnSelection, FileFormat, MatrixId};
-use crate::dataset::{self, Exports, ParquetSentences, PlainExports, SentenceBlock};
+use crate::dataset::{self, EncodedBlock, Exports, ParquetSentences, PlainExports, SentenceBlock};
 use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
@@ -464,6 +465,7 @@ pub fn convert(
         .for_each(|&k| in_fit[kept_rows[k]] = true);
     let mut fit_cells: Vec<(usize, Vec<f64>, f64)> = Vec::with_capacity(fit_positions.len());
     let parquet = ParquetSentences::create(tmp.path(), &opts.labels)?;
+    let encoder = parquet.encoder();
     let plain = PlainExports::create(tmp.path(), opts.exports)?;
     let label_keys: Vec<String> = opts
         .labels
@@ -477,16 +479,34 @@ pub fn convert(
     let mut fitted = None;
     let words = &p.genes.words;
     let word_table = WordTable::new(words);
-    // Three stages overlap: one thread reads (HDF5 is serialised), the pool
-    // ranks, one thread writes.
+    // The stages overlap: one thread reads (HDF5 is serialised), the pool
+    // ranks and compresses, one thread appends Parquet row groups, one writes
+    // the text exports.
+    let n_encoders = rayon::current_num_threads().max(1);
+    type EncodeJob = (SentenceBlock, SyncSender<Result<EncodedBlock>>);
+    let (jtx, jrx) = sync_channel::<EncodeJob>(n_encoders);
+    let jrx = Mutex::new(jrx);
     std::thread::scope(|s| -> Result<()> {
-        let (wtx, wrx) = sync_channel::<SentenceBlock>(1);
+        // Blocks are compressed as they come (compression is most of writing)
+        // by their own threads, as many as the pool has, and appended in
+        // order. Not on the pool itself: a pool thread may be the one waiting
+        // for them (`convert` inside `ThreadPool::install`).
+        let (wtx, wrx) = sync_channel::<Receiver<Result<EncodedBlock>>>(n_encoders);
+        for _ in 0..n_encoders {
+            let (jrx, encoder) = (&jrx, &encoder);
+            s.spawn(move || loop {
+                let job = jrx.lock().expect("not poisoned").recv();
+                let Ok((block, etx)) = job else { break };
+                let _ = etx.send(encoder.encode(block));
+            });
+        }
         // The workers' JSONL and text pieces, in order, written as they are.
         let (ptx, prx) = sync_channel::<Vec<(Vec<u8>, Bytes)>>(1);
         let parquet_thread = s.spawn(move || -> Result<()> {
             let mut parquet = parquet;
-            for block in wrx {
-                parquet.write(block)?;
+            for encoded in wrx {
+                // A sender gone without a result means its task never ran.
+                parquet.append(encoded.recv().map_err(|_| DataError::Cancelled)??)?;
             }
             parquet.finish()
         });
@@ -627,7 +647,11 @@ pub fn convert(
             }
             done += chunk.n_rows() as u64;
             // A closed channel means a writer failed; its error is reported below.
-            if ptx.send(plain_parts).is_err() || wtx.send(block).is_err() {
+            let (etx, erx) = sync_channel(1);
+            if ptx.send(plain_parts).is_err()
+                || jtx.send((block, etx)).is_err()
+                || wtx.send(erx).is_err()
+            {
                 return Err(DataError::Cancelled);
             }
             (job.progress)(Progress {
@@ -638,6 +662,7 @@ pub fn convert(
             Ok(())
         });
         drop(wtx);
+        drop(jtx);
         drop(ptx);
         // The fit runs while the writers finish their last blocks.
         if streamed.is_ok() {

@@ -18,11 +18,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use parquet::basic::{Compression, ConvertedType, Repetition, Type as PhysicalType, ZstdLevel};
+use parquet::column::writer::{
+    get_column_writer, get_typed_column_writer, ColumnCloseResult, ColumnWriter,
+};
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::ColumnPath;
-use parquet::schema::types::Type;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesPtr};
+use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::{ColumnPath, SchemaDescPtr, SchemaDescriptor, Type};
 
 use crate::error::{DataError, Result};
 
@@ -118,9 +120,26 @@ fn create(path: &Path) -> Result<BufWriter<File>> {
 }
 
 /// Streams sentence blocks into sentences.parquet, one row group per block.
+/// Blocks are encoded and compressed apart from the file ([`ParquetEncoder`],
+/// on any thread) and appended in order here, so compression, most of the
+/// cost of writing, need not run on one core.
 pub struct ParquetSentences {
     path: PathBuf,
     writer: SerializedFileWriter<BufWriter<File>>,
+    encoder: ParquetEncoder,
+}
+
+/// Encodes sentence blocks into compressed Parquet column chunks.
+#[derive(Clone)]
+pub struct ParquetEncoder {
+    path: PathBuf,
+    schema: SchemaDescPtr,
+    props: WriterPropertiesPtr,
+}
+
+/// One block's column chunks, encoded and compressed, in schema order.
+pub struct EncodedBlock {
+    columns: Vec<(Bytes, ColumnCloseResult)>,
 }
 
 impl ParquetSentences {
@@ -167,56 +186,44 @@ impl ParquetSentences {
                 .set_column_dictionary_enabled(ColumnPath::from(col), false)
                 .set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
         }
-        let writer = SerializedFileWriter::new(create(&path)?, schema, Arc::new(props.build()))
+        let props = Arc::new(props.build());
+        let writer = SerializedFileWriter::new(create(&path)?, schema.clone(), props.clone())
             .map_err(pq_err)?;
-        Ok(ParquetSentences { path, writer })
+        let encoder = ParquetEncoder {
+            path: path.clone(),
+            schema: Arc::new(SchemaDescriptor::new(schema)),
+            props,
+        };
+        Ok(ParquetSentences {
+            path,
+            writer,
+            encoder,
+        })
     }
 
-    /// Writes a block as a row group; takes the strings without copying them.
+    /// An encoder for this file's blocks, to use on other threads.
+    pub fn encoder(&self) -> ParquetEncoder {
+        self.encoder.clone()
+    }
+
+    /// Encodes and writes a block as a row group.
     pub fn write(&mut self, b: SentenceBlock) -> Result<()> {
-        if b.cell_names.is_empty() {
+        let encoded = self.encoder.encode(b)?;
+        self.append(encoded)
+    }
+
+    /// Writes an encoded block as the next row group.
+    pub fn append(&mut self, block: EncodedBlock) -> Result<()> {
+        if block.columns.is_empty() {
             return Ok(());
         }
-        let path = self.path.clone();
         let pq_err = |source| DataError::Parquet {
-            path: path.clone(),
+            path: self.path.clone(),
             source,
         };
-        let owned = |v: Vec<String>| {
-            v.into_iter()
-                .map(|s| ByteArray::from(s.into_bytes()))
-                .collect::<Vec<_>>()
-        };
-        let splits: Vec<ByteArray> = b.splits.iter().map(|s| ByteArray::from(*s)).collect();
-        let names = owned(b.cell_names);
-        let sentences: Vec<ByteArray> = b.sentences.into_iter().map(ByteArray::from).collect();
         let mut rg = self.writer.next_row_group().map_err(pq_err)?;
-        let mut k = 0;
-        while let Some(mut col) = rg.next_column().map_err(pq_err)? {
-            match k {
-                0 => col.typed::<ByteArrayType>().write_batch(&names, None, None),
-                1 => col
-                    .typed::<ByteArrayType>()
-                    .write_batch(&sentences, None, None),
-                2 => col.typed::<Int32Type>().write_batch(&b.n_genes, None, None),
-                3 => col
-                    .typed::<ByteArrayType>()
-                    .write_batch(&splits, None, None),
-                _ => {
-                    let l = &b.labels[k - 4];
-                    let vals: Vec<ByteArray> = l
-                        .iter()
-                        .flatten()
-                        .map(|s| ByteArray::from(s.as_str()))
-                        .collect();
-                    let defs: Vec<i16> = l.iter().map(|s| s.is_some() as i16).collect();
-                    col.typed::<ByteArrayType>()
-                        .write_batch(&vals, Some(&defs), None)
-                }
-            }
-            .map_err(pq_err)?;
-            col.close().map_err(pq_err)?;
-            k += 1;
+        for (bytes, close) in block.columns {
+            rg.append_column(&bytes, close).map_err(pq_err)?;
         }
         rg.close().map_err(pq_err)?;
         Ok(())
@@ -236,6 +243,70 @@ impl ParquetSentences {
         w.into_inner()
             .map_err(|e| DataError::io(&path, e.into_error()))?;
         Ok(())
+    }
+}
+
+fn write_text(
+    writer: ColumnWriter<'_>,
+    values: &[ByteArray],
+    defs: Option<&[i16]>,
+) -> parquet::errors::Result<ColumnCloseResult> {
+    let mut w = get_typed_column_writer::<ByteArrayType>(writer);
+    w.write_batch(values, defs, None)?;
+    w.close()
+}
+
+impl ParquetEncoder {
+    /// Encodes a block's columns; takes the strings without copying them.
+    pub fn encode(&self, b: SentenceBlock) -> Result<EncodedBlock> {
+        if b.cell_names.is_empty() {
+            return Ok(EncodedBlock {
+                columns: Vec::new(),
+            });
+        }
+        let pq_err = |source| DataError::Parquet {
+            path: self.path.clone(),
+            source,
+        };
+        let names: Vec<ByteArray> = b
+            .cell_names
+            .into_iter()
+            .map(|s| ByteArray::from(s.into_bytes()))
+            .collect();
+        let sentences: Vec<ByteArray> = b.sentences.into_iter().map(ByteArray::from).collect();
+        let splits: Vec<ByteArray> = b.splits.iter().map(|s| ByteArray::from(*s)).collect();
+        let mut columns = Vec::with_capacity(self.schema.num_columns());
+        for (k, descr) in self.schema.columns().iter().enumerate() {
+            let mut sink = TrackedWrite::new(Vec::new());
+            let close = {
+                let page_writer = Box::new(SerializedPageWriter::new(&mut sink));
+                let writer = get_column_writer(descr.clone(), self.props.clone(), page_writer);
+                match k {
+                    0 => write_text(writer, &names, None),
+                    1 => write_text(writer, &sentences, None),
+                    2 => {
+                        let mut w = get_typed_column_writer::<Int32Type>(writer);
+                        w.write_batch(&b.n_genes, None, None)
+                            .and_then(|_| w.close())
+                    }
+                    3 => write_text(writer, &splits, None),
+                    _ => {
+                        let l = &b.labels[k - 4];
+                        let vals: Vec<ByteArray> = l
+                            .iter()
+                            .flatten()
+                            .map(|s| ByteArray::from(s.as_str()))
+                            .collect();
+                        let defs: Vec<i16> = l.iter().map(|s| s.is_some() as i16).collect();
+                        write_text(writer, &vals, Some(&defs))
+                    }
+                }
+                .map_err(pq_err)?
+            };
+            let bytes = Bytes::from(sink.into_inner().map_err(pq_err)?);
+            columns.push((bytes, close));
+        }
+        Ok(EncodedBlock { columns })
     }
 }
 
