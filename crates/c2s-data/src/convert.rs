@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
 use bytes::Bytes;
 use rand::seq::index::sample;
@@ -257,6 +256,28 @@ where
     })
 }
 
+/// Sends on a bounded channel whose receiver waits for work spawned on the
+/// pool. On a pool thread (`convert` inside `ThreadPool::install`) a blocking
+/// send could wait for work that only this thread is free to run, so it runs
+/// pool work while the channel is full.
+fn send_from_pool<T>(tx: &SyncSender<T>, mut msg: T) -> std::result::Result<(), ()> {
+    if rayon::current_thread_index().is_none() {
+        return tx.send(msg).map_err(|_| ());
+    }
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(_)) => return Err(()),
+            Err(TrySendError::Full(m)) => {
+                msg = m;
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+            }
+        }
+    }
+}
+
 /// Expression must be finite and not negative (NaN fails both tests).
 fn is_valid_value(v: f64) -> bool {
     v.is_finite() && v >= 0.0
@@ -482,24 +503,11 @@ pub fn convert(
     // The stages overlap: one thread reads (HDF5 is serialised), the pool
     // ranks and compresses, one thread appends Parquet row groups, one writes
     // the text exports.
-    let n_encoders = rayon::current_num_threads().max(1);
-    type EncodeJob = (SentenceBlock, SyncSender<Result<EncodedBlock>>);
-    let (jtx, jrx) = sync_channel::<EncodeJob>(n_encoders);
-    let jrx = Mutex::new(jrx);
     std::thread::scope(|s| -> Result<()> {
-        // Blocks are compressed as they come (compression is most of writing)
-        // by their own threads, as many as the pool has, and appended in
-        // order. Not on the pool itself: a pool thread may be the one waiting
-        // for them (`convert` inside `ThreadPool::install`).
-        let (wtx, wrx) = sync_channel::<Receiver<Result<EncodedBlock>>>(n_encoders);
-        for _ in 0..n_encoders {
-            let (jrx, encoder) = (&jrx, &encoder);
-            s.spawn(move || loop {
-                let job = jrx.lock().expect("not poisoned").recv();
-                let Ok((block, etx)) = job else { break };
-                let _ = etx.send(encoder.encode(block));
-            });
-        }
+        // Blocks are compressed on the pool as they come (compression is
+        // most of writing) and appended in order; a few may be in flight.
+        let (wtx, wrx) =
+            sync_channel::<Receiver<Result<EncodedBlock>>>(rayon::current_num_threads().max(1));
         // The workers' JSONL and text pieces, in order, written as they are.
         let (ptx, prx) = sync_channel::<Vec<(Vec<u8>, Bytes)>>(1);
         let parquet_thread = s.spawn(move || -> Result<()> {
@@ -519,21 +527,24 @@ pub fn convert(
             }
             plain.finish()
         });
-        let streamed = stream_blocks(&p.src, &blocks, job, |chunk| {
-            struct Piece {
-                // (file row, genes, total over kept genes)
-                rows: Vec<(usize, i32, f64)>,
-                // Every sentence followed by a newline: the text export as is,
-                // and the Parquet values as slices of it.
-                text: Vec<u8>,
-                // Where each sentence ends in `text` (before its newline).
-                ends: Vec<usize>,
-                // Fit sample: (dataset position, values in rank order, total)
-                fit: Vec<(usize, Vec<f64>, f64)>,
-                counts: Vec<u64>,
-                jsonl: Vec<u8>,
-            }
-            let parts: Vec<Result<Piece>> = pieces(chunk.n_rows())
+        // The scope ends once every block's compression has: the writer
+        // thread can then be joined even from a pool thread.
+        let streamed = rayon::in_place_scope(|pool| {
+            stream_blocks(&p.src, &blocks, job, |chunk| {
+                struct Piece {
+                    // (file row, genes, total over kept genes)
+                    rows: Vec<(usize, i32, f64)>,
+                    // Every sentence followed by a newline: the text export as is,
+                    // and the Parquet values as slices of it.
+                    text: Vec<u8>,
+                    // Where each sentence ends in `text` (before its newline).
+                    ends: Vec<usize>,
+                    // Fit sample: (dataset position, values in rank order, total)
+                    fit: Vec<(usize, Vec<f64>, f64)>,
+                    counts: Vec<u64>,
+                    jsonl: Vec<u8>,
+                }
+                let parts: Vec<Result<Piece>> = pieces(chunk.n_rows())
                 .par_iter()
                 .map(|&(a, b)| {
                     let mut piece = Piece {
@@ -616,53 +627,54 @@ pub fn convert(
                     Ok(piece)
                 })
                 .collect();
-            let mut block = SentenceBlock {
-                labels: vec![Vec::new(); opts.labels.len()],
-                ..Default::default()
-            };
-            let mut plain_parts = Vec::with_capacity(parts.len());
-            for part in parts {
-                let piece = part?;
-                vocab_counts
-                    .iter_mut()
-                    .zip(piece.counts)
-                    .for_each(|(a, b)| *a += b);
-                let text = Bytes::from(piece.text);
-                fit_cells.extend(piece.fit);
-                let mut from = 0;
-                for ((r, n, total), end) in piece.rows.into_iter().zip(piece.ends) {
-                    let k = position[r];
-                    totals[k] = total;
-                    expressed += n as u64;
-                    block.cell_names.push(obs.index[r].clone());
-                    block.sentences.push(text.slice(from..end));
-                    from = end + 1;
-                    block.n_genes.push(n);
-                    block.splits.push(assignment[k].as_str());
-                    for (dst, src) in block.labels.iter_mut().zip(&label_cols) {
-                        dst.push(src[k].clone());
+                let mut block = SentenceBlock {
+                    labels: vec![Vec::new(); opts.labels.len()],
+                    ..Default::default()
+                };
+                let mut plain_parts = Vec::with_capacity(parts.len());
+                for part in parts {
+                    let piece = part?;
+                    vocab_counts
+                        .iter_mut()
+                        .zip(piece.counts)
+                        .for_each(|(a, b)| *a += b);
+                    let text = Bytes::from(piece.text);
+                    fit_cells.extend(piece.fit);
+                    let mut from = 0;
+                    for ((r, n, total), end) in piece.rows.into_iter().zip(piece.ends) {
+                        let k = position[r];
+                        totals[k] = total;
+                        expressed += n as u64;
+                        block.cell_names.push(obs.index[r].clone());
+                        block.sentences.push(text.slice(from..end));
+                        from = end + 1;
+                        block.n_genes.push(n);
+                        block.splits.push(assignment[k].as_str());
+                        for (dst, src) in block.labels.iter_mut().zip(&label_cols) {
+                            dst.push(src[k].clone());
+                        }
                     }
+                    plain_parts.push((piece.jsonl, text));
                 }
-                plain_parts.push((piece.jsonl, text));
-            }
-            done += chunk.n_rows() as u64;
-            // A closed channel means a writer failed; its error is reported below.
-            let (etx, erx) = sync_channel(1);
-            if ptx.send(plain_parts).is_err()
-                || jtx.send((block, etx)).is_err()
-                || wtx.send(erx).is_err()
-            {
-                return Err(DataError::Cancelled);
-            }
-            (job.progress)(Progress {
-                stage: "sentences",
-                done,
-                total: p.src.n_rows as u64,
-            });
-            Ok(())
+                done += chunk.n_rows() as u64;
+                // A closed channel means a writer failed; its error is reported below.
+                let (etx, erx) = sync_channel(1);
+                let encoder = &encoder;
+                pool.spawn(move |_| {
+                    let _ = etx.send(encoder.encode(block));
+                });
+                if ptx.send(plain_parts).is_err() || send_from_pool(&wtx, erx).is_err() {
+                    return Err(DataError::Cancelled);
+                }
+                (job.progress)(Progress {
+                    stage: "sentences",
+                    done,
+                    total: p.src.n_rows as u64,
+                });
+                Ok(())
+            })
         });
         drop(wtx);
-        drop(jtx);
         drop(ptx);
         // The fit runs while the writers finish their last blocks.
         if streamed.is_ok() {

@@ -273,11 +273,15 @@ impl ParquetEncoder {
             .into_iter()
             .map(|s| ByteArray::from(s.into_bytes()))
             .collect();
+        let sentence_bytes: usize = b.sentences.iter().map(Bytes::len).sum();
         let sentences: Vec<ByteArray> = b.sentences.into_iter().map(ByteArray::from).collect();
         let splits: Vec<ByteArray> = b.splits.iter().map(|s| ByteArray::from(*s)).collect();
         let mut columns = Vec::with_capacity(self.schema.num_columns());
         for (k, descr) in self.schema.columns().iter().enumerate() {
-            let mut sink = TrackedWrite::new(Vec::new());
+            // Sized for the sentences compressed (about a third of their
+            // bytes), so the buffer is not regrown and copied as it fills.
+            let guess = if k == 1 { sentence_bytes / 2 } else { 0 };
+            let mut sink = TrackedWrite::new(Vec::with_capacity(guess + 4096));
             let close = {
                 let page_writer = Box::new(SerializedPageWriter::new(&mut sink));
                 let writer = get_column_writer(descr.clone(), self.props.clone(), page_writer);
