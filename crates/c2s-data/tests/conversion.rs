@@ -672,25 +672,19 @@ fn only_the_columns_asked_for_are_read() {
 
     // A wrong label or gene column is refused, naming the columns there are.
     let out = tempfile::tempdir().unwrap();
-    let opts = ConvertOptions {
+    let refused = |opts: &ConvertOptions, dir: &str, says: &str, names: &str| {
+        let e = with_job(|job| convert(&f, &out.path().join(dir), opts, job))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says) && e.contains(names), "{e}");
+    };
+    let labels = ConvertOptions {
         labels: vec!["celltype".into()],
         ..Default::default()
     };
-    let e = with_job(|job| convert(&f, &out.path().join("a"), &opts, job))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("no cell column `celltype`") && e.contains("cell_type"),
-        "{e}"
-    );
-    let mut opts = ConvertOptions::default();
-    opts.input.gene_column = Some("symbol".into());
-    let e = with_job(|job| convert(&f, &out.path().join("b"), &opts, job))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("no gene column `symbol`") && e.contains("gene_symbols"),
-        "{e}"
-    );
+    refused(&labels, "a", "no cell column `celltype`", "cell_type");
+    let mut genes = ConvertOptions::default();
+    genes.input.gene_column = Some("symbol".into());
+    refused(&genes, "b", "no gene column `symbol`", "gene_symbols");
     assert!(!out.path().join("a").exists() && !out.path().join("b").exists());
 }
