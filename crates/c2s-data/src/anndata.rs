@@ -59,7 +59,7 @@ impl std::str::FromStr for MatrixId {
 /// Which obs and var columns to read when opening a file; `None` reads all.
 /// The indexes (cell and gene names) are always read. Converting needs only
 /// the label and gene-name columns, and real files can hold dozens of others
-/// (QC metrics, embeddings' cluster labels), each a pass over every cell.
+/// (QC metrics, cluster labels of past analyses), each a pass over every cell.
 #[derive(Debug, Clone, Default)]
 pub struct ColumnSelection {
     pub obs: Option<Vec<String>>,

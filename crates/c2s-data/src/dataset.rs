@@ -206,12 +206,6 @@ impl ParquetSentences {
         self.encoder.clone()
     }
 
-    /// Encodes and writes a block as a row group.
-    pub fn write(&mut self, b: SentenceBlock) -> Result<()> {
-        let encoded = self.encoder.encode(b)?;
-        self.append(encoded)
-    }
-
     /// Writes an encoded block as the next row group.
     pub fn append(&mut self, block: EncodedBlock) -> Result<()> {
         if block.columns.is_empty() {
@@ -278,8 +272,8 @@ impl ParquetEncoder {
         let splits: Vec<ByteArray> = b.splits.iter().map(|s| ByteArray::from(*s)).collect();
         let mut columns = Vec::with_capacity(self.schema.num_columns());
         for (k, descr) in self.schema.columns().iter().enumerate() {
-            // Sized for the sentences compressed (about a third of their
-            // bytes), so the buffer is not regrown and copied as it fills.
+            // Sized for the compressed sentences (zstd leaves a third to a
+            // half of their bytes), so the buffer is not regrown as it fills.
             let guess = if k == 1 { sentence_bytes / 2 } else { 0 };
             let mut sink = TrackedWrite::new(Vec::with_capacity(guess + 4096));
             let close = {
