@@ -597,11 +597,10 @@ pub fn convert(
                                 "drop such cells with --min-genes 1 (the reference tutorials use --min-genes 200)",
                             ));
                         }
-                        for j in ranker.genes() {
-                            piece.counts[j as usize] += 1;
-                        }
                         let from = piece.text.len();
-                        word_table.write(ranker.genes(), &mut piece.text);
+                        let counts = &mut piece.counts;
+                        let genes = ranker.genes().inspect(|&j| counts[j as usize] += 1);
+                        word_table.write(genes, &mut piece.text);
                         piece.ends.push(piece.text.len());
                         let k = position[r];
                         let n = n as i32;

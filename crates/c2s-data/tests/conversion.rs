@@ -670,21 +670,6 @@ fn only_the_columns_asked_for_are_read() {
         sorted(all.var.column_names())
     );
 
-    // A wrong label or gene column is refused, naming the columns there are.
-    let out = tempfile::tempdir().unwrap();
-    let refused = |opts: &ConvertOptions, dir: &str, says: &str, names: &str| {
-        let e = with_job(|job| convert(&f, &out.path().join(dir), opts, job))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(says) && e.contains(names), "{e}");
-    };
-    let labels = ConvertOptions {
-        labels: vec!["celltype".into()],
-        ..Default::default()
-    };
-    refused(&labels, "a", "no cell column `celltype`", "cell_type");
-    let mut genes = ConvertOptions::default();
-    genes.input.gene_column = Some("symbol".into());
-    refused(&genes, "b", "no gene column `symbol`", "gene_symbols");
-    assert!(!out.path().join("a").exists() && !out.path().join("b").exists());
+    // A wrong label or gene column names unread columns too: bad_inputs.rs
+    // (unknown_matrix_label_or_gene_column).
 }
