@@ -154,11 +154,13 @@ impl AnnData {
                 "choose an .h5ad file (from scanpy: adata.write_h5ad) or a Cell Ranger filtered_feature_bc_matrix.h5",
             ));
         }
-        let file = hdf5::File::open(&path).map_err(|source| DataError::Hdf5 {
-            file: path.clone(),
-            field: "file".into(),
-            source,
-            hint: "the file is damaged or was cut short (an interrupted copy or download?); copy it again".into(),
+        let file = hdf5::File::open(&path).map_err(|source| {
+            DataError::hdf5(
+                &path,
+                "file",
+                source,
+                "the file is damaged or was cut short (an interrupted copy or download?); copy it again",
+            )
         })?;
         if file.link_exists("matrix") && !file.link_exists("X") {
             return Self::open_tenx(path, file);

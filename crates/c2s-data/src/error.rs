@@ -61,6 +61,32 @@ impl DataError {
         }
     }
 
+    /// An HDF5 failure on `field`. `hint` applies unless the failure is a
+    /// compression filter this build lacks (blosc, bitshuffle, zfp... from
+    /// hdf5plugin): then the file is fine and saving it with gzip is the remedy.
+    pub fn hdf5(
+        file: impl Into<PathBuf>,
+        field: impl Into<String>,
+        source: hdf5::Error,
+        hint: impl Into<String>,
+    ) -> Self {
+        let text = source.to_string();
+        let hint = if text.contains("plugin") || text.contains("not registered") {
+            "the data is compressed with an HDF5 filter plugin that C2S Studio does not include \
+(it reads gzip and lzf); save the file again with gzip, for example \
+adata.write_h5ad(path, compression='gzip') in scanpy"
+                .to_string()
+        } else {
+            hint.into()
+        };
+        DataError::Hdf5 {
+            file: file.into(),
+            field: field.into(),
+            source,
+            hint,
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),

@@ -14,12 +14,12 @@ pub(crate) fn h5err<'a>(
     field: &'a str,
 ) -> impl FnOnce(hdf5::Error) -> DataError + 'a {
     move |source| {
-        DataError::Hdf5 {
-        file: file.to_path_buf(),
-        field: field.to_string(),
-        source,
-        hint: "the file may be damaged or truncated; re-export it (for example with anndata's write_h5ad)".into(),
-    }
+        DataError::hdf5(
+            file,
+            field,
+            source,
+            "the file may be damaged or truncated; re-export it (for example with anndata's write_h5ad)",
+        )
     }
 }
 

@@ -318,11 +318,13 @@ impl MatrixSource {
 
     fn err(&self, what: &str) -> impl FnOnce(hdf5::Error) -> DataError + '_ {
         let field = format!("{}/{what}", self.field);
-        move |source| DataError::Hdf5 {
-            file: self.file.clone(),
-            field,
-            source,
-            hint: "the file may be damaged or truncated; re-export it".into(),
+        move |source| {
+            DataError::hdf5(
+                &self.file,
+                field,
+                source,
+                "the file may be damaged or truncated; re-export it",
+            )
         }
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use c2s_data::convert::InputOptions;
 use c2s_data::{convert, ConvertOptions, DataError};
-use common::{data, entries, with_job, write_dense};
+use common::{data, entries, rewrite_x, with_job, write_dense};
 
 /// Converts `file` into a fresh folder; returns the error text, checking that
 /// the folder holds nothing afterwards.
@@ -61,6 +61,41 @@ fn truncated_file() {
     std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
     let e = convert_err(&f, &ConvertOptions::default());
     assert!(e.contains("truncated") || e.contains("damaged"), "{e}");
+}
+
+/// A matrix compressed with a filter plugin we do not build in (hdf5plugin's
+/// blosc here) is not a damaged file: the hint says how to save it readably.
+#[test]
+fn compression_filter_we_lack() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "blosc.h5ad");
+    let base = data("pbmc3k-10x.h5ad");
+    let m = c2s_data::anndata::AnnData::open(&base)
+        .unwrap()
+        .matrix(&c2s_data::anndata::MatrixId::X)
+        .unwrap();
+    let all = m.read_rows(0, m.n_rows).unwrap();
+    rewrite_x(&base, &f, &all, |b| b.chunk(65_536).lzf(), false);
+    // Turn the lzf filter (id 32000) into blosc (32001) in the filter pipeline
+    // messages, which hold: id u16, name length u16, flags u16, value count
+    // u16, then the name.
+    let mut bytes = std::fs::read(&f).unwrap();
+    let mut patched = 0;
+    for i in 8..bytes.len() - 3 {
+        if &bytes[i..i + 3] == b"lzf" && bytes[i - 8..i - 6] == 32000u16.to_le_bytes() {
+            bytes[i - 8..i - 6].copy_from_slice(&32001u16.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert_eq!(patched, 2, "X/data and X/indices");
+    std::fs::write(&f, &bytes).unwrap();
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(e.contains("X/"), "names the matrix: {e}");
+    assert!(
+        e.contains("filter plugin") && e.contains("compression='gzip'"),
+        "{e}"
+    );
+    assert!(!e.contains("damaged"), "{e}");
 }
 
 #[test]

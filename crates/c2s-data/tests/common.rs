@@ -96,3 +96,41 @@ pub fn entries(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Copies `base` to `f` with X's data and indices stored again through
+/// `build` (filters, chunks); `wide` stores them as f64 and i64.
+pub fn rewrite_x(
+    base: &Path,
+    f: &Path,
+    all: &c2s_data::matrix::RowChunk,
+    build: impl Fn(hdf5::DatasetBuilder) -> hdf5::DatasetBuilder,
+    wide: bool,
+) {
+    std::fs::copy(base, f).unwrap();
+    let h = hdf5::File::open_rw(f).unwrap();
+    let x = h.group("X").unwrap();
+    x.unlink("data").unwrap();
+    x.unlink("indices").unwrap();
+    if wide {
+        build(x.new_dataset_builder())
+            .with_data(&all.data)
+            .create("data")
+            .unwrap();
+        let idx: Vec<i64> = all.indices.iter().map(|&i| i as i64).collect();
+        build(x.new_dataset_builder())
+            .with_data(&idx)
+            .create("indices")
+            .unwrap();
+    } else {
+        let vals: Vec<f32> = all.data.iter().map(|&v| v as f32).collect();
+        build(x.new_dataset_builder())
+            .with_data(&vals)
+            .create("data")
+            .unwrap();
+        let idx: Vec<i32> = all.indices.iter().map(|&i| i as i32).collect();
+        build(x.new_dataset_builder())
+            .with_data(&idx)
+            .create("indices")
+            .unwrap();
+    }
+}

@@ -11,7 +11,7 @@ use c2s_data::dataset::{read_sentences, SentenceRecord};
 use c2s_data::matrix::ValueKind;
 use c2s_data::preprocess::{median_total, normalize_log, LogBase};
 use c2s_data::{convert, ConvertOptions};
-use common::{data, with_job, write_chunk, write_dense};
+use common::{data, rewrite_x, with_job, write_chunk, write_dense};
 
 fn run(file: &Path, opts: &ConvertOptions) -> (tempfile::TempDir, PathBuf, Vec<SentenceRecord>) {
     let out = tempfile::tempdir().unwrap();
@@ -518,60 +518,52 @@ fn reconstruction_round_trip() {
 /// must read back the same sentences (our parallel decoder or HDF5's).
 #[test]
 fn compressed_layouts_read_the_same() {
+    #[derive(PartialEq)]
+    enum Codec {
+        Deflate,
+        Lzf, // anndata's write_h5ad(compression="lzf")
+        None,
+    }
     let d = tempfile::tempdir().unwrap();
     let base = data("pbmc3k-10x.h5ad");
     let (_t, _, expected) = run(&base, &ConvertOptions::default());
     let p = Prepared::open(&base, &InputOptions::default(), &[]).unwrap();
     let all = p.src.read_rows(0, p.src.n_rows).unwrap();
-    let variants: [(&str, bool, bool, bool, usize); 4] = [
-        // name, deflate, shuffle, wide types, chunk length
-        ("deflate-shuffle-f64-i64.h5ad", true, true, true, 10_007),
-        ("deflate-f32-i32.h5ad", true, false, false, 65_536),
-        ("plain-chunked.h5ad", false, false, false, 4_096),
-        ("deflate-tiny-chunks.h5ad", true, true, false, 97),
+    let variants = [
+        // name, codec, shuffle, wide types, chunk length
+        (
+            "deflate-shuffle-f64-i64.h5ad",
+            Codec::Deflate,
+            true,
+            true,
+            10_007,
+        ),
+        ("deflate-f32-i32.h5ad", Codec::Deflate, false, false, 65_536),
+        ("plain-chunked.h5ad", Codec::None, false, false, 4_096),
+        ("deflate-tiny-chunks.h5ad", Codec::Deflate, true, false, 97),
+        ("lzf-f32-i32.h5ad", Codec::Lzf, false, false, 16_384),
     ];
-    for (name, deflate, shuffle, wide, chunk) in variants {
+    for (name, codec, shuffle, wide, chunk) in variants {
         let f = d.path().join(name);
-        std::fs::copy(&base, &f).unwrap();
-        let h = hdf5::File::open_rw(&f).unwrap();
-        let x = h.group("X").unwrap();
-        x.unlink("data").unwrap();
-        x.unlink("indices").unwrap();
-        let build = |b: hdf5::DatasetBuilder| {
-            let mut b = b.chunk(chunk);
-            if shuffle {
-                b = b.shuffle();
-            }
-            if deflate {
-                b = b.deflate(4);
-            }
-            b
-        };
-        if wide {
-            build(x.new_dataset_builder())
-                .with_data(&all.data)
-                .create("data")
-                .unwrap();
-            let idx: Vec<i64> = all.indices.iter().map(|&i| i as i64).collect();
-            build(x.new_dataset_builder())
-                .with_data(&idx)
-                .create("indices")
-                .unwrap();
-        } else {
-            let vals: Vec<f32> = all.data.iter().map(|&v| v as f32).collect();
-            build(x.new_dataset_builder())
-                .with_data(&vals)
-                .create("data")
-                .unwrap();
-            let idx: Vec<i32> = all.indices.iter().map(|&i| i as i32).collect();
-            build(x.new_dataset_builder())
-                .with_data(&idx)
-                .create("indices")
-                .unwrap();
-        }
-        drop(h);
+        rewrite_x(
+            &base,
+            &f,
+            &all,
+            |b| {
+                let mut b = b.chunk(chunk);
+                if shuffle {
+                    b = b.shuffle();
+                }
+                match codec {
+                    Codec::Deflate => b.deflate(4),
+                    Codec::Lzf => b.lzf(),
+                    Codec::None => b,
+                }
+            },
+            wide,
+        );
         let m = AnnData::open(&f).unwrap().matrix(&MatrixId::X).unwrap();
-        assert_eq!(m.parallel_decoding(), deflate, "{name}");
+        assert_eq!(m.parallel_decoding(), codec == Codec::Deflate, "{name}");
         // Ranges that start and end inside chunks, read again in part (the
         // decoder keeps recent chunks), give the stored values.
         for (a, b) in [(0, 7), (5, 300), (299, 301), (0, m.n_rows), (1000, 1001)] {
