@@ -186,9 +186,10 @@ impl AnnData {
             matrices.push(MatrixId::Raw);
         }
         if let Ok(layers) = file.group("layers") {
-            for name in layers.member_names().map_err(h5err(p, "layers"))? {
-                matrices.push(MatrixId::Layer(name));
-            }
+            // In name order, as anndata lists them, whatever the HDF5 library's order.
+            let mut names = layers.member_names().map_err(h5err(p, "layers"))?;
+            names.sort_unstable();
+            matrices.extend(names.into_iter().map(MatrixId::Layer));
         }
         let ad = AnnData {
             path,

@@ -178,8 +178,11 @@ impl Frame {
         let index = read_strings(file, &index_field, &ds)?;
         let order = attr_strings(g, "column-order").unwrap_or_default();
         let mut names: Vec<String> = order;
-        // Columns not listed in column-order (older writers) still count.
-        for m in g.member_names().map_err(h5err(file, field))? {
+        // Columns not listed in column-order (older writers) still count, in
+        // name order (as h5py lists them, whatever order the HDF5 library uses).
+        let mut members = g.member_names().map_err(h5err(file, field))?;
+        members.sort_unstable();
+        for m in members {
             if m != index_name && m != "__categories" && !names.contains(&m) {
                 names.push(m);
             }

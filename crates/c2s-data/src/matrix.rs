@@ -143,9 +143,18 @@ impl MatrixSource {
                 "the file is incomplete; re-export it from its source",
             )
         };
-        let data = g.dataset("data").map_err(|_| missing("data"))?;
-        let indices = g.dataset("indices").map_err(|_| missing("indices"))?;
-        let indptr_ds = g.dataset("indptr").map_err(|_| missing("indptr"))?;
+        // Absent is an incomplete file; present but unopenable (a filter this
+        // build lacks, damage) is what HDF5 says.
+        let member = |what: &str| {
+            if !g.link_exists(what) {
+                return Err(missing(what));
+            }
+            g.dataset(what)
+                .map_err(crate::h5util::h5err(file, &format!("{field}/{what}")))
+        };
+        let data = member("data")?;
+        let indices = member("indices")?;
+        let indptr_ds = member("indptr")?;
         let indptr: Vec<u64> = indptr_ds
             .read_raw::<u64>()
             .map_err(h5err(file, &format!("{field}/indptr")))?;
