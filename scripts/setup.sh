@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what building C2S Studio needs and is missing: a C compiler,
-# pkg-config and the HDF5 library (apt-get on Debian/Ubuntu, Homebrew on macOS),
-# the desktop app's WebKitGTK libraries and Node.js, and Rust (rustup) when
-# there is no cargo. `--test` adds what the app's window tests need (Xvfb,
+# Installs what building C2S Studio needs and is missing: a C compiler, make,
+# pkg-config and CMake (HDF5 is built from source into the binaries, so they
+# need no HDF5 library at run time), the desktop app's WebKitGTK libraries and
+# Node.js (apt-get on Debian/Ubuntu, Homebrew on macOS), and Rust (rustup)
+# when there is no cargo. `--test` adds what the app's window tests need (Xvfb,
 # WebKitWebDriver).
 set -euo pipefail
 for_tests=0
@@ -10,16 +11,14 @@ for_tests=0
 
 if [[ "$(uname)" == "Darwin" ]]; then
   command -v brew >/dev/null || { echo "Install Homebrew (https://brew.sh) first." >&2; exit 1; }
-  brew list hdf5 >/dev/null 2>&1 || brew install hdf5 pkg-config
+  command -v pkg-config >/dev/null || brew install pkg-config
+  command -v cmake >/dev/null || brew install cmake
   command -v npm >/dev/null || brew install node
-  export HDF5_DIR="$(brew --prefix hdf5)"
 else
   missing=()
   command -v cc >/dev/null || missing+=(build-essential)
+  command -v make >/dev/null || missing+=(make)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
-  if ! pkg-config --exists hdf5 2>/dev/null && ! ls /usr/lib/*/hdf5/serial/libhdf5.so >/dev/null 2>&1; then
-    missing+=(libhdf5-dev)
-  fi
   # The desktop app (Tauri 2): WebKitGTK and friends, and Node.js for the UI.
   pkg-config --exists webkit2gtk-4.1 2>/dev/null || missing+=(libwebkit2gtk-4.1-dev)
   pkg-config --exists gtk+-3.0 2>/dev/null || missing+=(libgtk-3-dev)
@@ -39,6 +38,18 @@ else
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+fi
+
+# HDF5's build needs CMake 3.26 or later (Debian 12 ships 3.25): a recent one
+# from PyPI goes into .tools/ (scripts/cmake finds it) when the system's is older.
+cmake_recent() {
+  "$1" --version 2>/dev/null | awk 'NR == 1 { split($3, v, "."); exit !(v[1] > 3 || (v[1] == 3 && v[2] >= 26)) }'
+}
+tools="$(cd "$(dirname "$0")/.." && pwd)/.tools"
+if ! cmake_recent cmake && ! cmake_recent "$tools/cmake/bin/cmake"; then
+  echo "Installing CMake (PyPI) into $tools/cmake"
+  python3 -m venv "$tools/cmake"
+  "$tools/cmake/bin/pip" install -q "cmake>=3.26"
 fi
 
 if ! command -v cargo >/dev/null; then
