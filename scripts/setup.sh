@@ -43,6 +43,7 @@ fi
 # HDF5's build needs CMake 3.26 or later (Debian 12 ships 3.25): a recent one
 # from PyPI goes into .tools/ (scripts/cmake finds it) when the system's is older.
 cmake_recent() {
+  command -v "$1" >/dev/null || return 1
   "$1" --version 2>/dev/null | awk 'NR == 1 { split($3, v, "."); exit !(v[1] > 3 || (v[1] == 3 && v[2] >= 26)) }'
 }
 tools="$(cd "$(dirname "$0")/.." && pwd)/.tools"

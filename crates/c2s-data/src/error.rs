@@ -74,7 +74,7 @@ impl DataError {
         let hint = if text.contains("plugin") || text.contains("not registered") {
             "the data is compressed with an HDF5 filter plugin that C2S Studio does not include \
 (it reads gzip and lzf); save the file again with gzip, for example \
-adata.write_h5ad(path, compression='gzip') in scanpy"
+adata.write_h5ad(path, compression='gzip') in Python"
                 .to_string()
         } else {
             hint.into()

@@ -150,7 +150,7 @@ impl MatrixSource {
                 return Err(missing(what));
             }
             g.dataset(what)
-                .map_err(crate::h5util::h5err(file, &format!("{field}/{what}")))
+                .map_err(h5err(file, &format!("{field}/{what}")))
         };
         let data = member("data")?;
         let indices = member("indices")?;

@@ -111,26 +111,25 @@ pub fn rewrite_x(
     let x = h.group("X").unwrap();
     x.unlink("data").unwrap();
     x.unlink("indices").unwrap();
+    fn put<T: hdf5::H5Type>(
+        x: &hdf5::Group,
+        build: &impl Fn(hdf5::DatasetBuilder) -> hdf5::DatasetBuilder,
+        name: &str,
+        values: &[T],
+    ) {
+        build(x.new_dataset_builder())
+            .with_data(values)
+            .create(name)
+            .unwrap();
+    }
     if wide {
-        build(x.new_dataset_builder())
-            .with_data(&all.data)
-            .create("data")
-            .unwrap();
         let idx: Vec<i64> = all.indices.iter().map(|&i| i as i64).collect();
-        build(x.new_dataset_builder())
-            .with_data(&idx)
-            .create("indices")
-            .unwrap();
+        put(&x, &build, "data", &all.data);
+        put(&x, &build, "indices", &idx);
     } else {
         let vals: Vec<f32> = all.data.iter().map(|&v| v as f32).collect();
-        build(x.new_dataset_builder())
-            .with_data(&vals)
-            .create("data")
-            .unwrap();
         let idx: Vec<i32> = all.indices.iter().map(|&i| i as i32).collect();
-        build(x.new_dataset_builder())
-            .with_data(&idx)
-            .create("indices")
-            .unwrap();
+        put(&x, &build, "data", &vals);
+        put(&x, &build, "indices", &idx);
     }
 }
