@@ -373,11 +373,50 @@ pub struct ConvertSummary {
     pub notes: Vec<String>,
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(format!("{:x}", h.finalize()))
+/// The SHA-256 of a file, read on its own thread. Dropped unfinished (the
+/// conversion failed or was cancelled), it stops after the read in progress:
+/// input files can be tens of gigabytes, and the app lives on after a failed job.
+struct FileHash {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<String>>>,
+}
+
+impl FileHash {
+    fn start(path: &Path) -> Self {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (path, flag) = (path.to_path_buf(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut f = std::fs::File::open(&path)?;
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            while !flag.load(Ordering::Relaxed) {
+                match f.read(&mut buf)? {
+                    0 => break,
+                    n => h.update(&buf[..n]),
+                }
+            }
+            Ok(format!("{:x}", h.finalize()))
+        });
+        FileHash {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> std::io::Result<String> {
+        let thread = self.thread.take().expect("finished once");
+        thread.join().expect("hash thread does not panic")
+    }
+}
+
+impl Drop for FileHash {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Converts `input` into the dataset directory `output`. Everything is written
@@ -396,6 +435,9 @@ pub fn convert(
             hint: "choose another output directory, or add --force to replace it".into(),
         });
     }
+    // The manifest's hash is read on its own thread while the file is opened
+    // (reading obs and var holds HDF5's lock: one core would sit idle).
+    let hasher = FileHash::start(input);
     let wanted: Vec<String> = opts.labels.iter().chain(&opts.stratify).cloned().collect();
     let p = Prepared::open(input, &opts.input, &wanted)?;
     let pre = &opts.input.preprocess;
@@ -418,11 +460,6 @@ pub fn convert(
         .prefix(".c2s-convert-")
         .tempdir_in(parent)
         .map_err(|e| DataError::io(parent, e))?;
-
-    let hasher = {
-        let path = input.to_path_buf();
-        std::thread::spawn(move || sha256_file(&path))
-    };
 
     let blocks = p.src.chunks(opts.input.block_values);
     let filtering = pre.min_genes > 0 || pre.min_cells > 0;
@@ -547,13 +584,20 @@ pub fn convert(
                 let parts: Vec<Result<Piece>> = pieces(chunk.n_rows())
                 .par_iter()
                 .map(|&(a, b)| {
+                    let text_guess = (chunk.indptr[b] - chunk.indptr[a]) * 8 + 64;
                     let mut piece = Piece {
                         rows: Vec::with_capacity(b - a),
-                        text: Vec::with_capacity((chunk.indptr[b] - chunk.indptr[a]) * 8 + 64),
+                        text: Vec::with_capacity(text_guess),
                         ends: Vec::with_capacity(b - a),
                         fit: Vec::new(),
                         counts: vec![0u64; words.len()],
-                        jsonl: Vec::new(),
+                        // The sentences plus each record's name, split and labels:
+                        // sized so the buffer is not regrown (and copied) as it fills.
+                        jsonl: if opts.exports.jsonl {
+                            Vec::with_capacity(text_guess + (b - a) * 160)
+                        } else {
+                            Vec::new()
+                        },
                     };
                     let (mut fi, mut fv, mut ranker) = (Vec::new(), Vec::new(), Ranker::default());
                     let all_genes = kept_genes.len() == p.src.n_cols;
@@ -744,10 +788,7 @@ pub fn convert(
         total: 1,
     });
 
-    let sha = hasher
-        .join()
-        .expect("hash thread does not panic")
-        .map_err(|e| DataError::io(input, e))?;
+    let sha = hasher.finish().map_err(|e| DataError::io(input, e))?;
     let summary = ConvertSummary {
         output: output.to_path_buf(),
         matrix: p.matrix_id.to_string(),
