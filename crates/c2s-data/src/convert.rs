@@ -391,9 +391,11 @@ impl FileHash {
             let mut h = Sha256::new();
             let mut buf = vec![0u8; 1 << 20];
             while !flag.load(Ordering::Relaxed) {
-                match f.read(&mut buf)? {
-                    0 => break,
-                    n => h.update(&buf[..n]),
+                match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => h.update(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
                 }
             }
             Ok(format!("{:x}", h.finalize()))
