@@ -23,16 +23,15 @@ if ! "$py" -c "import cell2sentence, h5py" 2>/dev/null; then
 fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 
 best() { sort -g | head -n1; }
 ours_t=(); ours_m=(); lean_t=(); ref_t=(); ref_m=(); floor_t=(); h5py_t=()
 for i in $(seq "$repeats"); do
   rm -rf "$out"/*
-  /usr/bin/time -f "%e %M" -o "$out/time" target/release/c2s convert "$file" -o "$out/c2s" --labels "$label" >/dev/null
+  "$py" bench/timed.py "$out/time" target/release/c2s convert "$file" -o "$out/c2s" --labels "$label"
   read -r t m < "$out/time"; ours_t+=("$t"); ours_m+=("$m")
-  /usr/bin/time -f "%e" -o "$out/time" target/release/c2s convert "$file" -o "$out/lean" --labels "$label" --parquet-only >/dev/null
-  lean_t+=("$(cat "$out/time")")
+  "$py" bench/timed.py "$out/time" target/release/c2s convert "$file" -o "$out/lean" --labels "$label" --parquet-only
+  read -r t _ < "$out/time"; lean_t+=("$t")
   r=$("$py" bench/reference_convert.py "$file" "$out/ref" "$label")
   ref_t+=("$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')")
   ref_m+=("$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["peak_rss_mb"])')")
