@@ -21,7 +21,7 @@ use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
 use crate::sentence::{gene_words, looks_like_ensembl, stable_hash, GeneWords, Ranker, WordTable};
-use crate::split::{make_splits, Splits};
+use crate::split::{make_splits, Split, Splits};
 use crate::vocabulary::Vocabulary;
 
 /// What a long job reports.
@@ -421,6 +421,128 @@ impl Drop for FileHash {
     }
 }
 
+/// One worker's share of a block of cells, ranked and written out.
+struct Piece {
+    // (file row, genes, total over kept genes)
+    rows: Vec<(usize, i32, f64)>,
+    // Every sentence followed by a newline: the text export as is,
+    // and the Parquet values as slices of it.
+    text: Vec<u8>,
+    // Where each sentence ends in `text` (before its newline).
+    ends: Vec<usize>,
+    // Fit sample: (dataset position, values in rank order, total)
+    fit: Vec<(usize, Vec<f64>, f64)>,
+    counts: Vec<u64>,
+    jsonl: Vec<u8>,
+}
+
+/// What turning a range of rows into sentences needs, shared by the workers.
+struct Sentencer<'a> {
+    p: &'a Prepared,
+    keep_cell: &'a [bool],
+    keep_gene: &'a [bool],
+    // No gene filtered out: rows are ranked as read.
+    all_genes: bool,
+    filtering: bool,
+    word_table: &'a WordTable,
+    // Dataset position of each kept file row.
+    position: &'a [usize],
+    in_fit: &'a [bool],
+    jsonl: bool,
+    assignment: &'a [Split],
+    label_keys: &'a [String],
+    label_cols: &'a [Vec<Option<String>>],
+}
+
+impl Sentencer<'_> {
+    /// Ranks rows `a..b` of `chunk` and writes their sentences and records.
+    fn piece(&self, chunk: &RowChunk, a: usize, b: usize) -> Result<Piece> {
+        let text_guess = (chunk.indptr[b] - chunk.indptr[a]) * 8 + 64;
+        let mut piece = Piece {
+            rows: Vec::with_capacity(b - a),
+            text: Vec::with_capacity(text_guess),
+            ends: Vec::with_capacity(b - a),
+            fit: Vec::new(),
+            counts: vec![0u64; self.p.genes.words.len()],
+            // The sentences plus each record's name, split and labels:
+            // sized so the buffer is not regrown (and copied) as it fills.
+            jsonl: if self.jsonl {
+                Vec::with_capacity(text_guess + (b - a) * 160)
+            } else {
+                Vec::new()
+            },
+        };
+        let (mut fi, mut fv, mut ranker) = (Vec::new(), Vec::new(), Ranker::default());
+        for i in a..b {
+            let r = chunk.start + i;
+            if !self.keep_cell[r] {
+                continue;
+            }
+            let (idx, val) = chunk.row(i);
+            let mut total = 0.0;
+            for (&j, &v) in idx.iter().zip(val) {
+                if !is_valid_value(v) {
+                    return Err(self.p.bad_value(r, j, v));
+                }
+            }
+            let (idx, val) = if self.all_genes {
+                total = val.iter().sum();
+                (idx, val)
+            } else {
+                fi.clear();
+                fv.clear();
+                for (&j, &v) in idx.iter().zip(val) {
+                    if self.keep_gene[j as usize] {
+                        fi.push(j);
+                        fv.push(v);
+                        total += v;
+                    }
+                }
+                (fi.as_slice(), fv.as_slice())
+            };
+            let n = ranker.rank(idx, val, self.p.cell_keys[r], &self.p.gene_keys);
+            if n == 0 {
+                return Err(DataError::bad(
+                    &self.p.ad.path,
+                    self.p.src.field(),
+                    format!(
+                        "cell `{}` (row {r}) expresses no gene{}",
+                        self.p.ad.obs.index[r],
+                        if self.filtering { " after gene filtering" } else { "" }
+                    ),
+                    "drop such cells with --min-genes 1 (the reference tutorials use --min-genes 200)",
+                ));
+            }
+            let from = piece.text.len();
+            let counts = &mut piece.counts;
+            let genes = ranker.genes().inspect(|&j| counts[j as usize] += 1);
+            self.word_table.write(genes, &mut piece.text);
+            piece.ends.push(piece.text.len());
+            let k = self.position[r];
+            let n = n as i32;
+            if self.in_fit[r] {
+                piece.fit.push((k, ranker.values(), total));
+            }
+            if self.jsonl {
+                dataset::render_jsonl(
+                    &mut piece.jsonl,
+                    &self.p.ad.obs.index[r],
+                    // Gene words are valid UTF-8 joined by spaces.
+                    std::str::from_utf8(&piece.text[from..]).expect("UTF-8 words"),
+                    self.word_table.json_plain(),
+                    n,
+                    self.assignment[k].as_str(),
+                    self.label_keys,
+                    self.label_cols.iter().map(|c| c[k].clone()),
+                );
+            }
+            piece.text.push(b'\n');
+            piece.rows.push((r, n, total));
+        }
+        Ok(piece)
+    }
+}
+
 /// Converts `input` into the dataset directory `output`. Everything is written
 /// into a temporary directory beside `output` and renamed at the end, so an
 /// error or a cancel leaves no partial output.
@@ -539,6 +661,20 @@ pub fn convert(
     let mut fitted = None;
     let words = &p.genes.words;
     let word_table = WordTable::new(words);
+    let sentencer = Sentencer {
+        p: &p,
+        keep_cell: &keep_cell,
+        keep_gene: &keep_gene,
+        all_genes: kept_genes.len() == p.src.n_cols,
+        filtering,
+        word_table: &word_table,
+        position: &position,
+        in_fit: &in_fit,
+        jsonl: opts.exports.jsonl,
+        assignment: &assignment,
+        label_keys: &label_keys,
+        label_cols: &label_cols,
+    };
     // The stages overlap: one thread reads (HDF5 is serialised), the pool
     // ranks and compresses, one thread appends Parquet row groups, one writes
     // the text exports.
@@ -570,108 +706,10 @@ pub fn convert(
         // thread can then be joined even from a pool thread.
         let streamed = rayon::in_place_scope(|pool| {
             stream_blocks(&p.src, &blocks, job, |chunk| {
-                struct Piece {
-                    // (file row, genes, total over kept genes)
-                    rows: Vec<(usize, i32, f64)>,
-                    // Every sentence followed by a newline: the text export as is,
-                    // and the Parquet values as slices of it.
-                    text: Vec<u8>,
-                    // Where each sentence ends in `text` (before its newline).
-                    ends: Vec<usize>,
-                    // Fit sample: (dataset position, values in rank order, total)
-                    fit: Vec<(usize, Vec<f64>, f64)>,
-                    counts: Vec<u64>,
-                    jsonl: Vec<u8>,
-                }
                 let parts: Vec<Result<Piece>> = pieces(chunk.n_rows())
-                .par_iter()
-                .map(|&(a, b)| {
-                    let text_guess = (chunk.indptr[b] - chunk.indptr[a]) * 8 + 64;
-                    let mut piece = Piece {
-                        rows: Vec::with_capacity(b - a),
-                        text: Vec::with_capacity(text_guess),
-                        ends: Vec::with_capacity(b - a),
-                        fit: Vec::new(),
-                        counts: vec![0u64; words.len()],
-                        // The sentences plus each record's name, split and labels:
-                        // sized so the buffer is not regrown (and copied) as it fills.
-                        jsonl: if opts.exports.jsonl {
-                            Vec::with_capacity(text_guess + (b - a) * 160)
-                        } else {
-                            Vec::new()
-                        },
-                    };
-                    let (mut fi, mut fv, mut ranker) = (Vec::new(), Vec::new(), Ranker::default());
-                    let all_genes = kept_genes.len() == p.src.n_cols;
-                    for i in a..b {
-                        let r = chunk.start + i;
-                        if !keep_cell[r] {
-                            continue;
-                        }
-                        let (idx, val) = chunk.row(i);
-                        let mut total = 0.0;
-                        for (&j, &v) in idx.iter().zip(val) {
-                            if !is_valid_value(v) {
-                                return Err(p.bad_value(r, j, v));
-                            }
-                        }
-                        let (idx, val) = if all_genes {
-                            total = val.iter().sum();
-                            (idx, val)
-                        } else {
-                            fi.clear();
-                            fv.clear();
-                            for (&j, &v) in idx.iter().zip(val) {
-                                if keep_gene[j as usize] {
-                                    fi.push(j);
-                                    fv.push(v);
-                                    total += v;
-                                }
-                            }
-                            (fi.as_slice(), fv.as_slice())
-                        };
-                        let n = ranker.rank(idx, val, p.cell_keys[r], &p.gene_keys);
-                        if n == 0 {
-                            return Err(DataError::bad(
-                                &p.ad.path,
-                                p.src.field(),
-                                format!(
-                                    "cell `{}` (row {r}) expresses no gene{}",
-                                    obs.index[r],
-                                    if filtering { " after gene filtering" } else { "" }
-                                ),
-                                "drop such cells with --min-genes 1 (the reference tutorials use --min-genes 200)",
-                            ));
-                        }
-                        let from = piece.text.len();
-                        let counts = &mut piece.counts;
-                        let genes = ranker.genes().inspect(|&j| counts[j as usize] += 1);
-                        word_table.write(genes, &mut piece.text);
-                        piece.ends.push(piece.text.len());
-                        let k = position[r];
-                        let n = n as i32;
-                        if in_fit[r] {
-                            piece.fit.push((k, ranker.values(), total));
-                        }
-                        if opts.exports.jsonl {
-                            dataset::render_jsonl(
-                                &mut piece.jsonl,
-                                &obs.index[r],
-                                // Gene words are valid UTF-8 joined by spaces.
-                                std::str::from_utf8(&piece.text[from..]).expect("UTF-8 words"),
-                                word_table.json_plain(),
-                                n,
-                                assignment[k].as_str(),
-                                &label_keys,
-                                label_cols.iter().map(|c| c[k].clone()),
-                            );
-                        }
-                        piece.text.push(b'\n');
-                        piece.rows.push((r, n, total));
-                    }
-                    Ok(piece)
-                })
-                .collect();
+                    .par_iter()
+                    .map(|&(a, b)| sentencer.piece(&chunk, a, b))
+                    .collect();
                 let mut block = SentenceBlock {
                     labels: vec![Vec::new(); opts.labels.len()],
                     ..Default::default()
