@@ -135,6 +135,7 @@ pub struct ParquetEncoder {
     path: PathBuf,
     schema: SchemaDescPtr,
     props: WriterPropertiesPtr,
+    compressed: bool,
 }
 
 /// One block's column chunks, encoded and compressed, in schema order.
@@ -143,7 +144,10 @@ pub struct EncodedBlock {
 }
 
 impl ParquetSentences {
-    pub fn create(dir: &Path, label_names: &[String]) -> Result<Self> {
+    /// `compress`: zstd-compress the pages (see [`ConvertOptions`]).
+    ///
+    /// [`ConvertOptions`]: crate::ConvertOptions
+    pub fn create(dir: &Path, label_names: &[String], compress: bool) -> Result<Self> {
         let path = dir.join(SENTENCES_PARQUET);
         let pq_err = |source| DataError::Parquet {
             path: path.clone(),
@@ -176,11 +180,15 @@ impl ParquetSentences {
                 .build()
                 .map_err(pq_err)?,
         );
-        // zstd level 1: sentences a third of their plain size (snappy: 80 %)
-        // at about snappy's speed. Names and sentences are all distinct, so a
-        // dictionary or min/max statistics over them buy nothing.
-        let level = ZstdLevel::try_new(1).expect("a valid zstd level");
-        let mut props = WriterProperties::builder().set_compression(Compression::ZSTD(level));
+        // zstd level 1 when asked: sentences half their plain size; snappy
+        // and LZ4 leave 75 % at about the same speed. Names and sentences are
+        // all distinct, so a dictionary or min/max statistics buy nothing.
+        let compression = if compress {
+            Compression::ZSTD(ZstdLevel::try_new(1).expect("a valid zstd level"))
+        } else {
+            Compression::UNCOMPRESSED
+        };
+        let mut props = WriterProperties::builder().set_compression(compression);
         for col in ["cell_name", "cell_sentence"] {
             props = props
                 .set_column_dictionary_enabled(ColumnPath::from(col), false)
@@ -193,6 +201,7 @@ impl ParquetSentences {
             path: path.clone(),
             schema: Arc::new(SchemaDescriptor::new(schema)),
             props,
+            compressed: compress,
         };
         Ok(ParquetSentences {
             path,
@@ -272,9 +281,13 @@ impl ParquetEncoder {
         let splits: Vec<ByteArray> = b.splits.iter().map(|s| ByteArray::from(*s)).collect();
         let mut columns = Vec::with_capacity(self.schema.num_columns());
         for (k, descr) in self.schema.columns().iter().enumerate() {
-            // Sized for the compressed sentences (zstd leaves a third to a
-            // half of their bytes), so the buffer is not regrown as it fills.
-            let guess = if k == 1 { sentence_bytes / 2 } else { 0 };
+            // Sized for the sentences (zstd leaves about half their bytes),
+            // so the buffer is not regrown as it fills.
+            let guess = match (k, self.compressed) {
+                (1, true) => sentence_bytes / 2,
+                (1, false) => sentence_bytes + 4 * names.len(),
+                _ => 0,
+            };
             let mut sink = TrackedWrite::new(Vec::with_capacity(guess + 4096));
             let close = {
                 let page_writer = Box::new(SerializedPageWriter::new(&mut sink));

@@ -68,19 +68,25 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
     let x: Vec<f64> = (0..max_len).map(|r| ((1 + r) as f64).log10()).collect();
     let fit_ranks = x.iter().take_while(|&&v| v < FIT_MAX_X).count();
 
-    // Ordinary least squares on the points with x < 3.
+    // Ordinary least squares on the points with x < 3. One pass over the
+    // points also takes the sums R² and Pearson need: a prediction depends
+    // only on its rank, so its sums come from the per-rank counts.
     let (mut n, mut sx, mut sxx) = (0.0, 0.0, 0.0);
-    let (sy, sxy);
     for r in 0..fit_ranks {
         n += count[r] as f64;
         sx += count[r] as f64 * x[r];
         sxx += count[r] as f64 * x[r] * x[r];
     }
-    [sy, sxy] = sum_over_cells(cells, |c| {
-        let mut s = [0.0; 2];
-        for (r, &y) in c.iter().enumerate().take(fit_ranks) {
-            s[0] += y;
-            s[1] += x[r] * y;
+    let [sy, sxy, s_y, s_yy, s_xy] = sum_over_cells(cells, |c| {
+        let mut s = [0.0; 5];
+        for (r, &y) in c.iter().enumerate() {
+            if r < fit_ranks {
+                s[0] += y;
+                s[1] += x[r] * y;
+            }
+            s[2] += y;
+            s[3] += y * y;
+            s[4] += x[r] * y;
         }
         s
     });
@@ -92,21 +98,15 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
     let intercept = (sy - slope * sx) / n;
     let pred: Vec<f64> = x.iter().map(|&v| intercept + slope * v).collect();
 
-    // R² and Pearson of (y, prediction), streamed over the points.
-    let [n_pts, s_y, s_p, s_yy, s_pp, s_yp, ss_res] = sum_over_cells(cells, |c| {
-        let mut s = [0.0; 7];
-        for (r, &y) in c.iter().enumerate() {
-            let p = pred[r];
-            s[0] += 1.0;
-            s[1] += y;
-            s[2] += p;
-            s[3] += y * y;
-            s[4] += p * p;
-            s[5] += y * p;
-            s[6] += (y - p) * (y - p);
-        }
-        s
-    });
+    // R² and Pearson of (y, prediction).
+    let (mut n_pts, mut s_p, mut s_pp) = (0.0, 0.0, 0.0);
+    for (r, &p) in pred.iter().enumerate() {
+        n_pts += count[r] as f64;
+        s_p += count[r] as f64 * p;
+        s_pp += count[r] as f64 * p * p;
+    }
+    let s_yp = intercept * s_y + slope * s_xy;
+    let ss_res = s_yy - 2.0 * s_yp + s_pp;
     let ss_tot = s_yy - s_y * s_y / n_pts;
     let pearson_r = (s_yp - s_y * s_p / n_pts) / ((ss_tot * (s_pp - s_p * s_p / n_pts)).sqrt());
 
@@ -115,20 +115,29 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
     // position packed beside its value.
     let mut by_pred: Vec<usize> = (0..max_len).collect();
     by_pred.sort_by(|&a, &b| pred[a].total_cmp(&pred[b]));
-    let mut pred_rank = vec![0.0; max_len];
-    let mut seen = 0usize;
+    // Twice each rank position's prediction rank: average ranks are whole or
+    // halves, so this is a whole number, and prefix sums of it and its square
+    // give any run of positions its sums exactly, in one step.
+    let mut twice_rank = vec![0u64; max_len];
+    let mut seen = 0u64;
     let mut i = 0;
     while i < by_pred.len() {
         let mut j = i;
-        let mut group = count[by_pred[i]];
+        let mut group = count[by_pred[i]] as u64;
         while j + 1 < by_pred.len() && pred[by_pred[j + 1]] == pred[by_pred[i]] {
             j += 1;
-            group += count[by_pred[j]];
+            group += count[by_pred[j]] as u64;
         }
-        let avg = seen as f64 + (group as f64 + 1.0) / 2.0;
-        by_pred[i..=j].iter().for_each(|&r| pred_rank[r] = avg);
+        by_pred[i..=j]
+            .iter()
+            .for_each(|&r| twice_rank[r] = 2 * seen + group + 1);
         seen += group;
         i = j + 1;
+    }
+    let (mut rank_sum, mut rank_sq_sum) = (vec![0u128; max_len + 1], vec![0u128; max_len + 1]);
+    for (r, &t) in twice_rank.iter().enumerate() {
+        rank_sum[r + 1] = rank_sum[r] + t as u128;
+        rank_sq_sum[r + 1] = rank_sq_sum[r] + (t as u128) * (t as u128);
     }
     // Equal values of a cell sit side by side (ranked), and counts make them
     // common, so each run becomes one group (value, points, sum and sum of
@@ -140,13 +149,12 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
             let mut r = 0;
             while r < c.len() {
                 let y = c[r];
-                let (mut j, mut sb, mut sbb) = (r, 0.0, 0.0);
+                let mut j = r + 1;
                 while j < c.len() && c[j] == y {
-                    let b = pred_rank[j];
-                    sb += b;
-                    sbb += b * b;
                     j += 1;
                 }
+                let sb = (rank_sum[j] - rank_sum[r]) as f64 / 2.0;
+                let sbb = (rank_sq_sum[j] - rank_sq_sum[r]) as f64 / 4.0;
                 out.push((ordered_bits(y), (j - r) as u64, sb, sbb));
                 r = j;
             }

@@ -87,10 +87,13 @@ impl Ranker {
         cell_key: u64,
         gene_keys: &[u64],
     ) -> usize {
+        // Counted rather than `all`, which stops early and so does not vectorise.
         let fits = gene_keys.len() <= 1 << FAST_GENE_BITS
             && values
                 .iter()
-                .all(|&v| v <= 0.0 || v.is_nan() || (v as f32) as f64 == v);
+                .filter(|&&v| !(v <= 0.0 || v.is_nan() || (v as f32) as f64 == v))
+                .count()
+                == 0;
         self.use_fast = fits;
         if fits {
             self.fast.clear();
@@ -192,7 +195,17 @@ impl WordTable {
         WordTable {
             slots,
             lens: words.iter().map(|w| w.len() + 1).collect(),
-            words: words.iter().map(|w| w.as_bytes().into()).collect(),
+            // Only long words are kept apart (an empty box does not allocate).
+            words: words
+                .iter()
+                .map(|w| {
+                    if w.len() < 16 {
+                        Box::default()
+                    } else {
+                        w.as_bytes().into()
+                    }
+                })
+                .collect(),
             json_plain: words
                 .iter()
                 .all(|w| w.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')),
@@ -260,11 +273,10 @@ pub fn gene_words(
     } else {
         "var"
     };
-    let (raw, source): (Vec<Option<String>>, String) = match column {
-        None => (
-            var.index.iter().map(|s| Some(s.clone())).collect(),
-            "var_names".into(),
-        ),
+    // The column's text, or var_names borrowed as they are (tens of
+    // thousands of names: copying them was a third of this function's time).
+    let (texts, source): (Option<Vec<Option<String>>>, String) = match column {
+        None => (None, "var_names".into()),
         Some(c) => {
             let col = var.column(c).ok_or_else(|| {
                 DataError::bad(
@@ -274,13 +286,17 @@ pub fn gene_words(
                     format!("choose one of: {}", var.column_names().join(", ")),
                 )
             })?;
-            (col.data.texts(), c.to_string())
+            (Some(col.data.texts()), c.to_string())
         }
+    };
+    let raw: Vec<Option<&str>> = match &texts {
+        None => var.index.iter().map(|s| Some(s.as_str())).collect(),
+        Some(t) => t.iter().map(|s| s.as_deref()).collect(),
     };
     let missing: Vec<usize> = raw
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.as_deref().is_none_or(|s| s.trim().is_empty()))
+        .filter(|(_, s)| s.is_none_or(|s| s.trim().is_empty()))
         .map(|(i, _)| i)
         .collect();
     if !missing.is_empty() {
@@ -291,15 +307,18 @@ pub fn gene_words(
             "choose a gene column where every gene has a name (--gene-column), or fill in the names",
         ));
     }
-    let names: Vec<String> = raw
+    let names: Vec<&str> = raw
         .into_iter()
-        .map(|s| s.unwrap_or_default().trim().to_string())
+        .map(|s| s.unwrap_or_default().trim())
         .collect();
     let dups = repeated(&names);
-    let names = if dups.is_empty() {
+    let unique_names;
+    let names: Vec<&str> = if dups.is_empty() {
         names
     } else if unique {
-        make_unique(&names).0
+        let owned: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        unique_names = make_unique(&owned).0;
+        unique_names.iter().map(String::as_str).collect()
     } else {
         let mut d: Vec<&str> = dups.clone();
         d.dedup();
@@ -326,7 +345,8 @@ pub fn gene_words(
             }
         })
         .collect();
-    let (words, case_collisions) = if repeated(&upper).is_empty() {
+    let upper_refs: Vec<&str> = upper.iter().map(String::as_str).collect();
+    let (words, case_collisions) = if repeated(&upper_refs).is_empty() {
         (upper, Vec::new())
     } else {
         make_unique(&upper)
@@ -339,13 +359,12 @@ pub fn gene_words(
 }
 
 /// The names that occur again after their first occurrence, in order.
-fn repeated(names: &[String]) -> Vec<&str> {
-    let mut seen: HashSet<&str> = HashSet::with_capacity(names.len());
-    names
-        .iter()
-        .filter(|n| !seen.insert(n.as_str()))
-        .map(String::as_str)
-        .collect()
+fn repeated<'a>(names: &[&'a str]) -> Vec<&'a str> {
+    // foldhash rather than std's SipHash: these are gene names from the
+    // user's own file, and hashing them was most of this function's time.
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(names.len(), Default::default());
+    names.iter().copied().filter(|n| !seen.insert(n)).collect()
 }
 
 /// Warns when names look like Ensembl IDs rather than gene symbols.

@@ -436,6 +436,51 @@ fn dataset_folder_is_complete_and_consistent() {
 }
 
 #[test]
+fn compressed_parquet_holds_the_same_table() {
+    use parquet::basic::Compression;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let f = data("pbmc3k-10x.h5ad");
+    let opts = |compress_parquet| ConvertOptions {
+        labels: vec!["cell_type".into()],
+        exports: c2s_data::dataset::Exports {
+            jsonl: false,
+            text: false,
+        },
+        compress_parquet,
+        ..Default::default()
+    };
+    let (_a, plain_dir, plain) = run(&f, &opts(false));
+    let (_b, zstd_dir, zstd) = run(&f, &opts(true));
+    assert_eq!(plain, zstd);
+    let codecs = |dir: &Path| {
+        let file = std::fs::File::open(dir.join("sentences.parquet")).unwrap();
+        let meta = SerializedFileReader::new(file).unwrap().metadata().clone();
+        let size = std::fs::metadata(dir.join("sentences.parquet"))
+            .unwrap()
+            .len();
+        let codecs: Vec<Compression> = meta
+            .row_groups()
+            .iter()
+            .flat_map(|g| g.columns().iter().map(|c| c.compression()))
+            .collect();
+        (codecs, size)
+    };
+    let (plain_codecs, plain_size) = codecs(&plain_dir);
+    let (zstd_codecs, zstd_size) = codecs(&zstd_dir);
+    assert!(plain_codecs.iter().all(|c| *c == Compression::UNCOMPRESSED));
+    assert!(zstd_codecs
+        .iter()
+        .all(|c| matches!(c, Compression::ZSTD(_))));
+    assert!(
+        zstd_size * 3 < plain_size * 2,
+        "{zstd_size} against {plain_size}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(zstd_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["parameters"]["compress_parquet"], true);
+}
+
+#[test]
 fn reconstruction_round_trip() {
     let f = data("pbmc3k-10x.h5ad");
     let opts = ConvertOptions {
