@@ -28,8 +28,8 @@ trap 'rm -rf "$tmp"' EXIT
 c2s=target/debug/c2s
 $c2s convert assets/pbmc3k-10x.h5ad -o "$tmp/ds" --labels cell_type >/dev/null
 $c2s reconstruct "$tmp/ds" -o "$tmp/reconstructed.h5ad" >/dev/null
-# The second dataset with zstd pages (--compress), so both kinds are read by Python.
-$c2s convert ../shared/data/liao2020-C149-cellranger.h5 -o "$tmp/tenx" --compress >/dev/null
+# The second dataset with zstd pages (small ones are plain by default), so both kinds are read by Python.
+$c2s convert ../shared/data/liao2020-C149-cellranger.h5 -o "$tmp/tenx" --compression zstd >/dev/null
 .venv/bin/python tests/interop/check_outputs.py "$tmp/ds" "$tmp/reconstructed.h5ad" assets/pbmc3k-10x.h5ad
 .venv/bin/python tests/interop/check_outputs.py "$tmp/tenx"
 # anndata's other built-in compression, lzf, gives the same sentences.

@@ -10,7 +10,7 @@ mod model_cmds;
 
 use anyhow::{Context, Result};
 use c2s_data::anndata::MatrixId;
-use c2s_data::dataset::Exports;
+use c2s_data::dataset::{Exports, ParquetCompression};
 use c2s_data::preprocess::{LogBase, Preprocess};
 use c2s_data::{ConvertOptions, InputOptions, Job, Progress};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -102,6 +102,13 @@ struct InputArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum CompressionArg {
+    Auto,
+    Zstd,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogArg {
     #[value(name = "10")]
     Ten,
@@ -150,10 +157,11 @@ struct ConvertArgs {
     /// Skip the JSONL and plain-text copies (Parquet is always written).
     #[arg(long)]
     parquet_only: bool,
-    /// Compress sentences.parquet (zstd): about half the size, for folders
-    /// to archive or share; takes about a fifth longer.
-    #[arg(long)]
-    compress: bool,
+    /// How sentences.parquet is stored: zstd (about half the size, slower to
+    /// write), none (plain, quickest), or auto: zstd for matrices of more than
+    /// 50 million values (about 50,000 cells), where it saves gigabytes.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Auto)]
+    compression: CompressionArg,
     /// Replace the output folder if it exists.
     #[arg(long)]
     force: bool,
@@ -306,7 +314,11 @@ fn run(cli: Cli) -> Result<()> {
                 } else {
                     Exports::default()
                 },
-                compress_parquet: a.compress,
+                parquet_compression: match a.compression {
+                    CompressionArg::Auto => ParquetCompression::Auto,
+                    CompressionArg::Zstd => ParquetCompression::Zstd,
+                    CompressionArg::None => ParquetCompression::None,
+                },
                 overwrite: a.force,
                 ..ConvertOptions::default()
             };

@@ -15,7 +15,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::anndata::{AnnData, ColumnSelection, FileFormat, MatrixId};
-use crate::dataset::{self, EncodedBlock, Exports, ParquetSentences, PlainExports, SentenceBlock};
+use crate::dataset::{
+    self, EncodedBlock, Exports, ParquetCompression, ParquetSentences, PlainExports, SentenceBlock,
+};
 use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
@@ -90,11 +92,9 @@ pub struct ConvertOptions {
     /// Cells sampled for the rank-expression fit (the reference: 1,024).
     pub fit_cells: usize,
     pub exports: Exports,
-    /// zstd-compress sentences.parquet: half the size, a fifth more time on
-    /// 2 cores. Off by default: a dataset folder is working data, read
-    /// whole for training, and plain pages are quickest to write and read
-    /// (the reference writes plain Arrow files).
-    pub compress_parquet: bool,
+    /// How sentences.parquet stores its pages (default: zstd for large
+    /// matrices only).
+    pub parquet_compression: ParquetCompression,
     /// Replace an existing output directory.
     pub overwrite: bool,
 }
@@ -108,7 +108,7 @@ impl Default for ConvertOptions {
             stratify: None,
             fit_cells: 1024,
             exports: Exports::default(),
-            compress_parquet: false,
+            parquet_compression: ParquetCompression::Auto,
             overwrite: false,
         }
     }
@@ -700,7 +700,12 @@ pub fn convert(
         .iter()
         .for_each(|&k| in_fit[kept_rows[k]] = true);
     let mut fit_cells: Vec<(usize, Vec<f64>, f64)> = Vec::with_capacity(fit_positions.len());
-    let parquet = ParquetSentences::create(tmp.path(), &opts.labels, opts.compress_parquet)?;
+    let stored = p
+        .src
+        .stored_values()
+        .unwrap_or((p.src.n_rows as u64).saturating_mul(p.src.n_cols as u64));
+    let zstd = opts.parquet_compression.zstd_for(stored);
+    let parquet = ParquetSentences::create(tmp.path(), &opts.labels, zstd)?;
     let encoder = parquet.encoder();
     let plain = PlainExports::create(tmp.path(), opts.exports)?;
     let label_keys: Vec<String> = opts
@@ -912,6 +917,8 @@ pub fn convert(
             "fit": dataset::FIT_JSON,
         },
         "delimiter": " ",
+        // What `auto` chose, or what was asked for.
+        "parquet_compression": if zstd { "zstd" } else { "none" },
     });
     write_file(
         dataset::MANIFEST_JSON,

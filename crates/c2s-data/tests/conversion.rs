@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use c2s_data::anndata::{AnnData, MatrixId};
 use c2s_data::convert::{InputOptions, Prepared};
-use c2s_data::dataset::{read_sentences, SentenceRecord};
+use c2s_data::dataset::{read_sentences, ParquetCompression, SentenceRecord};
 use c2s_data::matrix::ValueKind;
 use c2s_data::preprocess::{median_total, normalize_log, LogBase};
 use c2s_data::{convert, ConvertOptions};
@@ -440,17 +440,18 @@ fn compressed_parquet_holds_the_same_table() {
     use parquet::basic::Compression;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let f = data("pbmc3k-10x.h5ad");
-    let opts = |compress_parquet| ConvertOptions {
+    let opts = |parquet_compression| ConvertOptions {
         labels: vec!["cell_type".into()],
         exports: c2s_data::dataset::Exports {
             jsonl: false,
             text: false,
         },
-        compress_parquet,
+        parquet_compression,
         ..Default::default()
     };
-    let (_a, plain_dir, plain) = run(&f, &opts(false));
-    let (_b, zstd_dir, zstd) = run(&f, &opts(true));
+    // Auto: this matrix (2,238,732 values) is below the zstd threshold.
+    let (_a, plain_dir, plain) = run(&f, &opts(ParquetCompression::Auto));
+    let (_b, zstd_dir, zstd) = run(&f, &opts(ParquetCompression::Zstd));
     assert_eq!(plain, zstd);
     let codecs = |dir: &Path| {
         let file = std::fs::File::open(dir.join("sentences.parquet")).unwrap();
@@ -477,7 +478,16 @@ fn compressed_parquet_holds_the_same_table() {
     );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(zstd_dir.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["parameters"]["compress_parquet"], true);
+    assert_eq!(manifest["parameters"]["parquet_compression"], "zstd");
+    assert_eq!(manifest["parquet_compression"], "zstd");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plain_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["parameters"]["parquet_compression"], "auto");
+    assert_eq!(manifest["parquet_compression"], "none");
+    let auto = ParquetCompression::Auto;
+    assert!(!auto.zstd_for(ParquetCompression::AUTO_ZSTD_VALUES));
+    assert!(auto.zstd_for(ParquetCompression::AUTO_ZSTD_VALUES + 1));
+    assert!(!ParquetCompression::None.zstd_for(u64::MAX));
 }
 
 #[test]
