@@ -759,7 +759,7 @@ pub fn convert(
                     plain.write(&jsonl, &text)?;
                 }
             }
-            plain.finish()
+            Ok(())
         });
         // The scope ends once every block's compression has: the writer
         // thread can then be joined even from a pool thread.

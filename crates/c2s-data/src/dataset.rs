@@ -143,11 +143,12 @@ impl Default for Exports {
     }
 }
 
+fn create_file(path: &Path) -> Result<File> {
+    File::create(path).map_err(|e| DataError::io(path, e))
+}
+
 fn create(path: &Path) -> Result<BufWriter<File>> {
-    Ok(BufWriter::with_capacity(
-        1 << 20,
-        File::create(path).map_err(|e| DataError::io(path, e))?,
-    ))
+    Ok(BufWriter::with_capacity(1 << 20, create_file(path)?))
 }
 
 /// Streams sentence blocks into sentences.parquet, one row group per block.
@@ -351,10 +352,12 @@ impl ParquetEncoder {
 }
 
 /// Streams the JSONL and plain-text exports (bytes already rendered).
+/// Unbuffered: the pieces come a few hundred kilobytes at a time, and a
+/// buffer would only copy them once more.
 pub struct PlainExports {
     dir: PathBuf,
-    jsonl: Option<BufWriter<File>>,
-    text: Option<BufWriter<File>>,
+    jsonl: Option<File>,
+    text: Option<File>,
 }
 
 impl PlainExports {
@@ -362,12 +365,12 @@ impl PlainExports {
         Ok(PlainExports {
             dir: dir.to_path_buf(),
             jsonl: if exports.jsonl {
-                Some(create(&dir.join(SENTENCES_JSONL))?)
+                Some(create_file(&dir.join(SENTENCES_JSONL))?)
             } else {
                 None
             },
             text: if exports.text {
-                Some(create(&dir.join(SENTENCES_TXT))?)
+                Some(create_file(&dir.join(SENTENCES_TXT))?)
             } else {
                 None
             },
@@ -382,16 +385,6 @@ impl PlainExports {
             if let Some(w) = w {
                 w.write_all(bytes)
                     .map_err(|e| DataError::io(self.dir.join(name), e))?;
-            }
-        }
-        Ok(())
-    }
-
-    pub fn finish(self) -> Result<()> {
-        for (w, name) in [(self.jsonl, SENTENCES_JSONL), (self.text, SENTENCES_TXT)] {
-            if let Some(w) = w {
-                w.into_inner()
-                    .map_err(|e| DataError::io(self.dir.join(name), e.into_error()))?;
             }
         }
         Ok(())
