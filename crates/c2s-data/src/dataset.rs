@@ -218,7 +218,12 @@ impl ParquetSentences {
         } else {
             Compression::UNCOMPRESSED
         };
-        let mut props = WriterProperties::builder().set_compression(compression);
+        // 128 KB pages rather than the crate's 1 MB: the crate copies every
+        // value twice on its way into a page, and buffers that small stay in
+        // cache (plain: 3 % less time on the demo; zstd: as fast, 2 % smaller).
+        let mut props = WriterProperties::builder()
+            .set_compression(compression)
+            .set_data_page_size_limit(128 << 10);
         for col in ["cell_name", "cell_sentence"] {
             props = props
                 .set_column_dictionary_enabled(ColumnPath::from(col), false)
