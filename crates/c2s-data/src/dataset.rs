@@ -102,7 +102,7 @@ pub fn render_jsonl(
 pub enum ParquetCompression {
     /// zstd for large matrices (more than [`ParquetCompression::AUTO_ZSTD_VALUES`]
     /// stored values), plain below. Measured on 2 cores: zstd made a
-    /// 2,638-cell conversion a quarter slower for 7 MB saved, while at
+    /// 2,638-cell conversion about a third slower for 7 MB saved, while at
     /// 1,000,000 cells it took about as long (36 s against 35 s: writing
     /// 8.7 GB plain cost nearly as much as compressing) and left 2.6 GB.
     #[default]
