@@ -75,8 +75,8 @@ impl Elem {
 /// come in row blocks whose edges fall inside chunks, and the matrix's kind is
 /// judged from its first rows (at most 200,000 values: 1.6 MB if 8 bytes each)
 /// before the conversion reads them again; keeping recent chunks decodes each
-/// of those once. More is only memory: at 8 MB it was a fifth of a conversion's page
-/// faults, and those cost more than the decoding they saved.
+/// of those once. More is only memory: at 8 MB it was a fifth of a
+/// conversion's page faults, which cost more than the decoding they saved.
 const CACHE_BYTES: usize = 2 << 20;
 
 /// A 1-D deflate-compressed dataset whose chunks we decode ourselves.

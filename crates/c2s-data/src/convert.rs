@@ -735,11 +735,11 @@ pub fn convert(
         label_cols: &label_cols,
     };
     // The stages overlap: one thread reads (HDF5 is serialised), the pool
-    // ranks and compresses, one thread appends Parquet row groups, one writes
+    // ranks and encodes, one thread appends Parquet row groups, one writes
     // the text exports.
     std::thread::scope(|s| -> Result<()> {
-        // Blocks are compressed on the pool as they come (compression is
-        // most of writing) and appended in order; a few may be in flight.
+        // Blocks are encoded (and compressed, if asked) on the pool as they
+        // come and appended in order; a few may be in flight.
         let (wtx, wrx) =
             sync_channel::<Receiver<Result<EncodedBlock>>>(rayon::current_num_threads().max(1));
         // The workers' JSONL and text pieces, in order, written as they are.
@@ -761,7 +761,7 @@ pub fn convert(
             }
             Ok(())
         });
-        // The scope ends once every block's compression has: the writer
+        // The scope ends once every block's encoding has: the writer
         // thread can then be joined even from a pool thread.
         let streamed = rayon::in_place_scope(|pool| {
             let streamed = stream_blocks(&p.src, &blocks, job, |chunk| {
