@@ -22,7 +22,9 @@ use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
-use crate::sentence::{gene_words, looks_like_ensembl, stable_hash, GeneWords, Ranker, WordTable};
+use crate::sentence::{
+    first_invalid, gene_words, looks_like_ensembl, stable_hash, GeneWords, Ranker, WordTable,
+};
 use crate::split::{make_splits, Split, Splits};
 use crate::vocabulary::Vocabulary;
 
@@ -220,12 +222,13 @@ impl Prepared {
     }
 }
 
-/// Reads blocks on one thread while `f` processes the previous block.
-/// HDF5 is serialised by a global lock, so one reader is all it can use.
-/// The reader decompresses on a small pool of its own: on the shared pool its
-/// work queued behind the ranking and compression of the block before, so
-/// reading did not overlap them (on 2 cores each block was read mostly after
-/// the previous one was ranked). Reading is about a sixth of the work.
+/// Reads each next block as a pool task while `f` processes the current one.
+/// The read is spawned before `f` starts, so it is the oldest task on the
+/// pool and workers take it (and the chunk decompression it splits into)
+/// as soon as they are free, between the pieces of `f`'s work; workers that
+/// finish early help decompress rather than wait. (A reader thread of its
+/// own left workers idle whenever it fell behind: on 2 cores it got a
+/// fourth of the CPU beside the ranking and the writers.)
 fn stream_blocks<F>(
     src: &MatrixSource,
     blocks: &[(usize, usize)],
@@ -235,44 +238,51 @@ fn stream_blocks<F>(
 where
     F: FnMut(RowChunk) -> Result<()>,
 {
-    let stop = AtomicBool::new(false);
-    let stop_ref = &stop;
-    std::thread::scope(|s| {
-        let (tx, rx) = sync_channel::<Result<RowChunk>>(1);
-        let readers = rayon::ThreadPoolBuilder::new()
-            .num_threads(rayon::current_num_threads().div_ceil(6))
-            .thread_name(|i| format!("c2s-read-{i}"))
-            .build()
-            .ok();
-        s.spawn(move || {
-            for &(a, b) in blocks {
-                if stop_ref.load(Ordering::Relaxed) {
-                    break;
-                }
-                // Without a pool of its own (threads unavailable) it shares the global one.
-                let r = match &readers {
-                    Some(pool) => pool.install(|| src.read_rows(a, b)),
-                    None => src.read_rows(a, b),
-                };
-                let failed = r.is_err();
-                if tx.send(r).is_err() || failed {
-                    break;
-                }
+    rayon::in_place_scope(|s| {
+        let read = |k: usize| {
+            let (tx, rx) = sync_channel::<Result<RowChunk>>(1);
+            let (a, b) = blocks[k];
+            s.spawn(move |_| {
+                let r = src.read_rows(a, b);
+                let _ = tx.send(r);
+            });
+            rx
+        };
+        let mut next = (!blocks.is_empty()).then(|| read(0));
+        let mut k = 0;
+        while let Some(rx) = next.take() {
+            // A sender gone without a result means its task never ran.
+            let chunk = recv_from_pool(&rx).unwrap_or(Err(DataError::Cancelled));
+            k += 1;
+            job.check()?;
+            let chunk = chunk?;
+            if k < blocks.len() {
+                next = Some(read(k));
             }
-        });
-        let mut out = Ok(());
-        for chunk in rx.iter() {
-            let r = job.check().and(chunk).and_then(&mut f);
-            if r.is_err() {
-                out = r;
-                break;
+            f(chunk)?;
+        }
+        Ok(())
+    })
+}
+
+/// Receives from a channel whose sender is a pool task. On a pool thread a
+/// blocking receive could wait for a task only this thread is free to run,
+/// so it runs pool work until the message comes.
+fn recv_from_pool<T>(rx: &Receiver<T>) -> std::result::Result<T, ()> {
+    if rayon::current_thread_index().is_none() {
+        return rx.recv().map_err(|_| ());
+    }
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(()),
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(std::time::Duration::from_micros(50));
+                }
             }
         }
-        stop_ref.store(true, Ordering::Relaxed);
-        // Drain so the reader is not blocked on a full channel.
-        for _ in rx.iter() {}
-        out
-    })
+    }
 }
 
 /// Sends on a bounded channel whose receiver waits for work spawned on the
@@ -295,24 +305,6 @@ fn send_from_pool<T>(tx: &SyncSender<T>, mut msg: T) -> std::result::Result<(), 
             }
         }
     }
-}
-
-/// Expression must be finite and not negative (NaN fails both tests).
-fn is_valid_value(v: f64) -> bool {
-    (0.0..f64::INFINITY).contains(&v)
-}
-
-/// A row's first value that is not expression, with its gene. The common
-/// all-valid case is a count without branches, which vectorises: a loop
-/// that returned at the first bad value was 3 % of a conversion.
-fn first_invalid(idx: &[u32], val: &[f64]) -> Option<(u32, f64)> {
-    if val.iter().filter(|&&v| !is_valid_value(v)).count() == 0 {
-        return None;
-    }
-    idx.iter()
-        .zip(val)
-        .find(|(_, &v)| !is_valid_value(v))
-        .map(|(&j, &v)| (j, v))
 }
 
 /// Splits a block's rows into pieces for the thread pool.
@@ -508,14 +500,18 @@ impl Sentencer<'_> {
                 continue;
             }
             let (idx, val) = chunk.row(i);
-            let mut total = 0.0;
-            if let Some((j, v)) = first_invalid(idx, val) {
-                return Err(self.p.bad_value(r, j, v));
-            }
-            let (idx, val) = if self.all_genes {
-                total = val.iter().sum();
-                (idx, val)
+            let (cell_key, gene_keys) = (self.p.cell_keys[r], &self.p.gene_keys);
+            // Every value is checked, also those of genes filtered out.
+            let (n, total) = if self.all_genes {
+                let n = ranker
+                    .rank_valid(idx, val, cell_key, gene_keys)
+                    .map_err(|(j, v)| self.p.bad_value(r, j, v))?;
+                (n, val.iter().sum())
             } else {
+                if let Some((j, v)) = first_invalid(idx, val) {
+                    return Err(self.p.bad_value(r, j, v));
+                }
+                let mut total = 0.0;
                 fi.clear();
                 fv.clear();
                 for (&j, &v) in idx.iter().zip(val) {
@@ -525,9 +521,8 @@ impl Sentencer<'_> {
                         total += v;
                     }
                 }
-                (fi.as_slice(), fv.as_slice())
+                (ranker.rank(&fi, &fv, cell_key, gene_keys), total)
             };
-            let n = ranker.rank(idx, val, self.p.cell_keys[r], &self.p.gene_keys);
             if n == 0 {
                 return Err(DataError::bad(
                     &self.p.ad.path,
