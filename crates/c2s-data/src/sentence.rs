@@ -134,19 +134,23 @@ struct ValueClasses {
 
 impl ValueClasses {
     fn of(values: &[f64]) -> Self {
-        let mut c = ValueClasses {
-            invalid: 0,
-            not_f32: 0,
-            not_count: 0,
-        };
+        // Below 2^52, adding and taking away 2^52 rounds to a whole number.
+        // Unlike a cast to an integer (which saturates), it vectorises.
+        const ROUND: f64 = (1u64 << 52) as f64;
+        // `&` rather than `&&`: no branches.
+        let (mut invalid, mut not_f32, mut not_count) = (0usize, 0usize, 0usize);
         for &v in values {
             let expressed = v > 0.0;
-            c.invalid += !is_valid_value(v) as usize;
-            c.not_f32 += (expressed && (v as f32) as f64 != v) as usize;
-            c.not_count +=
-                (expressed && v < COUNT_BUCKETS as f64 && (v as i32) as f64 != v) as usize;
+            invalid += !is_valid_value(v) as usize;
+            not_f32 += (expressed & ((v as f32) as f64 != v)) as usize;
+            not_count +=
+                (expressed & (v < COUNT_BUCKETS as f64) & ((v + ROUND) - ROUND != v)) as usize;
         }
-        c
+        ValueClasses {
+            invalid,
+            not_f32,
+            not_count,
+        }
     }
 }
 
