@@ -367,7 +367,12 @@ impl MatrixSource {
                         idx.into_raw_vec_and_offset().0,
                     )
                 };
-                if let Some(&bad) = idx.iter().find(|&&j| j as usize >= self.n_cols) {
+                // Counted first: a count vectorises, a search that stops does not.
+                let out_of_range = idx.iter().filter(|&&j| j as usize >= self.n_cols).count();
+                if let Some(&bad) = (out_of_range > 0)
+                    .then(|| idx.iter().find(|&&j| j as usize >= self.n_cols))
+                    .flatten()
+                {
                     return Err(DataError::bad(
                         &self.file,
                         format!("{}/indices", self.field),
