@@ -549,8 +549,7 @@ impl Sentencer<'_> {
                 dataset::render_jsonl(
                     &mut piece.jsonl,
                     &self.p.ad.obs.index[r],
-                    // Gene words are valid UTF-8 joined by spaces.
-                    std::str::from_utf8(&piece.text[from..]).expect("UTF-8 words"),
+                    &piece.text[from..],
                     self.word_table.json_plain(),
                     n,
                     self.assignment[k].as_str(),

@@ -51,11 +51,13 @@ pub struct SentenceBlock {
 /// Renders one JSONL record (`cell_name`, `cell_sentence`, `n_genes`, `split`,
 /// labels) into `out`. `label_keys` are the label names, already JSON-quoted.
 /// `sentence_plain` says the sentence needs no escaping (known from its words).
+/// The sentence comes as bytes, gene words joined by spaces, so the common
+/// plain case is a copy without a UTF-8 check of every sentence.
 #[allow(clippy::too_many_arguments)]
 pub fn render_jsonl(
     out: &mut Vec<u8>,
     cell_name: &str,
-    sentence: &str,
+    sentence: &[u8],
     sentence_plain: bool,
     n_genes: i32,
     split: &str,
@@ -78,10 +80,10 @@ pub fn render_jsonl(
     out.extend_from_slice(b",\"cell_sentence\":");
     if sentence_plain {
         out.push(b'"');
-        out.extend_from_slice(sentence.as_bytes());
+        out.extend_from_slice(sentence);
         out.push(b'"');
     } else {
-        string(out, sentence);
+        string(out, &String::from_utf8_lossy(sentence));
     }
     out.extend_from_slice(format!(",\"n_genes\":{n_genes},\"split\":\"{split}\"").as_bytes());
     for (key, value) in label_keys.iter().zip(labels) {
@@ -550,7 +552,7 @@ mod tests {
             render_jsonl(
                 &mut out,
                 name,
-                "CD3D MT-CO1",
+                b"CD3D MT-CO1",
                 true,
                 2,
                 "train",
@@ -574,7 +576,7 @@ mod tests {
         render_jsonl(
             &mut out,
             "c",
-            "A\"B C\\D",
+            b"A\"B C\\D",
             false,
             2,
             "val",
