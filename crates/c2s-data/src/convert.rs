@@ -453,7 +453,9 @@ struct Piece {
     ends: Vec<usize>,
     // Fit sample: (dataset position, values in rank order, total)
     fit: Vec<(usize, Vec<f64>, f64)>,
-    counts: Vec<u64>,
+    // Cells of this piece expressing each gene (a piece has far fewer than
+    // 2^32 cells; half the size of u64 to zero and add up, per piece).
+    counts: Vec<u32>,
     jsonl: Vec<u8>,
 }
 
@@ -484,7 +486,7 @@ impl Sentencer<'_> {
             text: Vec::with_capacity(text_guess),
             ends: Vec::with_capacity(b - a),
             fit: Vec::new(),
-            counts: vec![0u64; self.p.genes.words.len()],
+            counts: vec![0u32; self.p.genes.words.len()],
             // The sentences plus each record's name, split and labels:
             // sized so the buffer is not regrown (and copied) as it fills.
             jsonl: if self.jsonl {
@@ -773,7 +775,7 @@ pub fn convert(
                     vocab_counts
                         .iter_mut()
                         .zip(piece.counts)
-                        .for_each(|(a, b)| *a += b);
+                        .for_each(|(a, b)| *a += b as u64);
                     let text = Bytes::from(piece.text);
                     fit_cells.extend(piece.fit);
                     let mut from = 0;
