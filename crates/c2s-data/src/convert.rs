@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::anndata::{AnnData, ColumnSelection, FileFormat, MatrixId};
 use crate::dataset::{
-    self, EncodedBlock, Exports, ParquetCompression, ParquetSentences, PlainExports, SentenceBlock,
+    self, EncodedBlock, Exports, JsonlSentence, ParquetCompression, ParquetSentences, PlainExports,
+    SentenceBlock,
 };
 use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
@@ -456,7 +457,18 @@ struct Piece {
     // Cells of this piece expressing each gene (a piece has far fewer than
     // 2^32 cells; half the size of u64 to zero and add up, per piece).
     counts: Vec<u32>,
+    // The JSONL records; with plain sentences, each has a gap where its
+    // sentence goes (`gaps`), filled from `text` when written.
     jsonl: Vec<u8>,
+    gaps: Vec<usize>,
+}
+
+/// A piece's share of the JSONL and text exports, for the writer thread.
+struct PlainPart {
+    jsonl: Vec<u8>,
+    gaps: Vec<usize>,
+    text: Bytes,
+    ends: Vec<usize>,
 }
 
 /// What turning a range of rows into sentences needs, shared by the workers.
@@ -487,13 +499,19 @@ impl Sentencer<'_> {
             ends: Vec::with_capacity(b - a),
             fit: Vec::new(),
             counts: vec![0u32; self.p.genes.words.len()],
-            // The sentences plus each record's name, split and labels:
-            // sized so the buffer is not regrown (and copied) as it fills.
+            // Each record's name, split and labels (and its sentence, if
+            // not plain): sized so the buffer is not regrown as it fills.
             jsonl: if self.jsonl {
-                Vec::with_capacity(text_guess + (b - a) * 160)
+                let sentences = if self.word_table.json_plain() {
+                    0
+                } else {
+                    text_guess
+                };
+                Vec::with_capacity(sentences + (b - a) * 160)
             } else {
                 Vec::new()
             },
+            gaps: Vec::new(),
         };
         let (mut fi, mut fv, mut ranker) = (Vec::new(), Vec::new(), Ranker::default());
         for i in a..b {
@@ -548,16 +566,29 @@ impl Sentencer<'_> {
                 piece.fit.push((k, ranker.values(), total));
             }
             if self.jsonl {
-                dataset::render_jsonl(
+                // Plain sentences are gathered from `text` as the file is
+                // written; the others are escaped into the record.
+                let plain = self.word_table.json_plain();
+                let sentence = if plain {
+                    JsonlSentence::Gap
+                } else {
+                    JsonlSentence::Inline {
+                        bytes: &piece.text[from..],
+                        plain,
+                    }
+                };
+                let gap = dataset::render_jsonl(
                     &mut piece.jsonl,
                     &self.p.ad.obs.index[r],
-                    &piece.text[from..],
-                    self.word_table.json_plain(),
+                    sentence,
                     n,
                     self.assignment[k].as_str(),
                     self.label_keys,
                     self.label_cols.iter().map(|c| c[k].clone()),
                 );
+                if plain {
+                    piece.gaps.push(gap);
+                }
             }
             piece.text.push(b'\n');
             piece.rows.push((r, n, total));
@@ -739,7 +770,7 @@ pub fn convert(
         let (wtx, wrx) =
             sync_channel::<Receiver<Result<EncodedBlock>>>(rayon::current_num_threads().max(1));
         // The workers' JSONL and text pieces, in order, written as they are.
-        let (ptx, prx) = sync_channel::<Vec<(Vec<u8>, Bytes)>>(1);
+        let (ptx, prx) = sync_channel::<Vec<PlainPart>>(1);
         let parquet_thread = s.spawn(move || -> Result<()> {
             let mut parquet = parquet;
             for encoded in wrx {
@@ -751,8 +782,8 @@ pub fn convert(
         let plain_thread = s.spawn(move || -> Result<()> {
             let mut plain = plain;
             for pieces in prx {
-                for (jsonl, text) in pieces {
-                    plain.write(&jsonl, &text)?;
+                for part in pieces {
+                    plain.write(&part.jsonl, &part.gaps, &part.text, &part.ends)?;
                 }
             }
             Ok(())
@@ -779,7 +810,7 @@ pub fn convert(
                     let text = Bytes::from(piece.text);
                     fit_cells.extend(piece.fit);
                     let mut from = 0;
-                    for ((r, n, total), end) in piece.rows.into_iter().zip(piece.ends) {
+                    for ((r, n, total), &end) in piece.rows.into_iter().zip(&piece.ends) {
                         let k = position[r];
                         totals[k] = total;
                         expressed += n as u64;
@@ -792,7 +823,12 @@ pub fn convert(
                             dst.push(src[k].clone());
                         }
                     }
-                    plain_parts.push((piece.jsonl, text));
+                    plain_parts.push(PlainPart {
+                        jsonl: piece.jsonl,
+                        gaps: piece.gaps,
+                        text,
+                        ends: piece.ends,
+                    });
                 }
                 done += chunk.n_rows() as u64;
                 // A closed channel means a writer failed; its error is reported below.

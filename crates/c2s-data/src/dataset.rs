@@ -11,7 +11,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -48,22 +48,30 @@ pub struct SentenceBlock {
     pub labels: Vec<Vec<Option<String>>>,
 }
 
+/// A JSONL record's sentence: written into the record, or left out so the
+/// writer gathers it from the text export's buffer rather than a copy.
+pub enum JsonlSentence<'a> {
+    /// `plain` says it needs no escaping (known from its words). It comes
+    /// as bytes, gene words joined by spaces, so the plain case is a copy
+    /// without a UTF-8 check.
+    Inline { bytes: &'a [u8], plain: bool },
+    /// A plain sentence that goes at the returned offset, between the quotes.
+    Gap,
+}
+
 /// Renders one JSONL record (`cell_name`, `cell_sentence`, `n_genes`, `split`,
 /// labels) into `out`. `label_keys` are the label names, already JSON-quoted.
-/// `sentence_plain` says the sentence needs no escaping (known from its words).
-/// The sentence comes as bytes, gene words joined by spaces, so the common
-/// plain case is a copy without a UTF-8 check of every sentence.
+/// Returns where in `out` the sentence's text starts (for a gap: belongs).
 #[allow(clippy::too_many_arguments)]
 pub fn render_jsonl(
     out: &mut Vec<u8>,
     cell_name: &str,
-    sentence: &[u8],
-    sentence_plain: bool,
+    sentence: JsonlSentence,
     n_genes: i32,
     split: &str,
     label_keys: &[String],
     labels: impl Iterator<Item = Option<String>>,
-) {
+) -> usize {
     let string = |out: &mut Vec<u8>, s: &str| {
         // Sentences seldom need escaping; a plain scan is several times faster
         // than serde_json's byte-by-byte escaper, and writes the same bytes.
@@ -78,14 +86,23 @@ pub fn render_jsonl(
     out.extend_from_slice(b"{\"cell_name\":");
     string(out, cell_name);
     out.extend_from_slice(b",\"cell_sentence\":");
-    if sentence_plain {
-        out.push(b'"');
-        out.extend_from_slice(sentence);
-        out.push(b'"');
-    } else {
-        string(out, &String::from_utf8_lossy(sentence));
+    let at = out.len() + 1;
+    match sentence {
+        JsonlSentence::Inline { bytes, plain: true } => {
+            out.push(b'"');
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+        }
+        JsonlSentence::Inline {
+            bytes,
+            plain: false,
+        } => {
+            string(out, &String::from_utf8_lossy(bytes));
+        }
+        JsonlSentence::Gap => out.extend_from_slice(b"\"\""),
     }
-    out.extend_from_slice(format!(",\"n_genes\":{n_genes},\"split\":\"{split}\"").as_bytes());
+    // Into a Vec, which cannot fail.
+    let _ = write!(out, ",\"n_genes\":{n_genes},\"split\":\"{split}\"");
     for (key, value) in label_keys.iter().zip(labels) {
         out.push(b',');
         out.extend_from_slice(key.as_bytes());
@@ -96,6 +113,7 @@ pub fn render_jsonl(
         }
     }
     out.extend_from_slice(b"}\n");
+    at
 }
 
 /// How sentences.parquet stores its pages.
@@ -384,18 +402,63 @@ impl PlainExports {
         })
     }
 
-    pub fn write(&mut self, jsonl: &[u8], text: &[u8]) -> Result<()> {
-        for (w, bytes, name) in [
-            (&mut self.jsonl, jsonl, SENTENCES_JSONL),
-            (&mut self.text, text, SENTENCES_TXT),
-        ] {
-            if let Some(w) = w {
-                w.write_all(bytes)
-                    .map_err(|e| DataError::io(self.dir.join(name), e))?;
-            }
+    /// Appends records and sentences. `text` holds sentences each followed
+    /// by a newline, sentence i ending at `ends[i]`. `jsonl` holds whole
+    /// records, or, if `gaps` is not empty, records with a gap for sentence i
+    /// at `gaps[i]`, filled from `text` as they are written.
+    pub fn write(
+        &mut self,
+        jsonl: &[u8],
+        gaps: &[usize],
+        text: &[u8],
+        ends: &[usize],
+    ) -> Result<()> {
+        if let Some(w) = &mut self.jsonl {
+            let written = if gaps.is_empty() {
+                w.write_all(jsonl)
+            } else {
+                write_gathered(w, jsonl, gaps, text, ends)
+            };
+            written.map_err(|e| DataError::io(self.dir.join(SENTENCES_JSONL), e))?;
+        }
+        if let Some(w) = &mut self.text {
+            w.write_all(text)
+                .map_err(|e| DataError::io(self.dir.join(SENTENCES_TXT), e))?;
         }
         Ok(())
     }
+}
+
+/// Writes `frame` with sentence i of `text` put in at `gaps[i]`: one
+/// gathering write for many pieces, so the sentences (most of the bytes)
+/// are not copied into the records first.
+fn write_gathered(
+    w: &mut File,
+    frame: &[u8],
+    gaps: &[usize],
+    text: &[u8],
+    ends: &[usize],
+) -> std::io::Result<()> {
+    let mut slices = Vec::with_capacity(2 * gaps.len() + 1);
+    let (mut at, mut start) = (0, 0);
+    for (&gap, &end) in gaps.iter().zip(ends) {
+        slices.push(IoSlice::new(&frame[at..gap]));
+        slices.push(IoSlice::new(&text[start..end]));
+        (at, start) = (gap, end + 1);
+    }
+    slices.push(IoSlice::new(&frame[at..]));
+    // A writev takes at most IOV_MAX slices (1024 on Linux).
+    for mut batch in slices.chunks_mut(1024) {
+        while !batch.is_empty() {
+            match w.write_vectored(batch) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut batch, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A sentence read back with its cell name and labels.
@@ -552,8 +615,10 @@ mod tests {
             render_jsonl(
                 &mut out,
                 name,
-                b"CD3D MT-CO1",
-                true,
+                JsonlSentence::Inline {
+                    bytes: b"CD3D MT-CO1",
+                    plain: true,
+                },
                 2,
                 "train",
                 &["\"cell_type\"".to_string()],
@@ -576,8 +641,10 @@ mod tests {
         render_jsonl(
             &mut out,
             "c",
-            b"A\"B C\\D",
-            false,
+            JsonlSentence::Inline {
+                bytes: b"A\"B C\\D",
+                plain: false,
+            },
             2,
             "val",
             &[],

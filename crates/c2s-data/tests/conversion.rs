@@ -393,7 +393,10 @@ fn dataset_folder_is_complete_and_consistent() {
     };
     for &i in &splits.test {
         assert_eq!(split_of(&s[i]), "test");
-        let (mut a, mut b) = (s[i].clone(), jsonl[i].clone());
+    }
+    // Every JSONL record (written around its sentence) is the Parquet row.
+    for (a, b) in s.iter().zip(&jsonl) {
+        let (mut a, mut b) = (a.clone(), b.clone());
         a.labels.sort();
         b.labels.sort();
         assert_eq!(a, b);
@@ -432,6 +435,26 @@ fn dataset_folder_is_complete_and_consistent() {
         let same =
             std::fs::read(dir.join(name)).unwrap() == std::fs::read(dir2.join(name)).unwrap();
         assert!(same, "{name} differs between two identical runs");
+    }
+}
+
+#[test]
+fn gene_names_that_need_escaping_make_valid_jsonl() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("quoted.h5ad");
+    write_dense(
+        &f,
+        &[vec![3.0, 1.0, 2.0], vec![0.0, 5.0, 1.0]],
+        &["CD3D", "A\"B", "C\\D"],
+    );
+    let (_t, dir, s) = run(&f, &ConvertOptions::default());
+    assert_eq!(s[0].sentence, "CD3D C\\D A\"B");
+    let jsonl = read_sentences(&dir.join("sentences.jsonl")).unwrap();
+    let text = std::fs::read_to_string(dir.join("sentences.txt")).unwrap();
+    assert_eq!(jsonl.len(), 2);
+    for ((a, b), line) in s.iter().zip(&jsonl).zip(text.lines()) {
+        assert_eq!(a.sentence, b.sentence);
+        assert_eq!(a.sentence, line);
     }
 }
 
