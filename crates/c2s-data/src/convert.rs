@@ -854,9 +854,28 @@ pub fn convert(
                     done: 0,
                     total: 1,
                 });
+                // The vocabulary and splits are written meanwhile.
+                let (vtx, vrx) = sync_channel(1);
+                let (dir, kept_genes, vocab_counts) = (tmp.path(), &kept_genes, &vocab_counts);
+                let splits = &splits;
+                pool.spawn(move |_| {
+                    let vocab = Vocabulary {
+                        genes: kept_genes.iter().map(|&g| words[g].clone()).collect(),
+                        cells_expressing: kept_genes.iter().map(|&g| vocab_counts[g]).collect(),
+                    };
+                    let mut tsv = Vec::new();
+                    vocab.write_tsv(&mut tsv).expect("writing to memory");
+                    let json = serde_json::to_vec(splits).expect("serialisable");
+                    let _ = vtx.send(
+                        write_in(dir, dataset::VOCABULARY_TSV, &tsv)
+                            .and_then(|_| write_in(dir, dataset::SPLITS_JSON, &json)),
+                    );
+                });
                 let target = pre.target_sum.unwrap_or_else(|| median_total(&totals));
                 let cells = std::mem::take(&mut fit_cells);
                 fitted = Some((target, fit_sample(cells, target, pre, p.kind)));
+                // A sender gone without a result means its task never ran.
+                recv_from_pool(&vrx).unwrap_or(Err(DataError::Cancelled))?;
             }
             streamed
         });
@@ -871,21 +890,7 @@ pub fn convert(
     job.check()?;
     let (target, fit) = fitted.expect("set when streaming succeeded");
 
-    let vocab = Vocabulary {
-        genes: kept_genes.iter().map(|&g| words[g].clone()).collect(),
-        cells_expressing: kept_genes.iter().map(|&g| vocab_counts[g]).collect(),
-    };
-    let write_file = |name: &str, bytes: &[u8]| {
-        let path = tmp.path().join(name);
-        std::fs::write(&path, bytes).map_err(|e| DataError::io(&path, e))
-    };
-    let mut vbuf = Vec::new();
-    vocab.write_tsv(&mut vbuf).expect("writing to memory");
-    write_file(dataset::VOCABULARY_TSV, &vbuf)?;
-    write_file(
-        dataset::SPLITS_JSON,
-        &serde_json::to_vec(&splits).expect("serialisable"),
-    )?;
+    let write_file = |name: &str, bytes: &[u8]| write_in(tmp.path(), name, bytes);
 
     let fit_doc = serde_json::json!({
         "fit": fit,
@@ -964,6 +969,12 @@ pub fn convert(
     }
     std::fs::rename(&tmp_path, output).map_err(|e| DataError::io(output, e))?;
     Ok(summary)
+}
+
+/// Writes `bytes` to the file `name` in `dir`.
+fn write_in(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).map_err(|e| DataError::io(&path, e))
 }
 
 /// Copies chosen rows out of the blocks streaming past, so a sample needs no
