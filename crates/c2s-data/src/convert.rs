@@ -761,8 +761,8 @@ pub fn convert(
         label_keys: &label_keys,
         label_cols: &label_cols,
     };
-    // The stages overlap: one thread reads (HDF5 is serialised), the pool
-    // ranks and encodes, one thread appends Parquet row groups, one writes
+    // The stages overlap: the pool reads the next block while it ranks and
+    // encodes this one, one thread appends Parquet row groups, one writes
     // the text exports.
     std::thread::scope(|s| -> Result<()> {
         // Blocks are encoded (and compressed, if asked) on the pool as they
