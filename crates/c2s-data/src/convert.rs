@@ -20,7 +20,7 @@ use crate::dataset::{
     SentenceBlock,
 };
 use crate::error::{DataError, Result};
-use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
+use crate::inverse::{fit_rank_expression, fit_ranked, RankFit, ValueRuns};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
 use crate::sentence::{
@@ -447,13 +447,13 @@ impl Drop for FileHash {
 struct Piece {
     // (file row, genes, total over kept genes)
     rows: Vec<(usize, i32, f64)>,
-    // Every sentence followed by a newline: the text export as is,
-    // and the Parquet values as slices of it.
+    // The sentences in Parquet's PLAIN layout (each behind its length):
+    // Parquet pages as they are, and the other exports gathered from it.
     text: Vec<u8>,
-    // Where each sentence ends in `text` (before its newline).
+    // Where each sentence ends in `text`.
     ends: Vec<usize>,
-    // Fit sample: (dataset position, values in rank order, total)
-    fit: Vec<(usize, Vec<f64>, f64)>,
+    // Fit sample: (dataset position, values in rank order as runs, total)
+    fit: Vec<(usize, ValueRuns, f64)>,
     // Cells of this piece expressing each gene (a piece has far fewer than
     // 2^32 cells; half the size of u64 to zero and add up, per piece).
     counts: Vec<u32>,
@@ -555,15 +555,16 @@ impl Sentencer<'_> {
                     "drop such cells with --min-genes 1 (the reference tutorials use --min-genes 200)",
                 ));
             }
-            let from = piece.text.len();
+            let from = dataset::start_plain_value(&mut piece.text);
             let counts = &mut piece.counts;
             let genes = ranker.genes().inspect(|&j| counts[j as usize] += 1);
             self.word_table.write(genes, &mut piece.text);
+            dataset::finish_plain_value(&mut piece.text, from);
             piece.ends.push(piece.text.len());
             let k = self.position[r];
             let n = n as i32;
             if self.in_fit[r] {
-                piece.fit.push((k, ranker.values(), total));
+                piece.fit.push((k, ranker.value_runs(), total));
             }
             if self.jsonl {
                 // Plain sentences are gathered from `text` as the file is
@@ -590,7 +591,6 @@ impl Sentencer<'_> {
                     piece.gaps.push(gap);
                 }
             }
-            piece.text.push(b'\n');
             piece.rows.push((r, n, total));
         }
         Ok(piece)
@@ -598,27 +598,22 @@ impl Sentencer<'_> {
 }
 
 /// The rank-expression fit on the sampled cells, whose values come ranked
-/// from the main pass (ranks do not depend on normalisation).
+/// (as runs of equal values) from the main pass: ranks do not depend on
+/// normalisation, and one log per run is enough.
 fn fit_sample(
-    mut cells: Vec<(usize, Vec<f64>, f64)>,
+    mut cells: Vec<(usize, ValueRuns, f64)>,
     target: f64,
     pre: &Preprocess,
     kind: ValueKind,
 ) -> Option<RankFit> {
     cells.par_sort_unstable_by_key(|c| c.0);
-    let normalised: Vec<Vec<f64>> = cells
+    let normalised: Vec<ValueRuns> = cells
         .into_par_iter()
-        .map(|(_, mut values, total)| {
-            // Values come ranked, so equal ones sit together, and counts
-            // repeat a few small integers: one log per run of equal values.
-            let mut last = (f64::NAN, 0.0);
-            for v in values.iter_mut() {
-                if *v != last.0 {
-                    last = (*v, normalize_value(*v, total, target, pre.log_base, kind));
-                }
-                *v = last.1;
+        .map(|(_, mut runs, total)| {
+            for (v, _) in runs.iter_mut() {
+                *v = normalize_value(*v, total, target, pre.log_base, kind);
             }
-            values
+            runs
         })
         .collect();
     fit_ranked(&normalised)
@@ -726,7 +721,7 @@ pub fn convert(
     fit_positions
         .iter()
         .for_each(|&k| in_fit[kept_rows[k]] = true);
-    let mut fit_cells: Vec<(usize, Vec<f64>, f64)> = Vec::with_capacity(fit_positions.len());
+    let mut fit_cells: Vec<(usize, ValueRuns, f64)> = Vec::with_capacity(fit_positions.len());
     let stored = p
         .src
         .stored_values()
@@ -809,20 +804,18 @@ pub fn convert(
                         .for_each(|(a, b)| *a += b as u64);
                     let text = Bytes::from(piece.text);
                     fit_cells.extend(piece.fit);
-                    let mut from = 0;
-                    for ((r, n, total), &end) in piece.rows.into_iter().zip(&piece.ends) {
+                    for (r, n, total) in piece.rows {
                         let k = position[r];
                         totals[k] = total;
                         expressed += n as u64;
                         block.cell_names.push(obs.index[r].clone());
-                        block.sentences.push(text.slice(from..end));
-                        from = end + 1;
                         block.n_genes.push(n);
                         block.splits.push(assignment[k].as_str());
                         for (dst, src) in block.labels.iter_mut().zip(&label_cols) {
                             dst.push(src[k].clone());
                         }
                     }
+                    block.sentences.push(text.clone());
                     plain_parts.push(PlainPart {
                         jsonl: piece.jsonl,
                         gaps: piece.gaps,

@@ -44,32 +44,62 @@ pub fn fit_rank_expression(
     gene_keys: &[u64],
 ) -> Option<RankFit> {
     let n_cells = rows.n_rows().min(cell_keys.len());
-    // Each cell's values in rank order, cells ranked in parallel.
-    let cells: Vec<Vec<f64>> = (0..n_cells)
+    // Each cell's values in rank order (as runs), cells ranked in parallel.
+    let cells: Vec<ValueRuns> = (0..n_cells)
         .into_par_iter()
         .map_init(Ranker::default, |ranker, i| {
             let (idx, val) = rows.row(i);
             ranker.rank(idx, val, cell_keys[i], gene_keys);
-            ranker.values()
+            ranker.value_runs()
         })
         .collect();
     fit_ranked(&cells)
 }
 
-/// Fits on cells given as their normalised log values in rank order.
-pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
+/// A cell's values in rank order as runs of equal values: (value, points).
+/// Counts tie a lot (a cell of a thousand genes holds a few dozen distinct
+/// values), so the fit works per run rather than per point.
+pub type ValueRuns = Vec<(f64, u32)>;
+
+/// Groups values in rank order into runs of equal values.
+pub fn value_runs(values: impl IntoIterator<Item = f64>) -> ValueRuns {
+    let mut runs: ValueRuns = Vec::new();
+    for v in values {
+        match runs.last_mut() {
+            Some((last, n)) if *last == v => *n += 1,
+            _ => runs.push((v, 1)),
+        }
+    }
+    runs
+}
+
+/// Fits on cells given as their normalised log values in rank order, each
+/// cell as runs of equal values.
+pub fn fit_ranked(cells: &[ValueRuns]) -> Option<RankFit> {
     let n_cells = cells.len();
-    let max_len = cells.iter().map(Vec::len).max().unwrap_or(0);
-    // count[r]: points at rank r.
+    let lens: Vec<usize> = cells
+        .iter()
+        .map(|c| c.iter().map(|&(_, k)| k as usize).sum())
+        .collect();
+    let max_len = lens.iter().copied().max().unwrap_or(0);
+    // count[r]: points at rank r, that is cells longer than r.
     let mut count = vec![0usize; max_len];
-    for c in cells {
-        count[..c.len()].iter_mut().for_each(|x| *x += 1);
+    lens.iter()
+        .filter(|&&l| l > 0)
+        .for_each(|&l| count[l - 1] += 1);
+    for r in (1..max_len).rev() {
+        count[r - 1] += count[r];
     }
     let x: Vec<f64> = (0..max_len).map(|r| ((1 + r) as f64).log10()).collect();
     let fit_ranks = x.iter().take_while(|&&v| v < FIT_MAX_X).count();
+    // Prefix sums of x, so a run's sum of x is one difference.
+    let mut sum_x = vec![0.0; max_len + 1];
+    for r in 0..max_len {
+        sum_x[r + 1] = sum_x[r] + x[r];
+    }
 
     // Ordinary least squares on the points with x < 3. One pass over the
-    // points also takes the sums R² and Pearson need: a prediction depends
+    // runs also takes the sums R² and Pearson need: a prediction depends
     // only on its rank, so its sums come from the per-rank counts.
     let (mut n, mut sx, mut sxx) = (0.0, 0.0, 0.0);
     for r in 0..fit_ranks {
@@ -79,14 +109,17 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
     }
     let [sy, sxy, s_y, s_yy, s_xy] = sum_over_cells(cells, |c| {
         let mut s = [0.0; 5];
-        for (r, &y) in c.iter().enumerate() {
-            if r < fit_ranks {
-                s[0] += y;
-                s[1] += x[r] * y;
-            }
-            s[2] += y;
-            s[3] += y * y;
-            s[4] += x[r] * y;
+        let mut r = 0;
+        for &(y, k) in c {
+            let j = r + k as usize;
+            let (fr, fj) = (r.min(fit_ranks), j.min(fit_ranks));
+            let k = k as f64;
+            s[0] += y * (fj - fr) as f64;
+            s[1] += y * (sum_x[fj] - sum_x[fr]);
+            s[2] += y * k;
+            s[3] += y * y * k;
+            s[4] += y * (sum_x[j] - sum_x[r]);
+            r = j;
         }
         s
     });
@@ -139,23 +172,18 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
         rank_sum[r + 1] = rank_sum[r] + t as u128;
         rank_sq_sum[r + 1] = rank_sq_sum[r] + (t as u128) * (t as u128);
     }
-    // Equal values of a cell sit side by side (ranked), and counts make them
-    // common, so each run becomes one group (value, points, sum and sum of
-    // squares of the points' prediction ranks): the sort sees one key per
-    // distinct value of a cell rather than one per point.
+    // Each run becomes one group (value, points, sum and sum of squares of
+    // the points' prediction ranks): the sort sees one key per run rather
+    // than one per point.
     let mut groups: Vec<(u64, u64, f64, f64)> = cells
         .par_iter()
         .fold(Vec::new, |mut out, c| {
             let mut r = 0;
-            while r < c.len() {
-                let y = c[r];
-                let mut j = r + 1;
-                while j < c.len() && c[j] == y {
-                    j += 1;
-                }
+            for &(y, k) in c {
+                let j = r + k as usize;
                 let sb = (rank_sum[j] - rank_sum[r]) as f64 / 2.0;
                 let sbb = (rank_sq_sum[j] - rank_sq_sum[r]) as f64 / 4.0;
-                out.push((ordered_bits(y), (j - r) as u64, sb, sbb));
+                out.push((ordered_bits(y), k as u64, sb, sbb));
                 r = j;
             }
             out
@@ -205,8 +233,8 @@ pub fn fit_ranked(cells: &[Vec<f64>]) -> Option<RankFit> {
 /// Per-cell sums added up over all cells, in parallel over fixed groups of
 /// cells and then in group order, so the result does not depend on threads.
 fn sum_over_cells<const K: usize>(
-    cells: &[Vec<f64>],
-    f: impl Fn(&[f64]) -> [f64; K] + Sync,
+    cells: &[ValueRuns],
+    f: impl Fn(&[(f64, u32)]) -> [f64; K] + Sync,
 ) -> [f64; K] {
     let add = |mut a: [f64; K], b: [f64; K]| {
         a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
@@ -335,8 +363,9 @@ mod tests {
     }
 
     #[test]
-    fn spearman_equals_the_textbook_one_with_ties() {
-        // Counts-like values: many ties within and across cells.
+    fn fit_equals_the_textbook_one_with_ties() {
+        // Counts-like values: many ties within and across cells. Cells of
+        // different lengths, two past rank 999 where the line's points stop.
         let mut state = 7u64;
         let mut next = || {
             state = state
@@ -344,9 +373,13 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (state >> 33) as f64 / (1u64 << 31) as f64
         };
-        let cells: Vec<Vec<f64>> = (0..40)
-            .map(|_| {
-                let len = 5 + (next() * 60.0) as usize;
+        let cells: Vec<Vec<f64>> = (0..42)
+            .map(|i| {
+                let len = if i < 2 {
+                    1100 + 50 * i
+                } else {
+                    5 + (next() * 60.0) as usize
+                };
                 let mut v: Vec<f64> = (0..len)
                     .map(|_| (1.0 + (next() * 6.0).floor()).ln())
                     .collect();
@@ -354,14 +387,46 @@ mod tests {
                 v
             })
             .collect();
-        let fit = fit_ranked(&cells).expect("a fit");
-        let (mut y, mut pred) = (Vec::new(), Vec::new());
+        let runs: Vec<ValueRuns> = cells
+            .iter()
+            .map(|c| value_runs(c.iter().copied()))
+            .collect();
+        let fit = fit_ranked(&runs).expect("a fit");
+        let (mut y, mut xs) = (Vec::new(), Vec::new());
         for c in &cells {
             for (r, &v) in c.iter().enumerate() {
                 y.push(v);
-                pred.push(fit.intercept + fit.slope * ((1 + r) as f64).log10());
+                xs.push(((1 + r) as f64).log10());
             }
         }
+        // Least squares on the points with x < 3, the textbook way.
+        let line: Vec<(f64, f64)> = xs
+            .iter()
+            .zip(&y)
+            .filter(|p| *p.0 < 3.0)
+            .map(|(&a, &b)| (a, b))
+            .collect();
+        let m = line.len() as f64;
+        let (mx, my) = (
+            line.iter().map(|p| p.0).sum::<f64>() / m,
+            line.iter().map(|p| p.1).sum::<f64>() / m,
+        );
+        let slope = line.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>()
+            / line.iter().map(|p| (p.0 - mx).powi(2)).sum::<f64>();
+        let intercept = my - slope * mx;
+        assert_eq!((fit.n_points, fit.n_fit_points), (y.len(), line.len()));
+        assert!(line.len() < y.len());
+        assert!((fit.slope - slope).abs() < 1e-9 && (fit.intercept - intercept).abs() < 1e-9);
+        // R² and Pearson over all points.
+        let pred: Vec<f64> = xs.iter().map(|&x| fit.intercept + fit.slope * x).collect();
+        let n = y.len() as f64;
+        let (ym, pm) = (y.iter().sum::<f64>() / n, pred.iter().sum::<f64>() / n);
+        let ss_res: f64 = y.iter().zip(&pred).map(|(a, b)| (a - b).powi(2)).sum();
+        let ss_tot: f64 = y.iter().map(|a| (a - ym).powi(2)).sum();
+        let cov: f64 = y.iter().zip(&pred).map(|(a, b)| (a - ym) * (b - pm)).sum();
+        let ss_pred: f64 = pred.iter().map(|b| (b - pm).powi(2)).sum();
+        assert!((fit.r_squared - (1.0 - ss_res / ss_tot)).abs() < 1e-9);
+        assert!((fit.pearson_r - cov / (ss_tot * ss_pred).sqrt()).abs() < 1e-9);
         let naive = spearman_naive(&y, &pred);
         assert!(
             (fit.spearman_rho - naive).abs() < 1e-9,

@@ -300,6 +300,26 @@ impl Ranker {
         }
     }
 
+    /// Values in rank order as runs of equal values (for the fit).
+    pub fn value_runs(&self) -> crate::inverse::ValueRuns {
+        if self.use_fast {
+            // Equal values share a key's high half.
+            let mut runs: crate::inverse::ValueRuns = Vec::new();
+            let mut last = None;
+            for &k in &self.fast {
+                let high = (k >> 32) as u32;
+                match runs.last_mut() {
+                    Some((_, n)) if last == Some(high) => *n += 1,
+                    _ => runs.push((f32::from_bits(!high) as f64, 1)),
+                }
+                last = Some(high);
+            }
+            runs
+        } else {
+            crate::inverse::value_runs(self.wide.iter().map(|&k| unpack_key(k).0))
+        }
+    }
+
     /// Values in rank order.
     pub fn values(&self) -> Vec<f64> {
         if self.use_fast {
@@ -648,6 +668,7 @@ mod tests {
             r.values(),
             wide.iter().map(|&k| unpack_key(k).0).collect::<Vec<_>>()
         );
+        assert_eq!(r.value_runs(), crate::inverse::value_runs(r.values()));
         // A value f32 cannot hold exactly takes the wide path and keeps full precision.
         let vals2 = [1.0 + 1e-12, 1.0];
         r.rank(&[0, 1], &vals2, 9, &keys);
@@ -696,6 +717,8 @@ mod tests {
             assert!(r.use_fast);
             assert_eq!(n, r.fast.len());
             assert_eq!(r.fast, sorted(&idx, &vals), "cell {cell}");
+            // Runs of tied values, as the fit takes them.
+            assert_eq!(r.value_runs(), crate::inverse::value_runs(r.values()));
             // Out-of-order columns and fractional values take the sort instead.
             if idx.len() > 2 {
                 idx.swap(0, 1);
