@@ -606,9 +606,10 @@ fn fit_sample(
     pre: &Preprocess,
     kind: ValueKind,
 ) -> Option<RankFit> {
-    cells.par_sort_unstable_by_key(|c| c.0);
+    // Sequential: a few tens of thousands of runs, while the pool writes.
+    cells.sort_unstable_by_key(|c| c.0);
     let normalised: Vec<ValueRuns> = cells
-        .into_par_iter()
+        .into_iter()
         .map(|(_, mut runs, total)| {
             for (v, _) in runs.iter_mut() {
                 *v = normalize_value(*v, total, target, pre.log_base, kind);

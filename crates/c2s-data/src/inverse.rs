@@ -175,35 +175,34 @@ pub fn fit_ranked(cells: &[ValueRuns]) -> Option<RankFit> {
     // Each run becomes one group (value, points, sum and sum of squares of
     // the points' prediction ranks): the sort sees one key per run rather
     // than one per point.
-    let mut groups: Vec<(u64, u64, f64, f64)> = cells
-        .par_iter()
-        .fold(Vec::new, |mut out, c| {
-            let mut r = 0;
-            for &(y, k) in c {
-                let j = r + k as usize;
-                let sb = (rank_sum[j] - rank_sum[r]) as f64 / 2.0;
-                let sbb = (rank_sq_sum[j] - rank_sq_sum[r]) as f64 / 4.0;
-                out.push((ordered_bits(y), k as u64, sb, sbb));
-                r = j;
-            }
-            out
-        })
-        .reduce(Vec::new, |mut a, mut b| {
-            a.append(&mut b);
-            a
-        });
-    // Stable: equal values keep cell order, so sums repeat bit for bit.
-    groups.par_sort_by_key(|g| g.0);
+    let mut groups: Vec<(u64, f64, f64)> = Vec::with_capacity(cells.iter().map(Vec::len).sum());
+    let mut order: Vec<(u64, u32)> = Vec::with_capacity(groups.capacity());
+    for c in cells {
+        let mut r = 0;
+        for &(y, k) in c {
+            let j = r + k as usize;
+            let sb = (rank_sum[j] - rank_sum[r]) as f64 / 2.0;
+            let sbb = (rank_sq_sum[j] - rank_sq_sum[r]) as f64 / 4.0;
+            order.push((ordered_bits(y), groups.len() as u32));
+            groups.push((k as u64, sb, sbb));
+            r = j;
+        }
+    }
+    // By value, equal values in cell order (the index breaks ties), so sums
+    // repeat bit for bit; sorting small keys beside an index is quicker than
+    // moving whole groups.
+    order.sort_unstable();
     let (mut s_a, mut s_b, mut s_aa, mut s_bb, mut s_ab) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut i, mut before) = (0, 0u64);
-    while i < groups.len() {
+    while i < order.len() {
         // One tie group: every point of every cell with this value.
         let (mut n, mut sb, mut sbb) = (0u64, 0.0, 0.0);
         let mut j = i;
-        while j < groups.len() && groups[j].0 == groups[i].0 {
-            n += groups[j].1;
-            sb += groups[j].2;
-            sbb += groups[j].3;
+        while j < order.len() && order[j].0 == order[i].0 {
+            let g = groups[order[j].1 as usize];
+            n += g.0;
+            sb += g.1;
+            sbb += g.2;
             j += 1;
         }
         let a = before as f64 + (n as f64 + 1.0) / 2.0;
@@ -230,22 +229,17 @@ pub fn fit_ranked(cells: &[ValueRuns]) -> Option<RankFit> {
     })
 }
 
-/// Per-cell sums added up over all cells, in parallel over fixed groups of
-/// cells and then in group order, so the result does not depend on threads.
+/// Per-cell sums added up over all cells, in cell order. (Sequential: with
+/// cells as runs this is a fraction of a millisecond, less than waking
+/// the pool, which at the end of a conversion is still writing.)
 fn sum_over_cells<const K: usize>(
     cells: &[ValueRuns],
-    f: impl Fn(&[(f64, u32)]) -> [f64; K] + Sync,
+    f: impl Fn(&[(f64, u32)]) -> [f64; K],
 ) -> [f64; K] {
-    let add = |mut a: [f64; K], b: [f64; K]| {
+    cells.iter().map(|c| f(c)).fold([0.0; K], |mut a, b| {
         a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
         a
-    };
-    cells
-        .par_chunks(64)
-        .map(|g| g.iter().map(|c| f(c)).fold([0.0; K], add))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .fold([0.0; K], add)
+    })
 }
 
 /// Bits of a float that sort like the float (negative values included).
