@@ -782,7 +782,7 @@ pub fn convert(
                     plain.write(&part.jsonl, &part.gaps, &part.text, &part.ends)?;
                 }
             }
-            Ok(())
+            plain.finish()
         });
         // The scope ends once every block's encoding has: the writer
         // thread can then be joined even from a pool thread.
