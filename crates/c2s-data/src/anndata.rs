@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::error::{DataError, Result};
 use crate::frame::{Column, ColumnData, Frame};
 use crate::h5util::{attr_string, h5err, read_strings};
-use crate::matrix::{MatrixSource, ValueKind};
+use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -394,6 +394,15 @@ impl AnnData {
 
     /// The default matrix, opened, with what it holds.
     pub fn open_default_matrix(&self) -> Result<(MatrixId, MatrixSource, ValueKind)> {
+        self.open_default_matrix_judged()
+            .map(|(id, m, kind, _)| (id, m, kind))
+    }
+
+    /// [`AnnData::open_default_matrix`], with the rows its kind was judged
+    /// on ([`MatrixSource::judge`]).
+    pub fn open_default_matrix_judged(
+        &self,
+    ) -> Result<(MatrixId, MatrixSource, ValueKind, RowChunk)> {
         let mut order: Vec<&MatrixId> = self
             .matrices
             .iter()
@@ -408,21 +417,21 @@ impl AnnData {
         let mut x = None;
         for id in order {
             if let Ok(m) = self.matrix(id) {
-                let kind = m.value_kind()?;
+                let (kind, rows) = m.judge()?;
                 if kind == ValueKind::RawCounts {
-                    return Ok((id.clone(), m, kind));
+                    return Ok((id.clone(), m, kind, rows));
                 }
                 if *id == MatrixId::X {
-                    x = Some((m, kind));
+                    x = Some((m, kind, rows));
                 }
             }
         }
         match x {
-            Some((m, kind)) => Ok((MatrixId::X, m, kind)),
+            Some((m, kind, rows)) => Ok((MatrixId::X, m, kind, rows)),
             None => {
                 let m = self.matrix(&MatrixId::X)?;
-                let kind = m.value_kind()?;
-                Ok((MatrixId::X, m, kind))
+                let (kind, rows) = m.judge()?;
+                Ok((MatrixId::X, m, kind, rows))
             }
         }
     }

@@ -127,6 +127,9 @@ pub struct Prepared {
     pub gene_keys: Vec<u64>,
     pub cell_keys: Vec<u64>,
     pub notes: Vec<String>,
+    /// The rows the kind was judged on, read already: a conversion takes
+    /// them as its first block.
+    pub sample: Option<RowChunk>,
 }
 
 impl Prepared {
@@ -135,13 +138,13 @@ impl Prepared {
     pub fn open(path: &Path, opts: &InputOptions, obs_columns: &[String]) -> Result<Self> {
         let columns = ColumnSelection::only(obs_columns, opts.gene_column.as_slice());
         let ad = AnnData::open_with(path, &columns)?;
-        let (matrix_id, src, kind) = match &opts.matrix {
+        let (matrix_id, src, kind, sample) = match &opts.matrix {
             Some(m) => {
                 let src = ad.matrix(m)?;
-                let kind = src.value_kind()?;
-                (m.clone(), src, kind)
+                let (kind, sample) = src.judge()?;
+                (m.clone(), src, kind, sample)
             }
-            None => ad.open_default_matrix()?,
+            None => ad.open_default_matrix_judged()?,
         };
         let counts_alternative = || {
             ad.matrices
@@ -203,6 +206,7 @@ impl Prepared {
             gene_keys,
             cell_keys,
             notes,
+            sample: Some(sample),
         })
     }
 
@@ -230,9 +234,12 @@ impl Prepared {
 /// finish early help decompress rather than wait. (A reader thread of its
 /// own left workers idle whenever it fell behind: on 2 cores it got a
 /// fourth of the CPU beside the ranking and the writers.)
+///
+/// `first`, if given, is block 0 already read.
 fn stream_blocks<F>(
     src: &MatrixSource,
     blocks: &[(usize, usize)],
+    first: Option<RowChunk>,
     job: &Job,
     mut f: F,
 ) -> Result<()>
@@ -249,7 +256,15 @@ where
             });
             rx
         };
-        let mut next = (!blocks.is_empty()).then(|| read(0));
+        let mut next = match first {
+            Some(chunk) if !blocks.is_empty() => {
+                debug_assert_eq!((chunk.start, chunk.start + chunk.n_rows()), blocks[0]);
+                let (tx, rx) = sync_channel(1);
+                let _ = tx.send(Ok(chunk));
+                Some(rx)
+            }
+            _ => (!blocks.is_empty()).then(|| read(0)),
+        };
         let mut k = 0;
         while let Some(rx) = next.take() {
             // A sender gone without a result means its task never ran.
@@ -329,7 +344,7 @@ fn scan_filters(
     let mut keep_cell = vec![false; p.src.n_rows];
     let mut gene_cells = vec![0u64; n_genes_total];
     let mut done = 0u64;
-    stream_blocks(&p.src, blocks, job, |chunk| {
+    stream_blocks(&p.src, blocks, None, job, |chunk| {
         let parts: Vec<Result<(Vec<bool>, Vec<u64>)>> = pieces(chunk.n_rows())
             .par_iter()
             .map(|&(a, b)| {
@@ -640,7 +655,7 @@ pub fn convert(
     // (reading obs and var holds HDF5's lock: one core would sit idle).
     let hasher = FileHash::start(input);
     let wanted: Vec<String> = opts.labels.iter().chain(&opts.stratify).cloned().collect();
-    let p = Prepared::open(input, &opts.input, &wanted)?;
+    let mut p = Prepared::open(input, &opts.input, &wanted)?;
     let pre = &opts.input.preprocess;
     for l in opts.labels.iter().chain(&opts.stratify) {
         if p.ad.obs.column(l).is_none() {
@@ -662,7 +677,15 @@ pub fn convert(
         .tempdir_in(parent)
         .map_err(|e| DataError::io(parent, e))?;
 
-    let blocks = p.src.chunks(opts.input.block_values);
+    // The rows the matrix was judged on are the first block, read once.
+    let sample = p.sample.take().filter(|s| s.start == 0 && s.n_rows() > 0);
+    let bv = opts.input.block_values;
+    let blocks: Vec<(usize, usize)> = match &sample {
+        Some(s) => std::iter::once((0, s.n_rows()))
+            .chain(p.src.chunks_from(s.n_rows(), bv))
+            .collect(),
+        None => p.src.chunks(bv),
+    };
     let filtering = pre.min_genes > 0 || pre.min_cells > 0;
     let (keep_cell, keep_gene) = if filtering {
         scan_filters(&p, pre, &blocks, job)?
@@ -787,7 +810,7 @@ pub fn convert(
         // The scope ends once every block's encoding has: the writer
         // thread can then be joined even from a pool thread.
         let streamed = rayon::in_place_scope(|pool| {
-            let streamed = stream_blocks(&p.src, &blocks, job, |chunk| {
+            let streamed = stream_blocks(&p.src, &blocks, sample, job, |chunk| {
                 let parts: Vec<Result<Piece>> = pieces(chunk.n_rows())
                     .par_iter()
                     .map(|&(a, b)| sentencer.piece(&chunk, a, b))
@@ -1090,7 +1113,7 @@ pub fn fit_file(
             let mut totals = vec![0f64; n];
             let blocks = p.src.chunks(opts.block_values);
             let mut done = 0;
-            stream_blocks(&p.src, &blocks, job, |c| {
+            stream_blocks(&p.src, &blocks, None, job, |c| {
                 for i in 0..c.n_rows() {
                     totals[c.start + i] = c.row(i).1.iter().sum();
                 }

@@ -292,11 +292,17 @@ impl MatrixSource {
 
     /// Splits the rows into blocks of about `target_values` stored values each.
     pub fn chunks(&self, target_values: usize) -> Vec<(usize, usize)> {
+        self.chunks_from(0, target_values)
+    }
+
+    /// Splits rows `start..` into blocks of about `target_values` stored
+    /// values each.
+    pub fn chunks_from(&self, start: usize, target_values: usize) -> Vec<(usize, usize)> {
         let target = target_values.max(1) as u64;
         let mut out = Vec::new();
         match &self.inner {
             Inner::Csr { indptr, .. } => {
-                let mut a = 0;
+                let mut a = start;
                 while a < self.n_rows {
                     let mut b = a + 1;
                     // Galloping would be faster; a linear walk over indptr is cheap enough.
@@ -314,7 +320,7 @@ impl MatrixSource {
                 } else {
                     per
                 };
-                let mut a = 0;
+                let mut a = start;
                 while a < self.n_rows {
                     let b = (a + per).min(self.n_rows);
                     out.push((a, b));
@@ -528,13 +534,19 @@ impl MatrixSource {
 
     /// Judges what the matrix holds from its first rows (up to ~200,000 values).
     pub fn value_kind(&self) -> Result<ValueKind> {
+        Ok(self.judge()?.0)
+    }
+
+    /// [`MatrixSource::value_kind`], with the rows it was judged on: read
+    /// once, they can be converted too.
+    pub fn judge(&self) -> Result<(ValueKind, RowChunk)> {
         let (a, b) = self.chunks(200_000).first().copied().unwrap_or((0, 0));
         // A few blocks give a fairer sample of cell totals.
         let mut rows = self.read_rows(a, b.min(a + 500).max(a))?;
         if rows.data.is_empty() && self.n_rows > b {
             rows = self.read_rows(b, (b + 500).min(self.n_rows))?;
         }
-        Ok(classify(&rows))
+        Ok((classify(&rows), rows))
     }
 }
 
