@@ -593,6 +593,7 @@ impl ParquetEncoder {
         let mut sentences = Some(b.sentences);
         for (k, descr) in self.schema.columns().iter().enumerate() {
             if k == 1 {
+                // The sentences (schema order: name, sentence, genes, split, labels).
                 let pieces = sentences.take().unwrap_or_default();
                 columns.push(self.sentence_chunk(descr.clone(), pieces, rows)?);
                 continue;
