@@ -138,14 +138,36 @@ impl Prepared {
     pub fn open(path: &Path, opts: &InputOptions, obs_columns: &[String]) -> Result<Self> {
         let columns = ColumnSelection::only(obs_columns, opts.gene_column.as_slice());
         let ad = AnnData::open_with(path, &columns)?;
-        let (matrix_id, src, kind, sample) = match &opts.matrix {
-            Some(m) => {
-                let src = ad.matrix(m)?;
-                let (kind, sample) = src.judge()?;
-                (m.clone(), src, kind, sample)
-            }
-            None => ad.open_default_matrix_judged()?,
+        let seed = opts.seed;
+        let words_of = |matrix: &MatrixId| {
+            gene_words(&ad, matrix, opts.gene_column.as_deref(), opts.make_unique).map(|g| {
+                let keys = g.keys(seed);
+                (g, keys)
+            })
         };
+        // The words of var (every matrix's genes but raw's) and the cells'
+        // keys are made while the matrix is judged: that decompresses on the
+        // pool, and this is a millisecond or two of one core's work.
+        let (judged, (var_words, cell_keys)) = rayon::join(
+            || match &opts.matrix {
+                Some(m) => {
+                    let src = ad.matrix(m)?;
+                    let (kind, sample) = src.judge()?;
+                    Ok((m.clone(), src, kind, sample))
+                }
+                None => ad.open_default_matrix_judged(),
+            },
+            || {
+                let cell_keys: Vec<u64> = ad
+                    .obs
+                    .index
+                    .iter()
+                    .map(|n| stable_hash(seed, n.as_bytes()))
+                    .collect();
+                (words_of(&MatrixId::X), cell_keys)
+            },
+        );
+        let (matrix_id, src, kind, sample) = judged?;
         let counts_alternative = || {
             ad.matrices
                 .iter()
@@ -173,12 +195,11 @@ impl Prepared {
             }
             _ => {}
         }
-        let genes = gene_words(
-            &ad,
-            &matrix_id,
-            opts.gene_column.as_deref(),
-            opts.make_unique,
-        )?;
+        let (genes, gene_keys) = if matrix_id == MatrixId::Raw {
+            words_of(&matrix_id)?
+        } else {
+            var_words?
+        };
         let mut notes = ad.notes.clone();
         if !genes.case_collisions.is_empty() {
             notes.push(format!(
@@ -190,13 +211,6 @@ impl Prepared {
         if looks_like_ensembl(&genes.words) {
             notes.push("gene names look like Ensembl IDs, not symbols; choose a symbol column with --gene-column if there is one".into());
         }
-        let gene_keys = genes.keys(opts.seed);
-        let cell_keys = ad
-            .obs
-            .index
-            .iter()
-            .map(|n| stable_hash(opts.seed, n.as_bytes()))
-            .collect();
         Ok(Prepared {
             ad,
             matrix_id,

@@ -328,6 +328,44 @@ fn every_matrix_kind_and_the_default_choice() {
 }
 
 #[test]
+fn raw_takes_its_own_gene_names() {
+    // X holds log values of genes G1..G3; raw holds counts of genes R1..R3.
+    let d = tempfile::tempdir().unwrap();
+    let counts: Vec<Vec<f32>> = vec![vec![0.0, 2.0, 5.0], vec![4.0, 1.0, 0.0]];
+    let counts_file = d.path().join("counts.h5ad");
+    write_dense(&counts_file, &counts, &["R1", "R2", "R3"]);
+    let path = d.path().join("f.h5ad");
+    let logged: Vec<Vec<f32>> = counts
+        .iter()
+        .map(|r| r.iter().map(|&v| (v as f64).ln_1p() as f32).collect())
+        .collect();
+    write_dense(&path, &logged, &["G1", "G2", "G3"]);
+    let src = hdf5::File::open(&counts_file).unwrap();
+    let h = hdf5::File::open_rw(&path).unwrap();
+    let raw = h.create_group("raw").unwrap();
+    src.group("X").unwrap().copy_to(&raw, "X").unwrap();
+    src.group("var").unwrap().copy_to(&raw, "var").unwrap();
+    drop((src, h));
+    // The default is raw, the matrix of counts, with raw/var's names.
+    let (_t, dir, s) = run(&path, &ConvertOptions::default());
+    let got: Vec<&str> = s.iter().map(|r| r.sentence.as_str()).collect();
+    assert_eq!(got, ["R3 R2", "R1 R2"]);
+    let vocab = std::fs::read_to_string(dir.join("vocabulary.tsv")).unwrap();
+    assert_eq!(vocab, "R1\t1\nR2\t2\nR3\t1\n");
+    // X keeps var's.
+    let opts = ConvertOptions {
+        input: InputOptions {
+            matrix: Some("X".parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (_t, _, s) = run(&path, &opts);
+    let got: Vec<&str> = s.iter().map(|r| r.sentence.as_str()).collect();
+    assert_eq!(got, ["G3 G2", "G1 G2"]);
+}
+
+#[test]
 fn filtering_follows_scanpy() {
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("f.h5ad");
