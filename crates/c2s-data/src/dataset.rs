@@ -397,6 +397,21 @@ fn data_page_header(
     Ok(h)
 }
 
+/// `data` compressed with zstd at level 1, by a compressor kept per thread
+/// (a new one per page would set up its context every time).
+fn zstd_level_1(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    ZSTD.with_borrow_mut(|z| {
+        if z.is_none() {
+            *z = Some(zstd::bulk::Compressor::new(1)?);
+        }
+        z.as_mut().expect("just made").compress(data)
+    })
+}
+
 impl ParquetSentences {
     /// `compress`: zstd pages (see [`ParquetCompression`]).
     pub fn create(dir: &Path, label_names: &[String], compress: bool) -> Result<Self> {
@@ -656,9 +671,7 @@ impl ParquetEncoder {
                 }
                 let raw = piece.slice(page.0..page.1);
                 let data = if self.compressed {
-                    Bytes::from(
-                        zstd::bulk::compress(&raw, 1).map_err(|e| DataError::io(&self.path, e))?,
-                    )
+                    Bytes::from(zstd_level_1(&raw).map_err(|e| DataError::io(&self.path, e))?)
                 } else {
                     raw.clone()
                 };
