@@ -342,7 +342,7 @@ pub fn finish_plain_value(buf: &mut [u8], start: usize) {
 }
 
 /// The values of a buffer in PLAIN layout, as (start, end) of their bytes.
-pub fn plain_values(buf: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+fn plain_values(buf: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut at = 0;
     std::iter::from_fn(move || {
         let len = u32::from_le_bytes(buf.get(at..at + 4)?.try_into().ok()?) as usize;
