@@ -6,6 +6,10 @@
 # (which leaves out starting the process and loading the binary).
 #
 # usage: bench/convert.sh [FILE.h5ad] [LABEL_COLUMN] [REPEATS]
+# The reference runs REPEATS times (default 5); c2s and the floor, which take a
+# fraction of a second, run FAST_REPEATS times (default 4 x REPEATS), each
+# c2s run beside a floor run, so that a busy machine weighs on both alike.
+# Best and median are printed, with the ratios of each.
 # The reference is installed into bench/.venv (PyPI) unless REF_PYTHON names a
 # Python that already has cell2sentence 1.2.0.
 set -euo pipefail
@@ -13,6 +17,7 @@ cd "$(dirname "$0")/.."
 file="${1:-assets/pbmc3k-10x.h5ad}"
 label="${2:-cell_type}"
 repeats="${3:-5}"
+fast="${FAST_REPEATS:-$((4 * repeats))}"
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -q -p c2s-cli
@@ -26,37 +31,50 @@ fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
-best() { sort -g | head -n1; }
 ours_t=(); ours_m=(); lean_t=(); zstd_t=(); ref_t=(); ref_m=(); floor_t=(); floor_p=(); h5py_t=()
-for i in $(seq "$repeats"); do
-  rm -rf "$out"/*
+# Each timed run starts with no earlier run's output left to write back.
+quiet() { rm -rf "${out:?}"/*/; sync; }
+for i in $(seq "$fast"); do
+  quiet
   "$py" bench/timed.py "$out/time" target/release/c2s convert "$file" -o "$out/c2s" --labels "$label"
   read -r t m < "$out/time"; ours_t+=("$t"); ours_m+=("$m")
+  quiet
+  "$py" bench/timed.py "$out/time" target/release/examples/read_matrix "$file"
+  read -r t _ < "$out/time"; floor_p+=("$t")
+  quiet
   "$py" bench/timed.py "$out/time" target/release/c2s convert "$file" -o "$out/lean" --labels "$label" --parquet-only
   read -r t _ < "$out/time"; lean_t+=("$t")
+  quiet
   "$py" bench/timed.py "$out/time" target/release/c2s convert "$file" -o "$out/zstd" --labels "$label" --compression zstd
   read -r t _ < "$out/time"; zstd_t+=("$t")
+  quiet
+  floor_t+=("$(target/release/examples/read_matrix "$file" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')")
+done
+for i in $(seq "$repeats"); do
+  quiet
   r=$("$py" bench/reference_convert.py "$file" "$out/ref" "$label")
   ref_t+=("$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')")
   ref_m+=("$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["peak_rss_mb"])')")
-  floor_t+=("$(target/release/examples/read_matrix "$file" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')")
-  "$py" bench/timed.py "$out/time" target/release/examples/read_matrix "$file"
-  read -r t _ < "$out/time"; floor_p+=("$t")
   h5py_t+=("$("$py" bench/h5py_floor.py "$file" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')")
 done
-ot=$(printf '%s\n' "${ours_t[@]}" | best); lt=$(printf '%s\n' "${lean_t[@]}" | best); zt=$(printf '%s\n' "${zstd_t[@]}" | best); om=$(printf '%s\n' "${ours_m[@]}" | best)
-rt=$(printf '%s\n' "${ref_t[@]}" | best); rm_=$(printf '%s\n' "${ref_m[@]}" | best)
-ft=$(printf '%s\n' "${floor_t[@]}" | best); fp=$(printf '%s\n' "${floor_p[@]}" | best); ht=$(printf '%s\n' "${h5py_t[@]}" | best)
 cells=$(target/release/c2s inspect "$file" --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["cells"])')
-"$py" - "$file" "$cells" "$ot" "$om" "$rt" "$rm_" "$ft" "$ht" "$repeats" "$lt" "$zt" "$fp" <<'PY'
+list() { local IFS=,; echo "$*"; }
+"$py" - "$file" "$cells" "$repeats" "$fast" "$(list "${ours_t[@]}")" "$(list "${ours_m[@]}")" "$(list "${lean_t[@]}")" \
+  "$(list "${zstd_t[@]}")" "$(list "${ref_t[@]}")" "$(list "${ref_m[@]}")" "$(list "${floor_t[@]}")" "$(list "${floor_p[@]}")" "$(list "${h5py_t[@]}")" <<'PY'
+import statistics
 import sys
-f, cells, ot, om, rt, rm, ft, ht, n, lt, zt, fp = sys.argv[1:]
-cells, ot, om, rt, rm, ft, ht, lt, zt, fp = int(cells), float(ot), float(om) / 1024, float(rt), float(rm), float(ft), float(ht), float(lt), float(zt), float(fp)
-print(f"{f}: {cells} cells, best of {n} runs")
-print(f"  c2s convert (whole process: read, sentences, vocabulary, splits, fit, Parquet+JSONL+text, hash): {ot:.3f} s, peak RSS {om:.0f} MB, {cells/ot:,.0f} cells/s")
-print(f"  c2s convert --parquet-only (one table of sentences, as the reference writes; vocabulary, splits, fit, manifest too): {lt:.3f} s, speed-up {rt/lt:.1f}x")
-print(f"  c2s convert --compression zstd (all outputs, Parquet pages zstd-compressed; auto leaves this file plain): {zt:.3f} s, speed-up {rt/zt:.1f}x")
-print(f"  reference (read_h5ad + adata_to_arrow + save_to_disk, imports excluded): {rt:.3f} s, peak RSS {rm:.0f} MB, {cells/rt:,.0f} cells/s")
-print(f"  floor, read+decompress the matrix: c2s reader {fp:.3f} s as a whole process ({ft:.3f} s by its own clock), h5py {ht:.3f} s")
-print(f"  speed-up {rt/ot:.1f}x   memory ratio {om/rm:.3f}   c2s / floor {ot/fp:.2f}x (both whole processes; {ot/ft:.2f}x against the floor's own clock)   c2s / h5py floor {ot/ht:.2f}x")
+
+f, cells, n, k = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ot, om, lt, zt, rt, rm, ft, fp, ht = ([float(x) for x in a.split(",")] for a in sys.argv[5:14])
+best, med = min, statistics.median
+om = max(om) / 1024  # kB -> MB, the largest of the runs
+print(f"{f}: {cells} cells; reference best of {n} runs, c2s and floor best (median) of {k}")
+print(f"  c2s convert (whole process: read, sentences, vocabulary, splits, fit, Parquet+JSONL+text, hash): {best(ot):.3f} s ({med(ot):.3f}), peak RSS {om:.0f} MB, {cells/best(ot):,.0f} cells/s")
+print(f"  c2s convert --parquet-only (one table of sentences, as the reference writes; vocabulary, splits, fit, manifest too): {best(lt):.3f} s ({med(lt):.3f}), speed-up {best(rt)/best(lt):.1f}x")
+print(f"  c2s convert --compression zstd (all outputs, Parquet pages zstd-compressed; auto leaves small files plain): {best(zt):.3f} s ({med(zt):.3f}), speed-up {best(rt)/best(zt):.1f}x")
+print(f"  reference (read_h5ad + adata_to_arrow + save_to_disk, imports excluded): {best(rt):.3f} s, peak RSS {min(rm):.0f} MB, {cells/best(rt):,.0f} cells/s")
+print(f"  floor, read+decompress the matrix: c2s reader {best(fp):.3f} s ({med(fp):.3f}) as a whole process, {best(ft):.3f} s ({med(ft):.3f}) by its own clock; h5py {best(ht):.3f} s")
+print(f"  speed-up {best(rt)/best(ot):.1f}x   memory ratio {om/min(rm):.3f}")
+print(f"  c2s / floor, both whole processes: {best(ot)/best(fp):.2f}x best, {med(ot)/med(fp):.2f}x median; against the floor's own clock {best(ot)/best(ft):.2f}x best, {med(ot)/med(ft):.2f}x median")
+print(f"  c2s --parquet-only / floor (whole processes): {best(lt)/best(fp):.2f}x best, {med(lt)/med(fp):.2f}x median;   c2s / h5py floor {best(ot)/best(ht):.2f}x")
 PY
