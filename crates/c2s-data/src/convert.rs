@@ -542,7 +542,8 @@ impl Sentencer<'_> {
             },
             gaps: Vec::new(),
         };
-        let (mut fi, mut fv, mut ranker) = (Vec::new(), Vec::new(), Ranker::default());
+        let (mut fi, mut fv) = (Vec::new(), Vec::new());
+        let mut ranker = Ranker::for_storage(self.p.src.values_fit_f32());
         for i in a..b {
             let r = chunk.start + i;
             if !self.keep_cell[r] {
@@ -555,7 +556,7 @@ impl Sentencer<'_> {
                 let n = ranker
                     .rank_valid(idx, val, cell_key, gene_keys)
                     .map_err(|(j, v)| self.p.bad_value(r, j, v))?;
-                (n, val.iter().sum())
+                (n, ranker.total())
             } else {
                 if let Some((j, v)) = first_invalid(idx, val) {
                     return Err(self.p.bad_value(r, j, v));

@@ -102,6 +102,8 @@ pub struct MatrixSource {
     pub n_cols: usize,
     pub storage: Storage,
     pub dtype: String,
+    /// Every stored value is exactly an f32 (the stored type says so).
+    f32_exact: bool,
     inner: Inner,
 }
 
@@ -113,6 +115,19 @@ fn dtype_name(d: &TypeDescriptor) -> String {
         TypeDescriptor::Boolean => "bool".into(),
         other => format!("{other:?}"),
     }
+}
+
+/// Whether every value of a stored type is exactly an f32: float32, and
+/// integers of at most 16 bits.
+fn fits_f32(d: &TypeDescriptor) -> bool {
+    use hdf5::types::{FloatSize, IntSize};
+    matches!(
+        d,
+        TypeDescriptor::Float(FloatSize::U4)
+            | TypeDescriptor::Integer(IntSize::U1 | IntSize::U2)
+            | TypeDescriptor::Unsigned(IntSize::U1 | IntSize::U2)
+            | TypeDescriptor::Boolean
+    )
 }
 
 fn check_numeric(file: &Path, field: &str, d: &TypeDescriptor) -> Result<()> {
@@ -242,6 +257,7 @@ impl MatrixSource {
             n_cols,
             storage,
             dtype: dtype_name(&d),
+            f32_exact: fits_f32(&d),
             inner,
         })
     }
@@ -265,8 +281,14 @@ impl MatrixSource {
             n_cols: shape[1],
             storage: Storage::Dense,
             dtype: dtype_name(&d),
+            f32_exact: fits_f32(&d),
             inner: Inner::Dense { ds },
         })
+    }
+
+    /// Whether every value is exactly an f32, known from the stored type.
+    pub fn values_fit_f32(&self) -> bool {
+        self.f32_exact
     }
 
     /// Whether compressed chunks of this matrix are decoded on all cores.

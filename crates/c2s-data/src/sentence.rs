@@ -90,6 +90,13 @@ pub struct Ranker {
     scratch: Vec<u64>,
     large: Vec<u64>,
     use_fast: bool,
+    // Values come from a matrix whose stored type f32 holds exactly.
+    f32_stored: bool,
+    // The sum of the last cell's expressed values, in storage order: added
+    // up in the ranking's own pass, where it costs nothing, rather than in a
+    // pass of its own, a chain of dependent additions (ranking and summing
+    // the demo's cells took 25.5 ms on one core, ranking alone 22.9 ms).
+    total: f64,
 }
 
 #[inline]
@@ -133,7 +140,10 @@ struct ValueClasses {
 }
 
 impl ValueClasses {
-    fn of(values: &[f64]) -> Self {
+    /// `F32_EXACT`: the values are known to be f32s (from the stored
+    /// type), so that test is left out: a quarter of this pass, and ranking
+    /// the demo's cells went from 22.9 to 21.9 ms.
+    fn of<const F32_EXACT: bool>(values: &[f64]) -> Self {
         // Below 2^52, adding and taking away 2^52 rounds to a whole number.
         // Unlike a cast to an integer (which saturates), it vectorises.
         const ROUND: f64 = (1u64 << 52) as f64;
@@ -142,7 +152,9 @@ impl ValueClasses {
         for &v in values {
             let expressed = v > 0.0;
             invalid += !is_valid_value(v) as usize;
-            not_f32 += (expressed & ((v as f32) as f64 != v)) as usize;
+            if !F32_EXACT {
+                not_f32 += (expressed & ((v as f32) as f64 != v)) as usize;
+            }
             not_count +=
                 (expressed & (v < COUNT_BUCKETS as f64) & ((v + ROUND) - ROUND != v)) as usize;
         }
@@ -155,6 +167,24 @@ impl ValueClasses {
 }
 
 impl Ranker {
+    /// A ranker for the values of a matrix whose stored type f32 holds
+    /// exactly ([`crate::matrix::MatrixSource::values_fit_f32`]), if
+    /// `f32_stored`; else as `default`.
+    pub fn for_storage(f32_stored: bool) -> Self {
+        Ranker {
+            f32_stored,
+            ..Default::default()
+        }
+    }
+
+    fn classify(&self, values: &[f64]) -> ValueClasses {
+        if self.f32_stored {
+            ValueClasses::of::<true>(values)
+        } else {
+            ValueClasses::of::<false>(values)
+        }
+    }
+
     /// Ranks one cell's expressed genes (value > 0); returns how many.
     pub fn rank(
         &mut self,
@@ -163,13 +193,7 @@ impl Ranker {
         cell_key: u64,
         gene_keys: &[u64],
     ) -> usize {
-        self.rank_classified(
-            ValueClasses::of(values),
-            indices,
-            values,
-            cell_key,
-            gene_keys,
-        )
+        self.rank_classified(self.classify(values), indices, values, cell_key, gene_keys)
     }
 
     /// Like `rank`, but first checks every value is expression (finite, not
@@ -182,7 +206,7 @@ impl Ranker {
         cell_key: u64,
         gene_keys: &[u64],
     ) -> std::result::Result<usize, (u32, f64)> {
-        let classes = ValueClasses::of(values);
+        let classes = self.classify(values);
         if classes.invalid > 0 {
             return Err(first_invalid(indices, values).expect("an invalid value was counted"));
         }
@@ -201,6 +225,7 @@ impl Ranker {
         self.use_fast = fits;
         if !fits {
             rank_keys(indices, values, cell_key, gene_keys, &mut self.wide);
+            self.total = values.iter().filter(|&&v| v > 0.0).sum();
             return self.wide.len();
         }
         let ascending = indices.windows(2).filter(|w| w[0] >= w[1]).count() == 0;
@@ -208,16 +233,24 @@ impl Ranker {
             self.radix(indices, values, cell_key, gene_keys);
         } else {
             self.fast.clear();
-            self.fast.extend(
-                indices
-                    .iter()
-                    .zip(values)
-                    .filter(|(_, &v)| v > 0.0)
-                    .map(|(&j, &v)| fast_key(v, mix(cell_key ^ gene_keys[j as usize]) >> 52, j)),
-            );
+            let mut total = 0.0;
+            for (&j, &v) in indices.iter().zip(values) {
+                if v > 0.0 {
+                    total += v;
+                    let tie = mix(cell_key ^ gene_keys[j as usize]) >> 52;
+                    self.fast.push(fast_key(v, tie, j));
+                }
+            }
+            self.total = total;
             self.fast.sort_unstable();
         }
         self.fast.len()
+    }
+
+    /// The sum of the last ranked cell's expressed values (value > 0), added
+    /// in storage order: the same number as summing its row.
+    pub fn total(&self) -> f64 {
+        self.total
     }
 
     /// The fast keys of whole values in ascending columns, sorted by least
@@ -230,10 +263,12 @@ impl Ranker {
         let mut h_tie_lo = [0u32; 64];
         let mut h_tie_hi = [0u32; 64];
         let mut h_value = [0u32; COUNT_BUCKETS as usize + 1];
+        let mut total = 0.0;
         for (&j, &v) in indices.iter().zip(values) {
             if v.is_nan() || v <= 0.0 {
                 continue;
             }
+            total += v;
             let tie = mix(cell_key ^ gene_keys[j as usize]) >> 52;
             let k = fast_key(v, tie, j);
             if v >= COUNT_BUCKETS as f64 {
@@ -246,6 +281,7 @@ impl Ranker {
             h_value[(COUNT_BUCKETS - v as u32) as u8 as usize] += 1;
             keys.push(k);
         }
+        self.total = total;
         let (n, n_large) = (keys.len(), large.len());
         // The few large values lead, sorted by their keys.
         large.sort_unstable();
@@ -677,6 +713,42 @@ mod tests {
     }
 
     #[test]
+    fn totals_are_the_row_sums() {
+        // The cell total comes from the ranking's pass: it must be the very
+        // number a plain sum of the row gives, on every path (radix, sort,
+        // wide), with sums whose rounding depends on the order of additions.
+        let keys: Vec<u64> = (0..8).map(|g| stable_hash(3, &[g as u8])).collect();
+        let idx: Vec<u32> = (0..8).collect();
+        let big = (1u64 << 60) as f64; // f32 holds it; f64 steps of 256 there
+        let rows: [(&[f64], bool); 4] = [
+            // counts (radix), one past the byte buckets
+            (&[3.0, 0.0, 1.0, 300.0, 7.0, 1.0, 0.0, 2.0], true),
+            // f32 values, not counts (sort): 1.5 + big rounds, so order matters
+            (&[100.0, 100.0, 0.0, big, 1.5, 0.25, 0.0, 3.0], true),
+            // values f32 cannot hold (wide)
+            (&[0.1, 0.2, 0.0, 0.3, 1e-9, 0.7, 123.456, 0.1], false),
+            (&[0.1, 1e16, 0.0, 1.0, 1.0, 0.3, 2.0, 1e-3], false),
+        ];
+        let mut r = Ranker::default();
+        for (row, fast) in rows {
+            r.rank(&idx, row, 11, &keys);
+            assert_eq!(r.use_fast, fast, "{row:?}");
+            assert_eq!(
+                r.total().to_bits(),
+                row.iter().sum::<f64>().to_bits(),
+                "{row:?}"
+            );
+        }
+        // Summed in another order (as ranked, or backwards), the second row
+        // gives another number: the test can tell.
+        let row = rows[1].0;
+        assert_ne!(row.iter().rev().sum::<f64>(), row.iter().sum::<f64>());
+        let mut ranked = row.to_vec();
+        ranked.sort_by(|a, b| b.total_cmp(a));
+        assert_ne!(ranked.iter().sum::<f64>(), row.iter().sum::<f64>());
+    }
+
+    #[test]
     fn radix_and_sort_order_alike() {
         // Counts with heavy ties, values past the byte buckets and explicit
         // zeros: the radix path must give exactly the order of sorting the keys.
@@ -690,6 +762,8 @@ mod tests {
             state
         };
         let mut r = Ranker::default();
+        // Told its values are f32s (they are), a ranker skips that test.
+        let mut r32 = Ranker::for_storage(true);
         for cell in 0..200u64 {
             let mut idx: Vec<u32> = (0..n_genes).filter(|_| next() % 4 == 0).collect();
             let vals: Vec<f64> = idx
@@ -717,6 +791,9 @@ mod tests {
             assert!(r.use_fast);
             assert_eq!(n, r.fast.len());
             assert_eq!(r.fast, sorted(&idx, &vals), "cell {cell}");
+            assert_eq!(r.total(), vals.iter().sum::<f64>(), "cell {cell}");
+            assert_eq!(r32.rank(&idx, &vals, cell, &keys), n);
+            assert_eq!((&r32.fast, r32.total()), (&r.fast, r.total()));
             // Runs of tied values, as the fit takes them.
             assert_eq!(r.value_runs(), crate::inverse::value_runs(r.values()));
             // Out-of-order columns and fractional values take the sort instead.
@@ -733,6 +810,7 @@ mod tests {
                 frac[0] = 1.5;
                 r.rank(&idx, &frac, cell, &keys);
                 assert_eq!(r.fast, sorted(&idx, &frac), "cell {cell}, a fraction");
+                assert_eq!(r.total(), frac.iter().sum::<f64>());
             }
         }
     }
