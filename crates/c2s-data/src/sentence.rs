@@ -723,7 +723,8 @@ mod tests {
         let rows: [(&[f64], bool); 4] = [
             // counts (radix), one past the byte buckets
             (&[3.0, 0.0, 1.0, 300.0, 7.0, 1.0, 0.0, 2.0], true),
-            // f32 values, not counts (sort): 1.5 + big rounds, so order matters
+            // f32 values, not counts (sort): 100 + 100 + big rounds up to big + 256,
+            // big + 100 rounds down to big, so the order of additions matters
             (&[100.0, 100.0, 0.0, big, 1.5, 0.25, 0.0, 3.0], true),
             // values f32 cannot hold (wide)
             (&[0.1, 0.2, 0.0, 0.3, 1e-9, 0.7, 123.456, 0.1], false),
