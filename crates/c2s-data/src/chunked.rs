@@ -4,9 +4,12 @@
 //! decompresses on one core however many there are; decompression is most of
 //! the cost of reading a compressed .h5ad. For the common layout (1-D chunked
 //! datasets, deflate with or without shuffle, little-endian numbers) we ask
-//! HDF5 only where each chunk lies, then read and inflate the chunks ourselves
-//! on all cores. Anything else (other filters, missing chunks, big-endian
-//! data) keeps the plain HDF5 path.
+//! HDF5 once, at open, where every chunk lies, then read and inflate the
+//! chunks ourselves on all cores, without HDF5's lock. (Asking per chunk
+//! costs in proportion to the number of chunks, so a file's read time grew
+//! with its square: the demo stored in 97-value chunks, 23,000 per dataset,
+//! converted in 13.8 s that way and takes 0.57 s.) Anything else (other
+//! filters, missing chunks, big-endian data) keeps the plain HDF5 path.
 
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
@@ -87,7 +90,9 @@ pub(crate) struct ChunkedDataset {
     len: usize,
     elem: Elem,
     shuffle: bool,
-    ds: Dataset,
+    /// Where each chunk lies in the file: (address, stored size); size 0
+    /// for a chunk HDF5 must read (not allocated, or a filter skipped).
+    locations: Vec<(u64, u64)>,
     /// Recently decoded chunks, oldest first.
     cache: Mutex<VecDeque<(usize, Arc<Vec<u8>>)>>,
     /// Buffers of chunks gone from the cache, to decode into.
@@ -143,6 +148,7 @@ impl ChunkedDataset {
         if chunk_len == 0 {
             return None;
         }
+        let locations = chunk_locations(ds, chunk_len, len)?;
         let file = std::fs::File::open(path).ok()?;
         Some(ChunkedDataset {
             file,
@@ -150,7 +156,7 @@ impl ChunkedDataset {
             len,
             elem,
             shuffle,
-            ds: ds.clone(),
+            locations,
             cache: Mutex::default(),
             spare: Mutex::default(),
         })
@@ -158,19 +164,8 @@ impl ChunkedDataset {
 
     /// Decodes chunk `k` to its raw little-endian element bytes.
     fn decode(&self, k: usize) -> std::io::Result<Vec<u8>> {
-        // Where the chunk lies: a B-tree lookup in HDF5 (HDF5 >= 1.10.5).
-        let offset = [(k * self.chunk_len) as hdf5_sys::h5::hsize_t];
-        let (mut mask, mut addr, mut size) = (0u32, 0u64, 0u64);
-        let status = hdf5::sync::sync(|| unsafe {
-            hdf5_sys::h5d::H5Dget_chunk_info_by_coord(
-                self.ds.id(),
-                offset.as_ptr(),
-                &mut mask,
-                &mut addr,
-                &mut size,
-            )
-        });
-        if status < 0 || mask != 0 || addr == u64::MAX || size == 0 {
+        let (addr, size) = self.locations.get(k).copied().unwrap_or((0, 0));
+        if size == 0 {
             // Unallocated, or a filter skipped for this chunk: HDF5 reads it.
             return Err(std::io::ErrorKind::Unsupported.into());
         }
@@ -289,6 +284,55 @@ impl ChunkedDataset {
     }
 }
 
+/// Every chunk's (address, stored size), from one walk of the dataset's
+/// chunk index (`H5Dchunk_iter`, HDF5 >= 1.14); a chunk with a filter
+/// skipped, or not allocated, gets size 0. `None` if HDF5 cannot say.
+fn chunk_locations(ds: &Dataset, chunk_len: usize, len: usize) -> Option<Vec<(u64, u64)>> {
+    use hdf5_sys::h5::{haddr_t, herr_t, hsize_t};
+    use std::os::raw::{c_int, c_uint, c_void};
+    struct Walk {
+        chunk_len: usize,
+        locations: Vec<(u64, u64)>,
+        // An offset that is not a chunk's first element: HDF5 before
+        // 1.14 passed chunk numbers instead, which this does not trust.
+        odd: bool,
+    }
+    extern "C" fn visit(
+        offset: *const hsize_t,
+        mask: c_uint,
+        addr: haddr_t,
+        size: hsize_t,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `data` is the `Walk` passed to H5Dchunk_iter below, alive
+        // and not otherwise borrowed during the call; `offset` holds the
+        // dataset's rank (1) coordinates.
+        let (walk, first) = unsafe { (&mut *(data as *mut Walk), *offset as usize) };
+        walk.odd |= first % walk.chunk_len != 0;
+        if let Some(slot) = walk.locations.get_mut(first / walk.chunk_len) {
+            if mask == 0 && addr != haddr_t::MAX {
+                *slot = (addr, size);
+            }
+        }
+        0
+    }
+    let mut walk = Walk {
+        chunk_len,
+        locations: vec![(0, 0); len.div_ceil(chunk_len)],
+        odd: false,
+    };
+    let status: herr_t = hdf5::sync::sync(|| unsafe {
+        // SAFETY: a valid dataset id; `walk` outlives the call.
+        hdf5_sys::h5d::H5Dchunk_iter(
+            ds.id(),
+            hdf5_sys::h5p::H5P_DEFAULT,
+            Some(visit),
+            &mut walk as *mut Walk as *mut c_void,
+        )
+    });
+    (status >= 0 && !walk.odd).then_some(walk.locations)
+}
+
 #[cfg(unix)]
 fn read_at(f: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
@@ -306,4 +350,46 @@ fn read_at(f: &std::fs::File, mut buf: &mut [u8], mut offset: u64) -> std::io::R
         offset += n as u64;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_found_and_missing_ones_left_to_hdf5() {
+        // 1,000 values in chunks of 100; chunks 3 to 5 never written, so
+        // HDF5 allocates no space for them.
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("partial.h5");
+        let values: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        {
+            let f = hdf5::File::create(&path).unwrap();
+            let ds = f
+                .new_dataset::<f32>()
+                .chunk(100)
+                .deflate(4)
+                .shape(1000)
+                .create("x")
+                .unwrap();
+            ds.write_slice(&values[..300], ndarray::s![0..300]).unwrap();
+            ds.write_slice(&values[600..], ndarray::s![600..1000])
+                .unwrap();
+        }
+        let f = hdf5::File::open(&path).unwrap();
+        let ds = f.dataset("x").unwrap();
+        let c = ChunkedDataset::open(&path, &ds).expect("a layout this decoder reads");
+        let sizes: Vec<bool> = c.locations.iter().map(|&(_, size)| size > 0).collect();
+        let mut expected = vec![true; 10];
+        expected[3..6].fill(false);
+        assert_eq!(sizes, expected);
+        // Written chunks decode here, across chunk edges; a range that
+        // touches an unwritten one is left to HDF5 (which fills it).
+        assert_eq!(c.read(50, 300, |v| v as f32).unwrap(), values[50..300]);
+        assert_eq!(c.read(600, 1000, |v| v as f32).unwrap(), values[600..]);
+        for (a, b) in [(250, 1000), (590, 1000), (300, 301)] {
+            let err = c.read(a, b, |v| v as f32).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{a}..{b}");
+        }
+    }
 }
