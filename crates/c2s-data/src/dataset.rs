@@ -293,9 +293,8 @@ fn reserve_space(_file: &File, _offset: u64, _len: u64) -> bool {
 /// copy loop; its lower-level page API is private.)
 pub struct ParquetSentences {
     path: PathBuf,
+    // Its `written` count is where the next column chunk starts.
     file: OutputFile,
-    // Bytes written so far: where the next column chunk starts.
-    written: u64,
     encoder: ParquetEncoder,
     row_groups: Vec<RowGroupMetaData>,
 }
@@ -476,7 +475,6 @@ impl ParquetSentences {
         Ok(ParquetSentences {
             path,
             file,
-            written: PARQUET_MAGIC.len() as u64,
             encoder,
             row_groups: Vec::new(),
         })
@@ -496,13 +494,13 @@ impl ParquetSentences {
             path: self.path.clone(),
             source,
         };
-        let start = self.written;
+        let start = self.file.written;
+        let mut at = start;
         let mut columns = Vec::with_capacity(block.columns.len());
         let mut total_uncompressed = 0;
         for chunk in &block.columns {
             let m = &chunk.metadata;
-            let at = self.written as i64;
-            let moved = |x: i64| x + at;
+            let moved = |x: i64| x + at as i64;
             columns.push(
                 m.clone()
                     .into_builder()
@@ -512,7 +510,7 @@ impl ParquetSentences {
                     .map_err(pq_err)?,
             );
             total_uncompressed += m.uncompressed_size();
-            self.written += chunk.parts.iter().map(|p| p.len() as u64).sum::<u64>();
+            at += chunk.parts.iter().map(|p| p.len() as u64).sum::<u64>();
         }
         let mut slices: Vec<IoSlice> = block
             .columns

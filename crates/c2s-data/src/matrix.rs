@@ -102,8 +102,6 @@ pub struct MatrixSource {
     pub n_cols: usize,
     pub storage: Storage,
     pub dtype: String,
-    /// Every stored value is exactly an f32 (the stored type says so).
-    f32_exact: bool,
     inner: Inner,
 }
 
@@ -115,19 +113,6 @@ fn dtype_name(d: &TypeDescriptor) -> String {
         TypeDescriptor::Boolean => "bool".into(),
         other => format!("{other:?}"),
     }
-}
-
-/// Whether every value of a stored type is exactly an f32: float32, and
-/// integers of at most 16 bits.
-fn fits_f32(d: &TypeDescriptor) -> bool {
-    use hdf5::types::{FloatSize, IntSize};
-    matches!(
-        d,
-        TypeDescriptor::Float(FloatSize::U4)
-            | TypeDescriptor::Integer(IntSize::U1 | IntSize::U2)
-            | TypeDescriptor::Unsigned(IntSize::U1 | IntSize::U2)
-            | TypeDescriptor::Boolean
-    )
 }
 
 fn check_numeric(file: &Path, field: &str, d: &TypeDescriptor) -> Result<()> {
@@ -257,7 +242,6 @@ impl MatrixSource {
             n_cols,
             storage,
             dtype: dtype_name(&d),
-            f32_exact: fits_f32(&d),
             inner,
         })
     }
@@ -281,14 +265,17 @@ impl MatrixSource {
             n_cols: shape[1],
             storage: Storage::Dense,
             dtype: dtype_name(&d),
-            f32_exact: fits_f32(&d),
             inner: Inner::Dense { ds },
         })
     }
 
-    /// Whether every value is exactly an f32, known from the stored type.
+    /// Whether every value is exactly an f32, known from the stored type
+    /// (as `dtype_name` names it): float32, and integers of at most 16 bits.
     pub fn values_fit_f32(&self) -> bool {
-        self.f32_exact
+        matches!(
+            self.dtype.as_str(),
+            "float32" | "int8" | "int16" | "uint8" | "uint16" | "bool"
+        )
     }
 
     /// Whether compressed chunks of this matrix are decoded on all cores.
