@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { By } from "selenium-webdriver";
-import { alive, app, application, byTest, click, find, launch, startDriver, stopDriver, type } from "./driver.mjs";
+import { alive, app, application, byTest, click, find, launch, startDriver, stopDriver, textOf, type, waitFor } from "./driver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shots = path.join(here, "screenshots");
@@ -21,9 +21,26 @@ async function shot(name) {
 
 /** Waits for a job bar to end and returns its status. */
 async function jobEnds(testId, timeout) {
-  const el = await find(testId);
-  await app.driver.wait(async () => (await el.getAttribute("data-status")) !== "running", timeout, `waiting for ${testId}`);
-  return el.getAttribute("data-status");
+  return waitFor(
+    async () => {
+      const status = await (await find(testId)).getAttribute("data-status");
+      return status !== "running" && status;
+    },
+    timeout,
+    `waiting for ${testId}`,
+  );
+}
+
+/** Waits until the elements matching `css` inside test id `id` pass `enough`. */
+async function within(id, css, enough, timeout) {
+  return waitFor(
+    async () => {
+      const els = await (await find(id, timeout)).findElements(By.css(css));
+      return enough(els) && els;
+    },
+    timeout,
+    `waiting for ${css} in ${id}`,
+  );
 }
 
 before(async () => {
@@ -43,8 +60,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   fs.writeFileSync(notData, "this is not an HDF5 file\n");
   await type("path-input", notData);
   await click("path-open");
-  const err = await find("open-error");
-  assert.match(await err.getText(), /results\.h5ad/);
+  assert.match(await textOf("open-error"), /results\.h5ad/);
   // A file dropped on the window: the event Tauri sends for a native drop
   // (GTK's drag and drop itself cannot be driven through WebDriver).
   const txt = path.join(home, "notes.txt");
@@ -54,21 +70,19 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
        event: "tauri://drag-drop", payload: { paths: [arguments[0]], position: { x: 400, y: 300 } } })`,
     txt,
   );
-  await app.driver.wait(async () => /notes\.txt is not an \.h5ad file/.test(await (await find("open-error")).getText()), 10_000);
+  await waitFor(async () => /notes\.txt is not an \.h5ad file/.test(await textOf("open-error")), 10_000, "waiting for the dropped file's error");
   await shot("02-bad-file");
 
   // Dataset.
   await click("try-demo");
-  const cells = await find("stat-cells");
-  assert.match(await cells.getText(), /2,?\d{3}/);
+  assert.match(await textOf("stat-cells"), /2,?\d{3}/);
   await find("dataset-map", 120_000);
   await shot("03-dataset");
 
   // Convert.
   await click("to-convert");
   await click("preview");
-  const preview = await find("preview-list");
-  assert.ok((await preview.findElements(By.css("li"))).length >= 3);
+  await within("preview-list", "li", (els) => els.length >= 3, 30_000);
   await click("run-convert");
   assert.equal(await jobEnds("job-convert", 120_000), "ok");
   await find("convert-done");
@@ -76,17 +90,15 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
 
   // Train a few steps, close the app mid-run, reopen and resume.
   await click("to-train");
-  const estimate = await find("estimate-quick");
-  await app.driver.wait(async () => /^about .* on this computer/.test(await estimate.getText()), 120_000, "waiting for the time estimate");
+  await waitFor(async () => /^about .* on this computer/.test(await textOf("estimate-quick")), 120_000, "waiting for the time estimate");
   await click("advanced");
   await type("max-steps", "40");
   await shot("05-train-wizard");
   await click("start-training");
   await find("train-dashboard");
-  const bar = await find("job-train");
   let seen = 0;
-  await app.driver.wait(async () => {
-    seen = Number((await bar.getText()).match(/— (\d+) \/ 40/)?.[1] ?? 0);
+  await waitFor(async () => {
+    seen = Number((await textOf("job-train")).match(/— (\d+) \/ 40/)?.[1] ?? 0);
     return seen >= 3;
   }, 180_000, "waiting for training steps");
   await shot("06-training");
@@ -102,7 +114,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("train-dashboard");
   assert.equal(await jobEnds("job-train", 300_000), "ok");
   await find("train-done");
-  const resumed = Number(await (await find("resumed-from")).getAttribute("data-step"));
+  const resumed = Number(await waitFor(async () => (await find("resumed-from")).getAttribute("data-step"), 30_000, "reading resumed-from"));
   assert.ok(resumed >= seen, `resumed from step ${resumed}, had reached ${seen}`);
   await shot("07-trained");
 
@@ -111,14 +123,12 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("model-info", 60_000);
   await type("gen-n", "3");
   await click("generate");
-  const generated = await find("generated-cells", 180_000);
-  assert.ok((await generated.findElements(By.css(".gene"))).length > 3);
+  await within("generated-cells", ".gene", (els) => els.length > 3, 180_000);
   await click("add-to-comparison");
   await click("pick-cell");
-  await app.driver.wait(async () => (await (await find("ask-sentence")).getAttribute("value")).length > 10, 30_000);
+  await waitFor(async () => (await (await find("ask-sentence")).getAttribute("value")).length > 10, 30_000, "waiting for the picked cell's sentence");
   await click("ask");
-  const prediction = await find("prediction", 60_000);
-  assert.match(await prediction.getText(), /%/);
+  assert.match(await textOf("prediction", 60_000), /%/);
   await shot("08-chat");
 
   // Annotate and save.
@@ -127,8 +137,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.equal(await jobEnds("job-annotate", 600_000), "ok");
   await find("confusion");
   await click("save-h5ad");
-  const saved = await find("saved-path", 120_000);
-  const savedPath = (await saved.getText()).replace(/^Saved: /, "");
+  const savedPath = (await textOf("saved-path", 120_000)).replace(/^Saved: /, "");
   assert.ok(fs.existsSync(savedPath), savedPath);
   fs.writeFileSync(path.join(shots, "annotated-path.txt"), savedPath);
   await shot("09-annotate");
@@ -146,11 +155,13 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   // Plots export as PNG and SVG, tables as CSV, into the project's exports/.
   const exports = path.join(home, "projects", fs.readdirSync(path.join(home, "projects"))[0], "exports");
   const exported = (ext) => fs.existsSync(exports) && fs.readdirSync(exports).find((f) => f.endsWith(ext));
-  const toast = async () => (await app.driver.findElements(By.css(".toast"))).map((t) => t.getText());
   for (const [i, ext] of [[0, ".png"], [1, ".svg"]]) {
-    const scatter = await find("mean-scatter");
-    await (await scatter.findElements(By.css(".chart-tools button")))[i].click();
-    await app.driver.wait(async () => exported(ext), 30_000, `waiting for the ${ext} export (${await Promise.all(await toast())})`);
+    await waitFor(async () => {
+      const buttons = await within("mean-scatter", ".chart-tools button", (els) => els.length > i, 30_000);
+      await buttons[i].click();
+      return true;
+    }, 30_000, `clicking the ${ext} export`);
+    await waitFor(async () => exported(ext), 30_000, `waiting for the ${ext} export`);
   }
   await click("export-generated-metrics");
   await app.driver.wait(async () => exported(".csv"), 30_000, "waiting for the CSV export");
@@ -172,11 +183,11 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("train-dashboard");
   assert.equal(await jobEnds("job-train", 300_000), "ok");
   await click("to-chat");
-  await app.driver.wait(async () => /keeps its English/.test(await (await find("model-info", 60_000)).getText()), 60_000, "waiting for the fine-tuned model");
-  const before = (await app.driver.findElements(byTest("msg-model"))).length;
+  await waitFor(async () => /keeps its English/.test(await textOf("model-info", 60_000)), 60_000, "waiting for the fine-tuned model");
+  const { before } = await waitFor(async () => ({ before: (await app.driver.findElements(byTest("msg-model"))).length }), 30_000, "counting messages");
   await type("chat-input", "The cell type of this cell is");
   await click("chat-send");
-  await app.driver.wait(async () => {
+  await waitFor(async () => {
     const msgs = await app.driver.findElements(byTest("msg-model"));
     return msgs.length > before && (await msgs[msgs.length - 1].getAttribute("data-kind")) === "text" && (await msgs[msgs.length - 1].getText()).trim().length > 0;
   }, 120_000, "waiting for the model's free text");

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Builder, By, Capabilities, until } from "selenium-webdriver";
+import { Builder, By, Capabilities, error } from "selenium-webdriver";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, "../..");
@@ -63,21 +63,61 @@ export async function launch() {
 
 export const byTest = (id) => By.css(`[data-testid="${id}"]`);
 
-export async function find(id, timeout = 30_000) {
-  return app.driver.wait(until.elementLocated(byTest(id)), timeout, `waiting for ${id}`);
+/**
+ * Waits until `condition` returns something truthy, and returns it. React
+ * replaces elements as it renders, and WebKitWebDriver then reports an element
+ * stale, even from within findElements when the node goes between its query
+ * and its handle; such a condition is asked again, as if it had said no.
+ */
+export async function waitFor(condition, timeout, message) {
+  return app.driver.wait(
+    async () => {
+      try {
+        return await condition();
+      } catch (e) {
+        if (e instanceof error.StaleElementReferenceError) return false;
+        throw e;
+      }
+    },
+    timeout,
+    message,
+  );
 }
 
-export async function click(id, timeout) {
-  const el = await find(id, timeout);
-  await app.driver.wait(until.elementIsEnabled(el), timeout ?? 30_000, `waiting for ${id} to be enabled`);
-  await el.click();
-  return el;
+/** The first element of a test id, once there is one. */
+export async function find(id, timeout = 30_000) {
+  return waitFor(async () => (await app.driver.findElements(byTest(id)))[0], timeout, `waiting for ${id}`);
+}
+
+/** An element's text, read from the element there now. */
+export async function textOf(id, timeout = 30_000) {
+  return waitFor(async () => ({ text: await (await find(id, timeout)).getText() }), timeout, `reading ${id}`).then((r) => r.text);
+}
+
+export async function click(id, timeout = 30_000) {
+  return waitFor(
+    async () => {
+      const el = (await app.driver.findElements(byTest(id)))[0];
+      if (!el || !(await el.isEnabled())) return false;
+      await el.click();
+      return el;
+    },
+    timeout,
+    `waiting for ${id} to be enabled`,
+  );
 }
 
 export async function type(id, text) {
-  const el = await find(id);
-  await el.clear();
-  await el.sendKeys(text);
+  await waitFor(
+    async () => {
+      const el = await find(id);
+      await el.clear();
+      await el.sendKeys(text);
+      return true;
+    },
+    30_000,
+    `typing into ${id}`,
+  );
 }
 
 /** A process that has not ended (a zombie has: it only waits to be reaped). */
