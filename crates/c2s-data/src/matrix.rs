@@ -80,7 +80,7 @@ enum Inner {
         data: Dataset,
         indices: Dataset,
         indptr: Vec<u64>,
-        /// Parallel decoders for compressed data and indices, when usable.
+        /// Parallel readers for data and indices, when their layout allows.
         fast: Option<(ChunkedDataset, ChunkedDataset)>,
     },
     Csc {
@@ -278,8 +278,9 @@ impl MatrixSource {
         )
     }
 
-    /// Whether compressed chunks of this matrix are decoded on all cores.
-    pub fn parallel_decoding(&self) -> bool {
+    /// Whether this matrix is read (and decompressed) on all cores rather
+    /// than through HDF5.
+    pub fn parallel_reading(&self) -> bool {
         matches!(&self.inner, Inner::Csr { fast: Some(_), .. })
     }
 
@@ -438,7 +439,7 @@ impl MatrixSource {
         }
     }
 
-    /// Values and indices `a..b` through the parallel chunk decoder; `None`
+    /// Values and indices `a..b` through the parallel reader; `None`
     /// when a chunk needs HDF5 itself (unallocated or partly filtered).
     fn read_fast(
         &self,
@@ -455,19 +456,13 @@ impl MatrixSource {
                 "the file is damaged or truncated; re-export it",
             )
         };
-        let vals = match fd.read(a, b, |v| v) {
+        let vals = match fd.read::<f64>(a, b) {
             Ok(v) => v,
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(None),
             Err(e) => return Err(fail("data", e)),
         };
         // Negative or huge indices become out of range, caught by the caller.
-        let idx = match fi.read(a, b, |v| {
-            if v >= 0.0 && v < u32::MAX as f64 {
-                v as u32
-            } else {
-                u32::MAX
-            }
-        }) {
+        let idx = match fi.read::<u32>(a, b) {
             Ok(v) => v,
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(None),
             Err(e) => return Err(fail("indices", e)),
