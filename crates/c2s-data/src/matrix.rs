@@ -375,12 +375,16 @@ impl MatrixSource {
                     let vals = data
                         .read_slice_1d::<f64, _>(s![a..b])
                         .map_err(self.err("data"))?;
+                    // Read signed: HDF5's conversion to u32 would make a
+                    // negative index 0, a real gene, rather than out of range.
                     let idx = indices
-                        .read_slice_1d::<u32, _>(s![a..b])
+                        .read_slice_1d::<i64, _>(s![a..b])
                         .map_err(self.err("indices"))?;
                     (
                         vals.into_raw_vec_and_offset().0,
-                        idx.into_raw_vec_and_offset().0,
+                        idx.iter()
+                            .map(|&j| j.clamp(-1, u32::MAX as i64) as u32)
+                            .collect(),
                     )
                 };
                 // Counted first: a count vectorises, a search that stops does not.
@@ -500,10 +504,11 @@ impl MatrixSource {
             return Ok(c);
         }
         let vals = data.read_raw::<f64>().map_err(self.err("data"))?;
-        let idx = indices.read_raw::<u32>().map_err(self.err("indices"))?;
+        // Signed, as for CSR rows: a negative index is out of range, not 0.
+        let idx: Vec<i64> = indices.read_raw::<i64>().map_err(self.err("indices"))?;
         let mut counts = vec![0usize; self.n_rows + 1];
         for &r in &idx {
-            if r as usize >= self.n_rows {
+            if r < 0 || r as usize >= self.n_rows {
                 return Err(DataError::bad(
                     &self.file,
                     format!("{}/indices", self.field),

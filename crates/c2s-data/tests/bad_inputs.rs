@@ -119,6 +119,88 @@ fn compression_filter_we_lack() {
     assert!(!e.contains("damaged"), "{e}");
 }
 
+/// Gene indices outside the matrix, in the layouts read on all cores
+/// (contiguous, deflated chunks) and through HDF5 (lzf), whose own
+/// conversion to unsigned would make a negative index gene 0.
+#[test]
+fn gene_index_out_of_range() {
+    let d = tempfile::tempdir().unwrap();
+    let base = data("pbmc3k-10x.h5ad");
+    let m = c2s_data::anndata::AnnData::open(&base)
+        .unwrap()
+        .matrix(&c2s_data::anndata::MatrixId::X)
+        .unwrap();
+    let all = m.read_rows(0, m.n_rows).unwrap();
+    let last = all.indices.len() - 10;
+    // u32::MAX is stored as -1 in the i32 file; 40,000 is past the 32,738
+    // genes. Name, index, stored as i64, chunked and deflated.
+    for (name, bad, wide, filter) in [
+        ("negative-index.h5ad", u32::MAX, false, ""),
+        ("large-index.h5ad", 40_000, true, "deflate"),
+        ("negative-index-lzf.h5ad", u32::MAX, false, "lzf"),
+    ] {
+        let f = tmp_file(&d, name);
+        let mut cut = all.clone();
+        cut.indices[last] = bad;
+        rewrite_x(
+            &base,
+            &f,
+            &cut,
+            |b| match filter {
+                "deflate" => b.chunk(4096).deflate(4),
+                "lzf" => b.chunk(4096).lzf(),
+                _ => b,
+            },
+            wide,
+        );
+        let m = c2s_data::anndata::AnnData::open(&f)
+            .unwrap()
+            .matrix(&c2s_data::anndata::MatrixId::X)
+            .unwrap();
+        assert_eq!(m.parallel_reading(), filter != "lzf", "{name}");
+        let e = convert_err(&f, &ConvertOptions::default());
+        assert!(e.contains("X/indices") && e.contains("out of range"), "{e}");
+    }
+}
+
+/// A CSC matrix's cell index below zero is out of range too.
+#[test]
+fn cell_index_out_of_range_in_csc() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "csc.h5ad");
+    write_dense(&f, &[vec![1.0, 2.0], vec![3.0, 4.0]], &["A", "B"]);
+    let h = hdf5::File::open_rw(&f).unwrap();
+    h.unlink("X").unwrap();
+    let x = h.create_group("X").unwrap();
+    x.new_dataset_builder()
+        .with_data(&[1.0f32, 3.0, 2.0, 4.0])
+        .create("data")
+        .unwrap();
+    x.new_dataset_builder()
+        .with_data(&[0i32, 1, -1, 1])
+        .create("indices")
+        .unwrap();
+    x.new_dataset_builder()
+        .with_data(&[0i64, 2, 4])
+        .create("indptr")
+        .unwrap();
+    x.new_attr::<hdf5::types::VarLenUnicode>()
+        .create("encoding-type")
+        .unwrap()
+        .write_scalar(&"csc_matrix".parse::<hdf5::types::VarLenUnicode>().unwrap())
+        .unwrap();
+    x.new_attr_builder()
+        .with_data(&[2i64, 2])
+        .create("shape")
+        .unwrap();
+    drop(h);
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(
+        e.contains("X/indices") && e.contains("cell index -1"),
+        "{e}"
+    );
+}
+
 #[test]
 fn missing_var_names() {
     let d = tempfile::tempdir().unwrap();
