@@ -123,7 +123,7 @@ impl Element for u32 {
 const CACHE_BYTES: usize = 2 << 20;
 
 /// How a dataset's chunks are stored.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 enum Coding {
     /// The element bytes as they are.
     Plain,
@@ -164,7 +164,7 @@ thread_local! {
 }
 
 impl ChunkedDataset {
-    /// `None` when the dataset is not in a layout this decoder handles.
+    /// `None` when the dataset is not in a layout this reader handles.
     pub(crate) fn open(path: &Path, ds: &Dataset) -> Option<Self> {
         if ds.ndim() != 1 {
             return None;
@@ -234,17 +234,15 @@ impl ChunkedDataset {
         })
     }
 
-    /// Decodes chunk `k` to its raw little-endian element bytes.
-    fn decode(&self, k: usize) -> std::io::Result<Vec<u8>> {
+    /// Inflates chunk `k` (and undoes the shuffle) to its raw little-endian
+    /// element bytes.
+    fn decode(&self, k: usize, shuffle: bool) -> std::io::Result<Vec<u8>> {
         let (addr, size) = self.locations.get(k).copied().unwrap_or((0, 0));
         if size == 0 {
             // Unallocated, or a filter skipped for this chunk: HDF5 reads it.
             return Err(std::io::ErrorKind::Unsupported.into());
         }
         let s = self.elem.size();
-        let Coding::Deflate { shuffle } = self.coding else {
-            unreachable!("plain chunks are read in place, not decoded")
-        };
         let mut out = self.spare(self.chunk_len * s);
         let n = SCRATCH.with_borrow_mut(|(raw, inflater)| {
             raw.resize(size as usize, 0);
@@ -288,14 +286,14 @@ impl ChunkedDataset {
     }
 
     /// Chunk `k` decoded, from the cache when it is there.
-    fn chunk(&self, k: usize) -> std::io::Result<Arc<Vec<u8>>> {
+    fn chunk(&self, k: usize, shuffle: bool) -> std::io::Result<Arc<Vec<u8>>> {
         let cached = |c: &VecDeque<(usize, Arc<Vec<u8>>)>| {
             c.iter().find(|(i, _)| *i == k).map(|(_, b)| b.clone())
         };
         if let Some(b) = cached(&self.cache.lock().expect("not poisoned")) {
             return Ok(b);
         }
-        let bytes = Arc::new(self.decode(k)?);
+        let bytes = Arc::new(self.decode(k, shuffle)?);
         let keep = (CACHE_BYTES / bytes.len().max(1)).max(2);
         let mut c = self.cache.lock().expect("not poisoned");
         if cached(&c).is_none() {
@@ -338,29 +336,32 @@ impl ChunkedDataset {
         let short = || {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                "chunk has the wrong decompressed size",
+                "a chunk holds fewer values than the dataset's size says",
             )
         };
         parts.into_par_iter().try_for_each(|(k, lo, dst)| {
-            if self.coding == Coding::Plain {
-                // Only the bytes asked for, read straight from the file into
-                // a reused buffer: no cache, since reading them again costs
-                // no more than keeping them.
-                let (addr, size) = self.locations.get(k).copied().unwrap_or((0, 0));
-                if size == 0 {
-                    return Err(std::io::ErrorKind::Unsupported.into());
+            let shuffle = match self.coding {
+                Coding::Deflate { shuffle } => shuffle,
+                Coding::Plain => {
+                    // Only the bytes asked for, read straight from the file
+                    // into a reused buffer: no cache, since reading them
+                    // again costs no more than keeping them.
+                    let (addr, size) = self.locations.get(k).copied().unwrap_or((0, 0));
+                    if size == 0 {
+                        return Err(std::io::ErrorKind::Unsupported.into());
+                    }
+                    if size < ((lo + dst.len()) * s) as u64 {
+                        return Err(short());
+                    }
+                    return SCRATCH.with_borrow_mut(|(raw, _)| {
+                        raw.resize(dst.len() * s, 0);
+                        read_at(&self.file, raw, addr + (lo * s) as u64)?;
+                        T::convert(self.elem, raw, dst);
+                        Ok(())
+                    });
                 }
-                if size < ((lo + dst.len()) * s) as u64 {
-                    return Err(short());
-                }
-                return SCRATCH.with_borrow_mut(|(raw, _)| {
-                    raw.resize(dst.len() * s, 0);
-                    read_at(&self.file, raw, addr + (lo * s) as u64)?;
-                    T::convert(self.elem, raw, dst);
-                    Ok(())
-                });
-            }
-            let bytes = self.chunk(k)?;
+            };
+            let bytes = self.chunk(k, shuffle)?;
             if bytes.len() < (lo + dst.len()) * s {
                 return Err(short());
             }
@@ -484,7 +485,7 @@ mod tests {
         }
         let f = hdf5::File::open(&path).unwrap();
         let ds = f.dataset("x").unwrap();
-        let c = ChunkedDataset::open(&path, &ds).expect("a layout this decoder reads");
+        let c = ChunkedDataset::open(&path, &ds).expect("a layout this reader reads");
         let sizes: Vec<bool> = c.locations.iter().map(|&(_, size)| size > 0).collect();
         let mut expected = vec![true; 10];
         expected[3..6].fill(false);

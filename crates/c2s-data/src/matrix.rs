@@ -456,7 +456,7 @@ impl MatrixSource {
             DataError::bad(
                 &self.file,
                 format!("{}/{what}", self.field),
-                format!("cannot decompress: {e}"),
+                format!("cannot read or decompress it: {e}"),
                 "the file is damaged or truncated; re-export it",
             )
         };
