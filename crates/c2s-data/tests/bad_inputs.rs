@@ -7,7 +7,7 @@ use std::path::Path;
 
 use c2s_data::convert::InputOptions;
 use c2s_data::{convert, ConvertOptions, DataError};
-use common::{data, entries, rewrite_x, with_job, write_dense};
+use common::{data, entries, rewrite_x, with_job, write_csc, write_dense};
 
 /// Converts `file` into a fresh folder; returns the error text, checking that
 /// the folder holds nothing afterwards.
@@ -171,28 +171,14 @@ fn cell_index_out_of_range_in_csc() {
     write_dense(&f, &[vec![1.0, 2.0], vec![3.0, 4.0]], &["A", "B"]);
     let h = hdf5::File::open_rw(&f).unwrap();
     h.unlink("X").unwrap();
-    let x = h.create_group("X").unwrap();
-    x.new_dataset_builder()
-        .with_data(&[1.0f32, 3.0, 2.0, 4.0])
-        .create("data")
-        .unwrap();
-    x.new_dataset_builder()
-        .with_data(&[0i32, 1, -1, 1])
-        .create("indices")
-        .unwrap();
-    x.new_dataset_builder()
-        .with_data(&[0i64, 2, 4])
-        .create("indptr")
-        .unwrap();
-    x.new_attr::<hdf5::types::VarLenUnicode>()
-        .create("encoding-type")
-        .unwrap()
-        .write_scalar(&"csc_matrix".parse::<hdf5::types::VarLenUnicode>().unwrap())
-        .unwrap();
-    x.new_attr_builder()
-        .with_data(&[2i64, 2])
-        .create("shape")
-        .unwrap();
+    write_csc(
+        &h,
+        "X",
+        &[1.0, 3.0, 2.0, 4.0],
+        &[0, 1, -1, 1],
+        &[0, 2, 4],
+        [2, 2],
+    );
     drop(h);
     let e = convert_err(&f, &ConvertOptions::default());
     assert!(

@@ -133,3 +133,37 @@ pub fn rewrite_x(
         put(&x, &build, "indices", &idx);
     }
 }
+
+/// Writes an anndata CSC matrix group `name` in `parent`: columns are genes,
+/// `indices` the cells.
+pub fn write_csc(
+    parent: &hdf5::Group,
+    name: &str,
+    data: &[f32],
+    indices: &[i32],
+    indptr: &[i64],
+    shape: [i64; 2],
+) {
+    let g = parent.create_group(name).unwrap();
+    g.new_dataset_builder()
+        .with_data(data)
+        .create("data")
+        .unwrap();
+    g.new_dataset_builder()
+        .with_data(indices)
+        .create("indices")
+        .unwrap();
+    g.new_dataset_builder()
+        .with_data(indptr)
+        .create("indptr")
+        .unwrap();
+    g.new_attr::<hdf5::types::VarLenUnicode>()
+        .create("encoding-type")
+        .unwrap()
+        .write_scalar(&"csc_matrix".parse::<hdf5::types::VarLenUnicode>().unwrap())
+        .unwrap();
+    g.new_attr_builder()
+        .with_data(&shape)
+        .create("shape")
+        .unwrap();
+}

@@ -11,7 +11,7 @@ use c2s_data::dataset::{read_sentences, ParquetCompression, SentenceRecord};
 use c2s_data::matrix::ValueKind;
 use c2s_data::preprocess::{median_total, normalize_log, LogBase};
 use c2s_data::{convert, ConvertOptions};
-use common::{data, rewrite_x, with_job, write_chunk, write_dense};
+use common::{data, rewrite_x, with_job, write_chunk, write_csc, write_dense};
 
 fn run(file: &Path, opts: &ConvertOptions) -> (tempfile::TempDir, PathBuf, Vec<SentenceRecord>) {
     let out = tempfile::tempdir().unwrap();
@@ -259,7 +259,6 @@ fn multi_matrix_file(dir: &Path) -> PathBuf {
         .create("dense")
         .unwrap();
     // CSC copy.
-    let csc = layers.create_group("csc").unwrap();
     let (mut data, mut indices, mut indptr) = (vec![], vec![], vec![0i64]);
     for j in 0..3 {
         for (i, row) in counts.iter().enumerate() {
@@ -270,27 +269,7 @@ fn multi_matrix_file(dir: &Path) -> PathBuf {
         }
         indptr.push(data.len() as i64);
     }
-    csc.new_dataset_builder()
-        .with_data(&data)
-        .create("data")
-        .unwrap();
-    csc.new_dataset_builder()
-        .with_data(&indices)
-        .create("indices")
-        .unwrap();
-    csc.new_dataset_builder()
-        .with_data(&indptr)
-        .create("indptr")
-        .unwrap();
-    csc.new_attr::<hdf5::types::VarLenUnicode>()
-        .create("encoding-type")
-        .unwrap()
-        .write_scalar(&"csc_matrix".parse::<hdf5::types::VarLenUnicode>().unwrap())
-        .unwrap();
-    csc.new_attr_builder()
-        .with_data(&[5i64, 3])
-        .create("shape")
-        .unwrap();
+    write_csc(&layers, "csc", &data, &indices, &indptr, [5, 3]);
     path
 }
 
