@@ -3,8 +3,8 @@
 //! The HDF5 library serialises every call behind one global lock, so it
 //! reads, decompresses and converts on one core however many there are;
 //! decompression is most of the cost of reading a compressed .h5ad. For the
-//! common layouts (1-D little-endian numbers, stored contiguously, as anndata
-//! writes by default, or in chunks, plain or deflated with or without
+//! common layouts (little-endian numbers, stored contiguously, as anndata
+//! writes by default, or in 1-D chunks, plain or deflated with or without
 //! shuffle) we ask HDF5 once, at open, where the bytes lie, then read,
 //! inflate and convert them ourselves on all cores, without HDF5's lock.
 //! (Asked per chunk, under the lock, while the conversion's other threads
@@ -164,9 +164,12 @@ thread_local! {
 }
 
 impl ChunkedDataset {
-    /// `None` when the dataset is not in a layout this reader handles.
+    /// `None` when the dataset is not in a layout this reader handles. A
+    /// contiguous 2-D dataset (a dense matrix) is read as the 1-D run of its
+    /// rows, which is how HDF5 stores it.
     pub(crate) fn open(path: &Path, ds: &Dataset) -> Option<Self> {
-        if ds.ndim() != 1 {
+        let flat = ds.ndim() == 1 || (ds.ndim() == 2 && ds.layout() == Layout::Contiguous);
+        if !flat {
             return None;
         }
         let coding = match ds.filters().as_slice() {

@@ -91,6 +91,8 @@ enum Inner {
     },
     Dense {
         ds: Dataset,
+        /// The parallel reader, when the matrix is stored contiguously.
+        fast: Option<ChunkedDataset>,
     },
 }
 
@@ -265,7 +267,10 @@ impl MatrixSource {
             n_cols: shape[1],
             storage: Storage::Dense,
             dtype: dtype_name(&d),
-            inner: Inner::Dense { ds },
+            inner: Inner::Dense {
+                fast: ChunkedDataset::open(file, &ds),
+                ds,
+            },
         })
     }
 
@@ -281,7 +286,10 @@ impl MatrixSource {
     /// Whether this matrix is read (and decompressed) on all cores rather
     /// than through HDF5.
     pub fn parallel_reading(&self) -> bool {
-        matches!(&self.inner, Inner::Csr { fast: Some(_), .. })
+        matches!(
+            &self.inner,
+            Inner::Csr { fast: Some(_), .. } | Inner::Dense { fast: Some(_), .. }
+        )
     }
 
     pub fn field(&self) -> &str {
@@ -353,6 +361,16 @@ impl MatrixSource {
         }
     }
 
+    /// A dataset the parallel reader could not read or decompress.
+    fn unreadable(&self, what: &str, e: std::io::Error) -> DataError {
+        DataError::bad(
+            &self.file,
+            format!("{}/{what}", self.field),
+            format!("cannot read or decompress it: {e}"),
+            "the file is damaged or truncated; re-export it",
+        )
+    }
+
     /// Reads rows `start..end`.
     pub fn read_rows(&self, start: usize, end: usize) -> Result<RowChunk> {
         let end = end.min(self.n_rows);
@@ -410,16 +428,27 @@ impl MatrixSource {
                     data: vals,
                 })
             }
-            Inner::Dense { ds } => {
-                let block = ds
-                    .read_slice_2d::<f64, _>(s![start..end, ..])
-                    .map_err(self.err("data"))?;
+            Inner::Dense { ds, fast } => {
+                let (a, b) = (start * self.n_cols, end * self.n_cols);
+                let flat = match fast.as_ref().map(|f| f.read::<f64>(a, b)) {
+                    Some(Ok(v)) => v,
+                    Some(Err(e)) if e.kind() != std::io::ErrorKind::Unsupported => {
+                        return Err(self.unreadable("data", e))
+                    }
+                    _ => {
+                        ds.read_slice_2d::<f64, _>(s![start..end, ..])
+                            .map_err(self.err("data"))?
+                            .into_raw_vec_and_offset()
+                            .0
+                    }
+                };
                 let mut chunk = RowChunk {
                     start,
                     indptr: vec![0],
                     ..Default::default()
                 };
-                for row in block.rows() {
+                for i in 0..end - start {
+                    let row = &flat[i * self.n_cols..(i + 1) * self.n_cols];
                     for (j, &v) in row.iter().enumerate() {
                         if v != 0.0 {
                             chunk.indices.push(j as u32);
@@ -452,24 +481,16 @@ impl MatrixSource {
         a: usize,
         b: usize,
     ) -> Result<Option<(Vec<f64>, Vec<u32>)>> {
-        let fail = |what: &str, e: std::io::Error| {
-            DataError::bad(
-                &self.file,
-                format!("{}/{what}", self.field),
-                format!("cannot read or decompress it: {e}"),
-                "the file is damaged or truncated; re-export it",
-            )
-        };
         let vals = match fd.read::<f64>(a, b) {
             Ok(v) => v,
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(None),
-            Err(e) => return Err(fail("data", e)),
+            Err(e) => return Err(self.unreadable("data", e)),
         };
         // Negative or huge indices become out of range, caught by the caller.
         let idx = match fi.read::<u32>(a, b) {
             Ok(v) => v,
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(None),
-            Err(e) => return Err(fail("indices", e)),
+            Err(e) => return Err(self.unreadable("indices", e)),
         };
         Ok(Some((vals, idx)))
     }

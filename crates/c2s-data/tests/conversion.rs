@@ -684,6 +684,50 @@ fn compressed_layouts_read_the_same() {
     }
 }
 
+/// X stored dense: contiguous (read on all cores as one run of rows) and in
+/// 2-D chunks (through HDF5) read back the same sentences as the sparse file.
+#[test]
+fn dense_layouts_read_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let base = data("wu2020-tcells-200.h5ad");
+    let (_t, _, expected) = run(&base, &ConvertOptions::default());
+    let p = Prepared::open(&base, &InputOptions::default(), &[]).unwrap();
+    let all = p.src.read_rows(0, p.src.n_rows).unwrap();
+    let (n, g) = (p.src.n_rows, p.src.n_cols);
+    let mut dense = ndarray::Array2::<f32>::zeros((n, g));
+    for i in 0..n {
+        let (idx, val) = all.row(i);
+        for (&j, &v) in idx.iter().zip(val) {
+            dense[[i, j as usize]] = v as f32;
+        }
+    }
+    for (name, chunked) in [("dense.h5ad", false), ("dense-chunked.h5ad", true)] {
+        let f = d.path().join(name);
+        std::fs::copy(&base, &f).unwrap();
+        {
+            let h = hdf5::File::open_rw(&f).unwrap();
+            h.unlink("X").unwrap();
+            let b = h.new_dataset_builder().with_data(&dense);
+            let b = if chunked {
+                b.chunk((16, 1024)).deflate(1)
+            } else {
+                b
+            };
+            b.create("X").unwrap();
+        }
+        let m = AnnData::open(&f).unwrap().matrix(&MatrixId::X).unwrap();
+        assert_eq!(m.parallel_reading(), !chunked, "{name}");
+        for (a, b) in [(0, 7), (5, 150), (199, 200)] {
+            let got = m.read_rows(a, b).unwrap();
+            let (lo, hi) = (all.indptr[a], all.indptr[b]);
+            assert_eq!(got.indices, all.indices[lo..hi], "{name} rows {a}..{b}");
+            assert_eq!(got.data, all.data[lo..hi], "{name} rows {a}..{b}");
+        }
+        let (_t2, _, got) = run(&f, &ConvertOptions::default());
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
 #[test]
 fn expression_read_back_follows_the_sentences() {
     let mut opts = ConvertOptions::default();
