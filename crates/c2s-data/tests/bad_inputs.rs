@@ -32,6 +32,19 @@ fn tmp_file(dir: &tempfile::TempDir, name: &str) -> std::path::PathBuf {
     dir.path().join(name)
 }
 
+fn x_of(file: &Path) -> c2s_data::matrix::MatrixSource {
+    c2s_data::anndata::AnnData::open(file)
+        .unwrap()
+        .matrix(&c2s_data::anndata::MatrixId::X)
+        .unwrap()
+}
+
+/// Every row of `file`'s X, to store again with `rewrite_x`.
+fn x_rows(file: &Path) -> c2s_data::matrix::RowChunk {
+    let m = x_of(file);
+    m.read_rows(0, m.n_rows).unwrap()
+}
+
 #[test]
 fn not_hdf5() {
     let d = tempfile::tempdir().unwrap();
@@ -97,11 +110,7 @@ fn compression_filter_we_lack() {
     let d = tempfile::tempdir().unwrap();
     let f = tmp_file(&d, "blosc.h5ad");
     let base = data("pbmc3k-10x.h5ad");
-    let m = c2s_data::anndata::AnnData::open(&base)
-        .unwrap()
-        .matrix(&c2s_data::anndata::MatrixId::X)
-        .unwrap();
-    let all = m.read_rows(0, m.n_rows).unwrap();
+    let all = x_rows(&base);
     rewrite_x(
         &base,
         &f,
@@ -126,11 +135,7 @@ fn compression_filter_we_lack() {
 fn gene_index_out_of_range() {
     let d = tempfile::tempdir().unwrap();
     let base = data("pbmc3k-10x.h5ad");
-    let m = c2s_data::anndata::AnnData::open(&base)
-        .unwrap()
-        .matrix(&c2s_data::anndata::MatrixId::X)
-        .unwrap();
-    let all = m.read_rows(0, m.n_rows).unwrap();
+    let all = x_rows(&base);
     let last = all.indices.len() - 10;
     // u32::MAX is stored as -1 in the i32 file; 40,000 is past the 32,738
     // genes. Name, index, stored as i64, chunked and deflated.
@@ -153,14 +158,49 @@ fn gene_index_out_of_range() {
             },
             wide,
         );
-        let m = c2s_data::anndata::AnnData::open(&f)
-            .unwrap()
-            .matrix(&c2s_data::anndata::MatrixId::X)
-            .unwrap();
+        let m = x_of(&f);
         assert_eq!(m.parallel_reading(), filter != "lzf", "{name}");
         let e = convert_err(&f, &ConvertOptions::default());
         assert!(e.contains("X/indices") && e.contains("out of range"), "{e}");
     }
+}
+
+/// A damaged deflate chunk, read by the parallel reader, is reported on
+/// the dataset, not decoded into wrong values.
+#[test]
+fn damaged_compressed_chunk() {
+    let d = tempfile::tempdir().unwrap();
+    let base = data("pbmc3k-10x.h5ad");
+    let all = x_rows(&base);
+    let f = tmp_file(&d, "damaged.h5ad");
+    rewrite_x(&base, &f, &all, |b| b.chunk(65_536).deflate(4), false);
+    // Where X/data's sixth chunk lies; every byte after its zlib header
+    // becomes 0xFF (a deflate block of the reserved type).
+    let (addr, size) = {
+        let h = hdf5::File::open(&f).unwrap();
+        let ds = h.dataset("X/data").unwrap();
+        let (mut mask, mut addr, mut size) = (0, 0, 0);
+        let offset = [5 * 65_536u64];
+        let status = hdf5::sync::sync(|| unsafe {
+            hdf5_sys::h5d::H5Dget_chunk_info_by_coord(
+                ds.id(),
+                offset.as_ptr(),
+                &mut mask,
+                &mut addr,
+                &mut size,
+            )
+        });
+        assert!(status >= 0 && size > 2);
+        (addr as usize, size as usize)
+    };
+    let mut bytes = std::fs::read(&f).unwrap();
+    bytes[addr + 2..addr + size].fill(0xFF);
+    std::fs::write(&f, &bytes).unwrap();
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(
+        e.contains("X/data") && e.contains("cannot read or decompress"),
+        "{e}"
+    );
 }
 
 /// A CSC matrix's cell index below zero is out of range too.
