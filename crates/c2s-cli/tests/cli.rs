@@ -83,6 +83,11 @@ fn convert_fit_and_reconstruct() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["cells"], 200);
     assert!(v["fit"]["slope"].as_f64().unwrap() < 0.0);
+    // The printout says how long it took; the manifest, which must not
+    // change from run to run, does not.
+    assert!(v["seconds"].as_f64().unwrap() > 0.0, "{out}");
+    let manifest = std::fs::read_to_string(ds.join("manifest.json")).unwrap();
+    assert!(!manifest.contains("seconds"), "{manifest}");
     // Converting again into the same folder is refused, with the way out.
     fails(
         &[
