@@ -46,6 +46,9 @@ text="The cell type of the cell with the genes CD3D CD8A GZMB is"
 target/debug/examples/logits "$tmp/run/model" "$text" \
   | .venv/bin/python -c "import json, sys; d = json.load(sys.stdin); d['text'] = sys.argv[1]; print(json.dumps(d))" "$text" > "$tmp/ours.json"
 .venv/bin/python tests/interop/check_transformers.py "$tmp/run/model" "$tmp/ours.json" ../shared/fixtures/tiny-gpt2
+# The published models' prompts, byte for byte as cell2sentence 1.2.0 builds them.
+target/debug/examples/published_prompts > "$tmp/prompts.json"
+.venv/bin/python tests/interop/check_published_prompts.py "$tmp/prompts.json"
 
 # The app's window, driven end to end (screenshots in ui/e2e/screenshots/).
 phase "App window tests"

@@ -618,7 +618,7 @@ pub fn start_free_text(
 ) -> CmdResult<u64> {
     let model = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
     let prompt = c2s_model::tokenizer::encode(&model.tok, &form.prompt).map_err(text)?;
-    let ctx_len = model.loaded.model.config.n_positions;
+    let ctx_len = model.loaded.model.context_len();
     let max_new = form
         .max_tokens
         .unwrap_or(128)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod eval_cmd;
 mod model_cmds;
+mod published_cmds;
 
 use anyhow::{Context, Result};
 use c2s_data::anndata::MatrixId;
@@ -64,6 +65,13 @@ enum Command {
     /// Compute an embedding (a vector) per cell with a trained model, for
     /// clustering and plots.
     Embed(model_cmds::EmbedArgs),
+    /// Name the cell type of every cell with a published C2S model (no
+    /// training): each candidate type is scored and the likeliest one wins,
+    /// with a confidence. Candidates: a label column, a list, or common types.
+    Annotate(published_cmds::AnnotateArgs),
+    /// Ask a published C2S model about a group of cells: the tissue they come
+    /// from, or an English summary.
+    Describe(published_cmds::DescribeArgs),
     /// Measure what a model learned and write a report a browser opens: accuracy
     /// of its predictions, how real its generated cells look, its loss curves,
     /// each beside baselines; every plot also as PNG and SVG.
@@ -386,6 +394,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(a) => model_cmds::run_predict(&a)?,
         Command::Generate(a) => model_cmds::run_generate(&a)?,
         Command::Embed(a) => model_cmds::run_embed(&a)?,
+        Command::Annotate(a) => published_cmds::run_annotate(&a, &CANCEL)?,
+        Command::Describe(a) => published_cmds::run_describe(&a)?,
         Command::Eval(a) => eval_cmd::run_eval(&a)?,
         Command::Reconstruct(a) => {
             let dir = a

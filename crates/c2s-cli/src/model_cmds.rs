@@ -186,14 +186,17 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
     Ok(())
 }
 
-fn chosen_cells<'a>(records: &'a [SentenceRecord], split: &str) -> Vec<&'a SentenceRecord> {
+pub(crate) fn chosen_cells<'a>(
+    records: &'a [SentenceRecord],
+    split: &str,
+) -> Vec<&'a SentenceRecord> {
     records
         .iter()
         .filter(|r| split == "all" || r.label("split") == Some(split))
         .collect()
 }
 
-fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
+pub(crate) fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
     records
         .iter()
         .map(|r| CellInput {
@@ -260,7 +263,7 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
 }
 
 /// A progress bar over cells: "VERB [=====>   ] 12/264 cells (ETA 3s)".
-fn cell_bar(verb: &str, cells: u64) -> ProgressBar {
+pub(crate) fn cell_bar(verb: &str, cells: u64) -> ProgressBar {
     let pb = ProgressBar::new(cells);
     pb.set_style(
         ProgressStyle::with_template(&format!(
@@ -272,7 +275,7 @@ fn cell_bar(verb: &str, cells: u64) -> ProgressBar {
     pb
 }
 
-fn write_lines(path: &Path, lines: &[serde_json::Value]) -> Result<()> {
+pub(crate) fn write_lines(path: &Path, lines: &[serde_json::Value]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
@@ -282,7 +285,8 @@ fn write_lines(path: &Path, lines: &[serde_json::Value]) -> Result<()> {
 
 #[derive(Args)]
 pub struct GenerateArgs {
-    /// A model folder written by `c2s train` (RUN/model).
+    /// A model folder written by `c2s train` (RUN/model), or a published
+    /// C2S model's Hugging Face folder.
     model: PathBuf,
     /// Cell types to generate (repeat or separate with commas); none: cells of
     /// no given type.
@@ -320,9 +324,33 @@ pub struct GenerateArgs {
     batch_size: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Published models: the dataset whose genes count as known (for the
+    /// shares of valid and unique genes).
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Published models: genes per cell asked for in the prompt.
+    #[arg(long, default_value_t = c2s_model::published::DEFAULT_NUM_GENES)]
+    genes: usize,
+    /// Published models: organism named in the prompt.
+    #[arg(long, default_value = "Homo sapiens")]
+    organism: String,
 }
 
 pub fn run_generate(a: &GenerateArgs) -> Result<()> {
+    if !crate::published_cmds::is_trained_here(&a.model) {
+        return crate::published_cmds::generate_with_published(
+            &a.model,
+            &a.cell_type,
+            a.n,
+            a.dataset.as_deref(),
+            a.genes,
+            &a.organism,
+            (a.temperature, a.top_k, a.top_p),
+            a.batch_size,
+            a.seed,
+            &a.output,
+        );
+    }
     let m = load_model_dir(&a.model)?;
     let types: Vec<Option<String>> = if a.every_type {
         m.card.labels.iter().cloned().map(Some).collect()
@@ -398,7 +426,8 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct EmbedArgs {
-    /// A model folder written by `c2s train` (RUN/model).
+    /// A model folder written by `c2s train` (RUN/model), or a published
+    /// C2S model's Hugging Face folder.
     model: PathBuf,
     /// A dataset folder made by `c2s convert`.
     dataset: PathBuf,
@@ -411,25 +440,42 @@ pub struct EmbedArgs {
     output: PathBuf,
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// Published models: genes per cell in the prompt.
+    #[arg(long, default_value_t = c2s_model::published::DEFAULT_NUM_GENES)]
+    genes: usize,
+    /// Published models: organism named in the prompt.
+    #[arg(long, default_value = "Homo sapiens")]
+    organism: String,
 }
 
 pub fn run_embed(a: &EmbedArgs) -> Result<()> {
-    let m = load_model_dir(&a.model)?;
     let records = read_sentences(&a.dataset)?;
     let chosen = chosen_cells(&records, &a.split);
     if chosen.is_empty() {
         bail!("{}: no cells in split `{}`", a.dataset.display(), a.split);
     }
-    let pb = cell_bar("embedding", chosen.len() as u64);
-    let never = AtomicBool::new(false);
-    let (embs, width) = embed_cells(
-        &m,
-        &inputs(&chosen),
-        a.batch_size,
-        &|done, _| pb.set_position(done as u64),
-        &never,
-    )?;
-    pb.finish_and_clear();
+    let (embs, width) = if crate::published_cmds::is_trained_here(&a.model) {
+        let m = load_model_dir(&a.model)?;
+        let pb = cell_bar("embedding", chosen.len() as u64);
+        let never = AtomicBool::new(false);
+        let e = embed_cells(
+            &m,
+            &inputs(&chosen),
+            a.batch_size,
+            &|done, _| pb.set_position(done as u64),
+            &never,
+        )?;
+        pb.finish_and_clear();
+        e
+    } else {
+        crate::published_cmds::embed_with_published(
+            &a.model,
+            &inputs(&chosen),
+            a.genes,
+            &a.organism,
+            a.batch_size,
+        )?
+    };
     let flat: Vec<f32> = embs.into_iter().flatten().collect();
     let t = candle_core::Tensor::from_vec(flat, (chosen.len(), width), &candle_core::Device::Cpu)?;
     let names: Vec<&str> = chosen.iter().map(|r| r.cell_name.as_str()).collect();

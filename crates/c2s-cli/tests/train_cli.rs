@@ -362,7 +362,7 @@ fn tiny_pretrained_gpt2(dir: &Path) {
     cfg.eos_token_id = tok.token_to_id("<|endoftext|>");
     cfg.bos_token_id = cfg.eos_token_id;
     let m = c2s_model::init_model(&cfg, &candle_core::Device::Cpu, 1).unwrap();
-    c2s_model::save_model(dir, &cfg, &m.vars).unwrap();
+    c2s_model::save_model(dir, &cfg.into(), &m.vars).unwrap();
     std::fs::copy(&tok_src, dir.join("tokenizer.json")).unwrap();
 }
 

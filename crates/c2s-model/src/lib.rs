@@ -1,26 +1,29 @@
-//! The model engine of C2S Studio: GPT-2 on candle, compatible with Hugging
-//! Face model folders, for cell sentences.
+//! The model engine of C2S Studio: causal language models on candle (GPT-2,
+//! GPT-NeoX, Gemma-2), compatible with Hugging Face model folders, for cell
+//! sentences. Layered as candle is: `kernels` (CPU kernels, optimiser), then
+//! `models` (the families behind one causal-LM interface, their files), then
+//! `tasks` (prompts, training, prediction, generation, embeddings).
 
-pub mod cells;
-pub mod config;
-pub mod embed;
 pub mod error;
-pub mod fused;
-pub mod generate;
-pub mod gpt2;
-pub mod half_weights;
-pub mod optim;
-pub mod predict;
-pub mod pretrained;
-pub mod prompts;
-pub mod tokenizer;
-pub mod train;
-pub mod train_dataset;
-pub mod trained;
-pub mod weights;
+pub mod kernels;
+pub mod models;
+pub mod tasks;
 
-pub use config::Gpt2Config;
+// Short paths for the modules the front ends use.
+pub use kernels::{fused, half_weights, optim};
+pub use models::{config, gpt2, pretrained, tokenizer, weights};
+pub use tasks::{
+    cells, embed, generate, predict, prompts, published, published_prompts, train, train_dataset,
+    trained,
+};
+
 pub use error::{ModelError, Result};
-pub use gpt2::{Gpt2, KvCache};
-pub use trained::{ModelCard, TrainedModel};
-pub use weights::{init_model, load_model, save_model, LoadedModel};
+pub use models::cache::KvCache;
+pub use models::causal_lm::CausalLm;
+pub use models::config::{Family, ModelConfig};
+pub use models::gemma2::Gemma2Config;
+pub use models::gpt2::Gpt2;
+pub use models::gpt2_config::Gpt2Config;
+pub use models::gpt_neox::GptNeoxConfig;
+pub use tasks::trained::{ModelCard, TrainedModel};
+pub use weights::{init_any, init_model, load_causal_lm, load_model, save_model, LoadedModel};

@@ -82,7 +82,7 @@ fn logits_hidden_states_and_greedy_match_transformers() {
 fn a_saved_model_loads_back_identically() {
     let loaded = load_model(&fixture("tiny-gpt2"), &common::device()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    save_model(dir.path(), &loaded.model.config, &loaded.vars).unwrap();
+    save_model(dir.path(), loaded.model.config(), &loaded.vars).unwrap();
     for f in ["config.json", "model.safetensors", "generation_config.json"] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
@@ -187,7 +187,7 @@ fn cached_generation_matches_a_full_forward_pass() {
             None,
         )
         .unwrap();
-    let mut cache = c2s_model::KvCache::new(m.config.n_layer);
+    let mut cache = c2s_model::KvCache::new(m.n_layer());
     let first = m
         .forward(
             &Tensor::new(vec![seq[..3].to_vec()], &common::device()).unwrap(),
@@ -422,7 +422,7 @@ fn batched_generation_continues_each_prompt_as_alone() {
     assert_eq!(batch_first(&m, &p), greedy_first(&m, &p));
 }
 
-fn batch_first(m: &c2s_model::Gpt2, p: &[u32]) -> Vec<u32> {
+fn batch_first(m: &c2s_model::CausalLm, p: &[u32]) -> Vec<u32> {
     let s = c2s_model::generate::Sampling {
         temperature: 0.0,
         max_new: 3,
@@ -433,7 +433,7 @@ fn batch_first(m: &c2s_model::Gpt2, p: &[u32]) -> Vec<u32> {
         .remove(0)
 }
 
-fn greedy_first(m: &c2s_model::Gpt2, p: &[u32]) -> Vec<u32> {
+fn greedy_first(m: &c2s_model::CausalLm, p: &[u32]) -> Vec<u32> {
     greedy(m, p, 3, None).unwrap()
 }
 
@@ -548,8 +548,8 @@ fn cpu_half_rows_decode_close_to_f32_and_keep_the_greedy_continuation() {
         values(h.forward(&row(&long), None).unwrap())
     );
     let (mut cf, mut ch) = (
-        c2s_model::KvCache::new(m.config.n_layer),
-        c2s_model::KvCache::new(m.config.n_layer),
+        c2s_model::KvCache::new(m.n_layer()),
+        c2s_model::KvCache::new(m.n_layer()),
     );
     for &t in &p {
         let full = values(m.forward(&row(&[t]), Some(&mut cf)).unwrap());

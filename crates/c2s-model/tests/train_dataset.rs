@@ -66,7 +66,7 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     assert_eq!(card.labels.len(), 16);
     assert!(!card.genes.is_empty());
     let m = TrainedModel::load(&s.model_dir).unwrap();
-    assert_eq!(m.loaded.model.config.n_layer, 1);
+    assert_eq!(m.loaded.model.n_layer(), 1);
 
     // The cell workflows stop on a cancel and work without one.
     let records = c2s_data::dataset::read_sentences(&ds).unwrap();

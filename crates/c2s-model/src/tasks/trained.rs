@@ -33,7 +33,7 @@ impl ModelCard {
             ModelError::bad(
                 dir,
                 "no c2s.json in this folder",
-                "choose the model folder of a finished training run (RUN/model)",
+                "choose the model folder of a finished training run (RUN/model); a published C2S model (no c2s.json) names cell types with `c2s annotate`",
             )
         })?;
         serde_json::from_slice(&bytes).map_err(|e| {

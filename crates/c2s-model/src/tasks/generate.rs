@@ -3,12 +3,18 @@
 use candle_core::{Tensor, D};
 
 use crate::error::Result;
-use crate::gpt2::{Gpt2, KvCache};
+use crate::models::cache::KvCache;
+use crate::models::causal_lm::CausalLm;
 
 /// Greedy decoding: `max_new` tokens after `prompt`, stopping early at `eos`.
-pub fn greedy(model: &Gpt2, prompt: &[u32], max_new: usize, eos: Option<u32>) -> Result<Vec<u32>> {
+pub fn greedy(
+    model: &CausalLm,
+    prompt: &[u32],
+    max_new: usize,
+    eos: Option<u32>,
+) -> Result<Vec<u32>> {
     let dev = model.device();
-    let mut cache = KvCache::new(model.config.n_layer);
+    let mut cache = KvCache::new(model.n_layer());
     let mut out = Vec::with_capacity(max_new);
     let mut input = Tensor::new(prompt, dev)?.unsqueeze(0)?;
     for _ in 0..max_new {
@@ -65,7 +71,7 @@ pub struct GeneConstraint {
 /// Samples a continuation of `prompt`, calling `on_token` as each token comes.
 /// Stops at `eos`, at a stop sequence or after `max_new` tokens.
 pub fn sample(
-    model: &Gpt2,
+    model: &CausalLm,
     prompt: &[u32],
     eos: u32,
     s: &Sampling,
@@ -81,7 +87,7 @@ pub fn sample(
 /// `sample`, also stopping when `on_token` returns false (a cancel): the
 /// tokens so far are returned.
 pub fn sample_while(
-    model: &Gpt2,
+    model: &CausalLm,
     prompt: &[u32],
     eos: u32,
     s: &Sampling,
@@ -91,11 +97,11 @@ pub fn sample_while(
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
     let dev = model.device();
-    let mut cache = KvCache::new(model.config.n_layer);
-    let mut used = vec![false; model.config.vocab_size];
+    let mut cache = KvCache::new(model.n_layer());
+    let mut used = vec![false; model.vocab_size()];
     let mut out = Vec::new();
     let mut input = Tensor::new(prompt, dev)?.unsqueeze(0)?;
-    let room = model.config.n_positions.saturating_sub(prompt.len());
+    let room = model.context_len().saturating_sub(prompt.len());
     for _ in 0..s.max_new.min(room) {
         let logits = model.forward(&input, Some(&mut cache))?;
         let mut last: Vec<f32> = logits.squeeze(0)?.get(logits.dim(1)? - 1)?.to_vec1()?;
@@ -129,7 +135,7 @@ pub fn sample_while(
 /// token, so each row continues as it would alone. Row `r` draws with
 /// `seeds[r]`, like `sample` with that seed. `on_token(row, token)` streams.
 pub fn sample_batch(
-    model: &Gpt2,
+    model: &CausalLm,
     prompts: &[Vec<u32>],
     eos: u32,
     s: &Sampling,
@@ -167,13 +173,13 @@ pub fn sample_batch(
         .iter()
         .map(|&x| rand_chacha::ChaCha8Rng::seed_from_u64(x))
         .collect();
-    let mut used = vec![vec![false; model.config.vocab_size]; b];
+    let mut used = vec![vec![false; model.vocab_size()]; b];
     let mut done = vec![false; b];
     let mut outs: Vec<Vec<u32>> = vec![Vec::new(); b];
-    let mut cache = KvCache::new(model.config.n_layer);
+    let mut cache = KvCache::new(model.n_layer());
     let mut input = Tensor::from_vec(ids, (b, width), dev)?;
     let mut positions = Tensor::from_vec(pos, (b, width), dev)?;
-    let room = model.config.n_positions.saturating_sub(width);
+    let room = model.context_len().saturating_sub(width);
     for _ in 0..s.max_new.min(room) {
         let total = keep[0].len();
         let mask = Tensor::from_vec(keep.concat(), (b, total), dev)?;

@@ -5,10 +5,10 @@
 use candle_core::{DType, Tensor};
 
 use crate::error::Result;
-use crate::gpt2::Gpt2;
+use crate::models::causal_lm::CausalLm;
 
 /// Embeds token sequences of any lengths, right-padded with `pad` into one batch.
-pub fn embed_batch(model: &Gpt2, seqs: &[Vec<u32>], pad: u32) -> Result<Vec<Vec<f32>>> {
+pub fn embed_batch(model: &CausalLm, seqs: &[Vec<u32>], pad: u32) -> Result<Vec<Vec<f32>>> {
     if seqs.is_empty() {
         return Ok(Vec::new());
     }

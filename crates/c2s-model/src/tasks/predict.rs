@@ -8,7 +8,8 @@ use tokenizers::Tokenizer;
 
 use crate::error::Result;
 use crate::generate::{sample, Sampling};
-use crate::gpt2::{Gpt2, KvCache};
+use crate::models::cache::KvCache;
+use crate::models::causal_lm::CausalLm;
 use crate::prompts::{make_example, CellInfo, Task, Templates};
 use crate::tokenizer::{decode_text, encode};
 
@@ -50,7 +51,7 @@ pub struct FreePrediction {
 
 /// Predicts cell types with one model over a fixed set of labels.
 pub struct Predictor<'a> {
-    pub model: &'a Gpt2,
+    pub model: &'a CausalLm,
     pub tok: &'a Tokenizer,
     pub templates: &'a Templates,
     pub labels: Vec<String>,
@@ -62,7 +63,7 @@ pub struct Predictor<'a> {
 
 impl<'a> Predictor<'a> {
     pub fn new(
-        model: &'a Gpt2,
+        model: &'a CausalLm,
         tok: &'a Tokenizer,
         templates: &'a Templates,
         labels: Vec<String>,
@@ -140,52 +141,15 @@ impl<'a> Predictor<'a> {
     /// Scores every label for one cell (genes highest expression first).
     pub fn predict(&self, genes: &[&str]) -> Result<Prediction> {
         let prompt = self.prompt(genes)?;
-        let model = self.model;
-        let dev = model.device();
-        let mut cache = KvCache::new(model.config.n_layer);
-        let logits = model.forward(
-            &Tensor::new(prompt.as_slice(), dev)?.unsqueeze(0)?,
-            Some(&mut cache),
-        )?;
-        let first = candle_nn::ops::log_softmax(
-            &logits
-                .squeeze(0)?
-                .get(prompt.len() - 1)?
-                .to_dtype(DType::F32)?,
-            D::Minus1,
-        )?
-        .to_vec1::<f32>()?;
-        let mut scores: Vec<f64> = self
-            .responses
-            .iter()
-            .map(|r| first[r[0] as usize] as f64)
-            .collect();
-        // The rest of every response in one batch over a copy of the prompt's
-        // cache per label (right-padded: causal attention never sees the pad).
-        let rest = self
-            .responses
-            .iter()
-            .map(|r| r.len() - 1)
-            .max()
-            .unwrap_or(0);
-        if rest > 0 {
-            let n = self.responses.len();
-            let mut ids = Vec::with_capacity(n * rest);
-            for r in &self.responses {
-                let given = &r[..r.len() - 1];
-                ids.extend_from_slice(given);
-                ids.extend(std::iter::repeat_n(r[0], rest - given.len()));
-            }
-            let mut c = cache.repeat_rows(n)?;
-            let out = model.forward(&Tensor::from_vec(ids, (n, rest), dev)?, Some(&mut c))?;
-            let lp = candle_nn::ops::log_softmax(&out.to_dtype(DType::F32)?, D::Minus1)?
-                .to_vec3::<f32>()?;
-            for (i, r) in self.responses.iter().enumerate() {
-                for (j, &t) in r[1..].iter().enumerate() {
-                    scores[i] += lp[i][j][t as usize] as f64;
-                }
-            }
-        }
+        let scores = score_continuations(self.model, &prompt, &self.responses)?;
+        Ok(Prediction::from_scores(&self.labels, scores))
+    }
+}
+
+impl Prediction {
+    /// The best of `labels` by `scores` (their log-likelihoods), with the
+    /// softmax over them as the confidence.
+    pub fn from_scores(labels: &[String], scores: Vec<f64>) -> Prediction {
         let best = scores
             .iter()
             .enumerate()
@@ -194,12 +158,87 @@ impl<'a> Predictor<'a> {
             .unwrap_or(0);
         let max = scores[best];
         let z: f64 = scores.iter().map(|s| (s - max).exp()).sum();
-        Ok(Prediction {
-            label: self.labels[best].clone(),
+        Prediction {
+            label: labels[best].clone(),
             confidence: 1.0 / z,
             log_likelihoods: scores,
-        })
+        }
     }
+}
+
+/// Bytes of repeated prompt cache one batch of candidates may take.
+const CANDIDATE_CACHE_BYTES: usize = 256 << 20;
+
+/// Log-likelihood of each candidate continuation of `prompt` (token ids,
+/// end token included). The prompt runs once; its KV cache is shared by
+/// every candidate, which run in batches over copies of it, right-padded
+/// (causal attention never sees the pad), as many at once as fit
+/// `CANDIDATE_CACHE_BYTES`. The answers are those of scoring each
+/// candidate's full sequence alone.
+pub fn score_continuations(
+    model: &CausalLm,
+    prompt: &[u32],
+    candidates: &[Vec<u32>],
+) -> Result<Vec<f64>> {
+    if prompt.is_empty() {
+        return Err(crate::error::ModelError::Input(
+            "an empty prompt".into(),
+            "give the model something to answer".into(),
+        ));
+    }
+    let dev = model.device();
+    let mut cache = KvCache::new(model.n_layer());
+    let logits = model.forward(&Tensor::new(prompt, dev)?.unsqueeze(0)?, Some(&mut cache))?;
+    let first = candle_nn::ops::log_softmax(
+        &logits
+            .squeeze(0)?
+            .get(prompt.len() - 1)?
+            .to_dtype(DType::F32)?,
+        D::Minus1,
+    )?
+    .to_vec1::<f32>()?;
+    let mut scores: Vec<f64> = candidates
+        .iter()
+        .map(|r| r.first().map_or(0.0, |&t| first[t as usize] as f64))
+        .collect();
+    let per_candidate = 2
+        * model.n_layer()
+        * cache.len().max(1)
+        * model.hidden_size()
+        * model.dtype().size_in_bytes();
+    let batch = (CANDIDATE_CACHE_BYTES / per_candidate.max(1)).clamp(1, 256);
+    let order: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].len() > 1)
+        .collect();
+    for group in order.chunks(batch) {
+        let rest = group
+            .iter()
+            .map(|&i| candidates[i].len() - 1)
+            .max()
+            .unwrap_or(0);
+        let n = group.len();
+        let mut ids = Vec::with_capacity(n * rest);
+        for &i in group {
+            let given = &candidates[i][..candidates[i].len() - 1];
+            ids.extend_from_slice(given);
+            ids.extend(std::iter::repeat_n(given[0], rest - given.len()));
+        }
+        let mut c = cache.repeat_rows(n)?;
+        let out = model.forward(&Tensor::from_vec(ids, (n, rest), dev)?, Some(&mut c))?;
+        let lp = candle_nn::ops::log_softmax(&out.to_dtype(DType::F32)?, D::Minus1)?;
+        for (row, &i) in group.iter().enumerate() {
+            let wanted = &candidates[i][1..];
+            let idx = Tensor::new(wanted, dev)?.unsqueeze(1)?;
+            let picked: Vec<f32> = lp
+                .get(row)?
+                .narrow(0, 0, wanted.len())?
+                .gather(&idx, 1)?
+                .squeeze(1)?
+                .to_vec1()?;
+            scores[i] += picked.iter().map(|&x| x as f64).sum::<f64>();
+        }
+    }
+    Ok(scores)
 }
 
 #[cfg(test)]

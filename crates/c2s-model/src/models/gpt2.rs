@@ -7,51 +7,13 @@
 //! softmax use candle's differentiable compositions: the fused kernels are not
 //! recorded for backpropagation.
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
-use crate::config::Gpt2Config;
 use crate::error::Result;
-
-/// Normal(0, 0.02), GPT-2's initialiser.
-const INIT: Init = Init::Randn {
-    mean: 0.0,
-    stdev: 0.02,
-};
-
-#[derive(Debug, Clone)]
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f64,
-}
-
-impl LayerNorm {
-    fn cast(&self, dtype: DType) -> Result<Self> {
-        Ok(LayerNorm {
-            weight: self.weight.to_dtype(dtype)?,
-            bias: self.bias.to_dtype(dtype)?,
-            eps: self.eps,
-        })
-    }
-
-    fn new(vb: VarBuilder, n: usize, eps: f64) -> Result<Self> {
-        Ok(LayerNorm {
-            weight: vb.get_with_hints(n, "weight", Init::Const(1.0))?,
-            bias: vb.get_with_hints(n, "bias", Init::Const(0.0))?,
-            eps,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(crate::fused::layer_norm(
-            x,
-            &self.weight,
-            &self.bias,
-            self.eps,
-        )?)
-    }
-}
+use crate::models::cache::{append, attention_mask, KvCache, LayerKv};
+use crate::models::gpt2_config::Gpt2Config;
+use crate::models::layers::{LayerNorm, INIT};
 
 /// GPT-2's Conv1D: a linear layer whose weight is stored `[in, out]`.
 #[derive(Debug, Clone)]
@@ -59,7 +21,7 @@ struct Conv1D {
     weight: Tensor,
     bias: Tensor,
     /// f16 rows of the transpose (`[out, in]`) for decoding on the CPU, which
-    /// crate::half_weights streams at half the bytes (Gpt2::to_dtype).
+    /// crate::kernels::half_weights streams at half the bytes (Gpt2::to_dtype).
     rows: Option<Tensor>,
 }
 
@@ -74,7 +36,7 @@ impl Conv1D {
 
     fn with_half_rows(&self) -> Result<Self> {
         Ok(Conv1D {
-            rows: Some(crate::half_weights::rows_of(&self.weight.t()?)?),
+            rows: Some(crate::kernels::half_weights::rows_of(&self.weight.t()?)?),
             ..self.clone()
         })
     }
@@ -89,10 +51,12 @@ impl Conv1D {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let product = match &self.rows {
-            Some(rows) if crate::half_weights::streams(x) => crate::half_weights::matmul(x, rows)?,
+            Some(rows) if crate::kernels::half_weights::streams(x) => {
+                crate::kernels::half_weights::matmul(x, rows)?
+            }
             _ => x.broadcast_matmul(&self.weight)?,
         };
-        Ok(crate::fused::add_trailing(&product, &self.bias)?)
+        Ok(crate::kernels::fused::add_trailing(&product, &self.bias)?)
     }
 }
 
@@ -103,47 +67,6 @@ struct Attention {
     n_head: usize,
     head_dim: usize,
     scale: f64,
-}
-
-/// Keys and values of earlier positions, per layer, for fast generation.
-#[derive(Debug, Clone, Default)]
-pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
-}
-
-impl KvCache {
-    pub fn new(n_layer: usize) -> Self {
-        KvCache {
-            layers: vec![None; n_layer],
-        }
-    }
-
-    /// Positions already cached.
-    pub fn len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.as_ref())
-            .map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The cache of a one-row batch repeated for `n` rows, so `n` different
-    /// continuations of one prompt run as one batch.
-    pub fn repeat_rows(&self, n: usize) -> Result<KvCache> {
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                l.as_ref()
-                    .map(|(k, v)| Ok((k.repeat((n, 1, 1, 1))?, v.repeat((n, 1, 1, 1))?)))
-                    .transpose()
-            })
-            .collect::<Result<_>>()?;
-        Ok(KvCache { layers })
-    }
 }
 
 impl Attention {
@@ -188,7 +111,7 @@ impl Attention {
         &self,
         x: &Tensor,
         mask: Option<&Tensor>,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut LayerKv>,
     ) -> Result<Tensor> {
         let (b, t, e) = x.dims3()?;
         let qkv = self.c_attn.forward(x)?;
@@ -199,14 +122,8 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
-        if let Some(slot) = cache {
-            if let Some((pk, pv)) = slot.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *slot = Some((k.clone(), v.clone()));
-        }
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let (k, v) = append(cache, k, v)?;
         // The CPU's matrix product reads the transposed keys in place; other
         // back ends get them contiguous.
         let kt = if k.device().is_cpu() {
@@ -215,7 +132,7 @@ impl Attention {
             k.t()?.contiguous()?
         };
         // Scores, mask and softmax in f32 whatever the weights' dtype.
-        let att = crate::fused::scaled_masked_softmax(&q.matmul(&kt)?, self.scale, mask)?
+        let att = crate::kernels::fused::scaled_masked_softmax(&q.matmul(&kt)?, self.scale, mask)?
             .to_dtype(v.dtype())?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, e))?;
         self.c_proj.forward(&y)
@@ -269,7 +186,7 @@ impl Block {
         &self,
         x: &Tensor,
         mask: Option<&Tensor>,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut LayerKv>,
     ) -> Result<Tensor> {
         let x = (x + self.attn.forward(&self.ln_1.forward(x)?, mask, cache)?)?;
         let h = self.c_fc.forward(&self.ln_2.forward(&x)?)?;
@@ -277,7 +194,7 @@ impl Block {
         let h = if self.relu {
             h.relu()?
         } else {
-            crate::fused::gelu(&h)?
+            crate::kernels::fused::gelu(&h)?
         };
         Ok((&x + self.c_proj.forward(&h)?)?)
     }
@@ -336,14 +253,14 @@ impl Gpt2 {
     ///
     /// On the CPU, f16 keeps the f32 model and adds f16 copies of its weight
     /// matrices (the blocks' and the language-model head), which decoding
-    /// streams at half the bytes (crate::half_weights; a token at batch 1
+    /// streams at half the bytes (crate::kernels::half_weights; a token at batch 1
     /// reads every weight once). Longer inputs (prompts, batches of cells to
     /// score) are compute-bound and keep f32 products, so prediction and
     /// embeddings are unchanged. Memory: 1.5 times the f32 model.
     pub fn to_dtype(&self, dtype: DType) -> Result<Gpt2> {
         if dtype == DType::F16 && self.device().is_cpu() {
             return Ok(Gpt2 {
-                wte_rows: Some(crate::half_weights::rows_of(&self.wte)?),
+                wte_rows: Some(crate::kernels::half_weights::rows_of(&self.wte)?),
                 blocks: self
                     .blocks
                     .iter()
@@ -375,20 +292,7 @@ impl Gpt2 {
         self.wte.dtype()
     }
 
-    /// Final hidden states `[b, t, n_embd]` (after the last layer norm) of
-    /// `ids` `[b, t]`, which follow the `cache.len()` positions already cached.
-    /// `padding`: `[b, past + t]` with 1 for real tokens and 0 for padding.
-    pub fn hidden_states(
-        &self,
-        ids: &Tensor,
-        cache: Option<&mut KvCache>,
-        padding: Option<&Tensor>,
-    ) -> Result<Tensor> {
-        self.hidden_states_at(ids, cache, padding, None)
-    }
-
-    /// As `hidden_states`, with explicit position ids `[b, t]` (left-padded
-    /// batches: each row's real tokens count from 0); default: past..past + t.
+    /// Final hidden states `[b, t, n_embd]` (see `CausalLm::hidden_states_at`).
     pub fn hidden_states_at(
         &self,
         ids: &Tensor,
@@ -398,17 +302,6 @@ impl Gpt2 {
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let past = cache.as_ref().map_or(0, |c| c.len());
-        if past + t > self.config.n_positions {
-            return Err(crate::error::ModelError::Input(
-                format!(
-                    "{} tokens do not fit the model's context of {}",
-                    past + t,
-                    self.config.n_positions
-                ),
-                "use shorter prompts, fewer genes per cell, or a model with a longer context"
-                    .into(),
-            ));
-        }
         let dev = ids.device();
         let tokens =
             self.wte
@@ -417,7 +310,7 @@ impl Gpt2 {
         let x = match positions {
             None => {
                 let pos = Tensor::arange(past as u32, (past + t) as u32, dev)?;
-                crate::fused::add_trailing(&tokens, &self.wpe.index_select(&pos, 0)?)?
+                crate::kernels::fused::add_trailing(&tokens, &self.wpe.index_select(&pos, 0)?)?
             }
             Some(p) => {
                 (tokens
@@ -428,22 +321,12 @@ impl Gpt2 {
                     ))?)?
             }
         };
-        let mask = attention_mask(b, t, past, padding, dev)?;
+        let mask = attention_mask(b, t, past, past + t, padding, None, dev)?;
         let mut x = x;
-        match cache {
-            Some(c) => {
-                if c.layers.len() != self.blocks.len() {
-                    *c = KvCache::new(self.blocks.len());
-                }
-                for (blk, slot) in self.blocks.iter().zip(c.layers.iter_mut()) {
-                    x = blk.forward(&x, mask.as_ref(), Some(slot))?;
-                }
-            }
-            None => {
-                for blk in &self.blocks {
-                    x = blk.forward(&x, mask.as_ref(), None)?;
-                }
-            }
+        let mut slots = cache.map(|c| c.slots(self.blocks.len()).iter_mut());
+        for blk in &self.blocks {
+            let slot = slots.as_mut().and_then(|s| s.next());
+            x = blk.forward(&x, mask.as_ref(), slot)?;
         }
         self.ln_f.forward(&x)
     }
@@ -453,8 +336,8 @@ impl Gpt2 {
         // CUDA's matrix product refuses a strided view (the last position of
         // a batch, say); the CPU's takes it. A contiguous tensor is not copied.
         let logits = match &self.wte_rows {
-            Some(rows) if crate::half_weights::streams(hidden) => {
-                crate::half_weights::matmul(hidden, rows)?
+            Some(rows) if crate::kernels::half_weights::streams(hidden) => {
+                crate::kernels::half_weights::matmul(hidden, rows)?
             }
             _ => hidden.contiguous()?.broadcast_matmul(&self.wte.t()?)?,
         };
@@ -463,48 +346,5 @@ impl Gpt2 {
         } else {
             logits.to_dtype(DType::F32)?
         })
-    }
-
-    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let h = self.hidden_states(ids, cache, None)?;
-        self.logits(&h)
-    }
-}
-
-/// Additive f32 mask: causal (`-inf` above the diagonal, shifted by `past`), plus
-/// `-inf` on padded key positions.
-fn attention_mask(
-    b: usize,
-    t: usize,
-    past: usize,
-    padding: Option<&Tensor>,
-    dev: &Device,
-) -> Result<Option<Tensor>> {
-    let total = past + t;
-    let causal: Vec<f32> = (0..t)
-        .flat_map(|i| (0..total).map(move |j| if j > i + past { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    let causal = Tensor::from_vec(causal, (t, total), dev)?;
-    let mask = match padding {
-        None => {
-            if t == 1 {
-                return Ok(None); // one new token may attend to everything before it
-            }
-            causal
-        }
-        Some(p) => {
-            // 0 for real tokens, -inf for padding, broadcast over heads and queries.
-            let keep = p.to_dtype(DType::F32)?.reshape((b, 1, 1, total))?;
-            let pad = ((keep.ones_like()? - keep)? * -1e9)?;
-            pad.broadcast_add(&causal.reshape((1, 1, t, total))?)?
-        }
-    };
-    Ok(Some(mask))
-}
-
-/// The module form, for code that chains modules.
-impl Module for Gpt2 {
-    fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        Gpt2::forward(self, ids, None).map_err(|e| candle_core::Error::Msg(e.to_string()))
     }
 }

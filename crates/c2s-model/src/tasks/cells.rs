@@ -160,7 +160,7 @@ pub fn generate_cells(
         }
     }
     let templates = Templates::default_set();
-    let mut is_gene = vec![false; m.loaded.model.config.vocab_size];
+    let mut is_gene = vec![false; m.loaded.model.vocab_size()];
     for g in &card.genes {
         if let Some(id) = m.tok.token_to_id(g) {
             is_gene[id as usize] = true;

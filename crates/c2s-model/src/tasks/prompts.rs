@@ -13,7 +13,7 @@ use crate::error::{ModelError, Result};
 use crate::tokenizer::encode;
 
 /// The templates shipped with C2S Studio.
-pub const DEFAULT_TEMPLATES: &str = include_str!("../prompts/c2s-templates.json");
+pub const DEFAULT_TEMPLATES: &str = include_str!("../../prompts/c2s-templates.json");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -277,8 +277,8 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
 impl PreparedTraining {
     /// (layers, width) of the model to train.
     pub fn model_shape(&self) -> (usize, usize) {
-        let c = &self.model.model.config;
-        (c.n_layer, c.n_embd)
+        let m = &self.model.model;
+        (m.n_layer(), m.hidden_size())
     }
 
     /// Optimizer steps the run will take.
@@ -302,7 +302,7 @@ impl PreparedTraining {
         })?;
         let templates = Templates::default_set();
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-        let ctx = self.model.model.config.n_positions;
+        let ctx = self.model.model.context_len();
         let mut examples = Vec::new();
         for c in self.train_cells.iter().take(self.options.batch_size) {
             let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::error::{ModelError, Result};
-use crate::gpt2::Gpt2;
+use crate::models::causal_lm::CausalLm;
 use crate::optim::{lr_at, AdamW, AdamWParams};
 use crate::prompts::{encode_example, make_example, CellInfo, EncodedExample, Task, Templates};
 use crate::tokenizer::save_tokenizer;
@@ -160,7 +160,11 @@ fn epoch_examples(
 /// example's mean over its response tokens, so a one-word cell type weighs as
 /// much as a 100-gene sentence in a mixture of tasks. Returns the loss and the
 /// number of examples it averages.
-pub fn batch_loss(model: &Gpt2, batch: &[&EncodedExample], eos: u32) -> Result<(Tensor, usize)> {
+pub fn batch_loss(
+    model: &CausalLm,
+    batch: &[&EncodedExample],
+    eos: u32,
+) -> Result<(Tensor, usize)> {
     let len = batch.iter().map(|e| e.ids.len()).max().unwrap_or(1).max(2) - 1;
     let (mut inputs, mut targets, mut weights) = (Vec::new(), Vec::new(), Vec::new());
     let b = batch.len();
@@ -189,7 +193,7 @@ pub fn batch_loss(model: &Gpt2, batch: &[&EncodedExample], eos: u32) -> Result<(
         .collect();
     let n_rows = rows.len();
     let hidden = hidden
-        .reshape((b * len, model.config.n_embd))?
+        .reshape((b * len, model.hidden_size()))?
         .index_select(&Tensor::from_vec(rows.clone(), n_rows, dev)?, 0)?;
     let logits = model.logits(&hidden)?;
     let targets: Vec<u32> = rows.iter().map(|&i| targets[i as usize]).collect();
@@ -199,7 +203,7 @@ pub fn batch_loss(model: &Gpt2, batch: &[&EncodedExample], eos: u32) -> Result<(
 }
 
 fn validation_loss(
-    model: &Gpt2,
+    model: &CausalLm,
     val: &[EncodedExample],
     batch_size: usize,
     eos: u32,
@@ -235,7 +239,7 @@ fn write_checkpoint(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
-    save_model(&tmp, &model.model.config, &model.vars)?;
+    save_model(&tmp, model.model.config(), &model.vars)?;
     save_tokenizer(tok, &tmp.join("tokenizer.json"))?;
     opt.save(&tmp.join("optimizer.safetensors"))?;
     std::fs::write(
@@ -299,24 +303,24 @@ pub fn train(
     }
     let eos = tok
         .token_to_id(crate::tokenizer::EOS)
-        .or(model.model.config.eos_token_id)
+        .or(model.model.config().eos_token_id())
         .ok_or_else(|| {
             ModelError::Input(
                 "the tokenizer has no <|endoftext|> token".into(),
                 "use a GPT-2 or C2S Studio tokenizer".into(),
             )
         })?;
-    if tok.get_vocab_size(true) > model.model.config.vocab_size {
+    if tok.get_vocab_size(true) > model.model.vocab_size() {
         return Err(ModelError::Input(
             format!(
                 "the tokenizer has {} tokens but the model only {}",
                 tok.get_vocab_size(true),
-                model.model.config.vocab_size
+                model.model.vocab_size()
             ),
             "use the tokenizer that came with the model".into(),
         ));
     }
-    let ctx = model.model.config.n_positions;
+    let ctx = model.model.context_len();
     let mut state = TrainerState {
         options_seed: opts.seed,
         ..Default::default()
@@ -501,7 +505,7 @@ pub fn train(
                 source,
             })?;
         }
-        save_model(&tmp, &model.model.config, &model.vars)?;
+        save_model(&tmp, model.model.config(), &model.vars)?;
         save_tokenizer(tok, &tmp.join("tokenizer.json"))?;
         if model_dir.exists() {
             std::fs::remove_dir_all(&model_dir).map_err(|source| ModelError::Io {
@@ -529,7 +533,7 @@ pub fn train(
 
 /// The weights' dtype for inference on `device`: bf16 where candle supports
 /// it (CUDA, Metal); on the CPU f16, which there keeps the f32 model and
-/// adds f16 copies of its matrices for decoding (Gpt2::to_dtype): a
+/// adds f16 copies of its matrices for decoding (CausalLm::to_dtype): a
 /// generated token reads half the bytes, about twice the speed, with logits
 /// within about 1e-3 of f32's; prompts and scoring stay f32.
 /// `C2S_PRECISION=f32|bf16|f16` overrides it (f32 for exact logits; f16 for

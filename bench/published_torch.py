@@ -1,0 +1,49 @@
+"""transformers on the shapes of examples/published_throughput.rs, random
+weights, f32 on the CPU (bf16 on a GPU): prefill and greedy generation speed
+and peak memory, one JSON line. usage: published_torch.py SHAPE PROMPT NEW"""
+
+import json
+import resource
+import sys
+import time
+
+import torch
+from transformers import Gemma2Config, Gemma2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM
+
+shape, prompt_len, new = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(0)
+if shape == "pythia-410m":
+    model = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=50304, hidden_size=1024, num_hidden_layers=24,
+        num_attention_heads=16, intermediate_size=4096, max_position_embeddings=2048, rotary_pct=0.25))
+elif shape == "gemma2-2b":
+    model = Gemma2ForCausalLM(Gemma2Config(vocab_size=256000, hidden_size=2304, intermediate_size=9216,
+        num_hidden_layers=26, num_attention_heads=8, num_key_value_heads=4, head_dim=256,
+        max_position_embeddings=8192, query_pre_attn_scalar=256))
+else:
+    model = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=50304, hidden_size=64, num_hidden_layers=2,
+        num_attention_heads=4, intermediate_size=256, max_position_embeddings=2048, rotary_pct=0.25))
+dev = "cuda" if torch.cuda.is_available() else "cpu"
+model = model.to(dev, torch.bfloat16 if dev == "cuda" else torch.float32).eval()
+ids = torch.randint(2, 50000, (1, prompt_len), device=dev)
+
+
+def sync():
+    if dev == "cuda":
+        torch.cuda.synchronize()
+
+
+with torch.inference_mode():
+    model(ids[:, :16], logits_to_keep=1)
+    sync()
+    t = time.perf_counter()
+    model(ids, logits_to_keep=1)
+    sync()
+    prefill = prompt_len / (time.perf_counter() - t)
+    t = time.perf_counter()
+    out = model.generate(ids[:, :16], max_new_tokens=new, min_new_tokens=new, do_sample=False)
+    sync()
+    decode = (out.shape[1] - 16) / (time.perf_counter() - t)
+print(json.dumps({
+    "prefill_tokens_per_s": prefill, "decode_tokens_per_s": decode,
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))

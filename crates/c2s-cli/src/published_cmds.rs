@@ -1,0 +1,327 @@
+//! `c2s annotate` and `c2s describe`, and the published-model side of
+//! `generate` and `embed`: thin wrappers over c2s_model::published.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context, Result};
+use c2s_data::dataset::read_sentences;
+use c2s_model::published::{
+    annotate_cells, common_cell_types, describe_group, embed_published, generate_published,
+    AnnotateRequest, PublishedGenerateRequest, PublishedModel, DEFAULT_NUM_GENES,
+};
+use c2s_model::published_prompts::PublishedTask;
+use clap::{Args, ValueEnum};
+
+use crate::model_cmds::{cell_bar, chosen_cells, inputs, write_lines};
+
+/// Whether a folder is a model `c2s train` wrote (with its card), rather
+/// than a published or other Hugging Face model.
+pub fn is_trained_here(dir: &Path) -> bool {
+    dir.join(c2s_model::trained::MODEL_CARD).is_file()
+}
+
+pub fn load_published(dir: &Path) -> Result<PublishedModel> {
+    let m = PublishedModel::load(dir)?;
+    eprintln!(
+        "{} model, {:.0} M parameters; device: {}",
+        m.family().name(),
+        m.model.config().parameters() as f64 / 1e6,
+        m.device_name
+    );
+    Ok(m)
+}
+
+#[derive(Args)]
+pub struct AnnotateArgs {
+    /// A Hugging Face model folder of a published C2S model (C2S-Pythia,
+    /// C2S-Scale) or of any GPT-2, GPT-NeoX or Gemma-2 model.
+    model: PathBuf,
+    /// A dataset folder made by `c2s convert`.
+    dataset: PathBuf,
+    /// The cell types to choose from, separated by commas.
+    #[arg(long, value_delimiter = ',')]
+    candidates: Vec<String>,
+    /// A file of candidate types, one a line.
+    #[arg(long, conflicts_with = "candidates")]
+    candidates_file: Option<PathBuf>,
+    /// Take the candidates from this label column's values (and score
+    /// against it). Without any of the three: a list of common cell types.
+    #[arg(long, conflicts_with_all = ["candidates", "candidates_file"])]
+    candidates_from: Option<String>,
+    /// A label column to measure the accuracy against.
+    #[arg(long)]
+    truth: Option<String>,
+    /// Which cells: train, val, test or all.
+    #[arg(long, default_value = "all")]
+    split: String,
+    /// Annotate at most this many cells.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Genes per cell in the prompt (the published models saw 200).
+    #[arg(long, default_value_t = DEFAULT_NUM_GENES)]
+    genes: usize,
+    /// Organism named in the prompt.
+    #[arg(long, default_value = "Homo sapiens")]
+    organism: String,
+    /// Let the model write its answer, as the reference does, then take the
+    /// nearest candidate; by default every candidate is scored.
+    #[arg(long)]
+    free: bool,
+    /// Write one JSON line per cell (name, predicted type, confidence or
+    /// answer, true type).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
+    let records = read_sentences(&a.dataset)?;
+    let mut chosen = chosen_cells(&records, &a.split);
+    chosen.truncate(a.limit.unwrap_or(usize::MAX));
+    if chosen.is_empty() {
+        bail!("{}: no cells in split `{}`", a.dataset.display(), a.split);
+    }
+    let candidates: Vec<String> = if let Some(col) = &a.candidates_from {
+        let mut values: Vec<String> = records
+            .iter()
+            .filter_map(|r| r.label(col).map(str::to_string))
+            .collect();
+        values.sort();
+        values.dedup();
+        if values.is_empty() {
+            bail!(
+                "{}: no values in the label column `{col}`; convert with --labels {col}, or give --candidates",
+                a.dataset.display()
+            );
+        }
+        values
+    } else if let Some(f) = &a.candidates_file {
+        std::fs::read_to_string(f)
+            .with_context(|| format!("reading {}", f.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    } else if !a.candidates.is_empty() {
+        a.candidates.iter().map(|c| c.trim().to_string()).collect()
+    } else {
+        common_cell_types()
+    };
+    let truth = a.truth.clone().or_else(|| a.candidates_from.clone());
+    let m = load_published(&a.model)?;
+    eprintln!("{} candidate types", candidates.len());
+    let req = AnnotateRequest {
+        candidates,
+        num_genes: a.genes,
+        organism: a.organism.clone(),
+        free: a.free,
+    };
+    let pb = cell_bar("annotating", chosen.len() as u64);
+    let preds = annotate_cells(
+        &m,
+        &inputs(&chosen),
+        &req,
+        &|done, _| pb.set_position(done as u64),
+        cancel,
+    )?;
+    pb.finish_and_clear();
+    let (mut right, mut known) = (0usize, 0usize);
+    let mut lines = Vec::with_capacity(preds.len());
+    for (r, p) in chosen.iter().zip(&preds) {
+        let t = truth.as_deref().and_then(|c| r.label(c));
+        if let Some(t) = t {
+            known += 1;
+            right += (Some(t) == p.predicted.as_deref()) as usize;
+        }
+        lines.push(serde_json::json!({
+            "cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence,
+            "answer": p.answer, "true": t,
+        }));
+    }
+    if let Some(out) = &a.output {
+        write_lines(out, &lines)?;
+    }
+    let accuracy = (known > 0).then(|| right as f64 / known as f64);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"cells": chosen.len(), "with_labels": known, "accuracy": accuracy})
+        );
+    } else {
+        match (accuracy, &truth) {
+            (Some(acc), Some(col)) => println!(
+                "{} cells annotated; {:.1} % agree with `{col}` ({known} labelled)",
+                chosen.len(),
+                100.0 * acc
+            ),
+            _ => println!("{} cells annotated", chosen.len()),
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum GroupTask {
+    /// The tissue the cells come from.
+    Tissue,
+    /// An English summary of the cells (models trained on summaries).
+    Summary,
+}
+
+#[derive(Args)]
+pub struct DescribeArgs {
+    /// A Hugging Face model folder (a published C2S model).
+    model: PathBuf,
+    /// A dataset folder made by `c2s convert`.
+    dataset: PathBuf,
+    #[arg(long, value_enum, default_value_t = GroupTask::Tissue)]
+    task: GroupTask,
+    /// The cells of the group, by name (separated by commas); default: the
+    /// first --cells cells of the split.
+    #[arg(long, value_delimiter = ',')]
+    names: Vec<String>,
+    /// Cells in the group when no names are given.
+    #[arg(long, default_value_t = 5)]
+    cells: usize,
+    /// Which cells: train, val, test or all.
+    #[arg(long, default_value = "all")]
+    split: String,
+    /// Genes per cell in the prompt.
+    #[arg(long, default_value_t = 100)]
+    genes: usize,
+    #[arg(long, default_value = "Homo sapiens")]
+    organism: String,
+    /// Longest answer, in tokens.
+    #[arg(long, default_value_t = 200)]
+    max_tokens: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_describe(a: &DescribeArgs) -> Result<()> {
+    let records = read_sentences(&a.dataset)?;
+    let chosen = if a.names.is_empty() {
+        let mut c = chosen_cells(&records, &a.split);
+        c.truncate(a.cells);
+        c
+    } else {
+        a.names
+            .iter()
+            .map(|n| {
+                records
+                    .iter()
+                    .find(|r| &r.cell_name == n)
+                    .with_context(|| format!("{}: no cell named `{n}`", a.dataset.display()))
+            })
+            .collect::<Result<_>>()?
+    };
+    let m = load_published(&a.model)?;
+    let task = match a.task {
+        GroupTask::Tissue => PublishedTask::TissuePrediction,
+        GroupTask::Summary => PublishedTask::NaturalLanguageInterpretation,
+    };
+    let answer = describe_group(
+        &m,
+        task,
+        &inputs(&chosen),
+        a.genes,
+        &a.organism,
+        a.max_tokens,
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        println!("{}", answer.answer);
+    }
+    Ok(())
+}
+
+/// `c2s generate` with a published model: cells of the given types.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_with_published(
+    model: &Path,
+    types: &[String],
+    n: usize,
+    dataset: Option<&Path>,
+    genes: usize,
+    organism: &str,
+    sampling: (f64, usize, f64),
+    batch_size: usize,
+    seed: u64,
+    output: &Path,
+) -> Result<()> {
+    if types.is_empty() {
+        bail!("name the cell types to generate with --cell-type: published models write cells of a given type");
+    }
+    let known_genes = match dataset {
+        Some(d) => c2s_data::vocabulary::Vocabulary::read_tsv(&d.join("vocabulary.tsv"))?.genes,
+        None => Vec::new(),
+    };
+    let m = load_published(model)?;
+    let req = PublishedGenerateRequest {
+        types: types.to_vec(),
+        per_type: n,
+        num_genes: genes,
+        organism: organism.to_string(),
+        temperature: sampling.0,
+        top_k: sampling.1,
+        top_p: sampling.2,
+        batch_size,
+        seed,
+        known_genes,
+    };
+    let pb = cell_bar("generating", (types.len() * n) as u64);
+    let never = AtomicBool::new(false);
+    let g = generate_published(&m, &req, &|done, _| pb.set_position(done as u64), &never)?;
+    pb.finish_and_clear();
+    let lines: Vec<serde_json::Value> = g
+        .cells
+        .iter()
+        .map(|c| serde_json::to_value(c).expect("plain data"))
+        .collect();
+    write_lines(output, &lines)?;
+    if dataset.is_some() {
+        println!(
+            "Wrote {} cells to {}: {:.1} % of words are genes of the dataset, {:.1} % of those are unique within their cell",
+            lines.len(),
+            output.display(),
+            100.0 * g.valid_share,
+            100.0 * g.unique_share
+        );
+    } else {
+        println!(
+            "Wrote {} cells to {} (give --dataset to count known and unique genes)",
+            lines.len(),
+            output.display()
+        );
+    }
+    Ok(())
+}
+
+/// `c2s embed` with a published model.
+pub fn embed_with_published(
+    model: &Path,
+    cells: &[c2s_model::cells::CellInput],
+    genes: usize,
+    organism: &str,
+    batch_size: usize,
+) -> Result<(Vec<Vec<f32>>, usize)> {
+    let m = load_published(model)?;
+    let pb = cell_bar("embedding", cells.len() as u64);
+    let never = AtomicBool::new(false);
+    let e = embed_published(
+        &m,
+        cells,
+        genes,
+        organism,
+        batch_size,
+        &|done, _| pb.set_position(done as u64),
+        &never,
+    )?;
+    pb.finish_and_clear();
+    let width = m.model.hidden_size();
+    Ok((e, width))
+}

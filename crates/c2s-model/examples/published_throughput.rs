@@ -1,0 +1,116 @@
+//! Prompt processing (prefill) and generation speed, and peak memory, of
+//! random weights in the exact shapes of the published C2S models, for
+//! bench/published.sh, which runs transformers on the same shapes in the
+//! same run; and cells per second of annotation with the prompt's KV cache
+//! shared across candidate labels against scoring each label on its own.
+//!
+//! usage: published_throughput SHAPE PROMPT_TOKENS NEW_TOKENS
+//!        published_throughput annotate SHAPE PROMPT_TOKENS LABELS CELLS
+//! SHAPE: pythia-410m, gemma2-2b or tiny. Prints one JSON line.
+
+use std::time::Instant;
+
+use c2s_model::generate::greedy;
+use c2s_model::predict::score_continuations;
+use c2s_model::{init_any, CausalLm, Gemma2Config, GptNeoxConfig, ModelConfig};
+use candle_core::Tensor;
+use rand::{Rng, SeedableRng};
+
+fn shape(name: &str) -> ModelConfig {
+    match name {
+        // EleutherAI/pythia-410m (C2S-Pythia-410m-*).
+        "pythia-410m" => GptNeoxConfig::new(50304, 2048, 1024, 24, 16).into(),
+        // google/gemma-2-2b (C2S-Scale-Gemma-2-2B).
+        "gemma2-2b" => Gemma2Config::new(256000, 8192, 2304, 9216, 26, 8, 4, 256).into(),
+        "tiny" => GptNeoxConfig::new(50304, 2048, 64, 2, 4).into(),
+        other => panic!("unknown shape {other}"),
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn model(name: &str) -> Result<CausalLm, Box<dyn std::error::Error>> {
+    let (dev, _) = c2s_model::train::best_device();
+    let cfg = shape(name);
+    let m = init_any(&cfg, &dev, 0)?.model;
+    // As `c2s` loads models for inference on this device.
+    let dtype = c2s_model::train::inference_dtype(&dev);
+    Ok(m.to_dtype(dtype)?)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let a: Vec<String> = std::env::args().collect();
+    let n = |i: usize| -> usize { a[i].parse().expect("see usage in the source") };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    if a[1] == "annotate" {
+        let m = model(&a[2])?;
+        let (prompt_len, labels, cells) = (n(3), n(4), n(5));
+        let candidates: Vec<Vec<u32>> = (0..labels)
+            .map(|_| (0..4).map(|_| rng.random_range(2..50000u32)).collect())
+            .collect();
+        let prompts: Vec<Vec<u32>> = (0..cells)
+            .map(|_| {
+                (0..prompt_len)
+                    .map(|_| rng.random_range(2..50000u32))
+                    .collect()
+            })
+            .collect();
+        let t = Instant::now();
+        for p in &prompts {
+            score_continuations(&m, p, &candidates)?;
+        }
+        let shared = cells as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for p in &prompts {
+            for c in &candidates {
+                // Each label on its own: the whole prompt again.
+                score_continuations(&m, p, std::slice::from_ref(c))?;
+            }
+        }
+        let separate = cells as f64 / t.elapsed().as_secs_f64();
+        println!(
+            "{}",
+            serde_json::json!({"shared_cells_per_s": shared, "separate_cells_per_s": separate})
+        );
+        return Ok(());
+    }
+    let m = model(&a[1])?;
+    let (prompt_len, new_tokens) = (n(2), n(3));
+    let params = m.config().parameters();
+    let prompt: Vec<u32> = (0..prompt_len)
+        .map(|_| rng.random_range(2..50000u32))
+        .collect();
+    let dev = m.device().clone();
+    // Warm-up, then the timed prefill (logits of the last position only, as
+    // generation needs).
+    let ids = Tensor::new(prompt.as_slice(), &dev)?.unsqueeze(0)?;
+    let h = m.hidden_states(&ids.narrow(1, 0, 16)?, None, None)?;
+    m.logits(&h.narrow(1, 15, 1)?)?;
+    let t = Instant::now();
+    let h = m.hidden_states(&ids, None, None)?;
+    let last = m.logits(&h.narrow(1, prompt_len - 1, 1)?)?;
+    last.to_vec3::<f32>()?;
+    let prefill = prompt_len as f64 / t.elapsed().as_secs_f64();
+    // Generation after a short prompt, greedy with the KV cache.
+    let t = Instant::now();
+    let out = greedy(&m, &prompt[..16], new_tokens, None)?;
+    let decode = out.len() as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "parameters": params, "prefill_tokens_per_s": prefill, "decode_tokens_per_s": decode,
+            "peak_rss_mb": peak_rss_mb(), "f32_weights_mb": params as f64 * 4.0 / 1048576.0,
+        })
+    );
+    Ok(())
+}

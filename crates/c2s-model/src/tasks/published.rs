@@ -1,0 +1,475 @@
+//! The published C2S models (C2S-Pythia, C2S-Scale) used as they are, on any
+//! converted dataset: name cells' types from a candidate list, write cells of
+//! a type, name the tissue of a group of cells, summarise a group in English,
+//! embed cells. Prompts and tokens are those the models were trained on
+//! (tasks::published_prompts).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::DType;
+use serde::Serialize;
+use tokenizers::Tokenizer;
+
+use crate::error::{ModelError, Result};
+use crate::models::causal_lm::CausalLm;
+use crate::models::config::{Family, ModelConfig};
+use crate::models::tokenizer::load_tokenizer;
+use crate::models::weights::{load_causal_lm, CONFIG_JSON};
+use crate::tasks::cells::{CellInput, CellPrediction, GeneratedCell, GeneratedCells};
+use crate::tasks::embed::embed_batch;
+use crate::tasks::generate::{sample_batch, Sampling};
+use crate::tasks::predict::{score_continuations, Prediction};
+use crate::tasks::published_prompts::{
+    build_prompt, PromptInput, PromptSet, PublishedTask, PublishedTokens,
+};
+
+/// Genes per cell in the published models' training (REFERENCE.md section 8).
+pub const DEFAULT_NUM_GENES: usize = 200;
+
+/// A Hugging Face causal language model folder of a supported family with
+/// its tokenizer, loaded on the best device for inference.
+pub struct PublishedModel {
+    pub dir: PathBuf,
+    pub model: CausalLm,
+    pub tok: Tokenizer,
+    /// The end-of-text id: ends responses and generated text.
+    pub eos: u32,
+    /// The device and weight type in use, for people to read.
+    pub device_name: String,
+}
+
+impl PublishedModel {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let (device, device_name) = crate::train::best_device();
+        Self::load_on(dir, &device, &device_name)
+    }
+
+    /// Loads onto `device` with `inference_dtype`'s weights (f32 weights
+    /// with f16 copies for decoding on the CPU).
+    pub fn load_on(dir: &Path, device: &candle_core::Device, device_name: &str) -> Result<Self> {
+        let config = ModelConfig::read(&dir.join(CONFIG_JSON))?;
+        let tok_path = dir.join("tokenizer.json");
+        if !tok_path.is_file() {
+            return Err(ModelError::bad(
+                dir,
+                "no tokenizer.json in this model folder",
+                "download the model's tokenizer.json from its Hub page into the folder",
+            ));
+        }
+        let tok = load_tokenizer(&tok_path)?;
+        let n_tok = tok.get_vocab_size(true);
+        if n_tok > config.vocab_size() {
+            return Err(ModelError::Tokenizer {
+                path: tok_path,
+                message: format!(
+                    "{n_tok} tokens, but the model has embeddings for {}",
+                    config.vocab_size()
+                ),
+                hint: "the tokenizer belongs to another model; use the one published with these weights".into(),
+            });
+        }
+        let eos = config
+            .eos_token_id()
+            .or_else(|| {
+                ["<|endoftext|>", "<eos>", "</s>"]
+                    .iter()
+                    .find_map(|t| tok.token_to_id(t))
+            })
+            .ok_or_else(|| ModelError::Tokenizer {
+                path: tok_path.clone(),
+                message: "no end-of-text token".into(),
+                hint: "set eos_token_id in config.json".into(),
+            })?;
+        let dtype = crate::train::inference_dtype(device);
+        let load_dtype = if device.is_cpu() && dtype == DType::F16 {
+            DType::F32
+        } else {
+            dtype
+        };
+        let mut model = load_causal_lm(dir, device, load_dtype)?;
+        if dtype != load_dtype {
+            model = model.to_dtype(dtype)?;
+        }
+        let weights = if model.has_half_rows() {
+            "f32 weights with f16 copies for generating".to_string()
+        } else {
+            format!("{:?} weights", model.dtype())
+        };
+        Ok(PublishedModel {
+            dir: dir.to_path_buf(),
+            model,
+            tok,
+            eos,
+            device_name: format!("{device_name}, {weights}"),
+        })
+    }
+
+    pub fn family(&self) -> Family {
+        self.model.family()
+    }
+
+    fn tokens(&self) -> PublishedTokens<'_> {
+        PublishedTokens {
+            tok: &self.tok,
+            eos: self.eos,
+        }
+    }
+
+    /// Prompt ids, checked against the context with room for `answer` tokens.
+    fn prompt_ids(&self, prompt: &str, answer: usize) -> Result<Vec<u32>> {
+        let ids = self.tokens().prompt(prompt)?;
+        let ctx = self.model.context_len();
+        if ids.len() + answer > ctx {
+            return Err(ModelError::Input(
+                format!(
+                    "the prompt is {} tokens; with its answer it does not fit the model's context of {ctx}",
+                    ids.len()
+                ),
+                "use fewer genes per cell (--genes) or fewer cells per group".into(),
+            ));
+        }
+        Ok(ids)
+    }
+
+    fn decode(&self, ids: &[u32]) -> String {
+        let ids: Vec<u32> = ids.iter().copied().filter(|&t| t != self.eos).collect();
+        self.tok.decode(&ids, true).unwrap_or_default()
+    }
+
+    /// Greedy answer to a prompt, up to `max_new` tokens or the end token.
+    fn answer(&self, prompt: &str, max_new: usize) -> Result<String> {
+        let ids = self.prompt_ids(prompt, 1)?;
+        let s = Sampling {
+            temperature: 0.0,
+            max_new,
+            ..Default::default()
+        };
+        let out = sample_batch(
+            &self.model,
+            &[ids],
+            self.eos,
+            &s,
+            &[0],
+            None,
+            &mut |_, _| {},
+        )?;
+        Ok(self.decode(&out[0]))
+    }
+}
+
+fn cancelled(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(ModelError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// How to name cells' types with a published model.
+#[derive(Debug, Clone)]
+pub struct AnnotateRequest {
+    /// The types to choose from (a label column's values, a typed list, or
+    /// `common_cell_types()`).
+    pub candidates: Vec<String>,
+    pub num_genes: usize,
+    pub organism: String,
+    /// Let the model write its answer (as the reference does), then take
+    /// the nearest candidate; by default every candidate is scored.
+    pub free: bool,
+}
+
+/// Cell types as the published models name them (Cell Ontology names, as
+/// in CELLxGENE), for datasets without labels.
+pub fn common_cell_types() -> Vec<String> {
+    include_str!("../../prompts/common-cell-types.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The candidate closest to a free answer: an exact match ignoring case and
+/// a final ".", else the most similar by normalised edit distance.
+pub fn nearest_candidate<'a>(answer: &str, candidates: &'a [String]) -> Option<&'a String> {
+    let a = answer.trim().trim_end_matches('.').trim().to_lowercase();
+    candidates
+        .iter()
+        .find(|c| c.to_lowercase() == a)
+        .or_else(|| {
+            candidates.iter().max_by(|x, y| {
+                let sx = strsim::normalized_levenshtein(&a, &x.to_lowercase());
+                let sy = strsim::normalized_levenshtein(&a, &y.to_lowercase());
+                sx.total_cmp(&sy)
+            })
+        })
+}
+
+/// Names each cell's type: every candidate scored by its likelihood (the
+/// prompt's KV cache shared across candidates), with a confidence; or with
+/// `free`, the model's own words mapped to the nearest candidate.
+pub fn annotate_cells(
+    m: &PublishedModel,
+    cells: &[CellInput],
+    req: &AnnotateRequest,
+    progress: &dyn Fn(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<Vec<CellPrediction>> {
+    if req.candidates.is_empty() {
+        return Err(ModelError::Input(
+            "no candidate cell types".into(),
+            "give the types to choose from, or use a label column".into(),
+        ));
+    }
+    let set = PromptSet::of(PublishedTask::CellTypePrediction);
+    let tokens = m.tokens();
+    let responses: Vec<Vec<u32>> = req
+        .candidates
+        .iter()
+        .map(|c| tokens.response(&set.response[0].replace("{cell_type}", c)))
+        .collect::<Result<_>>()?;
+    let longest = responses.iter().map(Vec::len).max().unwrap_or(1);
+    let mut out = Vec::with_capacity(cells.len());
+    for (i, c) in cells.iter().enumerate() {
+        cancelled(cancel)?;
+        let genes: Vec<&str> = c.sentence.split_whitespace().collect();
+        let input = PromptInput {
+            num_genes: req.num_genes,
+            organism: &req.organism,
+            cells: vec![genes],
+            ..Default::default()
+        };
+        let prompt = build_prompt(PublishedTask::CellTypePrediction, 0, &input)?.prompt;
+        out.push(if req.free {
+            let answer = m.answer(&prompt, longest + 8)?;
+            let answer = answer.trim().trim_end_matches('.').trim().to_string();
+            CellPrediction {
+                cell_name: c.name.to_string(),
+                predicted: nearest_candidate(&answer, &req.candidates).cloned(),
+                confidence: None,
+                answer: Some(answer),
+            }
+        } else {
+            let ids = m.prompt_ids(&prompt, longest)?;
+            let scores = score_continuations(&m.model, &ids, &responses)?;
+            let p = Prediction::from_scores(&req.candidates, scores);
+            CellPrediction {
+                cell_name: c.name.to_string(),
+                predicted: Some(p.label),
+                confidence: Some(p.confidence),
+                answer: None,
+            }
+        });
+        progress(i + 1, cells.len());
+    }
+    Ok(out)
+}
+
+/// Cells of given types written by a published model.
+#[derive(Debug, Clone)]
+pub struct PublishedGenerateRequest {
+    pub types: Vec<String>,
+    pub per_type: usize,
+    pub num_genes: usize,
+    pub organism: String,
+    pub temperature: f64,
+    pub top_k: usize,
+    pub top_p: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Gene names of the dataset, to report valid and unique shares.
+    pub known_genes: Vec<String>,
+}
+
+/// A generated text as the reference post-processes it: upper case, split on
+/// spaces, the final "." dropped. Unknown words and repeats stay (the share
+/// of each is reported; `c2s reconstruct` drops the first and averages the
+/// second, as the reference does).
+pub fn clean_sentence(text: &str) -> String {
+    text.trim()
+        .trim_end_matches('.')
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(['.', ',']).to_uppercase())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes `per_type` cells of each type with the generation prompt
+/// (sampling with top-k and top-p, as the reference's settings).
+pub fn generate_published(
+    m: &PublishedModel,
+    req: &PublishedGenerateRequest,
+    progress: &dyn Fn(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<GeneratedCells> {
+    let known: HashSet<&str> = req.known_genes.iter().map(String::as_str).collect();
+    let mut jobs: Vec<(String, usize, Vec<u32>)> = Vec::new();
+    // BPE tokenizers spend about 4 tokens a gene (REFERENCE.md section 8).
+    let max_new = (req.num_genes * 6 + 16).min(m.model.context_len() / 2);
+    for ty in &req.types {
+        let input = PromptInput {
+            num_genes: req.num_genes,
+            organism: &req.organism,
+            cell_type: Some(ty),
+            ..Default::default()
+        };
+        let prompt = build_prompt(PublishedTask::CellTypeGeneration, 0, &input)?.prompt;
+        let ids = m.prompt_ids(&prompt, 1)?;
+        for i in 0..req.per_type {
+            jobs.push((ty.clone(), i, ids.clone()));
+        }
+    }
+    let s = Sampling {
+        temperature: req.temperature,
+        top_k: Some(req.top_k),
+        top_p: Some(req.top_p),
+        max_new,
+        seed: req.seed,
+        stop: Vec::new(),
+    };
+    let batch = req.batch_size.max(1);
+    let mut cells = Vec::with_capacity(jobs.len());
+    let (mut words, mut valid, mut unique) = (0usize, 0usize, 0usize);
+    for (c, chunk) in jobs.chunks(batch).enumerate() {
+        cancelled(cancel)?;
+        let prompts: Vec<Vec<u32>> = chunk.iter().map(|j| j.2.clone()).collect();
+        let seeds: Vec<u64> = (0..chunk.len())
+            .map(|k| req.seed.wrapping_add((c * batch + k) as u64))
+            .collect();
+        let outs = sample_batch(&m.model, &prompts, m.eos, &s, &seeds, None, &mut |_, _| {})?;
+        for ((ty, i, _), ids) in chunk.iter().zip(outs) {
+            let sentence = clean_sentence(&m.decode(&ids));
+            let mut seen = HashSet::new();
+            for w in sentence.split_whitespace() {
+                words += 1;
+                if known.contains(w) {
+                    valid += 1;
+                    unique += seen.insert(w) as usize;
+                }
+            }
+            cells.push(GeneratedCell {
+                cell_name: format!("generated_{}_{i}", ty.replace(' ', "_")),
+                cell_sentence: sentence,
+                cell_type: Some(ty.clone()),
+            });
+        }
+        progress(cells.len(), jobs.len());
+    }
+    Ok(GeneratedCells {
+        cells,
+        valid_share: valid as f64 / words.max(1) as f64,
+        unique_share: unique as f64 / valid.max(1) as f64,
+        constrained: false,
+    })
+}
+
+/// An answer about a group of cells.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupAnswer {
+    pub task: PublishedTask,
+    pub cells: usize,
+    pub answer: String,
+}
+
+/// Names the tissue of a group of cells, or summarises it in English
+/// (models trained on the natural-language task), by greedy decoding.
+pub fn describe_group(
+    m: &PublishedModel,
+    task: PublishedTask,
+    cells: &[CellInput],
+    num_genes: usize,
+    organism: &str,
+    max_new: usize,
+) -> Result<GroupAnswer> {
+    if !matches!(
+        task,
+        PublishedTask::TissuePrediction | PublishedTask::NaturalLanguageInterpretation
+    ) {
+        return Err(ModelError::Input(
+            format!("{task:?} does not describe a group of cells"),
+            "ask for the tissue or a summary".into(),
+        ));
+    }
+    if cells.is_empty() {
+        return Err(ModelError::Input(
+            "no cells in the group".into(),
+            "pick at least one cell".into(),
+        ));
+    }
+    let input = PromptInput {
+        num_genes,
+        organism,
+        cells: cells
+            .iter()
+            .map(|c| c.sentence.split_whitespace().collect())
+            .collect(),
+        ..Default::default()
+    };
+    let prompt = build_prompt(task, 0, &input)?.prompt;
+    let answer = m.answer(&prompt, max_new)?;
+    Ok(GroupAnswer {
+        task,
+        cells: cells.len(),
+        answer: answer.trim().trim_end_matches('.').trim().to_string(),
+    })
+}
+
+/// One embedding per cell: the mean of the last hidden states over the real
+/// tokens of its cell-type prediction prompt (padding never counts).
+pub fn embed_published(
+    m: &PublishedModel,
+    cells: &[CellInput],
+    num_genes: usize,
+    organism: &str,
+    batch_size: usize,
+    progress: &dyn Fn(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(cells.len());
+    for batch in cells.chunks(batch_size.max(1)) {
+        cancelled(cancel)?;
+        let seqs = batch
+            .iter()
+            .map(|c| {
+                let input = PromptInput {
+                    num_genes,
+                    organism,
+                    cells: vec![c.sentence.split_whitespace().collect()],
+                    ..Default::default()
+                };
+                let prompt = build_prompt(PublishedTask::CellTypePrediction, 0, &input)?.prompt;
+                m.prompt_ids(&prompt, 0)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.extend(embed_batch(&m.model, &seqs, m.eos)?);
+        progress(out.len(), cells.len());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_map_to_the_nearest_candidate() {
+        let c: Vec<String> = ["B cell", "CD14-positive monocyte", "natural killer cell"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(nearest_candidate("b cell.", &c).unwrap(), "B cell");
+        assert_eq!(
+            nearest_candidate("CD14-positive monocytes", &c).unwrap(),
+            "CD14-positive monocyte"
+        );
+        assert_eq!(
+            nearest_candidate("natural killer", &c).unwrap(),
+            "natural killer cell"
+        );
+        assert!(nearest_candidate("x", &[]).is_none());
+        assert!(common_cell_types().iter().any(|t| t == "B cell"));
+        assert_eq!(clean_sentence(" malat1 B2M, cd74."), "MALAT1 B2M CD74");
+    }
+}
