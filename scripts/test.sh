@@ -46,6 +46,13 @@ text="The cell type of the cell with the genes CD3D CD8A GZMB is"
 target/debug/examples/logits "$tmp/run/model" "$text" \
   | .venv/bin/python -c "import json, sys; d = json.load(sys.stdin); d['text'] = sys.argv[1]; print(json.dumps(d))" "$text" > "$tmp/ours.json"
 .venv/bin/python tests/interop/check_transformers.py "$tmp/run/model" "$tmp/ours.json" ../shared/fixtures/tiny-gpt2
+# A published C2S-Pythia-layout model fine-tuned here loads in transformers
+# with our logits.
+target/debug/examples/tiny_published "$tmp/pythia" ../shared/fixtures/gpt-neox-tokenizer/tokenizer.json >/dev/null
+$c2s train "$tmp/wu" -o "$tmp/pythia-run" --base "$tmp/pythia" --top-k 20 --max-steps 2 >/dev/null
+target/debug/examples/logits "$tmp/pythia-run/model" "$text" \
+  | .venv/bin/python -c "import json, sys; d = json.load(sys.stdin); d['text'] = sys.argv[1]; print(json.dumps(d))" "$text" > "$tmp/ours-neox.json"
+.venv/bin/python tests/interop/check_transformers_neox.py "$tmp/pythia-run/model" "$tmp/ours-neox.json" ../shared/fixtures/tiny-gpt-neox
 # The published models' prompts, byte for byte as cell2sentence 1.2.0 builds them.
 target/debug/examples/published_prompts > "$tmp/prompts.json"
 .venv/bin/python tests/interop/check_published_prompts.py "$tmp/prompts.json"

@@ -873,6 +873,7 @@ pub fn predict_sentence(
         m.card.top_k,
         m.eos,
     )
+    .and_then(|p| p.with_style(m.card.prompt_style))
     .map_err(text)?;
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
     let p = predictor.predict(&refs).map_err(text)?;

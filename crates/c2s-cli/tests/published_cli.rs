@@ -213,3 +213,52 @@ fn a_tokenizer_larger_than_the_model_is_refused() {
         "{err}"
     );
 }
+
+/// A published GPT-NeoX fine-tuned on the scientist's labels keeps the
+/// published prompts (its card says so) and predicts with them.
+#[test]
+fn fine_tuning_a_published_model_keeps_its_prompts() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n).to_str().unwrap().to_string();
+    tiny_pythia(&t.path().join("pythia"));
+    run(&[
+        "convert",
+        shared("data/wu2020-tcells-200.h5ad").to_str().unwrap(),
+        "-o",
+        &p("ds"),
+        "--labels",
+        "cluster_orig",
+    ]);
+    run(&[
+        "train",
+        &p("ds"),
+        "-o",
+        &p("run"),
+        "--base",
+        &p("pythia"),
+        "--max-steps",
+        "2",
+        "--top-k",
+        "20",
+        "--batch-size",
+        "4",
+    ]);
+    let card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(t.path().join("run/model/c2s.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(card["prompt_style"], "published");
+    let config = std::fs::read_to_string(t.path().join("run/model/config.json")).unwrap();
+    assert!(config.contains("\"gpt_neox\""), "{config}");
+    let (out, _) = run(&[
+        "predict",
+        &p("run/model"),
+        &p("ds"),
+        "--limit",
+        "3",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["cells"], 3);
+    assert_eq!(v["valid_answers"], 3);
+}

@@ -430,3 +430,62 @@ fn shared_cache_scores_equal_scoring_each_candidate_alone() {
         }
     }
 }
+
+/// Fine-tuning backpropagates into every weight of both families (candle's
+/// fused norms and softmax would silently cut the graph), and a step of the
+/// training loss moves it down.
+#[test]
+fn every_weight_of_both_families_gets_a_gradient() {
+    use c2s_model::prompts::EncodedExample;
+    use c2s_model::train::batch_loss;
+    for model in ["tiny-gpt-neox", "tiny-gemma2"] {
+        let loaded = load_model(&fixture(model), &common::device()).unwrap();
+        let seq = ids(&expected(model)["input_ids"][0]);
+        let ex = [
+            EncodedExample {
+                ids: seq.clone(),
+                response_start: 10,
+            },
+            EncodedExample {
+                ids: seq[..13].to_vec(),
+                response_start: 4,
+            },
+        ];
+        let refs: Vec<&EncodedExample> = ex.iter().collect();
+        let (loss, _) = batch_loss(&loaded.model, &refs, 0).unwrap();
+        let grads = loss.backward().unwrap();
+        let vars = loaded.vars.all_vars();
+        assert!(vars.len() > 10, "{model}: {} variables", vars.len());
+        for var in &vars {
+            let norm = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{model}: no gradient for a weight of shape {:?}",
+                        var.dims()
+                    )
+                })
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                norm > 0.0,
+                "{model}: zero gradient for a weight of shape {:?}",
+                var.dims()
+            );
+        }
+        // One plain gradient step lowers the loss.
+        let before = loss.to_scalar::<f32>().unwrap();
+        for var in &vars {
+            let g = grads.get(var.as_tensor()).unwrap();
+            var.set(&(var.as_tensor() - (g * 0.05).unwrap()).unwrap())
+                .unwrap();
+        }
+        let (after, _) = batch_loss(&loaded.model, &refs, 0).unwrap();
+        let after = after.to_scalar::<f32>().unwrap();
+        assert!(after < before, "{model}: loss {before} -> {after}");
+    }
+}

@@ -13,9 +13,52 @@ use crate::embed::embed_batch;
 use crate::error::{ModelError, Result};
 use crate::generate::{sample_batch, GeneConstraint, Sampling};
 use crate::predict::Predictor;
-use crate::prompts::{make_example, CellInfo, Task, Templates};
+use crate::prompts::{make_example, CellInfo, PromptStyle, Task, Templates};
+use crate::published_prompts::{build_prompt, PromptInput, PublishedTask, PublishedTokens};
 use crate::tokenizer::{decode_text, encode, is_word_level};
 use crate::trained::TrainedModel;
+
+/// The ids of a prompt for `task` in the model's prompt style: a template of
+/// ours drawn with `rng`, or the published models' first template.
+fn prompt_ids(
+    m: &TrainedModel,
+    templates: &Templates,
+    task: Task,
+    info: &CellInfo,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<u32>> {
+    match m.card.prompt_style {
+        PromptStyle::Studio => {
+            let ex = make_example(templates, task, info, m.card.top_k, rng)?;
+            encode(&m.tok, &ex.prompt)
+        }
+        PromptStyle::Published => {
+            let task = match task {
+                Task::CellTypePrediction => PublishedTask::CellTypePrediction,
+                Task::CellTypeGeneration => PublishedTask::CellTypeGeneration,
+                Task::UnconditionalGeneration => {
+                    return Err(ModelError::Input(
+                        "this model answers the published prompts, which have no cells of no given type".into(),
+                        "ask for cells of a type".into(),
+                    ))
+                }
+            };
+            let input = PromptInput {
+                num_genes: m.card.top_k,
+                organism: &m.card.organism,
+                cells: vec![info.genes.iter().take(m.card.top_k).copied().collect()],
+                cell_type: info.cell_type,
+                ..Default::default()
+            };
+            let p = build_prompt(task, 0, &input)?;
+            PublishedTokens {
+                tok: &m.tok,
+                eos: m.eos,
+            }
+            .prompt(&p.prompt)
+        }
+    }
+}
 
 /// A cell to work on: its name and sentence (genes, highest expression first).
 #[derive(Debug, Clone)]
@@ -61,7 +104,8 @@ pub fn predict_cells(
         &m.card.organism,
         m.card.top_k,
         m.eos,
-    )?;
+    )?
+    .with_style(m.card.prompt_style)?;
     let mut out = Vec::with_capacity(cells.len());
     for (i, c) in cells.iter().enumerate() {
         cancelled(cancel)?;
@@ -196,15 +240,24 @@ pub fn generate_cells(
                 cell_type: ty.as_deref(),
                 organism: &card.organism,
             };
-            let ex = make_example(&templates, task, &info, card.top_k, &mut rng)?;
-            jobs.push((ty.clone(), i, encode(&m.tok, &ex.prompt)?));
+            jobs.push((
+                ty.clone(),
+                i,
+                prompt_ids(m, &templates, task, &info, &mut rng)?,
+            ));
         }
     }
     let s = Sampling {
         temperature: req.temperature,
         top_k: Some(req.top_k),
         top_p: Some(req.top_p),
-        max_new: card.top_k + 2,
+        // A gene is a token of our gene-level tokenizers; sub-word ones
+        // spend about 4 tokens a gene (REFERENCE.md section 8).
+        max_new: if is_word_level(&m.tok) {
+            card.top_k + 2
+        } else {
+            card.top_k * 6 + 16
+        },
         seed: req.seed,
         stop,
     };
@@ -290,14 +343,13 @@ pub fn embed_cells(
                 cell_type: Some(""),
                 organism: &m.card.organism,
             };
-            let ex = make_example(
+            seqs.push(prompt_ids(
+                m,
                 &templates,
                 Task::CellTypePrediction,
                 &info,
-                m.card.top_k,
                 &mut rng,
-            )?;
-            seqs.push(encode(&m.tok, &ex.prompt)?);
+            )?);
         }
         out.extend(embed_batch(&m.loaded.model, &seqs, m.eos)?);
         progress(out.len(), cells.len());

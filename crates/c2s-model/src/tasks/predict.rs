@@ -10,7 +10,10 @@ use crate::error::Result;
 use crate::generate::{sample, Sampling};
 use crate::models::cache::KvCache;
 use crate::models::causal_lm::CausalLm;
-use crate::prompts::{make_example, CellInfo, Task, Templates};
+use crate::prompts::{make_example, CellInfo, PromptStyle, Task, Templates};
+use crate::published_prompts::{
+    build_prompt, PromptInput, PromptSet, PublishedTask, PublishedTokens,
+};
 use crate::tokenizer::{decode_text, encode};
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +62,8 @@ pub struct Predictor<'a> {
     pub top_k: usize,
     /// Tokens of each label's response (" {label}." then the end token).
     responses: Vec<Vec<u32>>,
+    style: PromptStyle,
+    eos: u32,
 }
 
 impl<'a> Predictor<'a> {
@@ -88,10 +93,45 @@ impl<'a> Predictor<'a> {
             organism: organism.to_string(),
             top_k,
             responses,
+            style: PromptStyle::Studio,
+            eos,
         })
     }
 
+    /// The same predictor asking in `style` (a model card's): the published
+    /// models' prompt and their response ids, tokenised apart.
+    pub fn with_style(mut self, style: PromptStyle) -> Result<Self> {
+        if style == PromptStyle::Published {
+            let tokens = PublishedTokens {
+                tok: self.tok,
+                eos: self.eos,
+            };
+            let set = PromptSet::of(PublishedTask::CellTypePrediction);
+            self.responses = self
+                .labels
+                .iter()
+                .map(|l| tokens.response(&set.response[0].replace("{cell_type}", l)))
+                .collect::<Result<_>>()?;
+        }
+        self.style = style;
+        Ok(self)
+    }
+
     fn prompt(&self, genes: &[&str]) -> Result<Vec<u32>> {
+        if self.style == PromptStyle::Published {
+            let input = PromptInput {
+                num_genes: self.top_k,
+                organism: &self.organism,
+                cells: vec![genes.iter().take(self.top_k).copied().collect()],
+                ..Default::default()
+            };
+            let p = build_prompt(PublishedTask::CellTypePrediction, 0, &input)?;
+            return PublishedTokens {
+                tok: self.tok,
+                eos: self.eos,
+            }
+            .prompt(&p.prompt);
+        }
         let info = CellInfo {
             genes,
             cell_type: Some(""),

@@ -29,6 +29,20 @@ impl Task {
     }
 }
 
+/// Which prompts a model is trained and asked with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptStyle {
+    /// C2S Studio's editable templates (`Templates`), the answer after a
+    /// space: models trained here from scratch or from GPT-2.
+    #[default]
+    Studio,
+    /// The published C2S models' prompt sets and tokenisation
+    /// (tasks::published_prompts): fine-tuning a published model keeps the
+    /// format it already answers.
+    Published,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskTemplates {
     pub prompts: Vec<String>,

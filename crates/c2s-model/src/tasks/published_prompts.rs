@@ -248,6 +248,53 @@ impl PublishedTokens<'_> {
     }
 }
 
+/// A training example in the published format: prompt and response
+/// tokenised apart and joined, end id appended; the loss counts from the
+/// response on. The task is drawn from `tasks` (cell-type prediction or
+/// generation), the template at random.
+pub fn published_example(
+    tok: &PublishedTokens,
+    task: crate::prompts::Task,
+    cell: &crate::prompts::CellInfo,
+    top_k: usize,
+    max_len: usize,
+    rng: &mut impl Rng,
+) -> Result<crate::prompts::EncodedExample> {
+    let task = match task {
+        crate::prompts::Task::CellTypePrediction => PublishedTask::CellTypePrediction,
+        crate::prompts::Task::CellTypeGeneration => PublishedTask::CellTypeGeneration,
+        crate::prompts::Task::UnconditionalGeneration => {
+            return Err(ModelError::Input(
+                "the published prompt sets have no unconditional generation".into(),
+                "train the published model on cell-type prediction and generation".into(),
+            ))
+        }
+    };
+    let genes: Vec<&str> = cell.genes.iter().take(top_k).copied().collect();
+    let input = PromptInput {
+        num_genes: top_k,
+        organism: cell.organism,
+        cells: vec![genes],
+        cell_type: cell.cell_type,
+        ..Default::default()
+    };
+    let p = draw_prompt(task, &input, rng)?;
+    let mut ids = tok.prompt(&p.prompt)?;
+    let response_start = ids.len();
+    if response_start >= max_len {
+        return Err(ModelError::Input(
+            format!("the prompt is {response_start} tokens, longer than the model's context of {max_len}"),
+            "use fewer genes per cell (top k)".into(),
+        ));
+    }
+    ids.extend(tok.response(&p.response)?);
+    ids.truncate(max_len);
+    Ok(crate::prompts::EncodedExample {
+        ids,
+        response_start,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

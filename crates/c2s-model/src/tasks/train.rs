@@ -19,7 +19,10 @@ use tokenizers::Tokenizer;
 use crate::error::{ModelError, Result};
 use crate::models::causal_lm::CausalLm;
 use crate::optim::{lr_at, AdamW, AdamWParams};
-use crate::prompts::{encode_example, make_example, CellInfo, EncodedExample, Task, Templates};
+use crate::prompts::{
+    encode_example, make_example, CellInfo, EncodedExample, PromptStyle, Task, Templates,
+};
+use crate::published_prompts::{published_example, PublishedTokens};
 use crate::tokenizer::save_tokenizer;
 use crate::weights::{load_model, save_model, LoadedModel};
 
@@ -54,6 +57,10 @@ pub struct TrainOptions {
     pub max_val_examples: usize,
     /// Stop after this many optimizer steps in total (for tests and trials).
     pub max_steps: Option<usize>,
+    /// The prompts trained on: C2S Studio's, or the published models' when
+    /// fine-tuning one of them.
+    #[serde(default)]
+    pub prompt_style: PromptStyle,
 }
 
 impl TrainOptions {
@@ -77,6 +84,7 @@ impl TrainOptions {
             organism: "Homo sapiens".into(),
             max_val_examples: 128,
             max_steps: None,
+            prompt_style: PromptStyle::Studio,
         }
     }
 }
@@ -139,6 +147,9 @@ fn epoch_examples(
             .iter()
             .copied()
             .filter(|t| !t.needs_label() || c.label.is_some())
+            .filter(|t| {
+                opts.prompt_style == PromptStyle::Studio || *t != Task::UnconditionalGeneration
+            })
             .collect();
         if tasks.is_empty() {
             continue;
@@ -150,8 +161,16 @@ fn epoch_examples(
             cell_type: c.label.as_deref(),
             organism: &opts.organism,
         };
-        let ex = make_example(templates, task, &info, opts.top_k, &mut rng)?;
-        out.push(encode_example(tok, &ex, eos, ctx)?);
+        out.push(match opts.prompt_style {
+            PromptStyle::Studio => {
+                let ex = make_example(templates, task, &info, opts.top_k, &mut rng)?;
+                encode_example(tok, &ex, eos, ctx)?
+            }
+            PromptStyle::Published => {
+                let tokens = PublishedTokens { tok, eos };
+                published_example(&tokens, task, &info, opts.top_k, ctx, &mut rng)?
+            }
+        });
     }
     Ok(out)
 }

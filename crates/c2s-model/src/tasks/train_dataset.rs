@@ -237,6 +237,11 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
         let base = crate::pretrained::resolve(req.base.as_deref().unwrap_or("gpt2"))?;
         let tok_path = checkpoint.as_ref().unwrap_or(&base).join("tokenizer.json");
         let pair = (load_tokenizer(&tok_path)?, load_model(&base, &device)?);
+        // A published C2S model (GPT-NeoX, Gemma-2) keeps the prompts it
+        // was trained on.
+        if pair.1.model.family() != crate::models::config::Family::Gpt2 {
+            opts.prompt_style = crate::prompts::PromptStyle::Published;
+        }
         base_dir = Some(base);
         pair
     } else {
@@ -367,6 +372,7 @@ impl PreparedTraining {
                 organism: self.request.organism.clone(),
                 top_k: self.options.top_k,
                 genes: self.genes,
+                prompt_style: self.options.prompt_style,
             }
             .write(&s.model_dir)?;
         }

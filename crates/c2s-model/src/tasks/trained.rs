@@ -24,6 +24,9 @@ pub struct ModelCard {
     /// The genes the model knows (the dataset's vocabulary).
     #[serde(default)]
     pub genes: Vec<String>,
+    /// The prompts the model was trained with, and so is asked with.
+    #[serde(default)]
+    pub prompt_style: crate::prompts::PromptStyle,
 }
 
 impl ModelCard {
