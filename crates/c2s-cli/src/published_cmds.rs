@@ -7,8 +7,9 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Context, Result};
 use c2s_data::dataset::read_sentences;
 use c2s_model::published::{
-    annotate_cells, common_cell_types, describe_group, embed_published, generate_published,
-    AnnotateRequest, PublishedGenerateRequest, PublishedModel, DEFAULT_NUM_GENES,
+    annotate_cells, annotate_groups, common_cell_types, describe_group, embed_published,
+    generate_published, AnnotateRequest, PublishedGenerateRequest, PublishedModel,
+    DEFAULT_NUM_GENES,
 };
 use c2s_model::published_prompts::PublishedTask;
 use clap::{Args, ValueEnum};
@@ -68,6 +69,14 @@ pub struct AnnotateArgs {
     /// nearest candidate; by default every candidate is scored.
     #[arg(long)]
     free: bool,
+    /// Annotate groups instead of every cell: a label column of clusters
+    /// (e.g. leiden); --per-group cells of each are annotated and the
+    /// majority answer names the whole group (confidence: its vote share).
+    #[arg(long)]
+    vote_by: Option<String>,
+    /// Cells annotated per group with --vote-by.
+    #[arg(long, default_value_t = 10)]
+    per_group: usize,
     /// Write one JSON line per cell (name, predicted type, confidence or
     /// answer, true type).
     #[arg(short, long)]
@@ -119,15 +128,45 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
         organism: a.organism.clone(),
         free: a.free,
     };
-    let pb = cell_bar("annotating", chosen.len() as u64);
-    let preds = annotate_cells(
-        &m,
-        &inputs(&chosen),
-        &req,
-        &|done, _| pb.set_position(done as u64),
-        cancel,
-    )?;
-    pb.finish_and_clear();
+    let preds = match &a.vote_by {
+        None => {
+            let pb = cell_bar("annotating", chosen.len() as u64);
+            let p = annotate_cells(
+                &m,
+                &inputs(&chosen),
+                &req,
+                &|done, _| pb.set_position(done as u64),
+                cancel,
+            )?;
+            pb.finish_and_clear();
+            p
+        }
+        Some(col) => {
+            let groups: Vec<Option<&str>> = chosen.iter().map(|r| r.label(col)).collect();
+            if groups.iter().all(Option::is_none) {
+                bail!(
+                    "{}: no cell has a `{col}` label; convert with --labels {col}",
+                    a.dataset.display()
+                );
+            }
+            let n: std::collections::BTreeSet<&str> = groups.iter().flatten().copied().collect();
+            let pb = cell_bar("annotating", (n.len() * a.per_group) as u64);
+            let p = annotate_groups(
+                &m,
+                &inputs(&chosen),
+                &groups,
+                a.per_group,
+                &req,
+                &|done, all| {
+                    pb.set_length(all as u64);
+                    pb.set_position(done as u64)
+                },
+                cancel,
+            )?;
+            pb.finish_and_clear();
+            p
+        }
+    };
     let (mut right, mut known) = (0usize, 0usize);
     let mut lines = Vec::with_capacity(preds.len());
     for (r, p) in chosen.iter().zip(&preds) {

@@ -117,6 +117,44 @@ fn published_models_annotate_describe_generate_and_embed() {
     );
     assert!(free["answer"].is_string());
 
+    // By a vote within clusters: every cell of a cluster gets its answer.
+    run(&[
+        "annotate",
+        &p("pythia"),
+        &p("ds"),
+        "--candidates",
+        "B cell,T cell,NK cell",
+        "--vote-by",
+        "cluster_orig",
+        "--per-group",
+        "2",
+        "--limit",
+        "30",
+        "--genes",
+        "10",
+        "-o",
+        &p("votes.jsonl"),
+    ]);
+    let records = c2s_data::dataset::read_sentences(&t.path().join("ds")).unwrap();
+    let mut by_cluster: std::collections::HashMap<String, String> = Default::default();
+    let votes = std::fs::read_to_string(t.path().join("votes.jsonl")).unwrap();
+    assert_eq!(votes.lines().count(), 30);
+    for l in votes.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let r = records
+            .iter()
+            .find(|r| r.cell_name == v["cell_name"])
+            .unwrap();
+        let cluster = r.label("cluster_orig").unwrap().to_string();
+        let predicted = v["predicted"].as_str().unwrap().to_string();
+        assert_eq!(
+            by_cluster.entry(cluster).or_insert(predicted.clone()),
+            &predicted
+        );
+        let share = v["confidence"].as_f64().unwrap();
+        assert!(share > 0.0 && share <= 1.0, "{v}");
+    }
+
     // The tissue of a group of cells.
     let (out, _) = run(&[
         "describe",

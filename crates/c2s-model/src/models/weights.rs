@@ -195,7 +195,11 @@ fn open_checkpoint(dir: &Path) -> Result<Checkpoint> {
 struct CheckedTensors(Arc<CheckState>);
 
 struct CheckState {
-    by_name: Mutex<HashMap<String, Tensor>>,
+    /// The memory-mapped checkpoint: each tensor is read when the model asks
+    /// for it, straight onto the device, so loading holds the weights once.
+    stored: candle_core::safetensors::MmapedSafetensors,
+    /// Our name -> the checkpoint's name and shape, of tensors not yet taken.
+    by_name: Mutex<HashMap<String, (String, Vec<usize>)>>,
     problem: Mutex<Option<String>>,
     vars: Option<VarMap>,
 }
@@ -216,22 +220,25 @@ impl CheckState {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
-        let t = self
+        let (stored_name, dims) = self
             .by_name
             .lock()
             .expect("not poisoned")
             .remove(name)
             .ok_or_else(|| self.fail(format!("the weight `{name}` is missing")))?;
         if let Some(s) = shape {
-            if t.dims() != s.dims() {
+            if dims != s.dims() {
                 return Err(self.fail(format!(
-                    "the weight `{name}` has shape {:?} but config.json implies {:?}",
-                    t.dims(),
+                    "the weight `{name}` has shape {dims:?} but config.json implies {:?}",
                     s.dims()
                 )));
             }
         }
-        let t = t.to_dtype(dtype)?.to_device(dev)?;
+        let t = self
+            .stored
+            .load(&stored_name, dev)
+            .map_err(|e| self.fail(format!("cannot read the weight `{stored_name}`: {e}")))?
+            .to_dtype(dtype)?;
         Ok(match &self.vars {
             Some(vars) => {
                 let var = candle_core::Var::from_tensor(&t)?;
@@ -281,21 +288,16 @@ fn build(dir: &Path, device: &Device, dtype: DType, vars: Option<VarMap>) -> Res
     } else {
         dir.join(WEIGHTS_INDEX)
     };
-    let mut by_name = HashMap::new();
-    for (name, _) in ckpt.tensors.tensors() {
-        if let Some(n) = canonical_name(&ckpt.config, &name) {
-            // Read onto the CPU in the stored dtype; converted one tensor at a time.
-            let t = ckpt.tensors.load(&name, &Device::Cpu).map_err(|e| {
-                ModelError::bad(
-                    &shown,
-                    format!("cannot read the weight `{name}`: {e}"),
-                    "the file is damaged or incomplete; save or download the model again",
-                )
-            })?;
-            by_name.insert(n, t);
-        }
-    }
+    let by_name: HashMap<String, (String, Vec<usize>)> = ckpt
+        .tensors
+        .tensors()
+        .into_iter()
+        .filter_map(|(name, view)| {
+            canonical_name(&ckpt.config, &name).map(|n| (n, (name, view.shape().to_vec())))
+        })
+        .collect();
     let backend = Arc::new(CheckState {
+        stored: ckpt.tensors,
         by_name: Mutex::new(by_name),
         problem: Mutex::new(None),
         vars,

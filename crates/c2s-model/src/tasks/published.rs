@@ -267,6 +267,84 @@ pub fn annotate_cells(
     Ok(out)
 }
 
+/// Annotation of groups (clusters) by a vote: `per_group` cells of each
+/// group, evenly spaced through it, are annotated and the most frequent
+/// answer names the whole group (CellTypist's majority voting, at a fraction
+/// of the cost). Every cell gets its group's answer; the confidence is the
+/// share of the sampled cells that voted for it.
+pub fn annotate_groups(
+    m: &PublishedModel,
+    cells: &[CellInput],
+    groups: &[Option<&str>],
+    per_group: usize,
+    req: &AnnotateRequest,
+    progress: &dyn Fn(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<Vec<CellPrediction>> {
+    if groups.len() != cells.len() {
+        return Err(ModelError::Input(
+            format!("{} cells but {} group labels", cells.len(), groups.len()),
+            "give one group per cell".into(),
+        ));
+    }
+    let mut members: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, g) in groups.iter().enumerate() {
+        if let Some(g) = g {
+            members.entry(g).or_default().push(i);
+        }
+    }
+    // Evenly spaced members of each group: deterministic, and spread over
+    // the group rather than its first cells.
+    let sampled: Vec<(&str, Vec<usize>)> = members
+        .iter()
+        .map(|(g, idx)| {
+            let k = per_group.clamp(1, idx.len());
+            let pick = (0..k).map(|j| idx[j * idx.len() / k]).collect();
+            (*g, pick)
+        })
+        .collect();
+    let order: Vec<usize> = sampled
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    let chosen: Vec<CellInput> = order.iter().map(|&i| cells[i].clone()).collect();
+    let votes = annotate_cells(m, &chosen, req, progress, cancel)?;
+    let mut answer: std::collections::HashMap<&str, (Option<String>, f64)> = Default::default();
+    let mut at = 0;
+    for (g, pick) in &sampled {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for v in &votes[at..at + pick.len()] {
+            if let Some(p) = &v.predicted {
+                *counts.entry(p.as_str()).or_default() += 1;
+            }
+        }
+        at += pick.len();
+        let best = counts.iter().max_by_key(|(_, &n)| n);
+        answer.insert(
+            g,
+            match best {
+                Some((label, &n)) => (Some(label.to_string()), n as f64 / pick.len() as f64),
+                None => (None, 0.0),
+            },
+        );
+    }
+    Ok(cells
+        .iter()
+        .zip(groups)
+        .map(|(c, g)| {
+            let (predicted, share) = g
+                .and_then(|g| answer.get(g).cloned())
+                .unwrap_or((None, 0.0));
+            CellPrediction {
+                cell_name: c.name.to_string(),
+                predicted,
+                confidence: Some(share),
+                answer: None,
+            }
+        })
+        .collect())
+}
+
 /// Cells of given types written by a published model.
 #[derive(Debug, Clone)]
 pub struct PublishedGenerateRequest {
