@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use c2s_model::generate::greedy;
 use c2s_model::predict::score_continuations;
-use c2s_model::{init_any, CausalLm, Gemma2Config, GptNeoxConfig, ModelConfig};
+use c2s_model::{init_any, save_model, CausalLm, Gemma2Config, GptNeoxConfig, ModelConfig};
 use candle_core::Tensor;
 use rand::{Rng, SeedableRng};
 
@@ -39,13 +39,16 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Random weights of the shape, saved as a Hugging Face folder and loaded
+/// back as `c2s` loads a model for inference (memory-mapped, plain tensors).
 fn model(name: &str) -> Result<CausalLm, Box<dyn std::error::Error>> {
     let (dev, _) = c2s_model::train::best_device();
-    let cfg = shape(name);
-    let m = init_any(&cfg, &dev, 0)?.model;
-    // As `c2s` loads models for inference on this device.
-    let dtype = c2s_model::train::inference_dtype(&dev);
-    Ok(m.to_dtype(dtype)?)
+    let dir = tempfile::tempdir()?;
+    {
+        let m = init_any(&shape(name), &candle_core::Device::Cpu, 0)?;
+        save_model(dir.path(), m.model.config(), &m.vars)?;
+    }
+    Ok(c2s_model::trained::load_for_inference(dir.path(), &dev)?.0)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

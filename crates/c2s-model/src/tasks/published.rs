@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use candle_core::DType;
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
@@ -16,7 +15,7 @@ use crate::error::{ModelError, Result};
 use crate::models::causal_lm::CausalLm;
 use crate::models::config::{Family, ModelConfig};
 use crate::models::tokenizer::load_tokenizer;
-use crate::models::weights::{load_causal_lm, CONFIG_JSON};
+use crate::models::weights::CONFIG_JSON;
 use crate::tasks::cells::{CellInput, CellPrediction, GeneratedCell, GeneratedCells};
 use crate::tasks::embed::embed_batch;
 use crate::tasks::generate::{sample_batch, Sampling};
@@ -82,21 +81,7 @@ impl PublishedModel {
                 message: "no end-of-text token".into(),
                 hint: "set eos_token_id in config.json".into(),
             })?;
-        let dtype = crate::train::inference_dtype(device);
-        let load_dtype = if device.is_cpu() && dtype == DType::F16 {
-            DType::F32
-        } else {
-            dtype
-        };
-        let mut model = load_causal_lm(dir, device, load_dtype)?;
-        if dtype != load_dtype {
-            model = model.to_dtype(dtype)?;
-        }
-        let weights = if model.has_half_rows() {
-            "f32 weights with f16 copies for generating".to_string()
-        } else {
-            format!("{:?} weights", model.dtype())
-        };
+        let (model, weights) = crate::trained::load_for_inference(dir, device)?;
         Ok(PublishedModel {
             dir: dir.to_path_buf(),
             model,

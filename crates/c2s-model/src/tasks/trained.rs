@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
-use candle_core::DType;
+use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::error::{ModelError, Result};
+use crate::models::causal_lm::CausalLm;
 use crate::tokenizer::{load_tokenizer, EOS};
-use crate::weights::{load_model, LoadedModel};
+use crate::weights::{load_causal_lm, LoadedModel};
 
 /// The card's file name inside a model folder.
 pub const MODEL_CARD: &str = "c2s.json";
@@ -68,28 +69,46 @@ pub struct TrainedModel {
     pub device_name: String,
 }
 
+/// A model folder loaded for inference on `device`, as plain tensors (no
+/// trainable variables, so no gradient graph is recorded): bf16 on GPUs that
+/// support it; on the CPU f32 weights with f16 copies for decoding
+/// (`inference_dtype`; C2S_PRECISION overrides). Returns the model and its
+/// weights' description, for people to read.
+pub fn load_for_inference(dir: &Path, device: &Device) -> Result<(CausalLm, String)> {
+    let dtype = crate::train::inference_dtype(device);
+    let half_rows = device.is_cpu() && dtype == DType::F16;
+    let mut model = load_causal_lm(dir, device, if half_rows { DType::F32 } else { dtype })?;
+    if half_rows {
+        model = model.to_dtype(dtype)?;
+    }
+    let weights = if model.has_half_rows() {
+        "f32 weights with f16 copies for generating".to_string()
+    } else {
+        format!("{:?} weights", model.dtype())
+    };
+    Ok((model, weights))
+}
+
 impl TrainedModel {
     pub fn load(dir: &Path) -> Result<Self> {
         let card = ModelCard::read(dir)?;
         let (device, device_name) = crate::train::best_device();
-        let mut loaded = load_model(dir, &device)?;
-        // Half-precision weights on GPUs that support them, f16 copies for
-        // decoding on the CPU (C2S_PRECISION overrides).
-        let dtype = crate::train::inference_dtype(&device);
-        if dtype != DType::F32 {
-            loaded.model = loaded.model.to_dtype(dtype)?;
-        }
-        let weights = if loaded.model.has_half_rows() {
-            "f32 weights with f16 copies for generating".to_string()
-        } else {
-            format!("{dtype:?} weights")
+        let (model, weights) = load_for_inference(dir, &device)?;
+        // Plain tensors, not trainable variables: no gradient graph is kept
+        // alive through inference. `vars` stays empty.
+        let loaded = LoadedModel {
+            model,
+            vars: candle_nn::VarMap::new(),
         };
         let tok = load_tokenizer(&dir.join("tokenizer.json"))?;
-        let eos = tok.token_to_id(EOS).ok_or_else(|| ModelError::Tokenizer {
-            path: dir.join("tokenizer.json"),
-            message: format!("no {EOS} token"),
-            hint: "use the tokenizer saved with the model".into(),
-        })?;
+        let eos = tok
+            .token_to_id(EOS)
+            .or(loaded.model.config().eos_token_id())
+            .ok_or_else(|| ModelError::Tokenizer {
+                path: dir.join("tokenizer.json"),
+                message: format!("no {EOS} token"),
+                hint: "use the tokenizer saved with the model".into(),
+            })?;
         Ok(TrainedModel {
             card,
             loaded,
