@@ -4,7 +4,7 @@
 # prompt processing (prefill of an 800-token prompt, a 200-gene cell) and
 # greedy generation tokens/s, and peak memory. Goals on the CPU: at least
 # 1.5x transformers' tokens/s; memory at most 1.2x the weights' size. Then
-# annotation cells/s of the 410m shape with the prompt's KV cache shared
+# annotation cells/s of the 410m shape (200-token prompts) with the prompt's KV cache shared
 # across 10 candidate labels against scoring each label on its own.
 # BENCH_DEVICE=cuda builds with `--features cuda` and runs both on the GPU.
 #
@@ -42,5 +42,5 @@ print(f"  peak memory            c2s {a['peak_rss_mb']:>8.0f} MB ({a['peak_rss_m
       f"transformers {b['peak_rss_mb']:>8.0f} MB ({b['peak_rss_mb'] / w:.2f}x)")
 PY
 done
-r=$($ours annotate pythia-410m 800 10 2 2>/dev/null)
+r=$($ours annotate pythia-410m 200 10 2 2>/dev/null)
 python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(f\"annotation, 410m shape, 10 labels: shared cache {r['shared_cells_per_s']:.3f} cells/s, each label alone {r['separate_cells_per_s']:.3f} cells/s ({r['shared_cells_per_s']/r['separate_cells_per_s']:.1f}x)\")" "$r"
