@@ -352,6 +352,17 @@ fn unknown_families_and_mismatched_weights_are_named() {
     .unwrap();
     let err = load_err(gemma.path());
     assert!(err.contains("yarn"), "{err}");
+    // An untied Gemma-2 head would be silently wrong: refused.
+    std::fs::write(
+        &gcfg,
+        g.replace(
+            "\"tie_word_embeddings\": true",
+            "\"tie_word_embeddings\": false",
+        ),
+    )
+    .unwrap();
+    let err = load_err(gemma.path());
+    assert!(err.contains("tie_word_embeddings"), "{err}");
     // A truncated weights file.
     let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
     std::fs::write(&cfg, &text).unwrap();

@@ -112,6 +112,11 @@ impl Gemma2Config {
             "rotary embeddings need an even head_dim".into(),
         )?;
         r.check(
+            r.bool_or("tie_word_embeddings", true)?,
+            "tie_word_embeddings",
+            "Gemma-2 with an output head of its own is not supported (every released Gemma-2 ties it to the embeddings)".into(),
+        )?;
+        r.check(
             cfg.sliding_window > 0,
             "sliding_window",
             "the window must hold at least one position".into(),
@@ -272,20 +277,8 @@ impl Gemma2 {
     /// The same model with its weights in `dtype`, or on the CPU with f16
     /// copies for decoding (see `CausalLm::to_dtype`).
     pub fn to_dtype(&self, dtype: DType, half_rows: bool) -> Result<Gemma2> {
-        let lin = |l: &Linear| {
-            if half_rows {
-                l.with_half_rows()
-            } else {
-                l.cast(dtype)
-            }
-        };
-        let norm = |n: &RmsNorm| {
-            if half_rows {
-                Ok(n.clone())
-            } else {
-                n.cast(dtype)
-            }
-        };
+        let lin = |l: &Linear| l.for_inference(dtype, half_rows);
+        let norm = |n: &RmsNorm| n.for_inference(dtype, half_rows);
         Ok(Gemma2 {
             config: self.config.clone(),
             embed_tokens: if half_rows {

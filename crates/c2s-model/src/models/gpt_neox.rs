@@ -274,20 +274,8 @@ impl GptNeox {
     /// The same model with its weights in `dtype`, or on the CPU with f16
     /// copies for decoding (see `CausalLm::to_dtype`).
     pub fn to_dtype(&self, dtype: DType, half_rows: bool) -> Result<GptNeox> {
-        let lin = |l: &Linear| {
-            if half_rows {
-                l.with_half_rows()
-            } else {
-                l.cast(dtype)
-            }
-        };
-        let norm = |n: &LayerNorm| {
-            if half_rows {
-                Ok(n.clone())
-            } else {
-                n.cast(dtype)
-            }
-        };
+        let lin = |l: &Linear| l.for_inference(dtype, half_rows);
+        let norm = |n: &LayerNorm| n.for_inference(dtype, half_rows);
         Ok(GptNeox {
             config: self.config.clone(),
             embed_in: if half_rows {

@@ -37,6 +37,16 @@ impl LayerNorm {
         })
     }
 
+    /// As `CausalLm::to_dtype` casts it: in `dtype`, or unchanged (f32) when
+    /// the model keeps f16 copies for decoding on the CPU.
+    pub fn for_inference(&self, dtype: DType, half_rows: bool) -> Result<Self> {
+        if half_rows {
+            Ok(self.clone())
+        } else {
+            self.cast(dtype)
+        }
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(fused::layer_norm(x, &self.weight, &self.bias, self.eps)?)
     }
@@ -64,6 +74,15 @@ impl RmsNorm {
             weight: self.weight.to_dtype(dtype)?,
             eps: self.eps,
         })
+    }
+
+    /// As `LayerNorm::for_inference`.
+    pub fn for_inference(&self, dtype: DType, half_rows: bool) -> Result<Self> {
+        if half_rows {
+            Ok(self.clone())
+        } else {
+            self.cast(dtype)
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -111,6 +130,15 @@ impl Linear {
             rows: Some(half_weights::rows_of(&self.weight)?),
             ..self.clone()
         })
+    }
+
+    /// In `dtype`, or f32 with an f16 copy for decoding on the CPU.
+    pub fn for_inference(&self, dtype: DType, half_rows: bool) -> Result<Self> {
+        if half_rows {
+            self.with_half_rows()
+        } else {
+            self.cast(dtype)
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

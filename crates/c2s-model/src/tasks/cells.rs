@@ -185,6 +185,37 @@ pub struct GeneratedCells {
     pub constrained: bool,
 }
 
+/// Counts of generated words: all, known genes, and known genes not
+/// repeated within their cell.
+#[derive(Debug, Default)]
+pub(crate) struct GeneTally {
+    words: usize,
+    valid: usize,
+    unique: usize,
+}
+
+impl GeneTally {
+    pub fn add(&mut self, sentence: &str, known: &HashSet<&str>) {
+        let mut seen = HashSet::new();
+        for w in sentence.split_whitespace() {
+            self.words += 1;
+            if known.contains(w) {
+                self.valid += 1;
+                self.unique += seen.insert(w) as usize;
+            }
+        }
+    }
+
+    pub fn finish(self, cells: Vec<GeneratedCell>, constrained: bool) -> GeneratedCells {
+        GeneratedCells {
+            cells,
+            valid_share: self.valid as f64 / self.words.max(1) as f64,
+            unique_share: self.unique as f64 / self.valid.max(1) as f64,
+            constrained,
+        }
+    }
+}
+
 /// Writes new cells. `on_text(cell, text_so_far)` streams each cell's words
 /// as they come when `batch_size` is 1 (and once per finished cell otherwise).
 pub fn generate_cells(
@@ -263,7 +294,7 @@ pub fn generate_cells(
     };
     let batch = req.batch_size.max(1);
     let mut cells = Vec::with_capacity(jobs.len());
-    let (mut words, mut valid, mut unique) = (0usize, 0usize, 0usize);
+    let mut tally = GeneTally::default();
     for (c, chunk) in jobs.chunks(batch).enumerate() {
         cancelled(cancel)?;
         let prompts: Vec<Vec<u32>> = chunk.iter().map(|j| j.2.clone()).collect();
@@ -292,14 +323,7 @@ pub fn generate_cells(
                 .trim_end_matches('.')
                 .trim()
                 .to_string();
-            let mut seen = HashSet::new();
-            for w in sentence.split_whitespace() {
-                words += 1;
-                if known.contains(w) {
-                    valid += 1;
-                    unique += seen.insert(w) as usize;
-                }
-            }
+            tally.add(&sentence, &known);
             on_text(first + k, &sentence);
             let name = format!(
                 "generated_{}_{i}",
@@ -313,12 +337,7 @@ pub fn generate_cells(
         }
         progress(cells.len(), jobs.len());
     }
-    Ok(GeneratedCells {
-        cells,
-        valid_share: valid as f64 / words.max(1) as f64,
-        unique_share: unique as f64 / valid.max(1) as f64,
-        constrained,
-    })
+    Ok(tally.finish(cells, constrained))
 }
 
 /// One embedding per cell: the mean of the last hidden states over the real

@@ -18,8 +18,10 @@ pub fn greedy(
     let mut out = Vec::with_capacity(max_new);
     let mut input = Tensor::new(prompt, dev)?.unsqueeze(0)?;
     for _ in 0..max_new {
-        let logits = model.forward(&input, Some(&mut cache))?;
-        let last = logits.squeeze(0)?.get(logits.dim(1)? - 1)?;
+        let h = model.hidden_states(&input, Some(&mut cache), None)?;
+        let last = model
+            .logits(&h.narrow(1, h.dim(1)? - 1, 1)?)?
+            .flatten_all()?;
         let next = last.argmax(D::Minus1)?.to_scalar::<u32>()?;
         out.push(next);
         if Some(next) == eos {
@@ -103,8 +105,11 @@ pub fn sample_while(
     let mut input = Tensor::new(prompt, dev)?.unsqueeze(0)?;
     let room = model.context_len().saturating_sub(prompt.len());
     for _ in 0..s.max_new.min(room) {
-        let logits = model.forward(&input, Some(&mut cache))?;
-        let mut last: Vec<f32> = logits.squeeze(0)?.get(logits.dim(1)? - 1)?.to_vec1()?;
+        let h = model.hidden_states(&input, Some(&mut cache), None)?;
+        let mut last: Vec<f32> = model
+            .logits(&h.narrow(1, h.dim(1)? - 1, 1)?)?
+            .flatten_all()?
+            .to_vec1()?;
         if let Some(c) = constraint {
             for (t, l) in last.iter_mut().enumerate() {
                 let gene_ok = c.is_gene.get(t).copied().unwrap_or(false) && !used[t];

@@ -16,7 +16,7 @@ use crate::models::causal_lm::CausalLm;
 use crate::models::config::{Family, ModelConfig};
 use crate::models::tokenizer::load_tokenizer;
 use crate::models::weights::CONFIG_JSON;
-use crate::tasks::cells::{CellInput, CellPrediction, GeneratedCell, GeneratedCells};
+use crate::tasks::cells::{CellInput, CellPrediction, GeneTally, GeneratedCell, GeneratedCells};
 use crate::tasks::embed::embed_batch;
 use crate::tasks::generate::{sample_batch, Sampling};
 use crate::tasks::predict::{score_continuations, Prediction};
@@ -395,7 +395,7 @@ pub fn generate_published(
     };
     let batch = req.batch_size.max(1);
     let mut cells = Vec::with_capacity(jobs.len());
-    let (mut words, mut valid, mut unique) = (0usize, 0usize, 0usize);
+    let mut tally = GeneTally::default();
     for (c, chunk) in jobs.chunks(batch).enumerate() {
         cancelled(cancel)?;
         let prompts: Vec<Vec<u32>> = chunk.iter().map(|j| j.2.clone()).collect();
@@ -405,14 +405,7 @@ pub fn generate_published(
         let outs = sample_batch(&m.model, &prompts, m.eos, &s, &seeds, None, &mut |_, _| {})?;
         for ((ty, i, _), ids) in chunk.iter().zip(outs) {
             let sentence = clean_sentence(&m.decode(&ids));
-            let mut seen = HashSet::new();
-            for w in sentence.split_whitespace() {
-                words += 1;
-                if known.contains(w) {
-                    valid += 1;
-                    unique += seen.insert(w) as usize;
-                }
-            }
+            tally.add(&sentence, &known);
             cells.push(GeneratedCell {
                 cell_name: format!("generated_{}_{i}", ty.replace(' ', "_")),
                 cell_sentence: sentence,
@@ -421,12 +414,7 @@ pub fn generate_published(
         }
         progress(cells.len(), jobs.len());
     }
-    Ok(GeneratedCells {
-        cells,
-        valid_share: valid as f64 / words.max(1) as f64,
-        unique_share: unique as f64 / valid.max(1) as f64,
-        constrained: false,
-    })
+    Ok(tally.finish(cells, false))
 }
 
 /// An answer about a group of cells.
