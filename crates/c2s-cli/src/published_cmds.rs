@@ -9,7 +9,8 @@ use c2s_data::dataset::read_sentences;
 use c2s_model::published::{
     annotate_cells, annotate_groups, common_cell_types, describe_group, embed_published,
     generate_published, AnnotateRequest, PublishedGenerateRequest, PublishedModel,
-    DEFAULT_NUM_GENES,
+    DEFAULT_ANSWER_TOKENS, DEFAULT_GROUP_CELLS, DEFAULT_GROUP_GENES, DEFAULT_NUM_GENES,
+    DEFAULT_VOTES_PER_GROUP,
 };
 use c2s_model::published_prompts::PublishedTask;
 use clap::{Args, ValueEnum};
@@ -75,7 +76,7 @@ pub struct AnnotateArgs {
     #[arg(long)]
     vote_by: Option<String>,
     /// Cells annotated per group with --vote-by.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = DEFAULT_VOTES_PER_GROUP)]
     per_group: usize,
     /// Write one JSON line per cell (name, predicted type, confidence or
     /// answer, true type).
@@ -223,18 +224,18 @@ pub struct DescribeArgs {
     #[arg(long, value_delimiter = ',')]
     names: Vec<String>,
     /// Cells in the group when no names are given.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = DEFAULT_GROUP_CELLS)]
     cells: usize,
     /// Which cells: train, val, test or all.
     #[arg(long, default_value = "all")]
     split: String,
     /// Genes per cell in the prompt.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = DEFAULT_GROUP_GENES)]
     genes: usize,
     #[arg(long, default_value = "Homo sapiens")]
     organism: String,
     /// Longest answer, in tokens.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = DEFAULT_ANSWER_TOKENS)]
     max_tokens: usize,
     #[arg(long)]
     json: bool,

@@ -89,7 +89,7 @@ impl ModelConfig {
             .unwrap_or("gpt2")
             .to_string();
         match model_type.as_str() {
-            "gpt2" => Ok(ModelConfig::Gpt2(Gpt2Config::read(path)?)),
+            "gpt2" => Ok(ModelConfig::Gpt2(Gpt2Config::parse(path, &text)?)),
             "gpt_neox" => Ok(ModelConfig::GptNeox(GptNeoxConfig::from_json(
                 &ConfigReader::new(path.into(), raw),
             )?)),

@@ -97,7 +97,12 @@ impl Gpt2Config {
             path: path.into(),
             source,
         })?;
-        let cfg: Gpt2Config = serde_json::from_str(&text).map_err(|e| {
+        Self::parse(path, &text)
+    }
+
+    /// A config from the text of `path` (already read).
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let cfg: Gpt2Config = serde_json::from_str(text).map_err(|e| {
             ModelError::bad(
                 path,
                 format!("not a GPT-2 config: {e}"),

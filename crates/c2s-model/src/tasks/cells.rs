@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::embed::embed_batch;
 use crate::error::{ModelError, Result};
 use crate::generate::{sample_batch, GeneConstraint, Sampling};
-use crate::predict::Predictor;
+use crate::predict::{Prediction, Predictor};
 use crate::prompts::{make_example, CellInfo, PromptStyle, Task, Templates};
 use crate::published_prompts::{build_prompt, PromptInput, PublishedTask, PublishedTokens};
 use crate::tokenizer::{decode_text, encode, is_word_level};
@@ -86,6 +86,28 @@ pub struct CellPrediction {
     pub answer: Option<String>,
 }
 
+impl CellPrediction {
+    /// A scored prediction: the best known type with its confidence.
+    pub fn scored(cell_name: &str, p: Prediction) -> Self {
+        CellPrediction {
+            cell_name: cell_name.to_string(),
+            predicted: Some(p.label),
+            confidence: Some(p.confidence),
+            answer: None,
+        }
+    }
+
+    /// A free answer and the known type it was taken to name, if any.
+    pub fn free(cell_name: &str, predicted: Option<String>, answer: String) -> Self {
+        CellPrediction {
+            cell_name: cell_name.to_string(),
+            predicted,
+            confidence: None,
+            answer: Some(answer),
+        }
+    }
+}
+
 /// Predicts each cell's type: by scoring every known type (always a valid
 /// label, with a confidence), or with `free`, by letting the model write.
 pub fn predict_cells(
@@ -112,20 +134,9 @@ pub fn predict_cells(
         let genes: Vec<&str> = c.sentence.split_whitespace().take(m.card.top_k).collect();
         out.push(if free {
             let p = predictor.predict_free(&genes, m.eos)?;
-            CellPrediction {
-                cell_name: c.name.to_string(),
-                predicted: p.label,
-                confidence: None,
-                answer: Some(p.text),
-            }
+            CellPrediction::free(c.name, p.label, p.text)
         } else {
-            let p = predictor.predict(&genes)?;
-            CellPrediction {
-                cell_name: c.name.to_string(),
-                predicted: Some(p.label),
-                confidence: Some(p.confidence),
-                answer: None,
-            }
+            CellPrediction::scored(c.name, predictor.predict(&genes)?)
         });
         progress(i + 1, cells.len());
     }

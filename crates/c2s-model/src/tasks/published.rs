@@ -19,13 +19,22 @@ use crate::models::weights::CONFIG_JSON;
 use crate::tasks::cells::{CellInput, CellPrediction, GeneTally, GeneratedCell, GeneratedCells};
 use crate::tasks::embed::embed_batch;
 use crate::tasks::generate::{sample_batch, Sampling};
-use crate::tasks::predict::{score_continuations, Prediction};
-use crate::tasks::published_prompts::{
-    build_prompt, PromptInput, PromptSet, PublishedTask, PublishedTokens,
-};
+use crate::tasks::predict::Predictor;
+use crate::tasks::prompts::{PromptStyle, Templates};
+use crate::tasks::published_prompts::{build_prompt, PromptInput, PublishedTask, PublishedTokens};
 
 /// Genes per cell in the published models' training (REFERENCE.md section 8).
 pub const DEFAULT_NUM_GENES: usize = 200;
+/// Cells asked about at once in a group question (tissue, summary); the
+/// multi-cell models saw 5 to 20.
+pub const DEFAULT_GROUP_CELLS: usize = 5;
+/// Genes per cell in a group question: five cells of 100 genes stay near
+/// 2,000 tokens, inside Pythia's context.
+pub const DEFAULT_GROUP_GENES: usize = 100;
+/// Longest answer to a group question, in tokens.
+pub const DEFAULT_ANSWER_TOKENS: usize = 200;
+/// Cells annotated per group when groups are named by a vote.
+pub const DEFAULT_VOTES_PER_GROUP: usize = 10;
 
 /// A Hugging Face causal language model folder of a supported family with
 /// its tokenizer, loaded on the best device for inference.
@@ -208,44 +217,28 @@ pub fn annotate_cells(
             "give the types to choose from, or use a label column".into(),
         ));
     }
-    let set = PromptSet::of(PublishedTask::CellTypePrediction);
-    let tokens = m.tokens();
-    let responses: Vec<Vec<u32>> = req
-        .candidates
-        .iter()
-        .map(|c| tokens.response(&set.response[0].replace("{cell_type}", c)))
-        .collect::<Result<_>>()?;
-    let longest = responses.iter().map(Vec::len).max().unwrap_or(1);
+    // The published prompt and label ids are the predictor's in published style.
+    let templates = Templates::default_set();
+    let predictor = Predictor::new(
+        &m.model,
+        &m.tok,
+        &templates,
+        req.candidates.clone(),
+        &req.organism,
+        req.num_genes,
+        m.eos,
+    )?
+    .with_style(PromptStyle::Published)?;
     let mut out = Vec::with_capacity(cells.len());
     for (i, c) in cells.iter().enumerate() {
         cancelled(cancel)?;
         let genes: Vec<&str> = c.sentence.split_whitespace().collect();
-        let input = PromptInput {
-            num_genes: req.num_genes,
-            organism: &req.organism,
-            cells: vec![genes],
-            ..Default::default()
-        };
-        let prompt = build_prompt(PublishedTask::CellTypePrediction, 0, &input)?.prompt;
         out.push(if req.free {
-            let answer = m.answer(&prompt, longest + 8)?;
-            let answer = answer.trim().trim_end_matches('.').trim().to_string();
-            CellPrediction {
-                cell_name: c.name.to_string(),
-                predicted: nearest_candidate(&answer, &req.candidates).cloned(),
-                confidence: None,
-                answer: Some(answer),
-            }
+            let p = predictor.predict_free(&genes, m.eos)?;
+            let nearest = nearest_candidate(&p.text, &req.candidates).cloned();
+            CellPrediction::free(c.name, nearest, p.text)
         } else {
-            let ids = m.prompt_ids(&prompt, longest)?;
-            let scores = score_continuations(&m.model, &ids, &responses)?;
-            let p = Prediction::from_scores(&req.candidates, scores);
-            CellPrediction {
-                cell_name: c.name.to_string(),
-                predicted: Some(p.label),
-                confidence: Some(p.confidence),
-                answer: None,
-            }
+            CellPrediction::scored(c.name, predictor.predict(&genes)?)
         });
         progress(i + 1, cells.len());
     }

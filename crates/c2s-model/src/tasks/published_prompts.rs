@@ -76,8 +76,20 @@ pub struct PromptSet {
 }
 
 impl PromptSet {
-    pub fn of(task: PublishedTask) -> PromptSet {
-        serde_json::from_str(task.file()).expect("the shipped prompt sets parse")
+    /// The task's set, parsed once per process (prompts are built per cell).
+    pub fn of(task: PublishedTask) -> &'static PromptSet {
+        static SETS: std::sync::OnceLock<Vec<PromptSet>> = std::sync::OnceLock::new();
+        let sets = SETS.get_or_init(|| {
+            PublishedTask::ALL
+                .iter()
+                .map(|t| serde_json::from_str(t.file()).expect("the shipped prompt sets parse"))
+                .collect()
+        });
+        let i = PublishedTask::ALL
+            .iter()
+            .position(|t| *t == task)
+            .expect("every task is in ALL");
+        &sets[i]
     }
 }
 

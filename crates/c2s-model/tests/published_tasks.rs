@@ -1,0 +1,123 @@
+//! The published-model tasks' error paths: a cancelled job, a prompt longer
+//! than the context, requests that cannot be answered. A tiny random
+//! GPT-NeoX with the real GPT-NeoX tokenizer stands in for C2S-Pythia.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use c2s_model::cells::CellInput;
+use c2s_model::published::{
+    annotate_cells, annotate_groups, describe_group, generate_published, AnnotateRequest,
+    PublishedGenerateRequest, PublishedModel,
+};
+use c2s_model::published_prompts::PublishedTask;
+use c2s_model::{init_any, save_model, GptNeoxConfig, ModelError};
+
+fn tiny_pythia(dir: &Path, context: usize) -> PublishedModel {
+    let cfg = GptNeoxConfig::new(50304, context, 16, 1, 2);
+    let m = init_any(&cfg.into(), &candle_core::Device::Cpu, 9).unwrap();
+    save_model(dir, m.model.config(), &m.vars).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/gpt-neox-tokenizer/tokenizer.json"),
+        dir.join("tokenizer.json"),
+    )
+    .unwrap();
+    PublishedModel::load_on(dir, &candle_core::Device::Cpu, "CPU").unwrap()
+}
+
+fn request(candidates: &[&str], num_genes: usize) -> AnnotateRequest {
+    AnnotateRequest {
+        candidates: candidates.iter().map(|c| c.to_string()).collect(),
+        num_genes,
+        organism: "Homo sapiens".into(),
+        free: false,
+    }
+}
+
+const CELLS: [CellInput<'static>; 2] = [
+    CellInput {
+        name: "a",
+        sentence: "MALAT1 B2M CD74 HLA-DRA MS4A1",
+    },
+    CellInput {
+        name: "b",
+        sentence: "MALAT1 CD3E IL7R LTB",
+    },
+];
+
+#[test]
+fn cancelled_jobs_stop_with_cancelled() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny_pythia(t.path(), 2048);
+    let stop = AtomicBool::new(true);
+    let r = annotate_cells(&m, &CELLS, &request(&["B cell"], 5), &|_, _| {}, &stop);
+    assert!(matches!(r, Err(ModelError::Cancelled)), "{r:?}");
+    let g = PublishedGenerateRequest {
+        types: vec!["B cell".into()],
+        per_type: 2,
+        num_genes: 5,
+        organism: "Homo sapiens".into(),
+        temperature: 1.0,
+        top_k: 50,
+        top_p: 0.95,
+        batch_size: 2,
+        seed: 1,
+        known_genes: Vec::new(),
+    };
+    let r = generate_published(&m, &g, &|_, _| {}, &stop);
+    assert!(matches!(r, Err(ModelError::Cancelled)), "{r:?}");
+}
+
+#[test]
+fn unanswerable_requests_are_clear_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny_pythia(t.path(), 64);
+    let go = AtomicBool::new(false);
+    // A prompt longer than the model's context of 64 tokens.
+    let long: String = (0..100).map(|i| format!("GENE{i} ")).collect();
+    let cell = [CellInput {
+        name: "long",
+        sentence: &long,
+    }];
+    let err = annotate_cells(&m, &cell, &request(&["B cell"], 100), &|_, _| {}, &go)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("context of 64"), "{err}");
+    // No candidates.
+    let err = annotate_cells(&m, &CELLS, &request(&[], 5), &|_, _| {}, &go).unwrap_err();
+    assert!(err.to_string().contains("no candidate"), "{err}");
+    // One group label per cell.
+    let err = annotate_groups(
+        &m,
+        &CELLS,
+        &[Some("1")],
+        2,
+        &request(&["B cell"], 5),
+        &|_, _| {},
+        &go,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("group"), "{err}");
+    // A single-cell task is no question about a group.
+    let err = describe_group(
+        &m,
+        PublishedTask::CellTypePrediction,
+        &CELLS,
+        5,
+        "Homo sapiens",
+        4,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("group"), "{err}");
+    let err = describe_group(
+        &m,
+        PublishedTask::TissuePrediction,
+        &[],
+        5,
+        "Homo sapiens",
+        4,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no cells"), "{err}");
+}
