@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod eval_cmd;
 mod model_cmds;
+mod models_cmd;
 mod published_cmds;
 
 use anyhow::{Context, Result};
@@ -76,6 +77,13 @@ enum Command {
     /// of its predictions, how real its generated cells look, its loss curves,
     /// each beside baselines; every plot also as PNG and SVG.
     Eval(eval_cmd::EvalArgs),
+    /// The published C2S models: list them (size, memory, tasks, licence),
+    /// read and accept a licence, download one into the Hugging Face cache
+    /// (progress; Ctrl-C stops it, running it again resumes).
+    Models {
+        #[command(subcommand)]
+        command: Option<models_cmd::ModelsCommand>,
+    },
 }
 
 #[derive(Args)]
@@ -397,6 +405,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Annotate(a) => published_cmds::run_annotate(&a, &CANCEL)?,
         Command::Describe(a) => published_cmds::run_describe(&a)?,
         Command::Eval(a) => eval_cmd::run_eval(&a)?,
+        Command::Models { command } => models_cmd::run(command, &CANCEL)?,
         Command::Reconstruct(a) => {
             let dir = a
                 .dataset

@@ -59,6 +59,9 @@ pub struct TrainArgs {
     max_steps: Option<usize>,
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Peak learning rate (default: the preset's; 1e-4 when fine-tuning).
+    #[arg(long)]
+    lr: Option<f64>,
     #[arg(long)]
     checkpoint_every: Option<usize>,
     /// Model shape (default: the preset's).
@@ -125,6 +128,7 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
         epochs: a.epochs,
         max_steps: a.max_steps,
         batch_size: a.batch_size,
+        lr: a.lr,
         checkpoint_every: a.checkpoint_every,
         layers: a.layers,
         width: a.width,

@@ -23,8 +23,11 @@ pub fn is_trained_here(dir: &Path) -> bool {
     dir.join(c2s_model::trained::MODEL_CARD).is_file()
 }
 
-pub fn load_published(dir: &Path) -> Result<PublishedModel> {
-    let m = PublishedModel::load(dir)?;
+/// Loads a published model given as a folder or a Hub id (downloaded, its
+/// licence accepted).
+pub fn load_published(model: &Path) -> Result<PublishedModel> {
+    let dir = c2s_model::hub::ModelStore::from_env().resolve(model)?;
+    let m = PublishedModel::load(&dir)?;
     eprintln!(
         "{} model, {:.0} M parameters; device: {}",
         m.family().name(),
@@ -36,8 +39,8 @@ pub fn load_published(dir: &Path) -> Result<PublishedModel> {
 
 #[derive(Args)]
 pub struct AnnotateArgs {
-    /// A Hugging Face model folder of a published C2S model (C2S-Pythia,
-    /// C2S-Scale) or of any GPT-2, GPT-NeoX or Gemma-2 model.
+    /// A published C2S model's Hub id (see `c2s models`) or a Hugging Face
+    /// model folder of any GPT-2, GPT-NeoX or Gemma-2 model.
     model: PathBuf,
     /// A dataset folder made by `c2s convert`.
     dataset: PathBuf,
@@ -213,7 +216,7 @@ pub enum GroupTask {
 
 #[derive(Args)]
 pub struct DescribeArgs {
-    /// A Hugging Face model folder (a published C2S model).
+    /// A published C2S model's Hub id (see `c2s models`) or its folder.
     model: PathBuf,
     /// A dataset folder made by `c2s convert`.
     dataset: PathBuf,

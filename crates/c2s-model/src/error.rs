@@ -28,6 +28,16 @@ pub enum ModelError {
     Data(#[from] c2s_data::DataError),
     #[error("cancelled")]
     Cancelled,
+    /// The Hub cannot be reached: the front ends offer a folder on disk instead.
+    #[error("cannot reach {endpoint}: {message}\n  hint: check the network connection; offline, copy the model's folder to this computer (from a computer that has it) and choose that folder")]
+    Offline { endpoint: String, message: String },
+    /// A published model is used or downloaded before its licence was accepted.
+    #[error("the licence of {id} ({licence}) has not been accepted yet\n  hint: read it at {url}, then accept it (`c2s models licence {id} --accept`, or the app's model manager)")]
+    LicenceNotAccepted {
+        id: String,
+        licence: String,
+        url: String,
+    },
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }

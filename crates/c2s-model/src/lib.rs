@@ -2,9 +2,11 @@
 //! GPT-NeoX, Gemma-2), compatible with Hugging Face model folders, for cell
 //! sentences. Layered as candle is: `kernels` (CPU kernels, optimiser), then
 //! `models` (the families behind one causal-LM interface, their files), then
-//! `tasks` (prompts, training, prediction, generation, embeddings).
+//! `tasks` (prompts, training, prediction, generation, embeddings). Beside
+//! them, `hub`: the published models' catalogue and their downloads.
 
 pub mod error;
+pub mod hub;
 pub mod kernels;
 pub mod models;
 pub mod tasks;

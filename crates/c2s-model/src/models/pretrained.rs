@@ -32,6 +32,10 @@ pub fn resolve(base: &str) -> Result<PathBuf> {
             "give a Hugging Face model folder or a Hub id such as gpt2",
         ));
     }
+    // Published C2S models come through the model store: licence first.
+    if crate::hub::catalogue::find(base).is_some() {
+        return crate::hub::ModelStore::from_env().model_for_use(base);
+    }
     let api = hf_hub::api::sync::ApiBuilder::from_env()
         .with_progress(true)
         .build()

@@ -102,7 +102,7 @@ fn canonical_name(config: &ModelConfig, name: &str) -> Option<String> {
 
 /// The weight files of a folder: `model.safetensors`, or the shards that
 /// `model.safetensors.index.json` lists.
-fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let single = dir.join(WEIGHTS);
     if single.is_file() {
         return Ok(vec![single]);

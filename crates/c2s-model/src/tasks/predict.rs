@@ -186,6 +186,17 @@ impl<'a> Predictor<'a> {
     }
 }
 
+impl Predictor<'_> {
+    /// Scores every label for one cell by running the prompt again with each
+    /// label, no cache shared: what `predict` must equal, at the cost of one
+    /// whole prompt per label (the reference for tests and benchmarks).
+    pub fn predict_alone(&self, genes: &[&str]) -> Result<Prediction> {
+        let prompt = self.prompt(genes)?;
+        let scores = score_each_alone(self.model, &prompt, &self.responses)?;
+        Ok(Prediction::from_scores(&self.labels, scores))
+    }
+}
+
 impl Prediction {
     /// The best of `labels` by `scores` (their log-likelihoods), with the
     /// softmax over them as the confidence.
@@ -279,6 +290,40 @@ pub fn score_continuations(
         }
     }
     Ok(scores)
+}
+
+/// Log-likelihood of each candidate continuation of `prompt`, each run with
+/// the prompt as one sequence and no cache: the reference `score_continuations`
+/// equals, at the cost of the whole prompt per candidate.
+pub fn score_each_alone(
+    model: &CausalLm,
+    prompt: &[u32],
+    candidates: &[Vec<u32>],
+) -> Result<Vec<f64>> {
+    let dev = model.device();
+    candidates
+        .iter()
+        .map(|c| {
+            if prompt.is_empty() || c.is_empty() {
+                return Ok(0.0);
+            }
+            let seq: Vec<u32> = prompt.iter().chain(c).copied().collect();
+            let hidden = model.hidden_states(
+                &Tensor::new(seq.as_slice(), dev)?.unsqueeze(0)?,
+                None,
+                None,
+            )?;
+            // Positions prompt.len() - 1 .. predict the candidate's tokens.
+            let rows = hidden.narrow(1, prompt.len() - 1, c.len())?;
+            let logits = model.logits(&rows)?.to_dtype(DType::F32)?.squeeze(0)?;
+            let lp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+            let picked: Vec<f32> = lp
+                .gather(&Tensor::new(c.as_slice(), dev)?.unsqueeze(1)?, 1)?
+                .squeeze(1)?
+                .to_vec1()?;
+            Ok(picked.iter().map(|&x| x as f64).sum())
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -59,6 +59,9 @@ pub struct TrainRequest {
     pub epochs: Option<f64>,
     pub max_steps: Option<usize>,
     pub batch_size: Option<usize>,
+    /// Peak learning rate (default: the preset's; 1e-4 when fine-tuning).
+    #[serde(default)]
+    pub lr: Option<f64>,
     pub checkpoint_every: Option<usize>,
     pub layers: Option<usize>,
     pub width: Option<usize>,
@@ -82,6 +85,7 @@ impl TrainRequest {
             epochs: None,
             max_steps: None,
             batch_size: None,
+            lr: None,
             checkpoint_every: None,
             layers: None,
             width: None,
@@ -194,6 +198,7 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
     opts.epochs = req.epochs.unwrap_or(opts.epochs);
     opts.max_steps = req.max_steps;
     opts.batch_size = req.batch_size.unwrap_or(opts.batch_size);
+    opts.lr = req.lr.unwrap_or(opts.lr);
     opts.checkpoint_every = req.checkpoint_every.unwrap_or(opts.checkpoint_every);
     opts.seed = req.seed;
     opts.organism = req.organism.clone();

@@ -1,0 +1,149 @@
+//! `c2s models` against a stand-in Hub on 127.0.0.1 (HF_ENDPOINT), with the
+//! Hugging Face cache in a temporary HF_HOME: the list, the licence asked
+//! before a download, the download, and a task run on the model by its Hub id.
+
+#[path = "../../c2s-model/tests/common/hub_server.rs"]
+mod hub_server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use hub_server::HubServer;
+
+const ID: &str = "test-lab/tiny-c2s-pythia";
+
+fn shared(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(path)
+}
+
+fn c2s(home: &Path, endpoint: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_c2s"))
+        .args(args)
+        .env("HF_HOME", home)
+        .env("HF_ENDPOINT", endpoint)
+        .env_remove("HF_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+/// A tiny random GPT-NeoX with the real GPT-NeoX tokenizer, as the Hub holds one.
+fn tiny_pythia_files() -> Vec<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = c2s_model::GptNeoxConfig::new(50304, 2048, 32, 1, 2);
+    let m = c2s_model::init_any(&cfg.into(), &candle_core::Device::Cpu, 3).unwrap();
+    c2s_model::save_model(dir.path(), m.model.config(), &m.vars).unwrap();
+    let read = |p: PathBuf| std::fs::read(p).unwrap();
+    vec![
+        ("config.json".into(), read(dir.path().join("config.json"))),
+        (
+            "model.safetensors".into(),
+            read(dir.path().join("model.safetensors")),
+        ),
+        (
+            "tokenizer.json".into(),
+            read(shared("fixtures/gpt-neox-tokenizer/tokenizer.json")),
+        ),
+    ]
+}
+
+#[test]
+fn list_licence_download_and_use_by_hub_id() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("hf");
+    let server = HubServer::start(ID, tiny_pythia_files());
+    let ep = server.endpoint.as_str();
+
+    // The list: every published model with what a user weighs before a download.
+    let o = c2s(&home, ep, &["models", "list", "--json"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() >= 7);
+    for r in rows {
+        assert!(r["id"].as_str().unwrap().starts_with("vandijklab/"));
+        assert!(r["download_bytes"].as_u64().unwrap() > 0);
+        assert!(
+            r["memory_bf16_bytes"].as_u64().unwrap() * 2 == r["memory_f32_bytes"].as_u64().unwrap()
+        );
+        assert!(r["licence"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"));
+        assert!(r["folder"].is_null() && r["licence_accepted"] == false);
+    }
+    let (table, _) = text(&c2s(&home, ep, &["models"]));
+    assert!(
+        table.contains("C2S-Pythia-410m") && table.contains("CC-BY-NC-ND-4.0"),
+        "{table}"
+    );
+
+    // Without the licence accepted: the licence shown, nothing fetched or written.
+    let o = c2s(&home, ep, &["models", "download", ID]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("has not been accepted")
+            && err.contains("c2s models licence test-lab/tiny-c2s-pythia --accept"),
+        "{err}"
+    );
+    assert!(server.log().is_empty() && !home.join("hub").exists());
+
+    // Using it by id before download says how to get it.
+    let o = c2s(&home, ep, &["models", "licence", ID, "--accept"]);
+    assert!(o.status.success());
+    let o = c2s(&home, ep, &["models", "path", ID]);
+    assert!(!o.status.success());
+    assert!(text(&o).1.contains("not downloaded"), "{}", text(&o).1);
+
+    let o = c2s(&home, ep, &["models", "download", ID]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let folder = PathBuf::from(out.trim());
+    assert!(folder.join("model.safetensors").is_file());
+    assert!(folder.starts_with(home.join("hub")));
+    let (path, _) = text(&c2s(&home, ep, &["models", "path", ID]));
+    assert_eq!(PathBuf::from(path.trim()), folder);
+
+    // A task takes the Hub id in place of a folder.
+    let ds = t.path().join("ds");
+    let o = c2s(
+        &home,
+        ep,
+        &[
+            "convert",
+            shared("data/wu2020-tcells-200.h5ad").to_str().unwrap(),
+            "-o",
+            ds.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = c2s(
+        &home,
+        ep,
+        &[
+            "annotate",
+            ID,
+            ds.to_str().unwrap(),
+            "--candidates",
+            "T cell,B cell",
+            "--limit",
+            "2",
+            "--genes",
+            "20",
+            "--json",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["cells"], 2);
+}
