@@ -7,11 +7,11 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Context, Result};
 use c2s_data::dataset::read_sentences;
 use c2s_model::published::{
-    annotate_cells, annotate_groups, common_cell_types, describe_group, embed_published,
-    generate_published, AnnotateRequest, PublishedGenerateRequest, PublishedModel,
+    describe_group, embed_published, generate_published, PublishedGenerateRequest, PublishedModel,
     DEFAULT_ANSWER_TOKENS, DEFAULT_GROUP_CELLS, DEFAULT_GROUP_GENES, DEFAULT_NUM_GENES,
     DEFAULT_VOTES_PER_GROUP,
 };
+use c2s_model::published_annotation::{annotate_dataset, Candidates, DatasetAnnotation};
 use c2s_model::published_prompts::PublishedTask;
 use clap::{Args, ValueEnum};
 
@@ -96,109 +96,74 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
     if chosen.is_empty() {
         bail!("{}: no cells in split `{}`", a.dataset.display(), a.split);
     }
-    let candidates: Vec<String> = if let Some(col) = &a.candidates_from {
-        let mut values: Vec<String> = records
-            .iter()
-            .filter_map(|r| r.label(col).map(str::to_string))
-            .collect();
-        values.sort();
-        values.dedup();
-        if values.is_empty() {
-            bail!(
-                "{}: no values in the label column `{col}`; convert with --labels {col}, or give --candidates",
-                a.dataset.display()
-            );
+    let candidates = if let Some(column) = &a.candidates_from {
+        Candidates::Column {
+            column: column.clone(),
         }
-        values
     } else if let Some(f) = &a.candidates_file {
-        std::fs::read_to_string(f)
-            .with_context(|| format!("reading {}", f.display()))?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_string)
-            .collect()
+        Candidates::List {
+            types: std::fs::read_to_string(f)
+                .with_context(|| format!("reading {}", f.display()))?
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .map(str::to_string)
+                .collect(),
+        }
     } else if !a.candidates.is_empty() {
-        a.candidates.iter().map(|c| c.trim().to_string()).collect()
+        Candidates::List {
+            types: a.candidates.clone(),
+        }
     } else {
-        common_cell_types()
+        Candidates::Common
     };
-    let truth = a.truth.clone().or_else(|| a.candidates_from.clone());
-    let m = load_published(&a.model)?;
-    eprintln!("{} candidate types", candidates.len());
-    let req = AnnotateRequest {
+    let plan = DatasetAnnotation {
         candidates,
+        truth: a.truth.clone(),
+        vote_by: a.vote_by.clone(),
+        per_group: a.per_group,
         num_genes: a.genes,
         organism: a.organism.clone(),
         free: a.free,
     };
-    let preds = match &a.vote_by {
-        None => {
-            let pb = cell_bar("annotating", chosen.len() as u64);
-            let p = annotate_cells(
-                &m,
-                &inputs(&chosen),
-                &req,
-                &|done, _| pb.set_position(done as u64),
-                cancel,
-            )?;
-            pb.finish_and_clear();
-            p
-        }
-        Some(col) => {
-            let groups: Vec<Option<&str>> = chosen.iter().map(|r| r.label(col)).collect();
-            if groups.iter().all(Option::is_none) {
-                bail!(
-                    "{}: no cell has a `{col}` label; convert with --labels {col}",
-                    a.dataset.display()
-                );
-            }
-            let n: std::collections::BTreeSet<&str> = groups.iter().flatten().copied().collect();
-            let pb = cell_bar("annotating", (n.len() * a.per_group) as u64);
-            let p = annotate_groups(
-                &m,
-                &inputs(&chosen),
-                &groups,
-                a.per_group,
-                &req,
-                &|done, all| {
-                    pb.set_length(all as u64);
-                    pb.set_position(done as u64)
-                },
-                cancel,
-            )?;
-            pb.finish_and_clear();
-            p
-        }
-    };
-    let (mut right, mut known) = (0usize, 0usize);
-    let mut lines = Vec::with_capacity(preds.len());
-    for (r, p) in chosen.iter().zip(&preds) {
-        let t = truth.as_deref().and_then(|c| r.label(c));
-        if let Some(t) = t {
-            known += 1;
-            right += (Some(t) == p.predicted.as_deref()) as usize;
-        }
-        lines.push(serde_json::json!({
-            "cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence,
-            "answer": p.answer, "true": t,
-        }));
-    }
+    let m = load_published(&a.model)?;
+    let pb = cell_bar("annotating", plan.prompts(&chosen)? as u64);
+    let done = annotate_dataset(
+        &m,
+        &chosen,
+        &plan,
+        &|done, _| pb.set_position(done as u64),
+        cancel,
+    );
+    pb.finish_and_clear();
+    let done = done?;
+    eprintln!("{} candidate types", done.candidates);
     if let Some(out) = &a.output {
+        let lines: Vec<serde_json::Value> = done
+            .predictions
+            .iter()
+            .zip(&done.truths)
+            .map(|(p, t)| {
+                serde_json::json!({
+                    "cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence,
+                    "answer": p.answer, "true": t,
+                })
+            })
+            .collect();
         write_lines(out, &lines)?;
     }
-    let accuracy = (known > 0).then(|| right as f64 / known as f64);
+    let accuracy = done.accuracy();
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"cells": chosen.len(), "with_labels": known, "accuracy": accuracy})
+            serde_json::json!({"cells": chosen.len(), "with_labels": done.labelled, "accuracy": accuracy})
         );
     } else {
-        match (accuracy, &truth) {
+        match (accuracy, &done.truth_column) {
             (Some(acc), Some(col)) => println!(
-                "{} cells annotated; {:.1} % agree with `{col}` ({known} labelled)",
+                "{} cells annotated; {:.1} % agree with `{col}` ({} labelled)",
                 chosen.len(),
-                100.0 * acc
+                100.0 * acc,
+                done.labelled
             ),
             _ => println!("{} cells annotated", chosen.len()),
         }

@@ -15,8 +15,8 @@ pub mod tasks;
 pub use kernels::{fused, half_weights, optim};
 pub use models::{config, gpt2, pretrained, tokenizer, weights};
 pub use tasks::{
-    cells, embed, generate, predict, prompts, published, published_prompts, train, train_dataset,
-    trained,
+    cells, embed, generate, predict, prompts, published, published_annotation, published_prompts,
+    train, train_dataset, trained,
 };
 
 pub use error::{ModelError, Result};

@@ -121,3 +121,128 @@ fn unanswerable_requests_are_clear_errors() {
     .unwrap_err();
     assert!(err.to_string().contains("no cells"), "{err}");
 }
+
+fn record(
+    name: &str,
+    sentence: &str,
+    labels: &[(&str, Option<&str>)],
+) -> c2s_data::dataset::SentenceRecord {
+    c2s_data::dataset::SentenceRecord {
+        cell_name: name.into(),
+        sentence: sentence.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect(),
+    }
+}
+
+/// A dataset annotated as both front ends ask: candidates from a column, a
+/// typed list or the shipped list; every cell or a vote per group; agreement
+/// counted against the column; bad plans refused before any work.
+#[test]
+fn datasets_are_annotated_by_plan() {
+    use c2s_model::published_annotation::{
+        annotate_dataset, estimate_seconds, Candidates, DatasetAnnotation,
+    };
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny_pythia(t.path(), 2048);
+    let recs = [
+        record(
+            "a",
+            "MALAT1 B2M CD74 HLA-DRA MS4A1",
+            &[("type", Some("B cell")), ("cluster", Some("0"))],
+        ),
+        record(
+            "b",
+            "MALAT1 CD3E IL7R LTB",
+            &[("type", Some("T cell")), ("cluster", Some("1"))],
+        ),
+        record(
+            "c",
+            "MALAT1 CD3E IL7R",
+            &[("type", None), ("cluster", Some("1"))],
+        ),
+    ];
+    let refs: Vec<&_> = recs.iter().collect();
+    let never = AtomicBool::new(false);
+    let by_column = DatasetAnnotation {
+        candidates: Candidates::Column {
+            column: "type".into(),
+        },
+        num_genes: 5,
+        ..Default::default()
+    };
+    assert_eq!(
+        by_column.candidates.resolve(&refs).unwrap(),
+        ["B cell", "T cell"]
+    );
+    let done = annotate_dataset(&m, &refs, &by_column, &|_, _| {}, &never).unwrap();
+    assert_eq!((done.candidates, done.prompts, done.labelled), (2, 3, 2));
+    assert_eq!(done.truth_column.as_deref(), Some("type"));
+    let agree = done
+        .truths
+        .iter()
+        .zip(&done.predictions)
+        .filter(|(t, p)| t.is_some() && t.as_deref() == p.predicted.as_deref())
+        .count();
+    assert_eq!(done.agree, agree);
+    assert!(done.predictions.iter().all(|p| p.confidence.is_some()));
+
+    // A vote per cluster: one prompt per cluster, every member gets its answer.
+    let vote = DatasetAnnotation {
+        candidates: Candidates::List {
+            types: vec![
+                " B cell".into(),
+                "T cell".into(),
+                "B cell".into(),
+                "".into(),
+            ],
+        },
+        vote_by: Some("cluster".into()),
+        per_group: 1,
+        num_genes: 5,
+        ..Default::default()
+    };
+    assert_eq!(
+        vote.candidates.resolve(&refs).unwrap(),
+        ["B cell", "T cell"]
+    );
+    assert_eq!(vote.prompts(&refs).unwrap(), 2);
+    let done = annotate_dataset(&m, &refs, &vote, &|_, _| {}, &never).unwrap();
+    assert_eq!(done.prompts, 2);
+    assert_eq!(done.predictions[1].predicted, done.predictions[2].predicted);
+    assert!(done.truth_column.is_none() && done.accuracy().is_none());
+    assert!(estimate_seconds(&m, &refs, &vote).unwrap() > 0.0);
+    assert!(Candidates::Common.resolve(&refs).unwrap().len() > 20);
+
+    // Refused, with what to do.
+    let bad = |plan: DatasetAnnotation| {
+        annotate_dataset(&m, &refs, &plan, &|_, _| {}, &never)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = bad(DatasetAnnotation {
+        candidates: Candidates::Column {
+            column: "tissue".into(),
+        },
+        ..Default::default()
+    });
+    assert!(e.contains("`tissue`") && e.contains("hint"), "{e}");
+    let e = bad(DatasetAnnotation {
+        candidates: Candidates::List {
+            types: vec![" ".into()],
+        },
+        ..Default::default()
+    });
+    assert!(e.contains("no candidate"), "{e}");
+    let e = bad(DatasetAnnotation {
+        vote_by: Some("leiden".into()),
+        ..Default::default()
+    });
+    assert!(e.contains("`leiden`"), "{e}");
+    let e = annotate_dataset(&m, &[], &DatasetAnnotation::default(), &|_, _| {}, &never)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no cells"), "{e}");
+}

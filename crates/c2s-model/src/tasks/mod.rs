@@ -8,6 +8,7 @@ pub mod generate;
 pub mod predict;
 pub mod prompts;
 pub mod published;
+pub mod published_annotation;
 pub mod published_prompts;
 pub mod train;
 pub mod train_dataset;
