@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
-use c2s_model::hub::{catalogue, CatalogueEntry, ModelStore};
+use c2s_model::hub::ModelStore;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -42,42 +42,17 @@ fn gb(bytes: u64) -> String {
     format!("{:.1} GB", bytes as f64 / 1e9)
 }
 
-#[derive(serde::Serialize)]
-struct Row<'a> {
-    #[serde(flatten)]
-    entry: &'a CatalogueEntry,
-    download_bytes: u64,
-    download_size_known: bool,
-    memory_bf16_bytes: u64,
-    memory_f32_bytes: u64,
-    #[serde(flatten)]
-    local: c2s_model::hub::LocalStatus,
-}
-
 pub fn run(command: Option<ModelsCommand>, cancel: &AtomicBool) -> Result<()> {
     let store = ModelStore::from_env();
     match command.unwrap_or(ModelsCommand::List { json: false }) {
         ModelsCommand::List { json } => {
-            let rows: Vec<Row> = catalogue()
-                .iter()
-                .map(|e| {
-                    let (bf16, f32) = e.memory_bytes();
-                    Row {
-                        entry: e,
-                        download_bytes: e.download_bytes(),
-                        download_size_known: e.download_size_known(),
-                        memory_bf16_bytes: bf16,
-                        memory_f32_bytes: f32,
-                        local: store.status(&e.id),
-                    }
-                })
-                .collect();
+            let rows = store.listings();
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(());
             }
             for r in &rows {
-                let e = r.entry;
+                let e = &r.entry;
                 let tasks: Vec<String> = e
                     .tasks
                     .iter()

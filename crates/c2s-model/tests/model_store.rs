@@ -148,7 +148,12 @@ fn download_reports_progress_and_lays_out_the_cache_as_transformers_does() {
         .starts_with("../../blobs"));
     assert_eq!(s.store.local_folder(ID), Some(folder.clone()));
     assert_eq!(s.store.model_for_use(ID).unwrap(), folder);
-    // The folder is a model the engine loads.
+    // The folder is a model the engine describes and loads.
+    let d = c2s_model::hub::describe_folder(&folder).unwrap();
+    assert_eq!(d.family, c2s_model::Family::GptNeox);
+    assert!(d.published.is_none(), "not a catalogue model");
+    assert_eq!(d.tasks.len(), 5);
+    assert!(d.parameters > 3_000_000);
     let m = c2s_model::published::PublishedModel::load(&folder).unwrap();
     assert_eq!(m.family(), c2s_model::Family::GptNeox);
     // A second download asks only what the model holds; nothing is fetched again.
@@ -344,4 +349,41 @@ fn a_model_without_safetensors_or_on_no_hub_is_refused_clearly() {
         .unwrap_err()
         .to_string();
     assert!(text.contains("has no model"), "{text}");
+}
+
+#[test]
+fn a_folder_is_described_or_refused_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A published model's download is recognised from its cache path.
+    let snap = tmp
+        .path()
+        .join("models--vandijklab--C2S-Pythia-410m-cell-type-prediction/snapshots/abc");
+    std::fs::create_dir_all(&snap).unwrap();
+    for (name, bytes) in model_files() {
+        std::fs::write(snap.join(name), bytes).unwrap();
+    }
+    let d = c2s_model::hub::describe_folder(&snap).unwrap();
+    assert_eq!(
+        d.published.map(|e| e.id).as_deref(),
+        Some("vandijklab/C2S-Pythia-410m-cell-type-prediction")
+    );
+    assert_eq!(
+        d.tasks,
+        [c2s_model::published_prompts::PublishedTask::CellTypePrediction]
+    );
+    // No tokenizer; an unknown family: each named.
+    std::fs::remove_file(snap.join("tokenizer.json")).unwrap();
+    let e = c2s_model::hub::describe_folder(&snap)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tokenizer.json"), "{e}");
+    let cfg = snap.join("config.json");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("gpt_neox", "llama");
+    std::fs::write(&cfg, text).unwrap();
+    let e = c2s_model::hub::describe_folder(&snap)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("llama"), "{e}");
 }

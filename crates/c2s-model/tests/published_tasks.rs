@@ -215,6 +215,16 @@ fn datasets_are_annotated_by_plan() {
     assert!(done.truth_column.is_none() && done.accuracy().is_none());
     assert!(estimate_seconds(&m, &refs, &vote).unwrap() > 0.0);
     assert!(Candidates::Common.resolve(&refs).unwrap().len() > 20);
+    let group = c2s_model::published_annotation::cells_of_group(&refs, "cluster", "1", 5).unwrap();
+    assert_eq!(
+        group
+            .iter()
+            .map(|r| r.cell_name.as_str())
+            .collect::<Vec<_>>(),
+        ["b", "c"]
+    );
+    let e = c2s_model::published_annotation::cells_of_group(&refs, "cluster", "9", 5).unwrap_err();
+    assert!(e.to_string().contains("`9`"), "{e}");
 
     // Refused, with what to do.
     let bad = |plan: DatasetAnnotation| {

@@ -6,4 +6,6 @@ pub mod catalogue;
 pub mod store;
 
 pub use catalogue::{catalogue, CatalogueEntry, Licence};
-pub use store::{DownloadProgress, LocalStatus, ModelStore};
+pub use store::{
+    describe_folder, DownloadProgress, FolderModel, LocalStatus, ModelListing, ModelStore,
+};

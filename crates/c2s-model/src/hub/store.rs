@@ -18,9 +18,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::catalogue::{self, Licence};
+use super::catalogue::{self, CatalogueEntry, Licence};
 use crate::error::{ModelError, Result};
+use crate::models::config::{Family, ModelConfig};
 use crate::models::weights;
+use crate::tasks::published_prompts::PublishedTask;
 
 /// The Hub, unless `HF_ENDPOINT` names a mirror.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -54,6 +56,66 @@ pub struct LocalStatus {
     /// Bytes of an unfinished download waiting to be resumed.
     pub partial_bytes: u64,
     pub licence_accepted: bool,
+}
+
+/// A published model as the model manager lists it: the catalogue's entry,
+/// its sizes, and what this computer has of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelListing {
+    #[serde(flatten)]
+    pub entry: CatalogueEntry,
+    pub download_bytes: u64,
+    /// False when `download_bytes` is an upper bound (stored type unknown).
+    pub download_size_known: bool,
+    pub memory_bf16_bytes: u64,
+    pub memory_f32_bytes: u64,
+    #[serde(flatten)]
+    pub local: LocalStatus,
+}
+
+/// A model folder described before it is used: what it is and can be asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct FolderModel {
+    pub folder: PathBuf,
+    pub family: Family,
+    pub parameters: u64,
+    /// The catalogue's entry when the folder is a published model's download.
+    pub published: Option<CatalogueEntry>,
+    /// What it can be asked (every published task for a folder from elsewhere).
+    pub tasks: Vec<PublishedTask>,
+}
+
+/// Describes a model folder without loading its weights: its family (an
+/// unknown one is refused with the families C2S Studio runs), its size, and
+/// whether the tokenizer is there.
+pub fn describe_folder(dir: &Path) -> Result<FolderModel> {
+    let config = ModelConfig::read(&dir.join(weights::CONFIG_JSON))?;
+    if !dir.join("tokenizer.json").is_file() {
+        return Err(ModelError::bad(
+            dir.join("tokenizer.json"),
+            "missing",
+            "a model folder needs the tokenizer.json published with its weights",
+        ));
+    }
+    weights::weight_files(dir)?;
+    // A download in the Hugging Face cache: models--OWNER--NAME/snapshots/COMMIT.
+    let published = dir
+        .ancestors()
+        .filter_map(|a| a.file_name()?.to_str()?.strip_prefix("models--"))
+        .next()
+        .and_then(|repo| catalogue::find(&repo.replacen("--", "/", 1)))
+        .cloned();
+    let tasks = published
+        .as_ref()
+        .map(|e| e.tasks.clone())
+        .unwrap_or_else(|| PublishedTask::ALL.to_vec());
+    Ok(FolderModel {
+        folder: dir.to_path_buf(),
+        family: config.family(),
+        parameters: config.parameters() as u64,
+        published,
+        tasks,
+    })
 }
 
 /// The Hugging Face cache, the Hub it downloads from, and the accepted licences.
@@ -170,6 +232,24 @@ impl ModelStore {
         let complete =
             REQUIRED.iter().all(|f| dir.join(f).is_file()) && weights::weight_files(&dir).is_ok();
         complete.then_some(dir)
+    }
+
+    /// Every published model with its sizes and what this computer has of it.
+    pub fn listings(&self) -> Vec<ModelListing> {
+        catalogue::catalogue()
+            .iter()
+            .map(|e| {
+                let (bf16, f32) = e.memory_bytes();
+                ModelListing {
+                    entry: e.clone(),
+                    download_bytes: e.download_bytes(),
+                    download_size_known: e.download_size_known(),
+                    memory_bf16_bytes: bf16,
+                    memory_f32_bytes: f32,
+                    local: self.status(&e.id),
+                }
+            })
+            .collect()
     }
 
     pub fn status(&self, id: &str) -> LocalStatus {

@@ -262,3 +262,26 @@ pub fn estimate_seconds(
     annotate_dataset(m, &sample[sample.len() - 1..], &one, &|_, _| {}, &never)?;
     Ok(t.elapsed().as_secs_f64() * prompts as f64)
 }
+
+/// `n` cells of the group `value` of the label column `column`, evenly spaced
+/// through it: the cells a group question (tissue, summary) is asked about.
+pub fn cells_of_group<'a>(
+    records: &[&'a SentenceRecord],
+    column: &str,
+    value: &str,
+    n: usize,
+) -> Result<Vec<&'a SentenceRecord>> {
+    let members: Vec<&SentenceRecord> = records
+        .iter()
+        .filter(|r| r.label(column) == Some(value))
+        .copied()
+        .collect();
+    if members.is_empty() {
+        return Err(ModelError::Input(
+            format!("no cell has `{value}` in the label column `{column}`"),
+            "choose a group the dataset has".into(),
+        ));
+    }
+    let k = n.clamp(1, members.len());
+    Ok((0..k).map(|j| members[j * members.len() / k]).collect())
+}
