@@ -68,8 +68,10 @@ phase "App window tests"
 command -v tauri-driver >/dev/null || env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS cargo install tauri-driver --version 2.1.0 --locked
 # A tiny GPT-2 with the real GPT-2 tokenizer: the window test fine-tunes it.
 export C2S_TINY_GPT2="$tmp/tiny-gpt2"
+# A published-layout GPT-NeoX (made above): the model manager's folder route.
+export C2S_TINY_PYTHIA="$tmp/pythia"
 .venv/bin/python tests/interop/make_tiny_gpt2.py "$C2S_TINY_GPT2" ../shared/fixtures/gpt2-tokenizer/tokenizer.json >/dev/null
-# The journey takes 3 to 4 minutes here; a hang fails after 25 instead of
+# The journeys take 4 to 6 minutes here; a hang fails after 25 instead of
 # holding CI to its limit.
 if ! timeout -k 30 1500 xvfb-run -a -s "-screen 0 1440x900x24" bash -c "cd ui && npm run e2e"; then
   echo "Window tests failed; the last lines of tauri-driver's and the app's log:" >&2

@@ -28,12 +28,14 @@ pub struct AppState {
     pub demo: Option<PathBuf>,
     /// The last model used in the chat, kept loaded.
     pub model: Mutex<Option<(PathBuf, Arc<TrainedModel>)>>,
+    /// The published model last used (annotation, chat), kept loaded.
+    pub published: Mutex<Option<(PathBuf, Arc<c2s_model::published::PublishedModel>)>>,
     /// Runs whose training was cancelled for good (not paused).
     pub discarded: Arc<Mutex<std::collections::HashSet<i64>>>,
 }
 
 /// Errors cross to the web view as text: the engine's message with its hint.
-type CmdResult<T> = Result<T, String>;
+pub(crate) type CmdResult<T> = Result<T, String>;
 
 fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -315,14 +317,14 @@ pub struct ConvertForm {
     pub stratify: Option<String>,
 }
 
-fn next_folder(parent: &Path, prefix: &str) -> PathBuf {
+pub(crate) fn next_folder(parent: &Path, prefix: &str) -> PathBuf {
     (1..)
         .map(|i| parent.join(format!("{prefix}-{i}")))
         .find(|p| !p.exists())
         .expect("some number is free")
 }
 
-fn project_of(state: &AppState, id: i64) -> CmdResult<Project> {
+pub(crate) fn project_of(state: &AppState, id: i64) -> CmdResult<Project> {
     state.store.lock().unwrap().project(id).map_err(text)
 }
 
@@ -427,7 +429,11 @@ fn train_request(dataset: &Path, output: &Path, f: &TrainForm) -> anyhow::Result
     Ok(r)
 }
 
-fn dataset_folder(state: &AppState, project_id: i64, dataset_id: i64) -> CmdResult<PathBuf> {
+pub(crate) fn dataset_folder(
+    state: &AppState,
+    project_id: i64,
+    dataset_id: i64,
+) -> CmdResult<PathBuf> {
     let s = state.store.lock().unwrap();
     s.datasets(project_id)
         .map_err(text)?

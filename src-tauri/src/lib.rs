@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod jobs;
+pub mod published_commands;
 pub mod store;
 
 use std::path::PathBuf;
@@ -69,6 +70,7 @@ pub fn run() {
                 home,
                 demo,
                 model: Mutex::new(None),
+                published: Mutex::new(None),
                 discarded: Arc::default(),
             });
             Ok(())
@@ -100,6 +102,16 @@ pub fn run() {
             commands::save_annotated_as,
             commands::save_export,
             commands::run_model_dir,
+            published_commands::published_models,
+            published_commands::accept_licence,
+            published_commands::start_model_download,
+            published_commands::inspect_model,
+            published_commands::estimate_published_annotation,
+            published_commands::start_annotate_published,
+            published_commands::start_published_generate,
+            published_commands::start_describe_group,
+            published_commands::models_folder,
+            published_commands::dataset_groups,
         ])
         .build(tauri::generate_context!())
         .expect("the app window could not start");

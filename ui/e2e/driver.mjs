@@ -29,6 +29,10 @@ export const driverLog = path.join(here, "screenshots", "driver.log");
 export async function startDriver() {
   process.env.C2S_STUDIO_HOME ??= fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-e2e-"));
   process.env.C2S_STUDIO_DEMO ??= path.join(root, "assets/pbmc3k-10x.h5ad");
+  // Downloads and accepted licences in the test's own Hugging Face cache, and
+  // no Hub: a closed port, so the app's offline path is what runs.
+  process.env.HF_HOME ??= path.join(process.env.C2S_STUDIO_HOME, "huggingface");
+  process.env.HF_ENDPOINT ??= "http://127.0.0.1:9";
   const bin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
   fs.mkdirSync(path.dirname(driverLog), { recursive: true });
   const log = fs.openSync(driverLog, "a");

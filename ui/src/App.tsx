@@ -6,11 +6,13 @@ import { Compare } from "./screens/Compare";
 import { Convert } from "./screens/Convert";
 import { Dataset } from "./screens/Dataset";
 import { Home } from "./screens/Home";
+import { Models } from "./screens/Models";
 import { Train } from "./screens/Train";
 import { useApp, type Screen } from "./store";
 
 const NAV: { id: Screen; label: string; needs: "nothing" | "project" | "dataset" }[] = [
   { id: "home", label: "Home", needs: "nothing" },
+  { id: "models", label: "Models", needs: "nothing" },
   { id: "dataset", label: "Dataset", needs: "project" },
   { id: "convert", label: "Convert", needs: "project" },
   { id: "train", label: "Train", needs: "dataset" },
@@ -92,6 +94,7 @@ export function App() {
       <main>
         <ScreenBoundary screen={screen}>
         {screen === "home" && <Home />}
+        {screen === "models" && <Models />}
         {screen === "dataset" && project && <Dataset />}
         {screen === "convert" && project && <Convert />}
         {screen === "train" && project && <Train />}

@@ -98,6 +98,52 @@ export interface ModelInfo {
   word_level: boolean;
 }
 
+export type PublishedTask = "cell_type_prediction" | "cell_type_generation" | "tissue_prediction" | "tissue_generation" | "natural_language_interpretation";
+
+export interface Licence {
+  id: string | null;
+  url: string;
+  note: string;
+}
+
+/** A published model as the model manager lists it (c2s_model::hub::ModelListing). */
+export interface ModelListing {
+  id: string;
+  name: string;
+  family: string;
+  parameters: number;
+  stored_dtype: string | null;
+  tasks: PublishedTask[];
+  genes_per_cell: number;
+  summary: string;
+  licence: Licence;
+  download_bytes: number;
+  download_size_known: boolean;
+  memory_bf16_bytes: number;
+  memory_f32_bytes: number;
+  folder: string | null;
+  partial_bytes: number;
+  licence_accepted: boolean;
+}
+
+/** A model folder described before use (c2s_model::hub::FolderModel). */
+export interface FolderModel {
+  folder: string;
+  family: string;
+  parameters: number;
+  published: ModelListing | null;
+  tasks: PublishedTask[];
+}
+
+export type Candidates = { kind: "column"; column: string } | { kind: "list"; types: string[] } | { kind: "common" };
+
+export interface AnnotationPlan {
+  candidates: Candidates;
+  truth?: string | null;
+  vote_by?: string | null;
+  per_group?: number;
+}
+
 export const api = {
   appInfo: () => invoke<{ demo_path: string | null; home: string; version: string }>("app_info"),
   recentProjects: () => invoke<Project[]>("recent_projects"),
@@ -132,6 +178,34 @@ export const api = {
   saveAnnotatedAs: (projectId: number, predictions: string) => invoke<string | null>("save_annotated_as", { projectId, predictions }),
   saveExport: (projectId: number, name: string, data: string) => invoke<string>("save_export", { projectId, name, data }),
   runModelDir: (runId: number) => invoke<string>("run_model_dir", { runId }),
+  publishedModels: () => invoke<ModelListing[]>("published_models"),
+  acceptLicence: (id: string) => invoke<void>("accept_licence", { id }),
+  /** A job; its result is { folder }. */
+  startModelDownload: (id: string) => invoke<number>("start_model_download", { id }),
+  inspectModel: (model: string) => invoke<FolderModel>("inspect_model", { model }),
+  modelsFolder: () => invoke<string>("models_folder"),
+  datasetGroups: (projectId: number, datasetId: number) => invoke<Record<string, [string, number][]>>("dataset_groups", { projectId, datasetId }),
+  estimatePublishedAnnotation: (projectId: number, datasetId: number, model: string, plan: AnnotationPlan) =>
+    invoke<{ seconds: number; prompts: number; cells: number; device: string }>("estimate_published_annotation", { projectId, datasetId, model, plan }),
+  startAnnotatePublished: (projectId: number, datasetId: number, model: string, plan: AnnotationPlan) =>
+    invoke<number>("start_annotate_published", { projectId, datasetId, model, plan }),
+  startPublishedGenerate: (projectId: number, datasetId: number, model: string, form: { cell_type: string; n: number }) =>
+    invoke<number>("start_published_generate", { projectId, datasetId, model, form }),
+  startDescribeGroup: (projectId: number, datasetId: number, model: string, question: { column: string; value: string; task: "tissue" | "summary" }) =>
+    invoke<number>("start_describe_group", { projectId, datasetId, model, question }),
+};
+
+/** "1.6 GB", "405 M" and the like. */
+export function gigabytes(bytes: number): string {
+  return `${(bytes / 1e9).toFixed(1)} GB`;
+}
+
+export const TASK_NAMES: Record<PublishedTask, string> = {
+  cell_type_prediction: "names cell types",
+  cell_type_generation: "writes cells of a type",
+  tissue_prediction: "names the tissue of a group of cells",
+  tissue_generation: "writes cells of a tissue",
+  natural_language_interpretation: "summarises cells in English",
 };
 
 export function errorText(e: unknown): string {

@@ -2,12 +2,18 @@
 // (fed by the backend's events), the chat and the convert wizard's form.
 import { listen } from "@tauri-apps/api/event";
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useState, type ReactNode } from "react";
-import { api, errorText, type OpenedDataset, type Project, type ProjectState } from "./api";
+import { api, errorText, type FolderModel, type OpenedDataset, type Project, type ProjectState } from "./api";
 import { chatReducer, emptyChat, type Chat, type ChatAction } from "./state/chat";
 import { defaultConvertForm, type ConvertForm } from "./state/forms";
 import { jobsReducer, type JobAction, type Jobs } from "./state/jobs";
 
-export type Screen = "home" | "dataset" | "convert" | "train" | "chat" | "compare" | "annotate";
+export type Screen = "home" | "models" | "dataset" | "convert" | "train" | "chat" | "compare" | "annotate";
+
+/** The published model in use: a Hub id or a folder, and what it is. */
+export interface PublishedInUse {
+  model: string;
+  info: FolderModel;
+}
 
 interface AppContext {
   screen: Screen;
@@ -27,6 +33,8 @@ interface AppContext {
   setConvertForm: (f: ConvertForm) => void;
   modelDir: string | null;
   setModelDir: (d: string | null) => void;
+  published: PublishedInUse | null;
+  setPublished: (p: PublishedInUse | null) => void;
   notify: (text: string, error?: boolean) => void;
   toast: { text: string; error: boolean } | null;
 }
@@ -49,6 +57,7 @@ export function AppProvider({ children }: { children: ReactNode }) {
   const [chat, dispatchChat] = useReducer(chatReducer, emptyChat);
   const [convertForm, setConvertForm] = useState<ConvertForm | null>(null);
   const [modelDir, setModelDir] = useState<string | null>(null);
+  const [published, setPublished] = useState<PublishedInUse | null>(null);
   const [toast, setToast] = useState<{ text: string; error: boolean } | null>(null);
 
   const notify = useCallback((text: string, error = false) => {
@@ -98,8 +107,8 @@ export function AppProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const value = useMemo(
-    () => ({ screen, go, opened, project, state, refresh, openPath, opening, openError, jobs, dispatchJob, chat, dispatchChat, convertForm, setConvertForm, modelDir, setModelDir, notify, toast }),
-    [screen, opened, project, state, refresh, openPath, opening, openError, jobs, chat, convertForm, modelDir, notify, toast],
+    () => ({ screen, go, opened, project, state, refresh, openPath, opening, openError, jobs, dispatchJob, chat, dispatchChat, convertForm, setConvertForm, modelDir, setModelDir, published, setPublished, notify, toast }),
+    [screen, opened, project, state, refresh, openPath, opening, openError, jobs, chat, convertForm, modelDir, published, notify, toast],
   );
   return <Ctx.Provider value={value}>{children}</Ctx.Provider>;
 }

@@ -826,6 +826,37 @@ impl SentenceRecord {
     }
 }
 
+/// Each label column of the records (the split aside) with its values and
+/// how many cells have each, commonest first: the groups a screen offers.
+pub fn label_values(
+    records: &[SentenceRecord],
+) -> std::collections::BTreeMap<String, Vec<(String, usize)>> {
+    let mut tally: std::collections::BTreeMap<String, std::collections::HashMap<&str, usize>> =
+        Default::default();
+    for r in records {
+        for (column, value) in &r.labels {
+            if column == "split" {
+                continue;
+            }
+            let t = tally.entry(column.clone()).or_default();
+            if let Some(v) = value {
+                *t.entry(v).or_default() += 1;
+            }
+        }
+    }
+    tally
+        .into_iter()
+        .map(|(column, counts)| {
+            let mut v: Vec<(String, usize)> = counts
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            (column, v)
+        })
+        .collect()
+}
+
 /// Reads sentences from a dataset directory (its Parquet file), a .parquet,
 /// a .jsonl (field `cell_sentence`, other text fields kept as labels) or a
 /// text file with one sentence per line.
@@ -946,6 +977,27 @@ fn read_parquet(path: &Path) -> Result<Vec<SentenceRecord>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn label_values_count_each_column_commonest_first() {
+        let rec = |t: Option<&str>, s: &str| SentenceRecord {
+            cell_name: "c".into(),
+            sentence: "A".into(),
+            labels: vec![
+                ("cell_type".into(), t.map(str::to_string)),
+                ("split".into(), Some(s.into())),
+            ],
+        };
+        let v = label_values(&[
+            rec(Some("T"), "train"),
+            rec(Some("B"), "test"),
+            rec(Some("T"), "train"),
+            rec(None, "val"),
+        ]);
+        assert_eq!(v.len(), 1, "the split is not a group column");
+        assert_eq!(v["cell_type"], [("T".to_string(), 2), ("B".to_string(), 1)]);
+    }
+
     use super::*;
 
     #[test]

@@ -4,7 +4,13 @@ import { parseRequest, type Message } from "../state/chat";
 import { useApp } from "../store";
 
 export function Chat() {
-  const { project, state, modelDir, setModelDir, chat, dispatchChat, jobs, dispatchJob, go, notify } = useApp();
+  const { project, state, modelDir, setModelDir, chat, dispatchChat, jobs, dispatchJob, go, notify, published } = useApp();
+  const [groups, setGroups] = useState<Record<string, [string, number][]>>({});
+  const [groupCol, setGroupCol] = useState("");
+  const [groupVal, setGroupVal] = useState("");
+  const [pubType, setPubType] = useState("");
+  const [pubN, setPubN] = useState(3);
+  const dataset = state?.datasets[0];
   const [info, setInfo] = useState<ModelInfo | null>(null);
   const [infoError, setInfoError] = useState<string | null>(null);
   const [n, setN] = useState(5);
@@ -36,12 +42,34 @@ export function Chat() {
 
   useEffect(() => bottom.current?.scrollIntoView({ block: "end" }), [chat]);
 
+  // The dataset's label columns: the groups to ask a published model about.
+  useEffect(() => {
+    if (!project || !dataset || !published) return;
+    api
+      .datasetGroups(project.id, dataset.id)
+      .then((g) => {
+        setGroups(g);
+        const col = Object.keys(g)[0] ?? "";
+        setGroupCol(col);
+        setGroupVal(g[col]?.[0]?.[0] ?? "");
+        setPubType((t) => t || (g[col]?.[0]?.[0] ?? ""));
+      })
+      .catch(() => {});
+  }, [project?.id, dataset?.id, published?.model]);
+
   // A generation's end arrives as a job event.
   useEffect(() => {
     if (running == null) return;
     const j = jobs[running];
     if (!j || j.status === "running") return;
     if (j.status === "ok" && j.kind === "free-text") dispatchChat({ type: "stopped", jobId: running, error: null, text: j.result.text });
+    else if (j.status === "ok" && j.kind === "describe")
+      dispatchChat({
+        type: "stopped",
+        jobId: running,
+        error: null,
+        text: `The model answers: “${j.result.answer || "(nothing)"}” (asked about ${j.result.cells.length} cells of ${j.result.column} = ${j.result.value}).`,
+      });
     else if (j.status === "ok") dispatchChat({ type: "generated", jobId: running, result: j.result });
     else dispatchChat({ type: "stopped", jobId: running, error: j.error });
     setRunning(null);
@@ -55,6 +83,34 @@ export function Chat() {
       const id = await api.startGenerate(project.id, modelDir, { cell_type: type, n: count, ...settings });
       dispatchJob({ type: "started", id, kind: "generate" });
       dispatchChat({ type: "generating", jobId: id, text: `Writing ${what}` });
+      setRunning(id);
+    } catch (e) {
+      dispatchChat({ type: "error", text: errorText(e) });
+    }
+  }
+
+  async function askGroup(task: "tissue" | "summary") {
+    if (!published || !project || !dataset || !groupCol || !groupVal) return;
+    const q = task === "tissue" ? "Which tissue do these cells come from?" : "Summarise these cells.";
+    dispatchChat({ type: "user", text: `${q} (cells of ${groupCol} = ${groupVal})` });
+    try {
+      const id = await api.startDescribeGroup(project.id, dataset.id, published.model, { column: groupCol, value: groupVal, task });
+      dispatchJob({ type: "started", id, kind: "describe" });
+      dispatchChat({ type: "generating", jobId: id, text: "Reading the cells…" });
+      setRunning(id);
+    } catch (e) {
+      dispatchChat({ type: "error", text: errorText(e) });
+    }
+  }
+
+  async function publishedGenerate() {
+    if (!published || !project || !dataset || !pubType.trim()) return;
+    const what = `${pubN} cell${pubN === 1 ? "" : "s"} of type ${pubType}`;
+    dispatchChat({ type: "user", text: `Generate ${what}` });
+    try {
+      const id = await api.startPublishedGenerate(project.id, dataset.id, published.model, { cell_type: pubType.trim(), n: pubN });
+      dispatchJob({ type: "started", id, kind: "generate" });
+      dispatchChat({ type: "generating", jobId: id, text: `Writing ${what} with ${published.info.published?.name ?? "the published model"}` });
       setRunning(id);
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
@@ -160,6 +216,68 @@ export function Chat() {
             </p>
           )}
         </div>
+        {published && (
+          <div className="card form" data-testid="published-chat">
+            <h3>Published model</h3>
+            <p className="small muted">{published.info.published?.name ?? published.info.folder}</p>
+            <label>
+              Cells of{" "}
+              <select
+                value={groupCol}
+                onChange={(e) => {
+                  setGroupCol(e.target.value);
+                  setGroupVal(groups[e.target.value]?.[0]?.[0] ?? "");
+                }}
+                data-testid="group-column"
+              >
+                {Object.keys(groups).map((c) => (
+                  <option key={c}>{c}</option>
+                ))}
+              </select>{" "}
+              ={" "}
+              <select value={groupVal} onChange={(e) => setGroupVal(e.target.value)} data-testid="group-value">
+                {(groups[groupCol] ?? []).map(([v, n]) => (
+                  <option key={v} value={v}>
+                    {v} ({n})
+                  </option>
+                ))}
+              </select>
+            </label>
+            <div className="row">
+              <button
+                className="primary"
+                disabled={running != null || !groupVal || !published.info.tasks.includes("tissue_prediction")}
+                title={published.info.tasks.includes("tissue_prediction") ? "asks about 5 cells of the group" : "this model was not trained to name tissues"}
+                onClick={() => askGroup("tissue")}
+                data-testid="ask-tissue"
+              >
+                Which tissue?
+              </button>
+              <button
+                disabled={running != null || !groupVal || !published.info.tasks.includes("natural_language_interpretation")}
+                title={published.info.tasks.includes("natural_language_interpretation") ? "an English summary of 5 cells of the group" : "this model was not trained to summarise cells"}
+                onClick={() => askGroup("summary")}
+                data-testid="ask-summary"
+              >
+                Summarise
+              </button>
+            </div>
+            <div className="row">
+              <input type="number" min={1} max={100} value={pubN} onChange={(e) => setPubN(+e.target.value)} style={{ width: "4em" }} data-testid="pub-gen-n" />
+              cells of type
+              <input value={pubType} onChange={(e) => setPubType(e.target.value)} placeholder="B cell" data-testid="pub-gen-type" />
+            </div>
+            <button
+              className="primary"
+              disabled={running != null || !pubType.trim() || !published.info.tasks.includes("cell_type_generation")}
+              title={published.info.tasks.includes("cell_type_generation") ? "" : "this model was not trained to write cells"}
+              onClick={publishedGenerate}
+              data-testid="pub-generate"
+            >
+              Generate
+            </button>
+          </div>
+        )}
         <div className="card form">
           <h3>Generate cells</h3>
           <div className="row">

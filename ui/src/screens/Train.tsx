@@ -13,7 +13,7 @@ const PRESETS = [
 ];
 
 export function Train() {
-  const { project, state, jobs, dispatchJob, refresh, setModelDir, go, notify } = useApp();
+  const { project, state, jobs, dispatchJob, refresh, setModelDir, go, notify, published } = useApp();
   const dataset = state?.datasets[0];
   const [source, setSource] = useState<"scratch" | "finetune" | "continue">("scratch");
   const [form, setForm] = useState<TrainForm>({ preset: "quick", tasks: ["cell_type_prediction", "cell_type_generation"] });
@@ -144,13 +144,19 @@ export function Train() {
                 <input type="radio" checked={source === "scratch"} onChange={() => setSource("scratch")} /> A new compact model, trained from scratch
               </label>
               <label className="check">
-                <input type="radio" checked={source === "finetune"} onChange={() => setSource("finetune")} data-testid="source-finetune" /> Fine-tune a pretrained GPT-2 from a folder
+                <input type="radio" checked={source === "finetune"} onChange={() => setSource("finetune")} data-testid="source-finetune" /> Fine-tune a pretrained
+                model: GPT-2 from a folder, or a published C2S-Pythia model
               </label>
               {source === "finetune" && (
                 <div className="row">
                   <button onClick={chooseBase}>Choose folder…</button>
                   <input className="wide" placeholder="model folder" value={form.base ?? ""} onChange={(e) => setForm({ ...form, base: e.target.value })} data-testid="base-folder" />
                 </div>
+              )}
+              {source === "finetune" && published && published.info.family === "gpt_neox" && (
+                <button onClick={() => setForm({ ...form, base: published.model })} data-testid="base-published">
+                  Continue from {published.info.published?.name ?? "the published model in use"}
+                </button>
               )}
               <label className="check">
                 <input type="radio" checked={source === "continue"} onChange={() => setSource("continue")} disabled={paused.length === 0} /> Continue a stopped

@@ -207,7 +207,8 @@ impl ModelStore {
         write_atomically(&self.licences, json.as_bytes())
     }
 
-    fn require_licence(&self, id: &str) -> Result<()> {
+    /// Ok when the licence was accepted, else the error that shows it.
+    pub fn require_licence(&self, id: &str) -> Result<()> {
         if self.licence_accepted(id) {
             return Ok(());
         }

@@ -339,6 +339,26 @@ pub struct PublishedGenerateRequest {
     pub known_genes: Vec<String>,
 }
 
+impl PublishedGenerateRequest {
+    /// `per_type` cells of each type, 200 genes, with the reference's
+    /// sampling (top-k 50, top-p 0.95, as `GenerateRequest`'s defaults).
+    pub fn for_types(types: Vec<String>, per_type: usize) -> Self {
+        let d = crate::tasks::cells::GenerateRequest::default();
+        PublishedGenerateRequest {
+            types,
+            per_type,
+            num_genes: DEFAULT_NUM_GENES,
+            organism: "Homo sapiens".into(),
+            temperature: d.temperature,
+            top_k: d.top_k,
+            top_p: d.top_p,
+            batch_size: d.batch_size,
+            seed: d.seed,
+            known_genes: Vec::new(),
+        }
+    }
+}
+
 /// A generated text as the reference post-processes it: upper case, split on
 /// spaces, the final "." dropped. Unknown words and repeats stay (the share
 /// of each is reported; `c2s reconstruct` drops the first and averages the

@@ -1,0 +1,364 @@
+//! Tauri commands for the published C2S models: the model manager (list,
+//! licence, download, a folder on disk) and the tasks the app offers with
+//! them (annotate a dataset, generate cells, ask about a group of cells).
+//! Thin wrappers over c2s_model::hub and c2s_model::published*.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use c2s_data::dataset::{read_sentences, SentenceRecord};
+use c2s_model::hub::{describe_folder, FolderModel, ModelListing, ModelStore};
+use c2s_model::published::{
+    describe_group, generate_published, PublishedGenerateRequest, PublishedModel,
+    DEFAULT_ANSWER_TOKENS, DEFAULT_GROUP_CELLS, DEFAULT_GROUP_GENES,
+};
+use c2s_model::published_annotation::{
+    annotate_dataset, cells_of_group, estimate_seconds, DatasetAnnotation,
+};
+use c2s_model::published_prompts::PublishedTask;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tauri::{AppHandle, State};
+
+use crate::commands::{dataset_folder, next_folder, project_of, AppState, CmdResult};
+use crate::jobs::Outcome;
+use crate::store::Store;
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The published models, their sizes, and what this computer has of them.
+#[tauri::command(async)]
+pub fn published_models() -> Vec<ModelListing> {
+    ModelStore::from_env().listings()
+}
+
+#[tauri::command(async)]
+pub fn accept_licence(id: String) -> CmdResult<()> {
+    ModelStore::from_env().accept_licence(&id).map_err(text)
+}
+
+/// Downloads a published model into the Hugging Face cache: progress in
+/// bytes, cancel keeps what arrived, and the next download resumes it.
+#[tauri::command]
+pub fn start_model_download(
+    id: String,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    let store = ModelStore::from_env();
+    // Asked before the job starts, so the window can show the licence.
+    store.require_licence(&id).map_err(text)?;
+    Ok(state.jobs.spawn(&app, "download", move |ctx| {
+        let r = store.download(
+            &id,
+            &mut |p| {
+                ctx.progress(
+                    "downloading",
+                    p.done_bytes,
+                    p.total_bytes,
+                    json!({"file": p.file}),
+                )
+            },
+            &ctx.cancel,
+        );
+        match r {
+            Err(c2s_model::ModelError::Cancelled) => Ok(Outcome::Cancelled(Value::Null)),
+            r => Ok(Outcome::Ok(json!({"folder": r?}))),
+        }
+    }))
+}
+
+/// A model the user chose (a folder, or a downloaded published model by its
+/// Hub id): what it is and can be asked. The licence is checked for ids.
+#[tauri::command(async)]
+pub fn inspect_model(model: String) -> CmdResult<FolderModel> {
+    let dir = ModelStore::from_env()
+        .resolve(Path::new(model.trim()))
+        .map_err(text)?;
+    describe_folder(&dir).map_err(text)
+}
+
+/// The published model in use, kept loaded between questions.
+fn load_published(state: &AppState, model: &str) -> anyhow::Result<Arc<PublishedModel>> {
+    let dir = ModelStore::from_env().resolve(Path::new(model.trim()))?;
+    let mut slot = state.published.lock().unwrap();
+    if let Some((d, m)) = slot.as_ref() {
+        if *d == dir {
+            return Ok(m.clone());
+        }
+    }
+    // One published model at a time: they are large.
+    *slot = None;
+    let m = Arc::new(PublishedModel::load(&dir)?);
+    *slot = Some((dir, m.clone()));
+    Ok(m)
+}
+
+fn records(folder: &Path) -> CmdResult<Vec<SentenceRecord>> {
+    read_sentences(folder).map_err(text)
+}
+
+#[derive(Serialize)]
+pub struct AnnotationEstimate {
+    pub seconds: f64,
+    /// Cells the model will be asked about.
+    pub prompts: usize,
+    pub cells: usize,
+    pub device: String,
+}
+
+/// How long annotating the dataset will take on this computer, measured on
+/// one cell before the job starts.
+#[tauri::command(async)]
+pub fn estimate_published_annotation(
+    project_id: i64,
+    dataset_id: i64,
+    model: String,
+    plan: DatasetAnnotation,
+    state: State<'_, AppState>,
+) -> CmdResult<AnnotationEstimate> {
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
+    let recs = records(&ds)?;
+    let refs: Vec<&SentenceRecord> = recs.iter().collect();
+    Ok(AnnotationEstimate {
+        seconds: estimate_seconds(&m, &refs, &plan).map_err(text)?,
+        prompts: plan.prompts(&refs).map_err(text)?,
+        cells: refs.len(),
+        device: m.device_name.clone(),
+    })
+}
+
+/// Annotates every converted cell with a published model; the result has the
+/// shape of the trained models' annotation, so the same screen shows and
+/// saves it.
+#[tauri::command]
+pub fn start_annotate_published(
+    project_id: i64,
+    dataset_id: i64,
+    model: String,
+    plan: DatasetAnnotation,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    let project = project_of(&state, project_id)?;
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
+    let out = next_folder(
+        &Path::new(&project.folder).join("predictions"),
+        "predictions",
+    )
+    .with_extension("jsonl");
+    let home = state.home.clone();
+    Ok(state.jobs.spawn(&app, "annotate", move |ctx| {
+        let recs = read_sentences(&ds)?;
+        let refs: Vec<&SentenceRecord> = recs.iter().collect();
+        let done = match annotate_dataset(
+            &m,
+            &refs,
+            &plan,
+            &|done, total| ctx.progress("annotating", done as u64, total as u64, Value::Null),
+            &ctx.cancel,
+        ) {
+            Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
+            r => r?,
+        };
+        let mut lines = String::new();
+        for ((p, t), r) in done.predictions.iter().zip(&done.truths).zip(&recs) {
+            lines.push_str(&format!(
+                "{}\n",
+                json!({"cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence,
+                       "answer": p.answer, "true": t, "split": r.label("split")})
+            ));
+        }
+        std::fs::create_dir_all(out.parent().expect("has a parent"))?;
+        let tmp = out.with_extension("tmp");
+        std::fs::write(&tmp, lines)?;
+        std::fs::rename(&tmp, &out)?;
+        let (t, p): (Vec<&str>, Vec<&str>) = done
+            .truths
+            .iter()
+            .zip(&done.predictions)
+            .filter_map(|(t, p)| Some((t.as_deref()?, p.predicted.as_deref()?)))
+            .unzip();
+        let report = if t.is_empty() {
+            None
+        } else {
+            Some(c2s_eval::classification::classification_report(&t, &p)?)
+        };
+        let store = Store::open(&home.join(crate::DB_FILE))?;
+        store.add_artefact(
+            project_id,
+            "predictions",
+            &out,
+            Some(&json!({"model": m.dir, "published": true})),
+        )?;
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for p in &done.predictions {
+            *counts
+                .entry(p.predicted.as_deref().unwrap_or("?"))
+                .or_default() += 1;
+        }
+        Ok(Outcome::Ok(json!({
+            "predictions": out, "cells": done.predictions.len(), "label_column": done.truth_column,
+            "counts": counts, "report": report, "prompts": done.prompts,
+            "candidates": done.candidates, "voted": plan.vote_by,
+        })))
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PublishedGenerateForm {
+    pub cell_type: String,
+    pub n: usize,
+    pub seed: Option<u64>,
+}
+
+/// Cells of a type written by a published model, for the chat; the result
+/// has the shape of the trained models' generation (each word marked as a
+/// gene of the dataset or not).
+#[tauri::command]
+pub fn start_published_generate(
+    project_id: i64,
+    dataset_id: i64,
+    model: String,
+    form: PublishedGenerateForm,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    project_of(&state, project_id)?;
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    if form.cell_type.trim().is_empty() {
+        return Err(
+            "name the cell type to generate: published models write cells of a given type".into(),
+        );
+    }
+    if form.n == 0 || form.n > 100 {
+        return Err("ask for between 1 and 100 cells".into());
+    }
+    let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
+    let known_genes = c2s_data::vocabulary::Vocabulary::read_tsv(&ds.join("vocabulary.tsv"))
+        .map_err(text)?
+        .genes;
+    let d = PublishedGenerateRequest::for_types(vec![form.cell_type.trim().to_string()], form.n);
+    let req = PublishedGenerateRequest {
+        seed: form.seed.unwrap_or(d.seed),
+        known_genes,
+        ..d
+    };
+    Ok(state.jobs.spawn(&app, "generate", move |ctx| {
+        let g = match generate_published(
+            &m,
+            &req,
+            &|done, total| ctx.progress("generating", done as u64, total as u64, Value::Null),
+            &ctx.cancel,
+        ) {
+            Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
+            r => r?,
+        };
+        let known: std::collections::HashSet<&str> =
+            req.known_genes.iter().map(String::as_str).collect();
+        let cells: Vec<Value> = g
+            .cells
+            .iter()
+            .map(|c| {
+                let words: Vec<Value> = c
+                    .cell_sentence
+                    .split_whitespace()
+                    .map(|w| json!({"gene": w, "valid": known.contains(w)}))
+                    .collect();
+                json!({"cell_name": c.cell_name, "cell_type": c.cell_type, "cell_sentence": c.cell_sentence, "words": words})
+            })
+            .collect();
+        Ok(Outcome::Ok(json!({
+            "cells": cells, "valid_share": g.valid_share, "unique_share": g.unique_share,
+            "constrained": false,
+        })))
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupQuestion {
+    /// A label column and one of its values: the group asked about.
+    pub column: String,
+    pub value: String,
+    /// "tissue" or "summary".
+    pub task: String,
+}
+
+/// Asks a published model which tissue a group of cells comes from, or for
+/// an English summary of it.
+#[tauri::command]
+pub fn start_describe_group(
+    project_id: i64,
+    dataset_id: i64,
+    model: String,
+    question: GroupQuestion,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    project_of(&state, project_id)?;
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    let task = match question.task.as_str() {
+        "tissue" => PublishedTask::TissuePrediction,
+        "summary" => PublishedTask::NaturalLanguageInterpretation,
+        other => {
+            return Err(format!(
+                "unknown question `{other}`: ask for the tissue or a summary"
+            ))
+        }
+    };
+    let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
+    Ok(state.jobs.spawn(&app, "describe", move |ctx| {
+        let recs = read_sentences(&ds)?;
+        let refs: Vec<&SentenceRecord> = recs.iter().collect();
+        let group = cells_of_group(
+            &refs,
+            &question.column,
+            &question.value,
+            DEFAULT_GROUP_CELLS,
+        )?;
+        ctx.progress("asking", 0, 1, Value::Null);
+        let cells: Vec<c2s_model::cells::CellInput> = group
+            .iter()
+            .map(|r| c2s_model::cells::CellInput {
+                name: &r.cell_name,
+                sentence: &r.sentence,
+            })
+            .collect();
+        let a = describe_group(
+            &m,
+            task,
+            &cells,
+            DEFAULT_GROUP_GENES,
+            "Homo sapiens",
+            DEFAULT_ANSWER_TOKENS,
+        )?;
+        let names: Vec<&str> = group.iter().map(|r| r.cell_name.as_str()).collect();
+        Ok(Outcome::Ok(json!({
+            "answer": a.answer, "task": question.task, "cells": names,
+            "column": question.column, "value": question.value,
+        })))
+    }))
+}
+
+/// The dataset's label columns with their values and counts: the candidate
+/// columns, groups to vote by, and groups to ask about.
+#[tauri::command(async)]
+pub fn dataset_groups(
+    project_id: i64,
+    dataset_id: i64,
+    state: State<'_, AppState>,
+) -> CmdResult<std::collections::BTreeMap<String, Vec<(String, usize)>>> {
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    Ok(c2s_data::dataset::label_values(&records(&ds)?))
+}
+
+/// Where downloads go, for the model manager to say.
+#[tauri::command]
+pub fn models_folder() -> PathBuf {
+    ModelStore::from_env().cache_dir().to_path_buf()
+}
