@@ -16,7 +16,7 @@ use c2s_model::published::{
 use c2s_model::published_annotation::{
     annotate_dataset, cells_of_group, estimate_seconds, DatasetAnnotation,
 };
-use c2s_model::published_prompts::PublishedTask;
+use c2s_model::published_prompts::{dataset_organism, PublishedTask};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tauri::{AppHandle, State};
@@ -117,10 +117,11 @@ pub fn estimate_published_annotation(
     project_id: i64,
     dataset_id: i64,
     model: String,
-    plan: DatasetAnnotation,
+    mut plan: DatasetAnnotation,
     state: State<'_, AppState>,
 ) -> CmdResult<AnnotationEstimate> {
     let ds = dataset_folder(&state, project_id, dataset_id)?;
+    plan.organism = dataset_organism(&ds).into();
     let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
     let recs = records(&ds)?;
     let refs: Vec<&SentenceRecord> = recs.iter().collect();
@@ -140,12 +141,13 @@ pub fn start_annotate_published(
     project_id: i64,
     dataset_id: i64,
     model: String,
-    plan: DatasetAnnotation,
+    mut plan: DatasetAnnotation,
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
+    plan.organism = dataset_organism(&ds).into();
     let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
     let out = next_folder(
         &Path::new(&project.folder).join("predictions"),
@@ -246,6 +248,7 @@ pub fn start_published_generate(
     let d = PublishedGenerateRequest::for_types(vec![form.cell_type.trim().to_string()], form.n);
     let req = PublishedGenerateRequest {
         seed: form.seed.unwrap_or(d.seed),
+        organism: dataset_organism(&ds).into(),
         known_genes,
         ..d
     };
@@ -334,7 +337,7 @@ pub fn start_describe_group(
             task,
             &cells,
             DEFAULT_GROUP_GENES,
-            "Homo sapiens",
+            dataset_organism(&ds),
             DEFAULT_ANSWER_TOKENS,
         )?;
         let names: Vec<&str> = group.iter().map(|r| r.cell_name.as_str()).collect();

@@ -335,9 +335,10 @@ pub struct GenerateArgs {
     /// Published models: genes per cell asked for in the prompt.
     #[arg(long, default_value_t = c2s_model::published::DEFAULT_NUM_GENES)]
     genes: usize,
-    /// Published models: organism named in the prompt.
-    #[arg(long, default_value = "Homo sapiens")]
-    organism: String,
+    /// Published models: organism named in the prompt (default: the
+    /// dataset's species).
+    #[arg(long)]
+    organism: Option<String>,
 }
 
 pub fn run_generate(a: &GenerateArgs) -> Result<()> {
@@ -348,7 +349,7 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
             a.n,
             a.dataset.as_deref(),
             a.genes,
-            &a.organism,
+            &crate::published_cmds::organism(&a.organism, a.dataset.as_deref()),
             (a.temperature, a.top_k, a.top_p),
             a.batch_size,
             a.seed,
@@ -447,9 +448,10 @@ pub struct EmbedArgs {
     /// Published models: genes per cell in the prompt.
     #[arg(long, default_value_t = c2s_model::published::DEFAULT_NUM_GENES)]
     genes: usize,
-    /// Published models: organism named in the prompt.
-    #[arg(long, default_value = "Homo sapiens")]
-    organism: String,
+    /// Published models: organism named in the prompt (default: the
+    /// dataset's species).
+    #[arg(long)]
+    organism: Option<String>,
 }
 
 pub fn run_embed(a: &EmbedArgs) -> Result<()> {
@@ -476,7 +478,7 @@ pub fn run_embed(a: &EmbedArgs) -> Result<()> {
             &a.model,
             &inputs(&chosen),
             a.genes,
-            &a.organism,
+            &crate::published_cmds::organism(&a.organism, Some(&a.dataset)),
             a.batch_size,
         )?
     };

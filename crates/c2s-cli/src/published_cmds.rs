@@ -17,6 +17,14 @@ use clap::{Args, ValueEnum};
 
 use crate::model_cmds::{cell_bar, chosen_cells, inputs, write_lines};
 
+/// The organism a published model's prompt names: the one given, else the
+/// dataset's species.
+pub fn organism(given: &Option<String>, dataset: Option<&Path>) -> String {
+    given.clone().unwrap_or_else(|| {
+        c2s_model::published_prompts::dataset_organism(dataset.unwrap_or(Path::new(""))).into()
+    })
+}
+
 /// Whether a folder is a model `c2s train` wrote (with its card), rather
 /// than a published or other Hugging Face model.
 pub fn is_trained_here(dir: &Path) -> bool {
@@ -66,9 +74,10 @@ pub struct AnnotateArgs {
     /// Genes per cell in the prompt (the published models saw 200).
     #[arg(long, default_value_t = DEFAULT_NUM_GENES)]
     genes: usize,
-    /// Organism named in the prompt.
-    #[arg(long, default_value = "Homo sapiens")]
-    organism: String,
+    /// Organism named in the prompt (default: the dataset's species, from
+    /// its gene names' case at conversion; else Homo sapiens).
+    #[arg(long)]
+    organism: Option<String>,
     /// Let the model write its answer, as the reference does, then take the
     /// nearest candidate; by default every candidate is scored.
     #[arg(long)]
@@ -122,7 +131,7 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
         vote_by: a.vote_by.clone(),
         per_group: a.per_group,
         num_genes: a.genes,
-        organism: a.organism.clone(),
+        organism: organism(&a.organism, Some(&a.dataset)),
         free: a.free,
     };
     let m = load_published(&a.model)?;
@@ -200,8 +209,9 @@ pub struct DescribeArgs {
     /// Genes per cell in the prompt.
     #[arg(long, default_value_t = DEFAULT_GROUP_GENES)]
     genes: usize,
-    #[arg(long, default_value = "Homo sapiens")]
-    organism: String,
+    /// Organism named in the prompt (default: the dataset's species).
+    #[arg(long)]
+    organism: Option<String>,
     /// Longest answer, in tokens.
     #[arg(long, default_value_t = DEFAULT_ANSWER_TOKENS)]
     max_tokens: usize,
@@ -236,7 +246,7 @@ pub fn run_describe(a: &DescribeArgs) -> Result<()> {
         task,
         &inputs(&chosen),
         a.genes,
-        &a.organism,
+        &organism(&a.organism, Some(&a.dataset)),
         a.max_tokens,
     )?;
     if a.json {

@@ -422,6 +422,9 @@ pub struct ConvertSummary {
     pub splits: [usize; 3],
     pub fit: Option<RankFit>,
     pub notes: Vec<String>,
+    /// "human", "mouse" or "unknown", from the gene names' case: the
+    /// organism the published models' prompts name.
+    pub species: String,
 }
 
 /// The SHA-256 of a file, read on its own thread. Dropped unfinished (the
@@ -957,6 +960,7 @@ pub fn convert(
         splits: [splits.train.len(), splits.val.len(), splits.test.len()],
         fit,
         notes: p.notes.clone(),
+        species: p.genes.species.clone(),
     };
     // The manifest travels with the folder, so it does not record where that is.
     let mut summary_doc = serde_json::to_value(&summary).expect("serialisable");

@@ -485,6 +485,9 @@ pub struct GeneWords {
     pub source: String,
     /// Names that differed only in case and got a suffix to stay apart.
     pub case_collisions: Vec<String>,
+    /// "human", "mouse" or "unknown", guessed from the names' case before
+    /// upper-casing (sentences cannot tell them apart afterwards).
+    pub species: String,
 }
 
 impl GeneWords {
@@ -569,6 +572,8 @@ pub fn gene_words(
             "add --make-unique to suffix repeated names as scanpy's var_names_make_unique does, or choose another gene column",
         ));
     };
+    let sample: Vec<String> = names.iter().take(5000).map(|s| s.to_string()).collect();
+    let species = crate::inspect::guess_species(&sample).to_string();
     // Upper-casing may make distinct names equal (e.g. C1orf220 and C1ORF220):
     // keep them apart by column with a suffix rather than merging them silently.
     let upper: Vec<String> = names
@@ -591,6 +596,7 @@ pub fn gene_words(
         words,
         source,
         case_collisions,
+        species,
     })
 }
 

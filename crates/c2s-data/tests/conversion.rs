@@ -439,6 +439,12 @@ fn dataset_folder_is_complete_and_consistent() {
     assert_eq!(manifest["source"]["sha256"], sha);
     assert_eq!(manifest["parameters"]["input"]["seed"], 42);
     assert_eq!(manifest["summary"]["cells"], 2638);
+    // The species, from the gene names' case before upper-casing.
+    assert_eq!(manifest["summary"]["species"], "human");
+    assert_eq!(
+        c2s_data::dataset::read_species(&dir).as_deref(),
+        Some("human")
+    );
     // Same inputs, same outputs, byte for byte.
     let (_t2, dir2, _) = run(&f, &opts);
     for name in [

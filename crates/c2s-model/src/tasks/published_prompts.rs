@@ -103,6 +103,12 @@ pub fn organism_name(species: &str) -> &'static str {
     }
 }
 
+/// The organism a converted dataset's cells come from, as the prompts name
+/// it: from the species its manifest records, else Homo sapiens.
+pub fn dataset_organism(dir: &std::path::Path) -> &'static str {
+    organism_name(&c2s_data::dataset::read_species(dir).unwrap_or_default())
+}
+
 /// What a prompt is about. Cells are their genes, highest expression first.
 #[derive(Debug, Clone, Default)]
 pub struct PromptInput<'a> {
@@ -310,6 +316,17 @@ pub fn published_example(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_organism_comes_from_the_dataset_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(dataset_organism(dir.path()), "Homo sapiens", "no manifest");
+        let manifest = dir.path().join(c2s_data::dataset::MANIFEST_JSON);
+        std::fs::write(&manifest, r#"{"summary": {"species": "mouse"}}"#).unwrap();
+        assert_eq!(dataset_organism(dir.path()), "Mus musculus");
+        std::fs::write(&manifest, r#"{"summary": {"species": "unknown"}}"#).unwrap();
+        assert_eq!(dataset_organism(dir.path()), "Homo sapiens");
+    }
 
     /// The first template of each set, as REFERENCE.md section 8 quotes it.
     #[test]
