@@ -148,6 +148,21 @@ fn download_reports_progress_and_lays_out_the_cache_as_transformers_does() {
         .starts_with("../../blobs"));
     assert_eq!(s.store.local_folder(ID), Some(folder.clone()));
     assert_eq!(s.store.model_for_use(ID).unwrap(), folder);
+    // Tasks name a model by folder or id: a downloaded id resolves, a typo in
+    // a path is said as one, a published id asks for its licence.
+    assert_eq!(s.store.resolve(Path::new(ID)).unwrap(), folder);
+    assert_eq!(s.store.resolve(&folder).unwrap(), folder);
+    let e = s
+        .store
+        .resolve(Path::new("runs/model"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no such model folder"), "{e}");
+    let e = s
+        .store
+        .resolve(Path::new("C2S-Pythia-410m-cell-type-prediction"))
+        .unwrap_err();
+    assert!(matches!(e, ModelError::LicenceNotAccepted { .. }), "{e}");
     // The folder is a model the engine describes and loads.
     let d = c2s_model::hub::describe_folder(&folder).unwrap();
     assert_eq!(d.family, c2s_model::Family::GptNeox);
