@@ -10,8 +10,9 @@ use std::sync::Arc;
 use c2s_data::dataset::{read_sentences, SentenceRecord};
 use c2s_model::hub::{describe_folder, FolderModel, ModelListing, ModelStore};
 use c2s_model::published::{
-    describe_group, generate_published, PublishedGenerateRequest, PublishedModel,
-    DEFAULT_ANSWER_TOKENS, DEFAULT_GROUP_CELLS, DEFAULT_GROUP_GENES,
+    describe_group, generate_published, generate_tissue_cells, PublishedGenerateRequest,
+    PublishedModel, TissueGenerateRequest, DEFAULT_ANSWER_TOKENS, DEFAULT_GROUP_CELLS,
+    DEFAULT_GROUP_GENES,
 };
 use c2s_model::published_annotation::{
     annotate_dataset, cells_of_group, estimate_seconds, DatasetAnnotation,
@@ -212,9 +213,20 @@ pub fn start_annotate_published(
     }))
 }
 
+/// Cells of a type, or groups of cells of a tissue.
+enum Generate {
+    Cells(PublishedGenerateRequest),
+    Groups(TissueGenerateRequest),
+}
+
 #[derive(Debug, Deserialize)]
 pub struct PublishedGenerateForm {
+    /// Cells of this type; or, with `tissue`, groups of cells of that tissue.
+    #[serde(default)]
     pub cell_type: String,
+    #[serde(default)]
+    pub tissue: Option<String>,
+    /// Cells (groups with `tissue`).
     pub n: usize,
     pub seed: Option<u64>,
 }
@@ -233,37 +245,60 @@ pub fn start_published_generate(
 ) -> CmdResult<u64> {
     project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
-    if form.cell_type.trim().is_empty() {
-        return Err(
-            "name the cell type to generate: published models write cells of a given type".into(),
-        );
+    let tissue = form
+        .tissue
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if form.cell_type.trim().is_empty() && tissue.is_none() {
+        return Err("name the cell type or tissue to generate: published models write cells of a given type or tissue".into());
     }
     if form.n == 0 || form.n > 100 {
-        return Err("ask for between 1 and 100 cells".into());
+        return Err("ask for between 1 and 100".into());
     }
     let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
     let known_genes = c2s_data::vocabulary::Vocabulary::read_tsv(&ds.join("vocabulary.tsv"))
         .map_err(text)?
         .genes;
-    let d = PublishedGenerateRequest::for_types(vec![form.cell_type.trim().to_string()], form.n);
-    let req = PublishedGenerateRequest {
-        seed: form.seed.unwrap_or(d.seed),
-        organism: dataset_organism(&ds).into(),
-        known_genes,
-        ..d
+    let organism = dataset_organism(&ds).to_string();
+    let seed = form.seed;
+    let request = match tissue {
+        None => {
+            let d = PublishedGenerateRequest::for_types(
+                vec![form.cell_type.trim().to_string()],
+                form.n,
+            );
+            Generate::Cells(PublishedGenerateRequest {
+                seed: seed.unwrap_or(d.seed),
+                organism,
+                known_genes: known_genes.clone(),
+                ..d
+            })
+        }
+        Some(t) => {
+            let d = TissueGenerateRequest::for_tissues(vec![t.to_string()], form.n);
+            Generate::Groups(TissueGenerateRequest {
+                seed: seed.unwrap_or(d.seed),
+                organism,
+                known_genes: known_genes.clone(),
+                ..d
+            })
+        }
     };
     Ok(state.jobs.spawn(&app, "generate", move |ctx| {
-        let g = match generate_published(
-            &m,
-            &req,
-            &|done, total| ctx.progress("generating", done as u64, total as u64, Value::Null),
-            &ctx.cancel,
-        ) {
+        let progress = |done: usize, total: usize| {
+            ctx.progress("generating", done as u64, total as u64, Value::Null)
+        };
+        let g = match &request {
+            Generate::Cells(r) => generate_published(&m, r, &progress, &ctx.cancel),
+            Generate::Groups(r) => generate_tissue_cells(&m, r, &progress, &ctx.cancel),
+        };
+        let g = match g {
             Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
             r => r?,
         };
         let known: std::collections::HashSet<&str> =
-            req.known_genes.iter().map(String::as_str).collect();
+            known_genes.iter().map(String::as_str).collect();
         let cells: Vec<Value> = g
             .cells
             .iter()

@@ -189,7 +189,7 @@ export const api = {
     invoke<{ seconds: number; prompts: number; cells: number; device: string }>("estimate_published_annotation", { projectId, datasetId, model, plan }),
   startAnnotatePublished: (projectId: number, datasetId: number, model: string, plan: AnnotationPlan) =>
     invoke<number>("start_annotate_published", { projectId, datasetId, model, plan }),
-  startPublishedGenerate: (projectId: number, datasetId: number, model: string, form: { cell_type: string; n: number }) =>
+  startPublishedGenerate: (projectId: number, datasetId: number, model: string, form: { cell_type?: string; tissue?: string; n: number }) =>
     invoke<number>("start_published_generate", { projectId, datasetId, model, form }),
   startDescribeGroup: (projectId: number, datasetId: number, model: string, question: { column: string; value: string; task: "tissue" | "summary" }) =>
     invoke<number>("start_describe_group", { projectId, datasetId, model, question }),

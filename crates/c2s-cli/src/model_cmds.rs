@@ -299,7 +299,14 @@ pub struct GenerateArgs {
     /// Generate cells of every type the model learned.
     #[arg(long, conflicts_with = "cell_type")]
     every_type: bool,
-    /// Cells per type.
+    /// Published multi-cell models: tissues to write groups of cells of
+    /// (repeat or separate with commas); -n groups each.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["cell_type", "every_type"])]
+    tissue: Vec<String>,
+    /// Cells in each group written with --tissue.
+    #[arg(long, default_value_t = c2s_model::published::DEFAULT_GROUP_CELLS)]
+    group_cells: usize,
+    /// Cells per type (groups per tissue with --tissue).
     #[arg(short, long, default_value_t = 10)]
     n: usize,
     /// Write the cells here as JSON lines (cell_name, cell_sentence, cell_type),
@@ -332,9 +339,10 @@ pub struct GenerateArgs {
     /// shares of valid and unique genes).
     #[arg(long)]
     dataset: Option<PathBuf>,
-    /// Published models: genes per cell asked for in the prompt.
-    #[arg(long, default_value_t = c2s_model::published::DEFAULT_NUM_GENES)]
-    genes: usize,
+    /// Published models: genes per cell asked for in the prompt (default:
+    /// 200, or 100 a cell in groups).
+    #[arg(long)]
+    genes: Option<usize>,
     /// Published models: organism named in the prompt (default: the
     /// dataset's species).
     #[arg(long)]
@@ -346,6 +354,7 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         return crate::published_cmds::generate_with_published(
             &a.model,
             &a.cell_type,
+            (&a.tissue, a.group_cells),
             a.n,
             a.dataset.as_deref(),
             a.genes,

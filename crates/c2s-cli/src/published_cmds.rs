@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Context, Result};
 use c2s_data::dataset::read_sentences;
 use c2s_model::published::{
-    describe_group, embed_published, generate_published, PublishedGenerateRequest, PublishedModel,
-    DEFAULT_ANSWER_TOKENS, DEFAULT_GROUP_CELLS, DEFAULT_GROUP_GENES, DEFAULT_NUM_GENES,
-    DEFAULT_VOTES_PER_GROUP,
+    describe_group, embed_published, generate_published, generate_tissue_cells,
+    PublishedGenerateRequest, PublishedModel, TissueGenerateRequest, DEFAULT_ANSWER_TOKENS,
+    DEFAULT_GROUP_CELLS, DEFAULT_GROUP_GENES, DEFAULT_NUM_GENES, DEFAULT_VOTES_PER_GROUP,
 };
 use c2s_model::published_annotation::{annotate_dataset, Candidates, DatasetAnnotation};
 use c2s_model::published_prompts::PublishedTask;
@@ -257,44 +257,68 @@ pub fn run_describe(a: &DescribeArgs) -> Result<()> {
     Ok(())
 }
 
-/// `c2s generate` with a published model: cells of the given types.
+/// `c2s generate` with a published model: cells of the given types, or
+/// groups of cells of the given tissues (`tissues`: the tissues and the cells
+/// a group).
 #[allow(clippy::too_many_arguments)]
 pub fn generate_with_published(
     model: &Path,
     types: &[String],
+    tissues: (&[String], usize),
     n: usize,
     dataset: Option<&Path>,
-    genes: usize,
+    genes: Option<usize>,
     organism: &str,
     sampling: (f64, usize, f64),
     batch_size: usize,
     seed: u64,
     output: &Path,
 ) -> Result<()> {
-    if types.is_empty() {
-        bail!("name the cell types to generate with --cell-type: published models write cells of a given type");
+    if types.is_empty() && tissues.0.is_empty() {
+        bail!("name the cell types (--cell-type) or tissues (--tissue) to generate: published models write cells of a given type or tissue");
     }
     let known_genes = match dataset {
         Some(d) => c2s_data::vocabulary::Vocabulary::read_tsv(&d.join("vocabulary.tsv"))?.genes,
         None => Vec::new(),
     };
     let m = load_published(model)?;
-    let req = PublishedGenerateRequest {
-        types: types.to_vec(),
-        per_type: n,
-        num_genes: genes,
-        organism: organism.to_string(),
-        temperature: sampling.0,
-        top_k: sampling.1,
-        top_p: sampling.2,
-        batch_size,
-        seed,
-        known_genes,
-    };
-    let pb = cell_bar("generating", (types.len() * n) as u64);
     let never = AtomicBool::new(false);
-    let g = generate_published(&m, &req, &|done, _| pb.set_position(done as u64), &never)?;
-    pb.finish_and_clear();
+    let g = if tissues.0.is_empty() {
+        let req = PublishedGenerateRequest {
+            types: types.to_vec(),
+            per_type: n,
+            num_genes: genes.unwrap_or(DEFAULT_NUM_GENES),
+            organism: organism.to_string(),
+            temperature: sampling.0,
+            top_k: sampling.1,
+            top_p: sampling.2,
+            batch_size,
+            seed,
+            known_genes,
+        };
+        let pb = cell_bar("generating", (types.len() * n) as u64);
+        let g = generate_published(&m, &req, &|done, _| pb.set_position(done as u64), &never);
+        pb.finish_and_clear();
+        g?
+    } else {
+        let req = TissueGenerateRequest {
+            tissues: tissues.0.to_vec(),
+            groups_per_tissue: n,
+            cells_per_group: tissues.1,
+            num_genes: genes.unwrap_or(DEFAULT_GROUP_GENES),
+            organism: organism.to_string(),
+            temperature: sampling.0,
+            top_k: sampling.1,
+            top_p: sampling.2,
+            batch_size,
+            seed,
+            known_genes,
+        };
+        let pb = cell_bar("generating groups", (tissues.0.len() * n) as u64);
+        let g = generate_tissue_cells(&m, &req, &|done, _| pb.set_position(done as u64), &never);
+        pb.finish_and_clear();
+        g?
+    };
     let lines: Vec<serde_json::Value> = g
         .cells
         .iter()

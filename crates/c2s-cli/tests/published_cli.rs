@@ -198,6 +198,41 @@ fn published_models_annotate_describe_generate_and_embed() {
         let s = v["cell_sentence"].as_str().unwrap();
         assert_eq!(s, s.to_uppercase());
     }
+    // Groups of cells of a tissue (a random model writes no "Cell i:"
+    // markers, so the file may hold no cells; the run and its file must).
+    let (out, _) = run(&[
+        "generate",
+        &p("pythia"),
+        "--tissue",
+        "lung",
+        "-n",
+        "1",
+        "--group-cells",
+        "2",
+        "--genes",
+        "4",
+        "-o",
+        &p("groups.jsonl"),
+    ]);
+    assert!(out.contains("Wrote"), "{out}");
+    assert!(t.path().join("groups.jsonl").is_file());
+    let o = c2s()
+        .args([
+            "generate",
+            &p("pythia"),
+            "--tissue",
+            "lung",
+            "--cell-type",
+            "B cell",
+            "-o",
+            &p("x.jsonl"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "--tissue and --cell-type together are refused"
+    );
 
     // Embeddings of the test split, as wide as the model.
     run(&[

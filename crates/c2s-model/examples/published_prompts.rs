@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cell_type: Some("CD14-positive monocyte"),
             tissue: Some("blood"),
             summary: Some("Monocytes and T cells of the blood"),
+            num_cells: None,
         };
         let prompts = (0..PromptSet::of(task).model_input.len())
             .map(|i| build_prompt(task, i, &input))

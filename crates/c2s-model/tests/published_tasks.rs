@@ -256,3 +256,36 @@ fn datasets_are_annotated_by_plan() {
         .to_string();
     assert!(e.contains("no cells"), "{e}");
 }
+
+/// Groups of cells of a tissue: one text per group, each asked for with the
+/// tissue-conditioned prompt; cancel stops before any.
+#[test]
+fn tissue_groups_are_written_per_group() {
+    use c2s_model::published::{generate_tissue_cells, TissueGenerateRequest};
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny_pythia(t.path(), 2048);
+    let mut req = TissueGenerateRequest::for_tissues(vec!["lung".into(), "blood".into()], 2);
+    req.num_genes = 3;
+    req.cells_per_group = 2;
+    req.batch_size = 3;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let g = generate_tissue_cells(
+        &m,
+        &req,
+        &|done, total| seen.lock().unwrap().push((done, total)),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [(3, 4), (4, 4)]);
+    for c in &g.cells {
+        assert!(
+            c.cell_name.starts_with("generated_lung_")
+                || c.cell_name.starts_with("generated_blood_"),
+            "{}",
+            c.cell_name
+        );
+        assert!(c.cell_type.is_none() && !c.cell_sentence.is_empty());
+    }
+    let r = generate_tissue_cells(&m, &req, &|_, _| {}, &AtomicBool::new(true));
+    assert!(matches!(r, Err(ModelError::Cancelled)), "{r:?}");
+}

@@ -10,6 +10,8 @@ export function Chat() {
   const [groupVal, setGroupVal] = useState("");
   const [pubType, setPubType] = useState("");
   const [pubN, setPubN] = useState(3);
+  const [tissue, setTissue] = useState("");
+  const [groupsN, setGroupsN] = useState(1);
   const dataset = state?.datasets[0];
   const [info, setInfo] = useState<ModelInfo | null>(null);
   const [infoError, setInfoError] = useState<string | null>(null);
@@ -111,6 +113,20 @@ export function Chat() {
       const id = await api.startPublishedGenerate(project.id, dataset.id, published.model, { cell_type: pubType.trim(), n: pubN });
       dispatchJob({ type: "started", id, kind: "generate" });
       dispatchChat({ type: "generating", jobId: id, text: `Writing ${what} with ${published.info.published?.name ?? "the published model"}` });
+      setRunning(id);
+    } catch (e) {
+      dispatchChat({ type: "error", text: errorText(e) });
+    }
+  }
+
+  async function tissueGenerate() {
+    if (!published || !project || !dataset || !tissue.trim()) return;
+    const what = `${groupsN} group${groupsN === 1 ? "" : "s"} of cells from ${tissue}`;
+    dispatchChat({ type: "user", text: `Generate ${what}` });
+    try {
+      const id = await api.startPublishedGenerate(project.id, dataset.id, published.model, { tissue: tissue.trim(), n: groupsN });
+      dispatchJob({ type: "started", id, kind: "generate" });
+      dispatchChat({ type: "generating", jobId: id, text: `Writing ${what}` });
       setRunning(id);
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
@@ -275,6 +291,19 @@ export function Chat() {
               data-testid="pub-generate"
             >
               Generate
+            </button>
+            <div className="row">
+              <input type="number" min={1} max={100} value={groupsN} onChange={(e) => setGroupsN(+e.target.value)} style={{ width: "4em" }} data-testid="pub-groups-n" />
+              <span title="each group is 5 cells written together, as the multi-cell models learned">groups of cells from</span>
+              <input value={tissue} onChange={(e) => setTissue(e.target.value)} placeholder="lung" data-testid="pub-tissue" />
+            </div>
+            <button
+              disabled={running != null || !tissue.trim() || !published.info.tasks.includes("tissue_generation")}
+              title={published.info.tasks.includes("tissue_generation") ? "" : "this model was not trained to write cells of a tissue"}
+              onClick={tissueGenerate}
+              data-testid="pub-generate-tissue"
+            >
+              Generate groups
             </button>
           </div>
         )}

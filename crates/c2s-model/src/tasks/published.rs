@@ -430,6 +430,147 @@ pub fn generate_published(
     Ok(tally.finish(cells, false))
 }
 
+/// Groups of cells of a tissue, written several at once as the multi-cell
+/// models were trained ("Cell 1:\n...").
+#[derive(Debug, Clone)]
+pub struct TissueGenerateRequest {
+    pub tissues: Vec<String>,
+    /// Texts written per tissue; each holds `cells_per_group` cells.
+    pub groups_per_tissue: usize,
+    pub cells_per_group: usize,
+    pub num_genes: usize,
+    pub organism: String,
+    pub temperature: f64,
+    pub top_k: usize,
+    pub top_p: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Gene names of the dataset, to report valid and unique shares.
+    pub known_genes: Vec<String>,
+}
+
+impl TissueGenerateRequest {
+    /// `groups` groups of each tissue, of `DEFAULT_GROUP_CELLS` cells with
+    /// `DEFAULT_GROUP_GENES` genes, with the reference's sampling.
+    pub fn for_tissues(tissues: Vec<String>, groups: usize) -> Self {
+        let d = PublishedGenerateRequest::for_types(Vec::new(), 0);
+        TissueGenerateRequest {
+            tissues,
+            groups_per_tissue: groups,
+            cells_per_group: DEFAULT_GROUP_CELLS,
+            num_genes: DEFAULT_GROUP_GENES,
+            organism: d.organism,
+            temperature: d.temperature,
+            top_k: d.top_k,
+            top_p: d.top_p,
+            batch_size: d.batch_size,
+            seed: d.seed,
+            known_genes: Vec::new(),
+        }
+    }
+}
+
+/// The cells of a multi-cell text: what follows each "Cell i:" marker, as
+/// `clean_sentence` leaves it; text before the first marker is dropped, and
+/// so are empty cells.
+pub fn split_cells(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    // Find "Cell <digits>:" markers; what lies between two is one cell.
+    let marker = |s: &str| -> Option<(usize, usize)> {
+        let mut from = 0;
+        while let Some(i) = s[from..].find("Cell ") {
+            let at = from + i;
+            let digits = s[at + 5..].chars().take_while(char::is_ascii_digit).count();
+            if digits > 0 && s[at + 5 + digits..].starts_with(':') {
+                return Some((at, at + 5 + digits + 1));
+            }
+            from = at + 5;
+        }
+        None
+    };
+    let Some((_, first_end)) = marker(rest) else {
+        return out;
+    };
+    rest = &rest[first_end..];
+    loop {
+        let (body, next) = match marker(rest) {
+            Some((start, end)) => (&rest[..start], Some(end)),
+            None => (rest, None),
+        };
+        let cell = clean_sentence(body);
+        if !cell.is_empty() {
+            out.push(cell);
+        }
+        match next {
+            Some(end) => rest = &rest[end..],
+            None => return out,
+        }
+    }
+}
+
+/// Writes groups of cells of each tissue with the tissue-conditioned
+/// generation prompt and splits each text into its cells.
+pub fn generate_tissue_cells(
+    m: &PublishedModel,
+    req: &TissueGenerateRequest,
+    progress: &dyn Fn(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<GeneratedCells> {
+    let known: HashSet<&str> = req.known_genes.iter().map(String::as_str).collect();
+    let mut jobs: Vec<(String, usize, Vec<u32>)> = Vec::new();
+    let mut longest = 0;
+    for tissue in &req.tissues {
+        let input = PromptInput {
+            num_genes: req.num_genes,
+            organism: &req.organism,
+            num_cells: Some(req.cells_per_group.max(1)),
+            tissue: Some(tissue),
+            ..Default::default()
+        };
+        let prompt = build_prompt(PublishedTask::TissueGeneration, 0, &input)?.prompt;
+        let ids = m.prompt_ids(&prompt, 1)?;
+        longest = longest.max(ids.len());
+        for g in 0..req.groups_per_tissue {
+            jobs.push((tissue.clone(), g, ids.clone()));
+        }
+    }
+    // About 6 tokens a gene and a few for each "Cell i:" line, within the context.
+    let wanted = req.cells_per_group.max(1) * (req.num_genes * 6 + 8) + 16;
+    let max_new = wanted.min(m.model.context_len().saturating_sub(longest).max(1));
+    let s = Sampling {
+        temperature: req.temperature,
+        top_k: Some(req.top_k),
+        top_p: Some(req.top_p),
+        max_new,
+        seed: req.seed,
+        stop: Vec::new(),
+    };
+    let batch = req.batch_size.max(1);
+    let mut cells = Vec::new();
+    let mut tally = GeneTally::default();
+    for (c, chunk) in jobs.chunks(batch).enumerate() {
+        cancelled(cancel)?;
+        let prompts: Vec<Vec<u32>> = chunk.iter().map(|j| j.2.clone()).collect();
+        let seeds: Vec<u64> = (0..chunk.len())
+            .map(|k| req.seed.wrapping_add((c * batch + k) as u64))
+            .collect();
+        let outs = sample_batch(&m.model, &prompts, m.eos, &s, &seeds, None, &mut |_, _| {})?;
+        for ((tissue, g, _), ids) in chunk.iter().zip(outs) {
+            for (i, sentence) in split_cells(&m.decode(&ids)).into_iter().enumerate() {
+                tally.add(&sentence, &known);
+                cells.push(GeneratedCell {
+                    cell_name: format!("generated_{}_{g}_{i}", tissue.replace(' ', "_")),
+                    cell_sentence: sentence,
+                    cell_type: None,
+                });
+            }
+        }
+        progress((c * batch + chunk.len()).min(jobs.len()), jobs.len());
+    }
+    Ok(tally.finish(cells, false))
+}
+
 /// An answer about a group of cells.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupAnswer {
@@ -517,6 +658,18 @@ pub fn embed_published(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_cell_texts_split_into_cells() {
+        // As the models were trained to write them: ".\n." after the last cell.
+        let text = "Cell 1:\nMALAT1 b2m.\nCell 2:\nCD74 HLA-DRA CD74.\n.";
+        assert_eq!(split_cells(text), ["MALAT1 B2M", "CD74 HLA-DRA CD74"]);
+        // Text before the first marker, an empty cell, a cut-off last cell,
+        // "Cell" inside a gene list that is no marker.
+        let text = "noise Cell 1:\n.\nCell 2:\nCELLA Cell x: B\nCell 3:\nCD3E IL7";
+        assert_eq!(split_cells(text), ["CELLA CELL X: B", "CD3E IL7"]);
+        assert!(split_cells("MALAT1 B2M").is_empty());
+    }
 
     #[test]
     fn answers_map_to_the_nearest_candidate() {

@@ -118,6 +118,8 @@ pub struct PromptInput<'a> {
     pub organism: &'a str,
     /// One cell for the single-cell tasks, the group for the others.
     pub cells: Vec<Vec<&'a str>>,
+    /// `{num_cells}` when no cells are given (generating a group).
+    pub num_cells: Option<usize>,
     pub cell_type: Option<&'a str>,
     pub tissue: Option<&'a str>,
     pub summary: Option<&'a str>,
@@ -199,7 +201,10 @@ pub fn build_prompt(
     fields.insert("num_genes", input.num_genes.to_string());
     fields.insert("organism", input.organism.to_string());
     if task.multi_cell() {
-        fields.insert("num_cells", input.cells.len().to_string());
+        fields.insert(
+            "num_cells",
+            input.num_cells.unwrap_or(input.cells.len()).to_string(),
+        );
         fields.insert(
             "multi_cell_sentences",
             multi_cell_sentences(&input.cells, input.num_genes),
@@ -373,6 +378,18 @@ mod tests {
             "Generate a list of 2 genes in order of descending expression for 2 different Mus musculus cells from a lung tissue.\nCell sentences:\n"
         );
         assert_eq!(tg.response, format!("{cells}."));
+        // Generating a group: the number of cells asked for, no cells given.
+        let asked = PromptInput {
+            cells: Vec::new(),
+            num_cells: Some(5),
+            ..group.clone()
+        };
+        let tg5 = build_prompt(PublishedTask::TissueGeneration, 0, &asked).unwrap();
+        assert!(
+            tg5.prompt.contains("for 5 different Mus musculus cells"),
+            "{}",
+            tg5.prompt
+        );
         let s = build_prompt(PublishedTask::NaturalLanguageInterpretation, 0, &group).unwrap();
         assert_eq!(
             s.prompt,
