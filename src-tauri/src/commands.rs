@@ -29,7 +29,7 @@ pub struct AppState {
     /// The last model used in the chat, kept loaded.
     pub model: Mutex<Option<(PathBuf, Arc<TrainedModel>)>>,
     /// The published model last used (annotation, chat), kept loaded.
-    pub published: Mutex<Option<(PathBuf, Arc<c2s_model::published::PublishedModel>)>>,
+    pub published: crate::published_commands::PublishedSlot,
     /// Runs whose training was cancelled for good (not paused).
     pub discarded: Arc<Mutex<std::collections::HashSet<i64>>>,
 }

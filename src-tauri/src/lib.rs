@@ -70,7 +70,7 @@ pub fn run() {
                 home,
                 demo,
                 model: Mutex::new(None),
-                published: Mutex::new(None),
+                published: Default::default(),
                 discarded: Arc::default(),
             });
             Ok(())

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use c2s_data::dataset::{read_sentences, SentenceRecord};
 use c2s_model::hub::{describe_folder, FolderModel, ModelListing, ModelStore};
@@ -83,18 +83,31 @@ pub fn inspect_model(model: String) -> CmdResult<FolderModel> {
 }
 
 /// The published model in use, kept loaded between questions.
-fn load_published(state: &AppState, model: &str) -> anyhow::Result<Arc<PublishedModel>> {
-    let dir = ModelStore::from_env().resolve(Path::new(model.trim()))?;
-    let mut slot = state.published.lock().unwrap();
+pub type PublishedSlot = Arc<Mutex<Option<(PathBuf, Arc<PublishedModel>)>>>;
+
+/// The model's folder, checked before a job starts (licence, download).
+fn model_dir(model: &str) -> CmdResult<PathBuf> {
+    ModelStore::from_env()
+        .resolve(Path::new(model.trim()))
+        .map_err(text)
+}
+
+/// Loads the model into the slot, or takes it from there. Jobs call it on
+/// their own thread: a large model takes seconds to map.
+fn load_published(
+    slot: &Mutex<Option<(PathBuf, Arc<PublishedModel>)>>,
+    dir: &Path,
+) -> anyhow::Result<Arc<PublishedModel>> {
+    let mut slot = slot.lock().unwrap();
     if let Some((d, m)) = slot.as_ref() {
-        if *d == dir {
+        if d == dir {
             return Ok(m.clone());
         }
     }
     // One published model at a time: they are large.
     *slot = None;
-    let m = Arc::new(PublishedModel::load(&dir)?);
-    *slot = Some((dir, m.clone()));
+    let m = Arc::new(PublishedModel::load(dir)?);
+    *slot = Some((dir.to_path_buf(), m.clone()));
     Ok(m)
 }
 
@@ -123,7 +136,7 @@ pub fn estimate_published_annotation(
 ) -> CmdResult<AnnotationEstimate> {
     let ds = dataset_folder(&state, project_id, dataset_id)?;
     plan.organism = dataset_organism(&ds).into();
-    let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
+    let m = load_published(&state.published, &model_dir(&model)?).map_err(|e| format!("{e:#}"))?;
     let recs = records(&ds)?;
     let refs: Vec<&SentenceRecord> = recs.iter().collect();
     Ok(AnnotationEstimate {
@@ -149,7 +162,8 @@ pub fn start_annotate_published(
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
     plan.organism = dataset_organism(&ds).into();
-    let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
+    let dir = model_dir(&model)?;
+    let slot = state.published.clone();
     let out = next_folder(
         &Path::new(&project.folder).join("predictions"),
         "predictions",
@@ -157,6 +171,8 @@ pub fn start_annotate_published(
     .with_extension("jsonl");
     let home = state.home.clone();
     Ok(state.jobs.spawn(&app, "annotate", move |ctx| {
+        ctx.progress("loading the model", 0, 1, Value::Null);
+        let m = load_published(&slot, &dir)?;
         let recs = read_sentences(&ds)?;
         let refs: Vec<&SentenceRecord> = recs.iter().collect();
         let done = match annotate_dataset(
@@ -231,7 +247,8 @@ pub struct PublishedGenerateForm {
     pub seed: Option<u64>,
 }
 
-/// Cells of a type written by a published model, for the chat; the result
+/// Cells of a type, or groups of cells of a tissue, written by a published
+/// model for the chat; the result
 /// has the shape of the trained models' generation (each word marked as a
 /// gene of the dataset or not).
 #[tauri::command]
@@ -256,7 +273,8 @@ pub fn start_published_generate(
     if form.n == 0 || form.n > 100 {
         return Err("ask for between 1 and 100".into());
     }
-    let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
+    let dir = model_dir(&model)?;
+    let slot = state.published.clone();
     let known_genes = c2s_data::vocabulary::Vocabulary::read_tsv(&ds.join("vocabulary.tsv"))
         .map_err(text)?
         .genes;
@@ -286,6 +304,8 @@ pub fn start_published_generate(
         }
     };
     Ok(state.jobs.spawn(&app, "generate", move |ctx| {
+        ctx.progress("loading the model", 0, 1, Value::Null);
+        let m = load_published(&slot, &dir)?;
         let progress = |done: usize, total: usize| {
             ctx.progress("generating", done as u64, total as u64, Value::Null)
         };
@@ -349,8 +369,11 @@ pub fn start_describe_group(
             ))
         }
     };
-    let m = load_published(&state, &model).map_err(|e| format!("{e:#}"))?;
+    let dir = model_dir(&model)?;
+    let slot = state.published.clone();
     Ok(state.jobs.spawn(&app, "describe", move |ctx| {
+        ctx.progress("loading the model", 0, 1, Value::Null);
+        let m = load_published(&slot, &dir)?;
         let recs = read_sentences(&ds)?;
         let refs: Vec<&SentenceRecord> = recs.iter().collect();
         let group = cells_of_group(
