@@ -784,25 +784,30 @@ pub fn start_generate(
             Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
             r => r?,
         };
-        let known: std::collections::HashSet<&str> =
-            model.card.genes.iter().map(String::as_str).collect();
-        let cells: Vec<Value> = g
-            .cells
-            .iter()
-            .map(|c| {
-                let words: Vec<Value> = c
-                    .cell_sentence
-                    .split_whitespace()
-                    .map(|w| json!({"gene": w, "valid": known.contains(w)}))
-                    .collect();
-                json!({"cell_name": c.cell_name, "cell_type": c.cell_type, "cell_sentence": c.cell_sentence, "words": words})
-            })
-            .collect();
-        Ok(Outcome::Ok(json!({
-            "cells": cells, "valid_share": g.valid_share, "unique_share": g.unique_share,
-            "constrained": g.constrained,
-        })))
+        Ok(Outcome::Ok(generated_result(&g, &model.card.genes)))
     }))
+}
+
+/// Generated cells as the chat shows them: each word marked as one of the
+/// `known` genes or not, with the shares of valid and unique genes.
+pub(crate) fn generated_result(g: &c2s_model::cells::GeneratedCells, known: &[String]) -> Value {
+    let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+    let cells: Vec<Value> = g
+        .cells
+        .iter()
+        .map(|c| {
+            let words: Vec<Value> = c
+                .cell_sentence
+                .split_whitespace()
+                .map(|w| json!({"gene": w, "valid": known.contains(w)}))
+                .collect();
+            json!({"cell_name": c.cell_name, "cell_type": c.cell_type, "cell_sentence": c.cell_sentence, "words": words})
+        })
+        .collect();
+    json!({
+        "cells": cells, "valid_share": g.valid_share, "unique_share": g.unique_share,
+        "constrained": g.constrained,
+    })
 }
 
 /// Keeps generated cells for Compare (JSON lines, as `c2s generate` writes).

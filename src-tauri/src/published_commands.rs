@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tauri::{AppHandle, State};
 
-use crate::commands::{dataset_folder, next_folder, project_of, AppState, CmdResult};
+use crate::commands::{
+    dataset_folder, generated_result, next_folder, project_of, AppState, CmdResult,
+};
 use crate::jobs::Outcome;
 use crate::store::Store;
 
@@ -317,24 +319,7 @@ pub fn start_published_generate(
             Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
             r => r?,
         };
-        let known: std::collections::HashSet<&str> =
-            known_genes.iter().map(String::as_str).collect();
-        let cells: Vec<Value> = g
-            .cells
-            .iter()
-            .map(|c| {
-                let words: Vec<Value> = c
-                    .cell_sentence
-                    .split_whitespace()
-                    .map(|w| json!({"gene": w, "valid": known.contains(w)}))
-                    .collect();
-                json!({"cell_name": c.cell_name, "cell_type": c.cell_type, "cell_sentence": c.cell_sentence, "words": words})
-            })
-            .collect();
-        Ok(Outcome::Ok(json!({
-            "cells": cells, "valid_share": g.valid_share, "unique_share": g.unique_share,
-            "constrained": false,
-        })))
+        Ok(Outcome::Ok(generated_result(&g, &known_genes)))
     }))
 }
 
