@@ -2,6 +2,7 @@
 //! answer directly (on Tauri's thread pool when they read files); long work
 //! starts a background job and returns its id at once.
 
+use crate::LockAnyway;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -63,17 +64,12 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
 
 #[tauri::command]
 pub fn recent_projects(state: State<'_, AppState>) -> CmdResult<Vec<Project>> {
-    state
-        .store
-        .lock()
-        .unwrap()
-        .recent_projects(12)
-        .map_err(text)
+    state.store.lock_anyway().recent_projects(12).map_err(text)
 }
 
 #[tauri::command]
 pub fn resumable_runs(state: State<'_, AppState>) -> CmdResult<Vec<crate::store::RunRow>> {
-    state.store.lock().unwrap().resumable_runs().map_err(text)
+    state.store.lock_anyway().resumable_runs().map_err(text)
 }
 
 #[derive(Serialize)]
@@ -158,8 +154,7 @@ pub fn open_dataset(path: String, state: State<'_, AppState>) -> CmdResult<Opene
     let projects = state.home.join("projects");
     let project = state
         .store
-        .lock()
-        .unwrap()
+        .lock_anyway()
         .open_project(&abs, &name, |id| projects.join(format!("{id}-{name}")))
         .map_err(text)?;
     std::fs::create_dir_all(&project.folder).map_err(text)?;
@@ -317,15 +312,64 @@ pub struct ConvertForm {
     pub stratify: Option<String>,
 }
 
-pub(crate) fn next_folder(parent: &Path, prefix: &str) -> PathBuf {
-    (1..)
-        .map(|i| parent.join(format!("{prefix}-{i}")))
-        .find(|p| !p.exists())
-        .expect("some number is free")
+/// A new output's name, `PREFIX-N` (plus `.EXT` for a file) under `parent`,
+/// taken on disk when the job starts (an empty folder or file, made only if
+/// absent), so two jobs started together never share one. Dropped while
+/// still empty (the job failed or was cancelled), it is removed again.
+pub(crate) struct Reserved(PathBuf);
+
+impl Reserved {
+    pub(crate) fn new(parent: &Path, prefix: &str, ext: Option<&str>) -> CmdResult<Reserved> {
+        std::fs::create_dir_all(parent).map_err(text_io(parent))?;
+        for i in 1.. {
+            let p = match ext {
+                Some(e) => parent.join(format!("{prefix}-{i}.{e}")),
+                None => parent.join(format!("{prefix}-{i}")),
+            };
+            let made = match ext {
+                Some(_) => std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&p)
+                    .map(drop),
+                None => std::fs::create_dir(&p),
+            };
+            match made {
+                Ok(()) => return Ok(Reserved(p)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(text_io(&p)(e)),
+            }
+        }
+        unreachable!("some number is free")
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Keeps the name even while empty (a record points to it).
+    pub(crate) fn keep(mut self) -> PathBuf {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let p = &self.0;
+        if p.as_os_str().is_empty() {
+            return;
+        }
+        if std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            let _ = std::fs::remove_file(p);
+        } else {
+            // Fails, as it should, unless the folder is empty.
+            let _ = std::fs::remove_dir(p);
+        }
+    }
 }
 
 pub(crate) fn project_of(state: &AppState, id: i64) -> CmdResult<Project> {
-    state.store.lock().unwrap().project(id).map_err(text)
+    state.store.lock_anyway().project(id).map_err(text)
 }
 
 #[tauri::command]
@@ -340,12 +384,15 @@ pub fn start_convert(
         input: form.input.options().map_err(any_text)?,
         labels: form.labels.clone(),
         stratify: form.stratify.clone().filter(|s| !s.is_empty()),
+        // Replaces only the empty folder reserved below.
+        overwrite: true,
         ..ConvertOptions::default()
     };
-    let out = next_folder(Path::new(&project.folder), "dataset");
+    let reserved = Reserved::new(Path::new(&project.folder), "dataset", None)?;
     let source = PathBuf::from(&project.source_path);
     let home = state.home.clone();
     Ok(state.jobs.spawn(&app, "convert", move |ctx| {
+        let out = reserved.path().to_path_buf();
         let progress = |p: c2s_data::Progress| {
             ctx.progress(p.stage, p.done, p.total, Value::Null);
         };
@@ -377,7 +424,7 @@ pub struct ProjectState {
 
 #[tauri::command]
 pub fn project_state(project_id: i64, state: State<'_, AppState>) -> CmdResult<ProjectState> {
-    let s = state.store.lock().unwrap();
+    let s = state.store.lock_anyway();
     Ok(ProjectState {
         project: s.project(project_id).map_err(text)?,
         datasets: s.datasets(project_id).map_err(text)?,
@@ -418,6 +465,14 @@ fn train_request(dataset: &Path, output: &Path, f: &TrainForm) -> anyhow::Result
     if preset == Preset::FineTune && r.base.is_none() {
         anyhow::bail!("choose the folder of a pretrained GPT-2 model (config.json, model.safetensors, tokenizer.json) to fine-tune");
     }
+    // The page may name a folder on this computer or a model of the shipped
+    // list, never another Hub id (which the engine would download).
+    if let Some(b) = &r.base {
+        let folder = Path::new(b).is_absolute() && Path::new(b).is_dir();
+        if !folder && c2s_model::hub::catalogue::find(b).is_none() {
+            anyhow::bail!("{b}: not a model folder on this computer nor a published model of the Models screen; choose a folder with Browse…");
+        }
+    }
     r.label = f.label.clone().filter(|l| !l.is_empty());
     r.tasks = (!f.tasks.is_empty()).then(|| f.tasks.clone());
     r.max_steps = f.max_steps;
@@ -434,7 +489,7 @@ pub(crate) fn dataset_folder(
     project_id: i64,
     dataset_id: i64,
 ) -> CmdResult<PathBuf> {
-    let s = state.store.lock().unwrap();
+    let s = state.store.lock_anyway();
     s.datasets(project_id)
         .map_err(text)?
         .into_iter()
@@ -462,8 +517,12 @@ pub fn estimate_training(
     state: State<'_, AppState>,
 ) -> CmdResult<Estimate> {
     let ds = dataset_folder(&state, project_id, dataset_id)?;
-    let tmp = state.home.join("tmp-estimate");
-    let req = train_request(&ds, &tmp, &form).map_err(any_text)?;
+    // A folder of its own: estimates run side by side, and each claims it.
+    let tmp = tempfile::Builder::new()
+        .prefix("tmp-estimate-")
+        .tempdir_in(&state.home)
+        .map_err(text)?;
+    let req = train_request(&ds, &tmp.path().join("run"), &form).map_err(any_text)?;
     let p = prepare_training(&req).map_err(text)?;
     let (layers, width) = p.model_shape();
     Ok(Estimate {
@@ -503,7 +562,7 @@ fn spawn_training(app: &AppHandle, state: &AppState, run_id: i64, req: TrainRequ
                 json!({"train_loss": p.train_loss, "val_loss": p.val_loss, "tokens_per_s": p.tokens_per_s,
                        "eta_s": p.eta_s, "epoch": p.epoch, "lr": p.lr, "device": device}),
             );
-            let mut t = last_saved.lock().unwrap();
+            let mut t = last_saved.lock_anyway();
             if t.elapsed().as_secs_f64() > 2.0 || p.step == p.total_steps {
                 *t = std::time::Instant::now();
                 let _ = store.set_run_progress(run_id, p.step, p.total_steps);
@@ -513,7 +572,7 @@ fn spawn_training(app: &AppHandle, state: &AppState, run_id: i64, req: TrainRequ
         store.set_run_progress(run_id, s.steps, s.total_steps)?;
         let summary = serde_json::to_value(&s)?;
         if s.cancelled {
-            let status = if discarded.lock().unwrap().remove(&run_id) {
+            let status = if discarded.lock_anyway().remove(&run_id) {
                 "cancelled"
             } else {
                 "paused"
@@ -544,12 +603,12 @@ pub fn start_training(
 ) -> CmdResult<Started> {
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
-    let out = next_folder(&Path::new(&project.folder).join("runs"), "run");
+    // The run's record keeps the folder, so it is not released when empty.
+    let out = Reserved::new(&Path::new(&project.folder).join("runs"), "run", None)?.keep();
     let req = train_request(&ds, &out, &form).map_err(any_text)?;
     let run_id = state
         .store
-        .lock()
-        .unwrap()
+        .lock_anyway()
         .add_run(
             project_id,
             Some(dataset_id),
@@ -572,7 +631,7 @@ pub fn resume_training(
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> CmdResult<Started> {
-    let run = state.store.lock().unwrap().run(run_id).map_err(text)?;
+    let run = state.store.lock_anyway().run(run_id).map_err(text)?;
     let folder = PathBuf::from(&run.folder);
     let mut req: TrainRequest = match TrainRequest::read_from_run(&folder) {
         Ok(r) => r,
@@ -600,7 +659,7 @@ pub fn cancel_job(id: u64, state: State<'_, AppState>) -> bool {
 /// and is not offered for resuming (its checkpoint stays on disk).
 #[tauri::command]
 pub fn cancel_training(job_id: u64, run_id: i64, state: State<'_, AppState>) -> bool {
-    state.discarded.lock().unwrap().insert(run_id);
+    state.discarded.lock_anyway().insert(run_id);
     state.jobs.cancel(job_id)
 }
 
@@ -684,7 +743,7 @@ pub fn loss_curve(run_folder: String) -> CmdResult<Value> {
 }
 
 fn load_model(state: &AppState, dir: &Path) -> anyhow::Result<Arc<TrainedModel>> {
-    let mut slot = state.model.lock().unwrap();
+    let mut slot = state.model.lock_anyway();
     if let Some((d, m)) = slot.as_ref() {
         if d == dir {
             return Ok(m.clone());
@@ -828,7 +887,7 @@ pub fn add_to_comparison(
     std::fs::write(&tmp, lines)
         .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(text_io(&path))?;
-    let s = state.store.lock().unwrap();
+    let s = state.store.lock_anyway();
     if s.artefacts(project_id, "generated")
         .map_err(text)?
         .is_empty()
@@ -942,7 +1001,7 @@ pub fn start_evaluate(
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, form.dataset_id)?;
     let (run, generated, predictions) = {
-        let s = state.store.lock().unwrap();
+        let s = state.store.lock_anyway();
         let run = form
             .run_id
             .map(|id| s.run(id).map(|r| PathBuf::from(r.folder)))
@@ -965,8 +1024,9 @@ pub fn start_evaluate(
     if run.is_none() && generated.is_none() && predictions.is_none() {
         return Err("nothing to compare yet: generate cells in the chat and add them to the comparison, annotate the dataset, or train a model".into());
     }
-    let out = next_folder(&Path::new(&project.folder).join("reports"), "report");
+    let reserved = Reserved::new(&Path::new(&project.folder).join("reports"), "report", None)?;
     Ok(state.jobs.spawn(&app, "evaluate", move |ctx| {
+        let out = reserved.path().to_path_buf();
         let inputs = c2s_eval::EvalInputs {
             dataset: ds,
             predictions,
@@ -981,7 +1041,7 @@ pub fn start_evaluate(
             r => r?,
         };
         ctx.progress("drawing the report", 0, 1, Value::Null);
-        c2s_eval::write_report(&report, &out, false)?;
+        c2s_eval::write_report(&report, &out, true, &[inputs.dataset.as_path()])?;
         Ok(Outcome::Ok(json!({"report": report, "folder": out})))
     }))
 }
@@ -998,13 +1058,14 @@ pub fn start_annotate(
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
     let model = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
-    let out = next_folder(
+    let reserved = Reserved::new(
         &Path::new(&project.folder).join("predictions"),
         "predictions",
-    )
-    .with_extension("jsonl");
+        Some("jsonl"),
+    )?;
     let home = state.home.clone();
     Ok(state.jobs.spawn(&app, "annotate", move |ctx| {
+        let out = reserved.path().to_path_buf();
         let records = read_sentences(&ds)?;
         let cells: Vec<CellInput> = records
             .iter()
@@ -1033,10 +1094,7 @@ pub fn start_annotate(
                 json!({"cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence, "true": t, "split": split})
             ));
         }
-        std::fs::create_dir_all(out.parent().expect("has a parent"))?;
-        let tmp = out.with_extension("tmp");
-        std::fs::write(&tmp, lines)?;
-        std::fs::rename(&tmp, &out)?;
+        c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
         let (t, p): (Vec<&str>, Vec<&str>) = truth
             .iter()
             .zip(&preds)
@@ -1082,8 +1140,7 @@ pub fn save_annotated(
     .map_err(any_text)?;
     state
         .store
-        .lock()
-        .unwrap()
+        .lock_anyway()
         .add_artefact(project_id, "annotated", &dst, None)
         .map_err(text)?;
     Ok(dst.to_string_lossy().into())
@@ -1194,10 +1251,37 @@ pub fn save_export(
 /// A model folder of a finished run.
 #[tauri::command]
 pub fn run_model_dir(run_id: i64, state: State<'_, AppState>) -> CmdResult<String> {
-    let run = state.store.lock().unwrap().run(run_id).map_err(text)?;
+    let run = state.store.lock_anyway().run(run_id).map_err(text)?;
     let dir = Path::new(&run.folder).join(c2s_model::train::FINAL_MODEL);
     if !dir.join(c2s_model::trained::MODEL_CARD).exists() {
         return Err("this run has not finished: resume it to get a model".into());
     }
     Ok(dir.to_string_lossy().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reserved;
+
+    #[test]
+    fn reserved_names_are_distinct_and_released_when_unused() {
+        let d = tempfile::tempdir().unwrap();
+        let parent = d.path().join("predictions");
+        let a = Reserved::new(&parent, "predictions", Some("jsonl")).unwrap();
+        let b = Reserved::new(&parent, "predictions", Some("jsonl")).unwrap();
+        assert_ne!(a.path(), b.path());
+        assert!(a.path().ends_with("predictions-1.jsonl"));
+        std::fs::write(b.path(), "{}\n").unwrap();
+        let (pa, pb) = (a.path().to_path_buf(), b.path().to_path_buf());
+        drop((a, b));
+        assert!(!pa.exists(), "an unused reservation stays");
+        assert!(pb.is_file(), "a written output was removed");
+        // The freed number is taken again; folders work the same way.
+        let c = Reserved::new(&parent, "predictions", Some("jsonl")).unwrap();
+        assert_eq!(c.path(), pa);
+        let f = Reserved::new(d.path(), "run", None).unwrap();
+        assert!(f.path().is_dir());
+        let kept = f.keep();
+        assert!(kept.is_dir());
+    }
 }

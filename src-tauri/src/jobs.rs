@@ -2,6 +2,7 @@
 //! `job-progress` events and ends with one `job-done` event; `cancel` sets
 //! its flag, which the engine checks between steps. The window never waits.
 
+use crate::LockAnyway;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,7 +44,7 @@ pub struct JobCtx {
 impl JobCtx {
     /// Emits progress, at most every 100 ms unless `force` (first and last).
     pub fn progress(&self, stage: &str, done: u64, total: u64, detail: serde_json::Value) {
-        let mut last = self.last.lock().expect("not poisoned");
+        let mut last = self.last.lock_anyway();
         if done < total && last.elapsed() < Duration::from_millis(100) {
             return;
         }
@@ -92,10 +93,7 @@ impl Jobs {
     ) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let cancel = Arc::new(AtomicBool::new(false));
-        self.running
-            .lock()
-            .expect("not poisoned")
-            .insert(id, cancel.clone());
+        self.running.lock_anyway().insert(id, cancel.clone());
         let ctx = JobCtx {
             id,
             kind,
@@ -147,7 +145,7 @@ impl Jobs {
                     error: Some("an internal error stopped this job; please report it".into()),
                 },
             };
-            jobs.running.lock().expect("not poisoned").remove(&id);
+            jobs.running.lock_anyway().remove(&id);
             let _ = ctx.app.emit("job-done", done);
         });
         id
@@ -157,12 +155,12 @@ impl Jobs {
     /// end, so a closing app leaves a training checkpoint and no partial
     /// output. Returns how many were still running at the deadline.
     pub fn stop_all(&self, timeout: Duration) -> usize {
-        for flag in self.running.lock().expect("not poisoned").values() {
+        for flag in self.running.lock_anyway().values() {
             flag.store(true, Ordering::Relaxed);
         }
         let deadline = Instant::now() + timeout;
         loop {
-            let left = self.running.lock().expect("not poisoned").len();
+            let left = self.running.lock_anyway().len();
             if left == 0 || Instant::now() >= deadline {
                 return left;
             }
@@ -172,7 +170,7 @@ impl Jobs {
 
     /// Asks a job to stop; false if it is not running.
     pub fn cancel(&self, id: u64) -> bool {
-        match self.running.lock().expect("not poisoned").get(&id) {
+        match self.running.lock_anyway().get(&id) {
             Some(flag) => {
                 flag.store(true, Ordering::Relaxed);
                 true

@@ -6,6 +6,20 @@ pub mod jobs;
 pub mod published_commands;
 pub mod store;
 
+/// Locks that survive a panic in another command: the data behind them (the
+/// store's connection, a loaded model, the job table) stays valid, so one
+/// failed command does not make every later one fail too.
+pub(crate) trait LockAnyway<T> {
+    fn lock_anyway(&self) -> std::sync::MutexGuard<'_, T>;
+}
+
+impl<T> LockAnyway<T> for std::sync::Mutex<T> {
+    fn lock_anyway(&self) -> std::sync::MutexGuard<'_, T> {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -113,8 +127,17 @@ pub fn run() {
             published_commands::models_folder,
             published_commands::dataset_groups,
         ])
-        .build(tauri::generate_context!())
-        .expect("the app window could not start");
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        // A message (the project database of a newer version, a data folder
+        // that cannot be written), not a panic.
+        Err(e) => {
+            tracing::error!("C2S Studio could not start: {e}");
+            eprintln!("C2S Studio could not start: {e}");
+            std::process::exit(1);
+        }
+    };
     // SIGINT, SIGTERM and SIGHUP (logging out, a terminal closing) end the
     // app as closing its window does, so the hook below runs.
     let handle = app.handle().clone();

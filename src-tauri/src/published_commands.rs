@@ -3,6 +3,7 @@
 //! them (annotate a dataset, generate cells, ask about a group of cells).
 //! Thin wrappers over c2s_model::hub and c2s_model::published*.
 
+use crate::LockAnyway;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,7 @@ use serde_json::{json, Value};
 use tauri::{AppHandle, State};
 
 use crate::commands::{
-    dataset_folder, generated_result, next_folder, project_of, AppState, CmdResult,
+    dataset_folder, generated_result, project_of, AppState, CmdResult, Reserved,
 };
 use crate::jobs::Outcome;
 use crate::store::Store;
@@ -100,7 +101,7 @@ fn load_published(
     slot: &Mutex<Option<(PathBuf, Arc<PublishedModel>)>>,
     dir: &Path,
 ) -> anyhow::Result<Arc<PublishedModel>> {
-    let mut slot = slot.lock().unwrap();
+    let mut slot = slot.lock_anyway();
     if let Some((d, m)) = slot.as_ref() {
         if d == dir {
             return Ok(m.clone());
@@ -166,13 +167,14 @@ pub fn start_annotate_published(
     plan.organism = dataset_organism(&ds).into();
     let dir = model_dir(&model)?;
     let slot = state.published.clone();
-    let out = next_folder(
+    let reserved = Reserved::new(
         &Path::new(&project.folder).join("predictions"),
         "predictions",
-    )
-    .with_extension("jsonl");
+        Some("jsonl"),
+    )?;
     let home = state.home.clone();
     Ok(state.jobs.spawn(&app, "annotate", move |ctx| {
+        let out = reserved.path().to_path_buf();
         ctx.progress("loading the model", 0, 1, Value::Null);
         let m = load_published(&slot, &dir)?;
         let recs = read_sentences(&ds)?;
@@ -195,10 +197,7 @@ pub fn start_annotate_published(
                        "answer": p.answer, "true": t, "split": r.label("split")})
             ));
         }
-        std::fs::create_dir_all(out.parent().expect("has a parent"))?;
-        let tmp = out.with_extension("tmp");
-        std::fs::write(&tmp, lines)?;
-        std::fs::rename(&tmp, &out)?;
+        c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
         let (t, p): (Vec<&str>, Vec<&str>) = done
             .truths
             .iter()

@@ -16,6 +16,12 @@ pub enum StoreError {
     },
     #[error("no {0} with id {1}")]
     Missing(&'static str, i64),
+    #[error("project database {path}: written by a newer C2S Studio (schema {found}; this version knows {known})\n  hint: update C2S Studio, or move the file away to start with an empty project list")]
+    Newer {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -136,6 +142,14 @@ impl Store {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(err)?;
+        // Migrating down is not possible, and guessing would lose data.
+        if version > MIGRATIONS.len() as i64 {
+            return Err(StoreError::Newer {
+                path: path.into(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction().map_err(err)?;
             tx.execute_batch(sql).map_err(err)?;
@@ -173,43 +187,50 @@ impl Store {
         folder_for: impl Fn(i64) -> PathBuf,
     ) -> Result<Project> {
         let src = source.to_string_lossy();
-        let found: Option<i64> = self
-            .conn
+        // One transaction: a crash between the insert and the folder's
+        // update would leave a project whose outputs go to the working folder.
+        let tx = self.conn.unchecked_transaction().map_err(self.err())?;
+        let found: Option<(i64, String)> = tx
             .query_row(
-                "SELECT id FROM projects WHERE source_path = ?1",
+                "SELECT id, folder FROM projects WHERE source_path = ?1",
                 [&src],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(self.err())?;
         let id = match found {
-            Some(id) => {
-                self.conn
-                    .execute(
-                        "UPDATE projects SET opened_at = datetime('now') WHERE id = ?1",
-                        [id],
+            Some((id, folder)) => {
+                tx.execute(
+                    "UPDATE projects SET opened_at = datetime('now') WHERE id = ?1",
+                    [id],
+                )
+                .map_err(self.err())?;
+                // Written by a version before this transaction and cut short.
+                if folder.is_empty() {
+                    tx.execute(
+                        "UPDATE projects SET folder = ?1 WHERE id = ?2",
+                        params![folder_for(id).to_string_lossy(), id],
                     )
                     .map_err(self.err())?;
+                }
                 id
             }
             None => {
-                self.conn
-                    .execute(
-                        "INSERT INTO projects (name, source_path, folder) VALUES (?1, ?2, '')",
-                        params![name, src],
-                    )
-                    .map_err(self.err())?;
-                let id = self.conn.last_insert_rowid();
-                let folder = folder_for(id);
-                self.conn
-                    .execute(
-                        "UPDATE projects SET folder = ?1 WHERE id = ?2",
-                        params![folder.to_string_lossy(), id],
-                    )
-                    .map_err(self.err())?;
+                tx.execute(
+                    "INSERT INTO projects (name, source_path, folder) VALUES (?1, ?2, '')",
+                    params![name, src],
+                )
+                .map_err(self.err())?;
+                let id = tx.last_insert_rowid();
+                tx.execute(
+                    "UPDATE projects SET folder = ?1 WHERE id = ?2",
+                    params![folder_for(id).to_string_lossy(), id],
+                )
+                .map_err(self.err())?;
                 id
             }
         };
+        tx.commit().map_err(self.err())?;
         self.project(id)
     }
 
@@ -436,6 +457,20 @@ mod tests {
             })
             .unwrap();
         assert!(p.folder.ends_with(&p.id.to_string()));
+        // A project cut short by a crash before this was one transaction
+        // gets its folder on the next open.
+        s.conn
+            .execute(
+                "INSERT INTO projects (name, source_path, folder) VALUES ('b', '/data/b.h5ad', '')",
+                [],
+            )
+            .unwrap();
+        let b = s
+            .open_project(Path::new("/data/b.h5ad"), "b", |id| {
+                dir.path().join(id.to_string())
+            })
+            .unwrap();
+        assert!(!b.folder.is_empty() && b.folder.ends_with(&b.id.to_string()));
         // Opening the same file again finds the same project.
         let again = s
             .open_project(Path::new("/data/a.h5ad"), "a", |_| unreachable!())
@@ -476,6 +511,28 @@ mod tests {
         s.add_artefact(p.id, "generated", Path::new("/x/g.jsonl"), None)
             .unwrap();
         assert_eq!(s.artefacts(p.id, "generated").unwrap().len(), 1);
-        assert_eq!(s.recent_projects(10).unwrap().len(), 1);
+        assert_eq!(s.recent_projects(10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_database_of_a_newer_version_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("studio.sqlite");
+        drop(Store::open(&db).unwrap());
+        let newer = MIGRATIONS.len() as i64 + 1;
+        Connection::open(&db)
+            .unwrap()
+            .pragma_update(None, "user_version", newer)
+            .unwrap();
+        let err = Store::open(&db).err().unwrap().to_string();
+        assert!(
+            err.contains("newer C2S Studio") && err.contains("hint:"),
+            "{err}"
+        );
+        let v: i64 = Connection::open(&db)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, newer);
     }
 }

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Builder, By, Capabilities, error } from "selenium-webdriver";
+import { Builder, By, Capabilities, Key, error } from "selenium-webdriver";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, "../..");
@@ -116,8 +116,13 @@ export async function type(id, text) {
     async () => {
       const el = await find(id);
       await el.clear();
+      // clear() sets the DOM value behind React's back, so a controlled
+      // input can come back with its old text: delete what is left by key.
+      const left = (await el.getAttribute("value")) ?? "";
+      if (left) await el.sendKeys(Key.END, ...Array(left.length).fill(Key.BACK_SPACE));
       await el.sendKeys(text);
-      return true;
+      // Checked, not assumed: a mistyped path fails later and far away.
+      return (await el.getAttribute("value")) === text;
     },
     30_000,
     `typing into ${id}`,

@@ -1,6 +1,6 @@
 //! `c2s eval`: a thin layer over c2s_eval::evaluate and write_report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use c2s_eval::{evaluate, write_report, EvalInputs, GeneratedOptions};
@@ -62,12 +62,23 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
     if a.predictions.is_none() && a.generated.is_none() && a.run.is_none() {
         anyhow::bail!("nothing to evaluate\n  hint: give --predictions (from c2s predict), --generated (from c2s generate) and/or --run (a c2s train folder)");
     }
-    if a.output.exists() && !a.force {
-        anyhow::bail!(
-            "{}: the report folder exists\n  hint: choose another --output or pass --force",
-            a.output.display()
-        );
-    }
+    // Before the work: a folder that may not be replaced is said at once.
+    let input_paths: Vec<&Path> = [
+        Some(&a.dataset),
+        a.predictions.as_ref(),
+        a.generated.as_ref(),
+        a.run.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| p.as_path())
+    .collect();
+    c2s_data::output::check_folder(
+        &a.output,
+        c2s_data::output::Written::Report,
+        a.force,
+        &input_paths,
+    )?;
     let inputs = EvalInputs {
         dataset: a.dataset.clone(),
         label: a.label.clone(),
@@ -95,7 +106,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
     })
     .with_context(|| format!("evaluating {}", a.dataset.display()))?;
     spinner.set_message("drawing the report");
-    write_report(&report, &a.output, a.force)?;
+    write_report(&report, &a.output, a.force, &input_paths)?;
     spinner.finish_and_clear();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -96,8 +96,8 @@ struct InputArgs {
     /// feature_name. Default: the file's gene names (var_names).
     #[arg(long)]
     gene_column: Option<String>,
-    /// Accept repeated gene names by suffixing later copies (-1, -2, ...), as
-    /// scanpy's var_names_make_unique does.
+    /// Accept repeated gene and cell names by suffixing later copies (-1,
+    /// -2, ...), as anndata's var_names_make_unique and obs_names_make_unique do.
     #[arg(long)]
     make_unique: bool,
     /// Drop cells expressing fewer genes than this (the reference tutorials use 200).
@@ -225,6 +225,9 @@ struct ReconstructArgs {
     /// The .h5ad file to write.
     #[arg(short, long)]
     output: PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
     #[arg(long)]
     json: bool,
 }
@@ -422,6 +425,7 @@ fn run(cli: Cli) -> Result<()> {
                         )
                     })
             };
+            c2s_data::output::check_file(&a.output, a.force)?;
             let vocab = pick(&a.vocabulary, "vocabulary.tsv")?;
             let fit = pick(&a.fit, "fit.json")?;
             let s = c2s_data::reconstruct::reconstruct_file(&a.sentences, &vocab, &fit, &a.output)?;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use c2s_data::dataset::{read_sentences, SentenceRecord};
 use c2s_model::cells::{embed_cells, generate_cells, predict_cells, CellInput, GenerateRequest};
 use c2s_model::train::TrainProgress;
@@ -91,6 +91,9 @@ pub struct PredictArgs {
     /// Write one JSON line per cell (name, predicted type, confidence, true type).
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
     /// Predict at most this many cells.
     #[arg(long)]
     limit: Option<usize>,
@@ -211,6 +214,9 @@ pub(crate) fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
 }
 
 pub fn run_predict(a: &PredictArgs) -> Result<()> {
+    if let Some(out) = &a.output {
+        c2s_data::output::check_file(out, a.force)?;
+    }
     let m = load_model_dir(&a.model)?;
     let records = read_sentences(&a.dataset)?;
     let mut chosen = chosen_cells(&records, &a.split);
@@ -241,7 +247,7 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
         });
     }
     if let Some(out) = &a.output {
-        write_lines(out, &lines)?;
+        write_lines(out, &lines, a.force)?;
     }
     let accuracy = if known > 0 {
         right as f64 / known as f64
@@ -279,12 +285,10 @@ pub(crate) fn cell_bar(verb: &str, cells: u64) -> ProgressBar {
     pb
 }
 
-pub(crate) fn write_lines(path: &Path, lines: &[serde_json::Value]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+/// Writes JSON lines atomically (an existing file only with `force`).
+pub(crate) fn write_lines(path: &Path, lines: &[serde_json::Value], force: bool) -> Result<()> {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(c2s_data::output::write_file(path, text.as_bytes(), force)?)
 }
 
 #[derive(Args)]
@@ -313,6 +317,9 @@ pub struct GenerateArgs {
     /// ready for `c2s reconstruct`.
     #[arg(short, long)]
     output: PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
     #[arg(long, default_value_t = 1.0)]
     temperature: f64,
     #[arg(long, default_value_t = 50)]
@@ -350,6 +357,7 @@ pub struct GenerateArgs {
 }
 
 pub fn run_generate(a: &GenerateArgs) -> Result<()> {
+    c2s_data::output::check_file(&a.output, a.force)?;
     if !crate::published_cmds::is_trained_here(&a.model) {
         return crate::published_cmds::generate_with_published(
             &a.model,
@@ -363,6 +371,7 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
             a.batch_size,
             a.seed,
             &a.output,
+            a.force,
         );
     }
     let m = load_model_dir(&a.model)?;
@@ -427,7 +436,7 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         .iter()
         .map(|c| serde_json::to_value(c).expect("plain data"))
         .collect();
-    write_lines(&a.output, &lines)?;
+    write_lines(&a.output, &lines, a.force)?;
     println!(
         "Wrote {} cells to {}: {:.1} % of words are known genes, {:.1} % of those are unique within their cell",
         lines.len(),
@@ -452,6 +461,9 @@ pub struct EmbedArgs {
     /// cell names in the metadata (`safetensors.numpy.load_file` reads it).
     #[arg(short, long)]
     output: PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Published models: genes per cell in the prompt.
@@ -464,6 +476,7 @@ pub struct EmbedArgs {
 }
 
 pub fn run_embed(a: &EmbedArgs) -> Result<()> {
+    c2s_data::output::check_file(&a.output, a.force)?;
     let records = read_sentences(&a.dataset)?;
     let chosen = chosen_cells(&records, &a.split);
     if chosen.is_empty() {
@@ -498,9 +511,8 @@ pub fn run_embed(a: &EmbedArgs) -> Result<()> {
         "cell_names".to_string(),
         serde_json::to_string(&names)?,
     )]);
-    let tmp = a.output.with_extension("tmp");
-    safetensors::serialize_to_file([("embeddings", &t)], Some(meta), &tmp)?;
-    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    let bytes = safetensors::serialize([("embeddings", &t)], Some(meta))?;
+    c2s_data::output::write_file(&a.output, &bytes, a.force)?;
     println!(
         "Wrote {} embeddings of width {width} to {}",
         chosen.len(),

@@ -94,11 +94,17 @@ pub struct AnnotateArgs {
     /// answer, true type).
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
     #[arg(long)]
     json: bool,
 }
 
 pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
+    if let Some(out) = &a.output {
+        c2s_data::output::check_file(out, a.force)?;
+    }
     let records = read_sentences(&a.dataset)?;
     let mut chosen = chosen_cells(&records, &a.split);
     chosen.truncate(a.limit.unwrap_or(usize::MAX));
@@ -158,7 +164,7 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
                 })
             })
             .collect();
-        write_lines(out, &lines)?;
+        write_lines(out, &lines, a.force)?;
     }
     let accuracy = done.accuracy();
     if a.json {
@@ -273,6 +279,7 @@ pub fn generate_with_published(
     batch_size: usize,
     seed: u64,
     output: &Path,
+    force: bool,
 ) -> Result<()> {
     if types.is_empty() && tissues.0.is_empty() {
         bail!("name the cell types (--cell-type) or tissues (--tissue) to generate: published models write cells of a given type or tissue");
@@ -324,7 +331,7 @@ pub fn generate_with_published(
         .iter()
         .map(|c| serde_json::to_value(c).expect("plain data"))
         .collect();
-    write_lines(output, &lines)?;
+    write_lines(output, &lines, force)?;
     if dataset.is_some() {
         println!(
             "Wrote {} cells to {}: {:.1} % of words are genes of the dataset, {:.1} % of those are unique within their cell",

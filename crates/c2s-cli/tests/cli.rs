@@ -212,6 +212,25 @@ fn eval_refuses_bad_inputs_with_a_hint() {
     let out = t.path().join("report");
     let out_s = out.to_str().unwrap();
     fails(&["eval", ds_s, "-o", out_s], "nothing to evaluate");
+    // Predictions of cells the dataset lacks are not scored (as right).
+    let foreign = t.path().join("foreign.jsonl");
+    std::fs::write(
+        &foreign,
+        "{\"cell_name\": \"not-a-cell\", \"predicted\": \"CD8\", \"true\": \"CD8\"}\n",
+    )
+    .unwrap();
+    fails(
+        &[
+            "eval",
+            ds_s,
+            "--predictions",
+            foreign.to_str().unwrap(),
+            "-o",
+            out_s,
+        ],
+        "the cell \"not-a-cell\" is not in the dataset",
+    );
+    assert!(!out.exists());
     let not_json = t.path().join("preds.jsonl");
     std::fs::write(&not_json, "{\"predicted\": \"CD8\"}\nnot json\n").unwrap();
     fails(
@@ -323,4 +342,140 @@ fn eval_refuses_bad_inputs_with_a_hint() {
         "{notes}"
     );
     assert!(m["fit"].is_null() && out.join("report.html").is_file());
+}
+
+/// Hidden temporary folders and files left in `dir`.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".") && n.contains("c2s"))
+        .collect()
+}
+
+#[test]
+fn force_never_deletes_what_c2s_did_not_write() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, s) = (t.path(), |p: &Path| p.to_str().unwrap().to_string());
+    // The input inside the folder to replace, beside the user's notes.
+    let project = dir.join("project");
+    std::fs::create_dir(&project).unwrap();
+    let input = project.join("cells.h5ad");
+    std::fs::copy(data("wu2020-tcells-200.h5ad"), &input).unwrap();
+    std::fs::write(project.join("notes.txt"), "mine").unwrap();
+    fails(
+        &["convert", &s(&input), "-o", &s(&project), "--force"],
+        "holds the input",
+    );
+    // A folder of someone else's files, without the input.
+    let other = dir.join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    fails(
+        &["convert", &s(&input), "-o", &s(&other), "--force"],
+        "replaces only a dataset folder written by c2s convert",
+    );
+    fails(
+        &[
+            "eval",
+            &s(&project),
+            "--predictions",
+            &s(&project.join("notes.txt")),
+            "-o",
+            &s(&other),
+            "--force",
+        ],
+        "replaces only a report folder",
+    );
+    // The input itself as the output.
+    fails(
+        &["convert", &s(&input), "-o", &s(&input), "--force"],
+        "not a folder",
+    );
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        std::fs::read(data("wu2020-tcells-200.h5ad")).unwrap()
+    );
+    assert!(project.join("notes.txt").is_file() && other.join("notes.txt").is_file());
+    assert!(leftovers(&project).is_empty() && leftovers(dir).is_empty());
+
+    // A folder c2s wrote is replaced with --force; a killed conversion's
+    // hidden folder (its owner lock released) is cleared by the next run.
+    let ds = dir.join("ds");
+    ok(&["convert", &s(&input), "-o", &s(&ds)]);
+    let dead = dir.join(".c2s-convert-killed");
+    std::fs::create_dir(&dead).unwrap();
+    std::fs::write(dead.join("sentences.parquet"), "half").unwrap();
+    let owner = std::fs::File::create(dead.join(".c2s-owner")).unwrap();
+    owner
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(600))
+        .unwrap();
+    drop(owner);
+    ok(&["convert", &s(&input), "-o", &s(&ds), "--force"]);
+    assert!(!dead.exists(), "a dead job's temporary folder was kept");
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+}
+
+#[test]
+fn two_conversions_to_one_folder_one_succeeds() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("race");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_c2s"))
+            .args([
+                "convert",
+                data("pbmc3k-10x.h5ad").to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let results = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let won = results.iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "exactly one conversion may write the folder");
+    let lost = results.iter().find(|o| !o.status.success()).unwrap();
+    let err = String::from_utf8_lossy(&lost.stderr);
+    assert!(
+        err.contains("another C2S Studio job is writing here now")
+            || err.contains("already exists"),
+        "{err}"
+    );
+    assert!(out.join("manifest.json").is_file());
+    assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
+}
+
+#[test]
+fn file_outputs_are_replaced_only_with_force_keeping_their_mode() {
+    let t = tempfile::tempdir().unwrap();
+    let ds = t.path().join("ds");
+    ok(&[
+        "convert",
+        data("wu2020-tcells-200.h5ad").to_str().unwrap(),
+        "-o",
+        ds.to_str().unwrap(),
+    ]);
+    let out = t.path().join("kept.h5ad");
+    std::fs::write(&out, "precious").unwrap();
+    let (ds_s, out_s) = (ds.to_str().unwrap(), out.to_str().unwrap());
+    fails(&["reconstruct", ds_s, "-o", out_s], "already exists");
+    // Refused before any model is loaded.
+    for cmd in ["predict", "embed"] {
+        fails(&[cmd, "/no/model", ds_s, "-o", out_s], "already exists");
+    }
+    fails(&["generate", "/no/model", "-o", out_s], "already exists");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+        ok(&["reconstruct", ds_s, "-o", out_s, "--force"]);
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "the replaced file's mode changed");
+    }
+    assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
 }

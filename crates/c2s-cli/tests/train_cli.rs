@@ -98,6 +98,19 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // While it trains, a resume of the same run is refused: the two would
+    // interleave checkpoints and loss logs.
+    let second = c2s().args(args(&["--resume"])).output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success(),
+        "a second job ran on one run folder"
+    );
+    assert!(
+        err.contains("another C2S Studio job is writing here now"),
+        "{err}"
+    );
+    assert!(child.try_wait().unwrap().is_none(), "the first job stopped");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before = steps_logged(&run);
@@ -344,11 +357,32 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
             "--cell-type",
             "Unicorn",
             "-o",
-            cells.to_str().unwrap(),
+            t.path().join("unicorn.jsonl").to_str().unwrap(),
         ])
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("it knows"));
+
+    // A model card without labels is refused when the model loads, not a panic.
+    let broken = t.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    for e in std::fs::read_dir(run.join("model")).unwrap().flatten() {
+        std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
+    }
+    let mut card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(broken.join("c2s.json")).unwrap()).unwrap();
+    card["labels"] = serde_json::json!([]);
+    std::fs::write(broken.join("c2s.json"), card.to_string()).unwrap();
+    let o = c2s()
+        .args(["predict", broken.to_str().unwrap(), ds.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("c2s.json") && err.contains("lists no cell types"),
+        "{err}"
+    );
 }
 
 /// A pretrained GPT-2 folder as transformers' save_pretrained writes it: a

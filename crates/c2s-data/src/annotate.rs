@@ -9,8 +9,9 @@ use ndarray::Array1;
 
 use crate::anndata::{AnnData, FileFormat};
 use crate::error::{DataError, Result};
-use crate::h5ad_writer::{categorical, numeric, temp_beside, vlen};
+use crate::h5ad_writer::{categorical, numeric, vlen};
 use crate::h5util::h5err;
+use crate::output::FileOutput;
 
 /// A new obs column, one value per cell of the file, in file order.
 #[derive(Debug, Clone)]
@@ -54,9 +55,9 @@ pub fn write_annotated_h5ad(src: &Path, dst: &Path, columns: &[(String, ObsValue
         }
     }
     drop(ad);
-    let tmp = temp_beside(dst)?;
-    std::fs::copy(src, tmp.path()).map_err(|e| DataError::io(src, e))?;
-    let tmp_path = tmp.path().to_path_buf();
+    let tmp = FileOutput::create(dst, true)?;
+    let tmp_path = tmp.temp_path().to_path_buf();
+    std::fs::copy(src, &tmp_path).map_err(|e| DataError::io(src, e))?;
     let f = hdf5::File::open_rw(&tmp_path).map_err(h5err(src, "file"))?;
     let obs = f
         .group("obs")
@@ -103,8 +104,7 @@ pub fn write_annotated_h5ad(src: &Path, dst: &Path, columns: &[(String, ObsValue
     .map_err(h5err(dst, "obs"))?;
     drop(obs);
     f.close().map_err(h5err(dst, "file"))?;
-    tmp.persist(dst).map_err(|e| DataError::io(dst, e.error))?;
-    Ok(())
+    tmp.commit()
 }
 
 #[cfg(test)]

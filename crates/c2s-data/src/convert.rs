@@ -22,6 +22,7 @@ use crate::dataset::{
 use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, fit_ranked, RankFit, ValueRuns};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
+use crate::output::{self, TempFolder, Written};
 use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
 use crate::sentence::{
     first_invalid, gene_words, looks_like_ensembl, stable_hash, GeneWords, Ranker, WordTable,
@@ -63,7 +64,7 @@ pub struct InputOptions {
     pub matrix: Option<MatrixId>,
     /// A var column holding gene symbols; `None`: var_names.
     pub gene_column: Option<String>,
-    /// Suffix repeated gene names instead of refusing them.
+    /// Suffix repeated gene and cell names instead of refusing them.
     pub make_unique: bool,
     pub preprocess: Preprocess,
     /// Seeds tie-breaking, splits and the fit's cell sample.
@@ -137,7 +138,8 @@ impl Prepared {
     /// (and of var only the gene-name column, if one is chosen).
     pub fn open(path: &Path, opts: &InputOptions, obs_columns: &[String]) -> Result<Self> {
         let columns = ColumnSelection::only(obs_columns, opts.gene_column.as_slice());
-        let ad = AnnData::open_with(path, &columns)?;
+        let mut ad = AnnData::open_with(path, &columns)?;
+        unique_cell_names(path, &mut ad, opts.make_unique)?;
         let seed = opts.seed;
         let words_of = |matrix: &MatrixId| {
             gene_words(&ad, matrix, opts.gene_column.as_deref(), opts.make_unique).map(|g| {
@@ -653,6 +655,32 @@ fn fit_sample(
     fit_ranked(&normalised)
 }
 
+/// Predictions, annotations and evaluations join cells by name, so names
+/// must be unique: repeated ones are an error, or with `make_unique` renamed
+/// as anndata's obs_names_make_unique does.
+fn unique_cell_names(path: &Path, ad: &mut AnnData, make_unique: bool) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(ad.obs.index.len());
+    let first = ad
+        .obs
+        .index
+        .iter()
+        .find(|n| !seen.insert(n.as_str()))
+        .cloned();
+    let Some(name) = first else {
+        return Ok(());
+    };
+    if !make_unique {
+        return Err(DataError::bad(
+            path,
+            "obs/_index",
+            format!("cell names occur more than once (e.g. {name:?}); results are joined to cells by name"),
+            "add --make-unique to suffix repeated names as anndata's obs_names_make_unique does",
+        ));
+    }
+    ad.obs.index = crate::anndata::make_unique(&ad.obs.index).0;
+    Ok(())
+}
+
 /// Converts `input` into the dataset directory `output`. Everything is written
 /// into a temporary directory beside `output` and renamed at the end, so an
 /// error or a cancel leaves no partial output.
@@ -662,13 +690,8 @@ pub fn convert(
     opts: &ConvertOptions,
     job: &Job,
 ) -> Result<ConvertSummary> {
-    if output.exists() && !opts.overwrite {
-        return Err(DataError::Output {
-            path: output.to_path_buf(),
-            problem: "the output directory already exists".into(),
-            hint: "choose another output directory, or add --force to replace it".into(),
-        });
-    }
+    let _claim = output::claim(output)?;
+    output::check_folder(output, Written::Dataset, opts.overwrite, &[input])?;
     // The manifest's hash is read on its own thread while the file is opened
     // (reading obs and var holds HDF5's lock: one core would sit idle).
     let hasher = FileHash::start(input);
@@ -685,15 +708,7 @@ pub fn convert(
             ));
         }
     }
-    let parent = output
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".c2s-convert-")
-        .tempdir_in(parent)
-        .map_err(|e| DataError::io(parent, e))?;
+    let tmp = TempFolder::new_in(output::parent_of(output), ".c2s-convert-")?;
 
     // The rows the matrix was judged on are the first block, read once.
     let sample = p.sample.take().filter(|s| s.start == 0 && s.n_rows() > 0);
@@ -998,12 +1013,10 @@ pub fn convert(
         &serde_json::to_vec_pretty(&manifest).expect("serialisable"),
     )?;
 
-    // Publish: replace an old output only now that the new one is complete.
-    let tmp_path = tmp.keep();
-    if output.exists() {
-        std::fs::remove_dir_all(output).map_err(|e| DataError::io(output, e))?;
-    }
-    std::fs::rename(&tmp_path, output).map_err(|e| DataError::io(output, e))?;
+    // Publish: replace an old output only now that the new one is complete
+    // (checked again: the folder may have changed while we worked).
+    output::check_folder(output, Written::Dataset, opts.overwrite, &[input])?;
+    tmp.publish(output)?;
     Ok(summary)
 }
 

@@ -248,10 +248,7 @@ fn read_column(file: &Path, field: &str, g: &Group, name: &str) -> Result<Option
                 )?;
                 let cats_ds = sub.dataset("categories").map_err(h5err(file, field))?;
                 let categories = read_strings(file, &format!("{field}/categories"), &cats_ds)?;
-                Ok(Some(ColumnData::Categorical {
-                    codes: codes.into_iter().map(|c| c as i32).collect(),
-                    categories,
-                }))
+                categorical(file, &format!("{field}/codes"), codes, categories).map(Some)
             }
             "nullable-integer" | "nullable-boolean" | "nullable-string-array" => {
                 let values = sub.dataset("values").map_err(h5err(file, field))?;
@@ -274,12 +271,33 @@ fn read_column(file: &Path, field: &str, g: &Group, name: &str) -> Result<Option
     if let Ok(cats) = g.dataset(&format!("__categories/{name}")) {
         let codes = read_i64(file, field, &ds)?;
         let categories = read_strings(file, &format!("{field}/__categories"), &cats)?;
-        return Ok(Some(ColumnData::Categorical {
-            codes: codes.into_iter().map(|c| c as i32).collect(),
-            categories,
-        }));
+        return categorical(file, field, codes, categories).map(Some);
     }
     read_plain(file, field, &ds).map(Some)
+}
+
+/// A categorical column, its codes checked as pandas does: -1 is a missing
+/// value, anything else outside the categories is a damaged file (read
+/// silently, it would become empty labels).
+fn categorical(
+    file: &Path,
+    field: &str,
+    codes: Vec<i64>,
+    categories: Vec<String>,
+) -> Result<ColumnData> {
+    let n = categories.len() as i64;
+    if let Some((row, &c)) = codes.iter().enumerate().find(|(_, &c)| c < -1 || c >= n) {
+        return Err(DataError::bad(
+            file,
+            field,
+            format!("code {c} of cell {row} names no category (there are {n}; -1 means missing)"),
+            "the column is damaged: write it again with anndata, or choose another column",
+        ));
+    }
+    Ok(ColumnData::Categorical {
+        codes: codes.into_iter().map(|c| c as i32).collect(),
+        categories,
+    })
 }
 
 fn read_plain(file: &Path, field: &str, ds: &Dataset) -> Result<ColumnData> {

@@ -7,8 +7,9 @@ use hdf5::types::VarLenUnicode;
 use hdf5::{Group, Location};
 use ndarray::Array1;
 
-use crate::error::{DataError, Result};
+use crate::error::Result;
 use crate::h5util::h5err;
+use crate::output::FileOutput;
 
 /// A sparse cells x genes matrix with text annotations.
 pub struct H5adContent<'a> {
@@ -91,25 +92,11 @@ fn frame(
     Ok(())
 }
 
-/// A temporary file beside `path`, renamed onto it with `persist` once
-/// complete, so a failure never leaves a half-written file behind.
-pub(crate) fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    tempfile::Builder::new()
-        .prefix(".c2s-")
-        .suffix(".h5ad.tmp")
-        .tempfile_in(dir)
-        .map_err(|e| DataError::io(dir, e))
-}
-
 /// Writes `content` to `path` through a temporary file in the same directory,
 /// so a failure never leaves a half-written file behind.
 pub fn write_h5ad(path: &Path, content: &H5adContent) -> Result<()> {
-    let tmp = temp_beside(path)?;
-    let tmp_path = tmp.path().to_path_buf();
+    let tmp = FileOutput::create(path, true)?;
+    let tmp_path = tmp.temp_path().to_path_buf();
     let field = "h5ad";
     (|| -> hdf5::Result<()> {
         let f = hdf5::File::create(&tmp_path)?;
@@ -137,7 +124,5 @@ pub fn write_h5ad(path: &Path, content: &H5adContent) -> Result<()> {
         f.close()
     })()
     .map_err(h5err(&tmp_path, field))?;
-    tmp.persist(path)
-        .map_err(|e| DataError::io(path, e.error))?;
-    Ok(())
+    tmp.commit()
 }

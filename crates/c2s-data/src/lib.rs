@@ -14,6 +14,7 @@ mod h5util;
 pub mod inspect;
 pub mod inverse;
 pub mod matrix;
+pub mod output;
 pub mod preprocess;
 pub mod reconstruct;
 pub mod sentence;

@@ -550,6 +550,20 @@ pub fn gene_words(
         .into_iter()
         .map(|s| s.unwrap_or_default().trim())
         .collect();
+    // Words are split on spaces, and files on tabs and newlines: such a name
+    // would become several genes and break the vocabulary file.
+    if let Some((i, n)) = names
+        .iter()
+        .enumerate()
+        .find(|(_, n)| n.contains(char::is_whitespace))
+    {
+        return Err(DataError::bad(
+            &ad.path,
+            format!("{var_field}/{source}"),
+            format!("the gene name {n:?} (position {i}) holds a space, tab or line break"),
+            "choose a gene column of plain symbols (--gene-column), or replace the spaces (e.g. with '-') in anndata",
+        ));
+    }
     let dups = repeated(&names);
     let unique_names;
     let names: Vec<&str> = if dups.is_empty() {

@@ -40,18 +40,61 @@ impl Vocabulary {
             if line.is_empty() {
                 continue;
             }
-            let (g, c) = line.split_once('\t').unwrap_or((line.as_str(), "0"));
-            let c = c.trim().parse().map_err(|_| {
+            let bad = |problem: String| {
                 DataError::bad(
                     path,
                     format!("line {}", i + 1),
-                    format!("`{c}` is not a cell count"),
-                    "the vocabulary file must hold GENE<TAB>count lines",
+                    problem,
+                    "the vocabulary file must hold GENE<TAB>count lines, as c2s convert writes it",
                 )
-            })?;
+            };
+            let Some((g, c)) = line.split_once('\t') else {
+                return Err(bad(format!("`{line}` has no tab before a cell count")));
+            };
+            // A space would split the gene into two words of every sentence.
+            if g.is_empty() || g.contains(char::is_whitespace) {
+                return Err(bad(format!(
+                    "`{g}` is not a gene symbol (empty or with spaces)"
+                )));
+            }
+            let c = c
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("`{c}` is not a cell count")))?;
             v.genes.push(g.to_string());
             v.cells_expressing.push(c);
         }
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_lines_are_named_not_read_as_genes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("vocabulary.tsv");
+        let read = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            Vocabulary::read_tsv(&p)
+        };
+        let v = read("CD3D\t5\nMS4A1\t2\n").unwrap();
+        assert_eq!(v.genes, ["CD3D", "MS4A1"]);
+        for (text, needle) in [
+            ("CD3D\t5\nMS4A1\n", "line 2: `MS4A1` has no tab"),
+            (
+                "CD3D\t5\nHLA DRA\t2\n",
+                "line 2: `HLA DRA` is not a gene symbol",
+            ),
+            ("CD3D\tfive\n", "line 1: `five` is not a cell count"),
+        ] {
+            let err = read(text).unwrap_err().to_string();
+            assert!(
+                err.contains(needle) && err.contains("vocabulary.tsv"),
+                "{err}"
+            );
+        }
     }
 }

@@ -252,6 +252,84 @@ fn empty_gene_name() {
 }
 
 #[test]
+fn gene_names_with_spaces_tabs_or_newlines() {
+    let d = tempfile::tempdir().unwrap();
+    for (i, name) in ["HLA DRA", "CD3\tD", "MS4A1\nX"].iter().enumerate() {
+        let f = tmp_file(&d, &format!("spaced-{i}.h5ad"));
+        write_dense(&f, &[vec![1.0, 2.0], vec![3.0, 1.0]], &["A", name]);
+        let e = convert_err(&f, &ConvertOptions::default());
+        assert!(
+            e.contains("holds a space, tab or line break") && e.contains("position 1"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn categorical_codes_out_of_range() {
+    let d = tempfile::tempdir().unwrap();
+    for (i, bad) in [100i8, -5].into_iter().enumerate() {
+        let f = tmp_file(&d, &format!("codes-{i}.h5ad"));
+        write_dense(&f, &[vec![1.0, 2.0], vec![3.0, 1.0]], &["A", "B"]);
+        {
+            let h = hdf5::File::open_rw(&f).unwrap();
+            let codes = h.dataset("obs/cell_type/codes").unwrap();
+            let mut v: Vec<i8> = codes.read_raw().unwrap();
+            v[1] = bad;
+            codes.write_raw(&v).unwrap();
+        }
+        let opts = ConvertOptions {
+            labels: vec!["cell_type".into()],
+            ..ConvertOptions::default()
+        };
+        let e = convert_err(&f, &opts);
+        assert!(
+            e.contains("obs/cell_type/codes") && e.contains(&format!("code {bad} of cell 1")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn repeated_cell_names() {
+    let d = tempfile::tempdir().unwrap();
+    let f = tmp_file(&d, "cells.h5ad");
+    write_dense(
+        &f,
+        &[vec![1.0, 2.0], vec![3.0, 1.0], vec![2.0, 2.0]],
+        &["A", "B"],
+    );
+    {
+        let h = hdf5::File::open_rw(&f).unwrap();
+        let names = h.dataset("obs/_index").unwrap();
+        let v = ndarray::Array1::from(
+            ["c", "c", "d"]
+                .iter()
+                .map(|s| s.parse::<hdf5::types::VarLenUnicode>().unwrap())
+                .collect::<Vec<_>>(),
+        );
+        names.write(&v).unwrap();
+    }
+    let e = convert_err(&f, &ConvertOptions::default());
+    assert!(
+        e.contains("cell names occur more than once") && e.contains("--make-unique"),
+        "{e}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let opts = ConvertOptions {
+        input: InputOptions {
+            make_unique: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    with_job(|job| convert(&f, &out.path().join("ds"), &opts, job)).unwrap();
+    let s = c2s_data::dataset::read_sentences(&out.path().join("ds")).unwrap();
+    let names: Vec<&str> = s.iter().map(|r| r.cell_name.as_str()).collect();
+    assert_eq!(names, ["c", "c-1", "d"]);
+}
+
+#[test]
 fn nan_and_infinite_values() {
     let d = tempfile::tempdir().unwrap();
     for (name, v) in [("nan.h5ad", f32::NAN), ("inf.h5ad", f32::INFINITY)] {
@@ -359,13 +437,32 @@ fn output_directory_exists() {
     assert!(matches!(err, DataError::Output { .. }));
     assert!(err.to_string().contains("--force"), "{err}");
     assert_eq!(entries(&dir), vec!["keep.txt"]);
-    // --force replaces it, with nothing left of the old folder.
+    // --force does not delete a folder of the user's files...
     let opts = ConvertOptions {
         overwrite: true,
         ..Default::default()
     };
+    let err =
+        with_job(|job| convert(&data("wu2020-tcells-200.h5ad"), &dir, &opts, job)).unwrap_err();
+    assert!(
+        err.to_string().contains("replaces only a dataset folder"),
+        "{err}"
+    );
+    assert_eq!(entries(&dir), vec!["keep.txt"]);
+    // ...but replaces a dataset it wrote, with nothing left of the old one.
+    std::fs::remove_dir_all(&dir).unwrap();
+    with_job(|job| {
+        convert(
+            &data("wu2020-tcells-200.h5ad"),
+            &dir,
+            &ConvertOptions::default(),
+            job,
+        )
+    })
+    .unwrap();
+    std::fs::write(dir.join("stale.txt"), "old").unwrap();
     with_job(|job| convert(&data("wu2020-tcells-200.h5ad"), &dir, &opts, job)).unwrap();
-    assert!(!dir.join("keep.txt").exists() && dir.join("manifest.json").exists());
+    assert!(!dir.join("stale.txt").exists() && dir.join("manifest.json").exists());
     assert_eq!(entries(d.path()), vec!["ds"]);
 }
 

@@ -178,7 +178,7 @@ pub fn evaluate_cancellable(
             let by_name: std::collections::HashMap<&str, &SentenceRecord> =
                 records.iter().map(|r| (r.cell_name.as_str(), r)).collect();
             let (mut truth, mut pred, mut conf, mut names) = (vec![], vec![], vec![], vec![]);
-            for line in read_lines(path)? {
+            for (i, line) in read_lines(path)?.into_iter().enumerate() {
                 let get = |k: &str| line.get(k).and_then(|v| v.as_str());
                 let Some(p) = get("predicted") else {
                     return Err(EvalError::bad(
@@ -188,6 +188,19 @@ pub fn evaluate_cancellable(
                     ));
                 };
                 let name = get("cell_name").unwrap_or("");
+                // Scored against their own `true` field, foreign cells would
+                // count as right without the dataset knowing them.
+                if !by_name.contains_key(name) {
+                    return Err(EvalError::bad(
+                        path.display().to_string(),
+                        format!(
+                            "entry {}: the cell {name:?} is not in the dataset {}",
+                            i + 1,
+                            ds.display()
+                        ),
+                        "evaluate predictions against the dataset they were made on",
+                    ));
+                }
                 let t =
                     get("true").or_else(|| by_name.get(name).and_then(|r| label(r, &label_column)));
                 if let Some(t) = t {

@@ -2,6 +2,7 @@
 //! inline as SVG) and every figure as plots/NAME.svg and plots/NAME.png.
 //! Written to a temporary folder beside the target and renamed into place.
 
+use c2s_data::output::{self, TempFolder, Written};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -275,24 +276,13 @@ fn html(r: &EvalReport, figs: &[Figure]) -> String {
     h
 }
 
-/// Writes the report folder `out` (refusing to replace one unless `overwrite`).
-pub fn write_report(r: &EvalReport, out: &Path, overwrite: bool) -> Result<()> {
-    if out.exists() && !overwrite {
-        return Err(EvalError::bad(
-            out.display().to_string(),
-            "the report folder exists",
-            "choose another --output or pass --force to replace it",
-        ));
-    }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| EvalError::io(parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".c2s-report-")
-        .tempdir_in(parent)
-        .map_err(|e| EvalError::io(parent, e))?;
+/// Writes the report folder `out`. An existing one is replaced only with
+/// `overwrite`, and only if it is a report this program wrote that holds none
+/// of `inputs`.
+pub fn write_report(r: &EvalReport, out: &Path, overwrite: bool, inputs: &[&Path]) -> Result<()> {
+    let _claim = output::claim(out)?;
+    output::check_folder(out, Written::Report, overwrite, inputs)?;
+    let tmp = TempFolder::new_in(output::parent_of(out), ".c2s-report-")?;
     let plots = tmp.path().join("plots");
     std::fs::create_dir(&plots).map_err(|e| EvalError::io(&plots, e))?;
     let figs = figures(r, &plots)?;
@@ -303,10 +293,7 @@ pub fn write_report(r: &EvalReport, out: &Path, overwrite: bool) -> Result<()> {
     };
     write("metrics.json", &metrics)?;
     write("report.html", html(r, &figs).as_bytes())?;
-    if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| EvalError::io(out, e))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, out).map_err(|e| EvalError::io(out, e))?;
+    output::check_folder(out, Written::Report, overwrite, inputs)?;
+    tmp.publish(out)?;
     Ok(())
 }

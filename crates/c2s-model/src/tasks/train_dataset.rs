@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use c2s_data::dataset::{read_sentences, SentenceRecord};
+use c2s_data::output::Claim;
 use c2s_data::Vocabulary;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
@@ -123,9 +124,20 @@ pub struct PreparedTraining {
     pub device_name: String,
     /// The pretrained folder being fine-tuned, if any.
     pub base_dir: Option<PathBuf>,
+    _claim: Claim,
     model: LoadedModel,
     tok: Tokenizer,
     genes: Vec<String>,
+}
+
+/// The lock a training job holds in its run folder.
+pub const RUN_LOCK: &str = ".c2s-lock";
+
+fn run_in_use(run: &Path) -> ModelError {
+    input(
+        format!("{}: this run folder already holds a run", run.display()),
+        "resume the run (c2s train --resume, or Resume in the app), or choose another folder",
+    )
 }
 
 fn input(problem: impl Into<String>, hint: impl Into<String>) -> ModelError {
@@ -134,7 +146,28 @@ fn input(problem: impl Into<String>, hint: impl Into<String>) -> ModelError {
 
 /// Reads the dataset, chooses the model shape and options, and builds (or
 /// loads) the model to train.
+///
+/// The run folder is claimed here, before anything is read from it: a second
+/// train, or a resume while the run trains, is refused rather than
+/// interleaving checkpoints and logs. The claim lasts as long as the
+/// returned value.
 pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
+    let out = &req.output;
+    let created = !out.exists();
+    std::fs::create_dir_all(out).map_err(|source| ModelError::Io {
+        path: out.clone(),
+        source,
+    })?;
+    let claim = c2s_data::output::claim_file(&out.join(RUN_LOCK), out)?;
+    let prepared = prepare_claimed(req, claim);
+    if prepared.is_err() && created {
+        // Nothing of a run that never started is left behind.
+        let _ = std::fs::remove_dir_all(out);
+    }
+    prepared
+}
+
+fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining> {
     let records = read_sentences(&req.dataset)?;
     let label = match &req.label {
         Some(l) => l.clone(),
@@ -229,10 +262,7 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
         .collect();
     let vocab = Vocabulary::read_tsv(&req.dataset.join("vocabulary.tsv"))?;
     if req.output.join(crate::train::LOSS_LOG).exists() && !req.resume {
-        return Err(input(
-            format!("{}: this run folder is in use", req.output.display()),
-            "resume the run (c2s train --resume, or Resume in the app), or choose another folder",
-        ));
+        return Err(run_in_use(&req.output));
     }
     let checkpoint = req.resume.then(|| find_checkpoint(&req.output)).flatten();
     let (device, device_name) = best_device();
@@ -278,6 +308,7 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
         val_cells,
         device_name,
         base_dir,
+        _claim: claim,
         model,
         tok,
         genes: vocab.genes,

@@ -40,13 +40,23 @@ impl ModelCard {
                 "choose the model folder of a finished training run (RUN/model); a published C2S model (no c2s.json) names cell types with `c2s annotate`",
             )
         })?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        let card: ModelCard = serde_json::from_slice(&bytes).map_err(|e| {
             ModelError::bad(
                 &path,
                 format!("not a model card: {e}"),
                 "train the model again, or restore c2s.json",
             )
-        })
+        })?;
+        // Every run learns at least one type; prediction and generation
+        // choose among them.
+        if card.labels.is_empty() || card.labels.iter().any(|l| l.trim().is_empty()) {
+            return Err(ModelError::bad(
+                &path,
+                "the model card lists no cell types (or an empty one) under `labels`",
+                "train the model again, or restore c2s.json from the run",
+            ));
+        }
+        Ok(card)
     }
 
     pub fn write(&self, dir: &Path) -> Result<()> {
