@@ -96,7 +96,10 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
 
     // The run folder is protected, and fine-tuning keeps the pretrained shape.
     let err = prepare_training(&req).err().unwrap().to_string();
-    assert!(err.contains("already holds a run") && err.contains("--resume"), "{err}");
+    assert!(
+        err.contains("already holds a run") && err.contains("--resume"),
+        "{err}"
+    );
     let mut ft = TrainRequest::new(&ds, &dir.path().join("ft"), Preset::FineTune);
     ft.layers = Some(2);
     let err = prepare_training(&ft).err().unwrap().to_string();
