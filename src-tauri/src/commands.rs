@@ -297,11 +297,15 @@ pub fn start_dataset_map(
 
 #[tauri::command(async)]
 pub fn preview_sentences(
-    path: String,
+    project_id: i64,
     input: InputForm,
+    state: State<'_, AppState>,
 ) -> CmdResult<Vec<c2s_data::convert::PreviewCell>> {
+    // The project's own file: the page names a project, never a path.
+    let project = project_of(&state, project_id)?;
     let opts = input.options().map_err(any_text)?;
-    c2s_data::convert::preview_sentences(Path::new(&path), &opts, 5, 30).map_err(text)
+    c2s_data::convert::preview_sentences(Path::new(&project.source_path), &opts, 5, 30)
+        .map_err(text)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -674,7 +678,8 @@ pub struct FreeTextForm {
 
 /// Free text for models that keep language (fine-tuned GPT-2): the prompt
 /// goes to the model as it is and the continuation streams to `chat-text`.
-#[tauri::command]
+// async: the model loads off the window's thread.
+#[tauri::command(async)]
 pub fn start_free_text(
     model_dir: String,
     form: FreeTextForm,
@@ -733,8 +738,9 @@ pub fn start_free_text(
 
 /// Loss curve points of a run so far.
 #[tauri::command(async)]
-pub fn loss_curve(run_folder: String) -> CmdResult<Value> {
-    let path = Path::new(&run_folder).join(c2s_model::train::LOSS_LOG);
+pub fn loss_curve(run_id: i64, state: State<'_, AppState>) -> CmdResult<Value> {
+    let run = state.store.lock_anyway().run(run_id).map_err(text)?;
+    let path = Path::new(&run.folder).join(c2s_model::train::LOSS_LOG);
     if !path.exists() {
         return Ok(json!({"train": [], "validation": []}));
     }
@@ -742,15 +748,16 @@ pub fn loss_curve(run_folder: String) -> CmdResult<Value> {
     serde_json::to_value(c).map_err(text)
 }
 
+/// The model of `dir`, kept loaded between questions. The slot is not held
+/// while a model loads, so other commands never wait behind a load.
 fn load_model(state: &AppState, dir: &Path) -> anyhow::Result<Arc<TrainedModel>> {
-    let mut slot = state.model.lock_anyway();
-    if let Some((d, m)) = slot.as_ref() {
+    if let Some((d, m)) = state.model.lock_anyway().as_ref() {
         if d == dir {
             return Ok(m.clone());
         }
     }
     let m = Arc::new(TrainedModel::load(dir)?);
-    *slot = Some((dir.to_path_buf(), m.clone()));
+    *state.model.lock_anyway() = Some((dir.to_path_buf(), m.clone()));
     Ok(m)
 }
 
@@ -796,7 +803,8 @@ struct ChatText {
 
 /// Generates cells in the chat: words stream to `chat-text` events, one cell
 /// at a time; the cells are saved in the project for Compare.
-#[tauri::command]
+// async: the model loads off the window's thread.
+#[tauri::command(async)]
 pub fn start_generate(
     project_id: i64,
     model_dir: String,
@@ -965,8 +973,14 @@ pub fn predict_sentence(
 
 /// A few real cells of a dataset to ask about in the chat.
 #[tauri::command(async)]
-pub fn sample_cells(dataset_folder: String, n: usize) -> CmdResult<Vec<Value>> {
-    let records = read_sentences(Path::new(&dataset_folder)).map_err(text)?;
+pub fn sample_cells(
+    project_id: i64,
+    dataset_id: i64,
+    n: usize,
+    state: State<'_, AppState>,
+) -> CmdResult<Vec<Value>> {
+    let folder = dataset_folder(&state, project_id, dataset_id)?;
+    let records = read_sentences(&folder).map_err(text)?;
     let pick = c2s_data::convert::sample_rows(records.len(), n, 7);
     Ok(pick
         .into_iter()
@@ -1047,7 +1061,8 @@ pub fn start_evaluate(
 }
 
 /// Annotate: predicts the type of every converted cell of a dataset.
-#[tauri::command]
+// async: the model loads off the window's thread.
+#[tauri::command(async)]
 pub fn start_annotate(
     project_id: i64,
     dataset_id: i64,

@@ -227,7 +227,9 @@ test("a published model: manager, annotation, tissue question, generated cells",
   await click("source-published");
   await find("published-annotate");
   const voteBy = await find("vote-by");
-  await (await voteBy.findElement(By.css("option[value='cell_type']"))).click();
+  // The dataset's groups arrive after the screen: wait for the option.
+  const byType = await waitFor(async () => (await voteBy.findElements(By.css("option[value='cell_type']")))[0], 30_000, "waiting for the cell_type groups");
+  await byType.click();
   await waitFor(async () => /About .* on this computer/.test(await textOf("annotate-estimate")), 120_000, "waiting for the time estimate");
   await click("run-annotate-published");
   assert.equal(await jobEnds("job-annotate", 300_000), "ok");

@@ -152,8 +152,8 @@ export const api = {
   /** A job; its result is a CellMap. */
   startDatasetMap: (path: string, input: InputForm, colorBy: string | null, method: string, maxCells: number) =>
     invoke<number>("start_dataset_map", { path, input, colorBy, method, maxCells }),
-  previewSentences: (path: string, input: InputForm) =>
-    invoke<{ cell_name: string; words: string[]; expressed: number }[]>("preview_sentences", { path, input }),
+  previewSentences: (projectId: number, input: InputForm) =>
+    invoke<{ cell_name: string; words: string[]; expressed: number }[]>("preview_sentences", { projectId, input }),
   startConvert: (projectId: number, form: ConvertForm) => invoke<number>("start_convert", { projectId, form }),
   projectState: (projectId: number) => invoke<ProjectState>("project_state", { projectId }),
   estimateTraining: (projectId: number, datasetId: number, form: TrainForm) =>
@@ -165,12 +165,12 @@ export const api = {
   cancelTraining: (jobId: number, runId: number) => invoke<boolean>("cancel_training", { jobId, runId }),
   startFreeText: (modelDir: string, form: { prompt: string; temperature?: number; top_k?: number; top_p?: number; max_tokens?: number }) =>
     invoke<number>("start_free_text", { modelDir, form }),
-  lossCurve: (runFolder: string) => invoke<{ train: [number, number][]; validation: [number, number][] }>("loss_curve", { runFolder }),
+  lossCurve: (runId: number) => invoke<{ train: [number, number][]; validation: [number, number][] }>("loss_curve", { runId }),
   modelInfo: (modelDir: string) => invoke<ModelInfo>("model_info", { modelDir }),
   startGenerate: (projectId: number, modelDir: string, form: any) => invoke<number>("start_generate", { projectId, modelDir, form }),
   addToComparison: (projectId: number, cells: any[]) => invoke<string>("add_to_comparison", { projectId, cells }),
   predictSentence: (modelDir: string, sentence: string) => invoke<any>("predict_sentence", { modelDir, sentence }),
-  sampleCells: (datasetFolder: string, n: number) => invoke<any[]>("sample_cells", { datasetFolder, n }),
+  sampleCells: (projectId: number, datasetId: number, n: number) => invoke<any[]>("sample_cells", { projectId, datasetId, n }),
   startEvaluate: (projectId: number, form: any) => invoke<number>("start_evaluate", { projectId, form }),
   startAnnotate: (projectId: number, datasetId: number, modelDir: string) =>
     invoke<number>("start_annotate", { projectId, datasetId, modelDir }),

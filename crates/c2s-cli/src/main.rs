@@ -425,7 +425,8 @@ fn run(cli: Cli) -> Result<()> {
                         )
                     })
             };
-            c2s_data::output::check_file(&a.output, a.force)?;
+            // Claimed for the whole job: a second one writing this file is refused.
+            let _claim = c2s_data::output::claim_file_output(&a.output, a.force)?;
             let vocab = pick(&a.vocabulary, "vocabulary.tsv")?;
             let fit = pick(&a.fit, "fit.json")?;
             let s = c2s_data::reconstruct::reconstruct_file(&a.sentences, &vocab, &fit, &a.output)?;

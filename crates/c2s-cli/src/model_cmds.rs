@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use c2s_data::dataset::{read_sentences, SentenceRecord};
+use c2s_data::dataset::{read_dataset, SentenceRecord};
 use c2s_model::cells::{embed_cells, generate_cells, predict_cells, CellInput, GenerateRequest};
 use c2s_model::train::TrainProgress;
 use c2s_model::train_dataset::{prepare_training, Preset as EnginePreset, TrainRequest};
@@ -214,11 +214,15 @@ pub(crate) fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
 }
 
 pub fn run_predict(a: &PredictArgs) -> Result<()> {
-    if let Some(out) = &a.output {
-        c2s_data::output::check_file(out, a.force)?;
-    }
+    // Claimed for the whole job: a second one writing this file is refused.
+    let _claim = a
+        .output
+        .as_deref()
+        .map(|o| c2s_data::output::claim_file_output(o, a.force))
+        .transpose()?;
+    // The dataset first: reading it is quicker than loading a model.
+    let records = read_dataset(&a.dataset)?;
     let m = load_model_dir(&a.model)?;
-    let records = read_sentences(&a.dataset)?;
     let mut chosen = chosen_cells(&records, &a.split);
     chosen.truncate(a.limit.unwrap_or(usize::MAX));
     let pb = cell_bar("predicting", chosen.len() as u64);
@@ -357,7 +361,8 @@ pub struct GenerateArgs {
 }
 
 pub fn run_generate(a: &GenerateArgs) -> Result<()> {
-    c2s_data::output::check_file(&a.output, a.force)?;
+    // Claimed for the whole job: a second one writing this file is refused.
+    let _claim = c2s_data::output::claim_file_output(&a.output, a.force)?;
     if !crate::published_cmds::is_trained_here(&a.model) {
         return crate::published_cmds::generate_with_published(
             &a.model,
@@ -476,8 +481,9 @@ pub struct EmbedArgs {
 }
 
 pub fn run_embed(a: &EmbedArgs) -> Result<()> {
-    c2s_data::output::check_file(&a.output, a.force)?;
-    let records = read_sentences(&a.dataset)?;
+    // Claimed for the whole job: a second one writing this file is refused.
+    let _claim = c2s_data::output::claim_file_output(&a.output, a.force)?;
+    let records = read_dataset(&a.dataset)?;
     let chosen = chosen_cells(&records, &a.split);
     if chosen.is_empty() {
         bail!("{}: no cells in split `{}`", a.dataset.display(), a.split);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
-use c2s_data::dataset::read_sentences;
+use c2s_data::dataset::read_dataset;
 use c2s_model::published::{
     describe_group, embed_published, generate_published, generate_tissue_cells,
     PublishedGenerateRequest, PublishedModel, TissueGenerateRequest, DEFAULT_ANSWER_TOKENS,
@@ -102,10 +102,13 @@ pub struct AnnotateArgs {
 }
 
 pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
-    if let Some(out) = &a.output {
-        c2s_data::output::check_file(out, a.force)?;
-    }
-    let records = read_sentences(&a.dataset)?;
+    // Claimed for the whole job: a second one writing this file is refused.
+    let _claim = a
+        .output
+        .as_deref()
+        .map(|o| c2s_data::output::claim_file_output(o, a.force))
+        .transpose()?;
+    let records = read_dataset(&a.dataset)?;
     let mut chosen = chosen_cells(&records, &a.split);
     chosen.truncate(a.limit.unwrap_or(usize::MAX));
     if chosen.is_empty() {
@@ -226,7 +229,7 @@ pub struct DescribeArgs {
 }
 
 pub fn run_describe(a: &DescribeArgs) -> Result<()> {
-    let records = read_sentences(&a.dataset)?;
+    let records = read_dataset(&a.dataset)?;
     let chosen = if a.names.is_empty() {
         let mut c = chosen_cells(&records, &a.split);
         c.truncate(a.cells);

@@ -181,6 +181,43 @@ fn bad_inputs_exit_with_a_clear_error() {
         "no matrix `raw`",
     );
     assert!(!t.path().join("o").exists());
+    // A damaged sentences.parquet: said briefly, as a read.
+    let broken = t.path().join("broken");
+    ok(&[
+        "convert",
+        data("wu2020-tcells-200.h5ad").to_str().unwrap(),
+        "-o",
+        broken.to_str().unwrap(),
+    ]);
+    let pq = broken.join("sentences.parquet");
+    let bytes = std::fs::read(&pq).unwrap();
+    std::fs::write(&pq, &bytes[..bytes.len() / 2]).unwrap(); // cut short
+    let o = c2s(&["predict", "/no/model", broken.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot read this Parquet file") && !err.contains("writing"),
+        "{err}"
+    );
+    assert!(err.len() < 1000, "{} bytes of message", err.len());
+    // A file where a dataset folder belongs: said, not "no label column".
+    let sentences = t.path().join("sentences.txt");
+    std::fs::write(&sentences, "CD3D CD8A\n").unwrap();
+    let run = t.path().join("run");
+    fails(
+        &[
+            "train",
+            sentences.to_str().unwrap(),
+            "-o",
+            run.to_str().unwrap(),
+        ],
+        "this is a file; a dataset folder made by c2s convert is needed",
+    );
+    assert!(!run.exists(), "a refused run left its folder");
+    fails(
+        &["predict", "/no/model", t.path().to_str().unwrap()],
+        "not a dataset folder made by c2s convert",
+    );
     let o = c2s(&["convert", "--matrix", "nonsense", "x.h5ad", "-o", "y"]);
     assert_eq!(o.status.code(), Some(2)); // usage error from clap
 }
@@ -477,5 +514,25 @@ fn file_outputs_are_replaced_only_with_force_keeping_their_mode() {
         let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644, "the replaced file's mode changed");
     }
+    // Two jobs writing one file at once: exactly one writes it.
+    let race = t.path().join("race.h5ad");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_c2s"))
+            .args(["reconstruct", ds_s, "-o", race.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let results = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    assert_eq!(results.iter().filter(|o| o.status.success()).count(), 1);
+    let lost = results.iter().find(|o| !o.status.success()).unwrap();
+    let err = String::from_utf8_lossy(&lost.stderr);
+    assert!(
+        err.contains("another C2S Studio job is writing here now")
+            || err.contains("already exists"),
+        "{err}"
+    );
     assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
 }

@@ -383,6 +383,26 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         err.contains("c2s.json") && err.contains("lists no cell types"),
         "{err}"
     );
+
+    // Another model's tokenizer (GPT-2's 50,257 tokens) is named at load.
+    for e in std::fs::read_dir(run.join("model")).unwrap().flatten() {
+        std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
+    }
+    std::fs::copy(
+        data("../fixtures/gpt2-tokenizer/tokenizer.json"),
+        broken.join("tokenizer.json"),
+    )
+    .unwrap();
+    let o = c2s()
+        .args(["predict", broken.to_str().unwrap(), ds.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("tokenizer.json") && err.contains("50257 tokens"),
+        "{err}"
+    );
 }
 
 /// A pretrained GPT-2 folder as transformers' save_pretrained writes it: a

@@ -178,6 +178,9 @@ impl AnnData {
         let (var, _) = read_frame(p, &file, "var", columns.var.as_deref())?;
         let raw_var = if file.link_exists("raw/X") && file.link_exists("raw/var") {
             Some(read_frame(p, &file, "raw/var", columns.var.as_deref())?.0)
+        } else if legacy && file.link_exists(LEGACY_RAW_X) && file.link_exists("raw.var") {
+            // The pre-0.7 layout names raw's members with a dot at the top level.
+            Some(read_frame(p, &file, "raw.var", columns.var.as_deref())?.0)
         } else {
             None
         };
@@ -340,6 +343,11 @@ impl AnnData {
         }
         let field = match id {
             MatrixId::X => "X".to_string(),
+            MatrixId::Raw
+                if self.format == FileFormat::H5adLegacy && self.file.link_exists(LEGACY_RAW_X) =>
+            {
+                LEGACY_RAW_X.to_string()
+            }
             MatrixId::Raw => "raw/X".to_string(),
             MatrixId::Layer(n) => format!("layers/{n}"),
         };
@@ -414,7 +422,8 @@ impl AnnData {
                 .filter(|m| matches!(m, MatrixId::Layer(_))),
         );
         order.extend(self.matrices.iter().filter(|m| matches!(m, MatrixId::Raw)));
-        let mut x = None;
+        let usable = |k: ValueKind| matches!(k, ValueKind::Normalized | ValueKind::LogNormalized);
+        let (mut x, mut other) = (None, None);
         for id in order {
             if let Ok(m) = self.matrix(id) {
                 let (kind, rows) = m.judge()?;
@@ -423,11 +432,18 @@ impl AnnData {
                 }
                 if *id == MatrixId::X {
                     x = Some((m, kind, rows));
+                } else if other.is_none() && usable(kind) {
+                    other = Some((id.clone(), m, kind, rows));
                 }
             }
         }
         match x {
-            Some((m, kind, rows)) => Ok((MatrixId::X, m, kind, rows)),
+            Some((m, kind, rows)) if usable(kind) || other.is_none() => {
+                Ok((MatrixId::X, m, kind, rows))
+            }
+            // X scaled (or empty, or not finite) but, say, raw log-normalised:
+            // ranks come from the matrix that still has them.
+            Some(_) => Ok(other.expect("checked above")),
             None => {
                 let m = self.matrix(&MatrixId::X)?;
                 let (kind, rows) = m.judge()?;
@@ -465,6 +481,9 @@ pub fn make_unique(names: &[String]) -> (Vec<String>, Vec<String>) {
     (out, renamed)
 }
 
+/// raw.X of the pre-0.7 layout.
+const LEGACY_RAW_X: &str = "raw.X";
+
 fn read_frame(
     p: &Path,
     file: &hdf5::File,
@@ -477,5 +496,28 @@ fn read_frame(
     let ds = file.dataset(field).map_err(h5err(p, field))?;
     // The pre-0.7 layout stores no encoding attribute on the compound dataset.
     let _ = attr_string(&ds, "encoding-type");
-    Ok((Frame::read_compound(p, field, &ds)?, true))
+    let mut frame = Frame::read_compound(p, field, &ds)?;
+    legacy_categories(p, file, field, &mut frame)?;
+    Ok((frame, true))
+}
+
+/// The pre-0.7 layout stores a categorical column as integer codes in the
+/// compound table and its categories as `uns/<column>_categories`, which
+/// anndata joins back on reading: so do we, or a model would learn the
+/// code numbers ("9", "5") as cell types.
+fn legacy_categories(p: &Path, file: &hdf5::File, field: &str, frame: &mut Frame) -> Result<()> {
+    for col in &mut frame.columns {
+        let key = format!("uns/{}_categories", col.name);
+        let Ok(ds) = file.dataset(&key) else {
+            continue;
+        };
+        let ColumnData::Int(values) = &col.data else {
+            continue;
+        };
+        let categories = read_strings(p, &key, &ds)?;
+        let codes = values.iter().map(|v| v.unwrap_or(-1)).collect();
+        col.data =
+            crate::frame::categorical(p, &format!("{field}/{}", col.name), codes, categories)?;
+    }
+    Ok(())
 }

@@ -871,6 +871,29 @@ pub fn label_values(
 /// Reads sentences from a dataset directory (its Parquet file), a .parquet,
 /// a .jsonl (field `cell_sentence`, other text fields kept as labels) or a
 /// text file with one sentence per line.
+/// The cells of a dataset folder written by `c2s convert`. Unlike
+/// [`read_sentences`], a loose sentence file is refused: training and
+/// prediction need the folder's splits, labels and vocabulary, and a file
+/// read in its place would give "no label column" or "0 cells".
+pub fn read_dataset(dir: &Path) -> Result<Vec<SentenceRecord>> {
+    if !dir.join(MANIFEST_JSON).is_file() {
+        let problem = if dir.is_dir() {
+            "not a dataset folder made by c2s convert (no manifest.json)"
+        } else if dir.exists() {
+            "this is a file; a dataset folder made by c2s convert is needed"
+        } else {
+            "no such dataset folder"
+        };
+        return Err(DataError::bad(
+            dir,
+            "dataset",
+            problem,
+            "convert the .h5ad file first (c2s convert FILE -o FOLDER) and give that folder",
+        ));
+    }
+    read_sentences(dir)
+}
+
 pub fn read_sentences(path: &Path) -> Result<Vec<SentenceRecord>> {
     let path_buf;
     let path = if path.is_dir() {
@@ -952,10 +975,7 @@ fn read_jsonl(path: &Path) -> Result<Vec<SentenceRecord>> {
 fn read_parquet(path: &Path) -> Result<Vec<SentenceRecord>> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
-    let pq_err = |source| DataError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
+    let pq_err = |e| crate::error::parquet_read(path, e);
     let f = File::open(path).map_err(|e| DataError::io(path, e))?;
     let reader = SerializedFileReader::new(f).map_err(pq_err)?;
     let mut out = Vec::new();

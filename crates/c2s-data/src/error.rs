@@ -28,6 +28,8 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}: cannot read this Parquet file: {message}\n  hint: it is damaged or not written by c2s convert; convert the dataset again")]
+    ParquetRead { path: PathBuf, message: String },
     #[error("{path}: writing Parquet failed: {source}")]
     Parquet {
         path: PathBuf,
@@ -45,6 +47,21 @@ pub enum DataError {
 }
 
 pub type Result<T> = std::result::Result<T, DataError>;
+
+/// A reader's error, cut to its first line and 200 characters: the Parquet
+/// crate can describe a damaged file in over 100 KB.
+pub(crate) fn parquet_read(path: &std::path::Path, e: parquet::errors::ParquetError) -> DataError {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or("");
+    let mut message: String = line.chars().take(200).collect();
+    if message.len() < text.len() {
+        message.push_str(" …");
+    }
+    DataError::ParquetRead {
+        path: path.to_path_buf(),
+        message,
+    }
+}
 
 impl DataError {
     pub fn bad(

@@ -279,7 +279,7 @@ fn read_column(file: &Path, field: &str, g: &Group, name: &str) -> Result<Option
 /// A categorical column, its codes checked as pandas does: -1 is a missing
 /// value, anything else outside the categories is a damaged file (read
 /// silently, it would become empty labels).
-fn categorical(
+pub(crate) fn categorical(
     file: &Path,
     field: &str,
     codes: Vec<i64>,

@@ -181,8 +181,10 @@ pub fn check_folder(output: &Path, kind: Written, force: bool, inputs: &[&Path])
 /// can tell apart from a live job's: its `.c2s-owner` file stays locked while
 /// the job that made it runs.
 pub struct TempFolder {
-    dir: Option<tempfile::TempDir>,
+    // Declared first, so dropped (unlocked, closed) before the folder is
+    // removed: Windows cannot remove a folder holding an open file.
     _owner: File,
+    dir: Option<tempfile::TempDir>,
 }
 
 const OWNER: &str = ".c2s-owner";
@@ -200,8 +202,8 @@ impl TempFolder {
         let owner = File::create(&owner_path).map_err(|e| DataError::io(&owner_path, e))?;
         owner.lock().map_err(|e| DataError::io(&owner_path, e))?;
         Ok(TempFolder {
-            dir: Some(dir),
             _owner: owner,
+            dir: Some(dir),
         })
     }
 
@@ -325,6 +327,16 @@ pub fn check_file(path: &Path, force: bool) -> Result<()> {
         problem: problem.into(),
         hint: "choose another output file, or add --force to replace it".into(),
     })
+}
+
+/// Claims the file output `path` for a whole job and checks it may be
+/// written ([`check_file`]): a second job writing the same file meanwhile is
+/// refused, and once this one is done, the file exists (replaced only with
+/// `force`).
+pub fn claim_file_output(path: &Path, force: bool) -> Result<Claim> {
+    let c = claim(path)?;
+    check_file(path, force)?;
+    Ok(c)
 }
 
 /// Writes `bytes` to `path` as [`FileOutput`] does.

@@ -815,3 +815,152 @@ fn only_the_columns_asked_for_are_read() {
     // A wrong label or gene column names unread columns too: bad_inputs.rs
     // (unknown_matrix_label_or_gene_column).
 }
+
+#[derive(hdf5::H5Type, Clone)]
+#[repr(C)]
+struct LegacyObs {
+    index: hdf5::types::FixedAscii<8>,
+    cell_type: i8,
+}
+
+#[derive(hdf5::H5Type, Clone)]
+#[repr(C)]
+struct LegacyVar {
+    index: hdf5::types::FixedAscii<8>,
+}
+
+/// A CSR matrix as the pre-0.7 layout's h5sparse writer stored it.
+fn legacy_csr(f: &hdf5::File, name: &str, rows: &[Vec<f32>]) {
+    let g = f.create_group(name).unwrap();
+    let (mut data, mut indices, mut indptr) = (vec![], vec![], vec![0i64]);
+    for r in rows {
+        for (j, &v) in r.iter().enumerate() {
+            if v != 0.0 {
+                data.push(v);
+                indices.push(j as i32);
+            }
+        }
+        indptr.push(data.len() as i64);
+    }
+    g.new_dataset_builder()
+        .with_data(&data)
+        .create("data")
+        .unwrap();
+    g.new_dataset_builder()
+        .with_data(&indices)
+        .create("indices")
+        .unwrap();
+    g.new_dataset_builder()
+        .with_data(&indptr)
+        .create("indptr")
+        .unwrap();
+    let csr: hdf5::types::VarLenUnicode = "csr".parse().unwrap();
+    g.new_attr::<hdf5::types::VarLenUnicode>()
+        .create("h5sparse_format")
+        .unwrap()
+        .write_scalar(&csr)
+        .unwrap();
+    let shape = [rows.len() as i64, rows[0].len() as i64];
+    g.new_attr_builder()
+        .with_data(&shape)
+        .create("h5sparse_shape")
+        .unwrap();
+}
+
+fn fixed<const N: usize>(s: &str) -> hdf5::types::FixedAscii<N> {
+    hdf5::types::FixedAscii::from_ascii(s).unwrap()
+}
+
+#[test]
+fn pre_07_categoricals_and_raw_are_read_as_anndata_reads_them() {
+    // obs codes with the names in uns/cell_type_categories; X scaled (it
+    // holds negative values), raw.X and raw.var the counts of more genes.
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("old.h5ad");
+    {
+        let f = hdf5::File::create(&path).unwrap();
+        let obs: Vec<LegacyObs> = [("c0", 1i8), ("c1", 0), ("c2", 1)]
+            .iter()
+            .map(|&(n, c)| LegacyObs {
+                index: fixed(n),
+                cell_type: c,
+            })
+            .collect();
+        f.new_dataset_builder()
+            .with_data(&obs)
+            .create("obs")
+            .unwrap();
+        let var: Vec<LegacyVar> = ["CD3D", "MS4A1"]
+            .iter()
+            .map(|g| LegacyVar { index: fixed(g) })
+            .collect();
+        f.new_dataset_builder()
+            .with_data(&var)
+            .create("var")
+            .unwrap();
+        legacy_csr(
+            &f,
+            "X",
+            &[vec![1.2, -0.4], vec![-0.8, 2.0], vec![0.9, -1.1]],
+        );
+        let raw_var: Vec<LegacyVar> = ["CD3D", "MS4A1", "LYZ"]
+            .iter()
+            .map(|g| LegacyVar { index: fixed(g) })
+            .collect();
+        f.new_dataset_builder()
+            .with_data(&raw_var)
+            .create("raw.var")
+            .unwrap();
+        legacy_csr(
+            &f,
+            "raw.X",
+            &[
+                vec![5.0, 0.0, 2.0],
+                vec![0.0, 7.0, 1.0],
+                vec![3.0, 1.0, 9.0],
+            ],
+        );
+        let cats: Vec<hdf5::types::FixedAscii<8>> = vec![fixed("B cell"), fixed("T cell")];
+        f.create_group("uns")
+            .unwrap()
+            .new_dataset_builder()
+            .with_data(&cats)
+            .create("cell_type_categories")
+            .unwrap();
+    }
+    let ad = AnnData::open(&path).unwrap();
+    assert_eq!(ad.format, c2s_data::FileFormat::H5adLegacy);
+    let ct = ad.obs.column("cell_type").unwrap();
+    assert_eq!(
+        ct.data.texts(),
+        [
+            Some("T cell".into()),
+            Some("B cell".into()),
+            Some("T cell".into())
+        ]
+    );
+    assert!(ad.matrices.contains(&MatrixId::Raw), "{:?}", ad.matrices);
+
+    // Converted from raw (the counts), labelled by name, not by code.
+    let opts = ConvertOptions {
+        labels: vec!["cell_type".into()],
+        ..Default::default()
+    };
+    let (_t, _, s) = run(&path, &opts);
+    let sentences: Vec<&str> = s.iter().map(|r| r.sentence.as_str()).collect();
+    assert_eq!(sentences, ["CD3D LYZ", "MS4A1 LYZ", "LYZ CD3D MS4A1"]);
+    let labels: Vec<&str> = s.iter().map(|r| r.label("cell_type").unwrap()).collect();
+    assert_eq!(labels, ["T cell", "B cell", "T cell"]);
+
+    // Raw log-normalised rather than counts: still chosen over the scaled X.
+    {
+        let f = hdf5::File::open_rw(&path).unwrap();
+        let d = f.dataset("raw.X/data").unwrap();
+        let v: Vec<f32> = d.read_raw().unwrap();
+        let logged: Vec<f32> = v.iter().map(|x| (x * 0.37 + 1.0).ln()).collect();
+        d.write_raw(&logged).unwrap();
+    }
+    let (_t, _, s) = run(&path, &opts);
+    let again: Vec<&str> = s.iter().map(|r| r.sentence.as_str()).collect();
+    assert_eq!(again, sentences);
+}

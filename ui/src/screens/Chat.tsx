@@ -146,7 +146,7 @@ export function Chat() {
   async function pickCell() {
     const ds = state?.datasets[0];
     if (!ds) return notify("convert the dataset first", true);
-    const cells = await api.sampleCells(ds.folder, 1);
+    const cells = await api.sampleCells(project!.id, ds.id, 1);
     if (cells[0]) setSentence(cells[0].sentence);
   }
 

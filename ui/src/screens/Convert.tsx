@@ -23,7 +23,7 @@ export function Convert() {
   async function showPreview() {
     setPreviewError(null);
     try {
-      setPreview(await api.previewSentences(i.path, form!.input));
+      setPreview(await api.previewSentences(opened!.project.id, form!.input));
     } catch (e) {
       setPreviewError(errorText(e));
     }

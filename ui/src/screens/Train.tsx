@@ -55,13 +55,13 @@ export function Train() {
   useEffect(() => {
     if (!job || job.status === "running") return;
     refresh();
-    if (active) api.lossCurve(active.folder).then(setCurve);
+    if (active) api.lossCurve(active.run).then(setCurve);
   }, [job?.status]);
 
   useEffect(() => {
     if (!active) return;
-    api.lossCurve(active.folder).then(setCurve);
-  }, [active?.folder]);
+    api.lossCurve(active.run).then(setCurve);
+  }, [active?.run]);
 
   if (!dataset) {
     return (

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use c2s_data::dataset::{read_sentences, SentenceRecord};
+use c2s_data::dataset::{read_dataset, SentenceRecord};
 use c2s_data::output::Claim;
 use c2s_data::Vocabulary;
 use serde::{Deserialize, Serialize};
@@ -168,7 +168,7 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
 }
 
 fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining> {
-    let records = read_sentences(&req.dataset)?;
+    let records = read_dataset(&req.dataset)?;
     let label = match &req.label {
         Some(l) => l.clone(),
         None => records

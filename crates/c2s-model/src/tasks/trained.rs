@@ -111,6 +111,16 @@ impl TrainedModel {
             vars: candle_nn::VarMap::new(),
         };
         let tok = load_tokenizer(&dir.join("tokenizer.json"))?;
+        // Checked here, or a token past the embeddings fails deep inside
+        // candle as "index-select invalid index" with no file named.
+        let (n_tok, n_emb) = (tok.get_vocab_size(true), loaded.model.vocab_size());
+        if n_tok > n_emb {
+            return Err(ModelError::Tokenizer {
+                path: dir.join("tokenizer.json"),
+                message: format!("{n_tok} tokens, but the model has embeddings for {n_emb}"),
+                hint: "the tokenizer belongs to another model; restore the one saved with these weights".into(),
+            });
+        }
         let eos = tok
             .token_to_id(EOS)
             .or(loaded.model.config().eos_token_id())
