@@ -940,6 +940,7 @@ fn pre_07_categoricals_and_raw_are_read_as_anndata_reads_them() {
         ]
     );
     assert!(ad.matrices.contains(&MatrixId::Raw), "{:?}", ad.matrices);
+    drop(ad); // HDF5 opens a file once per process: closed before rewriting.
 
     // Converted from raw (the counts), labelled by name, not by code.
     let opts = ConvertOptions {
