@@ -32,6 +32,10 @@ pub struct EvalArgs {
     /// The .h5ad the dataset was converted from, if it moved since.
     #[arg(long)]
     source: Option<PathBuf>,
+    /// Score predictions on the cells of this split: test (the held-out
+    /// cells), val, or all (training cells included: not a held-out figure).
+    #[arg(long, default_value = "test")]
+    split: String,
     /// Real cells to compare generated cells with: test, validation, train or all.
     #[arg(long, default_value = "test")]
     reference_split: String,
@@ -87,6 +91,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
         run: a.run.clone(),
         source: a.source.clone(),
         reference_split: Some(a.reference_split.clone()),
+        prediction_split: Some(a.split.clone()),
         top_k: a.top_k,
     };
     let mut opts = GeneratedOptions {
@@ -114,8 +119,10 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
     }
     if let Some(p) = &report.prediction {
         println!(
-            "Cell type prediction on {} cells: accuracy {:.3}, macro F1 {:.3}",
-            p.model.n_cells, p.model.accuracy, p.model.macro_f1
+            "Cell type prediction on {}: accuracy {:.3}, macro F1 {:.3}",
+            c2s_eval::report::scored_on(p),
+            p.model.accuracy,
+            p.model.macro_f1
         );
         for b in &p.baselines {
             println!(

@@ -536,3 +536,80 @@ fn file_outputs_are_replaced_only_with_force_keeping_their_mode() {
     );
     assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
 }
+
+#[test]
+fn eval_scores_predictions_on_held_out_cells_only() {
+    let t = tempfile::tempdir().unwrap();
+    let ds = t.path().join("ds");
+    let ds_s = ds.to_str().unwrap();
+    ok(&[
+        "convert",
+        data("wu2020-tcells-200.h5ad").to_str().unwrap(),
+        "-o",
+        ds_s,
+        "--labels",
+        "cluster_orig",
+    ]);
+    // Right on every training cell, wrong on every test cell: a score over
+    // all cells would look good.
+    let records = c2s_data::dataset::read_sentences(&ds).unwrap();
+    let mut lines = String::new();
+    let (mut tests, mut others) = (0, 0);
+    for r in &records {
+        let truth = r.label("cluster_orig").unwrap();
+        let held_out = r.label("split") == Some("test");
+        let predicted = if held_out { "not a type" } else { truth };
+        (tests, others) = if held_out {
+            (tests + 1, others)
+        } else {
+            (tests, others + 1)
+        };
+        lines.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"cell_name": r.cell_name, "predicted": predicted, "true": truth})
+        ));
+    }
+    let preds = t.path().join("preds.jsonl");
+    std::fs::write(&preds, lines).unwrap();
+    let out = t.path().join("report");
+    let json = ok(&[
+        "eval",
+        ds_s,
+        "--predictions",
+        preds.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--no-umap",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let p = &v["prediction"];
+    assert_eq!(p["split"], "test");
+    assert_eq!(p["model"]["n_cells"], tests);
+    assert_eq!(p["left_out"], others);
+    assert_eq!(p["model"]["accuracy"], 0.0);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!(
+            "{tests} held-out cells (the dataset's test split)"
+        )),
+        "{html}"
+    );
+    // All cells, when asked, and said to be no held-out figure.
+    let out2 = t.path().join("report-all");
+    let json = ok(&[
+        "eval",
+        ds_s,
+        "--predictions",
+        preds.to_str().unwrap(),
+        "-o",
+        out2.to_str().unwrap(),
+        "--split",
+        "all",
+        "--no-umap",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["prediction"]["model"]["accuracy"].as_f64().unwrap() > 0.5);
+    assert!(v["notes"].to_string().contains("not a held-out figure"));
+}

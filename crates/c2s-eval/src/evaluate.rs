@@ -34,6 +34,10 @@ pub struct EvalInputs {
     pub reference_split: Option<String>,
     /// Words of each real sentence used (default: the longest generated one).
     pub top_k: Option<usize>,
+    /// Predictions are scored on the cells of this split only: "test"
+    /// (default), "validation" ("val") or "all" (training cells included,
+    /// which the report then says).
+    pub prediction_split: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -178,6 +182,18 @@ pub fn evaluate_cancellable(
             let by_name: std::collections::HashMap<&str, &SentenceRecord> =
                 records.iter().map(|r| (r.cell_name.as_str(), r)).collect();
             let (mut truth, mut pred, mut conf, mut names) = (vec![], vec![], vec![], vec![]);
+            let split = match inputs.prediction_split.as_deref().unwrap_or("test") {
+                "val" | "validation" => "val",
+                s @ ("test" | "all") => s,
+                other => {
+                    return Err(EvalError::bad(
+                        other.to_string(),
+                        "not a split to score predictions on",
+                        "choose test (the held-out cells), val or all",
+                    ))
+                }
+            };
+            let mut left_out = 0usize;
             for (i, line) in read_lines(path)?.into_iter().enumerate() {
                 let get = |k: &str| line.get(k).and_then(|v| v.as_str());
                 let Some(p) = get("predicted") else {
@@ -201,14 +217,26 @@ pub fn evaluate_cancellable(
                         "evaluate predictions against the dataset they were made on",
                     ));
                 }
-                let t =
-                    get("true").or_else(|| by_name.get(name).and_then(|r| label(r, &label_column)));
-                if let Some(t) = t {
+                let r = by_name[name];
+                if split != "all" && split_of(r) != split {
+                    left_out += 1;
+                    continue;
+                }
+                // The truth is the dataset's; a file's own `true` field only
+                // stands in where the dataset has no label for the cell.
+                if let Some(t) = label(r, &label_column).or_else(|| get("true")) {
                     truth.push(t.to_string());
                     pred.push(p.to_string());
                     conf.push(line.get("confidence").and_then(|v| v.as_f64()));
                     names.push(name.to_string());
                 }
+            }
+            if truth.is_empty() {
+                return Err(EvalError::bad(
+                    path.display().to_string(),
+                    format!("no prediction is of a labelled {split} cell ({left_out} of other splits)"),
+                    "predict the dataset's held-out cells (c2s predict --split test, or Annotate in the app), or pass --split all",
+                ));
             }
             let train: Vec<&SentenceRecord> = in_split("train");
             let train_labels: Vec<String> = train
@@ -217,6 +245,11 @@ pub fn evaluate_cancellable(
                 .map(String::from)
                 .collect();
             let mut report = evaluate_predictions(&truth, &pred, &conf, &train_labels)?;
+            report.split = split.to_string();
+            report.left_out = left_out;
+            if split == "all" {
+                notes.push("predictions scored on all cells, training cells included: not a held-out figure".into());
+            }
             stages.stage("k-NN baseline on expression")?;
             // Bounded work and memory on large datasets: seeded samples.
             let train_rows = sample_rows(train.len(), MAX_SAMPLE_CELLS, opts.seed);

@@ -19,6 +19,11 @@ pub struct Baseline {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PredictionReport {
+    /// The dataset split scored ("test" unless asked otherwise): figures
+    /// about a model are of cells it did not learn from.
+    pub split: String,
+    /// Predictions of cells of other splits, left out.
+    pub left_out: usize,
     pub model: ClassificationReport,
     pub baselines: Vec<Baseline>,
     /// Mean confidence of right and of wrong answers, when given.
@@ -52,6 +57,8 @@ pub fn evaluate_predictions(
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
     Ok(PredictionReport {
+        split: "all".into(),
+        left_out: 0,
         model,
         baselines,
         mean_confidence_right: mean(true),

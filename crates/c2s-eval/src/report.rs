@@ -185,7 +185,7 @@ fn html(r: &EvalReport, figs: &[Figure]) -> String {
         r.c2s_version
     );
     if let Some(p) = &r.prediction {
-        let _ = write!(h, "<h2>Cell type prediction</h2>\n<p>{} held-out cells.</p>\n<table><tr><th>method</th><th>accuracy</th><th>macro F1</th></tr>\n<tr><td><b>model</b></td><td><b>{:.3}</b></td><td><b>{:.3}</b></td></tr>\n", p.model.n_cells, p.model.accuracy, p.model.macro_f1);
+        let _ = write!(h, "<h2>Cell type prediction</h2>\n<p>{}</p>\n<table><tr><th>method</th><th>accuracy</th><th>macro F1</th></tr>\n<tr><td><b>model</b></td><td><b>{:.3}</b></td><td><b>{:.3}</b></td></tr>\n", esc(&scored_on(p)), p.model.accuracy, p.model.macro_f1);
         for b in &p.baselines {
             let _ = writeln!(
                 h,
@@ -274,6 +274,24 @@ fn html(r: &EvalReport, figs: &[Figure]) -> String {
     }
     let _ = write!(h, "<p class=\"note\">Evaluated in {:.1} s. Metrics: metrics.json beside this file.</p>\n</body></html>\n", r.seconds);
     h
+}
+
+/// Which cells the prediction figures are of, in words.
+pub fn scored_on(p: &crate::prediction::PredictionReport) -> String {
+    let n = p.model.n_cells;
+    let which = match p.split.as_str() {
+        "test" => format!("{n} held-out cells (the dataset's test split)"),
+        "val" => format!("{n} validation cells (held out from training)"),
+        _ => format!("all {n} cells, training cells included (not a held-out figure)"),
+    };
+    if p.left_out > 0 {
+        format!(
+            "{which}; {} predictions of other cells left out",
+            p.left_out
+        )
+    } else {
+        which
+    }
 }
 
 /// Writes the report folder `out`. An existing one is replaced only with

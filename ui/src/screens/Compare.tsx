@@ -236,6 +236,14 @@ export function Compare() {
           {p && (
             <div className="card" data-testid="prediction-metrics">
               <h3>Cell type prediction</h3>
+              <p className="small" data-testid="prediction-scope">
+                {p.split === "test"
+                  ? `On ${p.model.n_cells} cells the model never learned from (the dataset's held-out test cells)`
+                  : p.split === "val"
+                    ? `On ${p.model.n_cells} validation cells (held out from training)`
+                    : `On all ${p.model.n_cells} cells, training cells included: not a fair test of the model`}
+                {p.left_out > 0 ? `; ${p.left_out} predictions of other cells are left out.` : "."}
+              </p>
               <table>
                 <thead>
                   <tr>
