@@ -12,7 +12,9 @@ use c2s_data::annotate::{write_annotated_h5ad, ObsValues};
 use c2s_data::dataset::read_sentences;
 use c2s_data::preprocess::{LogBase, Preprocess};
 use c2s_data::{ConvertOptions, InputOptions, MatrixId};
-use c2s_model::cells::{generate_cells, predict_cells, CellInput, GenerateRequest};
+use c2s_model::cells::{
+    generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest, PredictionRecord,
+};
 use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
 use c2s_model::TrainedModel;
 use serde::{Deserialize, Serialize};
@@ -1101,14 +1103,13 @@ pub fn start_annotate(
         };
         let col = &model.card.label_column;
         let truth: Vec<Option<&str>> = records.iter().map(|r| r.label(col)).collect();
-        let mut lines = String::new();
-        for ((p, t), r) in preds.iter().zip(&truth).zip(&records) {
-            let split = r.label("split");
-            lines.push_str(&format!(
-                "{}\n",
-                json!({"cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence, "true": t, "split": split})
-            ));
-        }
+        let lines: Vec<PredictionRecord> = preds
+            .iter()
+            .zip(&truth)
+            .zip(&records)
+            .map(|((p, t), r)| PredictionRecord::new(p, *t, r.label("split")))
+            .collect();
+        let lines = predictions_jsonl(&lines);
         c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
         let (t, p): (Vec<&str>, Vec<&str>) = truth
             .iter()
@@ -1121,10 +1122,17 @@ pub fn start_annotate(
             Some(c2s_eval::classification::classification_report(&t, &p)?)
         };
         let store = Store::open(&home.join(crate::DB_FILE))?;
-        store.add_artefact(project_id, "predictions", &out, Some(&json!({"model": model_dir})))?;
+        store.add_artefact(
+            project_id,
+            "predictions",
+            &out,
+            Some(&json!({"model": model_dir})),
+        )?;
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for p in &preds {
-            *counts.entry(p.predicted.as_deref().unwrap_or("?")).or_default() += 1;
+            *counts
+                .entry(p.predicted.as_deref().unwrap_or("?"))
+                .or_default() += 1;
         }
         Ok(Outcome::Ok(json!({
             "predictions": out, "cells": preds.len(), "label_column": col,

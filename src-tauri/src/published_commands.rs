@@ -189,14 +189,16 @@ pub fn start_annotate_published(
             Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
             r => r?,
         };
-        let mut lines = String::new();
-        for ((p, t), r) in done.predictions.iter().zip(&done.truths).zip(&recs) {
-            lines.push_str(&format!(
-                "{}\n",
-                json!({"cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence,
-                       "answer": p.answer, "true": t, "split": r.label("split")})
-            ));
-        }
+        let lines: Vec<c2s_model::cells::PredictionRecord> = done
+            .predictions
+            .iter()
+            .zip(&done.truths)
+            .zip(&recs)
+            .map(|((p, t), r)| {
+                c2s_model::cells::PredictionRecord::new(p, t.as_deref(), r.label("split"))
+            })
+            .collect();
+        let lines = c2s_model::cells::predictions_jsonl(&lines);
         c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
         let (t, p): (Vec<&str>, Vec<&str>) = done
             .truths

@@ -150,6 +150,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("joint-map");
   await find("mean-scatter");
   await find("prediction-metrics");
+  // Annotate predicted every cell; only the held-out ones are scored.
+  assert.match(await textOf("prediction-scope"), /never learned from .*held-out test cells.*predictions of other cells are left out/);
   await shot("10-compare");
 
   // Plots export as PNG and SVG, tables as CSV, into the project's exports/.

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use c2s_data::dataset::{read_dataset, SentenceRecord};
-use c2s_model::cells::{embed_cells, generate_cells, predict_cells, CellInput, GenerateRequest};
+use c2s_model::cells::{
+    embed_cells, generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest,
+    PredictionRecord,
+};
 use c2s_model::train::TrainProgress;
 use c2s_model::train_dataset::{prepare_training, Preset as EnginePreset, TrainRequest};
 use c2s_model::TrainedModel;
@@ -244,14 +247,10 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
             known += 1;
             right += (Some(t) == p.predicted.as_deref()) as usize;
         }
-        lines.push(if a.free {
-            serde_json::json!({"cell_name": p.cell_name, "predicted": p.predicted, "answer": p.answer, "true": truth})
-        } else {
-            serde_json::json!({"cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence, "true": truth})
-        });
+        lines.push(PredictionRecord::new(p, truth, r.label("split")));
     }
     if let Some(out) = &a.output {
-        write_lines(out, &lines, a.force)?;
+        c2s_data::output::write_file(out, predictions_jsonl(&lines).as_bytes(), a.force)?;
     }
     let accuracy = if known > 0 {
         right as f64 / known as f64

@@ -156,18 +156,14 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
     let done = done?;
     eprintln!("{} candidate types", done.candidates);
     if let Some(out) = &a.output {
-        let lines: Vec<serde_json::Value> = done
+        let lines: Vec<PredictionRecord> = done
             .predictions
             .iter()
             .zip(&done.truths)
-            .map(|(p, t)| {
-                serde_json::json!({
-                    "cell_name": p.cell_name, "predicted": p.predicted, "confidence": p.confidence,
-                    "answer": p.answer, "true": t,
-                })
-            })
+            .zip(&chosen)
+            .map(|((p, t), r)| PredictionRecord::new(p, t.as_deref(), r.label("split")))
             .collect();
-        write_lines(out, &lines, a.force)?;
+        c2s_data::output::write_file(out, predictions_jsonl(&lines).as_bytes(), a.force)?;
     }
     let accuracy = done.accuracy();
     if a.json {

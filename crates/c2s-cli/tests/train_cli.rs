@@ -173,6 +173,20 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         assert!(labels.contains(&v["predicted"].as_str().unwrap()));
         let c = v["confidence"].as_f64().unwrap();
         assert!(c > 0.0 && c <= 1.0);
+        // The one record format of the CLI and the app, every field present.
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 6, "{keys:?}");
+        for k in [
+            "cell_name",
+            "predicted",
+            "confidence",
+            "answer",
+            "true",
+            "split",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {l}");
+        }
+        assert_eq!(v["split"], "test");
     }
 
     // Generated cells name only known genes, each once, and reconstruct.

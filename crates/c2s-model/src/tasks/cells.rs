@@ -108,6 +108,48 @@ impl CellPrediction {
     }
 }
 
+/// One line of a predictions file (JSON lines): the one record the CLI and
+/// the app write, and `c2s eval` and Compare read. Every field is always
+/// present (null when it does not apply), so pandas reads one schema.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct PredictionRecord {
+    pub cell_name: String,
+    /// The known type chosen (free answers: the type named, if any).
+    pub predicted: Option<String>,
+    /// Scored predictions: the softmax over the candidate types (published
+    /// models voting by group: the vote's share).
+    pub confidence: Option<f64>,
+    /// Free answers: the model's words.
+    pub answer: Option<String>,
+    /// The dataset's label of the cell, if it has one.
+    #[serde(rename = "true")]
+    pub truth: Option<String>,
+    /// The cell's split in the dataset (train, val, test): figures are of
+    /// held-out cells only.
+    pub split: Option<String>,
+}
+
+impl PredictionRecord {
+    pub fn new(p: &CellPrediction, truth: Option<&str>, split: Option<&str>) -> Self {
+        PredictionRecord {
+            cell_name: p.cell_name.clone(),
+            predicted: p.predicted.clone(),
+            confidence: p.confidence,
+            answer: p.answer.clone(),
+            truth: truth.map(String::from),
+            split: split.map(String::from),
+        }
+    }
+}
+
+/// The records as JSON lines.
+pub fn predictions_jsonl(records: &[PredictionRecord]) -> String {
+    records
+        .iter()
+        .map(|r| serde_json::to_string(r).expect("plain data serialises") + "\n")
+        .collect()
+}
+
 /// Predicts each cell's type: by scoring every known type (always a valid
 /// label, with a confidence), or with `free`, by letting the model write.
 pub fn predict_cells(
