@@ -16,6 +16,7 @@ use c2s_model::published_prompts::PublishedTask;
 use clap::{Args, ValueEnum};
 
 use crate::model_cmds::{cell_bar, chosen_cells, inputs, write_lines};
+use c2s_model::cells::{predictions_jsonl, PredictionRecord};
 
 /// The organism a published model's prompt names: the one given, else the
 /// dataset's species.
