@@ -34,20 +34,20 @@ pub struct EvalArgs {
     source: Option<PathBuf>,
     /// Score predictions on the cells of this split: test (the held-out
     /// cells), val, or all (training cells included: not a held-out figure).
-    #[arg(long, default_value = "test")]
+    #[arg(long, default_value = c2s_eval::evaluate::HELD_OUT)]
     split: String,
     /// Real cells to compare generated cells with: test, validation, train or all.
-    #[arg(long, default_value = "test")]
+    #[arg(long, default_value = c2s_eval::evaluate::HELD_OUT)]
     reference_split: String,
     /// Genes read from each real sentence (default: as many as the longest
     /// generated cell, so both sides have the same length).
     #[arg(long)]
     top_k: Option<usize>,
     /// Cells drawn from each cloud for the Gromov-Wasserstein distance.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = GeneratedOptions::default().gw_cells)]
     gw_cells: usize,
     /// Entropic regularisation of Gromov-Wasserstein.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = GeneratedOptions::default().gw.epsilon)]
     gw_epsilon: f64,
     /// Skip the UMAP plot (the slowest part on large inputs).
     #[arg(long)]
@@ -55,7 +55,7 @@ pub struct EvalArgs {
     /// Replace an existing report folder.
     #[arg(long)]
     force: bool,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = GeneratedOptions::default().seed)]
     seed: u64,
     /// Print the metrics as JSON.
     #[arg(long)]

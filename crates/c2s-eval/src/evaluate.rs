@@ -17,6 +17,10 @@ use crate::generated::{evaluate_generated, CellSet, GeneratedOptions, GeneratedR
 use crate::prediction::{evaluate_predictions, knn_expression_baseline, PredictionReport};
 use crate::profiles::SentenceSpace;
 
+/// The split figures about a model are measured on by default: the cells
+/// it never learned from.
+pub const HELD_OUT: &str = "test";
+
 #[derive(Debug, Clone, Default)]
 pub struct EvalInputs {
     pub dataset: PathBuf,
@@ -182,7 +186,7 @@ pub fn evaluate_cancellable(
             let by_name: std::collections::HashMap<&str, &SentenceRecord> =
                 records.iter().map(|r| (r.cell_name.as_str(), r)).collect();
             let (mut truth, mut pred, mut conf, mut names) = (vec![], vec![], vec![], vec![]);
-            let split = match inputs.prediction_split.as_deref().unwrap_or("test") {
+            let split = match inputs.prediction_split.as_deref().unwrap_or(HELD_OUT) {
                 "val" | "validation" => "val",
                 s @ ("test" | "all") => s,
                 other => {
@@ -313,7 +317,7 @@ pub fn evaluate_cancellable(
                 sentences: gen.iter().map(|r| r.sentence.clone()).collect(),
                 labels: gen.iter().map(requested).collect(),
             };
-            let split = match inputs.reference_split.as_deref().unwrap_or("test") {
+            let split = match inputs.reference_split.as_deref().unwrap_or(HELD_OUT) {
                 "validation" => "val",
                 s => s,
             };
