@@ -217,12 +217,7 @@ pub(crate) fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
 }
 
 pub fn run_predict(a: &PredictArgs) -> Result<()> {
-    // Claimed for the whole job: a second one writing this file is refused.
-    let _claim = a
-        .output
-        .as_deref()
-        .map(|o| c2s_data::output::claim_file_output(o, a.force))
-        .transpose()?;
+    let _claim = claim_output(a.output.as_deref(), a.force)?;
     // The dataset first: reading it is quicker than loading a model.
     let records = read_dataset(&a.dataset)?;
     let m = load_model_dir(&a.model)?;
@@ -286,6 +281,17 @@ pub(crate) fn cell_bar(verb: &str, cells: u64) -> ProgressBar {
         .progress_chars("=> "),
     );
     pb
+}
+
+/// Claims an optional file output for the whole job: a second job writing
+/// it is refused, and an existing file is replaced only with `force`.
+pub(crate) fn claim_output(
+    out: Option<&Path>,
+    force: bool,
+) -> Result<Option<c2s_data::output::Claim>> {
+    Ok(out
+        .map(|o| c2s_data::output::claim_file_output(o, force))
+        .transpose()?)
 }
 
 /// Writes JSON lines atomically (an existing file only with `force`).

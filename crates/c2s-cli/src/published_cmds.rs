@@ -15,7 +15,7 @@ use c2s_model::published_annotation::{annotate_dataset, Candidates, DatasetAnnot
 use c2s_model::published_prompts::PublishedTask;
 use clap::{Args, ValueEnum};
 
-use crate::model_cmds::{cell_bar, chosen_cells, inputs, write_lines};
+use crate::model_cmds::{cell_bar, chosen_cells, claim_output, inputs, write_lines};
 use c2s_model::cells::{predictions_jsonl, PredictionRecord};
 
 /// The organism a published model's prompt names: the one given, else the
@@ -103,12 +103,7 @@ pub struct AnnotateArgs {
 }
 
 pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
-    // Claimed for the whole job: a second one writing this file is refused.
-    let _claim = a
-        .output
-        .as_deref()
-        .map(|o| c2s_data::output::claim_file_output(o, a.force))
-        .transpose()?;
+    let _claim = claim_output(a.output.as_deref(), a.force)?;
     let records = read_dataset(&a.dataset)?;
     let mut chosen = chosen_cells(&records, &a.split);
     chosen.truncate(a.limit.unwrap_or(usize::MAX));

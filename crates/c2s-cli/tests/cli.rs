@@ -233,19 +233,25 @@ fn help_speaks_to_biologists() {
     assert!(h.contains("cell sentence"), "{h}");
 }
 
-#[test]
-fn eval_refuses_bad_inputs_with_a_hint() {
-    let t = tempfile::tempdir().unwrap();
-    let ds = t.path().join("ds");
-    let ds_s = ds.to_str().unwrap();
+/// The 200 T cells converted into `dir/ds`, labelled by cluster.
+fn wu_dataset(dir: &Path) -> PathBuf {
+    let ds = dir.join("ds");
     ok(&[
         "convert",
         data("wu2020-tcells-200.h5ad").to_str().unwrap(),
         "-o",
-        ds_s,
+        ds.to_str().unwrap(),
         "--labels",
         "cluster_orig",
     ]);
+    ds
+}
+
+#[test]
+fn eval_refuses_bad_inputs_with_a_hint() {
+    let t = tempfile::tempdir().unwrap();
+    let ds = wu_dataset(t.path());
+    let ds_s = ds.to_str().unwrap();
     let out = t.path().join("report");
     let out_s = out.to_str().unwrap();
     fails(&["eval", ds_s, "-o", out_s], "nothing to evaluate");
@@ -540,16 +546,8 @@ fn file_outputs_are_replaced_only_with_force_keeping_their_mode() {
 #[test]
 fn eval_scores_predictions_on_held_out_cells_only() {
     let t = tempfile::tempdir().unwrap();
-    let ds = t.path().join("ds");
+    let ds = wu_dataset(t.path());
     let ds_s = ds.to_str().unwrap();
-    ok(&[
-        "convert",
-        data("wu2020-tcells-200.h5ad").to_str().unwrap(),
-        "-o",
-        ds_s,
-        "--labels",
-        "cluster_orig",
-    ]);
     // Right on every training cell, wrong on every test cell: a score over
     // all cells would look good.
     let records = c2s_data::dataset::read_sentences(&ds).unwrap();

@@ -377,42 +377,38 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("it knows"));
 
-    // A model card without labels is refused when the model loads, not a panic.
+    // A damaged model folder is refused when the model loads, not a panic:
+    // a card without labels, another model's tokenizer (GPT-2's 50,257).
     let broken = t.path().join("broken");
-    std::fs::create_dir(&broken).unwrap();
-    for e in std::fs::read_dir(run.join("model")).unwrap().flatten() {
-        std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
-    }
-    let mut card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(broken.join("c2s.json")).unwrap()).unwrap();
-    card["labels"] = serde_json::json!([]);
-    std::fs::write(broken.join("c2s.json"), card.to_string()).unwrap();
-    let o = c2s()
-        .args(["predict", broken.to_str().unwrap(), ds.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let refused = |edit: &dyn Fn(&Path)| {
+        std::fs::create_dir_all(&broken).unwrap();
+        for e in std::fs::read_dir(run.join("model")).unwrap().flatten() {
+            std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
+        }
+        edit(&broken);
+        let o = c2s()
+            .args(["predict", broken.to_str().unwrap(), ds.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        err
+    };
+    let err = refused(&|dir| {
+        let path = dir.join("c2s.json");
+        let mut card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        card["labels"] = serde_json::json!([]);
+        std::fs::write(&path, card.to_string()).unwrap();
+    });
     assert!(
         err.contains("c2s.json") && err.contains("lists no cell types"),
         "{err}"
     );
-
-    // Another model's tokenizer (GPT-2's 50,257 tokens) is named at load.
-    for e in std::fs::read_dir(run.join("model")).unwrap().flatten() {
-        std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
-    }
-    std::fs::copy(
-        data("../fixtures/gpt2-tokenizer/tokenizer.json"),
-        broken.join("tokenizer.json"),
-    )
-    .unwrap();
-    let o = c2s()
-        .args(["predict", broken.to_str().unwrap(), ds.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = refused(&|dir| {
+        let gpt2 = data("../fixtures/gpt2-tokenizer/tokenizer.json");
+        std::fs::copy(gpt2, dir.join("tokenizer.json")).unwrap();
+    });
     assert!(
         err.contains("tokenizer.json") && err.contains("50257 tokens"),
         "{err}"
