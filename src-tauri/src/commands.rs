@@ -609,8 +609,8 @@ pub fn start_training(
 ) -> CmdResult<Started> {
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
-    // The run's record keeps the folder, so it is not released when empty.
-    let out = Reserved::new(&Path::new(&project.folder).join("runs"), "run", None)?.keep();
+    let reserved = Reserved::new(&Path::new(&project.folder).join("runs"), "run", None)?;
+    let out = reserved.path().to_path_buf();
     let req = train_request(&ds, &out, &form).map_err(any_text)?;
     let run_id = state
         .store
@@ -622,6 +622,8 @@ pub fn start_training(
             &serde_json::to_value(&req).map_err(text)?,
         )
         .map_err(text)?;
+    // The run's record points to the folder now: kept even while empty.
+    reserved.keep();
     let job_id = spawn_training(&app, &state, run_id, req);
     Ok(Started {
         job_id,
