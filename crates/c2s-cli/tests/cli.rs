@@ -460,18 +460,13 @@ fn force_never_deletes_what_c2s_did_not_write() {
     assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
 }
 
-#[test]
-fn two_conversions_to_one_folder_one_succeeds() {
-    let t = tempfile::tempdir().unwrap();
-    let out = t.path().join("race");
+/// Runs `c2s ARGS` twice at once: exactly one may write the output; the
+/// other is told another job is writing it, or (if it came second) that
+/// it exists.
+fn one_of_two_wins(args: &[&str]) {
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_c2s"))
-            .args([
-                "convert",
-                data("pbmc3k-10x.h5ad").to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-            ])
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -480,7 +475,10 @@ fn two_conversions_to_one_folder_one_succeeds() {
     let (a, b) = (spawn(), spawn());
     let results = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
     let won = results.iter().filter(|o| o.status.success()).count();
-    assert_eq!(won, 1, "exactly one conversion may write the folder");
+    assert_eq!(
+        won, 1,
+        "exactly one of two `c2s {args:?}` may write the output"
+    );
     let lost = results.iter().find(|o| !o.status.success()).unwrap();
     let err = String::from_utf8_lossy(&lost.stderr);
     assert!(
@@ -488,6 +486,18 @@ fn two_conversions_to_one_folder_one_succeeds() {
             || err.contains("already exists"),
         "{err}"
     );
+}
+
+#[test]
+fn two_conversions_to_one_folder_one_succeeds() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("race");
+    one_of_two_wins(&[
+        "convert",
+        data("pbmc3k-10x.h5ad").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(out.join("manifest.json").is_file());
     assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
 }
@@ -522,24 +532,7 @@ fn file_outputs_are_replaced_only_with_force_keeping_their_mode() {
     }
     // Two jobs writing one file at once: exactly one writes it.
     let race = t.path().join("race.h5ad");
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_c2s"))
-            .args(["reconstruct", ds_s, "-o", race.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
-    let results = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
-    assert_eq!(results.iter().filter(|o| o.status.success()).count(), 1);
-    let lost = results.iter().find(|o| !o.status.success()).unwrap();
-    let err = String::from_utf8_lossy(&lost.stderr);
-    assert!(
-        err.contains("another C2S Studio job is writing here now")
-            || err.contains("already exists"),
-        "{err}"
-    );
+    one_of_two_wins(&["reconstruct", ds_s, "-o", race.to_str().unwrap()]);
     assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
 }
 
@@ -568,19 +561,15 @@ fn eval_scores_predictions_on_held_out_cells_only() {
         ));
     }
     let preds = t.path().join("preds.jsonl");
-    std::fs::write(&preds, lines).unwrap();
+    std::fs::write(&preds, &lines).unwrap();
+    let eval = |out: &Path, extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["eval", ds_s, "--predictions", preds.to_str().unwrap()];
+        args.extend(["-o", out.to_str().unwrap(), "--no-umap", "--json"]);
+        args.extend(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
     let out = t.path().join("report");
-    let json = ok(&[
-        "eval",
-        ds_s,
-        "--predictions",
-        preds.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--no-umap",
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let v = eval(&out, &[]);
     let p = &v["prediction"];
     assert_eq!(p["split"], "test");
     assert_eq!(p["model"]["n_cells"], tests);
@@ -594,20 +583,37 @@ fn eval_scores_predictions_on_held_out_cells_only() {
         "{html}"
     );
     // All cells, when asked, and said to be no held-out figure.
-    let out2 = t.path().join("report-all");
-    let json = ok(&[
-        "eval",
-        ds_s,
-        "--predictions",
-        preds.to_str().unwrap(),
-        "-o",
-        out2.to_str().unwrap(),
-        "--split",
-        "all",
-        "--no-umap",
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let v = eval(&t.path().join("report-all"), &["--split", "all"]);
     assert!(v["prediction"]["model"]["accuracy"].as_f64().unwrap() > 0.5);
     assert!(v["notes"].to_string().contains("not a held-out figure"));
+    // Training cells are no split to score on; a file of training cells
+    // only leaves nothing held out to score.
+    let refused = t.path().join("refused");
+    let refused_s = refused.to_str().unwrap();
+    let preds_s = preds.to_str().unwrap();
+    fails(
+        &[
+            "eval",
+            ds_s,
+            "--predictions",
+            preds_s,
+            "-o",
+            refused_s,
+            "--split",
+            "train",
+        ],
+        "not a split to score predictions on",
+    );
+    let train_only: String = lines
+        .lines()
+        .zip(&records)
+        .filter(|(_, r)| r.label("split") == Some("train"))
+        .map(|(l, _)| format!("{l}\n"))
+        .collect();
+    std::fs::write(&preds, train_only).unwrap();
+    fails(
+        &["eval", ds_s, "--predictions", preds_s, "-o", refused_s],
+        "no prediction is of a labelled test cell",
+    );
+    assert!(!refused.exists());
 }
