@@ -1,29 +1,47 @@
 """transformers on the shapes of examples/published_throughput.rs, random
 weights, f32 on the CPU (bf16 on a GPU): prefill and greedy generation speed
-and peak memory, one JSON line. usage: published_torch.py SHAPE PROMPT NEW"""
+and peak memory, one JSON line. usage: published_torch.py SHAPE PROMPT NEW
+
+As for ours, the random weights are made and saved by another process and
+loaded with from_pretrained, as a user runs a model: the peak memory is
+loading's and running's."""
 
 import json
+import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 
 import torch
 from transformers import Gemma2Config, Gemma2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM
 
-shape, prompt_len, new = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-torch.manual_seed(0)
-if shape == "pythia-410m":
-    model = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=50304, hidden_size=1024, num_hidden_layers=24,
-        num_attention_heads=16, intermediate_size=4096, max_position_embeddings=2048, rotary_pct=0.25))
-elif shape == "gemma2-2b":
-    model = Gemma2ForCausalLM(Gemma2Config(vocab_size=256000, hidden_size=2304, intermediate_size=9216,
-        num_hidden_layers=26, num_attention_heads=8, num_key_value_heads=4, head_dim=256,
-        max_position_embeddings=8192, query_pre_attn_scalar=256))
-else:
-    model = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=50304, hidden_size=64, num_hidden_layers=2,
+from transformers import AutoModelForCausalLM
+
+
+def random_model(shape):
+    torch.manual_seed(0)
+    if shape == "pythia-410m":
+        return GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=50304, hidden_size=1024, num_hidden_layers=24,
+            num_attention_heads=16, intermediate_size=4096, max_position_embeddings=2048, rotary_pct=0.25))
+    if shape == "gemma2-2b":
+        return Gemma2ForCausalLM(Gemma2Config(vocab_size=256000, hidden_size=2304, intermediate_size=9216,
+            num_hidden_layers=26, num_attention_heads=8, num_key_value_heads=4, head_dim=256,
+            max_position_embeddings=8192, query_pre_attn_scalar=256))
+    return GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=50304, hidden_size=64, num_hidden_layers=2,
         num_attention_heads=4, intermediate_size=256, max_position_embeddings=2048, rotary_pct=0.25))
+
+
+if sys.argv[1] == "make":
+    random_model(sys.argv[2]).save_pretrained(sys.argv[3])
+    sys.exit()
+shape, prompt_len, new = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 dev = "cuda" if torch.cuda.is_available() else "cpu"
-model = model.to(dev, torch.bfloat16 if dev == "cuda" else torch.float32).eval()
+with tempfile.TemporaryDirectory() as folder:
+    subprocess.run([sys.executable, os.path.abspath(__file__), "make", shape, folder], check=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, dtype=torch.bfloat16 if dev == "cuda" else torch.float32).to(dev).eval()
 ids = torch.randint(2, 50000, (1, prompt_len), device=dev)
 
 

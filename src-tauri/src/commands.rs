@@ -796,6 +796,29 @@ pub struct GenerateForm {
     #[serde(default)]
     pub free: bool,
     pub seed: Option<u64>,
+    /// How typical of the type (classifier-free guidance); the engine's
+    /// default when absent.
+    pub guidance: Option<f64>,
+}
+
+/// The engine's sampling settings for new cells, which the chat starts from.
+#[derive(Serialize)]
+pub struct GenerationDefaults {
+    pub temperature: f64,
+    pub top_k: usize,
+    pub top_p: f64,
+    pub guidance: f64,
+}
+
+#[tauri::command]
+pub fn generation_defaults() -> GenerationDefaults {
+    let d = GenerateRequest::default();
+    GenerationDefaults {
+        temperature: d.temperature,
+        top_k: d.top_k,
+        top_p: d.top_p,
+        guidance: d.guidance,
+    }
 }
 
 #[derive(Clone, Serialize)]
@@ -832,7 +855,9 @@ pub fn start_generate(
         stop: Vec::new(),
         batch_size: 1,
         seed: form.seed.unwrap_or(d.seed),
+        guidance: form.guidance.unwrap_or(d.guidance),
     };
+    c2s_model::generate::Guidance::check_weight(req.guidance).map_err(text)?;
     Ok(state.jobs.spawn(&app, "generate", move |ctx| {
         let mut on_text = |cell: usize, t: &str| {
             ctx.emit(

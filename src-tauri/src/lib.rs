@@ -107,6 +107,8 @@ pub fn run() {
             commands::loss_curve,
             commands::model_info,
             commands::start_generate,
+            commands::generation_defaults,
+            published_commands::estimate_published_generation,
             commands::add_to_comparison,
             commands::predict_sentence,
             commands::sample_cells,

@@ -150,6 +150,20 @@ pub fn estimate_published_annotation(
     })
 }
 
+/// How long writing `n` cells of a type will take on this computer, measured
+/// on a few tokens before the job starts (seconds).
+#[tauri::command(async)]
+pub fn estimate_published_generation(
+    model: String,
+    cell_type: String,
+    n: usize,
+    state: State<'_, AppState>,
+) -> CmdResult<f64> {
+    let m = load_published(&state.published, &model_dir(&model)?).map_err(|e| format!("{e:#}"))?;
+    let req = PublishedGenerateRequest::for_types(vec![cell_type.trim().to_string()], n);
+    c2s_model::published::estimate_generation_seconds(&m, &req).map_err(text)
+}
+
 /// Annotates every converted cell with a published model; the result has the
 /// shape of the trained models' annotation, so the same screen shows and
 /// saves it.

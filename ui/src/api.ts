@@ -90,6 +90,14 @@ export interface CellMap {
   n_cells_in_file: number;
 }
 
+/** The engine's sampling settings for new cells (GenerateRequest's defaults). */
+export interface GenerationDefaults {
+  temperature: number;
+  top_k: number;
+  top_p: number;
+  guidance: number;
+}
+
 export interface ModelInfo {
   labels: string[];
   label_column: string;
@@ -168,6 +176,7 @@ export const api = {
   lossCurve: (runId: number) => invoke<{ train: [number, number][]; validation: [number, number][] }>("loss_curve", { runId }),
   modelInfo: (modelDir: string) => invoke<ModelInfo>("model_info", { modelDir }),
   startGenerate: (projectId: number, modelDir: string, form: any) => invoke<number>("start_generate", { projectId, modelDir, form }),
+  generationDefaults: () => invoke<GenerationDefaults>("generation_defaults"),
   addToComparison: (projectId: number, cells: any[]) => invoke<string>("add_to_comparison", { projectId, cells }),
   predictSentence: (modelDir: string, sentence: string) => invoke<any>("predict_sentence", { modelDir, sentence }),
   sampleCells: (projectId: number, datasetId: number, n: number) => invoke<any[]>("sample_cells", { projectId, datasetId, n }),
@@ -189,6 +198,8 @@ export const api = {
     invoke<{ seconds: number; prompts: number; cells: number; device: string }>("estimate_published_annotation", { projectId, datasetId, model, plan }),
   startAnnotatePublished: (projectId: number, datasetId: number, model: string, plan: AnnotationPlan) =>
     invoke<number>("start_annotate_published", { projectId, datasetId, model, plan }),
+  estimatePublishedGeneration: (model: string, cellType: string, n: number) =>
+    invoke<number>("estimate_published_generation", { model, cellType, n }),
   startPublishedGenerate: (projectId: number, datasetId: number, model: string, form: { cell_type?: string; tissue?: string; n: number }) =>
     invoke<number>("start_published_generate", { projectId, datasetId, model, form }),
   startDescribeGroup: (projectId: number, datasetId: number, model: string, question: { column: string; value: string; task: "tissue" | "summary" }) =>

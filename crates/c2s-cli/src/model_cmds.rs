@@ -335,6 +335,11 @@ pub struct GenerateArgs {
     top_k: usize,
     #[arg(long, default_value_t = 0.95)]
     top_p: f64,
+    /// How typical of the asked type the cells are (classifier-free
+    /// guidance): 1 samples the model as it is, 0 ignores the type, more
+    /// than 1 pushes toward what sets the type apart. Models trained here.
+    #[arg(long, allow_negative_numbers = true, default_value_t = c2s_model::cells::DEFAULT_GUIDANCE)]
+    guidance: f64,
     /// Let the model write any token, as the reference does (by default only
     /// genes it knows, each at most once).
     #[arg(long)]
@@ -368,7 +373,13 @@ pub struct GenerateArgs {
 pub fn run_generate(a: &GenerateArgs) -> Result<()> {
     // Claimed for the whole job: a second one writing this file is refused.
     let _claim = c2s_data::output::claim_file_output(&a.output, a.force)?;
+    c2s_model::generate::Guidance::check_weight(a.guidance)?;
     if !crate::published_cmds::is_trained_here(&a.model) {
+        if a.guidance != 1.0 {
+            bail!(
+                "--guidance needs a model trained here (it learns cells of no given type); published models take only --guidance 1"
+            );
+        }
         return crate::published_cmds::generate_with_published(
             &a.model,
             &a.cell_type,
@@ -406,6 +417,7 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         // Streaming shows one cell at a time.
         batch_size: if a.stream { 1 } else { a.batch_size },
         seed: a.seed,
+        guidance: a.guidance,
     };
     let pb = cell_bar("generating", (req.types.len() * a.n) as u64);
     let (mut current, mut shown) = (usize::MAX, 0usize);

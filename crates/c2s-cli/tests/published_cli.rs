@@ -233,6 +233,21 @@ fn published_models_annotate_describe_generate_and_embed() {
         !o.status.success(),
         "--tissue and --cell-type together are refused"
     );
+    // Guidance needs cells of no given type, which the published prompts lack.
+    let o = c2s()
+        .args([
+            "generate",
+            &p("pythia"),
+            "--cell-type",
+            "B cell",
+            "--guidance",
+            "2",
+        ])
+        .args(["-o", &p("guided.jsonl")])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--guidance needs a model trained here"));
 
     // Embeddings of the test split, as wide as the model.
     run(&[

@@ -233,6 +233,33 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&one_by_one).unwrap(), text);
+    // Guided cells (classifier-free guidance) keep to known genes; a weight
+    // that is negative or not a number is refused before anything is written.
+    let guided = t.path().join("guided.jsonl");
+    let generate_guided = |w: &str| {
+        c2s()
+            .args([
+                "generate",
+                run.join("model").to_str().unwrap(),
+                "--cell-type",
+                ty,
+            ])
+            .args(["-n", "3", "--guidance", w, "-o", guided.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    for bad in ["-1", "nan", "inf"] {
+        let o = generate_guided(bad);
+        assert!(!o.status.success(), "--guidance {bad} was taken");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("guidance weight"), "{err}");
+        assert!(!guided.exists());
+    }
+    let o = generate_guided("2.5");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("100.0 % of words are known genes, 100.0 % of those are unique"));
+    assert_eq!(std::fs::read_to_string(&guided).unwrap().lines().count(), 3);
     let o = c2s()
         .args([
             "reconstruct",

@@ -6,8 +6,10 @@
 //!
 //! usage: published_throughput SHAPE PROMPT_TOKENS NEW_TOKENS
 //!        published_throughput annotate SHAPE PROMPT_TOKENS LABELS CELLS
+//!        published_throughput make SHAPE DIR   (the random weights alone)
 //! SHAPE: pythia-410m, gemma2-2b or tiny. Prints one JSON line.
 
+use std::path::Path;
 use std::time::Instant;
 
 use c2s_model::generate::greedy;
@@ -39,24 +41,35 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Random weights of the shape, saved as a Hugging Face folder and loaded
-/// back as `c2s` loads a model for inference (memory-mapped, plain tensors).
-fn model(name: &str) -> Result<CausalLm, Box<dyn std::error::Error>> {
+/// Random weights of the shape, saved as a Hugging Face folder by another
+/// process (so that the peak memory measured is loading's and running's,
+/// not making the weights') and loaded back as `c2s` loads a model for
+/// inference. The folder lives as long as the returned guard.
+fn model(name: &str) -> Result<(CausalLm, tempfile::TempDir), Box<dyn std::error::Error>> {
     let (dev, _) = c2s_model::train::best_device();
     let dir = tempfile::tempdir()?;
-    {
-        let m = init_any(&shape(name), &candle_core::Device::Cpu, 0)?;
-        save_model(dir.path(), m.model.config(), &m.vars)?;
+    let made = std::process::Command::new(std::env::current_exe()?)
+        .args(["make", name])
+        .arg(dir.path())
+        .status()?;
+    if !made.success() {
+        return Err("making the random weights failed".into());
     }
-    Ok(c2s_model::trained::load_for_inference(dir.path(), &dev)?.0)
+    let m = c2s_model::trained::load_for_inference(dir.path(), &dev)?.0;
+    Ok((m, dir))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().collect();
     let n = |i: usize| -> usize { a[i].parse().expect("see usage in the source") };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    if a[1] == "make" {
+        let m = init_any(&shape(&a[2]), &candle_core::Device::Cpu, 0)?;
+        save_model(Path::new(&a[3]), m.model.config(), &m.vars)?;
+        return Ok(());
+    }
     if a[1] == "annotate" {
-        let m = model(&a[2])?;
+        let (m, _dir) = model(&a[2])?;
         let (prompt_len, labels, cells) = (n(3), n(4), n(5));
         let candidates: Vec<Vec<u32>> = (0..labels)
             .map(|_| (0..4).map(|_| rng.random_range(2..50000u32)).collect())
@@ -87,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         return Ok(());
     }
-    let m = model(&a[1])?;
+    let (m, _dir) = model(&a[1])?;
     let (prompt_len, new_tokens) = (n(2), n(3));
     let params = m.config().parameters();
     let prompt: Vec<u32> = (0..prompt_len)

@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let dtype = c2s_model::train::inference_dtype(&dev);
             let model = m.model.to_dtype(dtype)?;
             if model.has_half_rows() {
-                eprintln!("weights: f32, with f16 copies for decoding");
+                eprintln!("weights: f16, f32 arithmetic");
             } else {
                 eprintln!("weights: {dtype:?}");
             }

@@ -78,9 +78,9 @@ fn annotation_with_a_shared_cache_answers_as_scoring_each_label_alone() {
     let t0 = std::time::Instant::now();
     let m = TrainedModel::load(&summary.model_dir).unwrap();
     assert_eq!(m.card.prompt_style, PromptStyle::Published);
-    // In f32 throughout: on the CPU, inference models also keep f16 copies
-    // for one-token steps, which would differ from whole-prompt passes by
-    // rounding alone.
+    // In f32 throughout: on the CPU, inference models keep f16 weights, and
+    // one-token steps (streamed) would differ from whole-prompt passes
+    // (blocked) by rounding alone.
     let model = c2s_model::load_causal_lm(
         &summary.model_dir,
         &candle_core::Device::Cpu,

@@ -289,3 +289,20 @@ fn tissue_groups_are_written_per_group() {
     let r = generate_tissue_cells(&m, &req, &|_, _| {}, &AtomicBool::new(true));
     assert!(matches!(r, Err(ModelError::Cancelled)), "{r:?}");
 }
+
+/// The time estimate shown before generating: a measured, finite figure,
+/// and nothing to wait for when nothing is asked (the scaling is tested in
+/// the module).
+#[test]
+fn generation_time_is_estimated_before_the_job() {
+    use c2s_model::published::estimate_generation_seconds;
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny_pythia(t.path(), 2048);
+    let mut req = PublishedGenerateRequest::for_types(vec!["B cell".into()], 3);
+    req.num_genes = 20;
+    req.batch_size = 2;
+    let s = estimate_generation_seconds(&m, &req).unwrap();
+    assert!(s.is_finite() && s > 0.0, "{s}");
+    req.per_type = 0;
+    assert_eq!(estimate_generation_seconds(&m, &req).unwrap(), 0.0);
+}

@@ -65,7 +65,7 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     assert_eq!(card.label_column, "cluster_orig");
     assert_eq!(card.labels.len(), 16);
     assert!(!card.genes.is_empty());
-    let m = TrainedModel::load(&s.model_dir).unwrap();
+    let mut m = TrainedModel::load(&s.model_dir).unwrap();
     assert_eq!(m.loaded.model.n_layer(), 1);
 
     // The cell workflows stop on a cancel and work without one.
@@ -93,6 +93,33 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
         .all(|c| card.labels.contains(c.predicted.as_ref().unwrap())));
     let g = generate_cells(&m, &gen, &mut |_, _| {}, &|_, _| {}, &never).unwrap();
     assert_eq!(g.cells.len(), 2);
+    // Guided cells of a type keep to known genes, each once.
+    let typed = GenerateRequest {
+        types: vec![Some(card.labels[0].clone())],
+        per_type: 3,
+        guidance: 2.5,
+        ..Default::default()
+    };
+    let g = generate_cells(&m, &typed, &mut |_, _| {}, &|_, _| {}, &never).unwrap();
+    assert_eq!(g.cells.len(), 3);
+    assert!(g.constrained && g.valid_share == 1.0 && g.unique_share == 1.0);
+    let bad = GenerateRequest {
+        guidance: -1.0,
+        ..typed.clone()
+    };
+    let err = generate_cells(&m, &bad, &mut |_, _| {}, &|_, _| {}, &never).unwrap_err();
+    assert!(err.to_string().contains("guidance weight"), "{err}");
+    // The run learned cells of no given type (some generation examples drop
+    // their type); a model that did not is refused guidance, not misled.
+    assert!(card.learned_unconditional);
+    m.card.learned_unconditional = false;
+    let err =
+        generate_cells(&m, &guided_by_2(&typed), &mut |_, _| {}, &|_, _| {}, &never).unwrap_err();
+    assert!(
+        err.to_string().contains("learned cells of no given type"),
+        "{err}"
+    );
+    m.card.learned_unconditional = true;
 
     // The run folder is protected, and fine-tuning keeps the pretrained shape.
     let err = prepare_training(&req).err().unwrap().to_string();
@@ -104,4 +131,12 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     ft.layers = Some(2);
     let err = prepare_training(&ft).err().unwrap().to_string();
     assert!(err.contains("come from the pretrained model"), "{err}");
+}
+
+/// A copy of `req` with guidance on (2.0).
+fn guided_by_2(req: &GenerateRequest) -> GenerateRequest {
+    GenerateRequest {
+        guidance: 2.0,
+        ..req.clone()
+    }
 }

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import { api, errorText, type ModelInfo } from "../api";
 import { parseRequest, type Message } from "../state/chat";
+import { formatDuration } from "../state/jobs";
 import { useApp } from "../store";
 
 export function Chat() {
@@ -10,6 +11,8 @@ export function Chat() {
   const [groupVal, setGroupVal] = useState("");
   const [pubType, setPubType] = useState("");
   const [pubN, setPubN] = useState(3);
+  // Seconds writing the cells will take here, measured before the job.
+  const [pubEstimate, setPubEstimate] = useState<number | null>(null);
   const [tissue, setTissue] = useState("");
   const [groupsN, setGroupsN] = useState(1);
   const dataset = state?.datasets[0];
@@ -19,11 +22,19 @@ export function Chat() {
   const [cellType, setCellType] = useState("");
   const [sentence, setSentence] = useState("");
   const [typed, setTyped] = useState("");
-  const [settings, setSettings] = useState({ temperature: 1.0, top_k: 50, top_p: 0.95, free: false });
+  // The engine's defaults (generation_defaults) replace these once loaded.
+  const [settings, setSettings] = useState({ temperature: 1.0, top_k: 50, top_p: 0.95, guidance: 1.0, free: false });
   const [pathTyped, setPathTyped] = useState("");
   const [running, setRunning] = useState<number | null>(null);
   const bottom = useRef<HTMLDivElement>(null);
   const finished = state?.runs.filter((r) => r.status === "finished") ?? [];
+
+  useEffect(() => {
+    api
+      .generationDefaults()
+      .then((d) => setSettings((s) => ({ ...s, ...d })))
+      .catch(() => {});
+  }, []);
 
   useEffect(() => {
     if (!modelDir && finished.length > 0) api.runModelDir(finished[0].id).then(setModelDir).catch(() => {});
@@ -104,6 +115,24 @@ export function Chat() {
       dispatchChat({ type: "error", text: errorText(e) });
     }
   }
+
+  useEffect(() => {
+    setPubEstimate(null);
+    const model = published?.model;
+    if (!model || !pubType.trim() || pubN < 1 || running != null || !published.info.tasks.includes("cell_type_generation")) return;
+    let live = true;
+    // Measured once the form rests: each measurement runs the model briefly.
+    const t = setTimeout(() => {
+      api
+        .estimatePublishedGeneration(model, pubType, pubN)
+        .then((s) => live && setPubEstimate(s))
+        .catch(() => {});
+    }, 800);
+    return () => {
+      live = false;
+      clearTimeout(t);
+    };
+  }, [published?.model, pubType, pubN, running]);
 
   async function publishedGenerate() {
     if (!published || !project || !dataset || !pubType.trim()) return;
@@ -292,6 +321,11 @@ export function Chat() {
             >
               Generate
             </button>
+            {pubEstimate != null && (
+              <span className="muted small" title="measured on a few words just now; the cells' real length changes it" data-testid="pub-gen-estimate">
+                about {formatDuration(pubEstimate)} on this computer
+              </span>
+            )}
             <div className="row">
               <input type="number" min={1} max={100} value={groupsN} onChange={(e) => setGroupsN(+e.target.value)} style={{ width: "4em" }} data-testid="pub-groups-n" />
               <span title="each group is 5 cells written together, as the multi-cell models learned">groups of cells from</span>
@@ -319,6 +353,24 @@ export function Chat() {
               <option key={l}>{l}</option>
             ))}
           </select>
+          {cellType && (
+            <label
+              className="slider"
+              title="How strongly the cells lean toward what sets this type apart from other cells (classifier-free guidance: 1 is the model as it is, 0 ignores the type, higher is more typical and less varied)"
+            >
+              How typical of the type
+              <input
+                type="range"
+                min={0}
+                max={4}
+                step={0.25}
+                value={settings.guidance}
+                onChange={(e) => setSettings({ ...settings, guidance: +e.target.value })}
+                data-testid="gen-guidance"
+              />
+              <span>{settings.guidance.toFixed(2)}</span>
+            </label>
+          )}
           <button className="primary" disabled={!info || running != null} onClick={() => generate(n, cellType || null)} data-testid="generate">
             Generate
           </button>

@@ -1,15 +1,20 @@
 //! Products of f32 activations with f16 weight matrices, for inference on
-//! the CPU.
+//! the CPU, where the model keeps its matrices in f16 only.
 //!
 //! Generating a token at batch 1 reads every weight once, so its speed is the
 //! memory's: GPT-2 small moves 494 MB of f32 weights a token, and a 2-core
 //! machine streams about 22 GB/s, 45 tokens/s at best. Stored as f16 the
-//! weights take half the bytes. candle's CPU f16 product (gemm's) is no
-//! faster than its f32 one and makes the activations f16 too, and no crate
-//! multiplies f32 rows by f16 weights, so the kernel is here: each weight row
-//! is converted to f32 as it streams through (F16C on x86-64) and
-//! accumulated in f32. Layer norms, softmax, the KV cache and the logits stay
-//! f32; the only rounding is the weights' (relative 2^-11).
+//! weights take half the bytes, and the model half the memory (a Gemma-2 2B
+//! in 5 GB instead of 10). candle's CPU f16 product (gemm's) makes the
+//! activations f16 too (Gemma's overflow there), and no crate multiplies f32
+//! rows by f16 weights, so the kernel is here. Few rows (decoding): each
+//! weight row is converted to f32 as it streams through (F16C on x86-64)
+//! and accumulated in f32. Many rows (a prompt, a batch of labels to score):
+//! a block of weight rows at a time is widened into a buffer that stays in
+//! the cache and multiplied by gemm's blocked f32 product (AVX-512 where
+//! the CPU has it). Norms, softmax, the KV cache and the logits stay f32;
+//! the only rounding is the weights' (relative 2^-11; none for weights
+//! stored in bf16 within f16's range).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use half::f16;
@@ -24,6 +29,10 @@ use rayon::prelude::*;
 /// at 64.
 const MAX_STREAMED_ROWS: usize = 8;
 
+/// Weight rows widened per gemm call above MAX_STREAMED_ROWS: 256 rows of
+/// 1024 are 1 MB of f32, which stays in the cache while gemm reads it.
+const ROWS_PER_BLOCK: usize = 256;
+
 /// Weight rows per parallel task: about 96 KB of f16 at GPT-2's width.
 const ROWS_PER_TASK: usize = 64;
 
@@ -32,16 +41,13 @@ pub fn rows_of(w: &Tensor) -> candle_core::Result<Tensor> {
     w.to_dtype(candle_core::DType::F16)?.contiguous()
 }
 
-/// Whether `x` `[.., k]` is few enough f32 rows on the CPU for `matmul` to
-/// beat an f32 product.
-pub fn streams(x: &Tensor) -> bool {
-    let rows = x.elem_count() / x.dims().last().copied().unwrap_or(1).max(1);
-    x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && rows <= MAX_STREAMED_ROWS
+/// Whether `rows` are f16 weights on the CPU, which `matmul` multiplies.
+pub fn is_half(rows: &Tensor) -> bool {
+    rows.device().is_cpu() && rows.dtype() == candle_core::DType::F16
 }
 
 /// `x` `[.., k]` (f32, CPU) times `rows` `[n, k]` (f16) transposed: `[.., n]`
-/// in f32, as `x.matmul(rows.t())` with the weights rounded to f16. One pass
-/// over the weights per call, so meant for few rows (`streams`).
+/// in f32, as `x.matmul(rows.t())` with the weights rounded to f16.
 pub fn matmul(x: &Tensor, rows: &Tensor) -> candle_core::Result<Tensor> {
     let (n, k) = rows.dims2()?;
     let dims = x.dims();
@@ -84,6 +90,9 @@ impl CustomOp2 for HalfProduct {
         let (x, w) = (&x[xa..xb], &w[wa..wb]);
         let (m, k) = l1.shape().dims2()?;
         let n = l2.shape().dims2()?.0;
+        if m > MAX_STREAMED_ROWS {
+            return Ok((CpuStorage::F32(blocked(x, w, m, k, n)), Shape::from((m, n))));
+        }
         let dot = dot_kernel();
         // Output transposed ([n, m]) so each task writes one block of it;
         // at m = 1 (decoding) that is already the answer.
@@ -111,6 +120,54 @@ impl CustomOp2 for HalfProduct {
         };
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
+}
+
+/// `x` `[m, k]` times `w` `[n, k]` transposed, for many rows: each task
+/// widens ROWS_PER_BLOCK weight rows to f32 and has gemm write the
+/// matching columns of the output.
+fn blocked(x: &[f32], w: &[f16], m: usize, k: usize, n: usize) -> Vec<f32> {
+    /// The output, written by tasks at disjoint columns.
+    struct Out(*mut f32);
+    // SAFETY: each task writes only its own columns of the buffer, which
+    // outlives them (the parallel loop ends before it is returned).
+    unsafe impl Sync for Out {}
+    let mut out = vec![0f32; m * n];
+    let dst = Out(out.as_mut_ptr());
+    w.par_chunks(ROWS_PER_BLOCK * k)
+        .enumerate()
+        .for_each(|(b, ws)| {
+            let nb = ws.len() / k;
+            let mut wf = vec![0f32; ws.len()];
+            ws.convert_to_f32_slice(&mut wf);
+            let dst = &dst;
+            // SAFETY: lhs is x ([m, k], row-major), rhs is the block as
+            // [k, nb] (column j = weight row j), dst the block's columns of
+            // `out` ([m, n], row-major); all in bounds of their buffers.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    nb,
+                    k,
+                    dst.0.add(b * ROWS_PER_BLOCK),
+                    1,
+                    n as isize,
+                    false,
+                    x.as_ptr(),
+                    1,
+                    k as isize,
+                    wf.as_ptr(),
+                    k as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
+            }
+        });
+    out
 }
 
 /// The dot product of a weight row and an activation row, the fastest this
@@ -199,7 +256,14 @@ mod tests {
     fn product_equals_f32_matmul_of_the_rounded_weights() {
         let dev = Device::Cpu;
         // Widths that leave tails after the 32-wide steps and the 64-row tasks.
-        for (m, k, n) in [(1, 768, 2304), (3, 77, 130), (48, 40, 65), (60, 33, 9)] {
+        // Past MAX_STREAMED_ROWS and ROWS_PER_BLOCK: the blocked product.
+        for (m, k, n) in [
+            (1, 768, 2304),
+            (3, 77, 130),
+            (48, 40, 65),
+            (60, 33, 9),
+            (9, 64, 600),
+        ] {
             let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
             let w = Tensor::randn(0f32, 0.1, (n, k), &dev)
                 .unwrap()

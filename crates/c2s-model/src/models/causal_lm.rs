@@ -23,7 +23,7 @@ enum Net {
 pub struct CausalLm {
     config: ModelConfig,
     net: Net,
-    /// Whether CPU decoding streams f16 copies of the weights.
+    /// Whether the matrices are f16 on the CPU, computed with in f32.
     half_rows: bool,
 }
 
@@ -88,11 +88,10 @@ impl CausalLm {
     /// on GPUs; norms and softmax still compute in f32, and logits come out
     /// in f32). Training keeps f32.
     ///
-    /// On the CPU, f16 keeps the f32 model and adds f16 copies of its weight
-    /// matrices, which decoding streams at half the bytes
-    /// (crate::kernels::half_weights: a token at batch 1 reads every weight
-    /// once). Longer inputs (prompts, batches of cells to score) are
-    /// compute-bound and keep f32 products. Memory: 1.5 times the f32 model.
+    /// On the CPU, f16 keeps the weight matrices in f16 only and computes in
+    /// f32 (crate::kernels::half_weights): half the f32 model's memory, and
+    /// a generated token, which reads every weight once, at half the bytes.
+    /// Norms, softmax, the KV cache and logits stay f32.
     ///
     /// Gemma-2 overflows in f16 (its activations pass 65,504), so on a GPU
     /// it runs f16 requests in f32.
@@ -114,7 +113,8 @@ impl CausalLm {
         })
     }
 
-    /// Whether decoding streams f16 copies of the weights (to_dtype on the CPU).
+    /// Whether the matrices are f16 on the CPU, computed with in f32
+    /// (to_dtype).
     pub fn has_half_rows(&self) -> bool {
         self.half_rows
     }

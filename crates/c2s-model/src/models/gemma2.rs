@@ -14,10 +14,10 @@ use candle_nn::VarBuilder;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
-use crate::kernels::fused;
+use crate::kernels::{fused, half_weights};
 use crate::models::cache::{append, attention_mask, keep_last, KvCache, LayerKv};
 use crate::models::config::{ConfigReader, RawConfig};
-use crate::models::layers::{grouped_scores, grouped_values, Linear, RmsNorm, INIT};
+use crate::models::layers::{embed, grouped_scores, grouped_values, Linear, RmsNorm, INIT};
 use crate::models::rotary::Rotary;
 
 /// `config.json` of a Gemma-2 model, in transformers 4's spelling (the
@@ -195,9 +195,9 @@ struct Layer {
 #[derive(Debug, Clone)]
 pub struct Gemma2 {
     pub config: Gemma2Config,
+    /// The embeddings and the tied head (f16 where the model keeps f16
+    /// matrices on the CPU).
     embed_tokens: Tensor,
-    /// f16 copy of the embeddings for the tied head when decoding on the CPU.
-    embed_rows: Option<Tensor>,
     layers: Vec<Layer>,
     norm: RmsNorm,
     rotary: Rotary,
@@ -259,7 +259,6 @@ impl Gemma2 {
                 "weight",
                 INIT,
             )?,
-            embed_rows: None,
             layers,
             norm: RmsNorm::new(m.pp("norm"), e, eps)?,
             rotary: Rotary::new(d, cfg.rope_theta, cfg.max_position_embeddings, vb.device())?,
@@ -270,8 +269,14 @@ impl Gemma2 {
         self.embed_tokens.device()
     }
 
+    /// The dtype the model computes in (f32 where its matrices are f16 on
+    /// the CPU).
     pub fn dtype(&self) -> DType {
-        self.embed_tokens.dtype()
+        if half_weights::is_half(&self.embed_tokens) {
+            DType::F32
+        } else {
+            self.embed_tokens.dtype()
+        }
     }
 
     /// The same model with its weights in `dtype`, or on the CPU with f16
@@ -282,14 +287,9 @@ impl Gemma2 {
         Ok(Gemma2 {
             config: self.config.clone(),
             embed_tokens: if half_rows {
-                self.embed_tokens.clone()
+                half_weights::rows_of(&self.embed_tokens)?
             } else {
                 self.embed_tokens.to_dtype(dtype)?
-            },
-            embed_rows: if half_rows {
-                Some(crate::kernels::half_weights::rows_of(&self.embed_tokens)?)
-            } else {
-                None
             },
             layers: self
                 .layers
@@ -363,10 +363,7 @@ impl Gemma2 {
         let c = &self.config;
         let past = cache.as_ref().map_or(0, |c| c.len());
         let dev = ids.device();
-        let emb = self
-            .embed_tokens
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, c.hidden_size))?;
+        let emb = embed(&self.embed_tokens, ids)?;
         // transformers rounds the scale to the weights' dtype first.
         let scale = Tensor::new(&[(c.hidden_size as f64).sqrt() as f32], dev)?
             .to_dtype(emb.dtype())?
@@ -423,9 +420,9 @@ impl Gemma2 {
 
     /// Logits through the tied head, soft-capped, in f32.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        let logits = match &self.embed_rows {
-            Some(rows) if crate::kernels::half_weights::streams(hidden) => {
-                crate::kernels::half_weights::matmul(hidden, rows)?
+        let logits = match &self.embed_tokens {
+            rows if half_weights::is_half(rows) && hidden.dtype() == DType::F32 => {
+                half_weights::matmul(hidden, rows)?
             }
             _ => {
                 let dims = hidden.dims();

@@ -11,18 +11,19 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
+use crate::kernels::half_weights;
 use crate::models::cache::{append, attention_mask, KvCache, LayerKv};
 use crate::models::gpt2_config::Gpt2Config;
-use crate::models::layers::{LayerNorm, INIT};
+use crate::models::layers::{embed, LayerNorm, INIT};
 
 /// GPT-2's Conv1D: a linear layer whose weight is stored `[in, out]`.
 #[derive(Debug, Clone)]
 struct Conv1D {
+    /// `[in, out]`; where the model keeps f16 matrices on the CPU, the f16
+    /// rows of the transpose (`[out, in]`) that crate::kernels::half_weights
+    /// multiplies (Gpt2::to_dtype).
     weight: Tensor,
     bias: Tensor,
-    /// f16 rows of the transpose (`[out, in]`) for decoding on the CPU, which
-    /// crate::kernels::half_weights streams at half the bytes (Gpt2::to_dtype).
-    rows: Option<Tensor>,
 }
 
 impl Conv1D {
@@ -30,14 +31,13 @@ impl Conv1D {
         Ok(Conv1D {
             weight: self.weight.to_dtype(dtype)?,
             bias: self.bias.to_dtype(dtype)?,
-            rows: None,
         })
     }
 
     fn with_half_rows(&self) -> Result<Self> {
         Ok(Conv1D {
-            rows: Some(crate::kernels::half_weights::rows_of(&self.weight.t()?)?),
-            ..self.clone()
+            weight: half_weights::rows_of(&self.weight.t()?)?,
+            bias: self.bias.to_dtype(DType::F32)?,
         })
     }
 
@@ -45,16 +45,14 @@ impl Conv1D {
         Ok(Conv1D {
             weight: vb.get_with_hints((n_in, n_out), "weight", INIT)?,
             bias: vb.get_with_hints(n_out, "bias", Init::Const(0.0))?,
-            rows: None,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let product = match &self.rows {
-            Some(rows) if crate::kernels::half_weights::streams(x) => {
-                crate::kernels::half_weights::matmul(x, rows)?
-            }
-            _ => x.broadcast_matmul(&self.weight)?,
+        let product = if half_weights::is_half(&self.weight) && x.dtype() == DType::F32 {
+            half_weights::matmul(x, &self.weight)?
+        } else {
+            x.broadcast_matmul(&self.weight)?
         };
         Ok(crate::kernels::fused::add_trailing(&product, &self.bias)?)
     }
@@ -163,6 +161,8 @@ impl Block {
 
     fn with_half_rows(&self) -> Result<Self> {
         Ok(Block {
+            ln_1: self.ln_1.cast(DType::F32)?,
+            ln_2: self.ln_2.cast(DType::F32)?,
             attn: self.attn.with_half_rows()?,
             c_fc: self.c_fc.with_half_rows()?,
             c_proj: self.c_proj.with_half_rows()?,
@@ -204,9 +204,9 @@ impl Block {
 #[derive(Debug, Clone)]
 pub struct Gpt2 {
     pub config: Gpt2Config,
+    /// The token embeddings and the tied head (f16 where the model keeps f16
+    /// matrices on the CPU).
     wte: Tensor,
-    /// f16 copy of `wte` for the language-model head when decoding on the CPU.
-    wte_rows: Option<Tensor>,
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
@@ -236,7 +236,6 @@ impl Gpt2 {
         Ok(Gpt2 {
             config: config.clone(),
             wte,
-            wte_rows: None,
             wpe,
             blocks,
             ln_f,
@@ -251,28 +250,27 @@ impl Gpt2 {
     /// on GPUs; layer norms and softmax still compute in f32, and logits come
     /// out in f32). Training keeps f32.
     ///
-    /// On the CPU, f16 keeps the f32 model and adds f16 copies of its weight
-    /// matrices (the blocks' and the language-model head), which decoding
-    /// streams at half the bytes (crate::kernels::half_weights; a token at batch 1
-    /// reads every weight once). Longer inputs (prompts, batches of cells to
-    /// score) are compute-bound and keep f32 products, so prediction and
-    /// embeddings are unchanged. Memory: 1.5 times the f32 model.
+    /// On the CPU, f16 keeps the weight matrices (the blocks' and the
+    /// embeddings with the tied head) in f16 only and computes in f32
+    /// (crate::kernels::half_weights): half the f32 model's memory, and a
+    /// generated token, which reads every weight once, at half the bytes.
     pub fn to_dtype(&self, dtype: DType) -> Result<Gpt2> {
         if dtype == DType::F16 && self.device().is_cpu() {
             return Ok(Gpt2 {
-                wte_rows: Some(crate::kernels::half_weights::rows_of(&self.wte)?),
+                config: self.config.clone(),
+                wte: half_weights::rows_of(&self.wte)?,
+                wpe: self.wpe.to_dtype(DType::F32)?,
                 blocks: self
                     .blocks
                     .iter()
                     .map(Block::with_half_rows)
                     .collect::<Result<_>>()?,
-                ..self.clone()
+                ln_f: self.ln_f.cast(DType::F32)?,
             });
         }
         Ok(Gpt2 {
             config: self.config.clone(),
             wte: self.wte.to_dtype(dtype)?,
-            wte_rows: None,
             wpe: self.wpe.to_dtype(dtype)?,
             blocks: self
                 .blocks
@@ -283,13 +281,14 @@ impl Gpt2 {
         })
     }
 
-    /// Whether decoding streams f16 copies of the weights (to_dtype on the CPU).
-    pub fn has_half_rows(&self) -> bool {
-        self.wte_rows.is_some()
-    }
-
+    /// The dtype the model computes in (f32 where its matrices are f16 on
+    /// the CPU).
     pub fn dtype(&self) -> DType {
-        self.wte.dtype()
+        if half_weights::is_half(&self.wte) {
+            DType::F32
+        } else {
+            self.wte.dtype()
+        }
     }
 
     /// Final hidden states `[b, t, n_embd]` (see `CausalLm::hidden_states_at`).
@@ -303,10 +302,7 @@ impl Gpt2 {
         let (b, t) = ids.dims2()?;
         let past = cache.as_ref().map_or(0, |c| c.len());
         let dev = ids.device();
-        let tokens =
-            self.wte
-                .index_select(&ids.flatten_all()?, 0)?
-                .reshape((b, t, self.config.n_embd))?;
+        let tokens = embed(&self.wte, ids)?;
         let x = match positions {
             None => {
                 let pos = Tensor::arange(past as u32, (past + t) as u32, dev)?;
@@ -335,11 +331,10 @@ impl Gpt2 {
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         // CUDA's matrix product refuses a strided view (the last position of
         // a batch, say); the CPU's takes it. A contiguous tensor is not copied.
-        let logits = match &self.wte_rows {
-            Some(rows) if crate::kernels::half_weights::streams(hidden) => {
-                crate::kernels::half_weights::matmul(hidden, rows)?
-            }
-            _ => hidden.contiguous()?.broadcast_matmul(&self.wte.t()?)?,
+        let logits = if half_weights::is_half(&self.wte) && hidden.dtype() == DType::F32 {
+            half_weights::matmul(hidden, &self.wte)?
+        } else {
+            hidden.contiguous()?.broadcast_matmul(&self.wte.t()?)?
         };
         Ok(if logits.dtype() == DType::F32 {
             logits

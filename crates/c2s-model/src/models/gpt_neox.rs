@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::kernels::fused;
 use crate::models::cache::{append, attention_mask, KvCache, LayerKv};
 use crate::models::config::{ConfigReader, RawConfig};
-use crate::models::layers::{LayerNorm, Linear, INIT};
+use crate::models::layers::{embed, LayerNorm, Linear, INIT};
 use crate::models::rotary::Rotary;
 
 /// `config.json` of a GPT-NeoX model, in transformers 4's spelling (the
@@ -267,8 +267,14 @@ impl GptNeox {
         self.embed_in.device()
     }
 
+    /// The dtype the model computes in (f32 where its matrices are f16 on
+    /// the CPU).
     pub fn dtype(&self) -> DType {
-        self.embed_in.dtype()
+        if crate::kernels::half_weights::is_half(&self.embed_in) {
+            DType::F32
+        } else {
+            self.embed_in.dtype()
+        }
     }
 
     /// The same model with its weights in `dtype`, or on the CPU with f16
@@ -279,7 +285,7 @@ impl GptNeox {
         Ok(GptNeox {
             config: self.config.clone(),
             embed_in: if half_rows {
-                self.embed_in.clone()
+                crate::kernels::half_weights::rows_of(&self.embed_in)?
             } else {
                 self.embed_in.to_dtype(dtype)?
             },
@@ -324,10 +330,7 @@ impl GptNeox {
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let mut x = self
-            .embed_in
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, self.config.hidden_size))?;
+        let mut x = embed(&self.embed_in, ids)?;
         let rope = self.rotary.tables(t, past, positions, x.dtype())?;
         let mask = attention_mask(b, t, past, past + t, padding, None, ids.device())?;
         let mut slots = cache

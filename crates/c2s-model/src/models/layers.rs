@@ -1,5 +1,5 @@
-//! Layers the model families share: linear layers (with f16 copies for
-//! decoding on the CPU), layer norm and Gemma's RMS norm.
+//! Layers the model families share: linear layers (with f16 weights for
+//! inference on the CPU), embedding lookups, layer norm and Gemma's RMS norm.
 
 use candle_core::{DType, Tensor, D};
 use candle_nn::{Init, VarBuilder};
@@ -37,14 +37,10 @@ impl LayerNorm {
         })
     }
 
-    /// As `CausalLm::to_dtype` casts it: in `dtype`, or unchanged (f32) when
-    /// the model keeps f16 copies for decoding on the CPU.
+    /// As `CausalLm::to_dtype` casts it: in `dtype`, or f32 when the model
+    /// keeps f16 matrices on the CPU (norms compute in f32 there).
     pub fn for_inference(&self, dtype: DType, half_rows: bool) -> Result<Self> {
-        if half_rows {
-            Ok(self.clone())
-        } else {
-            self.cast(dtype)
-        }
+        self.cast(if half_rows { DType::F32 } else { dtype })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -78,11 +74,7 @@ impl RmsNorm {
 
     /// As `LayerNorm::for_inference`.
     pub fn for_inference(&self, dtype: DType, half_rows: bool) -> Result<Self> {
-        if half_rows {
-            Ok(self.clone())
-        } else {
-            self.cast(dtype)
-        }
+        self.cast(if half_rows { DType::F32 } else { dtype })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -95,13 +87,12 @@ impl RmsNorm {
     }
 }
 
-/// A linear layer stored as PyTorch's `nn.Linear`: weight `[out, in]`.
+/// A linear layer stored as PyTorch's `nn.Linear`: weight `[out, in]`, in
+/// f16 when the model keeps f16 matrices on the CPU (`with_half_rows`).
 #[derive(Debug, Clone)]
 pub(crate) struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
-    /// f16 copy of `weight` for decoding on the CPU (crate::kernels::half_weights).
-    rows: Option<Tensor>,
 }
 
 impl Linear {
@@ -113,7 +104,6 @@ impl Linear {
             } else {
                 None
             },
-            rows: None,
         })
     }
 
@@ -121,18 +111,23 @@ impl Linear {
         Ok(Linear {
             weight: self.weight.to_dtype(dtype)?,
             bias: self.bias.as_ref().map(|b| b.to_dtype(dtype)).transpose()?,
-            rows: None,
         })
     }
 
+    /// The weight in f16 only (crate::kernels::half_weights multiplies it
+    /// with f32 activations), the bias in f32.
     pub fn with_half_rows(&self) -> Result<Self> {
         Ok(Linear {
-            rows: Some(half_weights::rows_of(&self.weight)?),
-            ..self.clone()
+            weight: half_weights::rows_of(&self.weight)?,
+            bias: self
+                .bias
+                .as_ref()
+                .map(|b| b.to_dtype(DType::F32))
+                .transpose()?,
         })
     }
 
-    /// In `dtype`, or f32 with an f16 copy for decoding on the CPU.
+    /// In `dtype`, or with f16 weights for f32 arithmetic on the CPU.
     pub fn for_inference(&self, dtype: DType, half_rows: bool) -> Result<Self> {
         if half_rows {
             self.with_half_rows()
@@ -142,26 +137,38 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let product = match &self.rows {
-            Some(rows) if half_weights::streams(x) => half_weights::matmul(x, rows)?,
-            _ => {
-                // As one 2-D product: the CPU's reads the transposed weight in place.
-                let dims = x.dims();
-                let (&n_in, lead) = dims.split_last().expect("inputs have a feature axis");
-                let m: usize = lead.iter().product();
-                let mut out_dims = lead.to_vec();
-                out_dims.push(self.weight.dim(0)?);
-                x.contiguous()?
-                    .reshape((m, n_in))?
-                    .matmul(&self.weight.t()?)?
-                    .reshape(out_dims)?
-            }
+        let product = if half_weights::is_half(&self.weight) && x.dtype() == DType::F32 {
+            half_weights::matmul(x, &self.weight)?
+        } else {
+            // As one 2-D product: the CPU's reads the transposed weight in place.
+            let dims = x.dims();
+            let (&n_in, lead) = dims.split_last().expect("inputs have a feature axis");
+            let m: usize = lead.iter().product();
+            let mut out_dims = lead.to_vec();
+            out_dims.push(self.weight.dim(0)?);
+            x.contiguous()?
+                .reshape((m, n_in))?
+                .matmul(&self.weight.t()?)?
+                .reshape(out_dims)?
         };
         Ok(match &self.bias {
             Some(b) => fused::add_trailing(&product, b)?,
             None => product,
         })
     }
+}
+
+/// Rows `ids` (any shape) of an embedding `table` `[n, d]`: `[ids.., d]`,
+/// in f32 where the table is kept in f16 on the CPU.
+pub(crate) fn embed(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
+    let mut dims = ids.dims().to_vec();
+    dims.push(table.dim(1)?);
+    let rows = table.index_select(&ids.flatten_all()?, 0)?.reshape(dims)?;
+    Ok(if half_weights::is_half(table) {
+        rows.to_dtype(DType::F32)?
+    } else {
+        rows
+    })
 }
 
 /// Scores of queries `[b, h, t, d]` against keys `[b, kv, T, d]`, with the

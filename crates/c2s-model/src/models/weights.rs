@@ -154,11 +154,11 @@ pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// A model folder's config and tensors (memory-mapped, not yet copied).
+/// A model folder's config and tensors (indexed, not yet read).
 struct Checkpoint {
     config: ModelConfig,
     files: Vec<PathBuf>,
-    tensors: candle_core::safetensors::MmapedSafetensors,
+    tensors: StoredTensors,
 }
 
 fn open_checkpoint(dir: &Path) -> Result<Checkpoint> {
@@ -172,21 +172,97 @@ fn open_checkpoint(dir: &Path) -> Result<Checkpoint> {
     }
     let config = ModelConfig::read(&config_path)?;
     let files = weight_files(dir)?;
-    // SAFETY: the files are mapped read-only; as with every memory-mapped
-    // checkpoint (transformers' too), changing them while loading is not supported.
-    let tensors =
-        unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }.map_err(|e| {
-            ModelError::bad(
-                &files[0],
-                format!("not a readable safetensors file: {e}"),
-                "the file is damaged or incomplete; save or download the model again",
-            )
-        })?;
+    let tensors = StoredTensors::open(&files)?;
     Ok(Checkpoint {
         config,
         files,
         tensors,
     })
+}
+
+/// The tensors of safetensors files, each read when asked for with one
+/// positioned read. Not memory-mapped (as candle's `MmapedSafetensors`
+/// is): a mapping's pages count toward the process's memory until it is
+/// unmapped, so reading an f32 checkpoint into f16 weights through one
+/// peaks at 1.5 times the file; read this way, loading holds the weights
+/// plus one tensor.
+struct StoredTensors {
+    files: Vec<(PathBuf, Mutex<std::fs::File>)>,
+    /// Name -> its file, its dtype, shape and offsets, and where that
+    /// file's data section starts.
+    index: HashMap<String, (usize, safetensors::tensor::TensorInfo, u64)>,
+}
+
+impl StoredTensors {
+    fn open(paths: &[PathBuf]) -> Result<Self> {
+        use std::io::Read;
+        let mut files = Vec::with_capacity(paths.len());
+        let mut index = HashMap::new();
+        for (i, path) in paths.iter().enumerate() {
+            let bad = |problem: String| {
+                ModelError::bad(
+                    path,
+                    format!("not a readable safetensors file: {problem}"),
+                    "the file is damaged or incomplete; save or download the model again",
+                )
+            };
+            let io = |source| ModelError::Io {
+                path: path.clone(),
+                source,
+            };
+            let mut file = std::fs::File::open(path).map_err(io)?;
+            let file_len = file.metadata().map_err(io)?.len();
+            let mut n = [0u8; 8];
+            file.read_exact(&mut n)
+                .map_err(|_| bad("shorter than its header".into()))?;
+            let n = u64::from_le_bytes(n);
+            // safetensors' own limit on headers.
+            if n > 100_000_000 || 8 + n > file_len {
+                return Err(bad(format!("a header of {n} bytes")));
+            }
+            let mut header = vec![0u8; n as usize];
+            file.read_exact(&mut header).map_err(io)?;
+            // Deserialising checks that the offsets tile the data section
+            // and fit each tensor's shape and dtype.
+            let meta: safetensors::tensor::Metadata =
+                serde_json::from_slice(&header).map_err(|e| bad(e.to_string()))?;
+            let data_start = 8 + n;
+            for (name, info) in meta.tensors() {
+                if data_start + info.data_offsets.1 as u64 > file_len {
+                    return Err(bad(format!("`{name}` ends past the end of the file")));
+                }
+                index.insert(name, (i, info.clone(), data_start));
+            }
+            files.push((path.clone(), Mutex::new(file)));
+        }
+        Ok(StoredTensors { files, index })
+    }
+
+    /// Every tensor's name and shape.
+    fn shapes(&self) -> impl Iterator<Item = (&String, &[usize])> {
+        self.index
+            .iter()
+            .map(|(name, (_, info, _))| (name, info.shape.as_slice()))
+    }
+
+    fn load(&self, name: &str, dev: &Device) -> candle_core::Result<Tensor> {
+        use candle_core::safetensors::Load;
+        use std::io::{Read, Seek, SeekFrom};
+        let (file, info, data_start) = self
+            .index
+            .get(name)
+            .ok_or_else(|| candle_core::Error::Msg(format!("no tensor `{name}`")))?;
+        let (start, end) = info.data_offsets;
+        let mut bytes = vec![0u8; end - start];
+        {
+            let mut f = self.files[*file].1.lock().expect("not poisoned");
+            f.seek(SeekFrom::Start(data_start + start as u64))?;
+            f.read_exact(&mut bytes)?;
+        }
+        safetensors::tensor::TensorView::new(info.dtype, info.shape.clone(), &bytes)
+            .map_err(|e| candle_core::Error::Msg(format!("`{name}`: {e}")))?
+            .load(dev)
+    }
 }
 
 /// Hands the checkpoint's tensors to the model as it asks for them, checking
@@ -195,13 +271,18 @@ fn open_checkpoint(dir: &Path) -> Result<Checkpoint> {
 struct CheckedTensors(Arc<CheckState>);
 
 struct CheckState {
-    /// The memory-mapped checkpoint: each tensor is read when the model asks
-    /// for it, straight onto the device, so loading holds the weights once.
-    stored: candle_core::safetensors::MmapedSafetensors,
+    /// The checkpoint: each tensor is read when the model asks for it, so
+    /// loading holds the weights once.
+    stored: StoredTensors,
     /// Our name -> the checkpoint's name and shape, of tensors not yet taken.
     by_name: Mutex<HashMap<String, (String, Vec<usize>)>>,
     problem: Mutex<Option<String>>,
     vars: Option<VarMap>,
+    /// The dtype of matrices (rank 2 and more), when it differs from the
+    /// one the model asks for: f16 matrices of an f32 model on the CPU,
+    /// converted a tensor at a time so that no f32 copy of the whole model
+    /// is ever held.
+    matrices: Option<DType>,
 }
 
 impl CheckState {
@@ -234,6 +315,10 @@ impl CheckState {
                 )));
             }
         }
+        let dtype = match self.matrices {
+            Some(m) if dims.len() >= 2 => m,
+            _ => dtype,
+        };
         let t = self
             .stored
             .load(&stored_name, dev)
@@ -279,9 +364,16 @@ impl SimpleBackend for CheckedTensors {
     }
 }
 
-/// Builds the model of a folder with its weights in `dtype` on `device`;
-/// with `vars`, as trainable variables held there too.
-fn build(dir: &Path, device: &Device, dtype: DType, vars: Option<VarMap>) -> Result<CausalLm> {
+/// Builds the model of a folder with its weights in `dtype` on `device`
+/// (its matrices in `matrices` if given); with `vars`, as trainable
+/// variables held there too.
+fn build(
+    dir: &Path,
+    device: &Device,
+    dtype: DType,
+    matrices: Option<DType>,
+    vars: Option<VarMap>,
+) -> Result<CausalLm> {
     let ckpt = open_checkpoint(dir)?;
     let shown = if ckpt.files.len() == 1 {
         ckpt.files[0].clone()
@@ -290,10 +382,9 @@ fn build(dir: &Path, device: &Device, dtype: DType, vars: Option<VarMap>) -> Res
     };
     let by_name: HashMap<String, (String, Vec<usize>)> = ckpt
         .tensors
-        .tensors()
-        .into_iter()
-        .filter_map(|(name, view)| {
-            canonical_name(&ckpt.config, &name).map(|n| (n, (name, view.shape().to_vec())))
+        .shapes()
+        .filter_map(|(name, shape)| {
+            canonical_name(&ckpt.config, name).map(|n| (n, (name.clone(), shape.to_vec())))
         })
         .collect();
     let backend = Arc::new(CheckState {
@@ -301,6 +392,7 @@ fn build(dir: &Path, device: &Device, dtype: DType, vars: Option<VarMap>) -> Res
         by_name: Mutex::new(by_name),
         problem: Mutex::new(None),
         vars,
+        matrices,
     });
     let vb = VarBuilder::from_backend(
         Box::new(CheckedTensors(backend.clone())),
@@ -339,14 +431,19 @@ fn build(dir: &Path, device: &Device, dtype: DType, vars: Option<VarMap>) -> Res
 /// that every weight is there with the shape the config asks for.
 pub fn load_model(dir: &Path, device: &Device) -> Result<LoadedModel> {
     let vars = VarMap::new();
-    let model = build(dir, device, DType::F32, Some(vars.clone()))?;
+    let model = build(dir, device, DType::F32, None, Some(vars.clone()))?;
     Ok(LoadedModel { model, vars })
 }
 
 /// Loads a model folder for inference, its weights in `dtype` on `device`
-/// (no trainable copies: about the weights' size in memory).
+/// (no trainable copies: about the weights' size in memory). f16 on the CPU
+/// is f16 matrices computed with in f32 (`CausalLm::to_dtype`), read
+/// straight into f16: about half the f32 model's size.
 pub fn load_causal_lm(dir: &Path, device: &Device, dtype: DType) -> Result<CausalLm> {
-    build(dir, device, dtype, None)
+    if device.is_cpu() && dtype == DType::F16 {
+        return build(dir, device, DType::F32, Some(DType::F16), None)?.to_dtype(DType::F16);
+    }
+    build(dir, device, dtype, None, None)
 }
 
 /// Writes the model folder. Each file goes to a temporary name first and is

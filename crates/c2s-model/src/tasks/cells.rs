@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::embed::embed_batch;
 use crate::error::{ModelError, Result};
-use crate::generate::{sample_batch, GeneConstraint, Sampling};
+use crate::generate::{sample_batch_guided, GeneConstraint, Guidance, Sampling};
 use crate::predict::{Prediction, Predictor};
 use crate::prompts::{make_example, CellInfo, PromptStyle, Task, Templates};
 use crate::published_prompts::{build_prompt, PromptInput, PublishedTask, PublishedTokens};
@@ -202,6 +202,9 @@ pub struct GenerateRequest {
     /// Cells written at once (the same cells as one at a time).
     pub batch_size: usize,
     pub seed: u64,
+    /// Classifier-free guidance toward the asked type (`generate::Guidance`):
+    /// 1 is plain sampling, more gives cells more typical of the type.
+    pub guidance: f64,
 }
 
 impl Default for GenerateRequest {
@@ -216,9 +219,13 @@ impl Default for GenerateRequest {
             stop: Vec::new(),
             batch_size: 16,
             seed: 42,
+            guidance: DEFAULT_GUIDANCE,
         }
     }
 }
+
+/// The guidance cells of a type are generated with unless asked otherwise.
+pub const DEFAULT_GUIDANCE: f64 = 1.0;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GeneratedCell {
@@ -307,10 +314,29 @@ pub fn generate_cells(
         .iter()
         .map(|t| encode(&m.tok, t))
         .collect::<Result<_>>()?;
+    let guidance = crate::generate::Guidance::check_weight(req.guidance)?;
+    let guided = guidance != 1.0 && req.types.iter().any(Option::is_some);
+    if guided && card.prompt_style == PromptStyle::Published {
+        return Err(ModelError::Input(
+            "guidance needs cells of no given type, which the published prompts have no words for"
+                .into(),
+            "use guidance 1 with this model".into(),
+        ));
+    }
+    if guided && !card.learned_unconditional {
+        return Err(ModelError::Input(
+            "guidance needs a model that also learned cells of no given type; this one was trained without them (by an earlier version)".into(),
+            "use guidance 1, or train the model again".into(),
+        ));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(req.seed);
+    // Unconditional prompts from their own generator, so that guidance
+    // leaves the conditional prompts as they are without it.
+    let mut rng_uncond = ChaCha8Rng::seed_from_u64(req.seed ^ 0x5eed_0fc0_ffee);
     // The prompt asks for as many genes as the model saw per cell.
     let placeholder: Vec<&str> = vec![""; card.top_k];
-    // (type, index within the type, prompt), in output order.
+    // (type, index within the type, prompt, unconditional prompt), in
+    // output order.
     let mut jobs = Vec::new();
     for ty in &req.types {
         for i in 0..req.per_type {
@@ -324,11 +350,18 @@ pub fn generate_cells(
                 cell_type: ty.as_deref(),
                 organism: &card.organism,
             };
-            jobs.push((
-                ty.clone(),
-                i,
-                prompt_ids(m, &templates, task, &info, &mut rng)?,
-            ));
+            let prompt = prompt_ids(m, &templates, task, &info, &mut rng)?;
+            let uncond = if guided && ty.is_some() {
+                let info = CellInfo {
+                    cell_type: None,
+                    ..info
+                };
+                let task = Task::UnconditionalGeneration;
+                Some(prompt_ids(m, &templates, task, &info, &mut rng_uncond)?)
+            } else {
+                None
+            };
+            jobs.push((ty.clone(), i, prompt, uncond));
         }
     }
     let s = Sampling {
@@ -351,6 +384,7 @@ pub fn generate_cells(
     for (c, chunk) in jobs.chunks(batch).enumerate() {
         cancelled(cancel)?;
         let prompts: Vec<Vec<u32>> = chunk.iter().map(|j| j.2.clone()).collect();
+        let unconditional: Vec<Option<Vec<u32>>> = chunk.iter().map(|j| j.3.clone()).collect();
         let seeds: Vec<u64> = (0..chunk.len())
             .map(|k| req.seed.wrapping_add((c * batch + k) as u64))
             .collect();
@@ -362,16 +396,20 @@ pub fn generate_cells(
                 on_text(first, &decode_text(&m.tok, &streamed));
             }
         };
-        let outs = sample_batch(
+        let outs = sample_batch_guided(
             &m.loaded.model,
             &prompts,
+            &Guidance {
+                weight: guidance,
+                unconditional: &unconditional,
+            },
             m.eos,
             &s,
             &seeds,
             constrained.then_some(&constraint),
             &mut on_token,
         )?;
-        for (k, ((ty, i, _), ids)) in chunk.iter().zip(outs).enumerate() {
+        for (k, ((ty, i, _, _), ids)) in chunk.iter().zip(outs).enumerate() {
             let sentence = decode_text(&m.tok, &ids)
                 .trim_end_matches('.')
                 .trim()

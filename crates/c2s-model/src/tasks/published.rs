@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokenizers::Tokenizer;
@@ -54,8 +55,8 @@ impl PublishedModel {
         Self::load_on(dir, &device, &device_name)
     }
 
-    /// Loads onto `device` with `inference_dtype`'s weights (f32 weights
-    /// with f16 copies for decoding on the CPU).
+    /// Loads onto `device` with `inference_dtype`'s weights (f16 matrices
+    /// computed with in f32 on the CPU).
     pub fn load_on(dir: &Path, device: &candle_core::Device, device_name: &str) -> Result<Self> {
         let config = ModelConfig::read(&dir.join(CONFIG_JSON))?;
         let tok_path = dir.join("tokenizer.json");
@@ -430,6 +431,76 @@ pub fn generate_published(
     Ok(tally.finish(cells, false))
 }
 
+/// Tokens a published model's BPE tokenizer spends on a gene, about
+/// (REFERENCE.md section 8): the length of a generated cell in tokens.
+const TOKENS_PER_GENE: usize = 4;
+
+/// Seconds `generate_published` will take on this computer, about: a batch
+/// of the request's first prompt is timed through its prompt and 2 tokens,
+/// then through 10 (after one such batch to warm up), and scaled to the
+/// request's batches and cells of `num_genes` genes.
+pub fn estimate_generation_seconds(
+    m: &PublishedModel,
+    req: &PublishedGenerateRequest,
+) -> Result<f64> {
+    let cells = req.types.len() * req.per_type;
+    let Some(ty) = req.types.first().filter(|_| cells > 0) else {
+        return Ok(0.0);
+    };
+    let input = PromptInput {
+        num_genes: req.num_genes,
+        organism: &req.organism,
+        cell_type: Some(ty),
+        ..Default::default()
+    };
+    let prompt = build_prompt(PublishedTask::CellTypeGeneration, 0, &input)?.prompt;
+    let ids = m.prompt_ids(&prompt, 1)?;
+    let rows = req.batch_size.max(1).min(cells);
+    let prompts = vec![ids; rows];
+    let seeds: Vec<u64> = (0..rows as u64).collect();
+    // No end token: every row runs the steps timed.
+    let timed = |steps: usize| -> Result<f64> {
+        let s = Sampling {
+            temperature: req.temperature,
+            top_k: Some(req.top_k),
+            top_p: Some(req.top_p),
+            max_new: steps,
+            seed: req.seed,
+            stop: Vec::new(),
+        };
+        let t = Instant::now();
+        sample_batch(
+            &m.model,
+            &prompts,
+            u32::MAX,
+            &s,
+            &seeds,
+            None,
+            &mut |_, _| {},
+        )?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    timed(2)?;
+    let (short, long) = (timed(2)?, timed(10)?);
+    let max_new = (req.num_genes * 6 + 16).min(m.model.context_len() / 2);
+    let tokens = (req.num_genes * TOKENS_PER_GENE + 2).min(max_new);
+    Ok(scaled_generation_seconds(short, long, cells, rows, tokens))
+}
+
+/// A batch of `rows` timed at `short` seconds through its prompt and 2
+/// tokens and `long` through 10, scaled to `cells` cells of `tokens` tokens.
+fn scaled_generation_seconds(
+    short: f64,
+    long: f64,
+    cells: usize,
+    rows: usize,
+    tokens: usize,
+) -> f64 {
+    let step = ((long - short) / 8.0).max(0.0);
+    let prompt_pass = (short - 2.0 * step).max(0.0);
+    cells.div_ceil(rows.max(1)) as f64 * (prompt_pass + tokens as f64 * step)
+}
+
 /// Groups of cells of a tissue, written several at once as the multi-cell
 /// models were trained ("Cell 1:\n...").
 #[derive(Debug, Clone)]
@@ -688,5 +759,16 @@ mod tests {
         assert!(nearest_candidate("x", &[]).is_none());
         assert!(common_cell_types().iter().any(|t| t == "B cell"));
         assert_eq!(clean_sentence(" malat1 B2M, cd74."), "MALAT1 B2M CD74");
+    }
+
+    #[test]
+    fn generation_estimates_scale_with_batches_and_tokens() {
+        use super::scaled_generation_seconds as est;
+        // 1 s of prompt and 0.5 s a token: 1 + 100 * 0.5 a batch.
+        assert_eq!(est(2.0, 6.0, 4, 4, 100), 51.0);
+        assert_eq!(est(2.0, 6.0, 9, 4, 100), 3.0 * 51.0);
+        assert_eq!(est(2.0, 6.0, 0, 4, 100), 0.0);
+        // Timings in the wrong order (noise) never give less than nothing.
+        assert_eq!(est(2.0, 1.0, 4, 4, 100), 2.0);
     }
 }

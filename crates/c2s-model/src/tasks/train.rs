@@ -61,6 +61,13 @@ pub struct TrainOptions {
     /// fine-tuning one of them.
     #[serde(default)]
     pub prompt_style: PromptStyle,
+    /// The share of type-conditioned generation examples asked without
+    /// their type (Studio prompts only): the model also learns cells of no
+    /// given type, which classifier-free guidance steers away from
+    /// (crate::generate::Guidance), as diffusion models drop their
+    /// condition in training.
+    #[serde(default)]
+    pub unconditional_share: f64,
 }
 
 impl TrainOptions {
@@ -85,9 +92,23 @@ impl TrainOptions {
             max_val_examples: 128,
             max_steps: None,
             prompt_style: PromptStyle::Studio,
+            unconditional_share: UNCONDITIONAL_SHARE,
         }
     }
+
+    /// Whether a model trained with these options has learned cells of no
+    /// given type (what guidance needs).
+    pub fn learns_unconditional(&self) -> bool {
+        self.prompt_style == PromptStyle::Studio
+            && (self.tasks.contains(&Task::UnconditionalGeneration)
+                || (self.unconditional_share > 0.0
+                    && self.tasks.contains(&Task::CellTypeGeneration)))
+    }
 }
+
+/// `TrainOptions::unconditional_share` of the presets: as classifier-free
+/// diffusion models drop their condition for 10 to 20 % of examples.
+pub const UNCONDITIONAL_SHARE: f64 = 0.15;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainProgress {
@@ -154,7 +175,14 @@ fn epoch_examples(
         if tasks.is_empty() {
             continue;
         }
-        let task = tasks[rng.random_range(0..tasks.len())];
+        let mut task = tasks[rng.random_range(0..tasks.len())];
+        if task == Task::CellTypeGeneration
+            && opts.prompt_style == PromptStyle::Studio
+            && opts.unconditional_share > 0.0
+            && rng.random::<f64>() < opts.unconditional_share
+        {
+            task = Task::UnconditionalGeneration;
+        }
         let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();
         let info = CellInfo {
             genes: &genes,
@@ -551,10 +579,10 @@ pub fn train(
 }
 
 /// The weights' dtype for inference on `device`: bf16 where candle supports
-/// it (CUDA, Metal); on the CPU f16, which there keeps the f32 model and
-/// adds f16 copies of its matrices for decoding (CausalLm::to_dtype): a
-/// generated token reads half the bytes, about twice the speed, with logits
-/// within about 1e-3 of f32's; prompts and scoring stay f32.
+/// it (CUDA, Metal); on the CPU f16, which there is f16 weight matrices
+/// computed with in f32 (CausalLm::to_dtype): half the memory, a generated
+/// token reads half the bytes (about twice the speed), and logits within
+/// about 1e-3 of f32's.
 /// `C2S_PRECISION=f32|bf16|f16` overrides it (f32 for exact logits; f16 for
 /// GPUs older than NVIDIA Ampere, whose bf16 is slow).
 pub fn inference_dtype(device: &Device) -> DType {

@@ -409,6 +409,7 @@ impl PreparedTraining {
                 top_k: self.options.top_k,
                 genes: self.genes,
                 prompt_style: self.options.prompt_style,
+                learned_unconditional: self.options.learns_unconditional(),
             }
             .write(&s.model_dir)?;
         }

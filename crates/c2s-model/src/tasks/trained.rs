@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
@@ -28,6 +28,10 @@ pub struct ModelCard {
     /// The prompts the model was trained with, and so is asked with.
     #[serde(default)]
     pub prompt_style: crate::prompts::PromptStyle,
+    /// Whether the model learned cells of no given type, which guided
+    /// generation needs (models of earlier versions did not).
+    #[serde(default)]
+    pub learned_unconditional: bool,
 }
 
 impl ModelCard {
@@ -81,18 +85,13 @@ pub struct TrainedModel {
 
 /// A model folder loaded for inference on `device`, as plain tensors (no
 /// trainable variables, so no gradient graph is recorded): bf16 on GPUs that
-/// support it; on the CPU f32 weights with f16 copies for decoding
+/// support it; on the CPU f16 matrices computed with in f32
 /// (`inference_dtype`; C2S_PRECISION overrides). Returns the model and its
 /// weights' description, for people to read.
 pub fn load_for_inference(dir: &Path, device: &Device) -> Result<(CausalLm, String)> {
-    let dtype = crate::train::inference_dtype(device);
-    let half_rows = device.is_cpu() && dtype == DType::F16;
-    let mut model = load_causal_lm(dir, device, if half_rows { DType::F32 } else { dtype })?;
-    if half_rows {
-        model = model.to_dtype(dtype)?;
-    }
+    let model = load_causal_lm(dir, device, crate::train::inference_dtype(device))?;
     let weights = if model.has_half_rows() {
-        "f32 weights with f16 copies for generating".to_string()
+        "f16 weights, f32 arithmetic".to_string()
     } else {
         format!("{:?} weights", model.dtype())
     };
