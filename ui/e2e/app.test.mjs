@@ -122,6 +122,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await click("to-chat");
   await find("model-info", 60_000);
   await type("gen-n", "3");
+  // Cells of the first type: the "how typical" (guidance) slider is offered.
+  await find("gen-guidance");
   await click("generate");
   await within("generated-cells", ".gene", (els) => els.length > 3, 180_000);
   await click("add-to-comparison");
@@ -253,6 +255,8 @@ test("a published model: manager, annotation, tissue question, generated cells",
   const cellsBefore = (await app.driver.findElements(byTest("generated-cells"))).length;
   await type("pub-gen-n", "2");
   await type("pub-gen-type", "B cell");
+  // The time on this computer is measured and shown before the job starts.
+  assert.match(await textOf("pub-gen-estimate", 120_000), /on this computer/);
   await click("pub-generate");
   await waitFor(async () => (await app.driver.findElements(byTest("generated-cells"))).length > cellsBefore, 300_000, "waiting for the generated cells");
   await shot("15-chat-published");

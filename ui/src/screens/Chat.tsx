@@ -166,7 +166,8 @@ export function Chat() {
     if (!modelDir) return;
     dispatchChat({ type: "user", text: `What type is this cell? ${s.slice(0, 200)}${s.length > 200 ? "…" : ""}` });
     try {
-      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s) });
+      const asked = s.split(/[\s,]+/).filter(Boolean).length;
+      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s), asked });
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
     }
@@ -212,6 +213,12 @@ export function Chat() {
       dispatchChat({
         type: "error",
         text: `I understand “generate 10 cells of type ${info?.labels[0] ?? "…"}” and a list of genes (most expressed first) to name its type.`,
+      });
+    } else if (r.kind === "unknown-type") {
+      dispatchChat({ type: "user", text: typed });
+      dispatchChat({
+        type: "error",
+        text: `This model has not learned “${r.asked}”. It knows: ${info?.labels.join(", ") ?? "…"}.`,
       });
     } else if (r.kind === "generate") generate(r.n, r.cellType);
     else predict(r.sentence);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatReducer, emptyChat, parseRequest } from "./chat";
+import { chatReducer, emptyChat, parseRequest, predictionText } from "./chat";
 
 describe("chatReducer", () => {
   it("streams a generation into one message and then shows its cells", () => {
@@ -25,6 +25,7 @@ describe("chatReducer", () => {
     let c = chatReducer(emptyChat, {
       type: "prediction",
       result: { label: "NK cells", confidence: 0.8123, ranking: [["NK cells", 0.8123]], unknown_genes: [] },
+      asked: 3,
     });
     expect(c.messages[0].text).toContain("NK cells");
     expect(c.messages[0].text).toContain("81.2 %");
@@ -40,12 +41,42 @@ describe("chatReducer", () => {
   });
 });
 
+describe("predictions in words that match the evidence", () => {
+  const ranked = (ranking: [string, number][], unknown: string[] = []) => ({
+    label: ranking[0][0],
+    confidence: ranking[0][1],
+    ranking,
+    unknown_genes: unknown,
+  });
+  it("says so when it knows none of the words, instead of naming a type", () => {
+    const c = chatReducer(emptyChat, { type: "prediction", result: ranked([["CD4 T cell", 0.976]], ["MAKE", "5", "B", "CELLS"]), asked: 4 });
+    expect(c.messages[0].role).toBe("error");
+    expect(c.messages[0].text).toContain("None of these words");
+    expect(c.messages[0].text).not.toContain("CD4 T cell");
+  });
+  it("hedges a close call and names the runner-up", () => {
+    const close = predictionText(ranked([["B cell", 0.348], ["CD4 T cell", 0.294]]), 20);
+    expect(close).toMatch(/^Not sure: most like a B cell \(34.8 %\), or a CD4 T cell \(29.4 %\)/);
+    const clear = predictionText(ranked([["B cell", 0.9], ["CD4 T cell", 0.05]], ["FOO"]), 20);
+    expect(clear).toMatch(/^This looks like a B cell/);
+    expect(clear).toContain("1 of the 20 words are not genes it knows");
+  });
+});
+
 describe("parseRequest", () => {
   const types = ["B cells", "CD14+ Monocytes"];
   it("understands generation requests", () => {
     expect(parseRequest("generate 5 cells of type b cells", types)).toEqual({ kind: "generate", n: 5, cellType: "B cells" });
     expect(parseRequest("Generate 3 cells", types)).toEqual({ kind: "generate", n: 3, cellType: null });
-    expect(parseRequest("generate 3 cells of type Neurons", types)).toBeNull();
+    expect(parseRequest("generate 3 cells of type Neurons", types)).toEqual({ kind: "unknown-type", asked: "Neurons" });
+  });
+  it("reads the ways people ask, and never takes a request for a gene list", () => {
+    const pbmc = ["B cell", "NK cell", "CD14+ Monocyte"];
+    expect(parseRequest("make 5 b cells", pbmc)).toEqual({ kind: "generate", n: 5, cellType: "B cell" });
+    expect(parseRequest("Make 2 NK cells.", pbmc)).toEqual({ kind: "generate", n: 2, cellType: "NK cell" });
+    expect(parseRequest("write 3 cd14+ monocytes", pbmc)).toEqual({ kind: "generate", n: 3, cellType: "CD14+ Monocyte" });
+    expect(parseRequest("give me 4 new cells", pbmc)).toEqual({ kind: "generate", n: 4, cellType: null });
+    expect(parseRequest("make 5 neurons", pbmc)).toEqual({ kind: "unknown-type", asked: "neurons" });
   });
   it("takes a pasted gene list as a question about a cell", () => {
     expect(parseRequest("CD3D, IL7R LTB", types)).toEqual({ kind: "predict", sentence: "CD3D IL7R LTB" });

@@ -45,7 +45,8 @@ export type ChatAction =
   | { type: "text"; jobId: number; cell: number; text: string }
   | { type: "generated"; jobId: number; result: any }
   | { type: "stopped"; jobId: number; error: string | null; text?: string }
-  | { type: "prediction"; result: Ranked }
+  /** `asked`: how many words the question held. */
+  | { type: "prediction"; result: Ranked; asked: number }
   | { type: "added"; id: number }
   | { type: "error"; text: string };
 
@@ -81,17 +82,47 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
       if (a.text !== undefined) return update(chat, a.jobId, (m) => ({ ...m, done: true, streaming: undefined, text: a.text! }));
       return update(chat, a.jobId, (m) => ({ ...m, done: true, text: a.error ? `${m.text} — stopped: ${a.error}` : `${m.text} — stopped` }));
     case "prediction":
-      return push(chat, {
-        role: "model",
-        text: `This looks like a ${a.result.label} (confidence ${(100 * a.result.confidence).toFixed(1)} %).`,
-        prediction: a.result,
-        done: true,
-      });
+      // The model ranks its types whatever it is given: with no gene it
+      // knows there is nothing to go on, so it says so instead.
+      if (a.result.unknown_genes.length >= a.asked)
+        return push(chat, {
+          role: "error",
+          text: "None of these words is a gene this model knows, so it cannot tell a cell type from them. Paste a cell's genes, most expressed first.",
+          done: true,
+        });
+      return push(chat, { role: "model", text: predictionText(a.result, a.asked), prediction: a.result, done: true });
     case "added":
       return { ...chat, messages: chat.messages.map((m) => (m.id === a.id ? { ...m, added: true } : m)) };
     case "error":
       return push(chat, { role: "error", text: a.text, done: true });
   }
+}
+
+/** A prediction in words that match the evidence: a clear call only when the
+ * top type is likely and well ahead of the next one. */
+export function predictionText(r: Ranked, asked: number): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+  const second = r.ranking.find(([l]) => l !== r.label);
+  const unknown = r.unknown_genes.length > 0 ? ` ${r.unknown_genes.length} of the ${asked} words are not genes it knows.` : "";
+  if (r.confidence >= 0.5 && (!second || r.confidence - second[1] >= 0.2))
+    return `This looks like a ${r.label} (confidence ${pct(r.confidence)}).${unknown}`;
+  const alt = second ? `, or a ${second[0]} (${pct(second[1])})` : "";
+  return `Not sure: most like a ${r.label} (${pct(r.confidence)})${alt}.${unknown}`;
+}
+
+/** The cell type of `types` a typed name means: case, a trailing full stop
+ * and plurals aside ("b cells" is "B cell"), with or without "cell". */
+function matchType(asked: string, types: string[]): string | undefined {
+  const norm = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(/[.!?]+$/, "")
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((w) => w.replace(/s$/, ""))
+      .join(" ");
+  const a = norm(asked);
+  return types.find((t) => norm(t) === a) ?? types.find((t) => norm(t) === `${a} cell`);
 }
 
 /** Reads "generate 20 cells of type B cells" style requests typed in the box.
@@ -101,15 +132,21 @@ export function parseRequest(
   text: string,
   types: string[],
   keepsEnglish = false,
-): { kind: "generate"; n: number; cellType: string | null } | { kind: "predict"; sentence: string } | null {
+):
+  | { kind: "generate"; n: number; cellType: string | null }
+  | { kind: "unknown-type"; asked: string }
+  | { kind: "predict"; sentence: string }
+  | null {
   const t = text.trim();
-  const gen = /^(?:generate|make|write)\s+(\d+)?\s*(?:new\s+)?cells?(?:\s+of\s+(?:type\s+)?(.+?))?\.?$/i.exec(t);
+  // "make 5 b cells", "generate 3 cells of type NK cell", "write 2 new cells".
+  const gen = /^(?:generate|make|write|create|give(?:\s+me)?)\s+(?:(\d+)\s*)?(.*?)\.?$/i.exec(t);
   if (gen) {
     const n = gen[1] ? parseInt(gen[1], 10) : 1;
-    const asked = gen[2]?.trim();
-    if (!asked) return { kind: "generate", n, cellType: null };
-    const match = types.find((x) => x.toLowerCase() === asked.toLowerCase());
-    return match ? { kind: "generate", n, cellType: match } : null;
+    const rest = gen[2].trim().replace(/^new\s+/i, "");
+    if (/^cells?$/i.test(rest) || rest === "") return { kind: "generate", n, cellType: null };
+    const asked = /^cells?\s+of\s+(?:type\s+)?(.+)$/i.exec(rest)?.[1] ?? rest;
+    const match = matchType(asked, types);
+    return match ? { kind: "generate", n, cellType: match } : { kind: "unknown-type", asked };
   }
   const words = t.split(/[\s,]+/).filter(Boolean);
   const gene = keepsEnglish ? /^[A-Z0-9][A-Z0-9.\-_]*$/ : /^[A-Za-z0-9][A-Za-z0-9.\-_]*$/;
