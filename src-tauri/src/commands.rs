@@ -772,6 +772,8 @@ pub struct ModelInfo {
     pub genes: usize,
     pub device: String,
     pub word_level: bool,
+    /// Whether the model takes guidance (it learned cells of no given type).
+    pub guidance: bool,
 }
 
 #[tauri::command(async)]
@@ -783,6 +785,8 @@ pub fn model_info(model_dir: String, state: State<'_, AppState>) -> CmdResult<Mo
         genes: m.card.genes.len(),
         device: m.device_name.clone(),
         word_level: c2s_model::tokenizer::is_word_level(&m.tok),
+        guidance: m.card.learned_unconditional
+            && m.card.prompt_style == c2s_model::prompts::PromptStyle::Studio,
     })
 }
 
@@ -817,7 +821,7 @@ pub fn generation_defaults() -> GenerationDefaults {
         temperature: d.temperature,
         top_k: d.top_k,
         top_p: d.top_p,
-        guidance: d.guidance,
+        guidance: c2s_model::cells::DEFAULT_GUIDANCE,
     }
 }
 
@@ -855,9 +859,9 @@ pub fn start_generate(
         stop: Vec::new(),
         batch_size: 1,
         seed: form.seed.unwrap_or(d.seed),
-        guidance: form.guidance.unwrap_or(d.guidance),
+        guidance: form.guidance,
     };
-    c2s_model::generate::Guidance::check_weight(req.guidance).map_err(text)?;
+    c2s_model::cells::guidance_for(&model.card, req.guidance).map_err(text)?;
     Ok(state.jobs.spawn(&app, "generate", move |ctx| {
         let mut on_text = |cell: usize, t: &str| {
             ctx.emit(

@@ -104,6 +104,8 @@ export interface ModelInfo {
   genes: number;
   device: string;
   word_level: boolean;
+  /** Whether the model takes guidance (it learned cells of no given type). */
+  guidance: boolean;
 }
 
 export type PublishedTask = "cell_type_prediction" | "cell_type_generation" | "tissue_prediction" | "tissue_generation" | "natural_language_interpretation";

@@ -337,9 +337,10 @@ pub struct GenerateArgs {
     top_p: f64,
     /// How typical of the asked type the cells are (classifier-free
     /// guidance): 1 samples the model as it is, 0 ignores the type, more
-    /// than 1 pushes toward what sets the type apart. Models trained here.
-    #[arg(long, allow_negative_numbers = true, default_value_t = c2s_model::cells::DEFAULT_GUIDANCE)]
-    guidance: f64,
+    /// than 1 pushes toward what sets the type apart. Default: 2 for models
+    /// trained here that learned cells of no given type, else 1.
+    #[arg(long, allow_negative_numbers = true)]
+    guidance: Option<f64>,
     /// Let the model write any token, as the reference does (by default only
     /// genes it knows, each at most once).
     #[arg(long)]
@@ -373,9 +374,11 @@ pub struct GenerateArgs {
 pub fn run_generate(a: &GenerateArgs) -> Result<()> {
     // Claimed for the whole job: a second one writing this file is refused.
     let _claim = c2s_data::output::claim_file_output(&a.output, a.force)?;
-    c2s_model::generate::Guidance::check_weight(a.guidance)?;
+    if let Some(w) = a.guidance {
+        c2s_model::generate::Guidance::check_weight(w)?;
+    }
     if !crate::published_cmds::is_trained_here(&a.model) {
-        if a.guidance != 1.0 {
+        if a.guidance.is_some_and(|w| w != 1.0) {
             bail!(
                 "--guidance needs a model trained here (it learns cells of no given type); published models take only --guidance 1"
             );

@@ -97,14 +97,14 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     let typed = GenerateRequest {
         types: vec![Some(card.labels[0].clone())],
         per_type: 3,
-        guidance: 2.5,
+        guidance: Some(2.5),
         ..Default::default()
     };
     let g = generate_cells(&m, &typed, &mut |_, _| {}, &|_, _| {}, &never).unwrap();
     assert_eq!(g.cells.len(), 3);
     assert!(g.constrained && g.valid_share == 1.0 && g.unique_share == 1.0);
     let bad = GenerateRequest {
-        guidance: -1.0,
+        guidance: Some(-1.0),
         ..typed.clone()
     };
     let err = generate_cells(&m, &bad, &mut |_, _| {}, &|_, _| {}, &never).unwrap_err();
@@ -119,7 +119,20 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
         err.to_string().contains("learned cells of no given type"),
         "{err}"
     );
+    // Unless asked, such a model samples plainly, and one that learned
+    // them is guided by the default.
+    let plain = GenerateRequest {
+        guidance: None,
+        ..typed.clone()
+    };
+    assert_eq!(c2s_model::cells::guidance_for(&m.card, None).unwrap(), 1.0);
+    let g = generate_cells(&m, &plain, &mut |_, _| {}, &|_, _| {}, &never).unwrap();
+    assert_eq!(g.cells.len(), 3);
     m.card.learned_unconditional = true;
+    assert_eq!(
+        c2s_model::cells::guidance_for(&m.card, None).unwrap(),
+        c2s_model::cells::DEFAULT_GUIDANCE
+    );
 
     // The run folder is protected, and fine-tuning keeps the pretrained shape.
     let err = prepare_training(&req).err().unwrap().to_string();
@@ -136,7 +149,7 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
 /// A copy of `req` with guidance on (2.0).
 fn guided_by_2(req: &GenerateRequest) -> GenerateRequest {
     GenerateRequest {
-        guidance: 2.0,
+        guidance: Some(2.0),
         ..req.clone()
     }
 }

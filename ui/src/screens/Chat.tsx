@@ -93,7 +93,11 @@ export function Chat() {
     const what = `${count} cell${count === 1 ? "" : "s"}${type ? ` of type ${type}` : ""}`;
     dispatchChat({ type: "user", text: `Generate ${what}` });
     try {
-      const id = await api.startGenerate(project.id, modelDir, { cell_type: type, n: count, ...settings });
+      // Guidance only for models that learned cells of no given type; the
+      // engine picks plain sampling for the others.
+      const { guidance, ...rest } = settings;
+      const form = { cell_type: type, n: count, ...rest, guidance: info?.guidance ? guidance : undefined };
+      const id = await api.startGenerate(project.id, modelDir, form);
       dispatchJob({ type: "started", id, kind: "generate" });
       dispatchChat({ type: "generating", jobId: id, text: `Writing ${what}` });
       setRunning(id);
@@ -360,7 +364,7 @@ export function Chat() {
               <option key={l}>{l}</option>
             ))}
           </select>
-          {cellType && (
+          {cellType && info?.guidance && (
             <label
               className="slider"
               title="How strongly the cells lean toward what sets this type apart from other cells (classifier-free guidance: 1 is the model as it is, 0 ignores the type, higher is more typical and less varied)"

@@ -204,7 +204,9 @@ pub struct GenerateRequest {
     pub seed: u64,
     /// Classifier-free guidance toward the asked type (`generate::Guidance`):
     /// 1 is plain sampling, more gives cells more typical of the type.
-    pub guidance: f64,
+    /// `None`: DEFAULT_GUIDANCE for models that learned cells of no given
+    /// type, 1 for the others.
+    pub guidance: Option<f64>,
 }
 
 impl Default for GenerateRequest {
@@ -219,13 +221,27 @@ impl Default for GenerateRequest {
             stop: Vec::new(),
             batch_size: 16,
             seed: 42,
-            guidance: DEFAULT_GUIDANCE,
+            guidance: None,
         }
     }
 }
 
-/// The guidance cells of a type are generated with unless asked otherwise.
-pub const DEFAULT_GUIDANCE: f64 = 1.0;
+/// The guidance cells of a type are generated with unless asked otherwise,
+/// chosen on the demo's validation cells: against plain sampling (1), 2
+/// lowered the Gromov-Wasserstein distance to real cells and raised the
+/// k-NN accuracy of the asked type for both presets tried (README).
+pub const DEFAULT_GUIDANCE: f64 = 2.0;
+
+/// The guidance `generate_cells` uses for `asked` with this model.
+pub fn guidance_for(card: &crate::trained::ModelCard, asked: Option<f64>) -> Result<f64> {
+    match asked {
+        Some(w) => crate::generate::Guidance::check_weight(w),
+        None if card.learned_unconditional && card.prompt_style == PromptStyle::Studio => {
+            Ok(DEFAULT_GUIDANCE)
+        }
+        None => Ok(1.0),
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GeneratedCell {
@@ -314,7 +330,7 @@ pub fn generate_cells(
         .iter()
         .map(|t| encode(&m.tok, t))
         .collect::<Result<_>>()?;
-    let guidance = crate::generate::Guidance::check_weight(req.guidance)?;
+    let guidance = guidance_for(card, req.guidance)?;
     let guided = guidance != 1.0 && req.types.iter().any(Option::is_some);
     if guided && card.prompt_style == PromptStyle::Published {
         return Err(ModelError::Input(
