@@ -358,6 +358,36 @@ impl PublishedGenerateRequest {
             known_genes: Vec::new(),
         }
     }
+
+    /// The generation prompt's ids for cells of `ty`.
+    fn prompt_ids(&self, m: &PublishedModel, ty: &str) -> Result<Vec<u32>> {
+        let input = PromptInput {
+            num_genes: self.num_genes,
+            organism: &self.organism,
+            cell_type: Some(ty),
+            ..Default::default()
+        };
+        let prompt = build_prompt(PublishedTask::CellTypeGeneration, 0, &input)?.prompt;
+        m.prompt_ids(&prompt, 1)
+    }
+
+    /// The request's sampling, at most `max_new` tokens a cell.
+    fn sampling(&self, max_new: usize) -> Sampling {
+        Sampling {
+            temperature: self.temperature,
+            top_k: Some(self.top_k),
+            top_p: Some(self.top_p),
+            max_new,
+            seed: self.seed,
+            stop: Vec::new(),
+        }
+    }
+
+    /// The most tokens a cell may take: BPE tokenizers spend about 4 tokens a
+    /// gene (REFERENCE.md section 8), so 6 leaves room.
+    fn max_new(&self, m: &PublishedModel) -> usize {
+        (self.num_genes * 6 + 16).min(m.model.context_len() / 2)
+    }
 }
 
 /// A generated text as the reference post-processes it: upper case, split on
@@ -384,29 +414,13 @@ pub fn generate_published(
 ) -> Result<GeneratedCells> {
     let known: HashSet<&str> = req.known_genes.iter().map(String::as_str).collect();
     let mut jobs: Vec<(String, usize, Vec<u32>)> = Vec::new();
-    // BPE tokenizers spend about 4 tokens a gene (REFERENCE.md section 8).
-    let max_new = (req.num_genes * 6 + 16).min(m.model.context_len() / 2);
     for ty in &req.types {
-        let input = PromptInput {
-            num_genes: req.num_genes,
-            organism: &req.organism,
-            cell_type: Some(ty),
-            ..Default::default()
-        };
-        let prompt = build_prompt(PublishedTask::CellTypeGeneration, 0, &input)?.prompt;
-        let ids = m.prompt_ids(&prompt, 1)?;
+        let ids = req.prompt_ids(m, ty)?;
         for i in 0..req.per_type {
             jobs.push((ty.clone(), i, ids.clone()));
         }
     }
-    let s = Sampling {
-        temperature: req.temperature,
-        top_k: Some(req.top_k),
-        top_p: Some(req.top_p),
-        max_new,
-        seed: req.seed,
-        stop: Vec::new(),
-    };
+    let s = req.sampling(req.max_new(m));
     let batch = req.batch_size.max(1);
     let mut cells = Vec::with_capacity(jobs.len());
     let mut tally = GeneTally::default();
@@ -447,27 +461,13 @@ pub fn estimate_generation_seconds(
     let Some(ty) = req.types.first().filter(|_| cells > 0) else {
         return Ok(0.0);
     };
-    let input = PromptInput {
-        num_genes: req.num_genes,
-        organism: &req.organism,
-        cell_type: Some(ty),
-        ..Default::default()
-    };
-    let prompt = build_prompt(PublishedTask::CellTypeGeneration, 0, &input)?.prompt;
-    let ids = m.prompt_ids(&prompt, 1)?;
+    let ids = req.prompt_ids(m, ty)?;
     let rows = req.batch_size.max(1).min(cells);
     let prompts = vec![ids; rows];
     let seeds: Vec<u64> = (0..rows as u64).collect();
     // No end token: every row runs the steps timed.
     let timed = |steps: usize| -> Result<f64> {
-        let s = Sampling {
-            temperature: req.temperature,
-            top_k: Some(req.top_k),
-            top_p: Some(req.top_p),
-            max_new: steps,
-            seed: req.seed,
-            stop: Vec::new(),
-        };
+        let s = req.sampling(steps);
         let t = Instant::now();
         sample_batch(
             &m.model,
@@ -482,8 +482,7 @@ pub fn estimate_generation_seconds(
     };
     timed(2)?;
     let (short, long) = (timed(2)?, timed(10)?);
-    let max_new = (req.num_genes * 6 + 16).min(m.model.context_len() / 2);
-    let tokens = (req.num_genes * TOKENS_PER_GENE + 2).min(max_new);
+    let tokens = (req.num_genes * TOKENS_PER_GENE + 2).min(req.max_new(m));
     Ok(scaled_generation_seconds(short, long, cells, rows, tokens))
 }
 
