@@ -90,6 +90,10 @@ impl CustomOp2 for HalfProduct {
         let (x, w) = (&x[xa..xb], &w[wa..wb]);
         let (m, k) = l1.shape().dims2()?;
         let n = l2.shape().dims2()?.0;
+        if m == 0 || n == 0 || k == 0 {
+            // Nothing to multiply (and rayon refuses chunks of size 0).
+            return Ok((CpuStorage::F32(vec![0f32; m * n]), Shape::from((m, n))));
+        }
         if m > MAX_STREAMED_ROWS {
             return Ok((CpuStorage::F32(blocked(x, w, m, k, n)), Shape::from((m, n))));
         }
@@ -300,5 +304,15 @@ mod tests {
         assert!((fast - portable).abs() < 1e-5, "{fast} vs {portable}");
         let wrong = Tensor::zeros((7, 49), DType::F16, &dev).unwrap();
         assert!(matmul(&x, &wrong).is_err());
+        // Empty inputs or weights give an empty or zero product, no panic.
+        let none = Tensor::zeros((0, 50), DType::F32, &dev).unwrap();
+        assert_eq!(matmul(&none, &w).unwrap().dims(), &[0, 7]);
+        let flat = Tensor::zeros((2, 0), DType::F32, &dev).unwrap();
+        let no_k = Tensor::zeros((3, 0), DType::F16, &dev).unwrap();
+        let z = matmul(&flat, &no_k).unwrap();
+        assert_eq!(
+            z.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![0.0; 6]
+        );
     }
 }

@@ -254,11 +254,12 @@ impl StoredTensors {
             .ok_or_else(|| candle_core::Error::Msg(format!("no tensor `{name}`")))?;
         let (start, end) = info.data_offsets;
         let mut bytes = vec![0u8; end - start];
-        {
-            let mut f = self.files[*file].1.lock().expect("not poisoned");
-            f.seek(SeekFrom::Start(data_start + start as u64))?;
-            f.read_exact(&mut bytes)?;
-        }
+        let (path, f) = &self.files[*file];
+        let mut f = f.lock().expect("not poisoned");
+        f.seek(SeekFrom::Start(data_start + start as u64))
+            .and_then(|_| f.read_exact(&mut bytes))
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
+        drop(f);
         safetensors::tensor::TensorView::new(info.dtype, info.shape.clone(), &bytes)
             .map_err(|e| candle_core::Error::Msg(format!("`{name}`: {e}")))?
             .load(dev)
