@@ -59,6 +59,10 @@ $c2s train "$tmp/wu" -o "$tmp/pythia-run" --base "$tmp/pythia" --top-k 20 --max-
 target/debug/examples/logits "$tmp/pythia-run/model" "$text" \
   | .venv/bin/python -c "import json, sys; d = json.load(sys.stdin); d['text'] = sys.argv[1]; print(json.dumps(d))" "$text" > "$tmp/ours-neox.json"
 .venv/bin/python tests/interop/check_transformers_neox.py "$tmp/pythia-run/model" "$tmp/ours-neox.json" ../shared/fixtures/tiny-gpt-neox
+# CellTypist's refinements saved by `c2s predict --h5ad` read back by anndata.
+$c2s predict "$tmp/run/model" "$tmp/wu" --split all --unassigned-below 0.3 --majority-voting \
+  --h5ad "$tmp/wu-annotated.h5ad" >/dev/null
+.venv/bin/python tests/interop/check_annotated.py "$tmp/wu-annotated.h5ad" ../shared/data/wu2020-tcells-200.h5ad cluster_orig 0.3
 # The published models' prompts, byte for byte as cell2sentence 1.2.0 builds them.
 target/debug/examples/published_prompts > "$tmp/prompts.json"
 .venv/bin/python tests/interop/check_published_prompts.py "$tmp/prompts.json"

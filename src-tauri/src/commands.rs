@@ -7,11 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{anyhow, Context};
-use c2s_data::annotate::{write_annotated_h5ad, ObsValues};
+use anyhow::anyhow;
+use c2s_data::annotate::{write_cell_annotations, CellAnnotation};
+use c2s_data::annotation_rules::{AnnotationRules, HETEROGENEOUS, UNASSIGNED};
 use c2s_data::dataset::read_sentences;
 use c2s_data::preprocess::{LogBase, Preprocess};
 use c2s_data::{ConvertOptions, InputOptions, MatrixId};
+use c2s_eval::voting::{apply_rules, CellCall};
 use c2s_model::cells::{
     generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest, PredictionRecord,
 };
@@ -1100,9 +1102,12 @@ pub fn start_annotate(
     project_id: i64,
     dataset_id: i64,
     model_dir: String,
+    rules: Option<AnnotationRules>,
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
+    let rules = rules.unwrap_or_default();
+    rules.check().map_err(text)?;
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
     let model = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
@@ -1126,6 +1131,7 @@ pub fn start_annotate(
             &model,
             &cells,
             false,
+            &rules.only,
             &|done, total| ctx.progress("predicting", done as u64, total as u64, Value::Null),
             &ctx.cancel,
         ) {
@@ -1134,12 +1140,14 @@ pub fn start_annotate(
         };
         let col = &model.card.label_column;
         let truth: Vec<Option<&str>> = records.iter().map(|r| r.label(col)).collect();
-        let lines: Vec<PredictionRecord> = preds
+        let mut lines: Vec<PredictionRecord> = preds
             .iter()
             .zip(&truth)
             .zip(&records)
             .map(|((p, t), r)| PredictionRecord::new(p, *t, r.label("split")))
             .collect();
+        ctx.progress("voting", 0, 1, Value::Null);
+        let summary = refine_records(&ds, &mut lines, &rules)?;
         let lines = predictions_jsonl(&lines);
         c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
         let (t, p): (Vec<&str>, Vec<&str>) = truth
@@ -1159,16 +1167,12 @@ pub fn start_annotate(
             &out,
             Some(&json!({"model": model_dir})),
         )?;
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for p in &preds {
-            *counts
-                .entry(p.predicted.as_deref().unwrap_or("?"))
-                .or_default() += 1;
-        }
-        Ok(Outcome::Ok(json!({
+        let mut result = json!({
             "predictions": out, "cells": preds.len(), "label_column": col,
-            "counts": counts, "report": confusion,
-        })))
+            "report": confusion,
+        });
+        merge(&mut result, summary);
+        Ok(Outcome::Ok(result))
     }))
 }
 
@@ -1201,37 +1205,59 @@ pub fn save_annotated(
 }
 
 fn write_annotated(source: &Path, predictions: &Path, dst: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(predictions)
-        .with_context(|| format!("reading {}", predictions.display()))?;
-    let mut by_cell: HashMap<String, (Option<String>, f64)> = HashMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line)?;
-        by_cell.insert(
-            v["cell_name"].as_str().unwrap_or_default().to_string(),
-            (
-                v["predicted"].as_str().map(String::from),
-                v["confidence"].as_f64().unwrap_or(f64::NAN),
-            ),
-        );
-    }
-    let ad = c2s_data::AnnData::open(source)?;
-    // Cells filtered out when converting have no prediction.
-    let (types, conf): (Vec<Option<String>>, Vec<f64>) = ad
-        .obs
-        .index
+    let records = c2s_model::cells::read_predictions(predictions)?;
+    let cells: Vec<CellAnnotation> = records
         .iter()
-        .map(|n| by_cell.get(n).cloned().unwrap_or((None, f64::NAN)))
-        .unzip();
-    drop(ad);
-    write_annotated_h5ad(
-        source,
-        dst,
-        &[
-            ("c2s_predicted_cell_type".into(), ObsValues::Text(types)),
-            ("c2s_confidence".into(), ObsValues::Number(conf)),
-        ],
-    )?;
+        .map(|r| CellAnnotation {
+            cell_name: &r.cell_name,
+            predicted: r.predicted.as_deref(),
+            confidence: r.confidence,
+            votes: &r.votes,
+        })
+        .collect();
+    write_cell_annotations(source, dst, &cells)?;
     Ok(())
+}
+
+/// Adds `extra`'s fields to the object `into`.
+pub(crate) fn merge(into: &mut Value, extra: Value) {
+    if let (Some(a), Value::Object(b)) = (into.as_object_mut(), extra) {
+        a.extend(b);
+    }
+}
+
+/// Applies the annotation rules to a job's records (cells of the dataset
+/// `ds`) and sums up its answers for the Annotate screen.
+pub(crate) fn refine_records(
+    ds: &Path,
+    records: &mut [PredictionRecord],
+    rules: &AnnotationRules,
+) -> anyhow::Result<Value> {
+    if rules.unassigned_below.is_some() || rules.majority_voting {
+        let calls: Vec<CellCall> = records
+            .iter()
+            .map(|r| CellCall {
+                cell_name: &r.cell_name,
+                predicted: r.predicted.as_deref(),
+                confidence: r.confidence,
+            })
+            .collect();
+        let votes = apply_rules(ds, None, &calls, rules)?;
+        for (r, v) in records.iter_mut().zip(votes) {
+            r.votes = v;
+        }
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for r in records.iter() {
+        *counts.entry(r.final_answer().unwrap_or("?")).or_default() += 1;
+    }
+    let count = |f: &dyn Fn(&PredictionRecord) -> bool| records.iter().filter(|r| f(r)).count();
+    Ok(json!({
+        "counts": counts,
+        "unassigned": rules.unassigned_below.map(|_| count(&|r| r.votes.assigned.as_deref() == Some(UNASSIGNED))),
+        "over_clusters": rules.majority_voting.then(|| records.iter().filter_map(|r| r.votes.over_cluster).max().map_or(0, |m| m + 1)),
+        "heterogeneous": rules.majority_voting.then(|| count(&|r| r.votes.majority_vote.as_deref() == Some(HETEROGENEOUS))),
+    }))
 }
 
 /// Asks where to save (native dialog, opened here so the web view never

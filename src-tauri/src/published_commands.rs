@@ -4,10 +4,10 @@
 //! Thin wrappers over c2s_model::hub and c2s_model::published*.
 
 use crate::LockAnyway;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use c2s_data::annotation_rules::AnnotationRules;
 use c2s_data::dataset::{read_sentences, SentenceRecord};
 use c2s_model::hub::{describe_folder, FolderModel, ModelListing, ModelStore};
 use c2s_model::published::{
@@ -24,7 +24,8 @@ use serde_json::{json, Value};
 use tauri::{AppHandle, State};
 
 use crate::commands::{
-    dataset_folder, generated_result, project_of, AppState, CmdResult, Reserved,
+    dataset_folder, generated_result, merge, project_of, refine_records, AppState, CmdResult,
+    Reserved,
 };
 use crate::jobs::Outcome;
 use crate::store::Store;
@@ -173,9 +174,13 @@ pub fn start_annotate_published(
     dataset_id: i64,
     model: String,
     mut plan: DatasetAnnotation,
+    rules: Option<AnnotationRules>,
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
+    let rules = rules.unwrap_or_default();
+    rules.check().map_err(text)?;
+    plan.only = rules.only.clone();
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
     plan.organism = dataset_organism(&ds).into();
@@ -203,7 +208,7 @@ pub fn start_annotate_published(
             Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
             r => r?,
         };
-        let lines: Vec<c2s_model::cells::PredictionRecord> = done
+        let mut lines: Vec<c2s_model::cells::PredictionRecord> = done
             .predictions
             .iter()
             .zip(&done.truths)
@@ -212,6 +217,8 @@ pub fn start_annotate_published(
                 c2s_model::cells::PredictionRecord::new(p, t.as_deref(), r.label("split"))
             })
             .collect();
+        ctx.progress("voting", 0, 1, Value::Null);
+        let summary = refine_records(&ds, &mut lines, &rules)?;
         let lines = c2s_model::cells::predictions_jsonl(&lines);
         c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
         let (t, p): (Vec<&str>, Vec<&str>) = done
@@ -232,17 +239,13 @@ pub fn start_annotate_published(
             &out,
             Some(&json!({"model": m.dir, "published": true})),
         )?;
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for p in &done.predictions {
-            *counts
-                .entry(p.predicted.as_deref().unwrap_or("?"))
-                .or_default() += 1;
-        }
-        Ok(Outcome::Ok(json!({
+        let mut result = json!({
             "predictions": out, "cells": done.predictions.len(), "label_column": done.truth_column,
-            "counts": counts, "report": report, "prompts": done.prompts,
+            "report": report, "prompts": done.prompts,
             "candidates": done.candidates, "voted": plan.vote_by,
-        })))
+        });
+        merge(&mut result, summary);
+        Ok(Outcome::Ok(result))
     }))
 }
 

@@ -134,10 +134,15 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await shot("08-chat");
 
   // Annotate and save.
+  // With CellTypist's refinements: Unassigned under 50 %, majority voting.
   await click("nav-annotate");
+  await click("annotate-rules-open", 60_000);
+  await click("rule-unassigned");
+  await click("rule-majority");
   await click("run-annotate", 60_000);
   assert.equal(await jobEnds("job-annotate", 600_000), "ok");
   await find("confusion");
+  assert.match(await textOf("rules-summary"), /cells Unassigned .*Majority voting in \d+ small clusters/);
   await click("save-h5ad");
   const savedPath = (await textOf("saved-path", 120_000)).replace(/^Saved: /, "");
   assert.ok(fs.existsSync(savedPath), savedPath);

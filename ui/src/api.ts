@@ -147,6 +147,14 @@ export interface FolderModel {
 
 export type Candidates = { kind: "column"; column: string } | { kind: "list"; types: string[] } | { kind: "common" };
 
+/** CellTypist's refinements of an annotation (the engine's AnnotationRules). */
+export interface AnnotationRules {
+  unassigned_below: number | null;
+  majority_voting: boolean;
+  min_share: number;
+  only: string[];
+}
+
 export interface AnnotationPlan {
   candidates: Candidates;
   truth?: string | null;
@@ -183,8 +191,8 @@ export const api = {
   predictSentence: (modelDir: string, sentence: string) => invoke<any>("predict_sentence", { modelDir, sentence }),
   sampleCells: (projectId: number, datasetId: number, n: number) => invoke<any[]>("sample_cells", { projectId, datasetId, n }),
   startEvaluate: (projectId: number, form: any) => invoke<number>("start_evaluate", { projectId, form }),
-  startAnnotate: (projectId: number, datasetId: number, modelDir: string) =>
-    invoke<number>("start_annotate", { projectId, datasetId, modelDir }),
+  startAnnotate: (projectId: number, datasetId: number, modelDir: string, rules: AnnotationRules) =>
+    invoke<number>("start_annotate", { projectId, datasetId, modelDir, rules }),
   saveAnnotated: (projectId: number, predictions: string) => invoke<string>("save_annotated", { projectId, predictions }),
   saveAnnotatedAs: (projectId: number, predictions: string) => invoke<string | null>("save_annotated_as", { projectId, predictions }),
   saveExport: (projectId: number, name: string, data: string) => invoke<string>("save_export", { projectId, name, data }),
@@ -198,8 +206,8 @@ export const api = {
   datasetGroups: (projectId: number, datasetId: number) => invoke<Record<string, [string, number][]>>("dataset_groups", { projectId, datasetId }),
   estimatePublishedAnnotation: (projectId: number, datasetId: number, model: string, plan: AnnotationPlan) =>
     invoke<{ seconds: number; prompts: number; cells: number; device: string }>("estimate_published_annotation", { projectId, datasetId, model, plan }),
-  startAnnotatePublished: (projectId: number, datasetId: number, model: string, plan: AnnotationPlan) =>
-    invoke<number>("start_annotate_published", { projectId, datasetId, model, plan }),
+  startAnnotatePublished: (projectId: number, datasetId: number, model: string, plan: AnnotationPlan, rules: AnnotationRules) =>
+    invoke<number>("start_annotate_published", { projectId, datasetId, model, plan, rules }),
   estimatePublishedGeneration: (model: string, cellType: string, n: number) =>
     invoke<number>("estimate_published_generation", { model, cellType, n }),
   startPublishedGenerate: (projectId: number, datasetId: number, model: string, form: { cell_type?: string; tissue?: string; n: number }) =>

@@ -5,7 +5,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use c2s_data::annotate::{write_cell_annotations, CellAnnotation};
+use c2s_data::annotation_rules::{AnnotationRules, HETEROGENEOUS, UNASSIGNED};
 use c2s_data::dataset::{read_dataset, SentenceRecord};
+use c2s_eval::voting::{apply_rules, CellCall};
 use c2s_model::cells::{
     embed_cells, generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest,
     PredictionRecord,
@@ -105,8 +108,128 @@ pub struct PredictArgs {
     /// likeliest one is the answer.
     #[arg(long)]
     free: bool,
+    #[command(flatten)]
+    rules: RulesArgs,
     #[arg(long)]
     json: bool,
+}
+
+/// CellTypist's refinements of the answers and the annotated .h5ad, shared
+/// by `predict` and `annotate`.
+#[derive(Args)]
+pub struct RulesArgs {
+    /// A cell whose confidence is below this share (0 to 1) is "Unassigned".
+    #[arg(long)]
+    unassigned_below: Option<f64>,
+    /// Over-cluster the cells (Leiden on their expression, as CellTypist)
+    /// and give each cluster its commonest answer.
+    #[arg(long)]
+    majority_voting: bool,
+    /// With --majority-voting: a cluster whose commonest answer has a
+    /// smaller share (0 to 1) is "Heterogeneous".
+    #[arg(long, default_value_t = 0.0)]
+    min_share: f64,
+    /// Answer only with these types (separated by commas).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Seed of the over-clustering.
+    #[arg(long, default_value_t = 0)]
+    cluster_seed: u64,
+    /// Save a copy of the dataset's .h5ad with the answers as new obs
+    /// columns (c2s_predicted_cell_type, c2s_confidence, and with the
+    /// options above c2s_assigned_cell_type, c2s_over_clustering,
+    /// c2s_majority_voting).
+    #[arg(long)]
+    h5ad: Option<PathBuf>,
+    /// The .h5ad the dataset was converted from, if it moved since.
+    #[arg(long)]
+    source: Option<PathBuf>,
+}
+
+impl RulesArgs {
+    pub(crate) fn rules(&self) -> AnnotationRules {
+        AnnotationRules {
+            unassigned_below: self.unassigned_below,
+            majority_voting: self.majority_voting,
+            min_share: self.min_share,
+            only: self.only.clone(),
+            seed: self.cluster_seed,
+        }
+    }
+
+    /// Checks the rules and claims the .h5ad output before any work starts.
+    pub(crate) fn start(&self, force: bool) -> Result<Option<c2s_data::output::Claim>> {
+        self.rules().check()?;
+        claim_output(self.h5ad.as_deref(), force)
+    }
+
+    /// Applies the rules to `records` (cells of `dataset`) and saves the
+    /// annotated .h5ad if asked; returns a line for the summary.
+    pub(crate) fn finish(
+        &self,
+        dataset: &Path,
+        records: &mut [PredictionRecord],
+    ) -> Result<String> {
+        let rules = self.rules();
+        let calls: Vec<CellCall> = records
+            .iter()
+            .map(|r| CellCall {
+                cell_name: &r.cell_name,
+                predicted: r.predicted.as_deref(),
+                confidence: r.confidence,
+            })
+            .collect();
+        if rules.unassigned_below.is_some() || rules.majority_voting {
+            let pb = ProgressBar::new_spinner();
+            if rules.majority_voting {
+                pb.set_message("over-clustering the cells for majority voting");
+                pb.enable_steady_tick(Duration::from_millis(200));
+            }
+            let votes = apply_rules(dataset, self.source.as_deref(), &calls, &rules);
+            pb.finish_and_clear();
+            for (r, v) in records.iter_mut().zip(votes?) {
+                r.votes = v;
+            }
+        }
+        let mut notes = Vec::new();
+        if rules.unassigned_below.is_some() {
+            let n = records
+                .iter()
+                .filter(|r| r.votes.assigned.as_deref() == Some(UNASSIGNED))
+                .count();
+            notes.push(format!("{n} Unassigned"));
+        }
+        if rules.majority_voting {
+            let k = records
+                .iter()
+                .filter_map(|r| r.votes.over_cluster)
+                .max()
+                .map_or(0, |m| m + 1);
+            let h = records
+                .iter()
+                .filter(|r| r.votes.majority_vote.as_deref() == Some(HETEROGENEOUS))
+                .count();
+            notes.push(format!("{k} over-clusters voted ({h} cells Heterogeneous)"));
+        }
+        if let Some(dst) = &self.h5ad {
+            let source = match &self.source {
+                Some(s) => s.clone(),
+                None => c2s_data::expression::source_path(dataset)?,
+            };
+            let cells: Vec<CellAnnotation> = records
+                .iter()
+                .map(|r| CellAnnotation {
+                    cell_name: &r.cell_name,
+                    predicted: r.predicted.as_deref(),
+                    confidence: r.confidence,
+                    votes: &r.votes,
+                })
+                .collect();
+            write_cell_annotations(&source, dst, &cells)?;
+            notes.push(format!("saved {}", dst.display()));
+        }
+        Ok(notes.join("; "))
+    }
 }
 
 fn load_model_dir(dir: &Path) -> Result<TrainedModel> {
@@ -218,6 +341,7 @@ pub(crate) fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
 
 pub fn run_predict(a: &PredictArgs) -> Result<()> {
     let _claim = claim_output(a.output.as_deref(), a.force)?;
+    let _h5ad = a.rules.start(a.force)?;
     // The dataset first: reading it is quicker than loading a model.
     let records = read_dataset(&a.dataset)?;
     let m = load_model_dir(&a.model)?;
@@ -229,6 +353,7 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
         &m,
         &inputs(&chosen),
         a.free,
+        &a.rules.only,
         &|done, _| pb.set_position(done as u64),
         &never,
     )?;
@@ -244,6 +369,7 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
         }
         lines.push(PredictionRecord::new(p, truth, r.label("split")));
     }
+    let refined = a.rules.finish(&a.dataset, &mut lines)?;
     if let Some(out) = &a.output {
         c2s_data::output::write_file(out, predictions_jsonl(&lines).as_bytes(), a.force)?;
     }
@@ -259,12 +385,13 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
         );
     } else {
         println!(
-            "{} cells; accuracy {:.3} against `{}` ({} labelled); {} answers name a known type",
+            "{} cells; accuracy {:.3} against `{}` ({} labelled); {} answers name a known type{}{refined}",
             chosen.len(),
             accuracy,
             m.card.label_column,
             known,
-            valid
+            valid,
+            if refined.is_empty() { "" } else { "; " },
         );
     }
     Ok(())

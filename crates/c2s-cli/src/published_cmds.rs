@@ -15,7 +15,7 @@ use c2s_model::published_annotation::{annotate_dataset, Candidates, DatasetAnnot
 use c2s_model::published_prompts::PublishedTask;
 use clap::{Args, ValueEnum};
 
-use crate::model_cmds::{cell_bar, chosen_cells, claim_output, inputs, write_lines};
+use crate::model_cmds::{cell_bar, chosen_cells, claim_output, inputs, write_lines, RulesArgs};
 use c2s_model::cells::{predictions_jsonl, PredictionRecord};
 
 /// The organism a published model's prompt names: the one given, else the
@@ -98,12 +98,15 @@ pub struct AnnotateArgs {
     /// Replace the output file if it exists.
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    rules: RulesArgs,
     #[arg(long)]
     json: bool,
 }
 
 pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
     let _claim = claim_output(a.output.as_deref(), a.force)?;
+    let _h5ad = a.rules.start(a.force)?;
     let records = read_dataset(&a.dataset)?;
     let mut chosen = chosen_cells(&records, &a.split);
     chosen.truncate(a.limit.unwrap_or(usize::MAX));
@@ -138,6 +141,7 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
         num_genes: a.genes,
         organism: organism(&a.organism, Some(&a.dataset)),
         free: a.free,
+        only: a.rules.rules().only,
     };
     let m = load_published(&a.model)?;
     let pb = cell_bar("annotating", plan.prompts(&chosen)? as u64);
@@ -151,14 +155,18 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
     pb.finish_and_clear();
     let done = done?;
     eprintln!("{} candidate types", done.candidates);
+    let mut lines: Vec<PredictionRecord> = done
+        .predictions
+        .iter()
+        .zip(&done.truths)
+        .zip(&chosen)
+        .map(|((p, t), r)| PredictionRecord::new(p, t.as_deref(), r.label("split")))
+        .collect();
+    let refined = a.rules.finish(&a.dataset, &mut lines)?;
+    if !refined.is_empty() {
+        eprintln!("{refined}");
+    }
     if let Some(out) = &a.output {
-        let lines: Vec<PredictionRecord> = done
-            .predictions
-            .iter()
-            .zip(&done.truths)
-            .zip(&chosen)
-            .map(|((p, t), r)| PredictionRecord::new(p, t.as_deref(), r.label("split")))
-            .collect();
         c2s_data::output::write_file(out, predictions_jsonl(&lines).as_bytes(), a.force)?;
     }
     let accuracy = done.accuracy();

@@ -33,6 +33,140 @@ fn convert_wu2020(dir: &Path) -> PathBuf {
     ds
 }
 
+/// `c2s predict` with CellTypist's refinements: answers limited to two
+/// types, Unassigned under a confidence, majority voting in over-clusters,
+/// and the annotated .h5ad; bad settings are refused with nothing written.
+fn annotation_as_celltypist(dir: &Path, model: &Path, ds: &Path, labels: &[&str]) {
+    let preds = dir.join("voted.jsonl");
+    let h5ad = dir.join("voted.h5ad");
+    let only = format!("{},{}", labels[0], labels[1]);
+    let args = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "predict",
+            model.to_str().unwrap(),
+            ds.to_str().unwrap(),
+            "--split",
+            "all",
+            "-o",
+            preds.to_str().unwrap(),
+            "--h5ad",
+            h5ad.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    for (bad, says) in [
+        (
+            vec!["--unassigned-below", "1.5"],
+            "not a share between 0 and 1",
+        ),
+        (vec!["--min-share", "0.5"], "only with majority voting"),
+        (vec!["--only", "neuron"], "\"neuron\""),
+    ] {
+        let o = c2s().args(args(&bad)).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{bad:?}: {err}");
+        assert!(!preds.exists() && !h5ad.exists(), "{bad:?} wrote output");
+    }
+    // A threshold between the confidences, so that both kinds of answer occur.
+    let o = c2s().args(args(&["--only", &only])).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut conf: Vec<f64> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["confidence"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    conf.sort_by(f64::total_cmp);
+    let threshold = conf[conf.len() / 2];
+    assert!(threshold > conf[0], "every confidence is {threshold}");
+    let o = c2s()
+        .args(args(&[
+            "--force",
+            "--only",
+            &only,
+            "--unassigned-below",
+            &threshold.to_string(),
+            "--majority-voting",
+            "--min-share",
+            "0.6",
+        ]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("Unassigned") && out.contains("over-clusters voted"),
+        "{out}"
+    );
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 200);
+    let mut by_cluster: std::collections::BTreeMap<u64, Vec<&str>> = Default::default();
+    for r in &records {
+        let p = r["predicted"].as_str().unwrap();
+        assert!(p == labels[0] || p == labels[1], "{p}");
+        let c = r["confidence"].as_f64().unwrap();
+        let a = r["assigned"].as_str().unwrap();
+        assert_eq!(a, if c < threshold { "Unassigned" } else { p });
+        by_cluster
+            .entry(r["over_cluster"].as_u64().unwrap())
+            .or_default()
+            .push(a);
+    }
+    assert!(by_cluster.len() > 1, "one over-cluster");
+    let unassigned = records
+        .iter()
+        .filter(|r| r["assigned"] == "Unassigned")
+        .count();
+    assert!(
+        unassigned > 0 && unassigned < 200,
+        "{unassigned} Unassigned"
+    );
+    // Each cluster's vote is its commonest answer, or Heterogeneous under 60 %.
+    for r in &records {
+        let answers = &by_cluster[&r["over_cluster"].as_u64().unwrap()];
+        let count = |x: &str| answers.iter().filter(|&&a| a == x).count();
+        let best = answers.iter().map(|a| count(a)).max().unwrap();
+        let vote = r["majority_vote"].as_str().unwrap();
+        if vote == "Heterogeneous" {
+            assert!((best as f64) < 0.6 * answers.len() as f64);
+        } else {
+            assert_eq!(count(vote), best, "{vote} in {answers:?}");
+            assert!(best as f64 >= 0.6 * answers.len() as f64);
+        }
+    }
+    // The .h5ad holds the same answers, joined by cell name.
+    let ad = c2s_data::AnnData::open(&h5ad).unwrap();
+    let col = |name: &str| ad.obs.column(name).unwrap().data.texts();
+    let (assigned, clusters, votes) = (
+        col("c2s_assigned_cell_type"),
+        col("c2s_over_clustering"),
+        col("c2s_majority_voting"),
+    );
+    let row: std::collections::HashMap<&str, usize> = ad
+        .obs
+        .index
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    for r in &records {
+        let i = row[r["cell_name"].as_str().unwrap()];
+        assert_eq!(assigned[i].as_deref(), r["assigned"].as_str());
+        assert_eq!(votes[i].as_deref(), r["majority_vote"].as_str());
+        assert_eq!(clusters[i], Some(r["over_cluster"].to_string()));
+    }
+}
+
 fn steps_logged(run: &Path) -> Vec<u64> {
     std::fs::read_to_string(run.join("loss_log.jsonl"))
         .unwrap_or_default()
@@ -175,7 +309,7 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         assert!(c > 0.0 && c <= 1.0);
         // The one record format of the CLI and the app, every field present.
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys.len(), 6, "{keys:?}");
+        assert_eq!(keys.len(), 9, "{keys:?}");
         for k in [
             "cell_name",
             "predicted",
@@ -183,11 +317,16 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
             "answer",
             "true",
             "split",
+            "assigned",
+            "over_cluster",
+            "majority_vote",
         ] {
             assert!(keys.contains(&k), "{k} missing from {l}");
         }
         assert_eq!(v["split"], "test");
     }
+
+    annotation_as_celltypist(t.path(), &run.join("model"), &ds, &labels);
 
     // Generated cells name only known genes, each once, and reconstruct.
     let cells = t.path().join("generated.jsonl");

@@ -42,6 +42,13 @@ pub enum DataError {
         problem: String,
         hint: String,
     },
+    /// A setting of a job (not a file) is out of range or names something unknown.
+    #[error("{setting}: {problem}\n  hint: {hint}")]
+    Setting {
+        setting: String,
+        problem: String,
+        hint: String,
+    },
     #[error("the job was cancelled; no output was written")]
     Cancelled,
 }
@@ -64,6 +71,18 @@ pub(crate) fn parquet_read(path: &std::path::Path, e: parquet::errors::ParquetEr
 }
 
 impl DataError {
+    pub fn setting(
+        setting: impl Into<String>,
+        problem: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        DataError::Setting {
+            setting: setting.into(),
+            problem: problem.into(),
+            hint: hint.into(),
+        }
+    }
+
     pub fn bad(
         file: impl Into<PathBuf>,
         field: impl Into<String>,

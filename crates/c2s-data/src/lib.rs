@@ -3,6 +3,7 @@
 
 pub mod anndata;
 pub mod annotate;
+pub mod annotation_rules;
 mod chunked;
 pub mod convert;
 pub mod dataset;

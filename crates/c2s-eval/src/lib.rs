@@ -3,6 +3,7 @@
 
 pub mod cell_map;
 pub mod classification;
+pub mod clusters;
 pub mod correlation;
 pub mod error;
 pub mod evaluate;
@@ -15,6 +16,7 @@ pub mod prediction;
 pub mod profiles;
 pub mod report;
 pub mod umap;
+pub mod voting;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{evaluate, evaluate_cancellable, EvalInputs, EvalReport};

@@ -26,17 +26,7 @@ pub fn umap_2d(x: ArrayView2<f64>, epochs: usize, seed: u64) -> Result<Array2<f6
             "evaluate more cells",
         ));
     }
-    // Like umap-learn, each point is its own first neighbour.
-    let (idx, dist) = nearest(x, x, N_NEIGHBORS - 1, true)?;
-    let mut knn_i = Array2::<u32>::zeros((n, N_NEIGHBORS));
-    let mut knn_d = Array2::<f32>::zeros((n, N_NEIGHBORS));
-    for i in 0..n {
-        knn_i[[i, 0]] = i as u32;
-        for j in 0..N_NEIGHBORS - 1 {
-            knn_i[[i, j + 1]] = idx[[i, j]] as u32;
-            knn_d[[i, j + 1]] = dist[[i, j]] as f32;
-        }
-    }
+    let FuzzyGraph { edges, a, b } = fuzzy_graph(x, N_NEIGHBORS)?;
     // Start from the first two coordinates scaled to [-10, 10], umap-learn's range.
     let mut init = Array2::<f32>::zeros((n, 2));
     for c in 0..2 {
@@ -51,11 +41,45 @@ pub fn umap_2d(x: ArrayView2<f64>, epochs: usize, seed: u64) -> Result<Array2<f6
             init[[i, c]] = (20.0 * (col[i] - lo) / span - 10.0) as f32;
         }
     }
+    Ok(optimize_layout(init, &edges, a, b, epochs.max(1), seed).mapv(|v| v as f64))
+}
+
+/// UMAP's fuzzy neighbour graph and the curve parameters of its layout.
+pub struct FuzzyGraph {
+    /// (row, row, weight); symmetric, so each edge is listed from both ends.
+    pub edges: Vec<(usize, usize, f32)>,
+    pub a: f32,
+    pub b: f32,
+}
+
+/// The fuzzy graph of the rows of `x` over `n_neighbors` exact neighbours
+/// (each point counted as its own first). Scanpy's `pp.neighbors` gives
+/// clustering the same graph ("connectivities").
+pub fn fuzzy_graph(x: ArrayView2<f64>, n_neighbors: usize) -> Result<FuzzyGraph> {
+    let n = x.nrows();
+    if n <= n_neighbors || n_neighbors < 2 {
+        return Err(EvalError::bad(
+            "neighbour graph",
+            format!("needs more than {n_neighbors} cells, got {n}"),
+            "use more cells",
+        ));
+    }
+    // Like umap-learn, each point is its own first neighbour.
+    let (idx, dist) = nearest(x, x, n_neighbors - 1, true)?;
+    let mut knn_i = Array2::<u32>::zeros((n, n_neighbors));
+    let mut knn_d = Array2::<f32>::zeros((n, n_neighbors));
+    for i in 0..n {
+        knn_i[[i, 0]] = i as u32;
+        for j in 0..n_neighbors - 1 {
+            knn_i[[i, j + 1]] = idx[[i, j]] as u32;
+            knn_d[[i, j + 1]] = dist[[i, j]] as f32;
+        }
+    }
     let data = x.mapv(|v| v as f32);
     let config = UmapConfig {
         n_components: 2,
         graph: GraphParams {
-            n_neighbors: N_NEIGHBORS,
+            n_neighbors,
             ..Default::default()
         },
         ..Default::default()
@@ -68,7 +92,7 @@ pub fn umap_2d(x: ArrayView2<f64>, epochs: usize, seed: u64) -> Result<Array2<f6
             edges.push((r, c, w));
         }
     }
-    Ok(optimize_layout(init, &edges, a, b, epochs.max(1), seed).mapv(|v| v as f64))
+    Ok(FuzzyGraph { edges, a, b })
 }
 
 fn clip(v: f32) -> f32 {

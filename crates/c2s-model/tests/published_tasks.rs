@@ -188,6 +188,29 @@ fn datasets_are_annotated_by_plan() {
         .count();
     assert_eq!(done.agree, agree);
     assert!(done.predictions.iter().all(|p| p.confidence.is_some()));
+    // Answers limited to some of the candidates; one they lack is refused.
+    let only = DatasetAnnotation {
+        only: vec!["T cell".into()],
+        ..by_column.clone()
+    };
+    let done = annotate_dataset(&m, &refs, &only, &|_, _| {}, &never).unwrap();
+    assert_eq!(done.candidates, 1);
+    assert!(done
+        .predictions
+        .iter()
+        .all(|p| p.predicted.as_deref() == Some("T cell")));
+    let e = annotate_dataset(
+        &m,
+        &refs,
+        &DatasetAnnotation {
+            only: vec!["neuron".into()],
+            ..by_column.clone()
+        },
+        &|_, _| {},
+        &never,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("\"neuron\""), "{e}");
 
     // A vote per cluster: one prompt per cluster, every member gets its answer.
     let vote = DatasetAnnotation {

@@ -79,7 +79,7 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
         })
         .collect();
     let cancelled = AtomicBool::new(true);
-    let err = predict_cells(&m, &cells, false, &|_, _| {}, &cancelled).unwrap_err();
+    let err = predict_cells(&m, &cells, false, &[], &|_, _| {}, &cancelled).unwrap_err();
     assert!(matches!(err, ModelError::Cancelled), "{err}");
     let gen = GenerateRequest {
         per_type: 2,
@@ -87,10 +87,27 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     };
     let err = generate_cells(&m, &gen, &mut |_, _| {}, &|_, _| {}, &cancelled).unwrap_err();
     assert!(matches!(err, ModelError::Cancelled), "{err}");
-    let p = predict_cells(&m, &cells, false, &|_, _| {}, &never).unwrap();
+    let p = predict_cells(&m, &cells, false, &[], &|_, _| {}, &never).unwrap();
     assert!(p
         .iter()
         .all(|c| card.labels.contains(c.predicted.as_ref().unwrap())));
+    // Answers limited to a subset of the types: each names one of them, with
+    // confidences over the subset; a type the model lacks is refused.
+    let only = vec![card.labels[1].clone()];
+    let p = predict_cells(&m, &cells, false, &only, &|_, _| {}, &never).unwrap();
+    assert!(p
+        .iter()
+        .all(|c| c.predicted.as_ref() == Some(&only[0]) && c.confidence == Some(1.0)));
+    let err = predict_cells(
+        &m,
+        &cells,
+        false,
+        &["neuron".to_string()],
+        &|_, _| {},
+        &never,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("\"neuron\""), "{err}");
     let g = generate_cells(&m, &gen, &mut |_, _| {}, &|_, _| {}, &never).unwrap();
     assert_eq!(g.cells.len(), 2);
     // Guided cells of a type keep to known genes, each once.

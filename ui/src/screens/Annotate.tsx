@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, errorText, type AnnotationPlan, type Candidates } from "../api";
+import { api, errorText, type AnnotationPlan, type AnnotationRules, type Candidates } from "../api";
 import { barOption, Chart } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { formatDuration } from "../state/jobs";
@@ -23,6 +23,24 @@ export function Annotate() {
   const [voteBy, setVoteBy] = useState("");
   const [estimate, setEstimate] = useState<{ seconds: number; prompts: number; device: string } | null>(null);
   const [estimateError, setEstimateError] = useState<string | null>(null);
+  // CellTypist's refinements, off by default.
+  const [unassignedOn, setUnassignedOn] = useState(false);
+  const [unassignedPct, setUnassignedPct] = useState(50);
+  const [voting, setVoting] = useState(false);
+  const [minSharePct, setMinSharePct] = useState(0);
+  const [modelLabels, setModelLabels] = useState<string[]>([]);
+  const [only, setOnly] = useState<string[]>([]);
+  useEffect(() => {
+    setOnly([]);
+    setModelLabels([]);
+    if (modelDir) api.modelInfo(modelDir).then((i) => setModelLabels(i.labels)).catch(() => {});
+  }, [modelDir]);
+  const rules: AnnotationRules = {
+    unassigned_below: unassignedOn ? unassignedPct / 100 : null,
+    majority_voting: voting,
+    min_share: voting ? minSharePct / 100 : 0,
+    only: source === "trained" ? only : [],
+  };
 
   useEffect(() => {
     if (!modelDir && finished.length > 0) api.runModelDir(finished[0].id).then(setModelDir).catch(() => {});
@@ -70,8 +88,8 @@ export function Annotate() {
     try {
       const id =
         source === "published" && published
-          ? await api.startAnnotatePublished(project.id, dataset.id, published.model, plan)
-          : await api.startAnnotate(project.id, dataset.id, modelDir!);
+          ? await api.startAnnotatePublished(project.id, dataset.id, published.model, plan, rules)
+          : await api.startAnnotate(project.id, dataset.id, modelDir!, rules);
       dispatchJob({ type: "started", id, kind: "annotate" });
       setJobId(id);
     } catch (e) {
@@ -175,9 +193,53 @@ export function Annotate() {
           </button>
         </div>
       )}
+      {dataset && (source === "published" ? !!published : !!modelDir) && (
+        <details className="card" data-testid="annotate-rules">
+          <summary data-testid="annotate-rules-open">Refine the answers, as CellTypist does</summary>
+          <label className="check">
+            <input type="checkbox" checked={unassignedOn} onChange={(e) => setUnassignedOn(e.target.checked)} data-testid="rule-unassigned" />{" "}
+            <span title="A cell whose answer the model is less sure of than this (its confidence) is called Unassigned instead of getting a type">
+              Call a cell Unassigned when the model is less sure than
+            </span>{" "}
+            <input type="number" min={0} max={100} step={5} value={unassignedPct} disabled={!unassignedOn} onChange={(e) => setUnassignedPct(Number(e.target.value))} data-testid="rule-unassigned-pct" style={{ width: "4.5em" }} /> %
+          </label>
+          <label className="check">
+            <input type="checkbox" checked={voting} onChange={(e) => setVoting(e.target.checked)} data-testid="rule-majority" />{" "}
+            <span title="Cells are grouped into many small clusters of similar expression (Leiden over-clustering, as CellTypist does); each cluster takes its commonest answer, which smooths out single wrong calls">
+              Majority voting: each small cluster of similar cells takes its commonest answer
+            </span>
+          </label>
+          {voting && (
+            <label className="check">
+              <span title="A cluster whose commonest answer is shared by fewer of its cells than this is called Heterogeneous">Call a cluster Heterogeneous when its commonest answer has under</span>{" "}
+              <input type="number" min={0} max={100} step={5} value={minSharePct} onChange={(e) => setMinSharePct(Number(e.target.value))} data-testid="rule-min-share" style={{ width: "4.5em" }} /> % of
+              its cells
+            </label>
+          )}
+          {source === "trained" && modelLabels.length > 1 && (
+            <div data-testid="rule-only">
+              <p className="small">Answer only with these types (none ticked: all {modelLabels.length}):</p>
+              <div className="row">
+                {modelLabels.map((l) => (
+                  <label key={l} className="check">
+                    <input type="checkbox" checked={only.includes(l)} onChange={(e) => setOnly(e.target.checked ? [...only, l] : only.filter((x) => x !== l))} /> {l}
+                  </label>
+                ))}
+              </div>
+            </div>
+          )}
+        </details>
+      )}
       <JobBar job={job} />
       {result && (
         <div data-testid="annotate-done">
+          {(result.unassigned != null || result.over_clusters != null) && (
+            <p className="card" data-testid="rules-summary">
+              {result.unassigned != null && `${result.unassigned.toLocaleString()} of ${result.cells.toLocaleString()} cells Unassigned (the model was less sure than ${Math.round(100 * (rules.unassigned_below ?? 0))} %). `}
+              {result.over_clusters != null &&
+                `Majority voting in ${result.over_clusters} small clusters of similar cells${result.heterogeneous ? `; ${result.heterogeneous.toLocaleString()} cells in Heterogeneous clusters` : ""}. The chart shows the voted answers.`}
+            </p>
+          )}
           <div className="two">
             <div className="card">
               <Chart
@@ -221,7 +283,11 @@ export function Annotate() {
           </div>
           <div className="card">
             <h3>Save</h3>
-            <p className="muted">A copy of the original .h5ad with two new cell columns: c2s_predicted_cell_type and c2s_confidence.</p>
+            <p className="muted">
+              A copy of the original .h5ad with new cell columns: c2s_predicted_cell_type and c2s_confidence
+              {result.unassigned != null && ", c2s_assigned_cell_type (with Unassigned)"}
+              {result.over_clusters != null && ", c2s_over_clustering and c2s_majority_voting"}.
+            </p>
             <div className="row">
               <button className="primary" onClick={() => save(false)} disabled={saving} data-testid="save-h5ad">
                 Save as .h5ad

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use c2s_data::annotation_rules::{AnnotationRules, CellVotes};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -127,6 +128,10 @@ pub struct PredictionRecord {
     /// The cell's split in the dataset (train, val, test): figures are of
     /// held-out cells only.
     pub split: Option<String>,
+    /// CellTypist's refinements, where asked for: `assigned` (Unassigned
+    /// below the confidence threshold), `over_cluster`, `majority_vote`.
+    #[serde(flatten)]
+    pub votes: CellVotes,
 }
 
 impl PredictionRecord {
@@ -138,7 +143,18 @@ impl PredictionRecord {
             answer: p.answer.clone(),
             truth: truth.map(String::from),
             split: split.map(String::from),
+            votes: CellVotes::default(),
         }
+    }
+
+    /// The answer to show: the cluster's vote, else the answer under the
+    /// confidence threshold, else the model's.
+    pub fn final_answer(&self) -> Option<&str> {
+        self.votes
+            .majority_vote
+            .as_deref()
+            .or(self.votes.assigned.as_deref())
+            .or(self.predicted.as_deref())
     }
 }
 
@@ -150,21 +166,50 @@ pub fn predictions_jsonl(records: &[PredictionRecord]) -> String {
         .collect()
 }
 
+/// Reads a predictions file (JSON lines) as `c2s predict` and the app write it.
+pub fn read_predictions(path: &std::path::Path) -> Result<Vec<PredictionRecord>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ModelError::Data(c2s_data::DataError::io(path, e)))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                ModelError::Input(
+                    format!(
+                        "{}: line {}: not a prediction record: {e}",
+                        path.display(),
+                        i + 1
+                    ),
+                    "pass a file that `c2s predict --output` or the app's Annotate wrote".into(),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Predicts each cell's type: by scoring every known type (always a valid
 /// label, with a confidence), or with `free`, by letting the model write.
+/// `only` limits the answers to some of the model's types (empty: all).
 pub fn predict_cells(
     m: &TrainedModel,
     cells: &[CellInput],
     free: bool,
+    only: &[String],
     progress: &dyn Fn(usize, usize),
     cancel: &AtomicBool,
 ) -> Result<Vec<CellPrediction>> {
+    let labels = AnnotationRules {
+        only: only.to_vec(),
+        ..Default::default()
+    }
+    .restrict(&m.card.labels)?;
     let templates = Templates::default_set();
     let predictor = Predictor::new(
         &m.loaded.model,
         &m.tok,
         &templates,
-        m.card.labels.clone(),
+        labels,
         &m.card.organism,
         m.card.top_k,
         m.eos,

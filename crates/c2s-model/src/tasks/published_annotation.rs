@@ -6,6 +6,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use c2s_data::annotation_rules::AnnotationRules;
 use c2s_data::dataset::SentenceRecord;
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +89,9 @@ pub struct DatasetAnnotation {
     /// Let the model write its answer, then take the nearest candidate.
     #[serde(default)]
     pub free: bool,
+    /// Choose only among these of the candidates (empty: all of them).
+    #[serde(default)]
+    pub only: Vec<String>,
 }
 
 fn default_per_group() -> usize {
@@ -110,6 +114,7 @@ impl Default for DatasetAnnotation {
             num_genes: DEFAULT_NUM_GENES,
             organism: default_organism(),
             free: false,
+            only: Vec::new(),
         }
     }
 }
@@ -201,7 +206,11 @@ pub fn annotate_dataset(
             "convert the dataset first, or choose another split".into(),
         ));
     }
-    let candidates = plan.candidates.resolve(records)?;
+    let candidates = AnnotationRules {
+        only: plan.only.clone(),
+        ..Default::default()
+    }
+    .restrict(&plan.candidates.resolve(records)?)?;
     let req = AnnotateRequest {
         candidates: candidates.clone(),
         num_genes: plan.num_genes,

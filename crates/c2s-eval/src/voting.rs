@@ -1,0 +1,63 @@
+//! CellTypist's refinements applied to a dataset's predicted cells: the
+//! confidence threshold (Unassigned), then majority voting within
+//! over-clusters of the cells' expression, read back from the source file.
+//! The CLI and the app both call `apply_rules` after predicting.
+
+use std::path::Path;
+
+use c2s_data::annotation_rules::{
+    assigned, majority_votes, AnnotationRules, CellVotes, UNASSIGNED,
+};
+use c2s_data::dataset::VOCABULARY_TSV;
+use c2s_data::expression::log_expression;
+use c2s_data::vocabulary::Vocabulary;
+
+use crate::clusters::over_cluster;
+use crate::error::Result;
+
+/// One predicted cell.
+#[derive(Debug, Clone, Copy)]
+pub struct CellCall<'a> {
+    pub cell_name: &'a str,
+    pub predicted: Option<&'a str>,
+    pub confidence: Option<f64>,
+}
+
+/// What `rules` add to each of `calls` (cells of the converted `dataset`;
+/// `source` overrides the .h5ad its manifest names). The over-clusters are
+/// of the predicted cells, reproducible for the rules' seed.
+pub fn apply_rules(
+    dataset: &Path,
+    source: Option<&Path>,
+    calls: &[CellCall],
+    rules: &AnnotationRules,
+) -> Result<Vec<CellVotes>> {
+    rules.check()?;
+    let answers: Vec<String> = calls
+        .iter()
+        .map(|c| match rules.unassigned_below {
+            Some(t) => assigned(c.predicted, c.confidence, t),
+            None => c.predicted.unwrap_or(UNASSIGNED).to_string(),
+        })
+        .collect();
+    let mut votes: Vec<CellVotes> = calls
+        .iter()
+        .zip(&answers)
+        .map(|(_, a)| CellVotes {
+            assigned: rules.unassigned_below.map(|_| a.clone()),
+            ..Default::default()
+        })
+        .collect();
+    if rules.majority_voting {
+        let names: Vec<&str> = calls.iter().map(|c| c.cell_name).collect();
+        let cells = log_expression(dataset, &names, source)?;
+        let n_genes = Vocabulary::read_tsv(&dataset.join(VOCABULARY_TSV))?.len();
+        let clusters = over_cluster(&cells, n_genes, rules.seed)?;
+        let majority = majority_votes(&answers, &clusters, rules.min_share);
+        for ((v, c), m) in votes.iter_mut().zip(clusters).zip(majority) {
+            v.over_cluster = Some(c);
+            v.majority_vote = Some(m);
+        }
+    }
+    Ok(votes)
+}
