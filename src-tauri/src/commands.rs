@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
-use c2s_data::annotate::{write_cell_annotations, CellAnnotation};
-use c2s_data::annotation_rules::{AnnotationRules, HETEROGENEOUS, UNASSIGNED};
+use c2s_data::annotation_rules::{AnnotationRules, CellCall, HETEROGENEOUS, UNASSIGNED};
 use c2s_data::dataset::read_sentences;
 use c2s_data::preprocess::{LogBase, Preprocess};
 use c2s_data::{ConvertOptions, InputOptions, MatrixId};
-use c2s_eval::voting::{apply_rules, CellCall};
+use c2s_eval::voting::apply_rules;
 use c2s_model::cells::{
     generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest, PredictionRecord,
 };
@@ -1206,16 +1205,7 @@ pub fn save_annotated(
 
 fn write_annotated(source: &Path, predictions: &Path, dst: &Path) -> anyhow::Result<()> {
     let records = c2s_model::cells::read_predictions(predictions)?;
-    let cells: Vec<CellAnnotation> = records
-        .iter()
-        .map(|r| CellAnnotation {
-            cell_name: &r.cell_name,
-            predicted: r.predicted.as_deref(),
-            confidence: r.confidence,
-            votes: &r.votes,
-        })
-        .collect();
-    write_cell_annotations(source, dst, &cells)?;
+    c2s_model::cells::write_annotated_h5ad(source, dst, &records)?;
     Ok(())
 }
 
@@ -1234,14 +1224,7 @@ pub(crate) fn refine_records(
     rules: &AnnotationRules,
 ) -> anyhow::Result<Value> {
     if rules.unassigned_below.is_some() || rules.majority_voting {
-        let calls: Vec<CellCall> = records
-            .iter()
-            .map(|r| CellCall {
-                cell_name: &r.cell_name,
-                predicted: r.predicted.as_deref(),
-                confidence: r.confidence,
-            })
-            .collect();
+        let calls: Vec<CellCall> = records.iter().map(PredictionRecord::call).collect();
         let votes = apply_rules(ds, None, &calls, rules)?;
         for (r, v) in records.iter_mut().zip(votes) {
             r.votes = v;

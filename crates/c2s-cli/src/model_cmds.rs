@@ -5,13 +5,12 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use c2s_data::annotate::{write_cell_annotations, CellAnnotation};
-use c2s_data::annotation_rules::{AnnotationRules, HETEROGENEOUS, UNASSIGNED};
+use c2s_data::annotation_rules::{AnnotationRules, CellCall, HETEROGENEOUS, UNASSIGNED};
 use c2s_data::dataset::{read_dataset, SentenceRecord};
-use c2s_eval::voting::{apply_rules, CellCall};
+use c2s_eval::voting::apply_rules;
 use c2s_model::cells::{
-    embed_cells, generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest,
-    PredictionRecord,
+    embed_cells, generate_cells, predict_cells, predictions_jsonl, write_annotated_h5ad, CellInput,
+    GenerateRequest, PredictionRecord,
 };
 use c2s_model::train::TrainProgress;
 use c2s_model::train_dataset::{prepare_training, Preset as EnginePreset, TrainRequest};
@@ -171,14 +170,7 @@ impl RulesArgs {
         records: &mut [PredictionRecord],
     ) -> Result<String> {
         let rules = self.rules();
-        let calls: Vec<CellCall> = records
-            .iter()
-            .map(|r| CellCall {
-                cell_name: &r.cell_name,
-                predicted: r.predicted.as_deref(),
-                confidence: r.confidence,
-            })
-            .collect();
+        let calls: Vec<CellCall> = records.iter().map(PredictionRecord::call).collect();
         if rules.unassigned_below.is_some() || rules.majority_voting {
             let pb = ProgressBar::new_spinner();
             if rules.majority_voting {
@@ -216,16 +208,7 @@ impl RulesArgs {
                 Some(s) => s.clone(),
                 None => c2s_data::expression::source_path(dataset)?,
             };
-            let cells: Vec<CellAnnotation> = records
-                .iter()
-                .map(|r| CellAnnotation {
-                    cell_name: &r.cell_name,
-                    predicted: r.predicted.as_deref(),
-                    confidence: r.confidence,
-                    votes: &r.votes,
-                })
-                .collect();
-            write_cell_annotations(&source, dst, &cells)?;
+            write_annotated_h5ad(&source, dst, records)?;
             notes.push(format!("saved {}", dst.display()));
         }
         Ok(notes.join("; "))

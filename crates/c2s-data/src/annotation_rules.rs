@@ -138,6 +138,14 @@ pub fn majority_votes<S: AsRef<str>>(
     clusters.iter().map(|c| winners[c].clone()).collect()
 }
 
+/// One predicted cell, as the rules see it.
+#[derive(Debug, Clone, Copy)]
+pub struct CellCall<'a> {
+    pub cell_name: &'a str,
+    pub predicted: Option<&'a str>,
+    pub confidence: Option<f64>,
+}
+
 /// What the rules added to one cell's answer (each `None` when not asked).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

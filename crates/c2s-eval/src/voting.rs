@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use c2s_data::annotation_rules::{
-    assigned, majority_votes, AnnotationRules, CellVotes, UNASSIGNED,
+    assigned, majority_votes, AnnotationRules, CellCall, CellVotes, UNASSIGNED,
 };
 use c2s_data::dataset::VOCABULARY_TSV;
 use c2s_data::expression::log_expression;
@@ -14,14 +14,6 @@ use c2s_data::vocabulary::Vocabulary;
 
 use crate::clusters::over_cluster;
 use crate::error::Result;
-
-/// One predicted cell.
-#[derive(Debug, Clone, Copy)]
-pub struct CellCall<'a> {
-    pub cell_name: &'a str,
-    pub predicted: Option<&'a str>,
-    pub confidence: Option<f64>,
-}
 
 /// What `rules` add to each of `calls` (cells of the converted `dataset`;
 /// `source` overrides the .h5ad its manifest names). The over-clusters are

@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use c2s_data::annotation_rules::{AnnotationRules, CellVotes};
+use c2s_data::annotate::{write_cell_annotations, CellAnnotation};
+use c2s_data::annotation_rules::{AnnotationRules, CellCall, CellVotes};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -147,6 +148,15 @@ impl PredictionRecord {
         }
     }
 
+    /// The cell as the annotation rules see it.
+    pub fn call(&self) -> CellCall<'_> {
+        CellCall {
+            cell_name: &self.cell_name,
+            predicted: self.predicted.as_deref(),
+            confidence: self.confidence,
+        }
+    }
+
     /// The answer to show: the cluster's vote, else the answer under the
     /// confidence threshold, else the model's.
     pub fn final_answer(&self) -> Option<&str> {
@@ -164,6 +174,25 @@ pub fn predictions_jsonl(records: &[PredictionRecord]) -> String {
         .iter()
         .map(|r| serde_json::to_string(r).expect("plain data serialises") + "\n")
         .collect()
+}
+
+/// Copies the .h5ad `source` to `dst` with `records`' answers as obs columns
+/// (`c2s_data::annotate::write_cell_annotations`).
+pub fn write_annotated_h5ad(
+    source: &std::path::Path,
+    dst: &std::path::Path,
+    records: &[PredictionRecord],
+) -> Result<()> {
+    let cells: Vec<CellAnnotation> = records
+        .iter()
+        .map(|r| CellAnnotation {
+            cell_name: &r.cell_name,
+            predicted: r.predicted.as_deref(),
+            confidence: r.confidence,
+            votes: &r.votes,
+        })
+        .collect();
+    Ok(write_cell_annotations(source, dst, &cells)?)
 }
 
 /// Reads a predictions file (JSON lines) as `c2s predict` and the app write it.
