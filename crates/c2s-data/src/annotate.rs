@@ -132,9 +132,10 @@ pub struct CellAnnotation<'a> {
 /// cell the file lacks, or two of one cell, is an error.
 pub fn write_cell_annotations(src: &Path, dst: &Path, cells: &[CellAnnotation]) -> Result<()> {
     let ad = AnnData::open(src)?;
-    let index: std::collections::HashMap<&str, usize> = ad
-        .obs
-        .index
+    // Names as converting made them: a file with repeated cell names was
+    // converted with --make-unique, which renames them as anndata does.
+    let names = crate::anndata::make_unique(&ad.obs.index).0;
+    let index: std::collections::HashMap<&str, usize> = names
         .iter()
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))

@@ -327,6 +327,34 @@ fn repeated_cell_names() {
     let s = c2s_data::dataset::read_sentences(&out.path().join("ds")).unwrap();
     let names: Vec<&str> = s.iter().map(|r| r.cell_name.as_str()).collect();
     assert_eq!(names, ["c", "c-1", "d"]);
+    // Annotations of the renamed cells are saved into the file's rows.
+    let votes = c2s_data::annotation_rules::CellVotes::default();
+    let cells: Vec<c2s_data::annotate::CellAnnotation> = names
+        .iter()
+        .rev()
+        .map(|n| c2s_data::annotate::CellAnnotation {
+            cell_name: n,
+            predicted: Some(n),
+            confidence: None,
+            votes: &votes,
+        })
+        .collect();
+    let dst = out.path().join("annotated.h5ad");
+    c2s_data::annotate::write_cell_annotations(&f, &dst, &cells).unwrap();
+    let a = c2s_data::AnnData::open(&dst).unwrap();
+    let saved = a
+        .obs
+        .column("c2s_predicted_cell_type")
+        .unwrap()
+        .data
+        .texts();
+    assert_eq!(
+        saved,
+        names
+            .iter()
+            .map(|n| Some(n.to_string()))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
