@@ -1171,6 +1171,8 @@ pub fn start_annotate(
             "report": confusion,
         });
         merge(&mut result, summary);
+        ctx.progress("scoring the held-out cells", 0, 1, Value::Null);
+        merge(&mut result, held_out_report(&ds, &out, Some(col)));
         Ok(Outcome::Ok(result))
     }))
 }
@@ -1207,6 +1209,21 @@ fn write_annotated(source: &Path, predictions: &Path, dst: &Path) -> anyhow::Res
     let records = c2s_model::cells::read_predictions(predictions)?;
     c2s_model::cells::write_annotated_h5ad(source, dst, &records)?;
     Ok(())
+}
+
+/// The predictions of held-out (test) cells scored beside the baselines on
+/// the same cells, as Compare scores them: `held_out`, or why not.
+pub(crate) fn held_out_report(ds: &Path, predictions: &Path, label: Option<&str>) -> Value {
+    let inputs = c2s_eval::EvalInputs {
+        dataset: ds.to_path_buf(),
+        label: label.map(String::from),
+        predictions: Some(predictions.to_path_buf()),
+        ..Default::default()
+    };
+    match c2s_eval::evaluate(&inputs, &c2s_eval::GeneratedOptions::default(), &|_| {}) {
+        Ok(r) => json!({ "held_out": r.prediction }),
+        Err(e) => json!({ "held_out_error": e.to_string() }),
+    }
 }
 
 /// Adds `extra`'s fields to the object `into`.

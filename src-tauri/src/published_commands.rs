@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 use tauri::{AppHandle, State};
 
 use crate::commands::{
-    dataset_folder, generated_result, merge, project_of, refine_records, AppState, CmdResult,
-    Reserved,
+    dataset_folder, generated_result, held_out_report, merge, project_of, refine_records, AppState,
+    CmdResult, Reserved,
 };
 use crate::jobs::Outcome;
 use crate::store::Store;
@@ -245,6 +245,10 @@ pub fn start_annotate_published(
             "candidates": done.candidates, "voted": plan.vote_by,
         });
         merge(&mut result, summary);
+        if let Some(col) = &done.truth_column {
+            ctx.progress("scoring the held-out cells", 0, 1, Value::Null);
+            merge(&mut result, held_out_report(&ds, &out, Some(col)));
+        }
         Ok(Outcome::Ok(result))
     }))
 }

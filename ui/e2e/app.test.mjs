@@ -143,6 +143,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.equal(await jobEnds("job-annotate", 600_000), "ok");
   await find("confusion");
   assert.match(await textOf("rules-summary"), /cells Unassigned .*Majority voting in \d+ small clusters/);
+  // The verdict first: held-out cells counted, the baseline on the same cells named.
+  assert.match(await textOf("annotate-verdict"), /right \d+\.\d % of the time on [\d,]+ cells it never learned from .*the simple baseline on the same cells, k-NN on expression \(\d+\.\d %\)/);
   await click("save-h5ad");
   const savedPath = (await textOf("saved-path", 120_000)).replace(/^Saved: /, "");
   assert.ok(fs.existsSync(savedPath), savedPath);
@@ -159,6 +161,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("prediction-metrics");
   // Annotate predicted every cell; only the held-out ones are scored.
   assert.match(await textOf("prediction-scope"), /never learned from .*held-out test cells.*predictions of other cells are left out/);
+  assert.match(await textOf("compare-verdict"), /right \d+\.\d % of the time on [\d,]+ cells it never learned from .*k-NN on expression \(\d+\.\d %\)/);
   await shot("10-compare");
 
   // Plots export as PNG and SVG, tables as CSV, into the project's exports/.

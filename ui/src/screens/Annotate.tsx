@@ -3,6 +3,7 @@ import { api, errorText, type AnnotationPlan, type AnnotationRules, type Candida
 import { barOption, Chart } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { formatDuration } from "../state/jobs";
+import { predictionVerdict, rowShares, type PredictionReport } from "../state/verdict";
 import { useApp } from "../store";
 
 export function Annotate() {
@@ -114,6 +115,10 @@ export function Annotate() {
 
   const counts: [string, number][] = result ? Object.entries(result.counts as Record<string, number>).sort((a, b) => b[1] - a[1]) : [];
   const rep = result?.report;
+  const held: PredictionReport | null = result?.held_out ?? null;
+  const verdict = held ? predictionVerdict(held) : null;
+  // The confusion matrix of the held-out cells when there are some, as shares of each true type.
+  const conf = held?.model ?? rep;
   return (
     <div className="screen">
       <h2>Annotate the whole dataset</h2>
@@ -233,6 +238,19 @@ export function Annotate() {
       <JobBar job={job} />
       {result && (
         <div data-testid="annotate-done">
+          {verdict && (
+            <div className="card" data-testid="annotate-verdict">
+              <p>
+                <strong>{verdict.headline}</strong> {verdict.misses}
+              </p>
+              {verdict.warnings.map((w) => (
+                <p key={w} className="warning-text" data-testid="verdict-warning">
+                  {w}
+                </p>
+              ))}
+            </div>
+          )}
+          {!verdict && result.held_out_error && <p className="small muted">Not scored on held-out cells: {result.held_out_error}</p>}
           {(result.unassigned != null || result.over_clusters != null) && (
             <p className="card" data-testid="rules-summary">
               {result.unassigned != null && `${result.unassigned.toLocaleString()} of ${result.cells.toLocaleString()} cells Unassigned (the model was less sure than ${Math.round(100 * (rules.unassigned_below ?? 0))} %). `}
@@ -252,32 +270,44 @@ export function Annotate() {
                 height={Math.max(240, 26 * counts.length + 60)}
               />
             </div>
-            {rep && (
+            {conf && (
               <div className="card" data-testid="confusion">
-                <h3>Against the existing `{result.label_column}` labels</h3>
+                <h3>
+                  <span title="Each row is the cells of one true type; each square, the share of them given the column's answer. A good model fills the diagonal.">
+                    Which types it confuses{held ? " (held-out cells)" : ""}
+                  </span>
+                </h3>
                 {result.voted && <p className="small muted">Each `{result.voted}` group got the majority answer of {result.prompts} cells asked.</p>}
-                <p>
-                  Accuracy {rep.accuracy.toFixed(3)}, macro F1 {rep.macro_f1.toFixed(3)} over {rep.n_cells.toLocaleString()} labelled cells (all splits, training
-                  cells included).
-                </p>
                 <Chart
                   name="confusion-matrix"
-                  height={Math.max(320, 28 * rep.labels.length + 120)}
+                  height={Math.max(320, 28 * conf.labels.length + 140)}
                   option={{
-                    tooltip: { formatter: (q: any) => `true ${rep.labels[q.data[1]]}, predicted ${rep.labels[q.data[0]]}: ${q.data[2]}` },
-                    grid: { left: 160, right: 20, top: 20, bottom: 120 },
-                    xAxis: { type: "category", data: rep.labels, name: "predicted", nameLocation: "middle", nameGap: 100, axisLabel: { rotate: 45, interval: 0 } },
-                    yAxis: { type: "category", data: rep.labels, inverse: true, axisLabel: { interval: 0 } },
-                    visualMap: { min: 0, max: Math.max(1, ...rep.confusion.flat()), show: false, inRange: { color: ["#f7fbff", "#08306b"] } },
+                    tooltip: {
+                      formatter: (q: any) =>
+                        `${conf.confusion[q.data[1]][q.data[0]]} of ${conf.confusion[q.data[1]].reduce((a: number, b: number) => a + b, 0)} ${conf.labels[q.data[1]]} cells answered ${conf.labels[q.data[0]]}`,
+                    },
+                    grid: { left: 160, right: 20, top: 20, bottom: 130 },
+                    xAxis: { type: "category", data: conf.labels, name: "answer", nameLocation: "middle", nameGap: 110, axisLabel: { rotate: 45, interval: 0 } },
+                    yAxis: { type: "category", data: conf.labels, inverse: true, name: "true type", nameLocation: "middle", nameGap: 145, axisLabel: { interval: 0 } },
+                    visualMap: { min: 0, max: 1, show: false, inRange: { color: ["#f7fbff", "#08306b"] } },
                     series: [
                       {
                         type: "heatmap",
-                        data: rep.confusion.flatMap((row: number[], t: number) => row.map((v, p) => [p, t, v])),
-                        label: { show: true, fontSize: 10 },
+                        data: rowShares(conf.confusion).flatMap((row: number[], t: number) => row.map((v, p) => [p, t, v])),
+                        label: { show: true, fontSize: 10, formatter: (q: any) => (q.data[2] > 0 ? `${Math.round(100 * q.data[2])}%` : "") },
                       },
                     ],
                   }}
                 />
+                {rep && (
+                  <details>
+                    <summary>All cells, training cells included</summary>
+                    <p className="small">
+                      Accuracy {rep.accuracy.toFixed(3)}, macro F1 {rep.macro_f1.toFixed(3)} over {rep.n_cells.toLocaleString()} cells labelled `{result.label_column}`: cells the
+                      model learned from count too, so this is not a fair test.
+                    </p>
+                  </details>
+                )}
               </div>
             )}
           </div>

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { api, errorText } from "../api";
 import { Chart, lossOption, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
+import { predictionVerdict } from "../state/verdict";
 import { useApp } from "../store";
 
 function pearson(a: number[], b: number[]): number {
@@ -236,6 +237,14 @@ export function Compare() {
           {p && (
             <div className="card" data-testid="prediction-metrics">
               <h3>Cell type prediction</h3>
+              <p data-testid="compare-verdict">
+                <strong>{predictionVerdict(p).headline}</strong> {predictionVerdict(p).misses}
+              </p>
+              {predictionVerdict(p).warnings.map((w) => (
+                <p key={w} className="warning-text">
+                  {w}
+                </p>
+              ))}
               <p className="small" data-testid="prediction-scope">
                 {p.split === "test"
                   ? `On ${p.model.n_cells} cells the model never learned from (the dataset's held-out test cells)`

@@ -1,0 +1,94 @@
+// Plain-language verdicts on a model's cell-type answers: how often it is
+// right on cells it never saw, against the simple baseline on the same
+// cells, which types it misses, and when the figure says little.
+
+/** The engine's PredictionReport (c2s-eval), as the app receives it. */
+export interface PredictionReport {
+  split: string;
+  left_out: number;
+  model: {
+    n_cells: number;
+    accuracy: number;
+    macro_f1: number;
+    classes: { label: string; precision: number; recall: number; f1: number; support: number }[];
+    labels: string[];
+    confusion: number[][];
+  };
+  baselines: { name: string; accuracy: number; macro_f1: number }[];
+}
+
+export interface Verdict {
+  /** One sentence: how often right, on which cells, against which baseline. */
+  headline: string;
+  /** Types it gets right under half the time, with counts. */
+  misses: string | null;
+  /** Reasons to distrust the figure. */
+  warnings: string[];
+}
+
+/** A share as a percentage for people: "87.5 %". */
+export function pct(x: number): string {
+  return `${(100 * x).toFixed(1)} %`;
+}
+
+/** Fewer held-out cells than this make a rough figure. */
+export const SMALL_SAMPLE = 50;
+/** One answer taking at least this share of the cells is suspicious. */
+export const ONE_ANSWER_SHARE = 0.9;
+
+/** Points of accuracy within which the model and the baseline are "about as good". */
+const TIE = 0.01;
+
+function cellsWord(n: number): string {
+  return `${n.toLocaleString("en-US")} ${n === 1 ? "cell" : "cells"}`;
+}
+
+function scope(r: PredictionReport): string {
+  if (r.split === "test") return `on ${cellsWord(r.model.n_cells)} it never learned from (the held-out test cells)`;
+  if (r.split === "val") return `on ${cellsWord(r.model.n_cells)} held out for validation`;
+  return `on all ${cellsWord(r.model.n_cells)}, training cells included (not a fair test)`;
+}
+
+/** The k-NN baseline, else the first one. */
+function mainBaseline(r: PredictionReport) {
+  return r.baselines.find((b) => b.name.startsWith("k-NN")) ?? r.baselines[0];
+}
+
+/** Counts of each predicted type over all cells of the confusion matrix. */
+function predictedShares(r: PredictionReport): [string, number][] {
+  const total = r.model.confusion.flat().reduce((a, b) => a + b, 0);
+  if (total === 0) return [];
+  return r.model.labels.map((l, j) => [l, r.model.confusion.reduce((a, row) => a + (row[j] ?? 0), 0) / total]);
+}
+
+export function predictionVerdict(r: PredictionReport): Verdict {
+  const m = r.model;
+  let headline = `The model names the cell type right ${pct(m.accuracy)} of the time ${scope(r)}`;
+  const b = mainBaseline(r);
+  if (b) {
+    const name = `the simple baseline on the same cells, ${b.name.startsWith("k-NN") ? "k-NN on expression" : b.name} (${pct(b.accuracy)})`;
+    const d = m.accuracy - b.accuracy;
+    headline += Math.abs(d) <= TIE ? `: about as good as ${name}.` : d > 0 ? `: better than ${name}.` : `: worse than ${name}.`;
+  } else {
+    headline += ".";
+  }
+  const missed = m.classes
+    .filter((c) => c.support > 0 && c.recall < 0.5)
+    .sort((a, b) => b.support - a.support)
+    .map((c) => `${c.label} (${Math.round(c.recall * c.support)} of ${c.support} right)`);
+  const warnings: string[] = [];
+  if (m.n_cells < SMALL_SAMPLE)
+    warnings.push(`Only ${cellsWord(m.n_cells)} were scored: the figure can be off by several points either way.`);
+  const top = predictedShares(r).sort((a, b) => b[1] - a[1])[0];
+  if (top && top[1] >= ONE_ANSWER_SHARE && m.labels.length > 1)
+    warnings.push(`${pct(top[1])} of the cells got the same answer (${top[0]}): the model has probably not learned to tell the types apart. Train it longer.`);
+  return { headline, misses: missed.length ? `It misses ${missed.join(", ")}.` : null, warnings };
+}
+
+/** Each row of a confusion matrix as shares of its true type (empty rows stay 0). */
+export function rowShares(confusion: number[][]): number[][] {
+  return confusion.map((row) => {
+    const n = row.reduce((a, b) => a + b, 0);
+    return row.map((v) => (n ? v / n : 0));
+  });
+}
