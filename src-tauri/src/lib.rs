@@ -55,6 +55,21 @@ fn demo_dataset(app: &tauri::App) -> Option<PathBuf> {
         .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
 }
 
+/// The app's configuration and its front end, embedded at compile time.
+/// Only the app's own build expands it: tauri-codegen caches the compressed
+/// front end in OUT_DIR without a lock, and this crate's unit-test build,
+/// compiled at the same time, could otherwise make the app embed a
+/// half-written script (a blank window).
+#[cfg(not(test))]
+fn context() -> tauri::Context<tauri::Wry> {
+    tauri::generate_context!()
+}
+
+#[cfg(test)]
+fn context() -> tauri::Context<tauri::Wry> {
+    unreachable!("unit tests never start the app")
+}
+
 pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -129,7 +144,7 @@ pub fn run() {
             published_commands::models_folder,
             published_commands::dataset_groups,
         ])
-        .build(tauri::generate_context!());
+        .build(context());
     let app = match app {
         Ok(app) => app,
         // A message (the project database of a newer version, a data folder
