@@ -1233,6 +1233,9 @@ pub(crate) fn merge(into: &mut Value, extra: Value) {
     }
 }
 
+/// Bins of the Annotate screen's confidence histogram (5 % each).
+const CONFIDENCE_BINS: usize = 20;
+
 /// Applies the annotation rules to a job's records (cells of the dataset
 /// `ds`) and sums up its answers for the Annotate screen.
 pub(crate) fn refine_records(
@@ -1254,6 +1257,13 @@ pub(crate) fn refine_records(
     let count = |f: &dyn Fn(&PredictionRecord) -> bool| records.iter().filter(|r| f(r)).count();
     Ok(json!({
         "counts": counts,
+        "unassigned_below": rules.unassigned_below,
+        "confidence_histogram": records.iter().any(|r| r.confidence.is_some()).then(|| {
+            c2s_eval::classification::confidence_histogram(
+                records.iter().filter_map(|r| r.confidence),
+                CONFIDENCE_BINS,
+            )
+        }),
         "unassigned": rules.unassigned_below.map(|_| count(&|r| r.votes.assigned.as_deref() == Some(UNASSIGNED))),
         "over_clusters": rules.majority_voting.then(|| records.iter().filter_map(|r| r.votes.over_cluster).max().map_or(0, |m| m + 1)),
         "heterogeneous": rules.majority_voting.then(|| count(&|r| r.votes.majority_vote.as_deref() == Some(HETEROGENEOUS))),

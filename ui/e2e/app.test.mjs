@@ -143,6 +143,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.equal(await jobEnds("job-annotate", 600_000), "ok");
   await find("confusion");
   assert.match(await textOf("rules-summary"), /cells Unassigned .*Majority voting in \d+ small clusters/);
+  await find("confidence-histogram");
   // The verdict first: held-out cells counted, the baseline on the same cells named.
   assert.match(await textOf("annotate-verdict"), /right \d+\.\d % of the time on [\d,]+ cells it never learned from .*the simple baseline on the same cells, k-NN on expression \(\d+\.\d %\)/);
   await click("save-h5ad");

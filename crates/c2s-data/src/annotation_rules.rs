@@ -65,10 +65,16 @@ impl AnnotationRules {
     /// The types to choose among: `known` limited to `only` (in `known`'s
     /// order). A type in `only` that `known` lacks is an error naming it.
     pub fn restrict(&self, known: &[String]) -> Result<Vec<String>> {
-        if self.only.is_empty() {
+        // Blank entries (a trailing comma) ask for nothing.
+        let wanted: HashSet<&str> = self
+            .only
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if wanted.is_empty() {
             return Ok(known.to_vec());
         }
-        let wanted: HashSet<&str> = self.only.iter().map(|s| s.trim()).collect();
         let have: HashSet<&str> = known.iter().map(String::as_str).collect();
         let mut unknown: Vec<&str> = wanted.difference(&have).copied().collect();
         unknown.sort_unstable();
@@ -239,5 +245,10 @@ mod tests {
             "{e}"
         );
         assert_eq!(AnnotationRules::default().restrict(&known).unwrap(), known);
+        let blank = AnnotationRules {
+            only: vec!["NK cell".into(), "".into()],
+            ..Default::default()
+        };
+        assert_eq!(blank.restrict(&known).unwrap(), ["NK cell"]);
     }
 }

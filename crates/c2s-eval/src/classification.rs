@@ -118,6 +118,20 @@ pub fn majority_label<S: AsRef<str>>(labels: &[S]) -> Option<String> {
         .map(|(l, _)| l.to_string())
 }
 
+/// Answers per confidence bin: `bins` equal bins over 0 to 1 (1 falls in
+/// the last); values that are not numbers are left out.
+pub fn confidence_histogram(confidences: impl IntoIterator<Item = f64>, bins: usize) -> Vec<usize> {
+    let mut counts = vec![0; bins];
+    if bins == 0 {
+        return counts;
+    }
+    for c in confidences.into_iter().filter(|c| c.is_finite()) {
+        let b = ((c.clamp(0.0, 1.0) * bins as f64) as usize).min(bins - 1);
+        counts[b] += 1;
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +157,14 @@ mod tests {
     fn mismatched_lengths_are_refused() {
         assert!(classification_report(&["a"], &["a", "b"]).is_err());
         assert!(classification_report::<&str>(&[], &[]).is_err());
+    }
+
+    #[test]
+    fn confidence_histogram_bins_over_zero_to_one() {
+        let h = confidence_histogram([0.0, 0.04, 0.05, 0.5, 0.99, 1.0, f64::NAN], 20);
+        assert_eq!(h.len(), 20);
+        assert_eq!((h[0], h[1], h[10], h[19]), (2, 1, 1, 2));
+        assert_eq!(h.iter().sum::<usize>(), 6);
+        assert!(confidence_histogram([0.5], 0).is_empty());
     }
 }

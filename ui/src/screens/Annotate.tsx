@@ -253,10 +253,46 @@ export function Annotate() {
           {!verdict && result.held_out_error && <p className="small muted">Not scored on held-out cells: {result.held_out_error}</p>}
           {(result.unassigned != null || result.over_clusters != null) && (
             <p className="card" data-testid="rules-summary">
-              {result.unassigned != null && `${result.unassigned.toLocaleString()} of ${result.cells.toLocaleString()} cells Unassigned (the model was less sure than ${Math.round(100 * (rules.unassigned_below ?? 0))} %). `}
+              {result.unassigned != null && `${result.unassigned.toLocaleString()} of ${result.cells.toLocaleString()} cells Unassigned (the model was less sure than ${Math.round(100 * (result.unassigned_below ?? 0))} %). `}
               {result.over_clusters != null &&
                 `Majority voting in ${result.over_clusters} small clusters of similar cells${result.heterogeneous ? `; ${result.heterogeneous.toLocaleString()} cells in Heterogeneous clusters` : ""}. The chart shows the voted answers.`}
             </p>
+          )}
+          {result.confidence_histogram && (
+            <div className="card">
+              <Chart
+                testId="confidence-histogram"
+                name="confidence-histogram"
+                height={260}
+                option={{
+                  title: {
+                    text: "How sure the model is of each answer",
+                    subtext: result.unassigned_below != null ? "grey: Unassigned, below the threshold" : "",
+                    left: "center",
+                    textStyle: { fontSize: 14 },
+                  },
+                  tooltip: { trigger: "axis" },
+                  grid: { left: 60, right: 20, top: 60, bottom: 45 },
+                  xAxis: {
+                    type: "category",
+                    name: "confidence",
+                    nameLocation: "middle",
+                    nameGap: 28,
+                    data: (result.confidence_histogram as number[]).map((_, i) => `${i * 5}–${i * 5 + 5} %`),
+                  },
+                  yAxis: { type: "value", name: "cells" },
+                  series: [
+                    {
+                      type: "bar",
+                      data: (result.confidence_histogram as number[]).map((v, i) => ({
+                        value: v,
+                        itemStyle: { color: result.unassigned_below != null && (i + 1) * 0.05 <= result.unassigned_below + 1e-9 ? "#9aa5ad" : "#1f6f8b" },
+                      })),
+                    },
+                  ],
+                }}
+              />
+            </div>
           )}
           <div className="two">
             <div className="card">
