@@ -157,6 +157,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await click("run-compare");
   assert.equal(await jobEnds("job-evaluate", 300_000), "ok");
   await find("generated-metrics");
+  // 3 cells of one type: the verdict warns that its figures say little.
+  assert.match(await textOf("generated-verdict"), /generated cells[\s\S]*Every generated cell is of one type[\s\S]*Only \d+ generated cells were scored/);
   await find("joint-map");
   await find("mean-scatter");
   await find("prediction-metrics");

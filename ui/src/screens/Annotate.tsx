@@ -320,7 +320,7 @@ export function Annotate() {
                   option={{
                     tooltip: {
                       formatter: (q: any) =>
-                        `${conf.confusion[q.data[1]][q.data[0]]} of ${conf.confusion[q.data[1]].reduce((a: number, b: number) => a + b, 0)} ${conf.labels[q.data[1]]} cells answered ${conf.labels[q.data[0]]}`,
+                        `${conf.confusion[q.value[1]][q.value[0]]} of ${conf.confusion[q.value[1]].reduce((a: number, b: number) => a + b, 0)} ${conf.labels[q.value[1]]} cells answered ${conf.labels[q.value[0]]}`,
                     },
                     grid: { left: 160, right: 20, top: 20, bottom: 130 },
                     xAxis: { type: "category", data: conf.labels, name: "answer", nameLocation: "middle", nameGap: 110, axisLabel: { rotate: 45, interval: 0 } },
@@ -329,8 +329,11 @@ export function Annotate() {
                     series: [
                       {
                         type: "heatmap",
-                        data: rowShares(conf.confusion).flatMap((row: number[], t: number) => row.map((v, p) => [p, t, v])),
-                        label: { show: true, fontSize: 10, formatter: (q: any) => (q.data[2] > 0 ? `${Math.round(100 * q.data[2])}%` : "") },
+                        // Light text on dark squares, dark on light ones (readable contrast).
+                        data: rowShares(conf.confusion).flatMap((row: number[], t: number) =>
+                          row.map((v, p) => ({ value: [p, t, v], label: { color: v > 0.5 ? "#fff" : "#1d2a33" } })),
+                        ),
+                        label: { show: true, fontSize: 10, formatter: (q: any) => (q.value[2] > 0 ? `${Math.round(100 * q.value[2])}%` : "") },
                       },
                     ],
                   }}

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { api, errorText } from "../api";
 import { Chart, lossOption, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
-import { predictionVerdict } from "../state/verdict";
+import { generatedVerdict, predictionVerdict } from "../state/verdict";
 import { useApp } from "../store";
 
 function pearson(a: number[], b: number[]): number {
@@ -137,6 +137,21 @@ export function Compare() {
             <>
               <div className="card">
                 <h3>How real do the generated cells look?</h3>
+                {(() => {
+                  const v = generatedVerdict(g);
+                  return (
+                    <div data-testid="generated-verdict">
+                      <p>
+                        <strong>{v.headline}</strong> <span className="small">{v.details}</span>
+                      </p>
+                      {v.warnings.map((w) => (
+                        <p key={w} className="warning-text" data-testid="generated-warning">
+                          {w}
+                        </p>
+                      ))}
+                    </div>
+                  );
+                })()}
                 <table data-testid="generated-metrics">
                   <thead>
                     <tr>

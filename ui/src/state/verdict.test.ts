@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { predictionVerdict, rowShares, type PredictionReport } from "./verdict";
+import { generatedVerdict, predictionVerdict, rowShares, type PredictionReport } from "./verdict";
 
 const report = (over: Partial<PredictionReport["model"]> = {}, accuracyKnn = 0.939, split = "test"): PredictionReport => ({
   split,
@@ -79,5 +79,35 @@ describe("row shares", () => {
       [0, 0],
       [0.25, 0.75],
     ]);
+  });
+});
+
+const set = (name: string, k5: number, gw: number | null, n = 160) => ({ name, n_cells: n, n_scored: n, knn_accuracy: [[3, k5 - 0.01], [5, k5], [10, k5 + 0.01]] as [number, number][], gw_distance: gw });
+const generated = (gen: number, types = ["B cell", "NK cell"], n = 160) => ({
+  sets: [
+    set("generated", gen, 0.077, n),
+    set("real held-out cells (ceiling)", 0.864, 0.078),
+    set("random genes (floor)", 0.2, 0.81),
+    set("real cells, shuffled labels (floor)", 0.36, 0.08),
+  ],
+  mean_expression: types.map((cell_type) => ({ cell_type })),
+});
+
+describe("generated verdict", () => {
+  it("places the generated cells between chance and real cells at k = 5", () => {
+    const v = generatedVerdict(generated(0.475));
+    expect(v.headline).toBe("160 generated cells: 47.5 % look like real cells of the type asked for, better than chance but short of real cells.");
+    expect(v.details).toBe(
+      "A cell counts when most of its 5 nearest real cells are of the type asked for; real held-out cells score 86.4 % (the best to hope for), real cells with shuffled types 36.0 % (chance). As a population they are close to real cells (Gromov-Wasserstein distance 0.077; other real cells 0.078, random genes 0.810; lower is closer).",
+    );
+    expect(v.warnings).toEqual([]);
+    expect(generatedVerdict(generated(0.38)).headline).toMatch(/no better than chance/);
+    expect(generatedVerdict(generated(0.85)).headline).toMatch(/as typical of their type as real cells/);
+  });
+
+  it("warns for one type and for few cells", () => {
+    const v = generatedVerdict(generated(0.9, ["B cell"], 3));
+    expect(v.warnings[0]).toMatch(/^Every generated cell is of one type \(B cell\): k-NN accuracy then says little/);
+    expect(v.warnings[1]).toBe("Only 3 generated cells were scored: the figures can be off by many points either way.");
   });
 });

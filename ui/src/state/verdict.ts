@@ -24,6 +24,8 @@ export interface Verdict {
   misses: string | null;
   /** Reasons to distrust the figure. */
   warnings: string[];
+  /** The figures behind the headline, for who wants them. */
+  details?: string;
 }
 
 /** A share as a percentage for people: "87.5 %". */
@@ -91,4 +93,63 @@ export function rowShares(confusion: number[][]): number[][] {
     const n = row.reduce((a, b) => a + b, 0);
     return row.map((v) => (n ? v / n : 0));
   });
+}
+
+/** The engine's GeneratedReport (c2s-eval), the parts a verdict reads. */
+export interface GeneratedReport {
+  sets: { name: string; n_cells: number; n_scored: number; knn_accuracy: [number, number][]; gw_distance: number | null }[];
+  mean_expression: { cell_type: string }[];
+}
+
+/** Points within which generated cells count as "as typical as real cells" or "no better than chance". */
+const NEAR = 0.05;
+
+/** k-NN accuracy at k = 5, else the nearest k scored. */
+function knnAt5(s: { knn_accuracy: [number, number][] }): number | null {
+  const best = [...s.knn_accuracy].sort((a, b) => Math.abs(a[0] - 5) - Math.abs(b[0] - 5))[0];
+  return best ? best[1] : null;
+}
+
+export function generatedVerdict(g: GeneratedReport): Verdict {
+  const find = (prefix: string) => g.sets.find((s) => s.name.startsWith(prefix));
+  const gen = find("generated");
+  const ceiling = find("real held-out");
+  const floor = find("real cells, shuffled");
+  const random = find("random genes");
+  const warnings: string[] = [];
+  if (!gen) return { headline: "No generated cells were scored.", misses: null, warnings };
+  const k = knnAt5(gen);
+  const c = ceiling ? knnAt5(ceiling) : null;
+  const f = floor ? knnAt5(floor) : null;
+  const n = `${gen.n_cells.toLocaleString("en-US")} generated cells`;
+  const details: string[] = [];
+  let headline = `${n}.`;
+  if (k != null) {
+    headline = `${n}: ${pct(k)} look like real cells of the type asked for, ${
+      f != null && k <= f + NEAR
+        ? "no better than chance: the model has not learned what sets the types apart."
+        : c != null && k >= c - NEAR
+          ? "as typical of their type as real cells."
+          : "better than chance but short of real cells."
+    }`;
+    details.push(
+      `A cell counts when most of its 5 nearest real cells are of the type asked for${c != null ? `; real held-out cells score ${pct(c)} (the best to hope for)` : ""}${
+        f != null ? `, real cells with shuffled types ${pct(f)} (chance)` : ""
+      }.`,
+    );
+  }
+  const gw = gen.gw_distance;
+  if (gw != null && ceiling?.gw_distance != null && random?.gw_distance != null) {
+    const where = gw <= ceiling.gw_distance * 1.5 ? "close to real cells" : gw < random.gw_distance ? "between random genes and real cells" : "no closer to real cells than random genes";
+    details.push(
+      `As a population they are ${where} (Gromov-Wasserstein distance ${gw.toFixed(3)}; other real cells ${ceiling.gw_distance.toFixed(3)}, random genes ${random.gw_distance.toFixed(3)}; lower is closer).`,
+    );
+  }
+  const types = g.mean_expression.map((t) => t.cell_type);
+  if (types.length === 1)
+    warnings.push(
+      `Every generated cell is of one type (${types[0]}): k-NN accuracy then says little, since any cell near ${types[0]} cells scores, and random genes can score above real cells. Generate cells of several types.`,
+    );
+  if (gen.n_scored < SMALL_SAMPLE) warnings.push(`Only ${gen.n_scored.toLocaleString("en-US")} generated cells were scored: the figures can be off by many points either way.`);
+  return { headline, misses: null, warnings, details: details.join(" ") };
 }
