@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
-use c2s_data::annotation_rules::{AnnotationRules, CellCall, HETEROGENEOUS, UNASSIGNED};
+use c2s_data::annotation_rules::{AnnotationRules, CellCall, VoteSummary};
 use c2s_data::dataset::read_sentences;
 use c2s_data::preprocess::{LogBase, Preprocess};
 use c2s_data::{ConvertOptions, InputOptions, MatrixId};
@@ -1254,8 +1254,7 @@ pub(crate) fn refine_records(
     for r in records.iter() {
         *counts.entry(r.final_answer().unwrap_or("?")).or_default() += 1;
     }
-    let count = |f: &dyn Fn(&PredictionRecord) -> bool| records.iter().filter(|r| f(r)).count();
-    Ok(json!({
+    let mut summary = json!({
         "counts": counts,
         "unassigned_below": rules.unassigned_below,
         "confidence_histogram": records.iter().any(|r| r.confidence.is_some()).then(|| {
@@ -1264,10 +1263,12 @@ pub(crate) fn refine_records(
                 CONFIDENCE_BINS,
             )
         }),
-        "unassigned": rules.unassigned_below.map(|_| count(&|r| r.votes.assigned.as_deref() == Some(UNASSIGNED))),
-        "over_clusters": rules.majority_voting.then(|| records.iter().filter_map(|r| r.votes.over_cluster).max().map_or(0, |m| m + 1)),
-        "heterogeneous": rules.majority_voting.then(|| count(&|r| r.votes.majority_vote.as_deref() == Some(HETEROGENEOUS))),
-    }))
+    });
+    merge(
+        &mut summary,
+        serde_json::to_value(VoteSummary::of(records.iter().map(|r| &r.votes)))?,
+    );
+    Ok(summary)
 }
 
 /// Asks where to save (native dialog, opened here so the web view never

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use c2s_data::annotation_rules::{AnnotationRules, CellCall, HETEROGENEOUS, UNASSIGNED};
+use c2s_data::annotation_rules::{AnnotationRules, CellCall, VoteSummary};
 use c2s_data::dataset::{read_dataset, SentenceRecord};
 use c2s_eval::voting::apply_rules;
 use c2s_model::cells::{
@@ -183,24 +183,12 @@ impl RulesArgs {
                 r.votes = v;
             }
         }
+        let summary = VoteSummary::of(records.iter().map(|r| &r.votes));
         let mut notes = Vec::new();
-        if rules.unassigned_below.is_some() {
-            let n = records
-                .iter()
-                .filter(|r| r.votes.assigned.as_deref() == Some(UNASSIGNED))
-                .count();
+        if let Some(n) = summary.unassigned {
             notes.push(format!("{n} Unassigned"));
         }
-        if rules.majority_voting {
-            let k = records
-                .iter()
-                .filter_map(|r| r.votes.over_cluster)
-                .max()
-                .map_or(0, |m| m + 1);
-            let h = records
-                .iter()
-                .filter(|r| r.votes.majority_vote.as_deref() == Some(HETEROGENEOUS))
-                .count();
+        if let (Some(k), Some(h)) = (summary.over_clusters, summary.heterogeneous) {
             notes.push(format!("{k} over-clusters voted ({h} cells Heterogeneous)"));
         }
         if let Some(dst) = &self.h5ad {

@@ -164,6 +164,36 @@ pub struct CellVotes {
     pub majority_vote: Option<String>,
 }
 
+/// What the rules did to a set of cells, for a summary line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VoteSummary {
+    /// Cells Unassigned (when a threshold was applied).
+    pub unassigned: Option<usize>,
+    /// Over-clusters that voted (with majority voting).
+    pub over_clusters: Option<u32>,
+    /// Cells in Heterogeneous clusters (with majority voting).
+    pub heterogeneous: Option<usize>,
+}
+
+impl VoteSummary {
+    pub fn of<'a>(votes: impl IntoIterator<Item = &'a CellVotes>) -> Self {
+        let mut s = VoteSummary::default();
+        for v in votes {
+            if let Some(a) = &v.assigned {
+                *s.unassigned.get_or_insert(0) += usize::from(a == UNASSIGNED);
+            }
+            if let Some(c) = v.over_cluster {
+                let k = s.over_clusters.get_or_insert(0);
+                *k = (*k).max(c + 1);
+            }
+            if let Some(m) = &v.majority_vote {
+                *s.heterogeneous.get_or_insert(0) += usize::from(m == HETEROGENEOUS);
+            }
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +220,32 @@ mod tests {
         assert_eq!(v[3], "T");
         assert_eq!(v[6], HETEROGENEOUS);
         assert_eq!(v[8], "B");
+    }
+
+    #[test]
+    fn summary_counts_what_the_rules_did() {
+        let v = |a: &str, c: Option<u32>, m: Option<&str>| CellVotes {
+            assigned: Some(a.into()),
+            over_cluster: c,
+            majority_vote: m.map(String::from),
+        };
+        let votes = [
+            v(UNASSIGNED, Some(0), Some("B")),
+            v("B", Some(2), Some(HETEROGENEOUS)),
+            v("B", Some(1), Some(HETEROGENEOUS)),
+        ];
+        assert_eq!(
+            VoteSummary::of(&votes),
+            VoteSummary {
+                unassigned: Some(1),
+                over_clusters: Some(3),
+                heterogeneous: Some(2),
+            }
+        );
+        assert_eq!(
+            VoteSummary::of(&[CellVotes::default()]),
+            VoteSummary::default()
+        );
     }
 
     #[test]
