@@ -36,6 +36,11 @@ pub struct EvalArgs {
     /// cells), val, or all (training cells included: not a held-out figure).
     #[arg(long, default_value = c2s_eval::evaluate::HELD_OUT)]
     split: String,
+    /// Which answer of each prediction to score: predicted (the model's),
+    /// assigned (Unassigned below a confidence) or majority_vote (its
+    /// over-cluster's); Unassigned and Heterogeneous count as wrong.
+    #[arg(long, default_value = "predicted", value_parser = ["predicted", "assigned", "majority_vote"])]
+    answer: String,
     /// Real cells to compare generated cells with: test, validation, train or all.
     #[arg(long, default_value = c2s_eval::evaluate::HELD_OUT)]
     reference_split: String,
@@ -93,6 +98,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
         reference_split: Some(a.reference_split.clone()),
         prediction_split: Some(a.split.clone()),
         top_k: a.top_k,
+        answer: Some(a.answer.clone()),
     };
     let mut opts = GeneratedOptions {
         gw_cells: a.gw_cells,

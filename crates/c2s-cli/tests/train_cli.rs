@@ -165,6 +165,61 @@ fn annotation_as_celltypist(dir: &Path, model: &Path, ds: &Path, labels: &[&str]
         assert_eq!(votes[i].as_deref(), r["majority_vote"].as_str());
         assert_eq!(clusters[i], Some(r["over_cluster"].to_string()));
     }
+    // `c2s eval --answer` scores the refined answers, Unassigned and
+    // Heterogeneous counting as wrong; a file without them is refused.
+    for answer in ["assigned", "majority_vote"] {
+        let report = dir.join(format!("report-{answer}"));
+        let o = c2s()
+            .args([
+                "eval",
+                ds.to_str().unwrap(),
+                "--predictions",
+                preds.to_str().unwrap(),
+                "--split",
+                "all",
+                "--answer",
+                answer,
+                "-o",
+                report.to_str().unwrap(),
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let right = records.iter().filter(|r| r[answer] == r["true"]).count();
+        let acc = m["prediction"]["model"]["accuracy"].as_f64().unwrap();
+        assert!(
+            (acc - right as f64 / 200.0).abs() < 1e-9,
+            "{answer}: {acc} against {right} of 200"
+        );
+        let notes = m["notes"].to_string();
+        assert!(
+            notes.contains(&format!("scored the `{answer}` answers")),
+            "{notes}"
+        );
+    }
+    let plain = dir.join("preds.jsonl");
+    let o = c2s()
+        .args([
+            "eval",
+            ds.to_str().unwrap(),
+            "--predictions",
+            plain.to_str().unwrap(),
+            "--answer",
+            "assigned",
+            "-o",
+            dir.join("report-plain").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains("no `assigned` answer")
+            && err.contains("--unassigned-below"),
+        "{err}"
+    );
 }
 
 fn steps_logged(run: &Path) -> Vec<u64> {

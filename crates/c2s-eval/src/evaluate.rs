@@ -42,7 +42,25 @@ pub struct EvalInputs {
     /// (default), "validation" ("val") or "all" (training cells included,
     /// which the report then says).
     pub prediction_split: Option<String>,
+    /// Which answer of a prediction record is scored: "predicted" (the
+    /// model's, default), "assigned" (Unassigned below a confidence) or
+    /// "majority_vote" (its over-cluster's answer). Unassigned and
+    /// Heterogeneous count as wrong.
+    pub answer: Option<String>,
 }
+
+/// The answers a prediction record may hold, and what writes each.
+pub const ANSWERS: [(&str, &str); 3] = [
+    ("predicted", "c2s predict or the app's Annotate"),
+    (
+        "assigned",
+        "c2s predict --unassigned-below, or Annotate with a confidence threshold",
+    ),
+    (
+        "majority_vote",
+        "c2s predict --majority-voting, or Annotate with majority voting",
+    ),
+];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LossCurve {
@@ -197,14 +215,23 @@ pub fn evaluate_cancellable(
                     ))
                 }
             };
+            let answer = inputs.answer.as_deref().unwrap_or("predicted");
+            let Some(&(_, writer)) = ANSWERS.iter().find(|(a, _)| *a == answer) else {
+                return Err(EvalError::bad(
+                    answer.to_string(),
+                    "not an answer of a prediction record",
+                    "choose predicted, assigned or majority_vote",
+                ));
+            };
             let mut left_out = 0usize;
+            let mut not_typed = 0usize;
             for (i, line) in read_lines(path)?.into_iter().enumerate() {
                 let get = |k: &str| line.get(k).and_then(|v| v.as_str());
-                let Some(p) = get("predicted") else {
+                let Some(p) = get(answer) else {
                     return Err(EvalError::bad(
                         path.display().to_string(),
-                        "a line has no `predicted` field",
-                        "pass the file `c2s predict --output` wrote",
+                        format!("entry {}: no `{answer}` answer", i + 1),
+                        format!("pass a file written by {writer}"),
                     ));
                 };
                 let name = get("cell_name").unwrap_or("");
@@ -229,6 +256,10 @@ pub fn evaluate_cancellable(
                 // The truth is the dataset's; a file's own `true` field only
                 // stands in where the dataset has no label for the cell.
                 if let Some(t) = label(r, &label_column).or_else(|| get("true")) {
+                    not_typed += usize::from(
+                        p == c2s_data::annotation_rules::UNASSIGNED
+                            || p == c2s_data::annotation_rules::HETEROGENEOUS,
+                    );
                     truth.push(t.to_string());
                     pred.push(p.to_string());
                     conf.push(line.get("confidence").and_then(|v| v.as_f64()));
@@ -253,6 +284,12 @@ pub fn evaluate_cancellable(
             report.left_out = left_out;
             if split == "all" {
                 notes.push("predictions scored on all cells, training cells included: not a held-out figure".into());
+            }
+            if answer != "predicted" {
+                notes.push(format!(
+                    "scored the `{answer}` answers: {not_typed} of {} cells were Unassigned or Heterogeneous, counted as wrong",
+                    truth.len()
+                ));
             }
             stages.stage("k-NN baseline on expression")?;
             // Bounded work and memory on large datasets: seeded samples.
