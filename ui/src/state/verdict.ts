@@ -148,7 +148,7 @@ export function generatedVerdict(g: GeneratedReport): Verdict {
   const types = g.mean_expression.map((t) => t.cell_type);
   if (types.length === 1)
     warnings.push(
-      `Every generated cell is of one type (${types[0]}): k-NN accuracy then says little, since any cell near ${types[0]} cells scores, and random genes can score above real cells. Generate cells of several types.`,
+      `Every generated cell is of one type (${types[0]}): k-NN accuracy then says little, since a cell only has to resemble that one type to score, and random genes can score above real cells. Generate cells of several types.`,
     );
   if (gen.n_scored < SMALL_SAMPLE) warnings.push(`Only ${gen.n_scored.toLocaleString("en-US")} generated cells were scored: the figures can be off by many points either way.`);
   return { headline, misses: null, warnings, details: details.join(" ") };
