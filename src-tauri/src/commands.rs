@@ -976,17 +976,9 @@ pub fn predict_sentence(
         .cloned()
         .collect();
     let templates = c2s_model::prompts::Templates::default_set();
-    let predictor = c2s_model::predict::Predictor::new(
-        &m.loaded.model,
-        &m.tok,
-        &templates,
-        m.card.labels.clone(),
-        &m.card.organism,
-        m.card.top_k,
-        m.eos,
-    )
-    .and_then(|p| p.with_style(m.card.prompt_style))
-    .map_err(text)?;
+    let predictor = m
+        .predictor(&templates, m.card.labels.clone())
+        .map_err(text)?;
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
     let p = predictor.predict(&refs).map_err(text)?;
     let mut ranking: Vec<(String, f64)> = m
@@ -1243,12 +1235,11 @@ pub(crate) fn refine_records(
     records: &mut [PredictionRecord],
     rules: &AnnotationRules,
 ) -> anyhow::Result<Value> {
-    if rules.unassigned_below.is_some() || rules.majority_voting {
-        let calls: Vec<CellCall> = records.iter().map(PredictionRecord::call).collect();
-        let votes = apply_rules(ds, None, &calls, rules)?;
-        for (r, v) in records.iter_mut().zip(votes) {
-            r.votes = v;
-        }
+    // Without rules every cell's votes stay empty (and nothing is read).
+    let calls: Vec<CellCall> = records.iter().map(PredictionRecord::call).collect();
+    let votes = apply_rules(ds, None, &calls, rules)?;
+    for (r, v) in records.iter_mut().zip(votes) {
+        r.votes = v;
     }
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for r in records.iter() {

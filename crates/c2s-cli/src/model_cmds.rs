@@ -171,17 +171,19 @@ impl RulesArgs {
     ) -> Result<String> {
         let rules = self.rules();
         let calls: Vec<CellCall> = records.iter().map(PredictionRecord::call).collect();
-        if rules.unassigned_below.is_some() || rules.majority_voting {
-            let pb = ProgressBar::new_spinner();
-            if rules.majority_voting {
-                pb.set_message("over-clustering the cells for majority voting");
-                pb.enable_steady_tick(Duration::from_millis(200));
-            }
-            let votes = apply_rules(dataset, self.source.as_deref(), &calls, &rules);
-            pb.finish_and_clear();
-            for (r, v) in records.iter_mut().zip(votes?) {
-                r.votes = v;
-            }
+        // Without rules every cell's votes stay empty (and nothing is read).
+        let pb = if rules.majority_voting {
+            let pb = ProgressBar::new_spinner()
+                .with_message("over-clustering the cells for majority voting");
+            pb.enable_steady_tick(Duration::from_millis(200));
+            pb
+        } else {
+            ProgressBar::hidden()
+        };
+        let votes = apply_rules(dataset, self.source.as_deref(), &calls, &rules);
+        pb.finish_and_clear();
+        for (r, v) in records.iter_mut().zip(votes?) {
+            r.votes = v;
         }
         let summary = VoteSummary::of(records.iter().map(|r| &r.votes));
         let mut notes = Vec::new();

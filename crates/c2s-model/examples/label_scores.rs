@@ -4,7 +4,6 @@
 //!
 //! usage: label_scores MODEL_DIR DATASET SPLIT   (SPLIT: train, val, test or all)
 
-use c2s_model::predict::Predictor;
 use c2s_model::prompts::Templates;
 use c2s_model::TrainedModel;
 
@@ -16,16 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let m = TrainedModel::load(std::path::Path::new(model))?;
     let records = c2s_data::dataset::read_dataset(std::path::Path::new(dataset))?;
     let templates = Templates::default_set();
-    let p = Predictor::new(
-        &m.loaded.model,
-        &m.tok,
-        &templates,
-        m.card.labels.clone(),
-        &m.card.organism,
-        m.card.top_k,
-        m.eos,
-    )?
-    .with_style(m.card.prompt_style)?;
+    let p = m.predictor(&templates, m.card.labels.clone())?;
     println!("{}", serde_json::json!({ "labels": m.card.labels }));
     for r in records
         .iter()

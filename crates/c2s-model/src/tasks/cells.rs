@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::embed::embed_batch;
 use crate::error::{ModelError, Result};
 use crate::generate::{sample_batch_guided, GeneConstraint, Guidance, Sampling};
-use crate::predict::{Prediction, Predictor};
+use crate::predict::Prediction;
 use crate::prompts::{make_example, CellInfo, PromptStyle, Task, Templates};
 use crate::published_prompts::{build_prompt, PromptInput, PublishedTask, PublishedTokens};
 use crate::tokenizer::{decode_text, encode, is_word_level};
@@ -234,16 +234,7 @@ pub fn predict_cells(
     }
     .restrict(&m.card.labels)?;
     let templates = Templates::default_set();
-    let predictor = Predictor::new(
-        &m.loaded.model,
-        &m.tok,
-        &templates,
-        labels,
-        &m.card.organism,
-        m.card.top_k,
-        m.eos,
-    )?
-    .with_style(m.card.prompt_style)?;
+    let predictor = m.predictor(&templates, labels)?;
     let mut out = Vec::with_capacity(cells.len());
     for (i, c) in cells.iter().enumerate() {
         cancelled(cancel)?;
@@ -556,4 +547,39 @@ pub fn embed_cells(
     }
     let width = out.first().map_or(0, Vec::len);
     Ok((out, width))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prediction_records_read_back_and_a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = PredictionRecord {
+            cell_name: "c1".into(),
+            predicted: Some("B cell".into()),
+            confidence: Some(0.4),
+            answer: None,
+            truth: Some("B cell".into()),
+            split: Some("test".into()),
+            votes: CellVotes::default(),
+        };
+        r.votes.assigned = Some("Unassigned".into());
+        let path = dir.path().join("p.jsonl");
+        std::fs::write(&path, predictions_jsonl(std::slice::from_ref(&r))).unwrap();
+        assert_eq!(read_predictions(&path).unwrap(), vec![r.clone()]);
+        assert_eq!(r.final_answer(), Some("Unassigned"));
+        // A record written before the rules existed reads with empty votes.
+        let old = r#"{"cell_name":"c2","predicted":"NK cell","confidence":0.9,"answer":null,"true":null,"split":"val"}"#;
+        std::fs::write(&path, format!("{old}\nnot json\n")).unwrap();
+        let e = read_predictions(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2: not a prediction record"), "{e}");
+        std::fs::write(&path, format!("{old}\n")).unwrap();
+        let back = read_predictions(&path).unwrap();
+        assert_eq!(back[0].votes, CellVotes::default());
+        assert_eq!(back[0].final_answer(), Some("NK cell"));
+        let e = read_predictions(&dir.path().join("missing.jsonl")).unwrap_err();
+        assert!(e.to_string().contains("missing.jsonl"), "{e}");
+    }
 }

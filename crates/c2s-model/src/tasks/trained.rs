@@ -136,4 +136,23 @@ impl TrainedModel {
             device_name: format!("{device_name}, {weights}"),
         })
     }
+
+    /// A predictor that scores `labels` as this model was trained to answer:
+    /// its organism, genes per cell, end token and prompt style.
+    pub fn predictor<'a>(
+        &'a self,
+        templates: &'a crate::prompts::Templates,
+        labels: Vec<String>,
+    ) -> Result<crate::predict::Predictor<'a>> {
+        crate::predict::Predictor::new(
+            &self.loaded.model,
+            &self.tok,
+            templates,
+            labels,
+            &self.card.organism,
+            self.card.top_k,
+            self.eos,
+        )?
+        .with_style(self.card.prompt_style)
+    }
 }
