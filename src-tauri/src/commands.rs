@@ -1225,9 +1225,6 @@ pub(crate) fn merge(into: &mut Value, extra: Value) {
     }
 }
 
-/// Bins of the Annotate screen's confidence histogram (5 % each).
-const CONFIDENCE_BINS: usize = 20;
-
 /// Applies the annotation rules to a job's records (cells of the dataset
 /// `ds`) and sums up its answers for the Annotate screen.
 pub(crate) fn refine_records(
@@ -1251,7 +1248,7 @@ pub(crate) fn refine_records(
         "confidence_histogram": records.iter().any(|r| r.confidence.is_some()).then(|| {
             c2s_eval::classification::confidence_histogram(
                 records.iter().filter_map(|r| r.confidence),
-                CONFIDENCE_BINS,
+                c2s_eval::classification::CONFIDENCE_BINS,
             )
         }),
     });

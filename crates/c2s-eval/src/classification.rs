@@ -118,6 +118,9 @@ pub fn majority_label<S: AsRef<str>>(labels: &[S]) -> Option<String> {
         .map(|(l, _)| l.to_string())
 }
 
+/// Bins of a confidence histogram (5 % each), as the app's Annotate shows it.
+pub const CONFIDENCE_BINS: usize = 20;
+
 /// Answers per confidence bin: `bins` equal bins over 0 to 1 (1 falls in
 /// the last); values that are not numbers are left out.
 pub fn confidence_histogram(confidences: impl IntoIterator<Item = f64>, bins: usize) -> Vec<usize> {
