@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tauri::{AppHandle, State};
 
+use crate::access::checked;
 use crate::jobs::{Jobs, Outcome};
 use crate::store::{Project, Store};
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub published: crate::published_commands::PublishedSlot,
     /// Runs whose training was cancelled for good (not paused).
     pub discarded: Arc<Mutex<std::collections::HashSet<i64>>>,
+    /// Paths the user chose or dropped this session.
+    pub granted: crate::access::Granted,
 }
 
 /// Errors cross to the web view as text: the engine's message with its hint.
@@ -146,7 +149,7 @@ fn check_readable(path: &Path) -> anyhow::Result<()> {
 /// Opens (or reopens) a project for a data file and describes the file.
 #[tauri::command(async)]
 pub fn open_dataset(path: String, state: State<'_, AppState>) -> CmdResult<OpenedDataset> {
-    let path = PathBuf::from(path);
+    let path = checked(&state, &path)?;
     check_readable(&path).map_err(any_text)?;
     let inspection = c2s_data::inspect(&path).map_err(text)?;
     let name = path
@@ -241,7 +244,7 @@ pub fn start_dataset_map(
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
-    let path = PathBuf::from(path);
+    let path = checked(&state, &path)?;
     let opts = input.options().map_err(any_text)?;
     let color_by = color_by.filter(|c| !c.is_empty());
     let max_cells = max_cells.unwrap_or(MAP_CELLS).clamp(1, MAP_CELLS_MAX);
@@ -459,7 +462,12 @@ pub struct TrainForm {
     pub seed: Option<u64>,
 }
 
-fn train_request(dataset: &Path, output: &Path, f: &TrainForm) -> anyhow::Result<TrainRequest> {
+fn train_request(
+    state: &AppState,
+    dataset: &Path,
+    output: &Path,
+    f: &TrainForm,
+) -> anyhow::Result<TrainRequest> {
     let preset = match f.preset.as_str() {
         "quick" => Preset::Quick,
         "standard" => Preset::Standard,
@@ -472,12 +480,15 @@ fn train_request(dataset: &Path, output: &Path, f: &TrainForm) -> anyhow::Result
     if preset == Preset::FineTune && r.base.is_none() {
         anyhow::bail!("choose the folder of a pretrained GPT-2 model (config.json, model.safetensors, tokenizer.json) to fine-tune");
     }
-    // The page may name a folder on this computer or a model of the shipped
-    // list, never another Hub id (which the engine would download).
-    if let Some(b) = &r.base {
-        let folder = Path::new(b).is_absolute() && Path::new(b).is_dir();
-        if !folder && c2s_model::hub::catalogue::find(b).is_none() {
-            anyhow::bail!("{b}: not a model folder on this computer nor a published model of the Models screen; choose a folder with Browse…");
+    // A model of the shipped list or a folder the user chose, never another
+    // Hub id (which the engine would download) nor a path the page made up.
+    if let Some(b) = r.base.clone() {
+        if c2s_model::hub::catalogue::find(&b).is_none() {
+            let dir = checked(state, &b).map_err(|e| anyhow!(e))?;
+            if !dir.is_dir() {
+                anyhow::bail!("{b}: not a model folder on this computer nor a published model of the Models screen; choose a folder with Browse…");
+            }
+            r.base = Some(dir.to_string_lossy().into_owned());
         }
     }
     r.label = f.label.clone().filter(|l| !l.is_empty());
@@ -529,7 +540,7 @@ pub fn estimate_training(
         .prefix("tmp-estimate-")
         .tempdir_in(&state.home)
         .map_err(text)?;
-    let req = train_request(&ds, &tmp.path().join("run"), &form).map_err(any_text)?;
+    let req = train_request(&state, &ds, &tmp.path().join("run"), &form).map_err(any_text)?;
     let p = prepare_training(&req).map_err(text)?;
     let (layers, width) = p.model_shape();
     Ok(Estimate {
@@ -612,7 +623,7 @@ pub fn start_training(
     let ds = dataset_folder(&state, project_id, dataset_id)?;
     let reserved = Reserved::new(&Path::new(&project.folder).join("runs"), "run", None)?;
     let out = reserved.path().to_path_buf();
-    let req = train_request(&ds, &out, &form).map_err(any_text)?;
+    let req = train_request(&state, &ds, &out, &form).map_err(any_text)?;
     let run_id = state
         .store
         .lock_anyway()
@@ -691,7 +702,7 @@ pub fn start_free_text(
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
-    let model = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    let model = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
     let prompt = c2s_model::tokenizer::encode(&model.tok, &form.prompt).map_err(text)?;
     let ctx_len = model.loaded.model.context_len();
     let max_new = form
@@ -779,7 +790,7 @@ pub struct ModelInfo {
 
 #[tauri::command(async)]
 pub fn model_info(model_dir: String, state: State<'_, AppState>) -> CmdResult<ModelInfo> {
-    let m = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    let m = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
     Ok(ModelInfo {
         labels: m.card.labels.clone(),
         label_column: m.card.label_column.clone(),
@@ -845,7 +856,7 @@ pub fn start_generate(
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
     project_of(&state, project_id)?;
-    let model = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    let model = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
     if form.n == 0 || form.n > 1000 {
         return Err("ask for between 1 and 1,000 cells".into());
     }
@@ -960,7 +971,7 @@ pub fn predict_sentence(
     sentence: String,
     state: State<'_, AppState>,
 ) -> CmdResult<SentencePrediction> {
-    let m = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    let m = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
     let words: Vec<String> = sentence
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|w| !w.is_empty())
@@ -1101,7 +1112,7 @@ pub fn start_annotate(
     rules.check().map_err(text)?;
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
-    let model = load_model(&state, Path::new(&model_dir)).map_err(any_text)?;
+    let model = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
     let reserved = Reserved::new(
         &Path::new(&project.folder).join("predictions"),
         "predictions",
@@ -1178,17 +1189,13 @@ pub fn save_annotated(
     state: State<'_, AppState>,
 ) -> CmdResult<String> {
     let project = project_of(&state, project_id)?;
+    let predictions = checked(&state, &predictions)?;
     let stem = Path::new(&project.source_path)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "dataset".into());
     let dst = Path::new(&project.folder).join(format!("{stem}-annotated.h5ad"));
-    write_annotated(
-        Path::new(&project.source_path),
-        Path::new(&predictions),
-        &dst,
-    )
-    .map_err(any_text)?;
+    write_annotated(Path::new(&project.source_path), &predictions, &dst).map_err(any_text)?;
     state
         .store
         .lock_anyway()
@@ -1270,6 +1277,7 @@ pub fn save_annotated_as(
 ) -> CmdResult<Option<String>> {
     use tauri_plugin_dialog::DialogExt;
     let project = project_of(&state, project_id)?;
+    let predictions = checked(&state, &predictions)?;
     let Some(path) = app
         .dialog()
         .file()
@@ -1280,12 +1288,7 @@ pub fn save_annotated_as(
         return Ok(None);
     };
     let dst = path.into_path().map_err(text)?;
-    write_annotated(
-        Path::new(&project.source_path),
-        Path::new(&predictions),
-        &dst,
-    )
-    .map_err(any_text)?;
+    write_annotated(Path::new(&project.source_path), &predictions, &dst).map_err(any_text)?;
     Ok(Some(dst.to_string_lossy().into()))
 }
 

@@ -1,6 +1,7 @@
 //! C2S Studio's desktop app: Tauri commands over the engine crates, background
 //! jobs with progress events, and the project store. No algorithms here.
 
+pub mod access;
 pub mod commands;
 pub mod jobs;
 pub mod published_commands;
@@ -70,6 +71,14 @@ fn context() -> tauri::Context<tauri::Wry> {
     unreachable!("unit tests never start the app")
 }
 
+fn grant_dropped(app: &tauri::AppHandle, paths: &[PathBuf]) {
+    if let Some(state) = app.try_state::<AppState>() {
+        for p in paths {
+            state.granted.grant(p);
+        }
+    }
+}
+
 pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -101,10 +110,23 @@ pub fn run() {
                 model: Mutex::new(None),
                 published: Default::default(),
                 discarded: Arc::default(),
+                granted: Default::default(),
             });
             Ok(())
         })
+        // A dropped file or folder may be named by the page afterwards.
+        .on_window_event(|w, e| {
+            if let tauri::WindowEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) = e {
+                grant_dropped(w.app_handle(), paths);
+            }
+        })
+        .on_webview_event(|w, e| {
+            if let tauri::WebviewEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) = e {
+                grant_dropped(w.app_handle(), paths);
+            }
+        })
         .invoke_handler(tauri::generate_handler![
+            access::choose_path,
             commands::app_info,
             commands::recent_projects,
             commands::resumable_runs,

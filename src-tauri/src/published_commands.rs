@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tauri::{AppHandle, State};
 
+use crate::access::checked;
 use crate::commands::{
     dataset_folder, generated_result, held_out_report, merge, project_of, refine_records, AppState,
     CmdResult, Reserved,
@@ -79,21 +80,27 @@ pub fn start_model_download(
 /// A model the user chose (a folder, or a downloaded published model by its
 /// Hub id): what it is and can be asked. The licence is checked for ids.
 #[tauri::command(async)]
-pub fn inspect_model(model: String) -> CmdResult<FolderModel> {
-    let dir = ModelStore::from_env()
-        .resolve(Path::new(model.trim()))
-        .map_err(text)?;
-    describe_folder(&dir).map_err(text)
+pub fn inspect_model(model: String, state: State<'_, AppState>) -> CmdResult<FolderModel> {
+    describe_folder(&model_dir(&state, &model)?).map_err(text)
 }
 
 /// The published model in use, kept loaded between questions.
 pub type PublishedSlot = Arc<Mutex<Option<(PathBuf, Arc<PublishedModel>)>>>;
 
-/// The model's folder, checked before a job starts (licence, download).
-fn model_dir(model: &str) -> CmdResult<PathBuf> {
-    ModelStore::from_env()
-        .resolve(Path::new(model.trim()))
-        .map_err(text)
+/// The model's folder, checked before a job starts (licence, download): a
+/// Hub id of the download cache, or a folder the page may name.
+fn model_dir(state: &AppState, model: &str) -> CmdResult<PathBuf> {
+    let m = model.trim();
+    let hub_id = !Path::new(m).is_absolute()
+        && m.matches('/').count() == 1
+        && !m.starts_with(['.', '~'])
+        && !Path::new(m).exists();
+    let spec = if hub_id {
+        PathBuf::from(m)
+    } else {
+        checked(state, m)?
+    };
+    ModelStore::from_env().resolve(&spec).map_err(text)
 }
 
 /// Loads the model into the slot, or takes it from there. Jobs call it on
@@ -140,7 +147,8 @@ pub fn estimate_published_annotation(
 ) -> CmdResult<AnnotationEstimate> {
     let ds = dataset_folder(&state, project_id, dataset_id)?;
     plan.organism = dataset_organism(&ds).into();
-    let m = load_published(&state.published, &model_dir(&model)?).map_err(|e| format!("{e:#}"))?;
+    let m = load_published(&state.published, &model_dir(&state, &model)?)
+        .map_err(|e| format!("{e:#}"))?;
     let recs = records(&ds)?;
     let refs: Vec<&SentenceRecord> = recs.iter().collect();
     Ok(AnnotationEstimate {
@@ -160,7 +168,8 @@ pub fn estimate_published_generation(
     n: usize,
     state: State<'_, AppState>,
 ) -> CmdResult<f64> {
-    let m = load_published(&state.published, &model_dir(&model)?).map_err(|e| format!("{e:#}"))?;
+    let m = load_published(&state.published, &model_dir(&state, &model)?)
+        .map_err(|e| format!("{e:#}"))?;
     let req = PublishedGenerateRequest::for_types(vec![cell_type.trim().to_string()], n);
     c2s_model::published::estimate_generation_seconds(&m, &req).map_err(text)
 }
@@ -184,7 +193,7 @@ pub fn start_annotate_published(
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
     plan.organism = dataset_organism(&ds).into();
-    let dir = model_dir(&model)?;
+    let dir = model_dir(&state, &model)?;
     let slot = state.published.clone();
     let reserved = Reserved::new(
         &Path::new(&project.folder).join("predictions"),
@@ -297,7 +306,7 @@ pub fn start_published_generate(
     if form.n == 0 || form.n > 100 {
         return Err("ask for between 1 and 100".into());
     }
-    let dir = model_dir(&model)?;
+    let dir = model_dir(&state, &model)?;
     let slot = state.published.clone();
     let known_genes = c2s_data::vocabulary::Vocabulary::read_tsv(&ds.join("vocabulary.tsv"))
         .map_err(text)?
@@ -376,7 +385,7 @@ pub fn start_describe_group(
             ))
         }
     };
-    let dir = model_dir(&model)?;
+    let dir = model_dir(&state, &model)?;
     let slot = state.published.clone();
     Ok(state.jobs.spawn(&app, "describe", move |ctx| {
         ctx.progress("loading the model", 0, 1, Value::Null);

@@ -246,6 +246,19 @@ impl Store {
             .ok_or(StoreError::Missing("project", id))
     }
 
+    /// Whether `path` is the source file of a project (the page may reopen it).
+    pub fn is_project_source(&self, path: &Path) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM projects WHERE source_path = ?1",
+                [path.to_string_lossy()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.err())
+    }
+
     /// Most recently opened first.
     pub fn recent_projects(&self, limit: usize) -> Result<Vec<Project>> {
         let mut st = self

@@ -5,10 +5,11 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { By } from "selenium-webdriver";
-import { alive, app, application, byTest, click, find, launch, startDriver, stopDriver, textOf, type, waitFor } from "./driver.mjs";
+import { alive, app, application, byTest, click, find, invokeFromPage, launch, pick, startDriver, stopDriver, textOf, type, waitFor } from "./driver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shots = path.join(here, "screenshots");
@@ -56,22 +57,29 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   // Home, and bad files get a friendly message.
   await find("try-demo");
   await shot("01-home");
-  const notData = path.join(home, "results.h5ad");
+  // A file chosen in the dialog, outside the app's folders.
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-user-"));
+  const notData = path.join(outside, "results.h5ad");
   fs.writeFileSync(notData, "this is not an HDF5 file\n");
-  await type("path-input", notData);
-  await click("path-open");
+  await pick(notData, "open-file");
   assert.match(await textOf("open-error"), /results\.h5ad/);
-  // A file dropped on the window: the event Tauri sends for a native drop
-  // (GTK's drag and drop itself cannot be driven through WebDriver).
-  const txt = path.join(home, "notes.txt");
+  assert.doesNotMatch(await textOf("open-error"), /chosen with Browse/);
+  await shot("02-bad-file");
+  // The page names only paths the user chose or dropped, or the app wrote:
+  // a drop event forged by the page (not a native drop, which GTK cannot
+  // make through WebDriver) and commands called by its own script with
+  // other paths are refused.
+  const txt = path.join(outside, "notes.txt");
   fs.writeFileSync(txt, "hello");
   await app.driver.executeScript(
     `return window.__TAURI_INTERNALS__.invoke("plugin:event|emit", {
        event: "tauri://drag-drop", payload: { paths: [arguments[0]], position: { x: 400, y: 300 } } })`,
     txt,
   );
-  await waitFor(async () => /notes\.txt is not an \.h5ad file/.test(await textOf("open-error")), 10_000, "waiting for the dropped file's error");
-  await shot("02-bad-file");
+  await waitFor(async () => /notes\.txt: this app opens only files and folders chosen with Browse/.test(await textOf("open-error")), 10_000, "waiting for the forged drop's refusal");
+  assert.match(await invokeFromPage("model_info", { modelDir: outside }), /^refused: .*chosen with Browse/);
+  assert.match(await invokeFromPage("inspect_model", { model: "/etc" }), /^refused: .*chosen with Browse/);
+  assert.match(await invokeFromPage("start_dataset_map", { path: "/etc/passwd", input: {}, colorBy: null, method: "pca", maxCells: 10 }), /^refused: .*chosen with Browse/);
 
   // Dataset.
   await click("try-demo");
@@ -191,7 +199,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.ok(base && fs.existsSync(path.join(base, "model.safetensors")), "C2S_TINY_GPT2: a GPT-2 folder");
   await click("nav-train");
   await click("source-finetune");
-  await type("base-folder", base);
+  await pick(base, "choose-base");
+  assert.equal(await textOf("base-folder"), base);
   await click("advanced");
   await type("max-steps", "2");
   await click("start-training");
@@ -228,11 +237,9 @@ test("a published model: manager, annotation, tissue question, generated cells",
   assert.equal(await jobEnds(`job-download-${slug}`, 120_000), "failed");
   await find("offline-hint");
   assert.match(await textOf(`model-${slug}`), /\(accepted\)/);
-  await type("model-folder", path.join(home, "no-such-model"));
-  await click("use-folder");
+  await pick(path.join(path.dirname(folder), "no-such-model"), "use-folder");
   assert.match(await textOf("folder-error", 30_000), /no such model folder/);
-  await type("model-folder", folder);
-  await click("use-folder");
+  await pick(folder, "use-folder");
   assert.match(await textOf("model-in-use", 60_000), /GPT-NeoX/);
   await shot("13-models");
 

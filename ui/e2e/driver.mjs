@@ -33,6 +33,8 @@ export async function startDriver() {
   // no Hub: a closed port, so the app's offline path is what runs.
   process.env.HF_HOME ??= path.join(process.env.C2S_STUDIO_HOME, "huggingface");
   process.env.HF_ENDPOINT ??= "http://127.0.0.1:9";
+  // What the app's next native dialog answers (see pick).
+  process.env.C2S_STUDIO_PICKS ??= path.join(fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-picks-")), "next");
   const bin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
   fs.mkdirSync(path.dirname(driverLog), { recursive: true });
   const log = fs.openSync(driverLog, "a");
@@ -126,6 +128,27 @@ export async function type(id, text) {
     },
     30_000,
     `typing into ${id}`,
+  );
+}
+
+/**
+ * Answers the app's next native dialog with `file` (WebKitWebDriver cannot
+ * drive GTK's dialog; the app reads C2S_STUDIO_PICKS instead), then clicks
+ * the button `id` that opens it. The dialog is how the page may name a path.
+ */
+export async function pick(file, id) {
+  fs.writeFileSync(process.env.C2S_STUDIO_PICKS, `${file}\n`);
+  await click(id);
+  await waitFor(async () => !fs.existsSync(process.env.C2S_STUDIO_PICKS), 30_000, `waiting for the dialog of ${id} to answer`);
+}
+
+/** Calls an app command from the page, as its own script could: the command's answer, or "refused: ..." */
+export async function invokeFromPage(command, args) {
+  return app.driver.executeAsyncScript(
+    `const done = arguments[arguments.length - 1];
+     window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then((r) => done(r), (e) => done("refused: " + String(e)));`,
+    command,
+    args,
   );
 }
 

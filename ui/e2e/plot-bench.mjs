@@ -4,15 +4,14 @@
 //
 // usage: node e2e/plot-bench.mjs FILE.h5ad   (under Xvfb, tauri-driver installed)
 import { By } from "selenium-webdriver";
-import { app, click, find, launch, startDriver, stopDriver, type } from "./driver.mjs";
+import { app, click, find, launch, pick, startDriver, stopDriver } from "./driver.mjs";
 
 const file = process.argv[2];
 const points = 50_000;
 await startDriver();
 try {
   await launch();
-  await type("path-input", file);
-  await click("path-open");
+  await pick(file, "open-file");
   await find("stat-cells", 120_000);
   const map = await find("dataset-map", 300_000);
   const select = await find("map-cells");

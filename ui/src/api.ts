@@ -197,6 +197,8 @@ export const api = {
   saveAnnotatedAs: (projectId: number, predictions: string) => invoke<string | null>("save_annotated_as", { projectId, predictions }),
   saveExport: (projectId: number, name: string, data: string) => invoke<string>("save_export", { projectId, name, data }),
   runModelDir: (runId: number) => invoke<string>("run_model_dir", { runId }),
+  /** Opens the native dialog; the app then lets the page name what was chosen. null: cancelled. */
+  choosePath: (kind: "dataset" | "model_folder") => invoke<string | null>("choose_path", { kind }),
   publishedModels: () => invoke<ModelListing[]>("published_models"),
   acceptLicence: (id: string) => invoke<void>("accept_licence", { id }),
   /** A job; its result is { folder }. */

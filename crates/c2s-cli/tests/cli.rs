@@ -460,6 +460,53 @@ fn force_never_deletes_what_c2s_did_not_write() {
     assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
 }
 
+/// `kill -9` in the middle of a conversion: nothing is published, and the
+/// next run clears what the dead job left (its temporary folder and lock).
+#[cfg(unix)]
+#[test]
+fn a_conversion_killed_midway_leaves_nothing_after_the_next_run() {
+    use std::time::{Duration, Instant};
+    let t = tempfile::tempdir().unwrap();
+    let (dir, s) = (t.path(), |p: &Path| p.to_str().unwrap().to_string());
+    let out = dir.join("ds");
+    let input = s(&data("pbmc3k-10x.h5ad"));
+    let working = |d: &Path| leftovers(d).iter().any(|n| n.starts_with(".c2s-convert-"));
+    // A conversion takes about a second: should one end before it is caught
+    // at work, start again.
+    let mut killed = false;
+    for _ in 0..5 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_c2s"))
+            .args(["convert", &input, "-o", &s(&out)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !working(dir) && child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "no temporary folder"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Into its writing: the folder exists, some files may be half done.
+        std::thread::sleep(Duration::from_millis(50));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            killed = true;
+            break;
+        }
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    assert!(killed, "every conversion ended before it could be killed");
+    assert!(!out.exists(), "a killed conversion published its output");
+    assert!(working(dir), "nothing to clear: {:?}", leftovers(dir));
+    ok(&["convert", &input, "-o", &s(&out)]);
+    assert!(out.join("manifest.json").is_file());
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+}
+
 /// Runs `c2s ARGS` twice at once: exactly one may write the output; the
 /// other is told another job is writing it, or (if it came second) that
 /// it exists.

@@ -78,6 +78,21 @@ const FIT: &[&str] = &["fit", "IN", "-o", "OUT"];
 const TRAIN: &[&str] = &["train", "IN", "-o", "OUT", "--max-steps", "1"];
 const PREDICT: &[&str] = &["predict", "/no/model", "IN", "-o", "OUT"];
 const RECONSTRUCT: &[&str] = &["reconstruct", "IN", "-o", "OUT"];
+const EVAL_PREDICTIONS: &[&str] = &["eval", "DS", "--predictions", "IN", "-o", "OUT"];
+// A damaged model folder (IN) with a good dataset (DS).
+const PREDICT_WITH: &[&str] = &["predict", "IN", "DS", "-o", "OUT"];
+const GENERATE_WITH: &[&str] = &["generate", "IN", "-o", "OUT", "-n", "1"];
+const ANNOTATE_WITH: &[&str] = &[
+    "annotate",
+    "IN",
+    "DS",
+    "-o",
+    "OUT",
+    "--candidates",
+    "a,b",
+    "--limit",
+    "1",
+];
 
 fn cases() -> Vec<Case> {
     vec![
@@ -231,7 +246,178 @@ fn cases() -> Vec<Case> {
                 (RECONSTRUCT, "cannot read this Parquet file"),
             ],
         },
+        Case {
+            name: "a model of a family C2S does not run",
+            make: |d| {
+                damaged_model(d, "llama-model", |m| {
+                    edit_json(&m.join("config.json"), |c| c["model_type"] = "llama".into())
+                })
+            },
+            runs: &[
+                (PREDICT_WITH, "model_type is `llama`"),
+                (GENERATE_WITH, "model_type is `llama`"),
+                (ANNOTATE_WITH, "model_type is `llama`"),
+            ],
+        },
+        Case {
+            name: "config.json and weights of different sizes",
+            make: |d| {
+                damaged_model(d, "wide-model", |m| {
+                    edit_json(&m.join("config.json"), |c| c["n_embd"] = 64.into())
+                })
+            },
+            runs: &[
+                (PREDICT_WITH, "`transformer.wte.weight` has shape"),
+                (ANNOTATE_WITH, "config.json implies"),
+            ],
+        },
+        Case {
+            name: "config.json with more layers than the weights",
+            make: |d| {
+                damaged_model(d, "deep-model", |m| {
+                    edit_json(&m.join("config.json"), |c| c["n_layer"] = 2.into())
+                })
+            },
+            runs: &[(PREDICT_WITH, "`transformer.h.1.ln_1.weight` is missing")],
+        },
+        Case {
+            name: "weights cut short",
+            make: |d| {
+                damaged_model(d, "cut-model", |m| {
+                    let w = m.join("model.safetensors");
+                    let b = std::fs::read(&w).unwrap();
+                    std::fs::write(&w, &b[..b.len() / 2]).unwrap();
+                })
+            },
+            runs: &[
+                (PREDICT_WITH, "ends past the end of the file"),
+                (GENERATE_WITH, "ends past the end of the file"),
+                (ANNOTATE_WITH, "ends past the end of the file"),
+            ],
+        },
+        Case {
+            name: "no weights",
+            make: |d| {
+                damaged_model(d, "empty-model", |m| {
+                    std::fs::remove_file(m.join("model.safetensors")).unwrap()
+                })
+            },
+            runs: &[
+                (PREDICT_WITH, "no model.safetensors"),
+                (ANNOTATE_WITH, "no model.safetensors"),
+            ],
+        },
+        Case {
+            name: "no tokenizer",
+            make: |d| {
+                damaged_model(d, "untokenized-model", |m| {
+                    std::fs::remove_file(m.join("tokenizer.json")).unwrap()
+                })
+            },
+            runs: &[
+                (PREDICT_WITH, "tokenizer.json"),
+                (ANNOTATE_WITH, "no tokenizer.json"),
+            ],
+        },
+        Case {
+            name: "damaged config.json",
+            make: |d| {
+                damaged_model(d, "truncated-model", |m| {
+                    std::fs::write(m.join("config.json"), "{\"model_type\": ").unwrap();
+                })
+            },
+            runs: &[
+                (PREDICT_WITH, "not a JSON object"),
+                (ANNOTATE_WITH, "not a JSON object"),
+            ],
+        },
+        Case {
+            name: "damaged tokenizer.json",
+            make: |d| {
+                damaged_model(d, "badtok-model", |m| {
+                    std::fs::write(m.join("tokenizer.json"), "{\"version\": ").unwrap();
+                })
+            },
+            runs: &[(PREDICT_WITH, "tokenizer"), (GENERATE_WITH, "tokenizer")],
+        },
+        Case {
+            name: "a model card without cell types",
+            make: |d| {
+                damaged_model(d, "unlabelled-model", |m| {
+                    edit_json(&m.join("c2s.json"), |c| c["labels"] = serde_json::json!([]))
+                })
+            },
+            runs: &[
+                (PREDICT_WITH, "lists no cell types"),
+                (GENERATE_WITH, "lists no cell types"),
+            ],
+        },
+        Case {
+            name: "a predictions file with a broken line",
+            make: |d| {
+                converted(d);
+                let p = d.join("broken-predictions.jsonl");
+                std::fs::write(
+                    &p,
+                    "{\"cell_name\": \"c0\", \"predicted\": \"type0\"}\nnot json\n",
+                )
+                .unwrap();
+                p
+            },
+            runs: &[(EVAL_PREDICTIONS, "line 2")],
+        },
+        Case {
+            name: "predictions of cells the dataset lacks",
+            make: |d| {
+                converted(d);
+                let p = d.join("foreign-predictions.jsonl");
+                std::fs::write(
+                    &p,
+                    "{\"cell_name\": \"c9\", \"predicted\": \"type0\", \"true\": \"type0\"}\n",
+                )
+                .unwrap();
+                p
+            },
+            runs: &[(EVAL_PREDICTIONS, "the cell \"c9\" is not in the dataset")],
+        },
     ]
+}
+
+/// A tiny model trained on the 3-cell dataset (`d/ds`), copied to `d/NAME`
+/// and damaged by `damage`.
+fn damaged_model(d: &Path, name: &str, damage: impl FnOnce(&Path)) -> PathBuf {
+    let ds = converted(d);
+    let run = d.join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_c2s"))
+        .args(["train", ds.to_str().unwrap(), "-o", run.to_str().unwrap()])
+        .args([
+            "--max-steps",
+            "1",
+            "--layers",
+            "1",
+            "--width",
+            "32",
+            "--heads",
+            "2",
+        ])
+        .args(["--context", "128", "--batch-size", "2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = d.join(name);
+    std::fs::create_dir(&model).unwrap();
+    for f in std::fs::read_dir(run.join("model")).unwrap().flatten() {
+        std::fs::copy(f.path(), model.join(f.file_name())).unwrap();
+    }
+    damage(&model);
+    model
+}
+
+fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(path, v.to_string()).unwrap();
 }
 
 /// The 3-cell file converted into `d/ds`.
@@ -260,6 +446,7 @@ fn every_malformed_input_is_refused_clearly_by_every_command() {
     for case in cases() {
         let t = tempfile::tempdir().unwrap();
         let input = (case.make)(t.path());
+        let ds = t.path().join("ds");
         let outs = t.path().join("outputs");
         std::fs::create_dir(&outs).unwrap();
         for (i, (cmd, needle)) in case.runs.iter().enumerate() {
@@ -269,6 +456,7 @@ fn every_malformed_input_is_refused_clearly_by_every_command() {
                 .map(|a| match *a {
                     "IN" => input.to_str().unwrap(),
                     "OUT" => out.to_str().unwrap(),
+                    "DS" => ds.to_str().unwrap(),
                     a => a,
                 })
                 .collect();

@@ -231,6 +231,95 @@ fn steps_logged(run: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// Runs two `c2s` jobs with the same arguments at once. Exactly one may
+/// write; the other is told that another job is writing there, or (if it
+/// started after the first ended) that the output exists.
+fn one_of_two_wins(args: &[String]) {
+    let spawn = || {
+        c2s()
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let results = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let won = results.iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "exactly one of two `c2s {args:?}` may write");
+    let lost = results.iter().find(|o| !o.status.success()).unwrap();
+    let err = String::from_utf8_lossy(&lost.stderr);
+    assert!(
+        err.contains("another C2S Studio job is writing here now")
+            || err.contains("already exists")
+            || err.contains("--resume"),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_trainings_or_annotations_into_one_place_one_succeeds() {
+    let t = tempfile::tempdir().unwrap();
+    let ds = convert_wu2020(t.path());
+    let run = t.path().join("run");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let train: Vec<String> = [
+        "train",
+        &s(&ds),
+        "-o",
+        &s(&run),
+        "--max-steps",
+        "6",
+        "--layers",
+        "1",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--context",
+        "128",
+        "--top-k",
+        "40",
+        "--batch-size",
+        "2",
+    ]
+    .map(String::from)
+    .to_vec();
+    one_of_two_wins(&train);
+    // One run's loss curve, not two interleaved.
+    assert_eq!(steps_logged(&run), (1..=6).collect::<Vec<u64>>());
+
+    let preds = t.path().join("predictions.jsonl");
+    let predict: Vec<String> = [
+        "predict",
+        &s(&run.join("model")),
+        &s(&ds),
+        "--split",
+        "all",
+        "-o",
+        &s(&preds),
+    ]
+    .map(String::from)
+    .to_vec();
+    one_of_two_wins(&predict);
+    // One job's records: each cell once.
+    let names: Vec<String> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["cell_name"].to_string())
+        .collect();
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    assert_eq!(names.len(), 200);
+    assert_eq!(unique.len(), 200);
+    let hidden: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "left behind: {hidden:?}");
+}
+
 #[cfg(unix)]
 #[test]
 fn training_killed_mid_run_resumes_from_its_checkpoint() {

@@ -198,9 +198,13 @@ impl TempFolder {
             .prefix(prefix)
             .tempdir_in(parent)
             .map_err(|e| DataError::io(parent, e))?;
+        // Locked before it takes its name (the lock goes with the open file
+        // through the rename), so an owner file that is free is a dead job's.
         let owner_path = dir.path().join(OWNER);
-        let owner = File::create(&owner_path).map_err(|e| DataError::io(&owner_path, e))?;
-        owner.lock().map_err(|e| DataError::io(&owner_path, e))?;
+        let staged = dir.path().join(".c2s-owner.new");
+        let owner = File::create(&staged).map_err(|e| DataError::io(&staged, e))?;
+        owner.lock().map_err(|e| DataError::io(&staged, e))?;
+        std::fs::rename(&staged, &owner_path).map_err(|e| DataError::io(&owner_path, e))?;
         Ok(TempFolder {
             _owner: owner,
             dir: Some(dir),
@@ -228,9 +232,10 @@ impl TempFolder {
 }
 
 /// Removes the `PREFIX*` folders in `parent` whose job is gone: the owner
-/// lock is free (the kernel dropped it with the process), or, for folders of
-/// versions before the owner file, untouched for a day. Best effort: a folder
-/// that cannot be removed is left for the next run.
+/// lock is free (the kernel dropped it with the process), or there is no
+/// owner file a minute after the folder was made (its job died between the
+/// two, or it is an older version's). Best effort: a folder that cannot be
+/// removed is left for the next run.
 pub fn remove_stale(parent: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
@@ -251,9 +256,9 @@ pub fn remove_stale(parent: &Path, prefix: &str) {
         }
         let owner = path.join(OWNER);
         let dead = match File::open(&owner) {
-            // A moment's grace: the maker creates the file, then locks it.
-            Ok(f) => f.try_lock().is_ok() && age(&owner) > Duration::from_secs(10),
-            Err(_) => age(&path) > Duration::from_secs(24 * 3600),
+            Ok(f) => f.try_lock().is_ok(),
+            // A moment's grace: the maker makes the folder, then the file.
+            Err(_) => age(&path) > Duration::from_secs(60),
         };
         if dead {
             let _ = std::fs::remove_dir_all(&path);
@@ -261,12 +266,17 @@ pub fn remove_stale(parent: &Path, prefix: &str) {
     }
 }
 
-/// A file output written through a temporary file beside it, renamed into
+const TEMP_FILE_PREFIX: &str = ".c2s-file-";
+
+/// A file output written through a temporary file in a hidden folder beside
+/// it (`.c2s-file-*`, cleared by the next job if this one dies), renamed into
 /// place when complete. An existing file is replaced only with `force`, and
 /// keeps its permissions; a new one gets the usual ones (umask applies).
 pub struct FileOutput {
     path: PathBuf,
+    // Declared before the folder, so removed before it.
     tmp: tempfile::NamedTempFile,
+    _folder: TempFolder,
     keep: Option<std::fs::Permissions>,
 }
 
@@ -276,17 +286,24 @@ impl FileOutput {
         let existing = std::fs::metadata(path).ok();
         let dir = parent_of(path);
         std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+        // In a temporary folder of its own, whose locked owner file tells
+        // the next job whether this one died (HDF5 locks the file it writes,
+        // so the file itself cannot carry our lock).
+        let folder = TempFolder::new_in(dir, TEMP_FILE_PREFIX)?;
         let mut b = tempfile::Builder::new();
-        b.prefix(".c2s-").suffix(".tmp");
+        b.prefix("output").suffix(".tmp");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             b.permissions(std::fs::Permissions::from_mode(0o666));
         }
-        let tmp = b.tempfile_in(dir).map_err(|e| DataError::io(dir, e))?;
+        let tmp = b
+            .tempfile_in(folder.path())
+            .map_err(|e| DataError::io(folder.path(), e))?;
         Ok(FileOutput {
             path: path.to_path_buf(),
             tmp,
+            _folder: folder,
             keep: existing.map(|m| m.permissions()),
         })
     }
@@ -409,12 +426,43 @@ mod tests {
             .set_modified(SystemTime::now() - Duration::from_secs(60))
             .unwrap();
         drop(owner);
+        // One that died before its owner file: kept for a minute, then cleared.
+        let unowned = d.path().join(".c2s-t-unowned");
+        std::fs::create_dir(&unowned).unwrap();
         remove_stale(d.path(), ".c2s-t-");
         assert!(!dead.exists());
+        assert!(unowned.exists());
+        File::open(&unowned)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(120))
+            .unwrap();
+        remove_stale(d.path(), ".c2s-t-");
+        assert!(!unowned.exists());
         assert!(live.path().exists());
         let target = d.path().join("out");
         live.publish(&target).unwrap();
         assert!(target.is_dir() && !target.join(OWNER).exists());
+    }
+
+    #[test]
+    fn a_dead_jobs_temporary_file_goes_a_live_ones_stays() {
+        let d = tempfile::tempdir().unwrap();
+        let live = FileOutput::create(&d.path().join("a.jsonl"), false).unwrap();
+        // What `kill -9` leaves: a folder whose owner file nobody locks.
+        let dead = d.path().join(".c2s-file-killed");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join(OWNER), "").unwrap();
+        std::fs::write(dead.join("output.tmp"), "half").unwrap();
+        write_file(&d.path().join("b.jsonl"), b"x", false).unwrap();
+        assert!(!dead.exists(), "a dead job's temporary file was kept");
+        assert!(live.temp_path().is_file(), "a live job's file was removed");
+        live.commit().unwrap();
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     }
 
     #[test]

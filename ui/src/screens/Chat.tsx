@@ -24,7 +24,6 @@ export function Chat() {
   const [typed, setTyped] = useState("");
   // The engine's defaults (generation_defaults) replace these once loaded.
   const [settings, setSettings] = useState({ temperature: 1.0, top_k: 50, top_p: 0.95, guidance: 1.0, free: false });
-  const [pathTyped, setPathTyped] = useState("");
   const [running, setRunning] = useState<number | null>(null);
   const bottom = useRef<HTMLDivElement>(null);
   const finished = state?.runs.filter((r) => r.status === "finished") ?? [];
@@ -249,16 +248,19 @@ export function Chat() {
               ))}
             </select>
           )}
-          <form
-            className="row"
-            onSubmit={(e) => {
-              e.preventDefault();
-              if (pathTyped.trim()) setModelDir(pathTyped.trim());
+          <button
+            onClick={async () => {
+              try {
+                const d = await api.choosePath("model_folder");
+                if (d) setModelDir(d);
+              } catch (e) {
+                notify(errorText(e), true);
+              }
             }}
+            data-testid="choose-model"
           >
-            <input className="wide" placeholder="or a model folder (RUN/model)" value={pathTyped} onChange={(e) => setPathTyped(e.target.value)} />
-            <button type="submit">Load</button>
-          </form>
+            {finished.length > 0 ? "or a model folder…" : "Choose a model folder…"}
+          </button>
           {info && (
             <p className="muted small" data-testid="model-info">
               Knows {info.labels.length} cell types and {info.genes.toLocaleString()} genes; runs on {info.device}.

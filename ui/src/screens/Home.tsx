@@ -1,4 +1,3 @@
-import { open } from "@tauri-apps/plugin-dialog";
 import { useEffect, useState } from "react";
 import { api, errorText, type Project, type RunRow } from "../api";
 import { useApp } from "../store";
@@ -8,7 +7,6 @@ export function Home() {
   const [demo, setDemo] = useState<string | null>(null);
   const [recent, setRecent] = useState<Project[]>([]);
   const [resumable, setResumable] = useState<RunRow[]>([]);
-  const [typed, setTyped] = useState("");
 
   useEffect(() => {
     api.appInfo().then((i) => setDemo(i.demo_path));
@@ -18,8 +16,9 @@ export function Home() {
 
   async function browse() {
     try {
-      const f = await open({ multiple: false, filters: [{ name: "Single-cell data", extensions: ["h5ad", "h5"] }] });
-      if (typeof f === "string") await openPath(f);
+      // The dialog opens on the app's side, which then lets the page name the file.
+      const f = await api.choosePath("dataset");
+      if (f) await openPath(f);
     } catch (e) {
       notify(errorText(e), true);
     }
@@ -58,7 +57,7 @@ export function Home() {
         <div className="big">Drop an .h5ad file here</div>
         <div className="muted">single-cell data saved by scanpy or anndata, or a 10x Genomics .h5 file</div>
         <div className="row center">
-          <button className="primary" onClick={browse} disabled={opening}>
+          <button className="primary" onClick={browse} disabled={opening} data-testid="open-file">
             Open a file…
           </button>
           {demo && (
@@ -67,18 +66,6 @@ export function Home() {
             </button>
           )}
         </div>
-        <form
-          className="row center"
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (typed.trim()) openPath(typed.trim());
-          }}
-        >
-          <input className="wide" placeholder="…or paste a file path" value={typed} onChange={(e) => setTyped(e.target.value)} data-testid="path-input" />
-          <button type="submit" disabled={opening} data-testid="path-open">
-            Open
-          </button>
-        </form>
         {opening && <div className="muted">Reading the file…</div>}
       </div>
       {openError && (

@@ -1,7 +1,6 @@
 // The model manager: the published C2S models (what each can do, its size,
 // the memory it needs, its licence), downloads with progress and cancel, and
 // a model folder already on this computer.
-import { open } from "@tauri-apps/plugin-dialog";
 import { useEffect, useState } from "react";
 import { api, errorText, gigabytes, TASK_NAMES, type ModelListing } from "../api";
 import { JobBar } from "../components/JobBar";
@@ -28,14 +27,14 @@ export function Models() {
     if (ended > 0) reload();
   }, [ended]);
 
-  async function use(model: string) {
+  async function use(model: string, chosen = false) {
     try {
       const info = await api.inspectModel(model);
       setPublished({ model, info });
       setFolderError(null);
       notify(`Using ${info.published?.name ?? info.folder}`);
     } catch (e) {
-      if (model === folder) setFolderError(errorText(e));
+      if (chosen) setFolderError(errorText(e));
       else notify(errorText(e), true);
     }
   }
@@ -63,8 +62,14 @@ export function Models() {
   }
 
   async function browse() {
-    const picked = await open({ directory: true, title: "A model folder (config.json, model.safetensors, tokenizer.json)" });
-    if (typeof picked === "string") setFolder(picked);
+    try {
+      const picked = await api.choosePath("model_folder");
+      if (!picked) return;
+      setFolder(picked);
+      await use(picked, true);
+    } catch (e) {
+      setFolderError(errorText(e));
+    }
   }
 
   return (
@@ -156,21 +161,12 @@ export function Models() {
           A folder with config.json, model.safetensors and tokenizer.json: a published model copied from elsewhere, or any GPT-2, GPT-NeoX or Gemma-2
           model. Downloads go to {where || "the Hugging Face cache"}.
         </p>
-        <form
-          className="row"
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (folder.trim()) use(folder.trim());
-          }}
-        >
-          <input className="wide" placeholder="/path/to/model-folder" value={folder} onChange={(e) => setFolder(e.target.value)} data-testid="model-folder" />
-          <button type="button" onClick={browse}>
-            Browse…
+        <div className="row">
+          <button type="button" className="primary" onClick={browse} data-testid="use-folder">
+            Choose a folder…
           </button>
-          <button type="submit" className="primary" data-testid="use-folder">
-            Use this folder
-          </button>
-        </form>
+          {folder && <span className="small muted" data-testid="model-folder">{folder}</span>}
+        </div>
         {folderError && (
           <div className="error-text" data-testid="folder-error">
             {folderError}

@@ -1,4 +1,3 @@
-import { open } from "@tauri-apps/plugin-dialog";
 import { useEffect, useState } from "react";
 import { api, errorText, type Estimate, type TrainForm } from "../api";
 import { Chart, lossOption } from "../components/Chart";
@@ -97,8 +96,12 @@ export function Train() {
   }
 
   async function chooseBase() {
-    const d = await open({ directory: true, multiple: false, title: "A Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json)" });
-    if (typeof d === "string") setForm({ ...form, base: d });
+    try {
+      const d = await api.choosePath("model_folder");
+      if (d) setForm({ ...form, base: d });
+    } catch (e) {
+      notify(errorText(e), true);
+    }
   }
 
   async function useModel() {
@@ -149,8 +152,12 @@ export function Train() {
               </label>
               {source === "finetune" && (
                 <div className="row">
-                  <button onClick={chooseBase}>Choose folder…</button>
-                  <input className="wide" placeholder="model folder" value={form.base ?? ""} onChange={(e) => setForm({ ...form, base: e.target.value })} data-testid="base-folder" />
+                  <button onClick={chooseBase} data-testid="choose-base">
+                    Choose folder…
+                  </button>
+                  <span className="small muted" data-testid="base-folder">
+                    {form.base || "no folder chosen"}
+                  </span>
                 </div>
               )}
               {source === "finetune" && published && published.info.family === "gpt_neox" && (
