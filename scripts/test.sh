@@ -83,4 +83,36 @@ if ! timeout -k 30 1500 xvfb-run -a -s "-screen 0 1440x900x24" bash -c "cd ui &&
   exit 1
 fi
 .venv/bin/python tests/interop/check_annotated.py "$(cat ui/e2e/screenshots/annotated-path.txt)" assets/pbmc3k-10x.h5ad
+# The installer: the .deb of this test build, installed with apt (which
+# resolves its dependencies), started as installed, then removed.
+if command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
+  phase "Installer: .deb made, installed, started and removed"
+  sudo=""
+  [[ "$(id -u)" != 0 ]] && sudo="sudo"
+  rm -rf target/debug/bundle/deb
+  scripts/package.sh --debug --bundles deb
+  # (Its name holds the product's space, which apt's argument parsing dislikes.)
+  cp "$(find target/debug/bundle/deb -maxdepth 1 -name '*.deb' | head -1)" "$tmp/c2s-studio.deb"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$tmp/c2s-studio.deb" >/dev/null
+  [[ -x /usr/bin/c2s-studio && "$(command -v c2s)" == /usr/bin/c2s ]]
+  user_home="$tmp/user-home"
+  mkdir -p "$user_home"
+  if ! timeout -k 30 600 xvfb-run -a -s "-screen 0 1440x900x24" \
+      env -u C2S_STUDIO_HOME -u C2S_STUDIO_DEMO -u HF_HOME -u XDG_DATA_HOME -u XDG_CACHE_HOME -u XDG_CONFIG_HOME \
+      HOME="$user_home" C2S_STUDIO_BIN=/usr/bin/c2s-studio TAURI_DRIVER="$(command -v tauri-driver)" \
+      bash -c "cd ui && node --test e2e/installed-app.mjs"; then
+    echo "The installed app's window test failed; the last lines of tauri-driver's and the app's log:" >&2
+    tail -n 40 ui/e2e/screenshots/driver.log >&2 || true
+    $sudo apt-get remove -y -qq c2s-studio >/dev/null || true
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get remove -y -qq c2s-studio >/dev/null
+  # Removed: the app, its command and resources; kept: the user's projects.
+  [[ ! -e /usr/bin/c2s-studio && ! -e /usr/bin/c2s && ! -e "/usr/lib/C2S Studio" ]] \
+    || { echo "removing the package left the app behind" >&2; exit 1; }
+  data="$user_home/.local/share/org.c2s.studio"
+  [[ -f "$data/studio.sqlite" && -n "$(find "$data/projects" -name manifest.json)" ]] \
+    || { echo "removing the package lost the user's projects in $data" >&2; exit 1; }
+  echo "installed, started from the package, removed; the user's projects kept in $data"
+fi
 phase "All tests passed."

@@ -68,6 +68,46 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     }
 }
 
+#[derive(Serialize)]
+pub struct About {
+    pub version: &'static str,
+    pub licence: &'static str,
+    pub licence_text: String,
+    /// THIRD-PARTY-NOTICES.txt of the installed packages (none in a build
+    /// from source: scripts/package.sh writes it).
+    pub notices: Option<String>,
+    pub home: String,
+    pub models: String,
+}
+
+/// Help / About: the version, the licence and the notices the licences of
+/// the included software require, read from the app's resources.
+#[tauri::command(async)]
+pub fn about(app: AppHandle, state: State<'_, AppState>) -> About {
+    use tauri::Manager;
+    let resources = app.path().resource_dir().ok();
+    let read = |name: &str| {
+        resources
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join(name)).ok())
+    };
+    About {
+        version: env!("CARGO_PKG_VERSION"),
+        licence: env!("CARGO_PKG_LICENSE"),
+        licence_text: ["LICENSE-MIT", "LICENSE-APACHE"]
+            .iter()
+            .filter_map(|n| read(n))
+            .collect::<Vec<_>>()
+            .join("\n\n"),
+        notices: read("THIRD-PARTY-NOTICES.txt"),
+        home: state.home.to_string_lossy().into(),
+        models: c2s_model::hub::ModelStore::from_env()
+            .cache_dir()
+            .to_string_lossy()
+            .into(),
+    }
+}
+
 #[tauri::command]
 pub fn recent_projects(state: State<'_, AppState>) -> CmdResult<Vec<Project>> {
     state.store.lock_anyway().recent_projects(12).map_err(text)

@@ -33,10 +33,10 @@ use store::Store;
 /// The project database's file name in the app's data folder.
 pub const DB_FILE: &str = "studio.sqlite";
 
-/// The bundled demo dataset: `C2S_STUDIO_DEMO`, the app's resources, or the
-/// repository's assets/ when run from a checkout.
+/// The bundled demo dataset: `C2S_STUDIO_DEMO`, or the app's resources (an
+/// installed app's resource folder; beside the binary in a build from
+/// source, where tauri-build copies the resources). Never the source tree.
 fn demo_dataset(app: &tauri::App) -> Option<PathBuf> {
-    let name = "pbmc3k-10x.h5ad";
     std::env::var_os("C2S_STUDIO_DEMO")
         .map(PathBuf::from)
         .into_iter()
@@ -44,14 +44,8 @@ fn demo_dataset(app: &tauri::App) -> Option<PathBuf> {
             app.path()
                 .resource_dir()
                 .ok()
-                .map(|d| d.join("assets").join(name)),
+                .map(|d| d.join("assets").join("pbmc3k-10x.h5ad")),
         )
-        .chain(std::iter::once(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("assets")
-                .join(name),
-        ))
         .find(|p| p.is_file())
         .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
 }
@@ -128,6 +122,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             access::choose_path,
             commands::app_info,
+            commands::about,
             commands::recent_projects,
             commands::resumable_runs,
             commands::open_dataset,

@@ -26,19 +26,23 @@ export const driverLog = path.join(here, "screenshots", "driver.log");
  * holder of its child's stderr to exit, so one helper left running after the
  * test would keep the whole test command waiting.
  */
-export async function startDriver() {
-  process.env.C2S_STUDIO_HOME ??= fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-e2e-"));
-  process.env.C2S_STUDIO_DEMO ??= path.join(root, "assets/pbmc3k-10x.h5ad");
-  // Downloads and accepted licences in the test's own Hugging Face cache, and
-  // no Hub: a closed port, so the app's offline path is what runs.
-  process.env.HF_HOME ??= path.join(process.env.C2S_STUDIO_HOME, "huggingface");
+export async function startDriver({ installed = false, cwd = undefined } = {}) {
+  // An installed app runs as a scientist starts it: its own data folder,
+  // demo and model cache, found without these variables.
+  if (!installed) {
+    process.env.C2S_STUDIO_HOME ??= fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-e2e-"));
+    process.env.C2S_STUDIO_DEMO ??= path.join(root, "assets/pbmc3k-10x.h5ad");
+    // Downloads and accepted licences in the test's own Hugging Face cache.
+    process.env.HF_HOME ??= path.join(process.env.C2S_STUDIO_HOME, "huggingface");
+  }
+  // No Hub: a closed port, so the app's offline path is what runs.
   process.env.HF_ENDPOINT ??= "http://127.0.0.1:9";
   // What the app's next native dialog answers (see pick).
   process.env.C2S_STUDIO_PICKS ??= path.join(fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-picks-")), "next");
   const bin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
   fs.mkdirSync(path.dirname(driverLog), { recursive: true });
   const log = fs.openSync(driverLog, "a");
-  app.driverProc = spawn(bin, [], { stdio: ["ignore", log, log], detached: true });
+  app.driverProc = spawn(bin, [], { stdio: ["ignore", log, log], detached: true, cwd });
   fs.closeSync(log);
   await new Promise((r) => setTimeout(r, 1500));
 }

@@ -1,5 +1,6 @@
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { Component, useEffect, useState, type ReactNode } from "react";
+import { About } from "./components/About";
 import { Annotate } from "./screens/Annotate";
 import { Chat } from "./screens/Chat";
 import { Compare } from "./screens/Compare";
@@ -46,6 +47,7 @@ class ScreenBoundary extends Component<{ children: ReactNode; screen: string }, 
 export function App() {
   const { screen, go, project, state, openPath, toast, jobs } = useApp();
   const [dragging, setDragging] = useState(false);
+  const [about, setAbout] = useState(false);
 
   // Files dropped anywhere on the window open as a project.
   useEffect(() => {
@@ -90,6 +92,9 @@ export function App() {
             ))}
           </div>
         )}
+        <button className="nav about-link" onClick={() => setAbout(true)} data-testid="nav-about" title="Version, licence and third-party notices">
+          About
+        </button>
       </nav>
       <main>
         <ScreenBoundary screen={screen}>
@@ -109,6 +114,7 @@ export function App() {
         </div>
       )}
       {dragging && <div className="drop-overlay">Drop to open</div>}
+      {about && <About onClose={() => setAbout(false)} />}
     </div>
   );
 }

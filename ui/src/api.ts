@@ -108,6 +108,17 @@ export interface ModelInfo {
   guidance: boolean;
 }
 
+/** Help / About: what the installed app is and where it keeps things. */
+export type About = {
+  version: string;
+  licence: string;
+  licence_text: string;
+  /** The third-party notices the packages carry; null in a build from source. */
+  notices: string | null;
+  home: string;
+  models: string;
+};
+
 export type PublishedTask = "cell_type_prediction" | "cell_type_generation" | "tissue_prediction" | "tissue_generation" | "natural_language_interpretation";
 
 export interface Licence {
@@ -164,6 +175,7 @@ export interface AnnotationPlan {
 
 export const api = {
   appInfo: () => invoke<{ demo_path: string | null; home: string; version: string }>("app_info"),
+  about: () => invoke<About>("about"),
   recentProjects: () => invoke<Project[]>("recent_projects"),
   resumableRuns: () => invoke<RunRow[]>("resumable_runs"),
   openDataset: (path: string) => invoke<OpenedDataset>("open_dataset", { path }),
