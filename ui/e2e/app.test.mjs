@@ -85,6 +85,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await click("try-demo");
   assert.match(await textOf("stat-cells"), /2,?\d{3}/);
   await find("dataset-map", 120_000);
+  const mapColours = await waitFor(async () => JSON.parse((await (await find("dataset-map")).getAttribute("data-colours")) || "null"), 30_000, "the map's colours");
+  assert.ok(Object.keys(mapColours).length >= 8, JSON.stringify(mapColours));
   await shot("03-dataset");
 
   // Convert.
@@ -168,6 +170,11 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   // 3 cells of one type: the verdict warns that its figures say little.
   assert.match(await textOf("generated-verdict"), /generated cells[\s\S]*Every generated cell is of one type[\s\S]*Only \d+ generated cells were scored/);
   await find("joint-map");
+  // One colour per cell type: real and generated cells of a type in the colour the Dataset map gave it.
+  const jointColours = JSON.parse(await (await find("joint-map")).getAttribute("data-colours"));
+  const coloured = Object.entries(jointColours).filter(([name]) => / (real|generated)$/.test(name));
+  assert.ok(coloured.some(([name]) => name.endsWith(" generated")), JSON.stringify(jointColours));
+  for (const [name, colour] of coloured) assert.equal(colour, mapColours[name.replace(/ (real|generated)$/, "")], `${name} on Compare and on the Dataset map`);
   await find("mean-scatter");
   await find("prediction-metrics");
   // Annotate predicted every cell; only the held-out ones are scored.

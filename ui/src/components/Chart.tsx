@@ -3,6 +3,7 @@
 import * as echarts from "echarts";
 import { useEffect, useRef, useState } from "react";
 import { api, errorText } from "../api";
+import { colourOf, type Colours } from "../state/colours";
 import { useApp } from "../store";
 
 export function Chart({ option, name, height = 360, testId }: { option: any; name: string; height?: number; testId?: string }) {
@@ -39,6 +40,9 @@ export function Chart({ option, name, height = 360, testId }: { option: any; nam
     c.setOption(option, true);
     const points = (option.series ?? []).reduce((n: number, s: any) => n + (s.data?.length ?? 0), 0);
     box?.setAttribute("data-points", String(points));
+    // Each series' colour, for the window tests (one colour per type).
+    const colours = Object.fromEntries((option.series ?? []).filter((s: any) => s.itemStyle?.color).map((s: any) => [s.name, s.itemStyle.color]));
+    box?.setAttribute("data-colours", JSON.stringify(colours));
     return () => {
       if (!c.isDisposed()) c.off("finished", finished);
     };
@@ -78,30 +82,66 @@ export function Chart({ option, name, height = 360, testId }: { option: any; nam
   );
 }
 
-/** A scatter of points coloured by label, one series per label. */
-export function scatterOption(x: number[], y: number[], labels: string[] | null, axis: [string, string], title?: string, symbolFor?: (i: number) => string) {
-  const groups = new Map<string, [number, number][]>();
+/** The value at quantile `q` of `v` (sorted copy; linear between ranks). */
+function quantile(v: number[], q: number) {
+  const s = [...v].sort((a, b) => a - b);
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo);
+}
+
+/**
+ * A map of cells as cellxgene draws one: one series per label in the
+ * project's colour of that label (`colours`; generated cells of a type in its
+ * colour with another marker, from `symbolFor`), translucent points, equal
+ * aspect in a square plot, no axes through the data, limits that ignore the
+ * outer 0.5 % of cells on each side (one outlier no longer squashes the
+ * map), zoom with Ctrl and the wheel (the wheel alone scrolls the page) and
+ * a button that resets it.
+ */
+export function scatterOption(
+  x: number[],
+  y: number[],
+  labels: string[] | null,
+  axis: [string, string],
+  title?: string,
+  { symbolFor, colours, height = 420 }: { symbolFor?: (i: number) => string; colours?: Colours; height?: number } = {},
+) {
+  const groups = new Map<string, { label: string; data: [number, number][] }>();
   x.forEach((xi, i) => {
-    const key = labels ? labels[i] : "cells";
-    const k = symbolFor ? `${key} ${symbolFor(i)}` : key;
-    if (!groups.has(k)) groups.set(k, []);
-    groups.get(k)!.push([xi, y[i]]);
+    const label = labels ? labels[i] : "cells";
+    const k = symbolFor ? `${label} ${symbolFor(i)}` : label;
+    if (!groups.has(k)) groups.set(k, { label, data: [] });
+    groups.get(k)!.data.push([xi, y[i]]);
   });
   const big = x.length > 5000;
+  // Equal aspect: the same span on both axes, around the robust limits.
+  const lim = (v: number[]) => (v.length ? [quantile(v, 0.005), quantile(v, 0.995)] : [0, 1]);
+  const [x0, x1] = lim(x);
+  const [y0, y1] = lim(y);
+  const half = (Math.max(x1 - x0, y1 - y0) / 2) * 1.08 || 1;
+  const [cx, cy] = [(x0 + x1) / 2, (y0 + y1) / 2];
+  const side = height - 70;
+  const hidden = { axisLine: { show: false }, axisTick: { show: false }, axisLabel: { show: false }, splitLine: { show: false } };
   return {
-    title: title ? { text: title, left: "center", textStyle: { fontSize: 14 } } : undefined,
+    title: title ? { text: title, left: 40, textStyle: { fontSize: 14 } } : undefined,
     tooltip: { trigger: "item", formatter: (p: any) => `${p.seriesName}` },
-    legend: { type: "scroll", orient: "vertical", right: 0, top: 30 },
-    grid: { left: 50, right: 180, top: 40, bottom: 40 },
-    xAxis: { name: axis[0], nameLocation: "middle", nameGap: 25, scale: true, splitLine: { show: false } },
-    yAxis: { name: axis[1], nameLocation: "middle", nameGap: 35, scale: true, splitLine: { show: false } },
-    dataZoom: [{ type: "inside", xAxisIndex: 0 }, { type: "inside", yAxisIndex: 0 }],
-    series: [...groups.entries()].map(([name, data]) => ({
+    legend: { type: "scroll", orient: "vertical", left: side + 70, top: 30 },
+    grid: { left: 40, top: 40, width: side, height: side },
+    toolbox: { left: side - 10, top: 5, feature: { restore: { title: "reset the zoom" } } },
+    xAxis: { ...hidden, name: axis[0], nameLocation: "middle", nameGap: 10, min: cx - half, max: cx + half },
+    yAxis: { ...hidden, name: axis[1], nameLocation: "middle", nameGap: 10, min: cy - half, max: cy + half },
+    dataZoom: [
+      { type: "inside", xAxisIndex: 0, filterMode: "none", zoomOnMouseWheel: "ctrl", moveOnMouseWheel: false },
+      { type: "inside", yAxisIndex: 0, filterMode: "none", zoomOnMouseWheel: "ctrl", moveOnMouseWheel: false },
+    ],
+    series: [...groups.entries()].map(([name, g]) => ({
       name,
       type: "scatter",
-      data,
+      data: g.data,
       symbol: name.endsWith(" generated") ? "triangle" : "circle",
-      symbolSize: big ? 2 : 5,
+      symbolSize: big ? 2 : name.endsWith(" generated") ? 7 : 5,
+      itemStyle: { color: colours ? colourOf(colours, g.label) : undefined, opacity: big ? 0.6 : 0.75 },
       large: big,
       largeThreshold: 2000,
       progressive: 5000,

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { api, errorText } from "../api";
 import { Chart, lossOption, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
+import { projectColours } from "../state/colours";
 import { generatedVerdict, predictionVerdict } from "../state/verdict";
 import { useApp } from "../store";
 
@@ -85,7 +86,11 @@ export function Compare() {
         pts.map((q: any) => q.label),
         space === "umap" ? ["UMAP 1", "UMAP 2"] : ["PC 1", "PC 2"],
         "circles: real, triangles: generated",
-        (i) => pts[i].source,
+        {
+          symbolFor: (i) => pts[i].source,
+          colours: projectColours(project?.id, report.label_column, pts.map((q: any) => q.label)),
+          height: 460,
+        },
       ),
     [pts, space],
   );

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { api, errorText, type CellMap } from "../api";
 import { barOption, Chart, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
+import { projectColours } from "../state/colours";
 import { labelCandidates, applyFix } from "../state/forms";
 import { useApp } from "../store";
 
@@ -49,10 +50,12 @@ export function Dataset() {
 
   const col = i.obs_columns.find((c) => c.name === column);
   // Built once per map: a new option object would redraw every point.
-  const mapOption = useMemo(
-    () => map && scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString()} cells`),
-    [map],
-  );
+  const mapOption = useMemo(() => {
+    if (!map) return null;
+    // The column's types in sorted order first (the map's sample may miss a rare one).
+    const colours = projectColours(opened?.project.id, column || "cells", [...(col?.top_values.map((t) => t[0]) ?? []), ...(map.labels ?? [])]);
+    return scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString()} cells`, { colours, height: 420 });
+  }, [map]);
   return (
     <div className="screen">
       <h2>{opened!.project.name}</h2>
