@@ -1343,6 +1343,18 @@ pub fn save_export(
 ) -> CmdResult<String> {
     use base64::Engine;
     let project = project_of(&state, project_id)?;
+    let bytes = match data.strip_prefix("data:image/png;base64,") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(text)?,
+        None => data.into_bytes(),
+    };
+    write_export(&project, &name, &bytes)
+}
+
+/// Writes `bytes` as `name` in the project's exports folder (replacing a
+/// file of that name, atomically) and returns its path.
+fn write_export(project: &Project, name: &str, bytes: &[u8]) -> CmdResult<String> {
     // Only a plain file name: the web view never chooses where files go.
     let safe: String = name
         .chars()
@@ -1357,17 +1369,31 @@ pub fn save_export(
     if safe.is_empty() || safe.starts_with('.') {
         return Err("bad export name".into());
     }
-    let dir = Path::new(&project.folder).join("exports");
-    std::fs::create_dir_all(&dir).map_err(text_io(&dir))?;
-    let path = dir.join(safe);
-    let bytes = match data.strip_prefix("data:image/png;base64,") {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(text)?,
-        None => data.into_bytes(),
-    };
-    std::fs::write(&path, bytes).map_err(text_io(&path))?;
+    let path = Path::new(&project.folder).join("exports").join(safe);
+    c2s_data::output::write_file(&path, bytes, true).map_err(text)?;
     Ok(path.to_string_lossy().into())
+}
+
+/// Saves an annotation's per-cell table (CSV: each cell's answer, its
+/// confidence and CellTypist's refinements) in the project's exports folder.
+#[tauri::command(async)]
+pub fn export_predictions(
+    project_id: i64,
+    predictions: String,
+    state: State<'_, AppState>,
+) -> CmdResult<String> {
+    let project = project_of(&state, project_id)?;
+    let predictions = checked(&state, &predictions)?;
+    let records = c2s_model::cells::read_predictions(&predictions).map_err(text)?;
+    let stem = predictions
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "predictions".into());
+    write_export(
+        &project,
+        &format!("{stem}-per-cell.csv"),
+        c2s_model::cells::predictions_csv(&records).as_bytes(),
+    )
 }
 
 /// A model folder of a finished run.

@@ -149,6 +149,7 @@ pub fn run() {
             commands::save_annotated,
             commands::save_annotated_as,
             commands::save_export,
+            commands::export_predictions,
             commands::run_model_dir,
             published_commands::published_models,
             published_commands::accept_licence,

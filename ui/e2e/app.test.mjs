@@ -160,6 +160,12 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   const savedPath = (await textOf("saved-path", 120_000)).replace(/^Saved: /, "");
   assert.ok(fs.existsSync(savedPath), savedPath);
   fs.writeFileSync(path.join(shots, "annotated-path.txt"), savedPath);
+  // The per-cell table: one row a cell (2,638 and the header), with the final answer.
+  await click("export-cells");
+  const tablePath = (await textOf("exported-table", 60_000)).replace(/^Table saved: /, "");
+  const rows = fs.readFileSync(tablePath, "utf8").trim().split("\n");
+  assert.equal(rows.length, 2639);
+  assert.match(rows[0], /^cell_name,c2s_cell_type,c2s_predicted_cell_type,c2s_confidence,c2s_assigned_cell_type,c2s_over_clustering,c2s_majority_voting,/);
   await shot("09-annotate");
 
   // Compare.

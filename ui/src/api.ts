@@ -208,6 +208,7 @@ export const api = {
   saveAnnotated: (projectId: number, predictions: string) => invoke<string>("save_annotated", { projectId, predictions }),
   saveAnnotatedAs: (projectId: number, predictions: string) => invoke<string | null>("save_annotated_as", { projectId, predictions }),
   saveExport: (projectId: number, name: string, data: string) => invoke<string>("save_export", { projectId, name, data }),
+  exportPredictions: (projectId: number, predictions: string) => invoke<string>("export_predictions", { projectId, predictions }),
   runModelDir: (runId: number) => invoke<string>("run_model_dir", { runId }),
   /** Opens the native dialog; the app then lets the page name what was chosen. null: cancelled. */
   choosePath: (kind: "dataset" | "model_folder") => invoke<string | null>("choose_path", { kind }),

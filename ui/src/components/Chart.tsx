@@ -121,14 +121,15 @@ export function scatterOption(
   const [y0, y1] = lim(y);
   const half = (Math.max(x1 - x0, y1 - y0) / 2) * 1.08 || 1;
   const [cx, cy] = [(x0 + x1) / 2, (y0 + y1) / 2];
-  const side = height - 70;
+  // A square plot, centred, with the legend below it.
+  const side = height - 110;
   const hidden = { axisLine: { show: false }, axisTick: { show: false }, axisLabel: { show: false }, splitLine: { show: false } };
   return {
-    title: title ? { text: title, left: 40, textStyle: { fontSize: 14 } } : undefined,
+    title: title ? { text: title, left: 10, textStyle: { fontSize: 14 } } : undefined,
     tooltip: { trigger: "item", formatter: (p: any) => `${p.seriesName}` },
-    legend: { type: "scroll", orient: "vertical", left: side + 70, top: 30 },
-    grid: { left: 40, top: 40, width: side, height: side },
-    toolbox: { left: side - 10, top: 5, feature: { restore: { title: "reset the zoom" } } },
+    legend: { type: "scroll", orient: "horizontal", bottom: 0, left: 10, right: 10 },
+    grid: { left: "center", top: 40, width: side, height: side },
+    toolbox: { right: 10, top: 5, feature: { restore: { title: "reset the zoom" } } },
     xAxis: { ...hidden, name: axis[0], nameLocation: "middle", nameGap: 10, min: cx - half, max: cx + half },
     yAxis: { ...hidden, name: axis[1], nameLocation: "middle", nameGap: 10, min: cy - half, max: cy + half },
     dataZoom: [

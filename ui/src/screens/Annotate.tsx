@@ -10,6 +10,7 @@ export function Annotate() {
   const { project, state, modelDir, setModelDir, published, jobs, dispatchJob, refresh, notify, go } = useApp();
   const [jobId, setJobId] = useState<number | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
+  const [table, setTable] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
   const job = jobId != null ? jobs[jobId] : undefined;
   const dataset = state?.datasets[0];
@@ -86,6 +87,7 @@ export function Annotate() {
   async function run() {
     if (!project || !dataset) return;
     setSaved(null);
+    setTable(null);
     try {
       const id =
         source === "published" && published
@@ -364,7 +366,25 @@ export function Annotate() {
               <button onClick={() => save(true)} disabled={saving}>
                 Save a copy elsewhere…
               </button>
+              <button
+                onClick={async () => {
+                  try {
+                    setTable(await api.exportPredictions(project!.id, result.predictions));
+                  } catch (e) {
+                    notify(errorText(e), true);
+                  }
+                }}
+                data-testid="export-cells"
+                title="One row a cell: its answer, the confidence, and CellTypist's refinements; opens in Excel"
+              >
+                Export the per-cell table (CSV)
+              </button>
             </div>
+            {table && (
+              <p className="success-text" data-testid="exported-table">
+                Table saved: {table}
+              </p>
+            )}
             {saved && (
               <p className="success-text" data-testid="saved-path">
                 Saved: {saved}

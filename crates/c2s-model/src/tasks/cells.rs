@@ -176,6 +176,47 @@ pub fn predictions_jsonl(records: &[PredictionRecord]) -> String {
         .collect()
 }
 
+/// The records as a per-cell table for spreadsheets (CSV, one row a cell):
+/// the final answer first, then what it came from. Empty cells where a field
+/// does not apply; the columns are named as the .h5ad's obs columns are.
+pub fn predictions_csv(records: &[PredictionRecord]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "cell_name",
+        "c2s_cell_type",
+        "c2s_predicted_cell_type",
+        "c2s_confidence",
+        "c2s_assigned_cell_type",
+        "c2s_over_clustering",
+        "c2s_majority_voting",
+        "true_cell_type",
+        "split",
+        "answer",
+    ];
+    // Writing to memory cannot fail.
+    w.write_record(header).expect("in memory");
+    for r in records {
+        let o = |v: Option<&str>| v.unwrap_or_default().to_string();
+        w.write_record([
+            r.cell_name.clone(),
+            o(r.final_answer()),
+            o(r.predicted.as_deref()),
+            r.confidence.map(|c| format!("{c:.4}")).unwrap_or_default(),
+            o(r.votes.assigned.as_deref()),
+            r.votes
+                .over_cluster
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            o(r.votes.majority_vote.as_deref()),
+            o(r.truth.as_deref()),
+            o(r.split.as_deref()),
+            o(r.answer.as_deref()),
+        ])
+        .expect("in memory");
+    }
+    String::from_utf8(w.into_inner().expect("in memory")).expect("the fields are text")
+}
+
 /// Copies the .h5ad `source` to `dst` with `records`' answers as obs columns
 /// (`c2s_data::annotate::write_cell_annotations`).
 pub fn write_annotated_h5ad(
@@ -581,5 +622,41 @@ mod tests {
         assert_eq!(back[0].final_answer(), Some("NK cell"));
         let e = read_predictions(&dir.path().join("missing.jsonl")).unwrap_err();
         assert!(e.to_string().contains("missing.jsonl"), "{e}");
+    }
+
+    #[test]
+    fn the_per_cell_table_has_the_final_answer_and_quotes_commas() {
+        let mut a = PredictionRecord {
+            cell_name: "AAAC-1".into(),
+            predicted: Some("CD4 T cell".into()),
+            confidence: Some(0.31234),
+            answer: None,
+            truth: Some("CD8 T cell".into()),
+            split: Some("test".into()),
+            votes: CellVotes::default(),
+        };
+        a.votes.assigned = Some("Unassigned".into());
+        a.votes.over_cluster = Some(3);
+        a.votes.majority_vote = Some("T cell, cytotoxic".into());
+        let b = PredictionRecord {
+            cell_name: "AAAG-1".into(),
+            predicted: None,
+            confidence: None,
+            answer: Some("a \"neuron\"".into()),
+            truth: None,
+            split: None,
+            votes: CellVotes::default(),
+        };
+        let t = predictions_csv(&[a, b]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[0].starts_with("cell_name,c2s_cell_type,c2s_predicted_cell_type,c2s_confidence,")
+        );
+        assert_eq!(
+            lines[1],
+            "AAAC-1,\"T cell, cytotoxic\",CD4 T cell,0.3123,Unassigned,3,\"T cell, cytotoxic\",CD8 T cell,test,"
+        );
+        assert_eq!(lines[2], "AAAG-1,,,,,,,,,\"a \"\"neuron\"\"\"");
     }
 }
