@@ -1048,7 +1048,10 @@ pub fn predict_sentence(
     })
 }
 
-/// A few real cells of a dataset to ask about in the chat.
+/// A few real cells of a dataset to ask about in the chat: drawn afresh
+/// each time from the held-out test cells (all cells if the dataset has no
+/// split), so a model is asked about cells it never learned from; each with
+/// its labels and split, so the chat can say what the dataset calls it.
 #[tauri::command(async)]
 pub fn sample_cells(
     project_id: i64,
@@ -1058,14 +1061,22 @@ pub fn sample_cells(
 ) -> CmdResult<Vec<Value>> {
     let folder = dataset_folder(&state, project_id, dataset_id)?;
     let records = read_sentences(&folder).map_err(text)?;
-    let pick = c2s_data::convert::sample_rows(records.len(), n, 7);
+    let held_out: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].label("split") == Some(c2s_eval::evaluate::HELD_OUT))
+        .collect();
+    let pool = if held_out.is_empty() {
+        (0..records.len()).collect()
+    } else {
+        held_out
+    };
+    let pick = c2s_data::convert::sample_rows(pool.len(), n, rand::random());
     Ok(pick
         .into_iter()
-        .map(|i| {
-            let r = &records[i];
+        .map(|k| {
+            let r = &records[pool[k]];
             let labels: BTreeMap<&str, Option<&str>> =
                 r.labels.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
-            json!({"cell_name": r.cell_name, "sentence": r.sentence.split(' ').take(100).collect::<Vec<_>>().join(" "), "labels": labels})
+            json!({"cell_name": r.cell_name, "sentence": r.sentence.split(' ').take(100).collect::<Vec<_>>().join(" "), "labels": labels, "split": r.label("split")})
         })
         .collect())
 }

@@ -141,6 +141,11 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await waitFor(async () => (await (await find("ask-sentence")).getAttribute("value")).length > 10, 30_000, "waiting for the picked cell's sentence");
   await click("ask");
   assert.match(await textOf("prediction", 60_000), /%/);
+  // A held-out cell, named, with what the dataset calls it and whether the model agrees.
+  const users = await app.driver.findElements(byTest("msg-user"));
+  assert.match(await users[users.length - 1].getText(), /What type is this cell \(cell \S+, held out from training\)\?/);
+  const answers = await app.driver.findElements(byTest("msg-model"));
+  assert.match(await answers[answers.length - 1].getText(), /The dataset labels this cell .+: the model is (right|wrong)\./);
   await shot("08-chat");
 
   // Annotate and save.

@@ -4,6 +4,7 @@ import * as echarts from "echarts";
 import { useEffect, useRef, useState } from "react";
 import { api, errorText } from "../api";
 import { colourOf, type Colours } from "../state/colours";
+import { smooth } from "../state/smooth";
 import { useApp } from "../store";
 
 export function Chart({ option, name, height = 360, testId }: { option: any; name: string; height?: number; testId?: string }) {
@@ -163,18 +164,22 @@ export function barOption(names: string[], values: number[], title: string, hori
   };
 }
 
-/** Training and validation loss against the step. */
+/**
+ * Training and validation loss against the training step: the training loss
+ * smoothed (its raw values faint behind it), integer steps, named axes.
+ */
 export function lossOption(train: [number, number][], validation: [number, number][]) {
   return {
-    title: { text: "Loss", left: "center", textStyle: { fontSize: 14 } },
-    tooltip: { trigger: "axis" },
-    legend: { top: 25 },
-    grid: { left: 50, right: 20, top: 60, bottom: 40 },
-    xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 25 },
-    yAxis: { type: "value", scale: true },
+    title: { text: "Learning curve", left: "center", textStyle: { fontSize: 14 } },
+    tooltip: { trigger: "axis", valueFormatter: (v: number) => (typeof v === "number" ? v.toFixed(3) : v) },
+    legend: { top: 25, data: ["training (smoothed)", "validation (cells held out)"] },
+    grid: { left: 60, right: 20, top: 60, bottom: 45 },
+    xAxis: { type: "value", name: "training step", nameLocation: "middle", nameGap: 28, minInterval: 1 },
+    yAxis: { type: "value", scale: true, name: "loss (lower is better)", nameLocation: "middle", nameGap: 45 },
     series: [
-      { name: "training", type: "line", showSymbol: false, data: train },
-      { name: "validation", type: "line", data: validation },
+      { name: "training", type: "line", showSymbol: false, data: train, lineStyle: { width: 1, opacity: 0.25 }, itemStyle: { color: "#1f77b4" }, silent: true, tooltip: { show: false } },
+      { name: "training (smoothed)", type: "line", showSymbol: false, data: smooth(train), lineStyle: { width: 2 }, itemStyle: { color: "#1f77b4" } },
+      { name: "validation (cells held out)", type: "line", data: validation, itemStyle: { color: "#ff7f0e" } },
     ],
   };
 }

@@ -21,6 +21,7 @@ export function Chat() {
   const [n, setN] = useState(5);
   const [cellType, setCellType] = useState("");
   const [sentence, setSentence] = useState("");
+  const [picked, setPicked] = useState<{ name: string; sentence: string; split: string | null; truth: string | null } | null>(null);
   const [typed, setTyped] = useState("");
   // The engine's defaults (generation_defaults) replace these once loaded.
   const [settings, setSettings] = useState({ temperature: 1.0, top_k: 50, top_p: 0.95, guidance: 1.0, free: false });
@@ -167,10 +168,13 @@ export function Chat() {
 
   async function predict(s: string) {
     if (!modelDir) return;
-    dispatchChat({ type: "user", text: `What type is this cell? ${s.slice(0, 200)}${s.length > 200 ? "…" : ""}` });
+    // A cell picked from the dataset (and not edited since) is named, with what the dataset calls it.
+    const cell = picked && picked.sentence === s ? picked : null;
+    const about = cell ? ` (cell ${cell.name}${cell.split === "test" ? ", held out from training" : ""})` : "";
+    dispatchChat({ type: "user", text: `What type is this cell${about}? ${s.slice(0, 200)}${s.length > 200 ? "…" : ""}` });
     try {
       const asked = s.split(/[\s,]+/).filter(Boolean).length;
-      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s), asked });
+      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s), asked, truth: cell?.truth ?? undefined });
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
     }
@@ -179,8 +183,14 @@ export function Chat() {
   async function pickCell() {
     const ds = state?.datasets[0];
     if (!ds) return notify("convert the dataset first", true);
-    const cells = await api.sampleCells(project!.id, ds.id, 1);
-    if (cells[0]) setSentence(cells[0].sentence);
+    try {
+      const c = (await api.sampleCells(project!.id, ds.id, 1))[0];
+      if (!c) return;
+      setSentence(c.sentence);
+      setPicked({ name: c.cell_name, sentence: c.sentence, split: c.split ?? null, truth: info ? (c.labels?.[info.label_column] ?? null) : null });
+    } catch (e) {
+      notify(errorText(e), true);
+    }
   }
 
   async function add(m: Message) {

@@ -61,6 +61,13 @@ describe("predictions in words that match the evidence", () => {
     expect(clear).toMatch(/^This looks like a B cell/);
     expect(clear).toContain("1 of the 20 words are not genes it knows");
   });
+  it("says what the dataset calls a picked cell, and whether the model agrees", () => {
+    const right = chatReducer(emptyChat, { type: "prediction", result: ranked([["B cell", 0.9], ["NK cell", 0.05]]), asked: 20, truth: "B cell" });
+    expect(right.messages[0].text).toMatch(/The dataset labels this cell B cell: the model is right\.$/);
+    const wrong = predictionText(ranked([["B cell", 0.348], ["CD4 T cell", 0.294]]), 20, "CD4 T cell");
+    expect(wrong).toMatch(/^Not sure: .*The dataset labels this cell CD4 T cell: the model is wrong\.$/);
+    expect(predictionText(ranked([["B cell", 0.9]]), 20)).not.toContain("dataset");
+  });
 });
 
 describe("parseRequest", () => {

@@ -46,7 +46,7 @@ export type ChatAction =
   | { type: "generated"; jobId: number; result: any }
   | { type: "stopped"; jobId: number; error: string | null; text?: string }
   /** `asked`: how many words the question held. */
-  | { type: "prediction"; result: Ranked; asked: number }
+  | { type: "prediction"; result: Ranked; asked: number; truth?: string }
   | { type: "added"; id: number }
   | { type: "error"; text: string };
 
@@ -90,7 +90,7 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
           text: "None of these words is a gene this model knows, so it cannot tell a cell type from them. Paste a cell's genes, most expressed first.",
           done: true,
         });
-      return push(chat, { role: "model", text: predictionText(a.result, a.asked), prediction: a.result, done: true });
+      return push(chat, { role: "model", text: predictionText(a.result, a.asked, a.truth), prediction: a.result, done: true });
     case "added":
       return { ...chat, messages: chat.messages.map((m) => (m.id === a.id ? { ...m, added: true } : m)) };
     case "error":
@@ -100,14 +100,16 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
 
 /** A prediction in words that match the evidence: a clear call only when the
  * top type is likely and well ahead of the next one. */
-export function predictionText(r: Ranked, asked: number): string {
+export function predictionText(r: Ranked, asked: number, truth?: string): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
   const second = r.ranking.find(([l]) => l !== r.label);
   const unknown = r.unknown_genes.length > 0 ? ` ${r.unknown_genes.length} of the ${asked} words are not genes it knows.` : "";
+  // A cell of the dataset: what its label says, and whether the model agrees.
+  const known = truth ? ` The dataset labels this cell ${truth}: ${truth === r.label ? "the model is right" : "the model is wrong"}.` : "";
   if (r.confidence >= 0.5 && (!second || r.confidence - second[1] >= 0.2))
-    return `This looks like a ${r.label} (confidence ${pct(r.confidence)}).${unknown}`;
+    return `This looks like a ${r.label} (confidence ${pct(r.confidence)}).${unknown}${known}`;
   const alt = second ? `, or a ${second[0]} (${pct(second[1])})` : "";
-  return `Not sure: most like a ${r.label} (${pct(r.confidence)})${alt}.${unknown}`;
+  return `Not sure: most like a ${r.label} (${pct(r.confidence)})${alt}.${unknown}${known}`;
 }
 
 /** The cell type of `types` a typed name means: case, a trailing full stop
