@@ -12,6 +12,11 @@ describe("smooth", () => {
     // The trend is kept: the last smoothed value is near the noise-free line.
     expect(Math.abs(s[199][1] - (5 - 199 / 50))).toBeLessThan(0.3);
   });
+  it("smooths a short run less, so it does not lag behind its loss", () => {
+    const falling: [number, number][] = Array.from({ length: 40 }, (_, i) => [i + 1, 10 - i / 8]);
+    const s = smooth(falling);
+    expect(Math.abs(s[39][1] - falling[39][1])).toBeLessThan(0.2);
+  });
   it("leaves a constant curve and an empty one as they are", () => {
     expect(smooth([[1, 2], [2, 2], [3, 2]]).map((p) => p[1])).toEqual([2, 2, 2].map((v) => expect.closeTo(v)));
     expect(smooth([])).toEqual([]);
