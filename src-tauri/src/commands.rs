@@ -272,19 +272,33 @@ const MAP_CELLS: usize = 5_000;
 const MAP_CELLS_MAX: usize = 50_000;
 
 /// Starts a job that maps a seeded sample of the file's cells (5,000 unless
-/// `max_cells` asks for up to 50,000) by PCA or UMAP, coloured by a column;
-/// the job's result is a `CellMapData`. Cancelling stops it between stages.
+/// `max_cells` asks for up to 50,000) by PCA or UMAP, coloured by a column,
+/// or with `predictions` (an annotation's records) by each cell's final
+/// answer; the job's result is a `CellMapData`. Cancelling stops it between
+/// stages.
 #[tauri::command]
+#[allow(clippy::too_many_arguments)]
 pub fn start_dataset_map(
     path: String,
     input: InputForm,
     color_by: Option<String>,
     method: String,
     max_cells: Option<usize>,
+    predictions: Option<String>,
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
     let path = checked(&state, &path)?;
+    let answers: Option<HashMap<String, String>> = predictions
+        .map(|p| -> CmdResult<_> {
+            let records =
+                c2s_model::cells::read_predictions(&checked(&state, &p)?).map_err(text)?;
+            Ok(records
+                .iter()
+                .filter_map(|r| Some((r.cell_name.clone(), r.final_answer()?.to_string())))
+                .collect())
+        })
+        .transpose()?;
     let opts = input.options().map_err(any_text)?;
     let color_by = color_by.filter(|c| !c.is_empty());
     let max_cells = max_cells.unwrap_or(MAP_CELLS).clamp(1, MAP_CELLS_MAX);
@@ -332,7 +346,21 @@ pub fn start_dataset_map(
         let data = CellMapData {
             x: pts.iter().map(|p| p[0]).collect(),
             y: pts.iter().map(|p| p[1]).collect(),
-            labels: sample.labels,
+            labels: match &answers {
+                // Cells the annotation left out (another split, a filter) say so.
+                Some(a) => Some(
+                    sample
+                        .names
+                        .iter()
+                        .map(|n| {
+                            a.get(n)
+                                .cloned()
+                                .unwrap_or_else(|| "(not annotated)".into())
+                        })
+                        .collect(),
+                ),
+                None => sample.labels,
+            },
             method: if umap { "UMAP".into() } else { "PCA".into() },
             axis_names,
             n_cells_in_file: sample.n_cells_in_file,

@@ -83,7 +83,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
 
   // Dataset.
   await click("try-demo");
-  assert.match(await textOf("stat-cells"), /2,?\d{3}/);
+  // Thousands separated, whatever the locale (WebKit under C writes none by itself).
+  assert.match(await textOf("stat-cells"), /2\D638/);
   await find("dataset-map", 120_000);
   const mapColours = await waitFor(async () => JSON.parse((await (await find("dataset-map")).getAttribute("data-colours")) || "null"), 30_000, "the map's colours");
   assert.ok(Object.keys(mapColours).length >= 8, JSON.stringify(mapColours));
@@ -146,6 +147,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.match(await users[users.length - 1].getText(), /What type is this cell \(cell \S+, held out from training\)\?/);
   const answers = await app.driver.findElements(byTest("msg-model"));
   assert.match(await answers[answers.length - 1].getText(), /The dataset labels this cell .+: the model is (right|wrong)\./);
+  // Each reply names the model that gave it.
+  assert.match(await answers[answers.length - 1].getText(), /^Run \d+ \(quick\)/);
   await shot("08-chat");
 
   // Annotate and save.
@@ -159,6 +162,13 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("confusion");
   assert.match(await textOf("rules-summary"), /cells Unassigned .*Majority voting in \d+ small clusters/);
   await find("confidence-histogram");
+  // The map coloured by the answer: each type in its colour from the Dataset map; Unassigned and Heterogeneous grey.
+  await find("annotate-map", 180_000);
+  const answerColours = await waitFor(async () => JSON.parse((await (await find("annotate-map")).getAttribute("data-colours")) || "null"), 30_000, "the answer map's colours");
+  for (const [name, colour] of Object.entries(answerColours)) {
+    if (name in mapColours) assert.equal(colour, mapColours[name], `${name} on Annotate and on the Dataset map`);
+    else assert.match(name, /^(Unassigned|Heterogeneous|\(not annotated\))$/, `an answer that is not a type: ${name}`);
+  }
   // The verdict first: held-out cells counted, the baseline on the same cells named.
   assert.match(await textOf("annotate-verdict"), /right \d+\.\d % of the time on [\d,]+ cells it never learned from .*the simple baseline on the same cells, k-NN on expression \(\d+\.\d %\)/);
   await click("save-h5ad");

@@ -180,8 +180,9 @@ export const api = {
   resumableRuns: () => invoke<RunRow[]>("resumable_runs"),
   openDataset: (path: string) => invoke<OpenedDataset>("open_dataset", { path }),
   /** A job; its result is a CellMap. */
-  startDatasetMap: (path: string, input: InputForm, colorBy: string | null, method: string, maxCells: number) =>
-    invoke<number>("start_dataset_map", { path, input, colorBy, method, maxCells }),
+  /** `predictions`: an annotation's records, to colour cells by their answer instead of a column. */
+  startDatasetMap: (path: string, input: InputForm, colorBy: string | null, method: string, maxCells: number, predictions: string | null = null) =>
+    invoke<number>("start_dataset_map", { path, input, colorBy, method, maxCells, predictions }),
   previewSentences: (projectId: number, input: InputForm) =>
     invoke<{ cell_name: string; words: string[]; expressed: number }[]>("preview_sentences", { projectId, input }),
   startConvert: (projectId: number, form: ConvertForm) => invoke<number>("start_convert", { projectId, form }),

@@ -190,6 +190,9 @@ pub fn log_expression(
 pub struct FileSample {
     /// File rows (positions in obs) of the sampled cells, sorted.
     pub rows: Vec<usize>,
+    /// The sampled cells' names (obs names, made unique if asked), to join
+    /// results by.
+    pub names: Vec<String>,
     /// Expression per sampled cell, columns numbered as the file's genes.
     pub cells: Vec<ExpressionRow>,
     pub n_genes: usize,
@@ -255,6 +258,7 @@ pub fn sample_file_expression(
         })
         .collect();
     Ok(FileSample {
+        names: rows.iter().map(|&r| p.ad.obs.index[r].clone()).collect(),
         rows,
         cells,
         n_genes: p.genes.words.len(),

@@ -965,3 +965,25 @@ fn pre_07_categoricals_and_raw_are_read_as_anndata_reads_them() {
     let again: Vec<&str> = s.iter().map(|r| r.sentence.as_str()).collect();
     assert_eq!(again, sentences);
 }
+
+/// A map's sample of a file names its cells as the conversion does, so
+/// results (predictions) join to the sampled cells by name.
+#[test]
+fn a_files_sample_names_its_cells_as_the_conversion_does() {
+    let file = data("wu2020-tcells-200.h5ad");
+    let (_t, _, records) = run(&file, &ConvertOptions::default());
+    let s = c2s_data::expression::sample_file_expression(
+        &file,
+        &InputOptions::default(),
+        50,
+        Some("cluster_orig"),
+    )
+    .unwrap();
+    assert_eq!((s.names.len(), s.rows.len(), s.cells.len()), (50, 50, 50));
+    let converted: HashMap<String, String> = by_name(&records);
+    for n in &s.names {
+        assert!(converted.contains_key(n), "{n} is not a converted cell");
+    }
+    let unique: std::collections::HashSet<&String> = s.names.iter().collect();
+    assert_eq!(unique.len(), 50);
+}

@@ -1,4 +1,5 @@
 // Progress of a background job, with its Cancel button.
+import { numberLocale } from "../state/format";
 import { api } from "../api";
 import { fraction, formatDuration, type JobState } from "../state/jobs";
 
@@ -11,7 +12,7 @@ export function JobBar({ job, onCancel, cancelLabel = "Cancel", testId }: { job:
       <div className="jobbar-top">
         <span>
           {running ? job.stage : job.status === "ok" ? "Done" : job.status === "cancelled" ? "Stopped" : "Failed"}
-          {job.total > 0 && running && ` — ${job.done.toLocaleString()} / ${job.total.toLocaleString()}`}
+          {job.total > 0 && running && ` — ${job.done.toLocaleString(numberLocale)} / ${job.total.toLocaleString(numberLocale)}`}
           {running && job.detail?.eta_s != null && ` — about ${formatDuration(job.detail.eta_s)} left`}
         </span>
         {running && (

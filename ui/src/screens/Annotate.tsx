@@ -1,7 +1,10 @@
-import { useEffect, useState } from "react";
-import { api, errorText, type AnnotationPlan, type AnnotationRules, type Candidates } from "../api";
-import { barOption, Chart } from "../components/Chart";
+import { numberLocale } from "../state/format";
+import { useEffect, useMemo, useState } from "react";
+import { api, errorText, type AnnotationPlan, type AnnotationRules, type Candidates, type CellMap } from "../api";
+import { barOption, Chart, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
+import { projectColours } from "../state/colours";
+import { defaultConvertForm } from "../state/forms";
 import { formatDuration } from "../state/jobs";
 import { predictionVerdict, rowShares, type PredictionReport } from "../state/verdict";
 import { useApp } from "../store";
@@ -139,7 +142,7 @@ export function Annotate() {
       {dataset && source === "trained" && modelDir && (
         <div className="card">
           <p>
-            Predict the cell type of all {dataset.summary.cells?.toLocaleString()} converted cells with the model in {modelDir}.
+            Predict the cell type of all {dataset.summary.cells?.toLocaleString(numberLocale)} converted cells with the model in {modelDir}.
           </p>
           <button className="primary" onClick={run} disabled={job?.status === "running"} data-testid="run-annotate">
             Predict cell types
@@ -154,7 +157,7 @@ export function Annotate() {
       {dataset && source === "published" && published && (
         <div className="card form" data-testid="published-annotate">
           <p>
-            Name the cell type of the {dataset.summary.cells?.toLocaleString()} converted cells with <strong>{published.info.published?.name ?? published.info.folder}</strong>: each
+            Name the cell type of the {dataset.summary.cells?.toLocaleString(numberLocale)} converted cells with <strong>{published.info.published?.name ?? published.info.folder}</strong>: each
             candidate type is scored and the likeliest wins, with a confidence.
           </p>
           <label>
@@ -192,7 +195,7 @@ export function Annotate() {
           </label>
           <p className="small" data-testid="annotate-estimate">
             {estimate
-              ? `About ${formatDuration(estimate.seconds)} on this computer (${estimate.prompts.toLocaleString()} cells asked; ${estimate.device}).`
+              ? `About ${formatDuration(estimate.seconds)} on this computer (${estimate.prompts.toLocaleString(numberLocale)} cells asked; ${estimate.device}).`
               : estimateError ?? "Measuring the time on this computer…"}
           </p>
           <button className="primary" onClick={run} disabled={job?.status === "running" || !!estimateError} data-testid="run-annotate-published">
@@ -255,9 +258,9 @@ export function Annotate() {
           {!verdict && result.held_out_error && <p className="small muted">Not scored on held-out cells: {result.held_out_error}</p>}
           {(result.unassigned != null || result.over_clusters != null) && (
             <p className="card" data-testid="rules-summary">
-              {result.unassigned != null && `${result.unassigned.toLocaleString()} of ${result.cells.toLocaleString()} cells Unassigned (the model was less sure than ${Math.round(100 * (result.unassigned_below ?? 0))} %). `}
+              {result.unassigned != null && `${result.unassigned.toLocaleString(numberLocale)} of ${result.cells.toLocaleString(numberLocale)} cells Unassigned (the model was less sure than ${Math.round(100 * (result.unassigned_below ?? 0))} %). `}
               {result.over_clusters != null &&
-                `Majority voting in ${result.over_clusters} small clusters of similar cells${result.heterogeneous ? `; ${result.heterogeneous.toLocaleString()} cells in Heterogeneous clusters` : ""}. The chart shows the voted answers.`}
+                `Majority voting in ${result.over_clusters} small clusters of similar cells${result.heterogeneous ? `; ${result.heterogeneous.toLocaleString(numberLocale)} cells in Heterogeneous clusters` : ""}. The chart shows the voted answers.`}
             </p>
           )}
           {result.confidence_histogram && (
@@ -303,7 +306,7 @@ export function Annotate() {
                 option={barOption(
                   counts.map((c) => c[0]),
                   counts.map((c) => c[1]),
-                  `Predicted types of ${result.cells.toLocaleString()} cells`,
+                  `Predicted types of ${result.cells.toLocaleString(numberLocale)} cells`,
                 )}
                 height={Math.max(240, 26 * counts.length + 60)}
               />
@@ -344,7 +347,7 @@ export function Annotate() {
                   <details>
                     <summary>All cells, training cells included</summary>
                     <p className="small">
-                      Accuracy {rep.accuracy.toFixed(3)}, macro F1 {rep.macro_f1.toFixed(3)} over {rep.n_cells.toLocaleString()} cells labelled `{result.label_column}`: cells the
+                      Accuracy {rep.accuracy.toFixed(3)}, macro F1 {rep.macro_f1.toFixed(3)} over {rep.n_cells.toLocaleString(numberLocale)} cells labelled `{result.label_column}`: cells the
                       model learned from count too, so this is not a fair test.
                     </p>
                   </details>
@@ -352,6 +355,7 @@ export function Annotate() {
               </div>
             )}
           </div>
+          <AnswerMap predictions={result.predictions} labelColumn={result.label_column ?? "answer"} />
           <div className="card">
             <h3>Save</h3>
             <p className="muted">
@@ -393,6 +397,57 @@ export function Annotate() {
           </div>
         </div>
       )}
+    </div>
+  );
+}
+
+/** A map of the dataset's cells (a sample, as on the Dataset screen) coloured by each cell's final answer. */
+function AnswerMap({ predictions, labelColumn }: { predictions: string; labelColumn: string }) {
+  const { project, opened, convertForm, jobs, dispatchJob } = useApp();
+  const [jobId, setJobId] = useState<number | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const input = convertForm?.input ?? (opened ? defaultConvertForm(opened.inspection).input : null);
+  useEffect(() => {
+    if (!project || !input) return;
+    let stale = false;
+    let id: number | null = null;
+    setError(null);
+    api
+      .startDatasetMap(project.source_path, input, null, "pca", 5000, predictions)
+      .then((j) => {
+        id = j;
+        if (stale) return api.cancelJob(j);
+        dispatchJob({ type: "started", id: j, kind: "map" });
+        setJobId(j);
+      })
+      .catch((e) => !stale && setError(errorText(e)));
+    return () => {
+      stale = true;
+      if (id != null) api.cancelJob(id);
+    };
+  }, [predictions, project?.id]);
+  const job = jobId != null ? jobs[jobId] : undefined;
+  const map = job?.status === "ok" ? (job.result as CellMap) : null;
+  const option = useMemo(
+    () =>
+      map &&
+      scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells, coloured by the answer`, {
+        colours: projectColours(project?.id, labelColumn, map.labels ?? []),
+        height: 420,
+      }),
+    [map],
+  );
+  if (!input) return null;
+  return (
+    <div className="card">
+      <h3>
+        <span title="The cells placed by their expression (principal components, as on the Dataset screen); cells that look alike sit together, so a good annotation colours each cloud in one colour">
+          Map of the cells, coloured by the answer
+        </span>
+      </h3>
+      {job?.status === "running" && <JobBar job={job} testId="job-answer-map" />}
+      {(error || job?.status === "failed") && <div className="error-text">{error ?? job?.error}</div>}
+      {option && <Chart testId="annotate-map" name="map-by-answer" option={option} height={420} />}
     </div>
   );
 }

@@ -1,3 +1,4 @@
+import { numberLocale } from "../state/format";
 import { useEffect, useRef, useState } from "react";
 import { api, errorText, type ModelInfo } from "../api";
 import { parseRequest, type Message } from "../state/chat";
@@ -88,6 +89,12 @@ export function Chat() {
     setRunning(null);
   }, [running, jobs]);
 
+  // Which model answered, as the replies name it.
+  const run = finished.find((r) => modelDir?.startsWith(r.folder));
+  const baseName = (p: string) => p.replace(/[\\/]+$/, "").split(/[\\/]/).filter(Boolean).slice(-2).join("/");
+  const trainedName = run ? `Run ${run.id} (${run.request?.preset ?? "model"})` : modelDir ? baseName(modelDir) : undefined;
+  const publishedName = published ? (published.info.published?.name ?? baseName(published.info.folder)) : undefined;
+
   async function generate(count: number, type: string | null) {
     if (!modelDir || !project) return;
     const what = `${count} cell${count === 1 ? "" : "s"}${type ? ` of type ${type}` : ""}`;
@@ -99,7 +106,7 @@ export function Chat() {
       const form = { cell_type: type, n: count, ...rest, guidance: info?.guidance ? guidance : undefined };
       const id = await api.startGenerate(project.id, modelDir, form);
       dispatchJob({ type: "started", id, kind: "generate" });
-      dispatchChat({ type: "generating", jobId: id, text: `Writing ${what}` });
+      dispatchChat({ type: "generating", jobId: id, text: `Writing ${what}`, model: trainedName });
       setRunning(id);
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
@@ -113,7 +120,7 @@ export function Chat() {
     try {
       const id = await api.startDescribeGroup(project.id, dataset.id, published.model, { column: groupCol, value: groupVal, task });
       dispatchJob({ type: "started", id, kind: "describe" });
-      dispatchChat({ type: "generating", jobId: id, text: "Reading the cells…" });
+      dispatchChat({ type: "generating", jobId: id, text: "Reading the cells…", model: publishedName });
       setRunning(id);
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
@@ -145,7 +152,7 @@ export function Chat() {
     try {
       const id = await api.startPublishedGenerate(project.id, dataset.id, published.model, { cell_type: pubType.trim(), n: pubN });
       dispatchJob({ type: "started", id, kind: "generate" });
-      dispatchChat({ type: "generating", jobId: id, text: `Writing ${what} with ${published.info.published?.name ?? "the published model"}` });
+      dispatchChat({ type: "generating", jobId: id, text: `Writing ${what}`, model: publishedName });
       setRunning(id);
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
@@ -159,7 +166,7 @@ export function Chat() {
     try {
       const id = await api.startPublishedGenerate(project.id, dataset.id, published.model, { tissue: tissue.trim(), n: groupsN });
       dispatchJob({ type: "started", id, kind: "generate" });
-      dispatchChat({ type: "generating", jobId: id, text: `Writing ${what}` });
+      dispatchChat({ type: "generating", jobId: id, text: `Writing ${what}`, model: publishedName });
       setRunning(id);
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
@@ -174,7 +181,7 @@ export function Chat() {
     dispatchChat({ type: "user", text: `What type is this cell${about}? ${s.slice(0, 200)}${s.length > 200 ? "…" : ""}` });
     try {
       const asked = s.split(/[\s,]+/).filter(Boolean).length;
-      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s), asked, truth: cell?.truth ?? undefined });
+      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s), asked, truth: cell?.truth ?? undefined, model: trainedName });
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
     }
@@ -209,7 +216,7 @@ export function Chat() {
     try {
       const id = await api.startFreeText(modelDir!, { prompt, temperature: settings.temperature, top_k: settings.top_k, top_p: settings.top_p });
       dispatchJob({ type: "started", id, kind: "free-text" });
-      dispatchChat({ type: "generating", jobId: id, text: "" });
+      dispatchChat({ type: "generating", jobId: id, text: "", model: trainedName });
       setRunning(id);
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
@@ -273,7 +280,7 @@ export function Chat() {
           </button>
           {info && (
             <p className="muted small" data-testid="model-info">
-              Knows {info.labels.length} cell types and {info.genes.toLocaleString()} genes; runs on {info.device}.
+              Knows {info.labels.length} cell types and {info.genes.toLocaleString(numberLocale)} genes; runs on {info.device}.
               {!info.word_level && " It keeps its English: text other than a request goes to it as it is."}
             </p>
           )}
@@ -437,6 +444,11 @@ export function Chat() {
           {chat.messages.length === 0 && <p className="muted">Ask for cells of a type, or paste a cell's genes to learn its type.</p>}
           {chat.messages.map((m) => (
             <div key={m.id} className={`msg ${m.role}`} data-testid={`msg-${m.role}`} data-kind={m.cells ? "cells" : m.prediction ? "prediction" : m.jobId != null ? "text" : "note"}>
+              {m.model && (
+                <div className="muted small msg-from" data-testid="msg-from">
+                  {m.model}
+                </div>
+              )}
               <div>{m.text}</div>
               {m.streaming &&
                 Object.entries(m.streaming).map(([k, t]) => (

@@ -1,3 +1,4 @@
+import { numberLocale } from "../state/format";
 import { useEffect, useState } from "react";
 import { api, errorText } from "../api";
 import { JobBar } from "../components/JobBar";
@@ -143,15 +144,15 @@ export function Convert() {
       </div>
       <div className="row">
         <button className="primary" onClick={run} disabled={job?.status === "running"} data-testid="run-convert">
-          Convert all {i.cells.toLocaleString()} cells
+          Convert all {i.cells.toLocaleString(numberLocale)} cells
         </button>
       </div>
       <JobBar job={job} />
       {result && (
         <div className="card success" data-testid="convert-done">
-          <h3>Done: {result.summary.cells.toLocaleString()} cell sentences</h3>
+          <h3>Done: {result.summary.cells.toLocaleString(numberLocale)} cell sentences</h3>
           <p>
-            {result.summary.genes.toLocaleString()} genes, {result.summary.mean_genes_per_cell.toFixed(0)} genes per cell on average; train / validation / test:{" "}
+            {result.summary.genes.toLocaleString(numberLocale)} genes, {result.summary.mean_genes_per_cell.toFixed(0)} genes per cell on average; train / validation / test:{" "}
             {result.summary.splits.join(" / ")} cells.
             {result.summary.fit && ` Expression fit R² ${result.summary.fit.r_squared.toFixed(3)}.`}
           </p>
@@ -170,7 +171,7 @@ export function Convert() {
       )}
       {!result && latest && (
         <p className="muted">
-          Converted before: {latest.folder} ({latest.summary.cells} cells). <a href="#" onClick={(e) => (e.preventDefault(), go("train"))}>Train with it →</a>
+          Converted before: {latest.folder} ({latest.summary.cells.toLocaleString(numberLocale)} cells). <a href="#" onClick={(e) => (e.preventDefault(), go("train"))}>Train with it →</a>
         </p>
       )}
     </div>

@@ -1,3 +1,4 @@
+import { numberLocale } from "../state/format";
 import { useEffect, useMemo, useState } from "react";
 import { api, errorText, type CellMap } from "../api";
 import { barOption, Chart, scatterOption } from "../components/Chart";
@@ -54,17 +55,17 @@ export function Dataset() {
     if (!map) return null;
     // The column's types in sorted order first (the map's sample may miss a rare one).
     const colours = projectColours(opened?.project.id, column || "cells", [...(col?.top_values.map((t) => t[0]) ?? []), ...(map.labels ?? [])]);
-    return scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString()} cells`, { colours, height: 420 });
+    return scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells`, { colours, height: 420 });
   }, [map]);
   return (
     <div className="screen">
       <h2>{opened!.project.name}</h2>
       <div className="cards">
         <div className="stat" data-testid="stat-cells">
-          <div className="num">{i.cells.toLocaleString()}</div>cells
+          <div className="num">{i.cells.toLocaleString(numberLocale)}</div>cells
         </div>
         <div className="stat">
-          <div className="num">{i.genes.toLocaleString()}</div>genes
+          <div className="num">{i.genes.toLocaleString(numberLocale)}</div>genes
         </div>
         <div className="stat">
           <div className="num">{i.species}</div>species (from gene names)
@@ -103,7 +104,7 @@ export function Dataset() {
                 <td>
                   {m.storage} {m.dtype}
                 </td>
-                <td>{m.stored_values?.toLocaleString() ?? "–"}</td>
+                <td>{m.stored_values?.toLocaleString(numberLocale) ?? "–"}</td>
               </tr>
             ))}
           </tbody>
@@ -155,7 +156,7 @@ export function Dataset() {
                     .filter((n, k) => k === 0 || n / 4 < i.cells)
                     .map((n) => (
                       <option key={n} value={n}>
-                        {Math.min(n, i.cells).toLocaleString()}
+                        {Math.min(n, i.cells).toLocaleString(numberLocale)}
                       </option>
                     ))}
                 </select>

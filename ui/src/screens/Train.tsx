@@ -1,3 +1,4 @@
+import { numberLocale } from "../state/format";
 import { useEffect, useState } from "react";
 import { api, errorText, type Estimate, type TrainForm } from "../api";
 import { Chart, lossOption } from "../components/Chart";
@@ -193,7 +194,7 @@ export function Train() {
                           ? "timing a step on this computer…"
                           : typeof e === "string"
                             ? e
-                            : `about ${formatDuration(e.seconds)} on this computer (${e.device}; ${e.total_steps} steps over ${e.train_cells.toLocaleString()} cells)`}
+                            : `about ${formatDuration(e.seconds)} on this computer (${e.device}; ${e.total_steps.toLocaleString(numberLocale)} steps over ${e.train_cells.toLocaleString(numberLocale)} cells)`}
                       </div>
                     </label>
                   );
@@ -248,7 +249,7 @@ export function Train() {
               validation loss
             </div>
             <div className="stat">
-              <div className="num">{d.tokens_per_s != null ? Math.round(d.tokens_per_s).toLocaleString() : "–"}</div>tokens / s
+              <div className="num">{d.tokens_per_s != null ? Math.round(d.tokens_per_s).toLocaleString(numberLocale) : "–"}</div>tokens / s
             </div>
             <div className="stat">
               <div className="num">{job?.status === "running" ? formatDuration(d.eta_s) : "–"}</div>left

@@ -61,6 +61,11 @@ describe("predictions in words that match the evidence", () => {
     expect(clear).toMatch(/^This looks like a B cell/);
     expect(clear).toContain("1 of the 20 words are not genes it knows");
   });
+  it("names the model that gave each reply", () => {
+    let c = chatReducer(emptyChat, { type: "generating", jobId: 7, text: "Writing 3 cells", model: "Run 2 (quick)" });
+    c = chatReducer(c, { type: "prediction", result: ranked([["B cell", 0.9]]), asked: 20, model: "C2S-Pythia-410m cell type prediction" });
+    expect(c.messages.map((m) => m.model)).toEqual(["Run 2 (quick)", "C2S-Pythia-410m cell type prediction"]);
+  });
   it("says what the dataset calls a picked cell, and whether the model agrees", () => {
     const right = chatReducer(emptyChat, { type: "prediction", result: ranked([["B cell", 0.9], ["NK cell", 0.05]]), asked: 20, truth: "B cell" });
     expect(right.messages[0].text).toMatch(/The dataset labels this cell B cell: the model is right\.$/);

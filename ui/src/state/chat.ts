@@ -32,6 +32,8 @@ export interface Message {
   prediction?: Ranked;
   added?: boolean;
   done?: boolean;
+  /** The model that answered (replies only). */
+  model?: string;
 }
 
 export interface Chat {
@@ -41,12 +43,12 @@ export interface Chat {
 
 export type ChatAction =
   | { type: "user"; text: string }
-  | { type: "generating"; jobId: number; text: string }
+  | { type: "generating"; jobId: number; text: string; model?: string }
   | { type: "text"; jobId: number; cell: number; text: string }
   | { type: "generated"; jobId: number; result: any }
   | { type: "stopped"; jobId: number; error: string | null; text?: string }
   /** `asked`: how many words the question held. */
-  | { type: "prediction"; result: Ranked; asked: number; truth?: string }
+  | { type: "prediction"; result: Ranked; asked: number; truth?: string; model?: string }
   | { type: "added"; id: number }
   | { type: "error"; text: string };
 
@@ -65,7 +67,7 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
     case "user":
       return push(chat, { role: "user", text: a.text });
     case "generating":
-      return push(chat, { role: "model", text: a.text, jobId: a.jobId, streaming: {} });
+      return push(chat, { role: "model", text: a.text, jobId: a.jobId, streaming: {}, model: a.model });
     case "text":
       return update(chat, a.jobId, (m) => (m.done ? m : { ...m, streaming: { ...m.streaming, [a.cell]: a.text } }));
     case "generated":
@@ -90,7 +92,7 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
           text: "None of these words is a gene this model knows, so it cannot tell a cell type from them. Paste a cell's genes, most expressed first.",
           done: true,
         });
-      return push(chat, { role: "model", text: predictionText(a.result, a.asked, a.truth), prediction: a.result, done: true });
+      return push(chat, { role: "model", text: predictionText(a.result, a.asked, a.truth), prediction: a.result, done: true, model: a.model });
     case "added":
       return { ...chat, messages: chat.messages.map((m) => (m.id === a.id ? { ...m, added: true } : m)) };
     case "error":

@@ -13,7 +13,7 @@ export const PALETTE = [
 
 /** Answers that are not a type (CellTypist's, and missing labels): grey. */
 export const NO_TYPE_COLOUR = "#b0b0b0";
-const NO_TYPE = new Set(["Unassigned", "Heterogeneous", "", "nan", "NaN", "unknown", "Unknown", "cells"]);
+const NO_TYPE = new Set(["Unassigned", "Heterogeneous", "(not annotated)", "", "nan", "NaN", "unknown", "Unknown", "cells"]);
 
 export type Colours = Record<string, string>;
 
