@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::one_of_two_wins;
+
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
@@ -505,34 +508,6 @@ fn a_conversion_killed_midway_leaves_nothing_after_the_next_run() {
     ok(&["convert", &input, "-o", &s(&out)]);
     assert!(out.join("manifest.json").is_file());
     assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
-}
-
-/// Runs `c2s ARGS` twice at once: exactly one may write the output; the
-/// other is told another job is writing it, or (if it came second) that
-/// it exists.
-fn one_of_two_wins(args: &[&str]) {
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_c2s"))
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
-    let results = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
-    let won = results.iter().filter(|o| o.status.success()).count();
-    assert_eq!(
-        won, 1,
-        "exactly one of two `c2s {args:?}` may write the output"
-    );
-    let lost = results.iter().find(|o| !o.status.success()).unwrap();
-    let err = String::from_utf8_lossy(&lost.stderr);
-    assert!(
-        err.contains("another C2S Studio job is writing here now")
-            || err.contains("already exists"),
-        "{err}"
-    );
 }
 
 #[test]

@@ -8,6 +8,9 @@ use std::process::Command;
 
 use c2s_data::h5ad_writer::{write_h5ad, H5adContent};
 
+mod common;
+use common::TINY_MODEL;
+
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
@@ -390,17 +393,8 @@ fn damaged_model(d: &Path, name: &str, damage: impl FnOnce(&Path)) -> PathBuf {
     let run = d.join("run");
     let o = Command::new(env!("CARGO_BIN_EXE_c2s"))
         .args(["train", ds.to_str().unwrap(), "-o", run.to_str().unwrap()])
-        .args([
-            "--max-steps",
-            "1",
-            "--layers",
-            "1",
-            "--width",
-            "32",
-            "--heads",
-            "2",
-        ])
-        .args(["--context", "128", "--batch-size", "2"])
+        .args(["--max-steps", "1"])
+        .args(TINY_MODEL)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{one_of_two_wins, TINY_MODEL};
+
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
@@ -231,60 +234,17 @@ fn steps_logged(run: &Path) -> Vec<u64> {
         .collect()
 }
 
-/// Runs two `c2s` jobs with the same arguments at once. Exactly one may
-/// write; the other is told that another job is writing there, or (if it
-/// started after the first ended) that the output exists.
-fn one_of_two_wins(args: &[String]) {
-    let spawn = || {
-        c2s()
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
-    let results = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
-    let won = results.iter().filter(|o| o.status.success()).count();
-    assert_eq!(won, 1, "exactly one of two `c2s {args:?}` may write");
-    let lost = results.iter().find(|o| !o.status.success()).unwrap();
-    let err = String::from_utf8_lossy(&lost.stderr);
-    assert!(
-        err.contains("another C2S Studio job is writing here now")
-            || err.contains("already exists")
-            || err.contains("--resume"),
-        "{err}"
-    );
-}
-
 #[test]
 fn two_trainings_or_annotations_into_one_place_one_succeeds() {
     let t = tempfile::tempdir().unwrap();
     let ds = convert_wu2020(t.path());
     let run = t.path().join("run");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let train: Vec<String> = [
-        "train",
-        &s(&ds),
-        "-o",
-        &s(&run),
-        "--max-steps",
-        "6",
-        "--layers",
-        "1",
-        "--width",
-        "32",
-        "--heads",
-        "2",
-        "--context",
-        "128",
-        "--top-k",
-        "40",
-        "--batch-size",
-        "2",
-    ]
-    .map(String::from)
-    .to_vec();
+    let train: Vec<String> = ["train", &s(&ds), "-o", &s(&run), "--max-steps", "6"]
+        .iter()
+        .chain(&TINY_MODEL)
+        .map(|s| s.to_string())
+        .collect();
     one_of_two_wins(&train);
     // One run's loss curve, not two interleaved.
     assert_eq!(steps_logged(&run), (1..=6).collect::<Vec<u64>>());
@@ -326,20 +286,7 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
     let t = tempfile::tempdir().unwrap();
     let ds = convert_wu2020(t.path());
     let run = t.path().join("run");
-    let tiny = [
-        "--layers",
-        "1",
-        "--width",
-        "32",
-        "--heads",
-        "2",
-        "--context",
-        "128",
-        "--top-k",
-        "40",
-        "--batch-size",
-        "2",
-    ];
+    let tiny = TINY_MODEL;
     let args = |extra: &[&str]| {
         let mut v: Vec<String> = [
             "train",
