@@ -820,6 +820,25 @@ pub fn start_free_text(
     }))
 }
 
+/// The project's chat as the window last saved it (none yet: null).
+#[tauri::command(async)]
+pub fn chat_history(project_id: i64, state: State<'_, AppState>) -> CmdResult<Option<Value>> {
+    project_of(&state, project_id)?;
+    state.store.lock_anyway().chat(project_id).map_err(text)
+}
+
+/// Keeps the project's chat (the window saves it as it changes), so it
+/// survives a restart.
+#[tauri::command(async)]
+pub fn save_chat(project_id: i64, chat: Value, state: State<'_, AppState>) -> CmdResult<()> {
+    project_of(&state, project_id)?;
+    state
+        .store
+        .lock_anyway()
+        .save_chat(project_id, &chat)
+        .map_err(text)
+}
+
 /// Loss curve points of a run so far.
 #[tauri::command(async)]
 pub fn loss_curve(run_id: i64, state: State<'_, AppState>) -> CmdResult<Value> {

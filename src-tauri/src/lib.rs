@@ -137,6 +137,8 @@ pub fn run() {
             commands::cancel_training,
             commands::start_free_text,
             commands::loss_curve,
+            commands::chat_history,
+            commands::save_chat,
             commands::model_info,
             commands::start_generate,
             commands::generation_defaults,

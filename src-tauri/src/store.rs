@@ -27,7 +27,8 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Each entry moves the schema one version up; never edit a released one.
-const MIGRATIONS: &[&str] = &["CREATE TABLE projects (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE projects (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL,
         source_path TEXT NOT NULL UNIQUE,
@@ -63,7 +64,15 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE projects (
         path TEXT NOT NULL,
         meta_json TEXT,
         created_at TEXT NOT NULL DEFAULT (datetime('now'))
-    );"];
+    );",
+    // The chat of each project, kept across restarts (the web view's chat
+    // state as JSON: messages, generated cells, predictions).
+    "CREATE TABLE chats (
+        project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+        chat_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+    );",
+];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Project {
@@ -257,6 +266,31 @@ impl Store {
             .optional()
             .map(|r| r.is_some())
             .map_err(self.err())
+    }
+
+    /// The project's chat as last saved, if any.
+    pub fn chat(&self, project_id: i64) -> Result<Option<serde_json::Value>> {
+        self.conn
+            .query_row(
+                "SELECT chat_json FROM chats WHERE project_id = ?1",
+                [project_id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(json)
+            .map_err(self.err())
+    }
+
+    /// Replaces the project's chat.
+    pub fn save_chat(&self, project_id: i64, chat: &serde_json::Value) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO chats (project_id, chat_json) VALUES (?1, ?2)
+                 ON CONFLICT(project_id) DO UPDATE SET chat_json = excluded.chat_json, updated_at = datetime('now')",
+                params![project_id, chat.to_string()],
+            )
+            .map_err(self.err())?;
+        Ok(())
     }
 
     /// Most recently opened first.
@@ -525,6 +559,39 @@ mod tests {
             .unwrap();
         assert_eq!(s.artefacts(p.id, "generated").unwrap().len(), 1);
         assert_eq!(s.recent_projects(10).unwrap().len(), 2);
+        // A chat is kept per project, and replaced as it grows.
+        assert_eq!(s.chat(p.id).unwrap(), None);
+        s.save_chat(p.id, &serde_json::json!({"messages": [1]}))
+            .unwrap();
+        s.save_chat(p.id, &serde_json::json!({"messages": [1, 2]}))
+            .unwrap();
+        drop(s);
+        let s = Store::open(&db).unwrap();
+        assert_eq!(
+            s.chat(p.id).unwrap().unwrap()["messages"],
+            serde_json::json!([1, 2])
+        );
+        assert_eq!(s.chat(b.id).unwrap(), None);
+    }
+
+    #[test]
+    fn a_database_of_the_first_version_gains_the_chats() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("studio.sqlite");
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.execute(
+            "INSERT INTO projects (name, source_path, folder) VALUES ('a', '/data/a.h5ad', '/p/1')",
+            [],
+        )
+        .unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        drop(c);
+        let s = Store::open(&db).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 2);
+        assert_eq!(s.recent_projects(10).unwrap()[0].name, "a");
+        s.save_chat(1, &serde_json::json!({"next": 2})).unwrap();
+        assert_eq!(s.chat(1).unwrap().unwrap()["next"], 2);
     }
 
     #[test]

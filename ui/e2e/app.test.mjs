@@ -20,6 +20,15 @@ async function shot(name) {
   fs.writeFileSync(path.join(shots, `${name}.png`), await app.driver.takeScreenshot(), "base64");
 }
 
+/** Closes the app as the system does (SIGTERM) and starts it again. */
+async function restart() {
+  const pids = execFileSync("pgrep", ["-f", application]).toString().trim().split(/\s+/).map(Number);
+  for (const pid of pids) process.kill(pid, "SIGTERM");
+  await app.driver.wait(async () => pids.every((pid) => !alive(pid)), 60_000, "waiting for the app to close");
+  await app.driver.quit().catch(() => {});
+  await launch();
+}
+
 /** Waits for a job bar to end and returns its status. */
 async function jobEnds(testId, timeout) {
   return waitFor(
@@ -116,11 +125,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   // Close the app as the system does (SIGTERM, as on logging out): the run
   // pauses at a checkpoint of the step it reached, before the periodic
   // checkpoint at step 50 would have come.
-  const pids = execFileSync("pgrep", ["-f", application]).toString().trim().split(/\s+/).map(Number);
-  for (const pid of pids) process.kill(pid, "SIGTERM");
-  await app.driver.wait(async () => pids.every((pid) => !alive(pid)), 60_000, "waiting for the app to close");
-  await app.driver.quit().catch(() => {});
-  await launch();
+  await restart();
   await click("resume-run-1", 30_000);
   await find("train-dashboard");
   assert.equal(await jobEnds("job-train", 300_000), "ok");
@@ -138,6 +143,13 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await click("generate");
   await within("generated-cells", ".gene", (els) => els.length > 3, 180_000);
   await click("add-to-comparison");
+  // Its toast stays clear of the message box and Send.
+  const toastBox = await (await find("toast", 10_000)).getRect();
+  for (const id of ["chat-input", "chat-send"]) {
+    const r = await (await find(id)).getRect();
+    const apart = toastBox.x + toastBox.width <= r.x || r.x + r.width <= toastBox.x || toastBox.y + toastBox.height <= r.y || r.y + r.height <= toastBox.y;
+    assert.ok(apart, `the toast covers ${id}: ${JSON.stringify([toastBox, r])}`);
+  }
   await click("pick-cell");
   await waitFor(async () => (await (await find("ask-sentence")).getAttribute("value")).length > 10, 30_000, "waiting for the picked cell's sentence");
   await click("ask");
@@ -255,6 +267,18 @@ test("a published model: manager, annotation, tissue question, generated cells",
   const folder = process.env.C2S_TINY_PYTHIA;
   assert.ok(folder && fs.existsSync(path.join(folder, "model.safetensors")), "C2S_TINY_PYTHIA: a published-layout model folder");
   const slug = "C2S-Pythia-410m-cell-type-prediction";
+  // The first journey's chat survives a restart: it is kept in the project store.
+  await restart();
+  await click("try-demo");
+  await find("stat-cells", 60_000);
+  await click("nav-chat");
+  const kept = await waitFor(async () => {
+    const u = await app.driver.findElements(byTest("msg-user"));
+    return u.length >= 3 && u;
+  }, 30_000, "waiting for the kept chat");
+  assert.match(await kept[0].getText(), /^Generate 3 cells of type /);
+  assert.match(await kept[1].getText(), /^What type is this cell \(cell /);
+  await shot("12a-chat-kept");
   await click("nav-models");
   await find(`model-${slug}`, 30_000);
   await click(`download-${slug}`);

@@ -109,7 +109,7 @@ export function App() {
         </ScreenBoundary>
       </main>
       {toast && (
-        <div className={`toast ${toast.error ? "error" : ""}`} data-testid="toast">
+        <div className={`toast ${toast.error ? "error" : ""}`} data-testid="toast" role={toast.error ? "alert" : "status"}>
           {toast.text}
         </div>
       )}

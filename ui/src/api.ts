@@ -1,6 +1,7 @@
 // Typed calls to the app's Rust commands (src-tauri/src/commands.rs).
 import { invoke } from "@tauri-apps/api/core";
 import type { ConvertForm, InputForm, Inspection } from "./state/forms";
+import type { Chat } from "./state/chat";
 
 export interface Project {
   id: number;
@@ -211,6 +212,8 @@ export const api = {
   saveExport: (projectId: number, name: string, data: string) => invoke<string>("save_export", { projectId, name, data }),
   exportPredictions: (projectId: number, predictions: string) => invoke<string>("export_predictions", { projectId, predictions }),
   runModelDir: (runId: number) => invoke<string>("run_model_dir", { runId }),
+  chatHistory: (projectId: number) => invoke<Chat | null>("chat_history", { projectId }),
+  saveChat: (projectId: number, chat: Chat) => invoke<void>("save_chat", { projectId, chat }),
   /** Opens the native dialog; the app then lets the page name what was chosen. null: cancelled. */
   choosePath: (kind: "dataset" | "model_folder") => invoke<string | null>("choose_path", { kind }),
   publishedModels: () => invoke<ModelListing[]>("published_models"),

@@ -3,7 +3,7 @@
 import { listen } from "@tauri-apps/api/event";
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useState, type ReactNode } from "react";
 import { api, errorText, type FolderModel, type OpenedDataset, type Project, type ProjectState } from "./api";
-import { chatReducer, emptyChat, type Chat, type ChatAction } from "./state/chat";
+import { chatReducer, emptyChat, toSave, type Chat, type ChatAction } from "./state/chat";
 import { defaultConvertForm, type ConvertForm } from "./state/forms";
 import { jobsReducer, type JobAction, type Jobs } from "./state/jobs";
 
@@ -88,6 +88,27 @@ export function AppProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     refresh();
   }, [refresh]);
+
+  // Each project's chat, kept in the project store: restored when the
+  // project opens, saved (a moment after it changes) as it goes on.
+  const [chatOf, setChatOf] = useState<number | null>(null);
+  useEffect(() => {
+    setChatOf(null);
+    if (!project) return;
+    let stale = false;
+    api
+      .chatHistory(project.id)
+      .then((c) => !stale && (dispatchChat({ type: "restore", chat: c }), setChatOf(project.id)))
+      .catch(() => !stale && (dispatchChat({ type: "restore", chat: null }), setChatOf(project.id)));
+    return () => {
+      stale = true;
+    };
+  }, [project?.id]);
+  useEffect(() => {
+    if (chatOf == null || chatOf !== project?.id) return;
+    const t = window.setTimeout(() => api.saveChat(chatOf, toSave(chat)).catch(() => {}), 400);
+    return () => window.clearTimeout(t);
+  }, [chat, chatOf]);
 
   const openPath = useCallback(async (path: string) => {
     setOpening(true);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatReducer, emptyChat, parseRequest, predictionText } from "./chat";
+import { chatReducer, emptyChat, KEPT_MESSAGES, parseRequest, predictionText, toSave } from "./chat";
 
 describe("chatReducer", () => {
   it("streams a generation into one message and then shows its cells", () => {
@@ -98,5 +98,30 @@ describe("parseRequest", () => {
     expect(parseRequest("The cell type of this cell is", types, true)).toBeNull();
     expect(parseRequest("CD3D IL7R LTB", types, true)).toEqual({ kind: "predict", sentence: "CD3D IL7R LTB" });
     expect(parseRequest("The cell type of this cell is", types)).toEqual({ kind: "predict", sentence: "The cell type of this cell is" });
+  });
+});
+
+describe("a project's chat across restarts", () => {
+  it("comes back as saved, and a reply cut off by the app closing says so", () => {
+    let c = chatReducer(emptyChat, { type: "user", text: "Generate 3 cells" });
+    c = chatReducer(c, { type: "generating", jobId: 4, text: "Writing 3 cells", model: "Run 1 (quick)" });
+    c = chatReducer(c, { type: "text", jobId: 4, cell: 0, text: "CD3D CD8A" });
+    const saved = JSON.parse(JSON.stringify(toSave(c)));
+    expect(saved.messages[1].streaming).toBeUndefined();
+    const back = chatReducer(emptyChat, { type: "restore", chat: saved });
+    expect(back.messages.map((m) => m.text)).toEqual(["Generate 3 cells", "Writing 3 cells (stopped: the app was closed)"]);
+    expect(back.messages[1].done).toBe(true);
+    expect(back.messages[1].jobId).toBeUndefined();
+    // New messages take new ids.
+    const more = chatReducer(back, { type: "user", text: "again" });
+    expect(new Set(more.messages.map((m) => m.id)).size).toBe(3);
+    expect(chatReducer(c, { type: "restore", chat: null })).toEqual(emptyChat);
+  });
+  it("keeps the last messages only", () => {
+    let c = emptyChat;
+    for (let i = 0; i < KEPT_MESSAGES + 10; i++) c = chatReducer(c, { type: "user", text: `m${i}` });
+    const s = toSave(c);
+    expect(s.messages.length).toBe(KEPT_MESSAGES);
+    expect(s.messages[0].text).toBe("m10");
   });
 });

@@ -42,6 +42,8 @@ export interface Chat {
 }
 
 export type ChatAction =
+  /** The project's chat as saved (or a fresh one); replies cut off by a restart end there. */
+  | { type: "restore"; chat: Chat | null }
   | { type: "user"; text: string }
   | { type: "generating"; jobId: number; text: string; model?: string }
   | { type: "text"; jobId: number; cell: number; text: string }
@@ -54,6 +56,23 @@ export type ChatAction =
 
 export const emptyChat: Chat = { next: 1, messages: [] };
 
+/** The most messages kept for a project: older ones are dropped when saved. */
+export const KEPT_MESSAGES = 200;
+
+/** A saved chat as it can go on: a reply the app was writing when it closed says so. */
+function restored(saved: Chat | null): Chat {
+  if (!saved || !Array.isArray(saved.messages)) return emptyChat;
+  const messages = saved.messages.map((m) =>
+    m.role === "model" && !m.done ? { ...m, streaming: undefined, jobId: undefined, done: true, text: `${m.text} (stopped: the app was closed)`.trim() } : m,
+  );
+  return { next: Math.max(saved.next ?? 1, ...messages.map((m) => m.id + 1)), messages };
+}
+
+/** The chat as saved for a project: the last messages, without the words still streaming. */
+export function toSave(chat: Chat): Chat {
+  return { next: chat.next, messages: chat.messages.slice(-KEPT_MESSAGES).map(({ streaming, ...m }) => m) };
+}
+
 function push(chat: Chat, m: Omit<Message, "id">): Chat {
   return { next: chat.next + 1, messages: [...chat.messages, { ...m, id: chat.next }] };
 }
@@ -64,6 +83,8 @@ function update(chat: Chat, jobId: number, f: (m: Message) => Message): Chat {
 
 export function chatReducer(chat: Chat, a: ChatAction): Chat {
   switch (a.type) {
+    case "restore":
+      return restored(a.chat);
     case "user":
       return push(chat, { role: "user", text: a.text });
     case "generating":
