@@ -47,7 +47,7 @@ feature_args=()
 mkdir -p src-tauri/binaries
 if [[ "$profile" == release ]]; then
   (cd ui && npm run build)
-  cargo build --release -p c2s-cli --bin c2s "${feature_args[@]}"
+  cargo build --release -p c2s-cli --bin c2s ${feature_args[@]+"${feature_args[@]}"}
 else
   [[ -x "target/debug/c2s$exe" && -x "target/debug/c2s-studio$exe" && -f ui/dist/index.html ]] \
     || { echo "--debug bundles the test build: run scripts/test.sh (or cargo build and npm run build) first" >&2; exit 1; }
@@ -58,7 +58,7 @@ python="$(command -v python3 || command -v python)"
 
 cd src-tauri
 if [[ "$profile" == release ]]; then
-  "$tauri" build --ci --bundles "$bundles" --config tauri.bundle.conf.json "${feature_args[@]}"
+  "$tauri" build --ci --bundles "$bundles" --config tauri.bundle.conf.json ${feature_args[@]+"${feature_args[@]}"}
 else
   # The test build as it is: no new compile, and the binary is not patched
   # (patching marks it for the updater, which the app does not use).
