@@ -143,10 +143,15 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await click("generate");
   await within("generated-cells", ".gene", (els) => els.length > 3, 180_000);
   await click("add-to-comparison");
-  // Its toast stays clear of the message box and Send.
-  const toastBox = await (await find("toast", 10_000)).getRect();
+  // Its toast stays clear of the message box and Send. (Boxes read in the
+  // page: WebKitWebDriver will not give the rect of a toast that takes no
+  // clicks.)
+  await find("toast", 10_000);
+  const box = (id) =>
+    app.driver.executeScript(`const r = document.querySelector('[data-testid="${id}"]').getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height };`);
+  const toastBox = await box("toast");
   for (const id of ["chat-input", "chat-send"]) {
-    const r = await (await find(id)).getRect();
+    const r = await box(id);
     const apart = toastBox.x + toastBox.width <= r.x || r.x + r.width <= toastBox.x || toastBox.y + toastBox.height <= r.y || r.y + r.height <= toastBox.y;
     assert.ok(apart, `the toast covers ${id}: ${JSON.stringify([toastBox, r])}`);
   }
