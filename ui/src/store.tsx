@@ -1,7 +1,7 @@
 // App-wide state: the open project, its datasets and runs, background jobs
 // (fed by the backend's events), the chat and the convert wizard's form.
 import { listen } from "@tauri-apps/api/event";
-import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from "react";
 import { api, errorText, type FolderModel, type OpenedDataset, type Project, type ProjectState } from "./api";
 import { chatReducer, emptyChat, toSave, type Chat, type ChatAction } from "./state/chat";
 import { defaultConvertForm, type ConvertForm } from "./state/forms";
@@ -104,11 +104,28 @@ export function AppProvider({ children }: { children: ReactNode }) {
       stale = true;
     };
   }, [project?.id]);
+  // At most every 0.4 s while words stream in (a delay that restarted with
+  // each change would never save a long reply), and at once when the project
+  // changes.
+  const chatNow = useRef(chat);
+  chatNow.current = chat;
+  const saving = useRef<number | null>(null);
   useEffect(() => {
-    if (chatOf == null || chatOf !== project?.id) return;
-    const t = window.setTimeout(() => api.saveChat(chatOf, toSave(chat)).catch(() => {}), 400);
-    return () => window.clearTimeout(t);
+    if (chatOf == null || chatOf !== project?.id || saving.current != null) return;
+    saving.current = window.setTimeout(() => {
+      saving.current = null;
+      api.saveChat(chatOf, toSave(chatNow.current)).catch(() => {});
+    }, 400);
   }, [chat, chatOf]);
+  useEffect(
+    () => () => {
+      if (chatOf == null || saving.current == null) return;
+      window.clearTimeout(saving.current);
+      saving.current = null;
+      api.saveChat(chatOf, toSave(chatNow.current)).catch(() => {});
+    },
+    [chatOf],
+  );
 
   const openPath = useCallback(async (path: string) => {
     setOpening(true);
