@@ -104,18 +104,26 @@ export function AppProvider({ children }: { children: ReactNode }) {
       stale = true;
     };
   }, [project?.id]);
-  // At most every 0.4 s while words stream in (a delay that restarted with
-  // each change would never save a long reply), and at once when the project
-  // changes.
+  // At once when a message is added or a reply ends (closing the app may
+  // follow at any moment); at most every 0.4 s while words stream in (a
+  // delay that restarted with each change would never save a long reply);
+  // and at once when the project changes.
   const chatNow = useRef(chat);
   chatNow.current = chat;
   const saving = useRef<number | null>(null);
+  const savedShape = useRef("");
   useEffect(() => {
-    if (chatOf == null || chatOf !== project?.id || saving.current != null) return;
-    saving.current = window.setTimeout(() => {
+    if (chatOf == null || chatOf !== project?.id) return;
+    const shape = `${chat.messages.length}:${chat.messages.filter((m) => m.done).length}`;
+    const save = () => {
       saving.current = null;
+      savedShape.current = shape;
       api.saveChat(chatOf, toSave(chatNow.current)).catch(() => {});
-    }, 400);
+    };
+    if (shape !== savedShape.current) {
+      if (saving.current != null) window.clearTimeout(saving.current);
+      save();
+    } else if (saving.current == null) saving.current = window.setTimeout(save, 400);
   }, [chat, chatOf]);
   useEffect(
     () => () => {
