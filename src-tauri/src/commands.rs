@@ -289,16 +289,7 @@ pub fn start_dataset_map(
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
     let path = checked(&state, &path)?;
-    let answers: Option<HashMap<String, String>> = predictions
-        .map(|p| -> CmdResult<_> {
-            let records =
-                c2s_model::cells::read_predictions(&checked(&state, &p)?).map_err(text)?;
-            Ok(records
-                .iter()
-                .filter_map(|r| Some((r.cell_name.clone(), r.final_answer()?.to_string())))
-                .collect())
-        })
-        .transpose()?;
+    let predictions = predictions.map(|p| checked(&state, &p)).transpose()?;
     let opts = input.options().map_err(any_text)?;
     let color_by = color_by.filter(|c| !c.is_empty());
     let max_cells = max_cells.unwrap_or(MAP_CELLS).clamp(1, MAP_CELLS_MAX);
@@ -306,6 +297,17 @@ pub fn start_dataset_map(
     Ok(state.jobs.spawn(&app, "map", move |ctx| {
         let stages = if umap { 3 } else { 2 };
         ctx.progress("reading cells", 0, stages, Value::Null);
+        // Read in the job, not on the window's thread: a large dataset's
+        // predictions take a while.
+        let answers: Option<HashMap<String, String>> = match &predictions {
+            Some(p) => Some(
+                c2s_model::cells::read_predictions(p)?
+                    .iter()
+                    .filter_map(|r| Some((r.cell_name.clone(), r.final_answer()?.to_string())))
+                    .collect(),
+            ),
+            None => None,
+        };
         let sample = c2s_data::expression::sample_file_expression(
             &path,
             &opts,

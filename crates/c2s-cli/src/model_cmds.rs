@@ -9,8 +9,8 @@ use c2s_data::annotation_rules::{AnnotationRules, CellCall, VoteSummary};
 use c2s_data::dataset::{read_dataset, SentenceRecord};
 use c2s_eval::voting::apply_rules;
 use c2s_model::cells::{
-    embed_cells, generate_cells, predict_cells, predictions_jsonl, write_annotated_h5ad, CellInput,
-    GenerateRequest, PredictionRecord,
+    embed_cells, generate_cells, predict_cells, predictions_csv, predictions_jsonl,
+    write_annotated_h5ad, CellInput, GenerateRequest, PredictionRecord,
 };
 use c2s_model::train::TrainProgress;
 use c2s_model::train_dataset::{prepare_training, Preset as EnginePreset, TrainRequest};
@@ -140,6 +140,11 @@ pub struct RulesArgs {
     /// c2s_majority_voting).
     #[arg(long)]
     h5ad: Option<PathBuf>,
+    /// Save the per-cell table (CSV, one row a cell: the final answer, the
+    /// model's answer and confidence, the refinements above, the true type
+    /// and split), as the app's Annotate screen exports it.
+    #[arg(long)]
+    table: Option<PathBuf>,
     /// The .h5ad the dataset was converted from, if it moved since.
     #[arg(long)]
     source: Option<PathBuf>,
@@ -156,10 +161,14 @@ impl RulesArgs {
         }
     }
 
-    /// Checks the rules and claims the .h5ad output before any work starts.
-    pub(crate) fn start(&self, force: bool) -> Result<Option<c2s_data::output::Claim>> {
+    /// Checks the rules and claims the .h5ad and table outputs before any
+    /// work starts.
+    pub(crate) fn start(&self, force: bool) -> Result<Vec<c2s_data::output::Claim>> {
         self.rules().check()?;
-        claim_output(self.h5ad.as_deref(), force)
+        [self.h5ad.as_deref(), self.table.as_deref()]
+            .into_iter()
+            .filter_map(|o| claim_output(o, force).transpose())
+            .collect()
     }
 
     /// Applies the rules to `records` (cells of `dataset`) and saves the
@@ -200,6 +209,11 @@ impl RulesArgs {
             };
             write_annotated_h5ad(&source, dst, records)?;
             notes.push(format!("saved {}", dst.display()));
+        }
+        if let Some(t) = &self.table {
+            // Claimed and checked in `start`.
+            c2s_data::output::write_file(t, predictions_csv(records).as_bytes(), true)?;
+            notes.push(format!("saved {}", t.display()));
         }
         Ok(notes.join("; "))
     }

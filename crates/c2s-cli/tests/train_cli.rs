@@ -41,6 +41,7 @@ fn convert_wu2020(dir: &Path) -> PathBuf {
 /// and the annotated .h5ad; bad settings are refused with nothing written.
 fn annotation_as_celltypist(dir: &Path, model: &Path, ds: &Path, labels: &[&str]) {
     let preds = dir.join("voted.jsonl");
+    let table = dir.join("voted.csv");
     let h5ad = dir.join("voted.h5ad");
     let only = format!("{},{}", labels[0], labels[1]);
     let args = |extra: &[&str]| {
@@ -98,10 +99,24 @@ fn annotation_as_celltypist(dir: &Path, model: &Path, ds: &Path, labels: &[&str]
             "--majority-voting",
             "--min-share",
             "0.6",
+            "--table",
+            table.to_str().unwrap(),
         ]))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The per-cell table: a header and a row a cell, the final answer second.
+    let rows: Vec<String> = std::fs::read_to_string(&table)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(rows.len(), 201);
+    assert!(
+        rows[0].starts_with("cell_name,c2s_cell_type,c2s_predicted_cell_type,"),
+        "{}",
+        rows[0]
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("Unassigned") && out.contains("over-clusters voted"),
