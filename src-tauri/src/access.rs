@@ -151,6 +151,7 @@ mod tests {
             published: Default::default(),
             discarded: Arc::default(),
             granted: Granted::default(),
+            map_samples: Default::default(),
         }
     }
 

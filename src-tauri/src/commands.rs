@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::anyhow;
 use c2s_data::annotation_rules::{AnnotationRules, CellCall, VoteSummary};
 use c2s_data::dataset::read_sentences;
+use c2s_data::expression::FileSample;
 use c2s_data::preprocess::{LogBase, Preprocess};
 use c2s_data::{ConvertOptions, InputOptions, MatrixId};
 use c2s_eval::voting::apply_rules;
@@ -39,6 +40,35 @@ pub struct AppState {
     pub discarded: Arc<Mutex<std::collections::HashSet<i64>>>,
     /// Paths the user chose or dropped this session.
     pub granted: crate::access::Granted,
+    /// The cells of the last maps drawn, to colour them by a gene.
+    pub map_samples: MapSamples,
+}
+
+/// The sampled cells of the last few maps, by their job: colouring a map by
+/// a gene reads the gene's column from them instead of the file again.
+#[derive(Debug, Clone, Default)]
+pub struct MapSamples(Arc<Mutex<std::collections::VecDeque<MapSample>>>);
+
+/// A map's job and its cells.
+type MapSample = (u64, Arc<FileSample>);
+
+impl MapSamples {
+    /// Maps kept: the Dataset screen's and a few before it (5,000 cells of
+    /// a 30,000-gene file hold about 20 MB).
+    const KEPT: usize = 4;
+
+    fn put(&self, job: u64, sample: Arc<FileSample>) {
+        let mut q = self.0.lock_anyway();
+        q.push_back((job, sample));
+        while q.len() > Self::KEPT {
+            q.pop_front();
+        }
+    }
+
+    fn get(&self, job: u64) -> Option<Arc<FileSample>> {
+        let q = self.0.lock_anyway();
+        q.iter().find(|(j, _)| *j == job).map(|(_, s)| s.clone())
+    }
 }
 
 /// Errors cross to the web view as text: the engine's message with its hint.
@@ -263,6 +293,10 @@ pub struct CellMapData {
     pub method: String,
     pub axis_names: [String; 2],
     pub n_cells_in_file: usize,
+    /// The file's genes, sorted, for the colour-by-gene search.
+    pub genes: Vec<String>,
+    /// Each point's cell name, for the tooltips.
+    pub names: Vec<String>,
 }
 
 /// Cells a map shows unless asked for more: a quick first look.
@@ -294,6 +328,7 @@ pub fn start_dataset_map(
     let color_by = color_by.filter(|c| !c.is_empty());
     let max_cells = max_cells.unwrap_or(MAP_CELLS).clamp(1, MAP_CELLS_MAX);
     let umap = method == "umap";
+    let samples = state.map_samples.clone();
     Ok(state.jobs.spawn(&app, "map", move |ctx| {
         let stages = if umap { 3 } else { 2 };
         ctx.progress("reading cells", 0, stages, Value::Null);
@@ -317,6 +352,7 @@ pub fn start_dataset_map(
         if ctx.cancelled() {
             return Ok(Outcome::Cancelled(Value::Null));
         }
+        let sample = Arc::new(sample);
         let what = if umap { "PCA, then UMAP" } else { "PCA" };
         ctx.progress(what, 1, stages, Value::Null);
         let map = match c2s_eval::cell_map::cell_map(
@@ -361,14 +397,37 @@ pub fn start_dataset_map(
                         })
                         .collect(),
                 ),
-                None => sample.labels,
+                None => sample.labels.clone(),
             },
             method: if umap { "UMAP".into() } else { "PCA".into() },
             axis_names,
             n_cells_in_file: sample.n_cells_in_file,
+            genes: {
+                let mut g = sample.genes.clone();
+                g.sort_unstable();
+                g
+            },
+            names: sample.names.clone(),
         };
+        samples.put(ctx.id, sample);
         Ok(Outcome::Ok(serde_json::to_value(data)?))
     }))
+}
+
+/// Each cell of the map drawn by job `map`: its normalised log expression of
+/// `gene` (any case), 0 where not expressed, in the map's order.
+#[tauri::command]
+pub fn map_gene_values(map: u64, gene: String, state: State<'_, AppState>) -> CmdResult<Vec<f64>> {
+    let sample = state
+        .map_samples
+        .get(map)
+        .ok_or("This map is no longer held: draw it again.")?;
+    sample.gene_values(&gene).ok_or_else(|| {
+        format!(
+            "The dataset has no gene `{}`: pick one from the list as you type.",
+            gene.trim()
+        )
+    })
 }
 
 #[tauri::command(async)]

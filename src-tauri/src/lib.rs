@@ -105,6 +105,7 @@ pub fn run() {
                 published: Default::default(),
                 discarded: Arc::default(),
                 granted: Default::default(),
+                map_samples: Default::default(),
             });
             Ok(())
         })
@@ -131,6 +132,7 @@ pub fn run() {
             commands::start_convert,
             commands::project_state,
             commands::estimate_training,
+            commands::map_gene_values,
             commands::start_training,
             commands::resume_training,
             commands::cancel_job,

@@ -98,6 +98,17 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   const mapColours = await waitFor(async () => JSON.parse((await (await find("dataset-map")).getAttribute("data-colours")) || "null"), 30_000, "the map's colours");
   assert.ok(Object.keys(mapColours).length >= 8, JSON.stringify(mapColours));
   await shot("03-dataset");
+  // Colour the map by a gene, typed in lower case: B cells' MS4A1.
+  await type("gene-search", "ms4a1");
+  const expressing = await waitFor(async () => {
+    const m = await find("dataset-map");
+    return (await m.getAttribute("data-colour-by")) === "gene:MS4A1" && Number(await m.getAttribute("data-expressing"));
+  }, 30_000, "the map coloured by MS4A1");
+  // Some cells express it, most do not (B cells are about an eighth of the demo).
+  assert.ok(expressing > 100 && expressing < 1500, `${expressing} cells express MS4A1`);
+  await shot("03b-dataset-gene");
+  await click("gene-clear");
+  await waitFor(async () => (await (await find("dataset-map")).getAttribute("data-colour-by")) === "label", 10_000, "the map coloured by label again");
 
   // Convert.
   await click("to-convert");

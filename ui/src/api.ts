@@ -89,6 +89,10 @@ export interface CellMap {
   method: string;
   axis_names: [string, string];
   n_cells_in_file: number;
+  /** The file's genes, sorted, for the colour-by-gene search. */
+  genes: string[];
+  /** Each point's cell name, for the tooltips. */
+  names: string[];
 }
 
 /** The engine's sampling settings for new cells (GenerateRequest's defaults). */
@@ -184,6 +188,8 @@ export const api = {
   /** `predictions`: an annotation's records, to colour cells by their answer instead of a column. */
   startDatasetMap: (path: string, input: InputForm, colorBy: string | null, method: string, maxCells: number, predictions: string | null = null) =>
     invoke<number>("start_dataset_map", { path, input, colorBy, method, maxCells, predictions }),
+  /** Each cell of the map drawn by job `map`: its expression of `gene`. */
+  mapGeneValues: (map: number, gene: string) => invoke<number[]>("map_gene_values", { map, gene }),
   previewSentences: (projectId: number, input: InputForm) =>
     invoke<{ cell_name: string; words: string[]; expressed: number }[]>("preview_sentences", { projectId, input }),
   startConvert: (projectId: number, form: ConvertForm) => invoke<number>("start_convert", { projectId, form }),

@@ -271,24 +271,14 @@ fn with_progress<T>(f: impl FnOnce(&Job) -> c2s_data::Result<T>) -> c2s_data::Re
 /// temporary output instead of leaving it behind.
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
-/// glibc hands large freed blocks back to the kernel at once and faults them
-/// in again on the next allocation; training and conversion allocate large
-/// tensors and blocks in a loop, which then spends as long in the kernel as in
-/// our code (measured: 21 s of 40 s). Keep them in the heap instead.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
+/// The engine's allocator (see `c2s_model::allocator`): tensors freed each
+/// step are reused instead of faulted in again.
+#[global_allocator]
+static ALLOCATOR: c2s_model::allocator::Allocator = c2s_model::allocator::Allocator;
 
 fn main() {
-    tune_allocator();
+    // One job, then exit: keep what is freed for the next step.
+    c2s_model::allocator::keep_freed_memory();
     let _ = ctrlc::set_handler(|| {
         if CANCEL.swap(true, std::sync::atomic::Ordering::SeqCst) {
             std::process::exit(130); // a second Ctrl-C: stop at once

@@ -196,6 +196,9 @@ pub struct FileSample {
     /// Expression per sampled cell, columns numbered as the file's genes.
     pub cells: Vec<ExpressionRow>,
     pub n_genes: usize,
+    /// The genes as sentences write them (upper case), numbered as the
+    /// columns of `cells`.
+    pub genes: Vec<String>,
     pub n_cells_in_file: usize,
     /// The sampled cells' values of the requested obs column, as text.
     pub labels: Option<Vec<String>>,
@@ -262,7 +265,27 @@ pub fn sample_file_expression(
         rows,
         cells,
         n_genes: p.genes.words.len(),
+        genes: p.genes.words,
         n_cells_in_file: p.ad.n_obs(),
         labels,
     })
+}
+
+impl FileSample {
+    /// The normalised log expression of `gene` (any case) in each sampled
+    /// cell, 0 where the cell does not express it; `None` for a gene the
+    /// file lacks. For maps coloured by a gene, as cellxgene colours them.
+    pub fn gene_values(&self, gene: &str) -> Option<Vec<f64>> {
+        let wanted = gene.trim().to_uppercase();
+        let col = self.genes.iter().position(|g| *g == wanted)? as u32;
+        Some(
+            self.cells
+                .iter()
+                .map(|row| {
+                    row.binary_search_by_key(&col, |x| x.0)
+                        .map_or(0.0, |i| row[i].1)
+                })
+                .collect(),
+        )
+    }
 }

@@ -987,3 +987,33 @@ fn a_files_sample_names_its_cells_as_the_conversion_does() {
     let unique: std::collections::HashSet<&String> = s.names.iter().collect();
     assert_eq!(unique.len(), 50);
 }
+
+/// A gene's values in a map's sample are the sampled cells' normalised log
+/// expression of that column, found in any case; 0 where not expressed.
+#[test]
+fn a_genes_values_in_a_sample_are_its_column_in_any_case() {
+    let file = data("wu2020-tcells-200.h5ad");
+    let s = c2s_data::expression::sample_file_expression(&file, &InputOptions::default(), 80, None)
+        .unwrap();
+    assert_eq!(s.genes.len(), s.n_genes);
+    // The most often expressed gene of the sample.
+    let mut counts = vec![0usize; s.n_genes];
+    for row in &s.cells {
+        for &(j, _) in row {
+            counts[j as usize] += 1;
+        }
+    }
+    let (col, &n) = counts.iter().enumerate().max_by_key(|x| x.1).unwrap();
+    let gene = &s.genes[col];
+    let values = s.gene_values(&gene.to_lowercase()).unwrap();
+    assert_eq!(values.len(), 80);
+    assert_eq!(values.iter().filter(|v| **v > 0.0).count(), n);
+    for (row, v) in s.cells.iter().zip(&values) {
+        let want = row
+            .iter()
+            .find(|x| x.0 as usize == col)
+            .map_or(0.0, |x| x.1);
+        assert_eq!(*v, want);
+    }
+    assert!(s.gene_values("NO-SUCH-GENE").is_none());
+}

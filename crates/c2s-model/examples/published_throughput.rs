@@ -9,6 +9,10 @@
 //!        published_throughput make SHAPE DIR   (the random weights alone)
 //! SHAPE: pythia-410m, gemma2-2b or tiny. Prints one JSON line.
 
+// The allocator the c2s command uses, as it uses it.
+#[global_allocator]
+static ALLOCATOR: c2s_model::allocator::Allocator = c2s_model::allocator::Allocator;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -60,6 +64,7 @@ fn model(name: &str) -> Result<(CausalLm, tempfile::TempDir), Box<dyn std::error
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    c2s_model::allocator::keep_freed_memory();
     let a: Vec<String> = std::env::args().collect();
     let n = |i: usize| -> usize { a[i].parse().expect("see usage in the source") };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);

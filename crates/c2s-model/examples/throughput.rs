@@ -17,15 +17,12 @@ use c2s_model::{init_model, Gpt2Config};
 use candle_core::{Tensor, Var};
 use rand::{Rng, SeedableRng};
 
+// The allocator the c2s command uses, as it uses it.
+#[global_allocator]
+static ALLOCATOR: c2s_model::allocator::Allocator = c2s_model::allocator::Allocator;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // As the c2s binary does: keep large freed tensors in the heap rather than
-    // handing them back to the kernel after every step.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; no thread has started.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-    }
+    c2s_model::allocator::keep_freed_memory();
     let a: Vec<String> = std::env::args().collect();
     let n = |i: usize| -> usize {
         a.get(i)

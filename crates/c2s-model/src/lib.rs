@@ -12,7 +12,7 @@ pub mod models;
 pub mod tasks;
 
 // Short paths for the modules the front ends use.
-pub use kernels::{fused, half_weights, optim};
+pub use kernels::{allocator, fused, half_weights, optim};
 pub use models::{config, gpt2, pretrained, tokenizer, weights};
 pub use tasks::{
     cells, embed, generate, predict, prompts, published, published_annotation, published_prompts,

@@ -44,6 +44,15 @@ export function Chart({ option, name, height = 360, testId }: { option: any; nam
     // Each series' colour, for the window tests (one colour per type).
     const colours = Object.fromEntries((option.series ?? []).filter((s: any) => s.itemStyle?.color).map((s: any) => [s.name, s.itemStyle.color]));
     box?.setAttribute("data-colours", JSON.stringify(colours));
+    // What the map is coloured by, and for a gene how many cells express it.
+    if (option.visualMap) {
+      const s = option.series[0];
+      box?.setAttribute("data-colour-by", `gene:${s.name}`);
+      box?.setAttribute("data-expressing", String(s.data.filter((d: number[]) => d[2] > 0).length));
+    } else {
+      box?.setAttribute("data-colour-by", "label");
+      box?.removeAttribute("data-expressing");
+    }
     return () => {
       if (!c.isDisposed()) c.off("finished", finished);
     };
@@ -106,14 +115,29 @@ export function scatterOption(
   labels: string[] | null,
   axis: [string, string],
   title?: string,
-  { symbolFor, colours, height = 420 }: { symbolFor?: (i: number) => string; colours?: Colours; height?: number } = {},
+  {
+    symbolFor,
+    colours,
+    height = 420,
+    names,
+    gene,
+  }: {
+    symbolFor?: (i: number) => string;
+    colours?: Colours;
+    height?: number;
+    /** Each cell's name, for the tooltip. */
+    names?: string[];
+    /** Colour by this gene's expression instead of by label, as cellxgene does. */
+    gene?: { name: string; values: number[] };
+  } = {},
 ) {
-  const groups = new Map<string, { label: string; data: [number, number][] }>();
+  // Each point carries its cell's index last, for the tooltip.
+  const groups = new Map<string, { label: string; data: number[][] }>();
   x.forEach((xi, i) => {
     const label = labels ? labels[i] : "cells";
     const k = symbolFor ? `${label} ${symbolFor(i)}` : label;
     if (!groups.has(k)) groups.set(k, { label, data: [] });
-    groups.get(k)!.data.push([xi, y[i]]);
+    groups.get(k)!.data.push([xi, y[i], i]);
   });
   const big = x.length > 5000;
   // Equal aspect: the same span on both axes, around the robust limits.
@@ -125,10 +149,21 @@ export function scatterOption(
   // A square plot, centred, with the legend below it.
   const side = height - 110;
   const hidden = { axisLine: { show: false }, axisTick: { show: false }, axisLabel: { show: false }, splitLine: { show: false } };
-  return {
+  const cell = (i: number) => (names?.[i] != null ? `cell ${names[i]}` : "");
+  const labelOf = (i: number) => (labels ? labels[i] : "");
+  const tooltip = {
+    trigger: "item",
+    formatter: (p: any) => {
+      const i = p.value[p.value.length - 1];
+      const parts = gene
+        ? [cell(i), labelOf(i), `${gene.name}: ${gene.values[i] > 0 ? gene.values[i].toFixed(2) : "not expressed"}`]
+        : [cell(i), p.seriesName];
+      return parts.filter((s) => s).join("<br/>");
+    },
+  };
+  const frame = {
     title: title ? { text: title, left: 10, textStyle: { fontSize: 14 } } : undefined,
-    tooltip: { trigger: "item", formatter: (p: any) => `${p.seriesName}` },
-    legend: { type: "scroll", orient: "horizontal", bottom: 0, left: 10, right: 10 },
+    tooltip,
     grid: { left: "center", top: 40, width: side, height: side },
     toolbox: { right: 10, top: 5, feature: { restore: { title: "reset the zoom" } } },
     xAxis: { ...hidden, name: axis[0], nameLocation: "middle", nameGap: 10, min: cx - half, max: cx + half },
@@ -137,6 +172,45 @@ export function scatterOption(
       { type: "inside", xAxisIndex: 0, filterMode: "none", zoomOnMouseWheel: "ctrl", moveOnMouseWheel: false },
       { type: "inside", yAxisIndex: 0, filterMode: "none", zoomOnMouseWheel: "ctrl", moveOnMouseWheel: false },
     ],
+  };
+  if (gene) {
+    // Expressing cells drawn last, on top, as cellxgene draws them; the
+    // scale ends at the 99th percentile so one cell does not wash out the rest.
+    const order = x.map((_, i) => i).sort((a, b) => gene.values[a] - gene.values[b]);
+    const expressed = gene.values.filter((v) => v > 0);
+    const top = expressed.length ? quantile(expressed, 0.99) : 1;
+    return {
+      ...frame,
+      visualMap: {
+        type: "continuous",
+        dimension: 2,
+        min: 0,
+        max: top || 1,
+        calculable: false,
+        orient: "horizontal",
+        left: "center",
+        bottom: 0,
+        text: [`high ${gene.name}`, "not expressed"],
+        // Grey for none, then viridis from low to high.
+        inRange: { color: ["#dddddd", "#fde725", "#5ec962", "#21918c", "#3b528b", "#440154"] },
+      },
+      series: [
+        {
+          name: gene.name,
+          type: "scatter",
+          data: order.map((i) => [x[i], y[i], gene.values[i], i]),
+          symbolSize: big ? 2 : 5,
+          itemStyle: { opacity: big ? 0.7 : 0.85 },
+          large: big,
+          largeThreshold: 2000,
+          progressive: 5000,
+        },
+      ],
+    };
+  }
+  return {
+    ...frame,
+    legend: { type: "scroll", orient: "horizontal", bottom: 0, left: 10, right: 10 },
     series: [...groups.entries()].map(([name, g]) => ({
       name,
       type: "scatter",

@@ -434,6 +434,7 @@ function AnswerMap({ predictions, labelColumn }: { predictions: string; labelCol
       scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells, coloured by the answer`, {
         colours: projectColours(project?.id, labelColumn, map.labels ?? []),
         height: 420,
+        names: map.names,
       }),
     [map],
   );

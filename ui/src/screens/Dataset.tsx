@@ -15,6 +15,9 @@ export function Dataset() {
   const [map, setMap] = useState<CellMap | null>(null);
   const [mapError, setMapError] = useState<string | null>(null);
   const [mapJob, setMapJob] = useState<number | null>(null);
+  // Colour by a gene: what is typed, and the chosen gene's values.
+  const [geneText, setGeneText] = useState("");
+  const [gene, setGene] = useState<{ name: string; values: number[] } | null>(null);
   const i = opened!.inspection;
   const candidates = useMemo(() => labelCandidates(i), [i]);
 
@@ -45,7 +48,10 @@ export function Dataset() {
 
   const mapJobState = mapJob != null ? jobs[mapJob] : undefined;
   useEffect(() => {
-    if (mapJobState?.status === "ok") setMap(mapJobState.result as CellMap);
+    if (mapJobState?.status === "ok") {
+      setMap(mapJobState.result as CellMap);
+      setGene(null);
+    }
     if (mapJobState?.status === "failed") setMapError(mapJobState.error);
   }, [mapJobState?.status]);
 
@@ -55,8 +61,33 @@ export function Dataset() {
     if (!map) return null;
     // The column's types in sorted order first (the map's sample may miss a rare one).
     const colours = projectColours(opened?.project.id, column || "cells", [...(col?.top_values.map((t) => t[0]) ?? []), ...(map.labels ?? [])]);
-    return scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells`, { colours, height: 420 });
-  }, [map]);
+    const what = gene ? `, coloured by ${gene.name}` : "";
+    return scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells${what}`, {
+      colours,
+      height: 420,
+      gene: gene ?? undefined,
+      names: map.names,
+    });
+  }, [map, gene]);
+  // Completion: the genes starting with what is typed (then containing it).
+  const suggestions = useMemo(() => {
+    const t = geneText.trim().toUpperCase();
+    if (!map || !t) return [];
+    const starts = map.genes.filter((g) => g.startsWith(t));
+    const inside = starts.length < 20 ? map.genes.filter((g) => !g.startsWith(t) && g.includes(t)) : [];
+    return [...starts, ...inside].slice(0, 20);
+  }, [map, geneText]);
+
+  async function colourByGene(name: string) {
+    if (mapJob == null || !name.trim()) return;
+    try {
+      const values = await api.mapGeneValues(mapJob, name);
+      setGene({ name: name.trim().toUpperCase(), values });
+      setMapError(null);
+    } catch (e) {
+      setMapError(errorText(e));
+    }
+  }
   return (
     <div className="screen">
       <h2>{opened!.project.name}</h2>
@@ -163,6 +194,52 @@ export function Dataset() {
               </label>
             )}
           </div>
+          {map && (
+            <form
+              className="row"
+              onSubmit={(e) => {
+                e.preventDefault();
+                colourByGene(geneText);
+              }}
+            >
+              <label title="Colour each cell by how much it expresses one gene (its normalised log expression), as cellxgene does">
+                Colour by gene{" "}
+                <input
+                  list="map-genes"
+                  value={geneText}
+                  placeholder="e.g. MS4A1"
+                  onChange={(e) => {
+                    const v = e.target.value;
+                    setGeneText(v);
+                    // A whole gene's name (typed or picked from the list) colours at once.
+                    if (map.genes.includes(v.trim().toUpperCase())) colourByGene(v);
+                  }}
+                  data-testid="gene-search"
+                  aria-label="Gene to colour the map by"
+                />
+              </label>
+              <datalist id="map-genes">
+                {suggestions.map((g) => (
+                  <option key={g} value={g} />
+                ))}
+              </datalist>
+              <button type="submit" data-testid="gene-colour">
+                Colour
+              </button>
+              {gene && (
+                <button
+                  type="button"
+                  onClick={() => {
+                    setGene(null);
+                    setGeneText("");
+                  }}
+                  data-testid="gene-clear"
+                >
+                  Back to {column || "cells"}
+                </button>
+              )}
+            </form>
+          )}
           {mapJobState?.status === "running" && <JobBar job={mapJobState} testId="job-map" />}
           {mapError && <div className="error-text">{mapError}</div>}
           {map && (

@@ -5,14 +5,81 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
 
-/// One layer's cached keys and values `[b, kv_heads, positions, head_dim]`.
-pub(crate) type LayerKv = Option<(Tensor, Tensor)>;
+/// One layer's cached keys and values, `[b, kv_heads, capacity, head_dim]`
+/// buffers of which the first `len` positions are filled. Each step writes
+/// its keys in place: joining the old keys and the new (`Tensor::cat`)
+/// copied the whole cache every token, 200 MB a token for a Pythia-410m at
+/// 1,000 positions, more time than the attention itself.
+#[derive(Debug)]
+pub(crate) struct LayerKv {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+/// A layer's place in the cache: empty until its first keys arrive.
+pub(crate) type LayerSlot = Option<LayerKv>;
+
+impl LayerKv {
+    /// Positions held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The filled positions of a buffer: a view on the CPU, whose matrix
+    /// product reads strided batches; a contiguous copy on other devices.
+    fn filled(&self, buf: &Tensor) -> Result<Tensor> {
+        let t = buf.narrow(2, 0, self.len)?;
+        Ok(if t.device().is_cpu() {
+            t
+        } else {
+            t.contiguous()?
+        })
+    }
+
+    /// New buffers of `capacity` positions holding `k` and `v` `[b, h, t, d]`.
+    fn with_capacity(k: &Tensor, v: &Tensor, capacity: usize) -> Result<LayerKv> {
+        let buffer = |x: &Tensor| -> Result<Tensor> {
+            let (b, h, _, d) = x.dims4()?;
+            let buf = Tensor::zeros((b, h, capacity, d), x.dtype(), x.device())?;
+            buf.slice_set(&x.contiguous()?, 2, 0)?;
+            Ok(buf)
+        };
+        Ok(LayerKv {
+            k: buffer(k)?,
+            v: buffer(v)?,
+            len: k.dim(2)?,
+        })
+    }
+}
+
+impl Clone for LayerKv {
+    /// A copy of the filled positions: the buffers are written in place, so
+    /// two caches must never share them.
+    fn clone(&self) -> Self {
+        let copy = |buf: &Tensor| {
+            buf.narrow(2, 0, self.len)
+                .and_then(|t| t.contiguous())
+                .and_then(|t| t.copy())
+        };
+        match (copy(&self.k), copy(&self.v)) {
+            (Ok(k), Ok(v)) => LayerKv {
+                k,
+                v,
+                len: self.len,
+            },
+            // Copying a tensor fails only when its device does (out of
+            // memory); Clone cannot return an error.
+            (Err(e), _) | (_, Err(e)) => panic!("copying a KV cache: {e}"),
+        }
+    }
+}
 
 /// Keys and values of the positions already seen, for every layer. A layer
 /// with a sliding window keeps only the keys its next queries can see.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
-    layers: Vec<LayerKv>,
+    layers: Vec<LayerSlot>,
     /// Positions seen so far (a sliding layer may hold fewer).
     seen: usize,
 }
@@ -42,7 +109,13 @@ impl KvCache {
             .iter()
             .map(|l| {
                 l.as_ref()
-                    .map(|(k, v)| Ok((k.repeat((n, 1, 1, 1))?, v.repeat((n, 1, 1, 1))?)))
+                    .map(|l| {
+                        Ok(LayerKv {
+                            k: l.filled(&l.k)?.repeat((n, 1, 1, 1))?,
+                            v: l.filled(&l.v)?.repeat((n, 1, 1, 1))?,
+                            len: l.len,
+                        })
+                    })
                     .transpose()
             })
             .collect::<Result<_>>()?;
@@ -54,7 +127,7 @@ impl KvCache {
 
     /// The layers' slots, made to fit a model of `n_layer` layers (a cache of
     /// another shape starts afresh).
-    pub(crate) fn slots(&mut self, n_layer: usize) -> &mut [LayerKv] {
+    pub(crate) fn slots(&mut self, n_layer: usize) -> &mut [LayerSlot] {
         if self.layers.len() != n_layer {
             *self = KvCache::new(n_layer);
         }
@@ -68,26 +141,56 @@ impl KvCache {
 
 /// Appends this step's keys and values `[b, h, t, d]` to a layer's cache and
 /// returns all the keys and values to attend over.
-pub(crate) fn append(slot: Option<&mut LayerKv>, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+pub(crate) fn append(
+    slot: Option<&mut LayerSlot>,
+    k: Tensor,
+    v: Tensor,
+) -> Result<(Tensor, Tensor)> {
     let Some(slot) = slot else {
         return Ok((k, v));
     };
-    let (k, v) = match slot.as_ref() {
-        Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-        None => (k, v),
-    };
-    *slot = Some((k.clone(), v.clone()));
-    Ok((k, v))
+    let t = k.dim(2)?;
+    match slot {
+        None => {
+            // The prompt: its own tensors are the buffers, full, so a
+            // forward pass that never decodes holds nothing extra.
+            let (k, v) = (k.contiguous()?, v.contiguous()?);
+            *slot = Some(LayerKv {
+                k: k.clone(),
+                v: v.clone(),
+                len: t,
+            });
+            Ok((k, v))
+        }
+        Some(l) => {
+            let need = l.len + t;
+            if need > l.k.dim(2)? {
+                // Half again what is needed: a copy every few dozen tokens
+                // at most, and at most 1.5x the memory.
+                let grown = LayerKv::with_capacity(
+                    &l.filled(&l.k)?,
+                    &l.filled(&l.v)?,
+                    need + (need / 2).max(32),
+                )?;
+                *l = grown;
+            }
+            l.k.slice_set(&k.contiguous()?, 2, l.len)?;
+            l.v.slice_set(&v.contiguous()?, 2, l.len)?;
+            l.len = need;
+            Ok((l.filled(&l.k)?, l.filled(&l.v)?))
+        }
+    }
 }
 
-/// Keeps the last `n` positions of a layer's cache: a sliding-window layer's
-/// next query sees no more than `window - 1` earlier keys.
-pub(crate) fn keep_last(slot: Option<&mut LayerKv>, n: usize) -> Result<()> {
-    if let Some(Some((k, v))) = slot {
-        let len = k.dim(2)?;
-        if len > n {
-            *k = k.narrow(2, len - n, n)?.contiguous()?;
-            *v = v.narrow(2, len - n, n)?.contiguous()?;
+/// Keeps at most the last `n` positions of a layer's cache: a sliding-window
+/// layer's next query sees no more than `window - 1` earlier keys. The older
+/// keys are dropped only when the buffer is full (the window's mask hides
+/// them until then), so the cache is not copied every token.
+pub(crate) fn keep_last(slot: Option<&mut LayerSlot>, n: usize) -> Result<()> {
+    if let Some(Some(l)) = slot {
+        if l.len > n && l.len == l.k.dim(2)? {
+            let (k, v) = (l.k.narrow(2, l.len - n, n)?, l.v.narrow(2, l.len - n, n)?);
+            *l = LayerKv::with_capacity(&k, &v, l.len)?;
         }
     }
     Ok(())
@@ -154,6 +257,84 @@ mod tests {
                     .collect()
             })
             .unwrap_or_else(|| vec![vec![true; keys]; t])
+    }
+
+    fn kv(b: usize, t: usize, start: f32) -> Tensor {
+        // [b, 2 heads, t, 3], numbered so every position differs.
+        Tensor::arange(start, start + (b * 2 * t * 3) as f32, &Device::Cpu)
+            .unwrap()
+            .reshape((b, 2, t, 3))
+            .unwrap()
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    #[test]
+    fn appending_in_place_equals_joining_and_copies_stay_apart() {
+        let mut slot: LayerSlot = None;
+        let mut joined: Option<Tensor> = None;
+        // A prompt of 5, then 40 single steps: the buffer grows twice.
+        for (i, t) in std::iter::once(5)
+            .chain(std::iter::repeat_n(1, 40))
+            .enumerate()
+        {
+            let k = kv(2, t, 1000.0 * i as f32);
+            let v = (&k * -1.0).unwrap();
+            let (ck, cv) = append(Some(&mut slot), k.clone(), v).unwrap();
+            let want = match joined {
+                Some(j) => Tensor::cat(&[&j, &k], 2).unwrap(),
+                None => k,
+            };
+            assert_eq!(values(&ck), values(&want), "step {i}");
+            assert_eq!(values(&cv), values(&(&want * -1.0).unwrap()));
+            // The product the attention takes reads the strided view.
+            let q = Tensor::ones((2, 2, 1, 3), DType::F32, &Device::Cpu).unwrap();
+            assert_eq!(
+                values(&q.matmul(&ck.t().unwrap()).unwrap()),
+                values(&q.matmul(&want.t().unwrap()).unwrap())
+            );
+            joined = Some(want);
+        }
+        let l = slot.as_ref().unwrap();
+        assert_eq!(l.len(), 45);
+        assert!(l.k.dim(2).unwrap() >= 45);
+        // A clone is a copy: appending to one leaves the other as it was.
+        let mut copy = slot.clone();
+        append(Some(&mut copy), kv(2, 1, -5.0), kv(2, 1, -5.0)).unwrap();
+        let (k, _) = append(Some(&mut slot), kv(2, 1, 7.0), kv(2, 1, 7.0)).unwrap();
+        assert_eq!(values(&k.narrow(2, 45, 1).unwrap()), values(&kv(2, 1, 7.0)));
+        assert_eq!(copy.as_ref().unwrap().len(), 46);
+        // repeat_rows copies the filled positions only.
+        let cache = KvCache {
+            layers: vec![slot],
+            seen: 46,
+        };
+        let rows = cache.repeat_rows(3).unwrap();
+        let l = rows.layers[0].as_ref().unwrap();
+        assert_eq!(l.k.dims(), &[6, 2, 46, 3]);
+    }
+
+    #[test]
+    fn a_sliding_layer_keeps_its_last_keys_when_the_buffer_fills() {
+        let mut slot: LayerSlot = None;
+        let mut all: Vec<Tensor> = Vec::new();
+        for i in 0..30 {
+            let k = kv(1, 1, i as f32 * 100.0);
+            all.push(k.clone());
+            let (ck, _) = append(Some(&mut slot), k.clone(), k).unwrap();
+            let held = ck.dim(2).unwrap();
+            // Never fewer than the window's last 4, and they are the last ones.
+            assert!(held >= (i + 1).min(4));
+            let want = Tensor::cat(&all[all.len() - held..], 2).unwrap();
+            assert_eq!(values(&ck), values(&want), "step {i}");
+            keep_last(Some(&mut slot), 4).unwrap();
+            let l = slot.as_ref().unwrap();
+            // Dropped only when full, so it stays bounded.
+            assert!(l.len() <= 4 || l.len() < l.k.dim(2).unwrap());
+            assert!(l.k.dim(2).unwrap() <= 64);
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Result;
 use crate::kernels::{fused, half_weights};
-use crate::models::cache::{append, attention_mask, keep_last, KvCache, LayerKv};
+use crate::models::cache::{append, attention_mask, keep_last, KvCache, LayerSlot};
 use crate::models::config::{ConfigReader, RawConfig};
 use crate::models::layers::{embed, grouped_scores, grouped_values, Linear, RmsNorm, INIT};
 use crate::models::rotary::Rotary;
@@ -322,7 +322,7 @@ impl Gemma2 {
         x: &Tensor,
         rope: &(Tensor, Tensor),
         mask: Option<&Tensor>,
-        mut cache: Option<&mut LayerKv>,
+        mut cache: Option<&mut LayerSlot>,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let c = &self.config;
@@ -381,7 +381,7 @@ impl Gemma2 {
             let cached = slot
                 .as_ref()
                 .and_then(|s| s.as_ref())
-                .map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
+                .map_or(0, |l| l.len());
             let keys = cached + t;
             let mask = if l.sliding {
                 sliding_mask.get_or_insert(attention_mask(

@@ -12,7 +12,7 @@ use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
 use crate::kernels::half_weights;
-use crate::models::cache::{append, attention_mask, KvCache, LayerKv};
+use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
 use crate::models::gpt2_config::Gpt2Config;
 use crate::models::layers::{embed, LayerNorm, INIT};
 
@@ -109,7 +109,7 @@ impl Attention {
         &self,
         x: &Tensor,
         mask: Option<&Tensor>,
-        cache: Option<&mut LayerKv>,
+        cache: Option<&mut LayerSlot>,
     ) -> Result<Tensor> {
         let (b, t, e) = x.dims3()?;
         let qkv = self.c_attn.forward(x)?;
@@ -186,7 +186,7 @@ impl Block {
         &self,
         x: &Tensor,
         mask: Option<&Tensor>,
-        cache: Option<&mut LayerKv>,
+        cache: Option<&mut LayerSlot>,
     ) -> Result<Tensor> {
         let x = (x + self.attn.forward(&self.ln_1.forward(x)?, mask, cache)?)?;
         let h = self.c_fc.forward(&self.ln_2.forward(&x)?)?;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Result;
 use crate::kernels::fused;
-use crate::models::cache::{append, attention_mask, KvCache, LayerKv};
+use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
 use crate::models::config::{ConfigReader, RawConfig};
 use crate::models::layers::{embed, LayerNorm, Linear, INIT};
 use crate::models::rotary::Rotary;
@@ -149,7 +149,7 @@ impl Attention {
         rotary: &Rotary,
         rope: &(Tensor, Tensor),
         mask: Option<&Tensor>,
-        cache: Option<&mut LayerKv>,
+        cache: Option<&mut LayerSlot>,
     ) -> Result<Tensor> {
         let (b, t, e) = x.dims3()?;
         let d = self.head_dim;
