@@ -1112,6 +1112,29 @@ pub struct SentencePrediction {
     pub unknown_genes: Vec<String>,
 }
 
+/// What the model in `model_dir` calls the cells of the project's dataset
+/// named `names` (selected on a map): each type it names, counted over an
+/// even spread of at most `GROUP_CALL_CELLS` of them.
+#[tauri::command(async)]
+pub fn call_selected_cells(
+    project_id: i64,
+    dataset_id: i64,
+    model_dir: String,
+    names: Vec<String>,
+    state: State<'_, AppState>,
+) -> CmdResult<c2s_model::cells::GroupCall> {
+    let m = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
+    let records = read_sentences(&dataset_folder(&state, project_id, dataset_id)?).map_err(text)?;
+    c2s_model::cells::call_group(
+        &m,
+        &records,
+        &names,
+        c2s_model::cells::GROUP_CALL_CELLS,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .map_err(text)
+}
+
 /// "What type is this cell?": every known type scored by the model.
 #[tauri::command(async)]
 pub fn predict_sentence(

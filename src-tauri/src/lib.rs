@@ -133,6 +133,7 @@ pub fn run() {
             commands::project_state,
             commands::estimate_training,
             commands::map_gene_values,
+            commands::call_selected_cells,
             commands::start_training,
             commands::resume_training,
             commands::cancel_job,

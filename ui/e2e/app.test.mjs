@@ -179,6 +179,33 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.match(await answers[answers.length - 1].getText(), /^Run \d+ \(quick\)/);
   await shot("08-chat");
 
+  // Cells selected with a lasso on the Dataset map, asked about in the chat:
+  // a real drag on the map's canvas, around its middle.
+  await click("nav-dataset");
+  const lassoMap = await find("dataset-map", 120_000);
+  await waitFor(async () => Number(await lassoMap.getAttribute("data-points")) > 0, 120_000, "the map drawn");
+  const canvas = await lassoMap.findElement(By.css("canvas"));
+  const corners = [[-110, -110], [110, -110], [110, 110], [-110, 110], [-110, -100]];
+  let drag = app.driver.actions({ async: true }).move({ origin: canvas, x: corners[0][0], y: corners[0][1] }).press();
+  for (const [x, y] of corners.slice(1)) drag = drag.move({ origin: canvas, x, y, duration: 150 });
+  await drag.release().perform();
+  const lassoed = Number(await waitFor(async () => Number(await lassoMap.getAttribute("data-selected")) || null, 10_000, "cells selected by the lasso"));
+  assert.ok(lassoed > 10 && lassoed < 2638, `${lassoed} cells in the lasso`);
+  assert.match(await textOf("selection"), new RegExp(`${lassoed.toLocaleString("en")}|${lassoed}`));
+  await shot("08b-lasso");
+  await click("ask-selection");
+  await waitFor(async () => {
+    const users = await app.driver.findElements(byTest("msg-user"));
+    return /What type are these [\d,]+ cells \(selected on the map\)\?/.test(await users[users.length - 1].getText());
+  }, 30_000, "the question about the selection");
+  const groupAnswer = await waitFor(async () => {
+    const replies = await app.driver.findElements(byTest("msg-model"));
+    const t = await replies[replies.length - 1].getText();
+    return /the model calls|The model calls (all|this)/.test(t) && t;
+  }, 120_000, "the model's answer about the selection");
+  assert.match(groupAnswer, /^Run \d+ \(quick\)/);
+  await shot("08c-chat-lasso");
+
   // Annotate and save.
   // With CellTypist's refinements: Unassigned under 50 %, majority voting.
   await click("nav-annotate");

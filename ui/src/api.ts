@@ -1,7 +1,7 @@
 // Typed calls to the app's Rust commands (src-tauri/src/commands.rs).
 import { invoke } from "@tauri-apps/api/core";
 import type { ConvertForm, InputForm, Inspection } from "./state/forms";
-import type { Chat } from "./state/chat";
+import type { Chat, GroupCall } from "./state/chat";
 
 export interface Project {
   id: number;
@@ -188,6 +188,9 @@ export const api = {
   /** `predictions`: an annotation's records, to colour cells by their answer instead of a column. */
   startDatasetMap: (path: string, input: InputForm, colorBy: string | null, method: string, maxCells: number, predictions: string | null = null) =>
     invoke<number>("start_dataset_map", { path, input, colorBy, method, maxCells, predictions }),
+  /** What the model in `modelDir` calls the dataset's cells named `names`. */
+  callSelectedCells: (projectId: number, datasetId: number, modelDir: string, names: string[]) =>
+    invoke<GroupCall>("call_selected_cells", { projectId, datasetId, modelDir, names }),
   /** Each cell of the map drawn by job `map`: its expression of `gene`. */
   mapGeneValues: (map: number, gene: string) => invoke<number[]>("map_gene_values", { map, gene }),
   previewSentences: (projectId: number, input: InputForm) =>

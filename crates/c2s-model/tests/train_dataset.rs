@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use c2s_data::{convert, ConvertOptions, Job};
-use c2s_model::cells::{generate_cells, predict_cells, CellInput, GenerateRequest};
+use c2s_model::cells::{call_group, generate_cells, predict_cells, CellInput, GenerateRequest};
 use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
 use c2s_model::{ModelCard, ModelError, TrainedModel};
 
@@ -108,6 +108,37 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("\"neuron\""), "{err}");
+    // A group of cells by name (a lasso selection): the cells the dataset
+    // holds, an even spread of at most 4, their answers counted.
+    let names: Vec<String> = records
+        .iter()
+        .take(10)
+        .map(|r| r.cell_name.clone())
+        .chain(["not-a-cell".to_string()])
+        .collect();
+    let g = call_group(&m, &records, &names, 4, &never).unwrap();
+    assert_eq!((g.asked, g.found, g.scored), (11, 10, 4));
+    let spread: Vec<CellInput> = [0, 2, 5, 7]
+        .iter()
+        .map(|&i| CellInput {
+            name: &records[i].cell_name,
+            sentence: &records[i].sentence,
+        })
+        .collect();
+    let each = predict_cells(&m, &spread, false, &[], &|_, _| {}, &never).unwrap();
+    for (t, n) in &g.types {
+        let want = each
+            .iter()
+            .filter(|c| c.predicted.as_ref() == Some(t))
+            .count();
+        assert_eq!(*n, want, "{t}");
+    }
+    assert_eq!(g.types.iter().map(|t| t.1).sum::<usize>(), 4);
+    assert!(g.types.windows(2).all(|w| w[0].1 >= w[1].1));
+    assert!(matches!(
+        call_group(&m, &records, &names, 4, &cancelled).unwrap_err(),
+        ModelError::Cancelled
+    ));
     let g = generate_cells(&m, &gen, &mut |_, _| {}, &|_, _| {}, &never).unwrap();
     assert_eq!(g.cells.len(), 2);
     // Guided cells of a type keep to known genes, each once.

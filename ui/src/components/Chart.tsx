@@ -7,7 +7,21 @@ import { colourOf, type Colours } from "../state/colours";
 import { smooth } from "../state/smooth";
 import { useApp } from "../store";
 
-export function Chart({ option, name, height = 360, testId }: { option: any; name: string; height?: number; testId?: string }) {
+export function Chart({
+  option,
+  name,
+  height = 360,
+  testId,
+  onSelect,
+}: {
+  option: any;
+  name: string;
+  height?: number;
+  testId?: string;
+  /** With a map (`scatterOption(..., { lasso: true })`): the cells a lasso
+   * drawn on it takes in, by their index; empty when it is cleared. */
+  onSelect?: (cells: number[]) => void;
+}) {
   const el = useRef<HTMLDivElement>(null);
   const chart = useRef<echarts.ECharts | null>(null);
   const { project, notify } = useApp();
@@ -39,6 +53,21 @@ export function Chart({ option, name, height = 360, testId }: { option: any; nam
     };
     c.on("finished", finished);
     c.setOption(option, true);
+    // A map to select cells on: the lasso (ECharts' "polygon" brush) is the
+    // tool a drag uses, as in cellxgene (zoom stays on Ctrl and the wheel).
+    const selected = (p: any) => {
+      const cells: number[] = [];
+      for (const s of p.batch?.[0]?.selected ?? []) {
+        const data = option.series?.[s.seriesIndex]?.data ?? [];
+        for (const i of s.dataIndex) cells.push(data[i][data[i].length - 1]);
+      }
+      box?.setAttribute("data-selected", String(cells.length));
+      onSelect?.(cells);
+    };
+    if (option.brush && onSelect) {
+      c.dispatchAction({ type: "takeGlobalCursor", key: "brush", brushOption: { brushType: "polygon", brushMode: "single" } });
+      c.on("brushselected", selected);
+    }
     const points = (option.series ?? []).reduce((n: number, s: any) => n + (s.data?.length ?? 0), 0);
     box?.setAttribute("data-points", String(points));
     // Each series' colour, for the window tests (one colour per type).
@@ -54,7 +83,10 @@ export function Chart({ option, name, height = 360, testId }: { option: any; nam
       box?.removeAttribute("data-expressing");
     }
     return () => {
-      if (!c.isDisposed()) c.off("finished", finished);
+      if (!c.isDisposed()) {
+        c.off("finished", finished);
+        c.off("brushselected", selected);
+      }
     };
   }, [option]);
 
@@ -121,6 +153,7 @@ export function scatterOption(
     height = 420,
     names,
     gene,
+    lasso,
   }: {
     symbolFor?: (i: number) => string;
     colours?: Colours;
@@ -129,6 +162,8 @@ export function scatterOption(
     names?: string[];
     /** Colour by this gene's expression instead of by label, as cellxgene does. */
     gene?: { name: string; values: number[] };
+    /** Cells can be selected with a lasso (Chart's `onSelect`). */
+    lasso?: boolean;
   } = {},
 ) {
   // Each point carries its cell's index last, for the tooltip.
@@ -165,7 +200,15 @@ export function scatterOption(
     title: title ? { text: title, left: 10, textStyle: { fontSize: 14 } } : undefined,
     tooltip,
     grid: { left: "center", top: 40, width: side, height: side },
-    toolbox: { right: 10, top: 5, feature: { restore: { title: "reset the zoom" } } },
+    toolbox: {
+      right: 10,
+      top: 5,
+      feature: {
+        restore: { title: "reset the zoom" },
+        ...(lasso ? { brush: { type: ["polygon", "clear"], title: { polygon: "select cells: draw around them", clear: "clear the selection" } } } : {}),
+      },
+    },
+    ...(lasso ? { brush: { xAxisIndex: 0, yAxisIndex: 0, brushMode: "single", throttleType: "debounce", throttleDelay: 150, outOfBrush: { colorAlpha: 0.15 } } } : {}),
     xAxis: { ...hidden, name: axis[0], nameLocation: "middle", nameGap: 10, min: cx - half, max: cx + half },
     yAxis: { ...hidden, name: axis[1], nameLocation: "middle", nameGap: 10, min: cy - half, max: cy + half },
     dataZoom: [
@@ -191,8 +234,9 @@ export function scatterOption(
         left: "center",
         bottom: 0,
         text: [`high ${gene.name}`, "not expressed"],
-        // Grey for none, then viridis from low to high.
-        inRange: { color: ["#dddddd", "#fde725", "#5ec962", "#21918c", "#3b528b", "#440154"] },
+        // Grey for none, then pale to dark blue: on a white page the cells
+        // that express most stand out, the faint ones do not.
+        inRange: { color: ["#dddddd", "#c6dbef", "#6baed6", "#2171b5", "#08306b"] },
       },
       series: [
         {

@@ -56,6 +56,23 @@ export function Chat() {
 
   useEffect(() => bottom.current?.scrollIntoView({ block: "end" }), [chat]);
 
+  // Cells selected on a map ("What type are these?"), asked once the
+  // model and the converted dataset are known.
+  useEffect(() => {
+    const raw = sessionStorage.getItem("askCells");
+    if (!raw || !modelDir || !project || !dataset) return;
+    sessionStorage.removeItem("askCells");
+    const names: string[] = JSON.parse(raw).names ?? [];
+    (async () => {
+      dispatchChat({ type: "user", text: `What type are these ${names.length.toLocaleString(numberLocale)} cells (selected on the map)?` });
+      try {
+        dispatchChat({ type: "group", call: await api.callSelectedCells(project.id, dataset.id, modelDir, names), model: trainedName });
+      } catch (e) {
+        dispatchChat({ type: "error", text: errorText(e) });
+      }
+    })();
+  }, [modelDir, project?.id, dataset?.id]);
+
   // The dataset's label columns: the groups to ask a published model about.
   useEffect(() => {
     if (!project || !dataset || !published) return;

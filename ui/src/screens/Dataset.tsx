@@ -8,7 +8,7 @@ import { labelCandidates, applyFix } from "../state/forms";
 import { useApp } from "../store";
 
 export function Dataset() {
-  const { opened, convertForm, setConvertForm, go, jobs, dispatchJob } = useApp();
+  const { opened, convertForm, setConvertForm, go, jobs, dispatchJob, state } = useApp();
   const [column, setColumn] = useState<string>("");
   const [method, setMethod] = useState("pca");
   const [maxCells, setMaxCells] = useState(5000);
@@ -18,6 +18,8 @@ export function Dataset() {
   // Colour by a gene: what is typed, and the chosen gene's values.
   const [geneText, setGeneText] = useState("");
   const [gene, setGene] = useState<{ name: string; values: number[] } | null>(null);
+  // Cells taken in by a lasso on the map, by their index in it.
+  const [selected, setSelected] = useState<number[]>([]);
   const i = opened!.inspection;
   const candidates = useMemo(() => labelCandidates(i), [i]);
 
@@ -51,6 +53,7 @@ export function Dataset() {
     if (mapJobState?.status === "ok") {
       setMap(mapJobState.result as CellMap);
       setGene(null);
+      setSelected([]);
     }
     if (mapJobState?.status === "failed") setMapError(mapJobState.error);
   }, [mapJobState?.status]);
@@ -67,6 +70,7 @@ export function Dataset() {
       height: 420,
       gene: gene ?? undefined,
       names: map.names,
+      lasso: true,
     });
   }, [map, gene]);
   // Completion: the genes starting with what is typed (then containing it).
@@ -77,6 +81,13 @@ export function Dataset() {
     const inside = starts.length < 20 ? map.genes.filter((g) => !g.startsWith(t) && g.includes(t)) : [];
     return [...starts, ...inside].slice(0, 20);
   }, [map, geneText]);
+
+  // The chat answers about the selected cells (it reads this when it opens).
+  function askAboutSelection() {
+    if (!map) return;
+    sessionStorage.setItem("askCells", JSON.stringify({ names: selected.map((i) => map.names[i]) }));
+    go("chat");
+  }
 
   async function colourByGene(name: string) {
     if (mapJob == null || !name.trim()) return;
@@ -248,7 +259,33 @@ export function Dataset() {
               name={`map-${map.method}-${column || "cells"}`}
               option={mapOption}
               height={420}
+              onSelect={setSelected}
             />
+          )}
+          {map && (
+            <div className="row" data-testid="selection">
+              {selected.length === 0 ? (
+                <span className="muted small">Draw around cells on the map to select them.</span>
+              ) : (
+                <>
+                  <span>{selected.length.toLocaleString(numberLocale)} cells selected</span>
+                  <button
+                    onClick={askAboutSelection}
+                    disabled={!state?.datasets.length || !state?.runs.some((r) => r.status === "finished")}
+                    title={
+                      !state?.datasets.length
+                        ? "Turn the cells into sentences and train a model first"
+                        : !state?.runs.some((r) => r.status === "finished")
+                          ? "Train a model first"
+                          : "Ask the chat's model which cell types these are"
+                    }
+                    data-testid="ask-selection"
+                  >
+                    What type are these?
+                  </button>
+                </>
+              )}
+            </div>
           )}
         </div>
       </div>

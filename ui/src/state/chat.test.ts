@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatReducer, emptyChat, KEPT_MESSAGES, parseRequest, predictionText, toSave } from "./chat";
+import { chatReducer, emptyChat, groupText, KEPT_MESSAGES, parseRequest, predictionText, toSave } from "./chat";
 
 describe("chatReducer", () => {
   it("streams a generation into one message and then shows its cells", () => {
@@ -123,5 +123,25 @@ describe("a project's chat across restarts", () => {
     const s = toSave(c);
     expect(s.messages.length).toBe(KEPT_MESSAGES);
     expect(s.messages[0].text).toBe("m10");
+  });
+});
+
+describe("a group of cells in words", () => {
+  it("names the commonest type with its share, then the others", () => {
+    expect(groupText({ asked: 40, found: 40, scored: 40, types: [["B cell", 36], ["NK cell", 4]] })).toBe(
+      "Mostly B cell: the model calls 36 of 40 cells (90 %) B cell. Then NK cell 4 (10 %).",
+    );
+    expect(groupText({ asked: 10, found: 10, scored: 10, types: [["B cell", 5], ["NK cell", 3], ["Monocyte", 2]] })).toBe(
+      "A mix: the model calls 5 of 10 cells (50 %) B cell. Then NK cell 3 (30 %), Monocyte 2 (20 %).",
+    );
+    expect(groupText({ asked: 3, found: 3, scored: 3, types: [["B cell", 3]] })).toBe("The model calls all 3 of these cells B cell.");
+  });
+  it("says which cells were not asked about", () => {
+    expect(groupText({ asked: 300, found: 250, scored: 100, types: [["B cell", 100]] })).toBe(
+      "The model calls all 100 of these cells B cell. 50 of the 300 selected cells were filtered out at conversion. Asked about an even spread of 100 of the 250 cells.",
+    );
+    const none = chatReducer(emptyChat, { type: "group", call: { asked: 5, found: 0, scored: 0, types: [] } });
+    expect(none.messages[0].role).toBe("error");
+    expect(none.messages[0].text).toMatch(/filtered out/);
   });
 });

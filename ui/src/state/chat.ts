@@ -52,7 +52,17 @@ export type ChatAction =
   /** `asked`: how many words the question held. */
   | { type: "prediction"; result: Ranked; asked: number; truth?: string; model?: string }
   | { type: "added"; id: number }
+  /** What the model calls a group of cells (a selection on a map). */
+  | { type: "group"; call: GroupCall; model?: string }
   | { type: "error"; text: string };
+
+/** The engine's `GroupCall`: the types a model names for a group of cells. */
+export interface GroupCall {
+  asked: number;
+  found: number;
+  scored: number;
+  types: [string, number][];
+}
 
 export const emptyChat: Chat = { next: 1, messages: [] };
 
@@ -116,6 +126,8 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
       return push(chat, { role: "model", text: predictionText(a.result, a.asked, a.truth), prediction: a.result, done: true, model: a.model });
     case "added":
       return { ...chat, messages: chat.messages.map((m) => (m.id === a.id ? { ...m, added: true } : m)) };
+    case "group":
+      return push(chat, { role: a.call.scored ? "model" : "error", text: groupText(a.call), done: true, model: a.call.scored ? a.model : undefined });
     case "error":
       return push(chat, { role: "error", text: a.text, done: true });
   }
@@ -179,4 +191,27 @@ export function parseRequest(
     return { kind: "predict", sentence: words.join(" ") };
   }
   return null;
+}
+
+/** What a model calls a group of cells, in words: the commonest answer
+ * first, with its share, then the others; cells the dataset does not hold
+ * (filtered out at conversion) and a sample of a large group are said. */
+export function groupText(c: GroupCall): string {
+  if (!c.found) return "None of these cells is in the converted dataset (they were filtered out), so the model cannot be asked about them.";
+  const pct = (n: number) => `${Math.round((100 * n) / c.scored)} %`;
+  const [top, ...rest] = c.types;
+  const lead =
+    c.types.length === 1
+      ? c.scored === 1
+        ? `The model calls this cell ${top[0]}.`
+        : `The model calls all ${c.scored} of these cells ${top[0]}.`
+      : top[1] / c.scored >= 0.8
+        ? `Mostly ${top[0]}: the model calls ${top[1]} of ${c.scored} cells (${pct(top[1])}) ${top[0]}.`
+        : `A mix: the model calls ${top[1]} of ${c.scored} cells (${pct(top[1])}) ${top[0]}.`;
+  const others = rest.length ? ` Then ${rest.map(([t, n]) => `${t} ${n} (${pct(n)})`).join(", ")}.` : "";
+  const notes = [
+    c.found < c.asked ? `${c.asked - c.found} of the ${c.asked} selected cells were filtered out at conversion.` : "",
+    c.scored < c.found ? `Asked about an even spread of ${c.scored} of the ${c.found} cells.` : "",
+  ].filter(Boolean);
+  return `${lead}${others}${notes.length ? ` ${notes.join(" ")}` : ""}`;
 }

@@ -291,6 +291,64 @@ pub fn predict_cells(
     Ok(out)
 }
 
+/// The most cells of a group `call_group` scores: a few seconds with a
+/// model trained here on a laptop.
+pub const GROUP_CALL_CELLS: usize = 100;
+
+/// What a model calls a group of cells (a lasso selection on a map).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupCall {
+    /// Cells asked about.
+    pub asked: usize,
+    /// Of those, the cells the converted dataset holds (the others were
+    /// filtered out at conversion).
+    pub found: usize,
+    /// Of those, the cells scored: all of them, or an even spread of
+    /// `max_cells` when there are more.
+    pub scored: usize,
+    /// Each type the model named, with how many of the scored cells it
+    /// named so: most first, ties in name order.
+    pub types: Vec<(String, usize)>,
+}
+
+/// Predicts the type of the cells of `records` named in `names` (at most
+/// `max_cells` of them, evenly spread) and counts the answers.
+pub fn call_group(
+    m: &TrainedModel,
+    records: &[c2s_data::dataset::SentenceRecord],
+    names: &[String],
+    max_cells: usize,
+    cancel: &AtomicBool,
+) -> Result<GroupCall> {
+    let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let found: Vec<CellInput> = records
+        .iter()
+        .filter(|r| wanted.contains(r.cell_name.as_str()))
+        .map(|r| CellInput {
+            name: &r.cell_name,
+            sentence: &r.sentence,
+        })
+        .collect();
+    let n = found.len().min(max_cells.max(1));
+    let chosen: Vec<CellInput> = (0..n).map(|i| found[i * found.len() / n].clone()).collect();
+    let answers = predict_cells(m, &chosen, false, &[], &|_, _| {}, cancel)?;
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for a in answers {
+        if let Some(t) = a.predicted {
+            *counts.entry(t).or_default() += 1;
+        }
+    }
+    let mut types: Vec<(String, usize)> = counts.into_iter().collect();
+    // Stable: equal counts keep the map's name order.
+    types.sort_by_key(|t| std::cmp::Reverse(t.1));
+    Ok(GroupCall {
+        asked: wanted.len(),
+        found: found.len(),
+        scored: n,
+        types,
+    })
+}
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
