@@ -17,7 +17,8 @@ use c2s_eval::voting::apply_rules;
 use c2s_model::cells::{
     generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest, PredictionRecord,
 };
-use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
+use c2s_model::train::TrainSummary;
+use c2s_model::train_dataset::{prepare_training, Preset, RunPace, TrainRequest};
 use c2s_model::TrainedModel;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -647,7 +648,11 @@ pub(crate) fn dataset_folder(
 
 #[derive(Serialize)]
 pub struct Estimate {
+    /// Calibrated by the earlier runs of the preset on this computer.
     pub seconds: f64,
+    /// What timing one step gave, and how earlier runs corrected it.
+    pub timed_seconds: f64,
+    pub calibration: c2s_model::train_dataset::Calibration,
     pub total_steps: usize,
     pub train_cells: usize,
     pub device: String,
@@ -655,7 +660,18 @@ pub struct Estimate {
     pub width: usize,
 }
 
-/// Times one training step on this computer and scales it to the whole run.
+/// The preset to recommend, given each preset's estimate on this computer
+/// (`estimates`: preset id and seconds), with the engine's rule.
+#[tauri::command]
+pub fn recommend_preset(estimates: Vec<(Preset, f64)>) -> (Preset, f64) {
+    (
+        Preset::recommend(&estimates),
+        Preset::RECOMMENDED_WITHIN_SECONDS,
+    )
+}
+
+/// Times one training step on this computer and scales it to the whole run,
+/// corrected by how long the preset's finished runs here took per step.
 #[tauri::command(async)]
 pub fn estimate_training(
     project_id: i64,
@@ -672,8 +688,23 @@ pub fn estimate_training(
     let req = train_request(&state, &ds, &tmp.path().join("run"), &form).map_err(any_text)?;
     let p = prepare_training(&req).map_err(text)?;
     let (layers, width) = p.model_shape();
+    let paces: Vec<RunPace> = state
+        .store
+        .lock_anyway()
+        .finished_runs()
+        .map_err(text)?
+        .into_iter()
+        .filter_map(|r| {
+            let request: TrainRequest = serde_json::from_value(r.request).ok()?;
+            let summary: TrainSummary = serde_json::from_value(r.summary?).ok()?;
+            RunPace::of(&request, &summary)
+        })
+        .collect();
+    let e = p.calibrated_estimate(&paces).map_err(text)?;
     Ok(Estimate {
-        seconds: p.estimate_seconds().map_err(text)?,
+        seconds: e.seconds,
+        timed_seconds: e.timed_seconds,
+        calibration: e.calibration,
         total_steps: p.total_steps(),
         train_cells: p.train_cells.len(),
         device: p.device_name.clone(),

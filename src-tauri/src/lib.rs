@@ -132,6 +132,7 @@ pub fn run() {
             commands::start_convert,
             commands::project_state,
             commands::estimate_training,
+            commands::recommend_preset,
             commands::map_gene_values,
             commands::call_selected_cells,
             commands::start_training,

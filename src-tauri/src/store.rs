@@ -410,6 +410,11 @@ impl Store {
         self.runs_where("project_id = ?1", project_id)
     }
 
+    /// Runs that ran to the end, any project, latest first.
+    pub fn finished_runs(&self) -> Result<Vec<RunRow>> {
+        self.runs_where("status = 'finished' AND ?1 = ?1", 0)
+    }
+
     /// Runs that stopped before the end (paused or interrupted), any project.
     pub fn resumable_runs(&self) -> Result<Vec<RunRow>> {
         self.runs_where("status IN ('paused', 'interrupted') AND ?1 = ?1", 0)
@@ -555,6 +560,9 @@ mod tests {
             .unwrap();
         assert!(s.resumable_runs().unwrap().is_empty());
         assert_eq!(s.run(r).unwrap().summary.unwrap()["steps"], 40);
+        // Finished runs calibrate the next estimates.
+        let finished = s.finished_runs().unwrap();
+        assert_eq!(finished.iter().map(|f| f.id).collect::<Vec<_>>(), vec![r]);
         s.add_artefact(p.id, "generated", Path::new("/x/g.jsonl"), None)
             .unwrap();
         assert_eq!(s.artefacts(p.id, "generated").unwrap().len(), 1);

@@ -122,6 +122,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   // Train a few steps, close the app mid-run, reopen and resume.
   await click("to-train");
   await waitFor(async () => /^about .* on this computer/.test(await textOf("estimate-quick")), 120_000, "waiting for the time estimate");
+  // Once every preset is timed, one of them is recommended.
+  await waitFor(async () => (await app.driver.findElements(By.css('[data-testid^="recommended-"]'))).length === 1, 180_000, "a recommended preset");
   await click("advanced");
   await type("max-steps", "40");
   await shot("05-train-wizard");
@@ -317,12 +319,13 @@ test("a published model: manager, annotation, tissue question, generated cells",
   await click("nav-chat");
   const kept = await waitFor(async () => {
     const u = await app.driver.findElements(byTest("msg-user"));
-    return u.length >= 3 && u;
+    return u.length >= 4 && u;
   }, 30_000, "waiting for the kept chat");
   assert.match(await kept[0].getText(), /^Generate 3 cells of type /);
   assert.match(await kept[1].getText(), /^What type is this cell \(cell /);
+  assert.match(await kept[2].getText(), /^What type are these [\d,]+ cells \(selected on the map\)\?$/);
   // Sent just before the app was closed: saved at once, not after a delay.
-  assert.equal(await kept[2].getText(), "The cell type of this cell is");
+  assert.equal(await kept[3].getText(), "The cell type of this cell is");
   await shot("12a-chat-kept");
   await click("nav-models");
   await find(`model-${slug}`, 30_000);

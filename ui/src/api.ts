@@ -74,7 +74,11 @@ export interface TrainForm {
 }
 
 export interface Estimate {
+  /** Calibrated by the earlier runs of the preset on this computer. */
   seconds: number;
+  /** What timing one step gave, and how earlier runs corrected it. */
+  timed_seconds: number;
+  calibration: { factor: number; runs: number };
   total_steps: number;
   train_cells: number;
   device: string;
@@ -197,6 +201,8 @@ export const api = {
     invoke<{ cell_name: string; words: string[]; expressed: number }[]>("preview_sentences", { projectId, input }),
   startConvert: (projectId: number, form: ConvertForm) => invoke<number>("start_convert", { projectId, form }),
   projectState: (projectId: number) => invoke<ProjectState>("project_state", { projectId }),
+  /** The engine's recommended preset for these estimates, and the time it aims within. */
+  recommendPreset: (estimates: [string, number][]) => invoke<[string, number]>("recommend_preset", { estimates }),
   estimateTraining: (projectId: number, datasetId: number, form: TrainForm) =>
     invoke<Estimate>("estimate_training", { projectId, datasetId, form }),
   startTraining: (projectId: number, datasetId: number, form: TrainForm) =>

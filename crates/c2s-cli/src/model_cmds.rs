@@ -264,6 +264,14 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
         prepared.labels.len(),
         prepared.device_name
     );
+    // One step timed, as the app's Train screen estimates (the app also
+    // corrects it by earlier runs, which a command line does not keep).
+    let estimated = prepared.estimate_seconds()?;
+    eprintln!(
+        "About {:.0} s on this computer ({} steps), from one timed step",
+        estimated,
+        prepared.total_steps()
+    );
     let pb = ProgressBar::new(0);
     pb.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] step {pos}/{len} (ETA {eta})")
@@ -286,7 +294,9 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
     let s = prepared.run(&report, cancel)?;
     pb.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        let mut v = serde_json::to_value(&s)?;
+        v["estimated_seconds"] = estimated.into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else if s.cancelled {
         println!(
             "Cancelled at step {}; resume with --resume (last checkpoint kept in {}).",

@@ -374,6 +374,11 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         checkpoint_step
     );
     assert_eq!(summary["steps"], 40);
+    // The estimate from one timed step comes with the summary.
+    assert!(
+        summary["estimated_seconds"].as_f64().unwrap() > 0.0,
+        "{summary}"
+    );
     // The loss curve continues: the new entries start right after the checkpoint.
     let after = steps_logged(&run);
     let new = &after[before.len()..];

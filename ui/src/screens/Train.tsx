@@ -3,6 +3,7 @@ import { useEffect, useState } from "react";
 import { api, errorText, type Estimate, type TrainForm } from "../api";
 import { Chart, lossOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
+import { closeness, estimateText } from "../state/estimate";
 import { formatDuration } from "../state/jobs";
 import { useApp } from "../store";
 
@@ -18,7 +19,9 @@ export function Train() {
   const [source, setSource] = useState<"scratch" | "finetune" | "continue">("scratch");
   const [form, setForm] = useState<TrainForm>({ preset: "quick", tasks: ["cell_type_prediction", "cell_type_generation"] });
   const [estimates, setEstimates] = useState<Record<string, Estimate | string>>({});
-  const [active, setActive] = useState<{ job: number; run: number; folder: string } | null>(null);
+  // The engine's recommendation once every preset is timed, and the time it aims within.
+  const [recommended, setRecommended] = useState<{ preset: string; within: number } | null>(null);
+  const [active, setActive] = useState<{ job: number; run: number; folder: string; estimate?: number } | null>(null);
   const [curve, setCurve] = useState<{ train: [number, number][]; validation: [number, number][] } | null>(null);
   const job = active ? jobs[active.job] : undefined;
   const paused = state?.runs.filter((r) => r.status === "paused" || r.status === "interrupted") ?? [];
@@ -36,15 +39,19 @@ export function Train() {
     let stale = false;
     // Wait for typing to settle: each estimate times a real training step.
     const timer = window.setTimeout(async () => {
+      const timed: [string, number][] = [];
       for (const p of PRESETS) {
         if (stale) return;
         try {
           const e = await api.estimateTraining(project.id, dataset.id, { ...form, preset: p.id, max_steps: form.max_steps });
+          timed.push([p.id, e.seconds]);
           if (!stale) setEstimates((s) => ({ ...s, [p.id]: e }));
         } catch (e) {
           if (!stale) setEstimates((s) => ({ ...s, [p.id]: errorText(e) }));
         }
       }
+      const [preset, within] = await api.recommendPreset(timed);
+      if (!stale) setRecommended({ preset, within });
     }, 600);
     return () => {
       stale = true;
@@ -79,7 +86,9 @@ export function Train() {
       const f = { ...form, preset: source === "finetune" ? "fine-tune" : form.preset };
       const s = await api.startTraining(project!.id, dataset!.id, f);
       dispatchJob({ type: "started", id: s.job_id, kind: "train" });
-      setActive({ job: s.job_id, run: s.run_id, folder: s.folder });
+      // The estimate shown at the start, to say afterwards how close it came.
+      const e = estimates[f.preset];
+      setActive({ job: s.job_id, run: s.run_id, folder: s.folder, estimate: typeof e === "object" ? e.seconds : undefined });
       setCurve(null);
     } catch (e) {
       notify(errorText(e), true);
@@ -189,12 +198,17 @@ export function Train() {
                     <label key={p.id} className="check preset">
                       <input type="radio" checked={form.preset === p.id} onChange={() => setForm({ ...form, preset: p.id })} data-testid={`preset-${p.id}`} />
                       <strong>{p.name}</strong> — {p.text}
+                      {recommended?.preset === p.id && (
+                        <span
+                          className="tag"
+                          data-testid={`recommended-${p.id}`}
+                          title={`The most thorough choice that should finish within ${formatDuration(recommended.within)} on this computer: a model soon, to see whether the cells are worth a longer run`}
+                        >
+                          recommended
+                        </span>
+                      )}
                       <div className="muted small" data-testid={`estimate-${p.id}`}>
-                        {e === undefined
-                          ? "timing a step on this computer…"
-                          : typeof e === "string"
-                            ? e
-                            : `about ${formatDuration(e.seconds)} on this computer (${e.device}; ${e.total_steps.toLocaleString(numberLocale)} steps over ${e.train_cells.toLocaleString(numberLocale)} cells)`}
+                        {e === undefined ? "timing a step on this computer…" : typeof e === "string" ? e : estimateText(e)}
                       </div>
                     </label>
                   );
@@ -278,6 +292,11 @@ export function Train() {
                 {job.result.summary.steps} steps in {formatDuration(job.result.summary.seconds)}; best validation loss{" "}
                 {job.result.summary.best_val_loss?.toFixed(3) ?? "–"}.
               </p>
+              {active?.estimate != null && job.result.summary.resumed_from_step === 0 && (
+                <p className="muted small" data-testid="estimate-closeness">
+                  {closeness(active.estimate, job.result.summary.seconds)}
+                </p>
+              )}
               {job.result.summary.resumed_from_step > 0 && (
                 <p data-testid="resumed-from" data-step={job.result.summary.resumed_from_step}>
                   Continued from the checkpoint at step {job.result.summary.resumed_from_step}.

@@ -1,4 +1,5 @@
 // The chat with a model: the messages and the cells streaming into them.
+import { numberLocale } from "./format";
 
 export interface Word {
   gene: string;
@@ -199,6 +200,7 @@ export function parseRequest(
 export function groupText(c: GroupCall): string {
   if (!c.found) return "None of these cells is in the converted dataset (they were filtered out), so the model cannot be asked about them.";
   const pct = (n: number) => `${Math.round((100 * n) / c.scored)} %`;
+  const num = (n: number) => n.toLocaleString(numberLocale);
   const [top, ...rest] = c.types;
   const lead =
     c.types.length === 1
@@ -210,8 +212,8 @@ export function groupText(c: GroupCall): string {
         : `A mix: the model calls ${top[1]} of ${c.scored} cells (${pct(top[1])}) ${top[0]}.`;
   const others = rest.length ? ` Then ${rest.map(([t, n]) => `${t} ${n} (${pct(n)})`).join(", ")}.` : "";
   const notes = [
-    c.found < c.asked ? `${c.asked - c.found} of the ${c.asked} selected cells were filtered out at conversion.` : "",
-    c.scored < c.found ? `Asked about an even spread of ${c.scored} of the ${c.found} cells.` : "",
+    c.found < c.asked ? `${num(c.asked - c.found)} of the ${num(c.asked)} selected cells were filtered out at conversion.` : "",
+    c.scored < c.found ? `Asked about an even spread of ${num(c.scored)} of the ${num(c.found)} cells.` : "",
   ].filter(Boolean);
   return `${lead}${others}${notes.length ? ` ${notes.join(" ")}` : ""}`;
 }

@@ -130,7 +130,7 @@ struct TrainerState {
     options_seed: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TrainSummary {
     pub steps: usize,
     pub total_steps: usize,

@@ -40,6 +40,33 @@ pub enum Preset {
     FineTune,
 }
 
+impl Preset {
+    /// The presets that train a model from scratch, least thorough first.
+    pub const FROM_SCRATCH: [Preset; 3] = [Preset::Quick, Preset::Standard, Preset::Thorough];
+
+    /// The longest run a preset is recommended for: a coffee break. A
+    /// thorough run names types better (on the demo, standard 0.943 on
+    /// validation cells against quick's 0.883), but a first model in hours
+    /// teaches a newcomer nothing sooner.
+    pub const RECOMMENDED_WITHIN_SECONDS: f64 = 20.0 * 60.0;
+
+    /// The most thorough from-scratch preset whose estimate (`estimates`:
+    /// seconds per preset on this computer) fits in
+    /// RECOMMENDED_WITHIN_SECONDS; Quick when none does.
+    pub fn recommend(estimates: &[(Preset, f64)]) -> Preset {
+        Self::FROM_SCRATCH
+            .iter()
+            .rev()
+            .copied()
+            .find(|p| {
+                estimates
+                    .iter()
+                    .any(|(q, s)| q == p && *s <= Self::RECOMMENDED_WITHIN_SECONDS)
+            })
+            .unwrap_or(Preset::Quick)
+    }
+}
+
 /// Everything a training run needs; `None` fields take the preset's value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainRequest {
@@ -367,6 +394,20 @@ impl PreparedTraining {
         Ok(step * 1.35 * self.total_steps() as f64)
     }
 
+    /// `estimate_seconds` corrected by how long earlier runs of this preset
+    /// on this computer took per step against the step timed now (`past`:
+    /// their paces, latest first).
+    pub fn calibrated_estimate(&self, past: &[RunPace]) -> Result<CalibratedEstimate> {
+        let timed = self.estimate_seconds()?;
+        let steps = self.total_steps().max(1) as f64;
+        let calibration = Calibration::of(timed / steps, self.request.preset, past);
+        Ok(CalibratedEstimate {
+            seconds: timed * calibration.factor,
+            timed_seconds: timed,
+            calibration,
+        })
+    }
+
     /// Trains, reporting progress; a cancel stops at the next step with a
     /// checkpoint to resume from. The model card is written when it finishes.
     pub fn run(
@@ -414,5 +455,176 @@ impl PreparedTraining {
             .write(&s.model_dir)?;
         }
         Ok(s)
+    }
+}
+
+/// How long a finished run's steps took, for calibrating later estimates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunPace {
+    pub preset: Preset,
+    /// Wall seconds per step, validation and checkpoints included.
+    pub seconds_per_step: f64,
+}
+
+impl RunPace {
+    /// The pace of the run `request` that ended with `summary`; `None` when
+    /// it took no step (or no time) since it last started.
+    pub fn of(request: &TrainRequest, summary: &crate::train::TrainSummary) -> Option<RunPace> {
+        let steps = summary.steps.checked_sub(summary.resumed_from_step)?;
+        (steps > 0 && summary.seconds > 0.0).then(|| RunPace {
+            preset: request.preset,
+            seconds_per_step: summary.seconds / steps as f64,
+        })
+    }
+}
+
+/// How the timed step compares with what runs took on this computer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Calibration {
+    /// Seconds a step took over seconds the timing gave (1: no history).
+    pub factor: f64,
+    /// Earlier runs of the preset it was learned from.
+    pub runs: usize,
+}
+
+impl Calibration {
+    /// Runs it learns from: the preset's latest.
+    pub const RUNS: usize = 5;
+    /// The factor stays within these (a run slowed by other work, or one
+    /// stopped after a few steps, says little about the next).
+    pub const RANGE: (f64, f64) = (0.25, 4.0);
+
+    /// The median, over the preset's latest runs in `past` (latest first),
+    /// of their seconds per step over `timed_per_step`.
+    pub fn of(timed_per_step: f64, preset: Preset, past: &[RunPace]) -> Calibration {
+        let mut ratios: Vec<f64> = past
+            .iter()
+            .filter(|p| p.preset == preset && p.seconds_per_step.is_finite())
+            .take(Self::RUNS)
+            .map(|p| p.seconds_per_step / timed_per_step)
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .collect();
+        if ratios.is_empty() {
+            return Calibration {
+                factor: 1.0,
+                runs: 0,
+            };
+        }
+        ratios.sort_by(f64::total_cmp);
+        let n = ratios.len();
+        let median = if n % 2 == 1 {
+            ratios[n / 2]
+        } else {
+            (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+        };
+        Calibration {
+            factor: median.clamp(Self::RANGE.0, Self::RANGE.1),
+            runs: n,
+        }
+    }
+}
+
+/// A run's estimated length on this computer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CalibratedEstimate {
+    /// The estimate after calibration.
+    pub seconds: f64,
+    /// What timing one step gave, before calibration.
+    pub timed_seconds: f64,
+    pub calibration: Calibration,
+}
+
+#[cfg(test)]
+mod calibration_tests {
+    use super::*;
+
+    fn pace(preset: Preset, s: f64) -> RunPace {
+        RunPace {
+            preset,
+            seconds_per_step: s,
+        }
+    }
+
+    #[test]
+    fn the_most_thorough_preset_within_twenty_minutes_is_recommended() {
+        use Preset::*;
+        let min = 60.0;
+        assert_eq!(
+            Preset::recommend(&[
+                (Quick, 6.0 * min),
+                (Standard, 41.0 * min),
+                (Thorough, 3.0 * 60.0 * min)
+            ]),
+            Quick
+        );
+        assert_eq!(
+            Preset::recommend(&[
+                (Quick, 0.2 * min),
+                (Standard, 2.0 * min),
+                (Thorough, 9.0 * min)
+            ]),
+            Thorough
+        );
+        assert_eq!(
+            Preset::recommend(&[
+                (Quick, 3.0 * min),
+                (Standard, 19.0 * min),
+                (Thorough, 25.0 * min)
+            ]),
+            Standard
+        );
+        // Nothing fits, or nothing known: the quick one.
+        assert_eq!(Preset::recommend(&[(Quick, 90.0 * min)]), Quick);
+        assert_eq!(Preset::recommend(&[]), Quick);
+    }
+
+    #[test]
+    fn the_factor_is_the_median_of_the_presets_latest_runs() {
+        let none = Calibration::of(0.1, Preset::Quick, &[]);
+        assert_eq!((none.factor, none.runs), (1.0, 0));
+        let past = [
+            pace(Preset::Quick, 0.15),
+            pace(Preset::Standard, 1.0),
+            pace(Preset::Quick, 0.12),
+            pace(Preset::Quick, 0.2),
+        ];
+        let c = Calibration::of(0.1, Preset::Quick, &past);
+        assert_eq!(c.runs, 3);
+        assert!((c.factor - 1.5).abs() < 1e-12, "{}", c.factor);
+        // Even count: the mean of the middle two.
+        let c = Calibration::of(0.1, Preset::Quick, &past[..3]);
+        assert!((c.factor - 1.35).abs() < 1e-12, "{}", c.factor);
+        // Only the latest five count.
+        let mut many = vec![pace(Preset::Quick, 0.3); 5];
+        many.extend(vec![pace(Preset::Quick, 0.1); 10]);
+        assert!((Calibration::of(0.1, Preset::Quick, &many).factor - 3.0).abs() < 1e-12);
+        // Bounded, and bad paces ignored.
+        assert_eq!(
+            Calibration::of(0.1, Preset::Quick, &[pace(Preset::Quick, 100.0)]).factor,
+            4.0
+        );
+        let odd = [pace(Preset::Quick, f64::NAN), pace(Preset::Quick, 0.0)];
+        assert_eq!(Calibration::of(0.1, Preset::Quick, &odd).runs, 0);
+    }
+
+    #[test]
+    fn a_runs_pace_counts_the_steps_since_it_last_started() {
+        let req = TrainRequest::new(Path::new("d"), Path::new("o"), Preset::Standard);
+        let summary = |steps, resumed, seconds| crate::train::TrainSummary {
+            steps,
+            total_steps: 100,
+            final_train_loss: 1.0,
+            best_val_loss: None,
+            stopped_early: false,
+            cancelled: false,
+            resumed_from_step: resumed,
+            seconds,
+            model_dir: PathBuf::new(),
+        };
+        let p = RunPace::of(&req, &summary(100, 40, 30.0)).unwrap();
+        assert_eq!(p.preset, Preset::Standard);
+        assert!((p.seconds_per_step - 0.5).abs() < 1e-12);
+        assert!(RunPace::of(&req, &summary(40, 40, 3.0)).is_none());
+        assert!(RunPace::of(&req, &summary(10, 0, 0.0)).is_none());
     }
 }
