@@ -670,7 +670,7 @@ pub fn recommend_preset(estimates: Vec<(Preset, f64)>) -> (Preset, f64) {
     )
 }
 
-/// Times one training step on this computer and scales it to the whole run,
+/// Times a few training steps on this computer and scales them to the run,
 /// corrected by how long the preset's finished runs here took per step.
 #[tauri::command(async)]
 pub fn estimate_training(

@@ -264,11 +264,11 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
         prepared.labels.len(),
         prepared.device_name
     );
-    // One step timed, as the app's Train screen estimates (the app also
+    // Steps timed, as the app's Train screen estimates (the app also
     // corrects it by earlier runs, which a command line does not keep).
     let estimated = prepared.estimate_seconds()?;
     eprintln!(
-        "About {:.0} s on this computer ({} steps), from one timed step",
+        "About {:.0} s on this computer ({} steps), from a few timed steps",
         estimated,
         prepared.total_steps()
     );
