@@ -53,31 +53,11 @@ impl LayerKv {
     }
 }
 
-impl Clone for LayerKv {
-    /// A copy of the filled positions: the buffers are written in place, so
-    /// two caches must never share them.
-    fn clone(&self) -> Self {
-        let copy = |buf: &Tensor| {
-            buf.narrow(2, 0, self.len)
-                .and_then(|t| t.contiguous())
-                .and_then(|t| t.copy())
-        };
-        match (copy(&self.k), copy(&self.v)) {
-            (Ok(k), Ok(v)) => LayerKv {
-                k,
-                v,
-                len: self.len,
-            },
-            // Copying a tensor fails only when its device does (out of
-            // memory); Clone cannot return an error.
-            (Err(e), _) | (_, Err(e)) => panic!("copying a KV cache: {e}"),
-        }
-    }
-}
-
 /// Keys and values of the positions already seen, for every layer. A layer
-/// with a sliding window keeps only the keys its next queries can see.
-#[derive(Debug, Clone, Default)]
+/// with a sliding window keeps only the keys its next queries can see. Not
+/// `Clone`: its buffers are written in place, so two caches must never share
+/// them (`repeat_rows` copies one).
+#[derive(Debug, Default)]
 pub struct KvCache {
     layers: Vec<LayerSlot>,
     /// Positions seen so far (a sliding layer may hold fewer).
@@ -87,7 +67,7 @@ pub struct KvCache {
 impl KvCache {
     pub fn new(n_layer: usize) -> Self {
         KvCache {
-            layers: vec![None; n_layer],
+            layers: (0..n_layer).map(|_| None).collect(),
             seen: 0,
         }
     }
@@ -300,20 +280,21 @@ mod tests {
         let l = slot.as_ref().unwrap();
         assert_eq!(l.len(), 45);
         assert!(l.k.dim(2).unwrap() >= 45);
-        // A clone is a copy: appending to one leaves the other as it was.
-        let mut copy = slot.clone();
-        append(Some(&mut copy), kv(2, 1, -5.0), kv(2, 1, -5.0)).unwrap();
-        let (k, _) = append(Some(&mut slot), kv(2, 1, 7.0), kv(2, 1, 7.0)).unwrap();
-        assert_eq!(values(&k.narrow(2, 45, 1).unwrap()), values(&kv(2, 1, 7.0)));
-        assert_eq!(copy.as_ref().unwrap().len(), 46);
-        // repeat_rows copies the filled positions only.
+        // repeat_rows copies the filled positions only, and appending to
+        // the copy leaves the original as it was.
         let cache = KvCache {
             layers: vec![slot],
-            seen: 46,
+            seen: 45,
         };
-        let rows = cache.repeat_rows(3).unwrap();
-        let l = rows.layers[0].as_ref().unwrap();
-        assert_eq!(l.k.dims(), &[6, 2, 46, 3]);
+        let mut rows = cache.repeat_rows(3).unwrap();
+        assert_eq!(rows.layers[0].as_ref().unwrap().k.dims(), &[6, 2, 45, 3]);
+        append(Some(&mut rows.layers[0]), kv(6, 1, -5.0), kv(6, 1, -5.0)).unwrap();
+        let original = cache.layers[0].as_ref().unwrap();
+        assert_eq!(original.len(), 45);
+        assert_eq!(
+            values(&original.filled(&original.k).unwrap()),
+            values(joined.as_ref().unwrap())
+        );
     }
 
     #[test]
