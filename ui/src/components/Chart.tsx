@@ -124,6 +124,12 @@ export function Chart({
   );
 }
 
+/** Text from the user's files (cell names, labels, genes) for a tooltip,
+ * which ECharts renders as HTML. */
+export function escapeHtml(s: string): string {
+  return echarts.format.encodeHTML(String(s));
+}
+
 /** The value at quantile `q` of `v` (sorted copy; linear between ranks). */
 function quantile(v: number[], q: number) {
   const s = [...v].sort((a, b) => a - b);
@@ -193,7 +199,11 @@ export function scatterOption(
       const parts = gene
         ? [cell(i), labelOf(i), `${gene.name}: ${gene.values[i] > 0 ? gene.values[i].toFixed(2) : "not expressed"}`]
         : [cell(i), p.seriesName];
-      return parts.filter((s) => s).join("<br/>");
+      // The tooltip is HTML: names and labels come from the user's file.
+      return parts
+        .filter((s) => s)
+        .map(escapeHtml)
+        .join("<br/>");
     },
   };
   const frame = {

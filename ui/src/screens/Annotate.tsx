@@ -1,7 +1,7 @@
 import { numberLocale } from "../state/format";
 import { useEffect, useMemo, useState } from "react";
 import { api, errorText, type AnnotationPlan, type AnnotationRules, type Candidates, type CellMap } from "../api";
-import { barOption, Chart, scatterOption } from "../components/Chart";
+import { barOption, Chart, escapeHtml, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { projectColours } from "../state/colours";
 import { defaultConvertForm } from "../state/forms";
@@ -325,7 +325,7 @@ export function Annotate() {
                   option={{
                     tooltip: {
                       formatter: (q: any) =>
-                        `${conf.confusion[q.value[1]][q.value[0]]} of ${conf.confusion[q.value[1]].reduce((a: number, b: number) => a + b, 0)} ${conf.labels[q.value[1]]} cells answered ${conf.labels[q.value[0]]}`,
+                        `${conf.confusion[q.value[1]][q.value[0]]} of ${conf.confusion[q.value[1]].reduce((a: number, b: number) => a + b, 0)} ${escapeHtml(conf.labels[q.value[1]])} cells answered ${escapeHtml(conf.labels[q.value[0]])}`,
                     },
                     grid: { left: 160, right: 20, top: 20, bottom: 130 },
                     xAxis: { type: "category", data: conf.labels, name: "answer", nameLocation: "middle", nameGap: 110, axisLabel: { rotate: 45, interval: 0 } },

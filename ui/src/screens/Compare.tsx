@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { api, errorText } from "../api";
-import { Chart, lossOption, scatterOption } from "../components/Chart";
+import { Chart, escapeHtml, lossOption, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { projectColours } from "../state/colours";
 import { generatedVerdict, predictionVerdict } from "../state/verdict";
@@ -203,7 +203,7 @@ export function Compare() {
                           left: "center",
                           textStyle: { fontSize: 14 },
                         },
-                        tooltip: { trigger: "item", formatter: (q: any) => `${q.data[2]}: real ${q.data[0].toFixed(2)}, generated ${q.data[1].toFixed(2)}` },
+                        tooltip: { trigger: "item", formatter: (q: any) => `${escapeHtml(q.data[2])}: real ${q.data[0].toFixed(2)}, generated ${q.data[1].toFixed(2)}` },
                         grid: { left: 50, right: 20, top: 40, bottom: 45 },
                         xAxis: { name: "real", nameLocation: "middle", nameGap: 25 },
                         yAxis: { name: "generated", nameLocation: "middle", nameGap: 30 },
