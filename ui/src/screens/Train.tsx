@@ -50,8 +50,13 @@ export function Train() {
           if (!stale) setEstimates((s) => ({ ...s, [p.id]: errorText(e) }));
         }
       }
-      const [preset, within] = await api.recommendPreset(timed);
-      if (!stale) setRecommended({ preset, within });
+      try {
+        const [preset, within] = await api.recommendPreset(timed);
+        if (!stale) setRecommended({ preset, within });
+      } catch {
+        // No recommendation is better than a wrong one.
+        if (!stale) setRecommended(null);
+      }
     }, 600);
     return () => {
       stale = true;
@@ -208,7 +213,7 @@ export function Train() {
                         </span>
                       )}
                       <div className="muted small" data-testid={`estimate-${p.id}`}>
-                        {e === undefined ? "timing a step on this computer…" : typeof e === "string" ? e : estimateText(e)}
+                        {e === undefined ? "timing a few steps on this computer…" : typeof e === "string" ? e : estimateText(e)}
                       </div>
                     </label>
                   );
