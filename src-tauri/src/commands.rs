@@ -358,7 +358,7 @@ pub fn start_dataset_map(
         ctx.progress(what, 1, stages, Value::Null);
         let map = match c2s_eval::cell_map::cell_map(
             &sample.cells,
-            sample.n_genes,
+            sample.genes.len(),
             umap,
             opts.seed,
             &ctx.cancel,

@@ -195,7 +195,6 @@ pub struct FileSample {
     pub names: Vec<String>,
     /// Expression per sampled cell, columns numbered as the file's genes.
     pub cells: Vec<ExpressionRow>,
-    pub n_genes: usize,
     /// The genes as sentences write them (upper case), numbered as the
     /// columns of `cells`.
     pub genes: Vec<String>,
@@ -264,7 +263,6 @@ pub fn sample_file_expression(
         names: rows.iter().map(|&r| p.ad.obs.index[r].clone()).collect(),
         rows,
         cells,
-        n_genes: p.genes.words.len(),
         genes: p.genes.words,
         n_cells_in_file: p.ad.n_obs(),
         labels,

@@ -995,9 +995,9 @@ fn a_genes_values_in_a_sample_are_its_column_in_any_case() {
     let file = data("wu2020-tcells-200.h5ad");
     let s = c2s_data::expression::sample_file_expression(&file, &InputOptions::default(), 80, None)
         .unwrap();
-    assert_eq!(s.genes.len(), s.n_genes);
+    assert!(!s.genes.is_empty());
     // The most often expressed gene of the sample.
-    let mut counts = vec![0usize; s.n_genes];
+    let mut counts = vec![0usize; s.genes.len()];
     for row in &s.cells {
         for &(j, _) in row {
             counts[j as usize] += 1;

@@ -7,6 +7,7 @@ import { projectColours } from "../state/colours";
 import { defaultConvertForm } from "../state/forms";
 import { formatDuration } from "../state/jobs";
 import { predictionVerdict, rowShares, type PredictionReport } from "../state/verdict";
+import { useLatestJob } from "../state/useLatestJob";
 import { useApp } from "../store";
 
 export function Annotate() {
@@ -403,29 +404,13 @@ export function Annotate() {
 
 /** A map of the dataset's cells (a sample, as on the Dataset screen) coloured by each cell's final answer. */
 function AnswerMap({ predictions, labelColumn }: { predictions: string; labelColumn: string }) {
-  const { project, opened, convertForm, jobs, dispatchJob } = useApp();
-  const [jobId, setJobId] = useState<number | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { project, opened, convertForm, jobs } = useApp();
   const input = convertForm?.input ?? (opened ? defaultConvertForm(opened.inspection).input : null);
-  useEffect(() => {
-    if (!project || !input) return;
-    let stale = false;
-    let id: number | null = null;
-    setError(null);
-    api
-      .startDatasetMap(project.source_path, input, null, "pca", 5000, predictions)
-      .then((j) => {
-        id = j;
-        if (stale) return api.cancelJob(j);
-        dispatchJob({ type: "started", id: j, kind: "map" });
-        setJobId(j);
-      })
-      .catch((e) => !stale && setError(errorText(e)));
-    return () => {
-      stale = true;
-      if (id != null) api.cancelJob(id);
-    };
-  }, [predictions, project?.id]);
+  const { jobId, error } = useLatestJob(
+    project && input ? () => api.startDatasetMap(project.source_path, input, null, "pca", 5000, predictions) : null,
+    "map",
+    [predictions, project?.id],
+  );
   const job = jobId != null ? jobs[jobId] : undefined;
   const map = job?.status === "ok" ? (job.result as CellMap) : null;
   const option = useMemo(

@@ -5,16 +5,15 @@ import { barOption, Chart, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { projectColours } from "../state/colours";
 import { labelCandidates, applyFix } from "../state/forms";
+import { useLatestJob } from "../state/useLatestJob";
 import { useApp } from "../store";
 
 export function Dataset() {
-  const { opened, convertForm, setConvertForm, go, jobs, dispatchJob, state } = useApp();
+  const { opened, convertForm, setConvertForm, go, jobs, state } = useApp();
   const [column, setColumn] = useState<string>("");
   const [method, setMethod] = useState("pca");
   const [maxCells, setMaxCells] = useState(5000);
   const [map, setMap] = useState<CellMap | null>(null);
-  const [mapError, setMapError] = useState<string | null>(null);
-  const [mapJob, setMapJob] = useState<number | null>(null);
   // Colour by a gene: what is typed, and the chosen gene's values.
   const [geneText, setGeneText] = useState("");
   const [gene, setGene] = useState<{ name: string; values: number[] } | null>(null);
@@ -28,25 +27,15 @@ export function Dataset() {
   }, [opened]);
 
   // Each map is a background job; a newer request stops the one before.
-  useEffect(() => {
-    if (!convertForm) return;
-    let stale = false;
-    let id: number | null = null;
-    setMapError(null);
-    api
-      .startDatasetMap(i.path, convertForm.input, column || null, method, maxCells)
-      .then((j) => {
-        id = j;
-        if (stale) return api.cancelJob(j);
-        dispatchJob({ type: "started", id: j, kind: "map" });
-        setMapJob(j);
-      })
-      .catch((e) => !stale && setMapError(errorText(e)));
-    return () => {
-      stale = true;
-      if (id != null) api.cancelJob(id);
-    };
-  }, [i.path, column, method, maxCells, convertForm?.input.matrix, convertForm?.input.gene_column]);
+  const {
+    jobId: mapJob,
+    error: mapError,
+    setError: setMapError,
+  } = useLatestJob(
+    convertForm ? () => api.startDatasetMap(i.path, convertForm.input, column || null, method, maxCells) : null,
+    "map",
+    [i.path, column, method, maxCells, convertForm?.input.matrix, convertForm?.input.gene_column],
+  );
 
   const mapJobState = mapJob != null ? jobs[mapJob] : undefined;
   useEffect(() => {

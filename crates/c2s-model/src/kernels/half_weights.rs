@@ -188,19 +188,25 @@ fn block_kernel() -> BlockKernel {
         && std::arch::is_x86_feature_detected!("f16c")
     {
         return |ws, x, k, out| {
-            for (o, w) in out.chunks_mut(x.len() / k).zip(ws.chunks(k)) {
-                for (o, xr) in o.iter_mut().zip(x.chunks(k)) {
-                    // SAFETY: the CPU has the features the function is compiled for.
-                    *o = unsafe { dot_avx2(w, xr) };
-                }
-            }
+            // SAFETY: the CPU has the features the function is compiled for.
+            each_pair(ws, x, k, out, |w, xr| unsafe { dot_avx2(w, xr) })
         };
     }
-    |ws, x, k, out| {
-        for (o, w) in out.chunks_mut(x.len() / k).zip(ws.chunks(k)) {
-            for (o, xr) in o.iter_mut().zip(x.chunks(k)) {
-                *o = dot_portable(w, xr);
-            }
+    |ws, x, k, out| each_pair(ws, x, k, out, dot_portable)
+}
+
+/// Every weight row of `ws` times every activation row of `x` by `dot`,
+/// into `out` (`[rows, m]`): the kernels without tiles.
+fn each_pair(
+    ws: &[f16],
+    x: &[f32],
+    k: usize,
+    out: &mut [f32],
+    dot: impl Fn(&[f16], &[f32]) -> f32,
+) {
+    for (o, w) in out.chunks_mut(x.len() / k).zip(ws.chunks(k)) {
+        for (o, xr) in o.iter_mut().zip(x.chunks(k)) {
+            *o = dot(w, xr);
         }
     }
 }
@@ -317,12 +323,10 @@ unsafe fn dot_avx512(w: &[f16], x: &[f32]) -> f32 {
 #[target_feature(enable = "avx512f")]
 unsafe fn block_avx512(ws: &[f16], x: &[f32], k: usize, out: &mut [f32]) {
     let m = x.len() / k;
+    // SAFETY: the caller's CPU has AVX-512F.
+    let dot = |w: &[f16], xr: &[f32]| unsafe { dot_avx512(w, xr) };
     if m == 1 {
-        for (o, w) in out.iter_mut().zip(ws.chunks(k)) {
-            // SAFETY: the caller's CPU has AVX-512F.
-            *o = unsafe { dot_avx512(w, x) };
-        }
-        return;
+        return each_pair(ws, x, k, out, dot);
     }
     let whole_tiles = ws.len() / k / 4;
     for t in 0..whole_tiles {
@@ -344,12 +348,7 @@ unsafe fn block_avx512(ws: &[f16], x: &[f32], k: usize, out: &mut [f32]) {
     }
     // Weight rows past the last whole tile, one dot product at a time.
     let done = whole_tiles * 4;
-    for (j, w) in ws.chunks(k).enumerate().skip(done) {
-        for (r, xr) in x.chunks(k).enumerate() {
-            // SAFETY: the caller's CPU has AVX-512F.
-            out[j * m + r] = unsafe { dot_avx512(w, xr) };
-        }
-    }
+    each_pair(&ws[done * k..], x, k, &mut out[done * m..], dot);
 }
 
 /// 4 weight rows (`w`, `[4, k]`) times activation rows `x0..x0 + R` (the
