@@ -134,6 +134,64 @@ pub fn choose_path(
     }))
 }
 
+/// Window tests set `C2S_STUDIO_SHOWN` to a file that "Show in folder"
+/// appends its path to instead of opening a file manager (there is none
+/// under Xvfb).
+const TEST_SHOWN: &str = "C2S_STUDIO_SHOWN";
+
+/// "Show in folder": the folder that holds `path` (a file the app wrote, or
+/// one the page may name) in the system's file manager.
+#[tauri::command(async)]
+pub fn show_in_folder(path: String, state: State<'_, AppState>) -> CmdResult<()> {
+    let p = checked(&state, &path)?;
+    if !p.exists() {
+        return Err(format!("{} is no longer there.", p.display()));
+    }
+    if let Some(log) = std::env::var_os(TEST_SHOWN) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| e.to_string())?;
+        return writeln!(f, "{}", p.display()).map_err(|e| e.to_string());
+    }
+    reveal(&p).map_err(|e| {
+        format!(
+            "The file manager could not be opened ({e}). The file is at {}",
+            p.display()
+        )
+    })
+}
+
+/// Opens the file manager at `path`, by the platform's own command (the
+/// opener plugin would add 35 crates, a D-Bus stack among them, for this).
+fn reveal(path: &Path) -> std::io::Result<()> {
+    use std::process::Command;
+    let folder = if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(path)
+    };
+    let mut cmd = if cfg!(target_os = "macos") {
+        let mut c = Command::new("open");
+        c.arg("-R").arg(path);
+        c
+    } else if cfg!(windows) {
+        let mut c = Command::new("explorer");
+        c.arg(format!("/select,{}", path.display()));
+        c
+    } else {
+        let mut c = Command::new("xdg-open");
+        c.arg(folder);
+        c
+    };
+    // The file manager outlives the call; reap it on a thread, so no zombie stays.
+    let mut child = cmd.spawn()?;
+    std::thread::spawn(move || child.wait());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

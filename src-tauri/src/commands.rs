@@ -298,6 +298,9 @@ pub struct CellMapData {
     pub genes: Vec<String>,
     /// Each point's cell name, for the tooltips.
     pub names: Vec<String>,
+    /// With predictions: each point's confidence in its answer (none for a
+    /// cell not annotated or answered freely), to colour the map by.
+    pub confidences: Option<Vec<Option<f64>>>,
 }
 
 /// Cells a map shows unless asked for more: a quick first look.
@@ -335,11 +338,16 @@ pub fn start_dataset_map(
         ctx.progress("reading cells", 0, stages, Value::Null);
         // Read in the job, not on the window's thread: a large dataset's
         // predictions take a while.
-        let answers: Option<HashMap<String, String>> = match &predictions {
+        let answers: Option<HashMap<String, (String, Option<f64>)>> = match &predictions {
             Some(p) => Some(
                 c2s_model::cells::read_predictions(p)?
                     .iter()
-                    .filter_map(|r| Some((r.cell_name.clone(), r.final_answer()?.to_string())))
+                    .filter_map(|r| {
+                        Some((
+                            r.cell_name.clone(),
+                            (r.final_answer()?.to_string(), r.confidence),
+                        ))
+                    })
                     .collect(),
             ),
             None => None,
@@ -393,7 +401,7 @@ pub fn start_dataset_map(
                         .iter()
                         .map(|n| {
                             a.get(n)
-                                .cloned()
+                                .map(|(answer, _)| answer.clone())
                                 .unwrap_or_else(|| "(not annotated)".into())
                         })
                         .collect(),
@@ -409,6 +417,13 @@ pub fn start_dataset_map(
                 g
             },
             names: sample.names.clone(),
+            confidences: answers.as_ref().map(|a| {
+                sample
+                    .names
+                    .iter()
+                    .map(|n| a.get(n).and_then(|(_, c)| *c))
+                    .collect()
+            }),
         };
         samples.put(ctx.id, sample);
         Ok(Outcome::Ok(serde_json::to_value(data)?))
@@ -577,7 +592,7 @@ pub fn project_state(project_id: i64, state: State<'_, AppState>) -> CmdResult<P
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct TrainForm {
     /// quick, standard, thorough or fine-tune
-    pub preset: String,
+    pub preset: Preset,
     /// Fine-tune: a Hugging Face model folder.
     pub base: Option<String>,
     pub label: Option<String>,
@@ -598,13 +613,7 @@ fn train_request(
     output: &Path,
     f: &TrainForm,
 ) -> anyhow::Result<TrainRequest> {
-    let preset = match f.preset.as_str() {
-        "quick" => Preset::Quick,
-        "standard" => Preset::Standard,
-        "thorough" => Preset::Thorough,
-        "fine-tune" => Preset::FineTune,
-        other => anyhow::bail!("unknown preset `{other}`"),
-    };
+    let preset = f.preset;
     let mut r = TrainRequest::new(dataset, output, preset);
     r.base = f.base.clone().filter(|b| !b.is_empty());
     if preset == Preset::FineTune && r.base.is_none() {
@@ -658,6 +667,13 @@ pub struct Estimate {
     pub device: String,
     pub layers: usize,
     pub width: usize,
+}
+
+/// The from-scratch presets as the Train screen offers them (the engine's
+/// words and settings).
+#[tauri::command]
+pub fn train_presets() -> Vec<c2s_model::train_dataset::PresetInfo> {
+    Preset::FROM_SCRATCH.iter().map(|p| p.describe()).collect()
 }
 
 /// The preset to recommend, given each preset's estimate on this computer
@@ -1077,6 +1093,24 @@ pub fn start_generate(
         };
         Ok(Outcome::Ok(generated_result(&g, &model.card.genes)))
     }))
+}
+
+/// Marker genes of each type of the dataset's label `column`: the chat marks
+/// them in generated cells of that type.
+#[tauri::command(async)]
+pub fn marker_genes(
+    project_id: i64,
+    dataset_id: i64,
+    column: String,
+    state: State<'_, AppState>,
+) -> CmdResult<std::collections::BTreeMap<String, Vec<c2s_data::markers::Marker>>> {
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    let records = c2s_data::dataset::read_dataset(&ds).map_err(text)?;
+    Ok(c2s_data::markers::marker_genes(
+        &records,
+        &column,
+        &c2s_data::markers::MarkerOptions::default(),
+    ))
 }
 
 /// Generated cells as the chat shows them: each word marked as one of the

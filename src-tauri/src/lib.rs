@@ -122,6 +122,7 @@ pub fn run() {
         })
         .invoke_handler(tauri::generate_handler![
             access::choose_path,
+            access::show_in_folder,
             commands::app_info,
             commands::about,
             commands::recent_projects,
@@ -155,6 +156,8 @@ pub fn run() {
             commands::save_annotated,
             commands::save_annotated_as,
             commands::save_export,
+            commands::marker_genes,
+            commands::train_presets,
             commands::export_predictions,
             commands::run_model_dir,
             published_commands::published_models,

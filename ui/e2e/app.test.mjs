@@ -9,15 +9,27 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { By } from "selenium-webdriver";
-import { alive, app, application, byTest, click, find, invokeFromPage, launch, pick, startDriver, stopDriver, textOf, type, waitFor } from "./driver.mjs";
+import { accessibilityViolations, alive, app, application, byTest, click, find, invokeFromPage, launch, pick, startDriver, stopDriver, textOf, type, waitFor } from "./driver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shots = path.join(here, "screenshots");
 let home;
 
+/** Serious or critical accessibility problems axe-core found at each screenshot. */
+const inaccessible = [];
+
+/** A screenshot of the window, and an accessibility check of what it shows. */
 async function shot(name) {
   fs.mkdirSync(shots, { recursive: true });
   fs.writeFileSync(path.join(shots, `${name}.png`), await app.driver.takeScreenshot(), "base64");
+  const found = await accessibilityViolations();
+  if (found.length) inaccessible.push({ screen: name, found });
+}
+
+/** Every screen shown so far passed WCAG 2.1 A and AA (serious and critical rules). */
+function assertAccessible() {
+  const found = inaccessible.splice(0);
+  assert.equal(found.length, 0, `accessibility violations:\n${JSON.stringify(found, null, 1)}`);
 }
 
 /** Closes the app as the system does (SIGTERM) and starts it again. */
@@ -65,7 +77,14 @@ after(stopDriver);
 test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, async () => {
   // Home, and bad files get a friendly message.
   await find("try-demo");
+  // How it works, in four steps, and the way to Help.
+  assert.equal((await (await find("how-it-works")).findElements(By.css("li"))).length, 4);
   await shot("01-home");
+  await click("home-help");
+  const help = await textOf("help");
+  for (const words of ["What is a cell sentence?", "What each screen does", "k-NN baseline", "Held-out (test) cells"]) assert.ok(help.includes(words), `Help lacks "${words}"`);
+  await shot("01b-help");
+  await click("nav-home");
   // A file chosen in the dialog, outside the app's folders.
   const outside = fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-user-"));
   const notData = path.join(outside, "results.h5ad");
@@ -145,6 +164,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("train-done");
   const resumed = Number(await waitFor(async () => (await find("resumed-from")).getAttribute("data-step"), 30_000, "reading resumed-from"));
   assert.ok(resumed >= seen, `resumed from step ${resumed}, had reached ${seen}`);
+  // The end of training says how often the model is right on cells it never learned from.
+  assert.match(await textOf("train-verdict"), /names the type of \d+\.\d % of cells it never learned from \([\d,]+ of [\d,]+ validation cells\)/);
   await shot("07-trained");
 
   // Chat: generate cells, add them to the comparison, ask a cell's type.
@@ -155,6 +176,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("gen-guidance");
   await click("generate");
   await within("generated-cells", ".gene", (els) => els.length > 3, 180_000);
+  // The type's marker genes in the user's data are known, to be marked in its cells.
+  assert.ok(Number(await (await find("cell-markers", 30_000)).getAttribute("data-markers")) > 0);
   await click("add-to-comparison");
   // Its toast stays clear of the message box and Send. (Boxes read in the
   // page: WebKitWebDriver will not give the rect of a toast that takes no
@@ -243,15 +266,26 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
     if (name in mapColours) assert.equal(colour, mapColours[name], `${name} on Annotate and on the Dataset map`);
     else assert.match(name, /^(Unassigned|Heterogeneous|\(not annotated\))$/, `an answer that is not a type: ${name}`);
   }
+  // The same map coloured by how sure the model is of each answer, then back.
+  await click("answer-map-by-confidence");
+  await waitFor(async () => (await (await find("annotate-map")).getAttribute("data-colour-by")) === "confidence:confidence", 10_000, "the map coloured by confidence");
+  await shot("09a-annotate-confidence");
+  await click("answer-map-by-answer");
+  await waitFor(async () => (await (await find("annotate-map")).getAttribute("data-colour-by")) === "label", 10_000, "the map coloured by the answer again");
   // The verdict first: held-out cells counted, the baseline on the same cells named.
   assert.match(await textOf("annotate-verdict"), /right \d+\.\d % of the time on [\d,]+ cells it never learned from .*the simple baseline on the same cells, k-NN on expression \(\d+\.\d %\)/);
   await click("save-h5ad");
-  const savedPath = (await textOf("saved-path", 120_000)).replace(/^Saved: /, "");
+  const savedPath = await (await find("saved-path", 120_000)).getAttribute("data-path");
   assert.ok(fs.existsSync(savedPath), savedPath);
+  // "Saved ✓ · Show in folder", not a path in a toast: the click asks the
+  // system's file manager for that file (logged instead, under Xvfb).
+  assert.match(await textOf("saved-path"), /^Saved ✓ \S+\.h5ad · Show in folder$/);
+  await click("saved-path-show");
+  await waitFor(async () => fs.existsSync(process.env.C2S_STUDIO_SHOWN) && fs.readFileSync(process.env.C2S_STUDIO_SHOWN, "utf8").includes(savedPath), 10_000, "the file shown in its folder");
   fs.writeFileSync(path.join(shots, "annotated-path.txt"), savedPath);
   // The per-cell table: one row a cell (2,638 and the header), with the final answer.
   await click("export-cells");
-  const tablePath = (await textOf("exported-table", 60_000)).replace(/^Table saved: /, "");
+  const tablePath = await (await find("exported-table", 60_000)).getAttribute("data-path");
   const rows = fs.readFileSync(tablePath, "utf8").trim().split("\n");
   assert.equal(rows.length, 2639);
   assert.match(rows[0], /^cell_name,c2s_cell_type,c2s_predicted_cell_type,c2s_confidence,c2s_assigned_cell_type,c2s_over_clustering,c2s_majority_voting,/);
@@ -318,6 +352,31 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
     return msgs.length > before && (await msgs[msgs.length - 1].getAttribute("data-kind")) === "text" && (await msgs[msgs.length - 1].getText()).trim().length > 0;
   }, 120_000, "waiting for the model's free text");
   await shot("11-free-text");
+  // Dark colours, chosen by the user (the system's choice is the default),
+  // on screens full of text, checked by axe for contrast as the light ones.
+  // The button cycles system, light, dark (kept across starts by WebKit, so
+  // a run may begin at any of them).
+  const themeTo = async (choice) => {
+    for (let i = 0; i < 3 && (await (await find("theme")).getAttribute("data-theme-choice")) !== choice; i++) await click("theme");
+    assert.equal(await (await find("theme")).getAttribute("data-theme-choice"), choice);
+  };
+  await themeTo("dark");
+  assert.equal(await app.driver.executeScript("return document.documentElement.dataset.theme"), "dark");
+  const bg = await app.driver.executeScript("return getComputedStyle(document.documentElement).backgroundColor");
+  const [r, g, b] = bg.match(/\d+/g).map(Number);
+  assert.ok(r + g + b < 150, `a dark page, not ${bg}`);
+  await shot("11b-dark-chat");
+  await click("nav-dataset");
+  await find("dataset-map", 120_000);
+  await shot("11c-dark-dataset");
+  await click("nav-train");
+  await find("estimate-quick", 60_000);
+  await shot("11c-dark-train");
+  await click("nav-help");
+  await find("help");
+  await shot("11d-dark-help");
+  await themeTo("system");
+  assertAccessible();
 });
 
 // A published model from the model manager: the licence before a download,
@@ -395,4 +454,5 @@ test("a published model: manager, annotation, tissue question, generated cells",
   await click("pub-generate");
   await waitFor(async () => (await app.driver.findElements(byTest("generated-cells"))).length > cellsBefore, 300_000, "waiting for the generated cells");
   await shot("15-chat-published");
+  assertAccessible();
 });

@@ -39,6 +39,8 @@ export async function startDriver({ installed = false, cwd = undefined } = {}) {
   process.env.HF_ENDPOINT ??= "http://127.0.0.1:9";
   // What the app's next native dialog answers (see pick).
   process.env.C2S_STUDIO_PICKS ??= path.join(fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-picks-")), "next");
+  // Where "Show in folder" logs what it would show (no file manager under Xvfb).
+  process.env.C2S_STUDIO_SHOWN ??= path.join(path.dirname(process.env.C2S_STUDIO_PICKS), "shown");
   const bin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
   fs.mkdirSync(path.dirname(driverLog), { recursive: true });
   const log = fs.openSync(driverLog, "a");
@@ -163,4 +165,22 @@ export function alive(pid) {
   } catch {
     return false;
   }
+}
+
+/**
+ * The serious and critical WCAG 2.1 A and AA violations that axe-core finds
+ * on the page as it is now: `[{ id, impact, help, nodes }]`, empty when none.
+ */
+export async function accessibilityViolations() {
+  await app.driver.executeScript(fs.readFileSync(path.join(here, "../node_modules/axe-core/axe.min.js"), "utf8"));
+  const found = await app.driver.executeAsyncScript(
+    `const done = arguments[arguments.length - 1];
+     window.axe
+       .run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] }, resultTypes: ["violations"] })
+       .then((r) => done(JSON.stringify(r.violations
+         .filter((v) => v.impact === "serious" || v.impact === "critical")
+         .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ") + ": " + n.failureSummary) })))))
+       .catch((e) => done(JSON.stringify([{ id: "axe-failed", impact: "critical", help: String(e), nodes: [] }])));`,
+  );
+  return JSON.parse(found);
 }

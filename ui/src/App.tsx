@@ -6,9 +6,11 @@ import { Chat } from "./screens/Chat";
 import { Compare } from "./screens/Compare";
 import { Convert } from "./screens/Convert";
 import { Dataset } from "./screens/Dataset";
+import { Help } from "./screens/Help";
 import { Home } from "./screens/Home";
 import { Models } from "./screens/Models";
 import { Train } from "./screens/Train";
+import { effectiveTheme, nextTheme, readTheme, THEME_KEY, themeLabel, type ThemeChoice } from "./state/theme";
 import { useApp, type Screen } from "./store";
 
 const NAV: { id: Screen; label: string; needs: "nothing" | "project" | "dataset" }[] = [
@@ -20,7 +22,26 @@ const NAV: { id: Screen; label: string; needs: "nothing" | "project" | "dataset"
   { id: "chat", label: "Chat", needs: "dataset" },
   { id: "compare", label: "Compare", needs: "dataset" },
   { id: "annotate", label: "Annotate", needs: "dataset" },
+  { id: "help", label: "Help", needs: "nothing" },
 ];
+
+/** Light or dark colours on the page's root: the system's unless the user picks one (kept across starts). */
+function useTheme(): [ThemeChoice, () => void] {
+  const [choice, setChoice] = useState<ThemeChoice>(() => readTheme(localStorage.getItem(THEME_KEY)));
+  useEffect(() => {
+    const media = window.matchMedia("(prefers-color-scheme: dark)");
+    const apply = () => document.documentElement.setAttribute("data-theme", effectiveTheme(choice, media.matches));
+    apply();
+    media.addEventListener("change", apply);
+    return () => media.removeEventListener("change", apply);
+  }, [choice]);
+  const cycle = () => {
+    const next = nextTheme(choice);
+    localStorage.setItem(THEME_KEY, next);
+    setChoice(next);
+  };
+  return [choice, cycle];
+}
 
 /** A screen that fails to draw shows its error instead of a blank window. */
 class ScreenBoundary extends Component<{ children: ReactNode; screen: string }, { error: string | null }> {
@@ -48,6 +69,7 @@ export function App() {
   const { screen, go, project, state, openPath, toast, jobs } = useApp();
   const [dragging, setDragging] = useState(false);
   const [about, setAbout] = useState(false);
+  const [theme, cycleTheme] = useTheme();
 
   // Files dropped anywhere on the window open as a project.
   useEffect(() => {
@@ -95,6 +117,9 @@ export function App() {
         <button className="nav about-link" onClick={() => setAbout(true)} data-testid="nav-about" title="Version, licence and third-party notices">
           About
         </button>
+        <button className="nav small" onClick={cycleTheme} data-testid="theme" data-theme-choice={theme} title="Light or dark colours; click to change">
+          {themeLabel(theme)}
+        </button>
       </nav>
       <main>
         <ScreenBoundary screen={screen}>
@@ -106,6 +131,7 @@ export function App() {
         {screen === "chat" && project && <Chat />}
         {screen === "compare" && project && <Compare />}
         {screen === "annotate" && project && <Annotate />}
+        {screen === "help" && <Help />}
         </ScreenBoundary>
       </main>
       {toast && (

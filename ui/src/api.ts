@@ -86,6 +86,23 @@ export interface Estimate {
   width: number;
 }
 
+/** A training preset in the engine's words (PresetInfo): a plain summary
+ * and, for the tooltip, the technical settings. */
+export interface PresetInfo {
+  preset: string;
+  name: string;
+  summary: string;
+  details: string;
+}
+
+/** A marker gene of a type (c2s_data::markers::Marker): the shares of the
+ * type's cells and of other cells with it among their first 100 genes. */
+export interface Marker {
+  gene: string;
+  share_in: number;
+  share_out: number;
+}
+
 export interface CellMap {
   x: number[];
   y: number[];
@@ -97,6 +114,8 @@ export interface CellMap {
   genes: string[];
   /** Each point's cell name, for the tooltips. */
   names: string[];
+  /** With predictions: each point's confidence in its answer (null: none). */
+  confidences: (number | null)[] | null;
 }
 
 /** The engine's sampling settings for new cells (GenerateRequest's defaults). */
@@ -231,12 +250,15 @@ export const api = {
   saveChat: (projectId: number, chat: Chat) => invoke<void>("save_chat", { projectId, chat }),
   /** Opens the native dialog; the app then lets the page name what was chosen. null: cancelled. */
   choosePath: (kind: "dataset" | "model_folder") => invoke<string | null>("choose_path", { kind }),
+  showInFolder: (path: string) => invoke<void>("show_in_folder", { path }),
   publishedModels: () => invoke<ModelListing[]>("published_models"),
   acceptLicence: (id: string) => invoke<void>("accept_licence", { id }),
   /** A job; its result is { folder }. */
   startModelDownload: (id: string) => invoke<number>("start_model_download", { id }),
   inspectModel: (model: string) => invoke<FolderModel>("inspect_model", { model }),
   modelsFolder: () => invoke<string>("models_folder"),
+  trainPresets: () => invoke<PresetInfo[]>("train_presets"),
+  markerGenes: (projectId: number, datasetId: number, column: string) => invoke<Record<string, Marker[]>>("marker_genes", { projectId, datasetId, column }),
   datasetGroups: (projectId: number, datasetId: number) => invoke<Record<string, [string, number][]>>("dataset_groups", { projectId, datasetId }),
   estimatePublishedAnnotation: (projectId: number, datasetId: number, model: string, plan: AnnotationPlan) =>
     invoke<{ seconds: number; prompts: number; cells: number; device: string }>("estimate_published_annotation", { projectId, datasetId, model, plan }),

@@ -7,7 +7,7 @@ import { chatReducer, emptyChat, toSave, type Chat, type ChatAction } from "./st
 import { defaultConvertForm, type ConvertForm } from "./state/forms";
 import { jobsReducer, type JobAction, type Jobs } from "./state/jobs";
 
-export type Screen = "home" | "models" | "dataset" | "convert" | "train" | "chat" | "compare" | "annotate";
+export type Screen = "home" | "models" | "dataset" | "convert" | "train" | "chat" | "compare" | "annotate" | "help";
 
 /** The published model in use: a Hub id or a folder, and what it is. */
 export interface PublishedInUse {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use c2s_eval::{evaluate, write_report, EvalInputs, GeneratedOptions};
+use c2s_eval::{evaluate_cancellable, write_report, EvalInputs, GeneratedOptions};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -112,9 +112,12 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
         ProgressStyle::with_template("{spinner} evaluating: {msg} ({elapsed})").expect("template"),
     );
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let report = evaluate(&inputs, &opts, &|stage| {
-        spinner.set_message(stage.to_string())
-    })
+    let report = evaluate_cancellable(
+        &inputs,
+        &opts,
+        &|stage| spinner.set_message(stage.to_string()),
+        &crate::CANCEL,
+    )
     .with_context(|| format!("evaluating {}", a.dataset.display()))?;
     spinner.set_message("drawing the report");
     write_report(&report, &a.output, a.force, &input_paths)?;

@@ -292,7 +292,7 @@ pub fn generate_with_published(
         None => Vec::new(),
     };
     let m = load_published(model)?;
-    let never = AtomicBool::new(false);
+    let cancel = &crate::CANCEL;
     let g = if tissues.0.is_empty() {
         let req = PublishedGenerateRequest {
             types: types.to_vec(),
@@ -307,7 +307,7 @@ pub fn generate_with_published(
             known_genes,
         };
         let pb = cell_bar("generating", (types.len() * n) as u64);
-        let g = generate_published(&m, &req, &|done, _| pb.set_position(done as u64), &never);
+        let g = generate_published(&m, &req, &|done, _| pb.set_position(done as u64), cancel);
         pb.finish_and_clear();
         g?
     } else {
@@ -325,7 +325,7 @@ pub fn generate_with_published(
             known_genes,
         };
         let pb = cell_bar("generating groups", (tissues.0.len() * n) as u64);
-        let g = generate_tissue_cells(&m, &req, &|done, _| pb.set_position(done as u64), &never);
+        let g = generate_tissue_cells(&m, &req, &|done, _| pb.set_position(done as u64), cancel);
         pb.finish_and_clear();
         g?
     };
@@ -363,7 +363,7 @@ pub fn embed_with_published(
 ) -> Result<(Vec<Vec<f32>>, usize)> {
     let m = load_published(model)?;
     let pb = cell_bar("embedding", cells.len() as u64);
-    let never = AtomicBool::new(false);
+    let cancel = &crate::CANCEL;
     let e = embed_published(
         &m,
         cells,
@@ -371,7 +371,7 @@ pub fn embed_with_published(
         organism,
         batch_size,
         &|done, _| pb.set_position(done as u64),
-        &never,
+        cancel,
     )?;
     pb.finish_and_clear();
     let width = m.model.hidden_size();

@@ -249,6 +249,209 @@ fn steps_logged(run: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// Ctrl-C (SIGINT) stops predict, generate, embed and eval within a few
+/// seconds: "Cancelled; nothing was written.", exit status 130, and no
+/// output file, whole or partial, nor a temporary one beside it.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_long_commands_and_writes_nothing() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let t = tempfile::tempdir().unwrap();
+    // The demo's 2,638 cells: enough work to outlast the signal's delay.
+    let ds = t.path().join("ds");
+    let o = c2s()
+        .args(["convert", data("pbmc3k-10x.h5ad").to_str().unwrap(), "-o"])
+        .arg(&ds)
+        .args(["--labels", "cell_type"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = t.path().join("run");
+    let o = c2s()
+        .arg("train")
+        .arg(&ds)
+        .arg("-o")
+        .arg(&run)
+        .args(["--max-steps", "2"])
+        .args(TINY_MODEL)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = run.join("model");
+    let preds = t.path().join("all.jsonl");
+    let o = c2s()
+        .arg("predict")
+        .arg(&model)
+        .arg(&ds)
+        .args(["--split", "all", "-o"])
+        .arg(&preds)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Generated cells too: eval then measures them for seconds.
+    let generated = t.path().join("generated.jsonl");
+    let o = c2s()
+        .arg("generate")
+        .arg(&model)
+        .args(["-n", "200", "-o"])
+        .arg(&generated)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let p = |x: &Path| x.to_str().unwrap().to_string();
+    let jobs: Vec<(&str, Vec<String>, PathBuf)> = vec![
+        (
+            "predict",
+            vec![
+                "predict".into(),
+                p(&model),
+                p(&ds),
+                "--split".into(),
+                "all".into(),
+                "-o".into(),
+                p(&out.join("p.jsonl")),
+            ],
+            out.join("p.jsonl"),
+        ),
+        (
+            "generate",
+            vec![
+                "generate".into(),
+                p(&model),
+                "-n".into(),
+                "2000".into(),
+                "-o".into(),
+                p(&out.join("g.jsonl")),
+            ],
+            out.join("g.jsonl"),
+        ),
+        (
+            "embed",
+            vec![
+                "embed".into(),
+                p(&model),
+                p(&ds),
+                "--split".into(),
+                "all".into(),
+                "--batch-size".into(),
+                "1".into(),
+                "-o".into(),
+                p(&out.join("e.safetensors")),
+            ],
+            out.join("e.safetensors"),
+        ),
+        (
+            "eval",
+            vec![
+                "eval".into(),
+                p(&ds),
+                "--predictions".into(),
+                p(&preds),
+                "--generated".into(),
+                p(&generated),
+                "--split".into(),
+                "all".into(),
+                "-o".into(),
+                p(&out.join("report")),
+            ],
+            out.join("report"),
+        ),
+    ];
+    for (name, args, output) in jobs {
+        let mut child = c2s()
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{name} ended before the Ctrl-C; the test needs more work for it"
+        );
+        let sent = Instant::now();
+        let kill = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(5),
+                "{name} still runs 5 s after Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(130), "{name}: {err}");
+        assert!(
+            err.contains("Cancelled; nothing was written."),
+            "{name}: {err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty() && !output.exists(), "{name} left {left:?}");
+    }
+}
+
+#[test]
+fn markers_of_each_type_from_the_sentences() {
+    let t = tempfile::tempdir().unwrap();
+    let ds = convert_wu2020(t.path());
+    let o = c2s()
+        .args(["markers", ds.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // One entry per cluster, each marker held by at least half its cells and
+    // by 25 points fewer of the others, best first.
+    let m = m.as_object().unwrap();
+    assert_eq!(m.len(), 16);
+    let mut any = 0;
+    for genes in m.values() {
+        let leads: Vec<f64> = genes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                let (i, o) = (
+                    g["share_in"].as_f64().unwrap(),
+                    g["share_out"].as_f64().unwrap(),
+                );
+                assert!(i >= 0.5 && i - o >= 0.25 - 1e-12, "{g}");
+                i - o
+            })
+            .collect();
+        assert!(leads.windows(2).all(|w| w[0] >= w[1]), "{leads:?}");
+        any += leads.len();
+    }
+    assert!(any > 0, "no cluster has a marker");
+    let o = c2s()
+        .args(["markers", ds.to_str().unwrap(), "--label", "tissue"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no cell has a `tissue` label"),
+        "{err}"
+    );
+}
+
 #[test]
 fn two_trainings_or_annotations_into_one_place_one_succeeds() {
     let t = tempfile::tempdir().unwrap();

@@ -837,6 +837,20 @@ pub fn read_species(dir: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The label column used when none is named: the dataset's first (the
+/// split aside), as converted; None when it has no label column.
+pub fn default_label_column(records: &[SentenceRecord]) -> Option<String> {
+    records
+        .first()
+        .and_then(|r| {
+            r.labels
+                .iter()
+                .map(|(k, _)| k)
+                .find(|k| k.as_str() != "split")
+        })
+        .cloned()
+}
+
 /// Each label column of the records (the split aside) with its values and
 /// how many cells have each, commonest first: the groups a screen offers.
 pub fn label_values(

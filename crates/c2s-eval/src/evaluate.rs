@@ -153,22 +153,13 @@ pub fn evaluate_cancellable(
     let fit = read_fit(&ds.join(FIT_JSON))?;
     let label_column = match &inputs.label {
         Some(l) => l.clone(),
-        None => records
-            .first()
-            .and_then(|r| {
-                r.labels
-                    .iter()
-                    .map(|(k, _)| k)
-                    .find(|k| k.as_str() != "split")
-            })
-            .cloned()
-            .ok_or_else(|| {
-                EvalError::bad(
-                    ds.display().to_string(),
-                    "the dataset has no label column",
-                    "convert again with --label COLUMN (e.g. cell_type)",
-                )
-            })?,
+        None => c2s_data::dataset::default_label_column(&records).ok_or_else(|| {
+            EvalError::bad(
+                ds.display().to_string(),
+                "the dataset has no label column",
+                "convert again with --label COLUMN (e.g. cell_type)",
+            )
+        })?,
     };
     if records
         .first()

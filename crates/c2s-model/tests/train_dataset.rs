@@ -67,6 +67,31 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     assert!(!card.genes.is_empty());
     let mut m = TrainedModel::load(&s.model_dir).unwrap();
     assert_eq!(m.loaded.model.n_layer(), 1);
+    // The finished model was asked the type of every validation cell: the
+    // answers it gives when asked afterwards, counted alike.
+    let never_again = AtomicBool::new(false);
+    let v = s.validation.expect("a model that names types is checked");
+    let all = c2s_data::dataset::read_sentences(&ds).unwrap();
+    let val: Vec<_> = all
+        .iter()
+        .filter(|r| r.label("split") == Some("val") && r.label("cluster_orig").is_some())
+        .collect();
+    assert_eq!(v.cells, val.len());
+    assert_eq!(v.cells, 20);
+    let inputs: Vec<CellInput> = val
+        .iter()
+        .map(|r| CellInput {
+            name: &r.cell_name,
+            sentence: &r.sentence,
+        })
+        .collect();
+    let answers = predict_cells(&m, &inputs, false, &[], &|_, _| {}, &never_again).unwrap();
+    let right = answers
+        .iter()
+        .zip(&val)
+        .filter(|(a, r)| a.predicted.as_deref() == r.label("cluster_orig"))
+        .count();
+    assert_eq!(v.right, right);
 
     // The cell workflows stop on a cancel and work without one.
     let records = c2s_data::dataset::read_sentences(&ds).unwrap();

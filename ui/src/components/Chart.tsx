@@ -4,6 +4,7 @@ import * as echarts from "echarts";
 import { useEffect, useRef, useState } from "react";
 import { api, errorText } from "../api";
 import { colourOf, type Colours } from "../state/colours";
+import { Saved } from "./Saved";
 import { smooth } from "../state/smooth";
 import { useApp } from "../store";
 
@@ -76,7 +77,7 @@ export function Chart({
     // What the map is coloured by, and for a gene how many cells express it.
     if (option.visualMap) {
       const s = option.series[0];
-      box?.setAttribute("data-colour-by", `gene:${s.name}`);
+      box?.setAttribute("data-colour-by", s.id);
       box?.setAttribute("data-expressing", String(s.data.filter((d: number[]) => d[2] > 0).length));
     } else {
       box?.setAttribute("data-colour-by", "label");
@@ -106,7 +107,6 @@ export function Chart({
       }
       const path = await api.saveExport(project.id, `${name}.${kind}`, data);
       setSaved(path);
-      notify(`Saved ${path}`);
     } catch (e) {
       notify(errorText(e), true);
     }
@@ -118,10 +118,19 @@ export function Chart({
       <div className="chart-tools">
         <button onClick={() => save("png")} title="Save as PNG in the project's exports folder">PNG</button>
         <button onClick={() => save("svg")} title="Save as SVG in the project's exports folder">SVG</button>
-        {saved && <span className="muted small">saved</span>}
+        {saved && <Saved path={saved} testId="chart-saved" />}
       </div>
     </div>
   );
+}
+
+/** A value per cell to colour a map by (scatterOption's `shade`). */
+export type Shade = { kind: "gene" | "confidence"; name: string; values: number[] };
+
+/** A cell's value for its tooltip. */
+export function shadeText(shade: Shade, v: number): string {
+  if (shade.kind === "confidence") return Number.isNaN(v) ? "no confidence" : `confidence ${Math.round(100 * v)} %`;
+  return `${shade.name}: ${v > 0 ? v.toFixed(2) : "not expressed"}`;
 }
 
 /** Text from the user's files (cell names, labels, genes) for a tooltip,
@@ -158,7 +167,7 @@ export function scatterOption(
     colours,
     height = 420,
     names,
-    gene,
+    shade,
     lasso,
   }: {
     symbolFor?: (i: number) => string;
@@ -166,8 +175,10 @@ export function scatterOption(
     height?: number;
     /** Each cell's name, for the tooltip. */
     names?: string[];
-    /** Colour by this gene's expression instead of by label, as cellxgene does. */
-    gene?: { name: string; values: number[] };
+    /** Colour by a value of each cell instead of by label: a gene's
+     * expression, as cellxgene does, or the model's confidence (0 to 1;
+     * NaN for a cell without one). */
+    shade?: Shade;
     /** Cells can be selected with a lasso (Chart's `onSelect`). */
     lasso?: boolean;
   } = {},
@@ -196,9 +207,7 @@ export function scatterOption(
     trigger: "item",
     formatter: (p: any) => {
       const i = p.value[p.value.length - 1];
-      const parts = gene
-        ? [cell(i), labelOf(i), `${gene.name}: ${gene.values[i] > 0 ? gene.values[i].toFixed(2) : "not expressed"}`]
-        : [cell(i), p.seriesName];
+      const parts = shade ? [cell(i), labelOf(i), shadeText(shade, shade.values[i])] : [cell(i), p.seriesName];
       // The tooltip is HTML: names and labels come from the user's file.
       return parts
         .filter((s) => s)
@@ -226,12 +235,14 @@ export function scatterOption(
       { type: "inside", yAxisIndex: 0, filterMode: "none", zoomOnMouseWheel: "ctrl", moveOnMouseWheel: false },
     ],
   };
-  if (gene) {
-    // Expressing cells drawn last, on top, as cellxgene draws them; the
-    // scale ends at the 99th percentile so one cell does not wash out the rest.
-    const order = x.map((_, i) => i).sort((a, b) => gene.values[a] - gene.values[b]);
-    const expressed = gene.values.filter((v) => v > 0);
-    const top = expressed.length ? quantile(expressed, 0.99) : 1;
+  if (shade) {
+    // Cells with the highest values drawn last, on top, as cellxgene draws
+    // them. A gene's scale ends at the 99th percentile so one cell does not
+    // wash out the rest; confidence runs from 0 to 100 %.
+    const key = (v: number) => (Number.isNaN(v) ? -1 : v);
+    const order = x.map((_, i) => i).sort((a, b) => key(shade.values[a]) - key(shade.values[b]));
+    const expressed = shade.values.filter((v) => v > 0);
+    const top = shade.kind === "confidence" ? 1 : expressed.length ? quantile(expressed, 0.99) : 1;
     return {
       ...frame,
       visualMap: {
@@ -243,16 +254,19 @@ export function scatterOption(
         orient: "horizontal",
         left: "center",
         bottom: 0,
-        text: [`high ${gene.name}`, "not expressed"],
+        text: shade.kind === "confidence" ? ["sure", "unsure"] : [`high ${shade.name}`, "not expressed"],
         // Grey for none, then pale to dark blue: on a white page the cells
         // that express most stand out, the faint ones do not.
-        inRange: { color: ["#dddddd", "#c6dbef", "#6baed6", "#2171b5", "#08306b"] },
+        inRange: { color: shade.kind === "confidence" ? ["#fee8c8", "#fdbb84", "#6baed6", "#2171b5", "#08306b"] : ["#dddddd", "#c6dbef", "#6baed6", "#2171b5", "#08306b"] },
+        // A cell without a confidence (not annotated, a free answer) in grey.
+        outOfRange: { color: ["#dddddd"] },
       },
       series: [
         {
-          name: gene.name,
+          id: `${shade.kind}:${shade.name}`,
+          name: shade.name,
           type: "scatter",
-          data: order.map((i) => [x[i], y[i], gene.values[i], i]),
+          data: order.map((i) => [x[i], y[i], Number.isNaN(shade.values[i]) ? -1 : shade.values[i], i]),
           symbolSize: big ? 2 : 5,
           itemStyle: { opacity: big ? 0.7 : 0.85 },
           large: big,

@@ -2,6 +2,7 @@ import { numberLocale } from "../state/format";
 import { useEffect, useMemo, useState } from "react";
 import { api, errorText, type AnnotationPlan, type AnnotationRules, type Candidates, type CellMap } from "../api";
 import { barOption, Chart, escapeHtml, scatterOption } from "../components/Chart";
+import { Saved } from "../components/Saved";
 import { JobBar } from "../components/JobBar";
 import { projectColours } from "../state/colours";
 import { defaultConvertForm } from "../state/forms";
@@ -110,7 +111,6 @@ export function Annotate() {
       const path = elsewhere ? await api.saveAnnotatedAs(project!.id, result.predictions) : await api.saveAnnotated(project!.id, result.predictions);
       if (path) {
         setSaved(path);
-        notify(`Saved ${path}`);
       }
     } catch (e) {
       notify(errorText(e), true);
@@ -170,7 +170,7 @@ export function Annotate() {
             </select>
           </label>
           {candKind === "column" && (
-            <select value={candColumn} onChange={(e) => setCandColumn(e.target.value)} data-testid="candidates-column">
+            <select aria-label="Column whose types are the candidates" value={candColumn} onChange={(e) => setCandColumn(e.target.value)} data-testid="candidates-column">
               {Object.entries(groups).map(([c, v]) => (
                 <option key={c} value={c}>
                   {c} ({v.length} types)
@@ -385,16 +385,8 @@ export function Annotate() {
                 Export the per-cell table (CSV)
               </button>
             </div>
-            {table && (
-              <p className="success-text" data-testid="exported-table">
-                Table saved: {table}
-              </p>
-            )}
-            {saved && (
-              <p className="success-text" data-testid="saved-path">
-                Saved: {saved}
-              </p>
-            )}
+            {table && <Saved path={table} what="Table saved" testId="exported-table" />}
+            {saved && <Saved path={saved} testId="saved-path" />}
           </div>
         </div>
       )}
@@ -402,10 +394,11 @@ export function Annotate() {
   );
 }
 
-/** A map of the dataset's cells (a sample, as on the Dataset screen) coloured by each cell's final answer. */
+/** A map of the dataset's cells (a sample, as on the Dataset screen) coloured by each cell's final answer, or by how sure the model is of it. */
 function AnswerMap({ predictions, labelColumn }: { predictions: string; labelColumn: string }) {
   const { project, opened, convertForm, jobs } = useApp();
   const input = convertForm?.input ?? (opened ? defaultConvertForm(opened.inspection).input : null);
+  const [by, setBy] = useState<"answer" | "confidence">("answer");
   const { jobId, error } = useLatestJob(
     project && input ? () => api.startDatasetMap(project.source_path, input, null, "pca", 5000, predictions) : null,
     "map",
@@ -413,24 +406,40 @@ function AnswerMap({ predictions, labelColumn }: { predictions: string; labelCol
   );
   const job = jobId != null ? jobs[jobId] : undefined;
   const map = job?.status === "ok" ? (job.result as CellMap) : null;
-  const option = useMemo(
-    () =>
-      map &&
-      scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells, coloured by the answer`, {
-        colours: projectColours(project?.id, labelColumn, map.labels ?? []),
+  const confidences = map?.confidences?.some((c) => c != null) ? map.confidences : null;
+  const option = useMemo(() => {
+    if (!map) return null;
+    const shown = `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells`;
+    if (by === "confidence" && confidences)
+      return scatterOption(map.x, map.y, map.labels, map.axis_names, `${shown}, coloured by how sure the model is`, {
         height: 420,
         names: map.names,
-      }),
-    [map],
-  );
+        shade: { kind: "confidence", name: "confidence", values: confidences.map((c) => c ?? NaN) },
+      });
+    return scatterOption(map.x, map.y, map.labels, map.axis_names, `${shown}, coloured by the answer`, {
+      colours: projectColours(project?.id, labelColumn, map.labels ?? []),
+      height: 420,
+      names: map.names,
+    });
+  }, [map, by]);
   if (!input) return null;
   return (
     <div className="card">
       <h3>
         <span title="The cells placed by their expression (principal components, as on the Dataset screen); cells that look alike sit together, so a good annotation colours each cloud in one colour">
-          Map of the cells, coloured by the answer
+          Map of the cells, coloured by {by === "confidence" ? "how sure the model is" : "the answer"}
         </span>
       </h3>
+      {confidences && (
+        <div className="row" role="radiogroup" aria-label="Colour the map by">
+          <label>
+            <input type="radio" checked={by === "answer"} onChange={() => setBy("answer")} data-testid="answer-map-by-answer" /> the answer
+          </label>
+          <label title="Cells the model is unsure of cluster where types meet, or in a type it was not taught">
+            <input type="radio" checked={by === "confidence"} onChange={() => setBy("confidence")} data-testid="answer-map-by-confidence" /> how sure the model is
+          </label>
+        </div>
+      )}
       {job?.status === "running" && <JobBar job={job} testId="job-answer-map" />}
       {(error || job?.status === "failed") && <div className="error-text">{error ?? job?.error}</div>}
       {option && <Chart testId="annotate-map" name="map-by-answer" option={option} height={420} />}

@@ -1,7 +1,7 @@
 import { numberLocale } from "../state/format";
 import { useEffect, useRef, useState } from "react";
-import { api, errorText, type ModelInfo } from "../api";
-import { parseRequest, type Message } from "../state/chat";
+import { api, errorText, type Marker, type ModelInfo } from "../api";
+import { markerNote, parseRequest, type Message } from "../state/chat";
 import { formatDuration } from "../state/jobs";
 import { useApp } from "../store";
 
@@ -18,6 +18,16 @@ export function Chat() {
   const [groupsN, setGroupsN] = useState(1);
   const dataset = state?.datasets[0];
   const [info, setInfo] = useState<ModelInfo | null>(null);
+  // Marker genes of each type in the user's data, marked in generated cells.
+  const [markers, setMarkers] = useState<Record<string, Marker[]>>({});
+  useEffect(() => {
+    setMarkers({});
+    if (project && dataset && info?.label_column)
+      api
+        .markerGenes(project.id, dataset.id, info.label_column)
+        .then(setMarkers)
+        .catch(() => {});
+  }, [project?.id, dataset?.id, info?.label_column]);
   const [infoError, setInfoError] = useState<string | null>(null);
   const [n, setN] = useState(5);
   const [cellType, setCellType] = useState("");
@@ -220,9 +230,9 @@ export function Chat() {
   async function add(m: Message) {
     if (!project || !m.cells) return;
     try {
-      const path = await api.addToComparison(project.id, m.cells);
+      await api.addToComparison(project.id, m.cells);
       dispatchChat({ type: "added", id: m.id });
-      notify(`Added ${m.cells.length} cells to the comparison (${path})`);
+      notify(`Added ${m.cells.length} cells to the comparison: Compare puts them beside real cells`);
     } catch (e) {
       notify(errorText(e), true);
     }
@@ -269,6 +279,7 @@ export function Chat() {
           <h3>Model</h3>
           {finished.length > 0 && (
             <select
+              aria-label="Trained model to chat with"
               value={finished.find((r) => modelDir?.startsWith(r.folder))?.id ?? ""}
               onChange={async (e) => {
                 if (e.target.value) setModelDir(await api.runModelDir(+e.target.value));
@@ -327,7 +338,7 @@ export function Chat() {
                 ))}
               </select>{" "}
               ={" "}
-              <select value={groupVal} onChange={(e) => setGroupVal(e.target.value)} data-testid="group-value">
+              <select aria-label="Value of the column" value={groupVal} onChange={(e) => setGroupVal(e.target.value)} data-testid="group-value">
                 {(groups[groupCol] ?? []).map(([v, n]) => (
                   <option key={v} value={v}>
                     {v} ({n})
@@ -355,9 +366,9 @@ export function Chat() {
               </button>
             </div>
             <div className="row">
-              <input type="number" min={1} max={100} value={pubN} onChange={(e) => setPubN(+e.target.value)} style={{ width: "4em" }} data-testid="pub-gen-n" />
+              <input type="number" aria-label="How many cells to write" min={1} max={100} value={pubN} onChange={(e) => setPubN(+e.target.value)} style={{ width: "4em" }} data-testid="pub-gen-n" />
               cells of type
-              <input value={pubType} onChange={(e) => setPubType(e.target.value)} placeholder="B cell" data-testid="pub-gen-type" />
+              <input aria-label="Cell type to write" value={pubType} onChange={(e) => setPubType(e.target.value)} placeholder="B cell" data-testid="pub-gen-type" />
             </div>
             <button
               className="primary"
@@ -374,9 +385,9 @@ export function Chat() {
               </span>
             )}
             <div className="row">
-              <input type="number" min={1} max={100} value={groupsN} onChange={(e) => setGroupsN(+e.target.value)} style={{ width: "4em" }} data-testid="pub-groups-n" />
+              <input type="number" aria-label="How many groups of cells to write" min={1} max={100} value={groupsN} onChange={(e) => setGroupsN(+e.target.value)} style={{ width: "4em" }} data-testid="pub-groups-n" />
               <span title="each group is 5 cells written together, as the multi-cell models learned">groups of cells from</span>
-              <input value={tissue} onChange={(e) => setTissue(e.target.value)} placeholder="lung" data-testid="pub-tissue" />
+              <input aria-label="Tissue" value={tissue} onChange={(e) => setTissue(e.target.value)} placeholder="lung" data-testid="pub-tissue" />
             </div>
             <button
               disabled={running != null || !tissue.trim() || !published.info.tasks.includes("tissue_generation")}
@@ -391,10 +402,10 @@ export function Chat() {
         <div className="card form">
           <h3>Generate cells</h3>
           <div className="row">
-            <input type="number" min={1} max={1000} value={n} onChange={(e) => setN(+e.target.value)} style={{ width: "5em" }} data-testid="gen-n" />
+            <input type="number" aria-label="How many cells to write" min={1} max={1000} value={n} onChange={(e) => setN(+e.target.value)} style={{ width: "5em" }} data-testid="gen-n" />
             cells of type
           </div>
-          <select value={cellType} onChange={(e) => setCellType(e.target.value)} data-testid="gen-type">
+          <select aria-label="Cell type to write" value={cellType} onChange={(e) => setCellType(e.target.value)} data-testid="gen-type">
             <option value="">any type</option>
             {info?.labels.map((l) => (
               <option key={l}>{l}</option>
@@ -445,7 +456,7 @@ export function Chat() {
         </div>
         <div className="card form">
           <h3>What type is this cell?</h3>
-          <textarea rows={4} placeholder="paste genes, most expressed first" value={sentence} onChange={(e) => setSentence(e.target.value)} data-testid="ask-sentence" />
+          <textarea rows={4} aria-label="Genes of one cell, most expressed first" placeholder="paste genes, most expressed first" value={sentence} onChange={(e) => setSentence(e.target.value)} data-testid="ask-sentence" />
           <div className="row">
             <button onClick={pickCell} data-testid="pick-cell">
               Pick a cell from the dataset
@@ -457,7 +468,7 @@ export function Chat() {
         </div>
       </div>
       <div className="chat-main">
-        <div className="messages" data-testid="messages">
+        <div className="messages" data-testid="messages" role="log" aria-label="Conversation with the model" tabIndex={0}>
           {chat.messages.length === 0 && <p className="muted">Ask for cells of a type, or paste a cell's genes to learn its type.</p>}
           {chat.messages.map((m) => (
             <div key={m.id} className={`msg ${m.role}`} data-testid={`msg-${m.role}`} data-kind={m.cells ? "cells" : m.prediction ? "prediction" : m.jobId != null ? "text" : "note"}>
@@ -481,13 +492,29 @@ export function Chat() {
                   </p>
                   {m.cells.map((c) => (
                     <div className="cell" key={c.cell_name}>
-                      <div className="small muted">{c.cell_type ?? "cell"}</div>
-                      <div className="genes">
-                        {c.words.slice(0, 60).map((w, k) => (
-                          <span key={k} className={w.valid ? "gene" : "gene invalid"} title={w.valid ? "a known gene" : "not a gene the model knows"}>
-                            {w.gene}
+                      <div className="small muted">
+                        {c.cell_type ?? "cell"}
+                        {c.cell_type && markers[c.cell_type]?.length ? (
+                          <span data-testid="cell-markers" data-markers={markers[c.cell_type].length}>
+                            {" "}
+                            · its marker genes in your data are in <strong className="gene marker">bold</strong>:{" "}
+                            {markers[c.cell_type].filter((mk) => c.words.some((w) => w.gene === mk.gene)).length} of {markers[c.cell_type].length} here
                           </span>
-                        ))}
+                        ) : null}
+                      </div>
+                      <div className="genes">
+                        {c.words.slice(0, 60).map((w, k) => {
+                          const note = markerNote(w.gene, c.cell_type, markers);
+                          return (
+                            <span
+                              key={k}
+                              className={!w.valid ? "gene invalid" : note ? "gene marker" : "gene"}
+                              title={!w.valid ? "not a gene the model knows" : (note ?? "a known gene")}
+                            >
+                              {w.gene}
+                            </span>
+                          );
+                        })}
                         {c.words.length > 60 && <span className="muted small"> … {c.words.length - 60} more</span>}
                       </div>
                     </div>
@@ -522,7 +549,7 @@ export function Chat() {
             if (typed.trim()) send();
           }}
         >
-          <input className="wide" placeholder="e.g. generate 10 cells of type B cells" value={typed} onChange={(e) => setTyped(e.target.value)} disabled={!info} data-testid="chat-input" />
+          <input className="wide" aria-label="Message to the model" placeholder="e.g. generate 10 cells of type B cells" value={typed} onChange={(e) => setTyped(e.target.value)} disabled={!info} data-testid="chat-input" />
           <button type="submit" disabled={!info} data-testid="chat-send">
             Send
           </button>

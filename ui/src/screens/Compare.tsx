@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { api, errorText } from "../api";
 import { Chart, escapeHtml, lossOption, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
+import { Saved } from "../components/Saved";
 import { projectColours } from "../state/colours";
 import { generatedVerdict, predictionVerdict } from "../state/verdict";
 import { useApp } from "../store";
@@ -64,9 +65,10 @@ export function Compare() {
     }
   }
 
+  const [exported, setExported] = useState<string | null>(null);
   async function exportCsv(name: string, rows: (string | number | null)[][]) {
     try {
-      notify(`Saved ${await api.saveExport(project!.id, `${name}.csv`, csv(rows))}`);
+      setExported(await api.saveExport(project!.id, `${name}.csv`, csv(rows)));
     } catch (e) {
       notify(errorText(e), true);
     }
@@ -137,7 +139,8 @@ export function Compare() {
               {n}
             </p>
           ))}
-          <p className="muted small">Full report with every plot as PNG and SVG: {job!.result.folder}/report.html</p>
+          <Saved path={`${job!.result.folder}/report.html`} what="The full report, with every plot as PNG and SVG, is written" testId="report-path" />
+          {exported && <Saved path={exported} what="Table saved" testId="exported" />}
           {g && (
             <>
               <div className="card">
@@ -186,7 +189,7 @@ export function Compare() {
               <div className="two">
                 <div className="card">
                   <h3>Mean expression per gene</h3>
-                  <select value={typeIdx} onChange={(e) => setTypeIdx(+e.target.value)}>
+                  <select aria-label="Cell type" value={typeIdx} onChange={(e) => setTypeIdx(+e.target.value)}>
                     {g.mean_expression.map((t: any, k: number) => (
                       <option key={t.cell_type} value={k}>
                         {t.cell_type}

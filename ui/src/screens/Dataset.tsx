@@ -57,7 +57,7 @@ export function Dataset() {
     return scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells${what}`, {
       colours,
       height: 420,
-      gene: gene ?? undefined,
+      shade: gene ? { kind: "gene", ...gene } : undefined,
       names: map.names,
       lasso: true,
     });

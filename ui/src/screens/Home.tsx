@@ -2,6 +2,14 @@ import { useEffect, useState } from "react";
 import { api, errorText, type Project, type RunRow } from "../api";
 import { useApp } from "../store";
 
+/** How it works, in four steps, on Home. */
+const HOW = [
+  { title: "Open your cells", text: "Drop an .h5ad file on the window, or try the demo dataset." },
+  { title: "Write them as sentences", text: "Convert: each cell's genes, most expressed first. Some cells are kept aside for testing." },
+  { title: "Choose a model", text: "Train one on your labelled cells, or pick a published model that needs no training." },
+  { title: "Ask and check", text: "Name cell types, write new cells, and see how often the model is right on cells it never saw." },
+];
+
 export function Home() {
   const { openPath, opening, openError, notify, go } = useApp();
   const [demo, setDemo] = useState<string | null>(null);
@@ -35,8 +43,23 @@ export function Home() {
     <div className="screen home">
       <h1>C2S Studio</h1>
       <p className="lead">
-        Teach a language model the language of cells. Each cell becomes a <em>cell sentence</em> — its genes, most expressed first — and a GPT-2 model learns to
-        name cell types and to write new cells.
+        Teach a language model the language of cells. Each cell becomes a <em>cell sentence</em> — its genes, most expressed first — and a model learns to name
+        cell types and to write new cells: one you train here, or one the Cell2Sentence team trained on millions of cells.
+      </p>
+      <ol className="steps plain-list" aria-label="How it works" data-testid="how-it-works">
+        {HOW.map((h, i) => (
+          <li key={h.title} className="step">
+            <span className="n" aria-hidden="true">
+              {i + 1}
+            </span>
+            <strong>{h.title}</strong>
+            <div className="small muted">{h.text}</div>
+          </li>
+        ))}
+      </ol>
+      <p className="small">
+        New here? <button className="link" onClick={() => go("help")} data-testid="home-help">Read the short guide</button> to what each screen does and what the
+        numbers mean.
       </p>
       {resumable.length > 0 && (
         <div className="card notice" data-testid="resume-banner">

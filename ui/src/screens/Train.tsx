@@ -1,17 +1,11 @@
 import { numberLocale } from "../state/format";
 import { useEffect, useState } from "react";
-import { api, errorText, type Estimate, type TrainForm } from "../api";
+import { api, errorText, type Estimate, type PresetInfo, type TrainForm } from "../api";
 import { Chart, lossOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { closeness, estimateText } from "../state/estimate";
 import { formatDuration } from "../state/jobs";
 import { useApp } from "../store";
-
-const PRESETS = [
-  { id: "quick", name: "Quick", text: "a compact model (2 layers): minutes on a laptop" },
-  { id: "standard", name: "Standard", text: "a larger model (4 layers), 5 passes over the cells" },
-  { id: "thorough", name: "Thorough", text: "the largest model (6 layers), 10 passes: best on a GPU" },
-];
 
 export function Train() {
   const { project, state, jobs, dispatchJob, refresh, setModelDir, go, notify, published } = useApp();
@@ -19,6 +13,14 @@ export function Train() {
   const [source, setSource] = useState<"scratch" | "finetune" | "continue">("scratch");
   const [form, setForm] = useState<TrainForm>({ preset: "quick", tasks: ["cell_type_prediction", "cell_type_generation"] });
   const [estimates, setEstimates] = useState<Record<string, Estimate | string>>({});
+  // The presets in the engine's words; each is then timed on this computer.
+  const [presets, setPresets] = useState<PresetInfo[]>([]);
+  useEffect(() => {
+    api
+      .trainPresets()
+      .then(setPresets)
+      .catch((e) => notify(errorText(e), true));
+  }, []);
   // The engine's recommendation once every preset is timed, and the time it aims within.
   const [recommended, setRecommended] = useState<{ preset: string; within: number } | null>(null);
   const [active, setActive] = useState<{ job: number; run: number; folder: string; estimate?: number } | null>(null);
@@ -35,19 +37,19 @@ export function Train() {
   }, []);
 
   useEffect(() => {
-    if (!project || !dataset) return;
+    if (!project || !dataset || presets.length === 0) return;
     let stale = false;
     // Wait for typing to settle: each estimate times a real training step.
     const timer = window.setTimeout(async () => {
       const timed: [string, number][] = [];
-      for (const p of PRESETS) {
+      for (const { preset } of presets) {
         if (stale) return;
         try {
-          const e = await api.estimateTraining(project.id, dataset.id, { ...form, preset: p.id, max_steps: form.max_steps });
-          timed.push([p.id, e.seconds]);
-          if (!stale) setEstimates((s) => ({ ...s, [p.id]: e }));
+          const e = await api.estimateTraining(project.id, dataset.id, { ...form, preset, max_steps: form.max_steps });
+          timed.push([preset, e.seconds]);
+          if (!stale) setEstimates((s) => ({ ...s, [preset]: e }));
         } catch (e) {
-          if (!stale) setEstimates((s) => ({ ...s, [p.id]: errorText(e) }));
+          if (!stale) setEstimates((s) => ({ ...s, [preset]: errorText(e) }));
         }
       }
       try {
@@ -62,7 +64,7 @@ export function Train() {
       stale = true;
       window.clearTimeout(timer);
     };
-  }, [project?.id, dataset?.id, form.max_steps, form.epochs]);
+  }, [project?.id, dataset?.id, form.max_steps, form.epochs, presets]);
 
   useEffect(() => {
     if (!job || job.status === "running") return;
@@ -197,22 +199,22 @@ export function Train() {
             {source === "scratch" && (
               <div className="card form">
                 <h3>3. How thorough?</h3>
-                {PRESETS.map((p) => {
-                  const e = estimates[p.id];
+                {presets.map((p) => {
+                  const e = estimates[p.preset];
                   return (
-                    <label key={p.id} className="check preset">
-                      <input type="radio" checked={form.preset === p.id} onChange={() => setForm({ ...form, preset: p.id })} data-testid={`preset-${p.id}`} />
-                      <strong>{p.name}</strong> — {p.text}
-                      {recommended?.preset === p.id && (
+                    <label key={p.preset} className="check preset">
+                      <input type="radio" checked={form.preset === p.preset} onChange={() => setForm({ ...form, preset: p.preset })} data-testid={`preset-${p.preset}`} />
+                      <strong>{p.name}</strong> — <span title={p.details}>{p.summary}</span>
+                      {recommended?.preset === p.preset && (
                         <span
                           className="tag"
-                          data-testid={`recommended-${p.id}`}
+                          data-testid={`recommended-${p.preset}`}
                           title={`The most thorough choice that should finish within ${formatDuration(recommended.within)} on this computer: a model soon, to see whether the cells are worth a longer run`}
                         >
                           recommended
                         </span>
                       )}
-                      <div className="muted small" data-testid={`estimate-${p.id}`}>
+                      <div className="muted small" data-testid={`estimate-${p.preset}`}>
                         {e === undefined ? "timing a few steps on this computer…" : typeof e === "string" ? e : estimateText(e)}
                       </div>
                     </label>
@@ -224,28 +226,28 @@ export function Train() {
           <details className="card form">
             <summary data-testid="advanced">Advanced settings</summary>
             <div className="grid">
-              <label>
+              <label title="max_steps: each step learns from one small batch of cells; a short run to try things out">
                 Stop after this many steps
                 <input type="number" min={1} value={form.max_steps ?? ""} placeholder="the whole run" onChange={(e) => setForm({ ...form, max_steps: num(e.target.value) })} data-testid="max-steps" />
               </label>
-              <label>
-                Passes over the cells (epochs)
+              <label title="epochs: how many times the model reads every training cell">
+                Times each cell is read
                 <input type="number" min={0.1} step={0.5} value={form.epochs ?? ""} placeholder="preset" onChange={(e) => setForm({ ...form, epochs: num(e.target.value) })} />
               </label>
-              <label>
-                Cells per step (batch size)
+              <label title="batch_size: cells the model learns from at once; more uses more memory">
+                Cells learned from at once
                 <input type="number" min={1} value={form.batch_size ?? ""} placeholder="preset" onChange={(e) => setForm({ ...form, batch_size: num(e.target.value) })} />
               </label>
-              <label>
-                Genes per cell in prompts
+              <label title="top_k: the most expressed genes of each cell that the model reads">
+                Genes read per cell
                 <input type="number" min={1} value={form.top_k ?? ""} placeholder="preset" onChange={(e) => setForm({ ...form, top_k: num(e.target.value) })} />
               </label>
-              <label>
-                Save a checkpoint every … steps
+              <label title="checkpoint_every: a stopped or crashed run resumes from its last saved point">
+                Save progress every … steps
                 <input type="number" min={1} value={form.checkpoint_every ?? ""} placeholder="50" onChange={(e) => setForm({ ...form, checkpoint_every: num(e.target.value) })} />
               </label>
-              <label>
-                Random seed
+              <label title="seed: the same number, data and settings give the same model">
+                Random seed (for repeatable runs)
                 <input type="number" value={form.seed ?? ""} placeholder="42" onChange={(e) => setForm({ ...form, seed: num(e.target.value) })} />
               </label>
             </div>
@@ -293,9 +295,22 @@ export function Train() {
           {job?.status === "ok" && (
             <div className="card success" data-testid="train-done">
               <h3>Training finished</h3>
-              <p>
-                {job.result.summary.steps} steps in {formatDuration(job.result.summary.seconds)}; best validation loss{" "}
-                {job.result.summary.best_val_loss?.toFixed(3) ?? "–"}.
+              {job.result.summary.validation && (
+                <p data-testid="train-verdict">
+                  <strong>
+                    The model names the type of {(100 * job.result.summary.validation.right / Math.max(1, job.result.summary.validation.cells)).toFixed(1)} % of
+                    cells it never learned from
+                  </strong>{" "}
+                  ({job.result.summary.validation.right.toLocaleString(numberLocale)} of {job.result.summary.validation.cells.toLocaleString(numberLocale)} validation
+                  cells). Annotate tells how it does on the test cells, beside a simple baseline.
+                </p>
+              )}
+              <p className="muted small">
+                {job.result.summary.steps.toLocaleString(numberLocale)} steps in {formatDuration(job.result.summary.seconds)};{" "}
+                <span title="How surprised the model is by the validation cells' sentences: lower is better">
+                  best validation loss {job.result.summary.best_val_loss?.toFixed(3) ?? "–"}
+                </span>
+                .
               </p>
               {active?.estimate != null && job.result.summary.resumed_from_step === 0 && (
                 <p className="muted small" data-testid="estimate-closeness">

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatReducer, emptyChat, groupText, KEPT_MESSAGES, parseRequest, predictionText, toSave } from "./chat";
+import { chatReducer, emptyChat, groupText, KEPT_MESSAGES, markerNote, parseRequest, predictionText, toSave } from "./chat";
 
 describe("chatReducer", () => {
   it("streams a generation into one message and then shows its cells", () => {
@@ -143,5 +143,17 @@ describe("a group of cells in words", () => {
     const none = chatReducer(emptyChat, { type: "group", call: { asked: 5, found: 0, scored: 0, types: [] } });
     expect(none.messages[0].role).toBe("error");
     expect(none.messages[0].text).toMatch(/filtered out/);
+  });
+});
+
+describe("marker genes in generated cells", () => {
+  const markers = { "B cell": [{ gene: "MS4A1", share_in: 0.92, share_out: 0.031 }] };
+  it("notes a marker of the cell's type, with its shares", () => {
+    expect(markerNote("MS4A1", "B cell", markers)).toBe("a marker of B cell in your data: among the top 100 genes of 92 % of its cells and 3 % of other cells");
+  });
+  it("notes nothing for another type's cell, a cell of no type or another gene", () => {
+    expect(markerNote("MS4A1", "T cell", markers)).toBeNull();
+    expect(markerNote("MS4A1", null, markers)).toBeNull();
+    expect(markerNote("CD3E", "B cell", markers)).toBeNull();
   });
 });

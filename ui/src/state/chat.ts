@@ -1,4 +1,5 @@
 // The chat with a model: the messages and the cells streaming into them.
+import type { Marker } from "../api";
 import { numberLocale } from "./format";
 
 export interface Word {
@@ -216,4 +217,13 @@ export function groupText(c: GroupCall): string {
     c.scored < c.found ? `Asked about an even spread of ${num(c.scored)} of the ${num(c.found)} cells.` : "",
   ].filter(Boolean);
   return `${lead}${others}${notes.length ? ` ${notes.join(" ")}` : ""}`;
+}
+
+/** A gene's marker note in a generated cell of `type`, or null when it is
+ * not one of the type's marker genes in the user's data. */
+export function markerNote(gene: string, type: string | null | undefined, markers: Record<string, Marker[]>): string | null {
+  const m = type ? markers[type]?.find((x) => x.gene === gene) : undefined;
+  if (!m) return null;
+  const pct = (v: number) => `${Math.round(100 * v)} %`;
+  return `a marker of ${type} in your data: among the top 100 genes of ${pct(m.share_in)} of its cells and ${pct(m.share_out)} of other cells`;
 }

@@ -141,6 +141,25 @@ pub struct TrainSummary {
     pub resumed_from_step: usize,
     pub seconds: f64,
     pub model_dir: PathBuf,
+    /// How the finished model names validation cells' types (runs that
+    /// learn to name types; none when cancelled).
+    #[serde(default)]
+    pub validation: Option<ValidationCheck>,
+}
+
+/// The finished model asked the type of held-out validation cells: cells it
+/// never learned from, so the figure says how it does on new cells. (The
+/// test cells stay untouched for `c2s eval` and Annotate.)
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct ValidationCheck {
+    pub cells: usize,
+    pub right: usize,
+}
+
+impl ValidationCheck {
+    pub fn accuracy(&self) -> f64 {
+        self.right as f64 / self.cells.max(1) as f64
+    }
 }
 
 pub const CHECKPOINT: &str = "checkpoint";
@@ -575,6 +594,7 @@ pub fn train(
         resumed_from_step: resumed_from,
         seconds: t0.elapsed().as_secs_f64(),
         model_dir,
+        validation: None,
     })
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::error::{ModelError, Result};
-use crate::prompts::{encode_example, make_example, CellInfo, Templates};
+use crate::prompts::{encode_example, make_example, CellInfo, Task, Templates};
 use crate::tokenizer::{gene_tokenizer, load_tokenizer, EOS};
 use crate::train::{
     batch_loss, best_device, find_checkpoint, train, CellRecord, TrainOptions, TrainProgress,
@@ -40,9 +40,111 @@ pub enum Preset {
     FineTune,
 }
 
+/// Pretrained weights move little: a small learning rate.
+const FINE_TUNE_LR: f64 = 1e-4;
+/// GPT-2's sub-word tokens make 100 genes about 300 tokens.
+const FINE_TUNE_TOP_K: usize = 100;
+
+/// What a preset trains: the model's shape and the run's length.
+/// Fine-tuning takes the shape of the pretrained model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PresetPlan {
+    pub layers: usize,
+    pub width: usize,
+    pub heads: usize,
+    pub context: usize,
+    pub epochs: f64,
+    pub lr: f64,
+    pub top_k: usize,
+}
+
+/// A preset as a screen offers it: a plain summary for the scientist, the
+/// technical settings for the tooltip, all from the one plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PresetInfo {
+    pub preset: Preset,
+    pub name: &'static str,
+    pub summary: String,
+    pub details: String,
+    pub plan: PresetPlan,
+}
+
 impl Preset {
     /// The presets that train a model from scratch, least thorough first.
     pub const FROM_SCRATCH: [Preset; 3] = [Preset::Quick, Preset::Standard, Preset::Thorough];
+
+    /// The shape and length of the run the preset trains.
+    pub fn plan(self) -> PresetPlan {
+        let quick = TrainOptions::quick();
+        let base = PresetPlan {
+            layers: 2,
+            width: 128,
+            heads: 4,
+            context: 256,
+            epochs: quick.epochs,
+            lr: quick.lr,
+            top_k: quick.top_k,
+        };
+        match self {
+            Preset::Quick => base,
+            // The shape is the pretrained model's; see FINE_TUNE_LR.
+            Preset::FineTune => PresetPlan {
+                lr: FINE_TUNE_LR,
+                top_k: FINE_TUNE_TOP_K,
+                ..base
+            },
+            Preset::Standard => PresetPlan {
+                layers: 4,
+                width: 256,
+                context: 512,
+                epochs: 5.0,
+                lr: 6e-4,
+                top_k: 200,
+                ..base
+            },
+            Preset::Thorough => PresetPlan {
+                layers: 6,
+                width: 384,
+                heads: 6,
+                context: 512,
+                epochs: 10.0,
+                lr: 5e-4,
+                top_k: 200,
+            },
+        }
+    }
+
+    /// The preset in a scientist's words, with its settings for a tooltip.
+    pub fn describe(self) -> PresetInfo {
+        let p = self.plan();
+        let (name, size, when) = match self {
+            Preset::Quick => ("Quick", "a small model", "a few minutes on a laptop"),
+            Preset::Standard => ("Standard", "a larger model", "several times Quick's time"),
+            Preset::Thorough => ("Thorough", "the largest model", "best on a GPU"),
+            Preset::FineTune => ("Fine-tune", "a pretrained model", "its size sets the time"),
+        };
+        let summary = format!(
+            "{size} that reads each cell {} times and its {} most expressed genes: {when}",
+            p.epochs, p.top_k
+        );
+        let details = match self {
+            Preset::FineTune => format!(
+                "the pretrained model's layers and tokenizer; {} epochs, learning rate {}, top {} genes",
+                p.epochs, p.lr, p.top_k
+            ),
+            _ => format!(
+                "GPT-2 with {} layers, width {}, {} attention heads, context {} tokens; {} epochs, learning rate {}, top {} genes",
+                p.layers, p.width, p.heads, p.context, p.epochs, p.lr, p.top_k
+            ),
+        };
+        PresetInfo {
+            preset: self,
+            name,
+            summary,
+            details,
+            plan: p,
+        }
+    }
 
     /// The longest run a preset is recommended for: a coffee break. A
     /// thorough run names types better (on the demo, standard 0.943 on
@@ -198,15 +300,12 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
     let records = read_dataset(&req.dataset)?;
     let label = match &req.label {
         Some(l) => l.clone(),
-        None => records
-            .first()
-            .and_then(|r| r.labels.iter().map(|l| l.0.clone()).find(|n| n != "split"))
-            .ok_or_else(|| {
-                input(
-                    format!("{}: the dataset has no label column", req.dataset.display()),
-                    "convert it again with a label column such as cell_type",
-                )
-            })?,
+        None => c2s_data::dataset::default_label_column(&records).ok_or_else(|| {
+            input(
+                format!("{}: the dataset has no label column", req.dataset.display()),
+                "convert it again with a label column such as cell_type",
+            )
+        })?,
     };
     if !records.iter().any(|r| r.label(&label).is_some()) {
         return Err(input(
@@ -215,23 +314,11 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         ));
     }
     let mut opts = TrainOptions::quick();
-    let (mut layers, mut width, mut heads, mut context) = (2, 128, 4, 256);
+    let plan = req.preset.plan();
+    let (mut layers, mut width, mut heads, mut context) =
+        (plan.layers, plan.width, plan.heads, plan.context);
+    (opts.epochs, opts.lr, opts.top_k) = (plan.epochs, plan.lr, plan.top_k);
     let fine_tune = req.fine_tune();
-    match req.preset {
-        Preset::Standard => {
-            (layers, width, heads, context) = (4, 256, 4, 512);
-            opts.epochs = 5.0;
-            opts.lr = 6e-4;
-            opts.top_k = 200;
-        }
-        Preset::Thorough => {
-            (layers, width, heads, context) = (6, 384, 6, 512);
-            opts.epochs = 10.0;
-            opts.lr = 5e-4;
-            opts.top_k = 200;
-        }
-        Preset::Quick | Preset::FineTune => {}
-    }
     if fine_tune {
         if req
             .layers
@@ -245,10 +332,8 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
                 "leave it out, or train from scratch",
             ));
         }
-        // Pretrained weights move little: a small learning rate; GPT-2's
-        // sub-word tokens make 100 genes about 300 tokens.
-        opts.lr = 1e-4;
-        opts.top_k = 100;
+        opts.lr = FINE_TUNE_LR;
+        opts.top_k = FINE_TUNE_TOP_K;
     }
     layers = req.layers.unwrap_or(layers);
     width = req.width.unwrap_or(width);
@@ -443,7 +528,7 @@ impl PreparedTraining {
             path: out.join(RUN_REQUEST),
             source,
         })?;
-        let s = train(
+        let mut s = train(
             out,
             self.model,
             &self.tok,
@@ -466,9 +551,52 @@ impl PreparedTraining {
                 learned_unconditional: self.options.learns_unconditional(),
             }
             .write(&s.model_dir)?;
+            if self.options.tasks.contains(&Task::CellTypePrediction) {
+                s.validation = validation_check(&s.model_dir, &self.val_cells, cancel)?;
+            }
         }
         Ok(s)
     }
+}
+
+/// Validation cells the finished model is asked about, at most: about 10 s
+/// for a quick model on a 2-core laptop.
+pub const VALIDATION_CHECK_CELLS: usize = 200;
+
+/// The finished model in `model_dir` names the type of the labelled
+/// validation cells (VALIDATION_CHECK_CELLS of them, evenly spread, when
+/// there are more): how many it gets right. None without such cells or when
+/// cancelled (the model is kept either way).
+fn validation_check(
+    model_dir: &Path,
+    val: &[CellRecord],
+    cancel: &AtomicBool,
+) -> Result<Option<crate::train::ValidationCheck>> {
+    let labelled: Vec<&CellRecord> = val.iter().filter(|c| c.label.is_some()).collect();
+    if labelled.is_empty() || cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let n = labelled.len().min(VALIDATION_CHECK_CELLS);
+    let picked: Vec<&CellRecord> = (0..n).map(|i| labelled[i * labelled.len() / n]).collect();
+    let model = crate::trained::TrainedModel::load(model_dir)?;
+    let names: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let sentences: Vec<String> = picked.iter().map(|c| c.genes.join(" ")).collect();
+    let inputs: Vec<crate::cells::CellInput> = names
+        .iter()
+        .zip(&sentences)
+        .map(|(name, sentence)| crate::cells::CellInput { name, sentence })
+        .collect();
+    let answers = match crate::cells::predict_cells(&model, &inputs, false, &[], &|_, _| {}, cancel)
+    {
+        Err(ModelError::Cancelled) => return Ok(None),
+        r => r?,
+    };
+    let right = answers
+        .iter()
+        .zip(&picked)
+        .filter(|(a, c)| a.predicted.is_some() && a.predicted == c.label)
+        .count();
+    Ok(Some(crate::train::ValidationCheck { cells: n, right }))
 }
 
 /// How long a finished run's steps took, for calibrating later estimates.
@@ -622,6 +750,25 @@ mod calibration_tests {
 
     #[test]
     fn a_runs_pace_counts_the_steps_since_it_last_started() {
+        // Each preset's words come from its plan, so they cannot drift apart.
+        let s = Preset::Standard.describe();
+        assert_eq!(s.name, "Standard");
+        assert!(
+            s.summary
+                .contains("reads each cell 5 times and its 200 most expressed genes"),
+            "{}",
+            s.summary
+        );
+        assert!(
+            s.details.starts_with("GPT-2 with 4 layers, width 256"),
+            "{}",
+            s.details
+        );
+        assert_eq!(Preset::Quick.plan().epochs, TrainOptions::quick().epochs);
+        assert!(Preset::FineTune
+            .describe()
+            .details
+            .starts_with("the pretrained model's layers"));
         let req = TrainRequest::new(Path::new("d"), Path::new("o"), Preset::Standard);
         let summary = |steps, resumed, seconds| crate::train::TrainSummary {
             steps,
@@ -633,6 +780,7 @@ mod calibration_tests {
             resumed_from_step: resumed,
             seconds,
             model_dir: PathBuf::new(),
+            validation: None,
         };
         let p = RunPace::of(&req, &summary(100, 40, 30.0)).unwrap();
         assert_eq!(p.preset, Preset::Standard);
