@@ -148,14 +148,24 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
                 .iter()
                 .map(|(k, v)| format!("k={k} {v:.3}"))
                 .collect();
+            let balanced: Vec<String> = s
+                .balanced_knn_accuracy
+                .iter()
+                .map(|(k, v)| format!("k={k} {v:.3}"))
+                .collect();
             println!(
-                "  {}: {} cells; k-NN {}; GW {}; valid {:.1} %, unique {:.1} %; mean r {}",
+                "  {}: {} cells; k-NN {}; each type once {}; GW {}; valid {:.1} %, unique {:.1} %; mean r {}",
                 s.name,
                 s.n_cells,
                 if knn.is_empty() {
                     "-".into()
                 } else {
                     knn.join(", ")
+                },
+                if balanced.is_empty() {
+                    "-".into()
+                } else {
+                    balanced.join(", ")
                 },
                 s.gw_distance.map_or("-".into(), |v| format!("{v:.4}")),
                 100.0 * s.gene_shares.valid_share,

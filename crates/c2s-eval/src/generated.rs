@@ -84,11 +84,67 @@ pub struct SetMetrics {
     pub n_scored: usize,
     /// (k, accuracy).
     pub knn_accuracy: Vec<(usize, f64)>,
+    /// (k, the mean over the requested types of each type's accuracy): each
+    /// type counts once, so a set with a few cells of each type (generated
+    /// cells) compares fairly with one whose types are as common as in the
+    /// tissue (held-out real cells), where the common types dominate.
+    pub balanced_knn_accuracy: Vec<(usize, f64)>,
+    /// Each requested type's k-NN accuracy.
+    pub knn_by_type: Vec<TypeKnn>,
     pub gw_distance: Option<f64>,
     pub gene_shares: GeneShares,
     pub type_correlation: Vec<TypeCorrelation>,
     pub mean_pearson: Option<f64>,
     pub mean_spearman: Option<f64>,
+}
+
+/// The k-NN accuracy of the cells of one requested type.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeKnn {
+    pub cell_type: String,
+    pub n_scored: usize,
+    /// (k, accuracy).
+    pub knn_accuracy: Vec<(usize, f64)>,
+}
+
+/// Per-type and balanced k-NN accuracy of the `scored` cells of `labels`,
+/// given each k's predictions (in `scored` order).
+fn accuracy_by_type(
+    labels: &[Option<String>],
+    scored: &[usize],
+    ks: &[usize],
+    preds: &[Vec<String>],
+) -> (Vec<TypeKnn>, Vec<(usize, f64)>) {
+    let mut by_type: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (pos, &i) in scored.iter().enumerate() {
+        if let Some(l) = labels[i].as_deref() {
+            by_type.entry(l).or_default().push(pos);
+        }
+    }
+    let types: Vec<TypeKnn> = by_type
+        .iter()
+        .map(|(t, positions)| TypeKnn {
+            cell_type: t.to_string(),
+            n_scored: positions.len(),
+            knn_accuracy: ks
+                .iter()
+                .zip(preds)
+                .map(|(&k, p)| {
+                    let right = positions.iter().filter(|&&pos| p[pos] == *t).count();
+                    (k, right as f64 / positions.len() as f64)
+                })
+                .collect(),
+        })
+        .collect();
+    let balanced = ks
+        .iter()
+        .enumerate()
+        .map(|(j, &k)| {
+            let sum: f64 = types.iter().map(|t| t.knn_accuracy[j].1).sum();
+            (k, sum / types.len().max(1) as f64)
+        })
+        .collect();
+    (types, balanced)
 }
 
 /// A point of the PCA / UMAP plots.
@@ -242,22 +298,25 @@ pub fn evaluate_generated(
         let scored: Vec<usize> = (0..set.labels.len())
             .filter(|&i| set.labels[i].as_deref().is_some_and(|l| known.contains(l)))
             .collect();
-        let knn_accuracy = if scored.is_empty() {
-            Vec::new()
+        let (knn_accuracy, knn_by_type, balanced_knn_accuracy) = if scored.is_empty() {
+            (Vec::new(), Vec::new(), Vec::new())
         } else {
             let zq = z.select(Axis(0), &scored);
             let preds = knn.predict_many(zq.view(), &ks)?;
-            ks.iter()
-                .zip(preds)
+            let overall = ks
+                .iter()
+                .zip(&preds)
                 .map(|(&k, p)| {
                     let right = scored
                         .iter()
-                        .zip(&p)
+                        .zip(p)
                         .filter(|(&i, l)| set.labels[i].as_deref() == Some(l.as_str()))
                         .count();
                     (k, right as f64 / scored.len() as f64)
                 })
-                .collect()
+                .collect();
+            let (types, balanced) = accuracy_by_type(&set.labels, &scored, &ks, &preds);
+            (overall, types, balanced)
         };
         let gw_rows = sample_rows(z.nrows(), opts.gw_cells, opts.seed ^ (set_index as u64 + 1));
         let gw_distance = if let Some(j) = same_cloud_as(set_index) {
@@ -282,6 +341,8 @@ pub fn evaluate_generated(
             n_cells: set.sentences.len(),
             n_scored: scored.len(),
             knn_accuracy,
+            balanced_knn_accuracy,
+            knn_by_type,
             gw_distance,
             gene_shares: shares,
             mean_pearson: mean_of(|t| t.pearson),
@@ -438,4 +499,30 @@ fn top_gene_means(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_type_counts_once_in_the_balanced_accuracy() {
+        // 4 cells of A (3 right at k = 1), 1 of B (wrong), 1 unscored.
+        let labels: Vec<Option<String>> = ["A", "A", "A", "A", "B", "C"]
+            .iter()
+            .map(|s| Some(s.to_string()))
+            .collect();
+        let scored = [0, 1, 2, 3, 4];
+        let preds = vec![
+            ["A", "A", "A", "B", "A"].map(String::from).to_vec(),
+            ["B", "B", "B", "B", "B"].map(String::from).to_vec(),
+        ];
+        let (types, balanced) = accuracy_by_type(&labels, &scored, &[1, 3], &preds);
+        assert_eq!(types.len(), 2);
+        assert_eq!((types[0].cell_type.as_str(), types[0].n_scored), ("A", 4));
+        assert_eq!(types[0].knn_accuracy, vec![(1, 0.75), (3, 0.0)]);
+        assert_eq!(types[1].knn_accuracy, vec![(1, 0.0), (3, 1.0)]);
+        // Overall at k = 1 would be 3 of 5 (0.6); each type once: (0.75 + 0) / 2.
+        assert_eq!(balanced, vec![(1, 0.375), (3, 0.5)]);
+    }
 }
