@@ -200,8 +200,10 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.match(await users[users.length - 1].getText(), /What type is this cell \(cell \S+, held out from training\)\?/);
   const answers = await app.driver.findElements(byTest("msg-model"));
   assert.match(await answers[answers.length - 1].getText(), /The dataset labels this cell .+: the model is (right|wrong)\./);
-  // Each reply names the model that gave it.
+  // Each reply names the model that gave it, and the answer's evidence: the
+  // answered type's marker genes in the user's data that the cell holds.
   assert.match(await answers[answers.length - 1].getText(), /^Run \d+ \(quick\)/);
+  assert.match(await textOf("prediction-evidence"), /(Marker genes of .+ in your data that this cell holds: .+ \(\d+ of \d+\)|This cell holds none of the \d+ marker genes of .+ in your data)/);
   await shot("08-chat");
 
   // Cells selected with a lasso on the Dataset map, asked about in the chat:

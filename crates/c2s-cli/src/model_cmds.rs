@@ -267,10 +267,15 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
     // Steps timed, as the app's Train screen estimates (the app also
     // corrects it by earlier runs, which a command line does not keep).
     let estimated = prepared.estimate_seconds()?;
+    let (left, total) = (prepared.steps_left(), prepared.total_steps());
     eprintln!(
-        "About {:.0} s on this computer ({} steps), from a few timed steps",
+        "About {:.0} s on this computer ({}), from a few timed steps",
         estimated,
-        prepared.total_steps()
+        if left < total {
+            format!("{left} of {total} steps left")
+        } else {
+            format!("{total} steps")
+        }
     );
     let pb = ProgressBar::new(0);
     pb.set_style(

@@ -577,10 +577,17 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         checkpoint_step
     );
     assert_eq!(summary["steps"], 40);
-    // The estimate from one timed step comes with the summary.
+    // The estimate from one timed step comes with the summary; resuming, it
+    // is of the steps left.
     assert!(
         summary["estimated_seconds"].as_f64().unwrap() > 0.0,
         "{summary}"
+    );
+    let left = format!("{} of 40 steps left", 40 - checkpoint_step);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&left),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
     // The loss curve continues: the new entries start right after the checkpoint.
     let after = steps_logged(&run);

@@ -1,7 +1,7 @@
 import { numberLocale } from "../state/format";
 import { useEffect, useRef, useState } from "react";
 import { api, errorText, type Marker, type ModelInfo } from "../api";
-import { markerNote, parseRequest, type Message } from "../state/chat";
+import { markerEvidence, markerNote, parseRequest, type Message } from "../state/chat";
 import { formatDuration } from "../state/jobs";
 import { useApp } from "../store";
 
@@ -207,8 +207,8 @@ export function Chat() {
     const about = cell ? ` (cell ${cell.name}${cell.split === "test" ? ", held out from training" : ""})` : "";
     dispatchChat({ type: "user", text: `What type is this cell${about}? ${s.slice(0, 200)}${s.length > 200 ? "…" : ""}` });
     try {
-      const asked = s.split(/[\s,]+/).filter(Boolean).length;
-      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s), asked, truth: cell?.truth ?? undefined, model: trainedName });
+      const genes = s.split(/[\s,]+/).filter(Boolean);
+      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s), asked: genes.length, truth: cell?.truth ?? undefined, model: trainedName, genes });
     } catch (e) {
       dispatchChat({ type: "error", text: errorText(e) });
     }
@@ -533,6 +533,11 @@ export function Chat() {
                       <span className="small">{(100 * p).toFixed(1)} %</span>
                     </div>
                   ))}
+                  {markerEvidence(m.genes, m.prediction.label, markers) && (
+                    <p className="small" data-testid="prediction-evidence">
+                      {markerEvidence(m.genes, m.prediction.label, markers)}
+                    </p>
+                  )}
                   {m.prediction.unknown_genes.length > 0 && (
                     <p className="muted small">The model does not know: {m.prediction.unknown_genes.slice(0, 12).join(", ")}</p>
                   )}

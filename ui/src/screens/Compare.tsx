@@ -7,21 +7,6 @@ import { projectColours } from "../state/colours";
 import { generatedVerdict, predictionVerdict } from "../state/verdict";
 import { useApp } from "../store";
 
-function pearson(a: number[], b: number[]): number {
-  const n = a.length;
-  const ma = a.reduce((s, x) => s + x, 0) / n;
-  const mb = b.reduce((s, x) => s + x, 0) / n;
-  let sab = 0,
-    saa = 0,
-    sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) ** 2;
-    sbb += (b[i] - mb) ** 2;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
-
 function csv(rows: (string | number | null)[][]): string {
   return rows.map((r) => r.map((v) => (v == null ? "" : typeof v === "string" && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)).join(",")).join("\n") + "\n";
 }
@@ -202,12 +187,14 @@ export function Compare() {
                       name={`mean-expression-${means.cell_type}`}
                       option={{
                         title: {
-                          text: `${means.cell_type}: r = ${f3(pearson(means.genes.map((x: any) => x.real), means.genes.map((x: any) => x.generated)))}`,
+                          // The engine's r over every gene (the table's), not one of the plotted genes only.
+                          text: `${means.cell_type}: r = ${f3(g.sets[0]?.type_correlation?.find((t: any) => t.cell_type === means.cell_type)?.pearson)} over all genes`,
+                          subtext: `the ${means.genes.length} genes most expressed in either are plotted`,
                           left: "center",
                           textStyle: { fontSize: 14 },
                         },
                         tooltip: { trigger: "item", formatter: (q: any) => `${escapeHtml(q.data[2])}: real ${q.data[0].toFixed(2)}, generated ${q.data[1].toFixed(2)}` },
-                        grid: { left: 50, right: 20, top: 40, bottom: 45 },
+                        grid: { left: 50, right: 20, top: 60, bottom: 45 },
                         xAxis: { name: "real", nameLocation: "middle", nameGap: 25 },
                         yAxis: { name: "generated", nameLocation: "middle", nameGap: 30 },
                         series: [{ type: "scatter", data: means.genes.map((x: any) => [x.real, x.generated, x.gene]), symbolSize: 6 }],

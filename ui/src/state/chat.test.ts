@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatReducer, emptyChat, groupText, KEPT_MESSAGES, markerNote, parseRequest, predictionText, toSave } from "./chat";
+import { chatReducer, emptyChat, groupText, KEPT_MESSAGES, markerEvidence, markerNote, parseRequest, predictionText, toSave } from "./chat";
 
 describe("chatReducer", () => {
   it("streams a generation into one message and then shows its cells", () => {
@@ -155,5 +155,25 @@ describe("marker genes in generated cells", () => {
     expect(markerNote("MS4A1", "T cell", markers)).toBeNull();
     expect(markerNote("MS4A1", null, markers)).toBeNull();
     expect(markerNote("CD3E", "B cell", markers)).toBeNull();
+  });
+});
+
+describe("marker evidence for an answer", () => {
+  const markers = {
+    "B cell": [
+      { gene: "CD74", share_in: 1, share_out: 0.28 },
+      { gene: "HLA-DRA", share_in: 0.99, share_out: 0.2 },
+      { gene: "CD37", share_in: 0.71, share_out: 0.05 },
+    ],
+  };
+  it("lists the answered type's markers the cell holds, in the cell's order", () => {
+    expect(markerEvidence(["RPL10", "hla-dra", "B2M", "CD74"], "B cell", markers)).toBe(
+      "Marker genes of B cell in your data that this cell holds: HLA-DRA, CD74 (2 of 3).",
+    );
+  });
+  it("says when it holds none, and nothing without markers or genes", () => {
+    expect(markerEvidence(["RPL10", "B2M"], "B cell", markers)).toBe("This cell holds none of the 3 marker genes of B cell in your data among its first 2 genes.");
+    expect(markerEvidence(["CD74"], "NK cell", markers)).toBeNull();
+    expect(markerEvidence(undefined, "B cell", markers)).toBeNull();
   });
 });

@@ -32,6 +32,8 @@ export interface Message {
   validShare?: number;
   uniqueShare?: number;
   prediction?: Ranked;
+  /** The genes a prediction was asked about (its first 100), for the evidence. */
+  genes?: string[];
   added?: boolean;
   done?: boolean;
   /** The model that answered (replies only). */
@@ -52,7 +54,7 @@ export type ChatAction =
   | { type: "generated"; jobId: number; result: any }
   | { type: "stopped"; jobId: number; error: string | null; text?: string }
   /** `asked`: how many words the question held. */
-  | { type: "prediction"; result: Ranked; asked: number; truth?: string; model?: string }
+  | { type: "prediction"; result: Ranked; asked: number; truth?: string; model?: string; genes?: string[] }
   | { type: "added"; id: number }
   /** What the model calls a group of cells (a selection on a map). */
   | { type: "group"; call: GroupCall; model?: string }
@@ -125,7 +127,14 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
           text: "None of these words is a gene this model knows, so it cannot tell a cell type from them. Paste a cell's genes, most expressed first.",
           done: true,
         });
-      return push(chat, { role: "model", text: predictionText(a.result, a.asked, a.truth), prediction: a.result, done: true, model: a.model });
+      return push(chat, {
+        role: "model",
+        text: predictionText(a.result, a.asked, a.truth),
+        prediction: a.result,
+        genes: a.genes?.slice(0, 100),
+        done: true,
+        model: a.model,
+      });
     case "added":
       return { ...chat, messages: chat.messages.map((m) => (m.id === a.id ? { ...m, added: true } : m)) };
     case "group":
@@ -226,4 +235,15 @@ export function markerNote(gene: string, type: string | null | undefined, marker
   if (!m) return null;
   const pct = (v: number) => `${Math.round(100 * v)} %`;
   return `a marker of ${type} in your data: among the top 100 genes of ${pct(m.share_in)} of its cells and ${pct(m.share_out)} of other cells`;
+}
+
+/** The evidence for an answer in a biologist's terms: which marker genes of
+ * the answered type (in the user's data) the asked cell holds, in its order. */
+export function markerEvidence(genes: string[] | undefined, type: string, markers: Record<string, Marker[]>): string | null {
+  const mine = markers[type];
+  if (!genes?.length || !mine?.length) return null;
+  const known = new Set(mine.map((m) => m.gene));
+  const held = genes.map((g) => g.toUpperCase()).filter((g) => known.has(g));
+  if (held.length === 0) return `This cell holds none of the ${mine.length} marker genes of ${type} in your data among its first ${genes.length} genes.`;
+  return `Marker genes of ${type} in your data that this cell holds: ${held.join(", ")} (${held.length} of ${mine.length}).`;
 }

@@ -340,6 +340,14 @@ pub fn find_checkpoint(run: &Path) -> Option<PathBuf> {
         .find(|p| p.join("trainer_state.json").is_file() && p.join("model.safetensors").is_file())
 }
 
+/// The step a run's last checkpoint reached, if it has a readable one.
+pub fn checkpoint_step(run: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(find_checkpoint(run)?.join("trainer_state.json")).ok()?;
+    serde_json::from_str::<TrainerState>(&text)
+        .ok()
+        .map(|s| s.step)
+}
+
 /// Trains `model` on `train` (validating on `val`) into the run folder `run`.
 /// With `resume`, continues from the run's last checkpoint: same weights,
 /// optimizer state, step and data order.

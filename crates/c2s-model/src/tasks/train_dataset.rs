@@ -443,7 +443,19 @@ impl PreparedTraining {
         o.max_steps.map_or(steps, |m| steps.min(m))
     }
 
-    /// Seconds the whole run should take on this computer, from timed
+    /// Steps still to take: all of them, or when resuming, those after the
+    /// last checkpoint.
+    pub fn steps_left(&self) -> usize {
+        let done = if self.request.resume {
+            crate::train::checkpoint_step(&self.request.output).unwrap_or(0)
+        } else {
+            0
+        };
+        self.total_steps().saturating_sub(done)
+    }
+
+    /// Seconds the rest of the run should take on this computer (all of it,
+    /// or after the checkpoint when resuming), from timed
     /// forward and backward passes of a full batch (plus the optimizer and
     /// validation, which add about a third on the presets).
     pub fn estimate_seconds(&self) -> Result<f64> {
@@ -489,7 +501,7 @@ impl PreparedTraining {
         }
         times.sort_by(f64::total_cmp);
         let step = times[2] * self.options.grad_accum as f64;
-        Ok(step * 1.35 * self.total_steps() as f64)
+        Ok(step * 1.35 * self.steps_left() as f64)
     }
 
     /// `estimate_seconds` corrected by how long earlier runs of this preset
