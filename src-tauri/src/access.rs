@@ -165,23 +165,32 @@ pub fn show_in_folder(path: String, state: State<'_, AppState>) -> CmdResult<()>
 }
 
 /// Opens the file manager at `path`, by the platform's own command (the
-/// opener plugin would add 35 crates, a D-Bus stack among them, for this).
+/// opener plugin would add 35 crates, a D-Bus stack among them, for this):
+/// the file selected on macOS and Windows, its folder elsewhere.
 fn reveal(path: &Path) -> std::io::Result<()> {
     use std::process::Command;
-    let folder = if path.is_dir() {
-        path
-    } else {
-        path.parent().unwrap_or(path)
-    };
-    let mut cmd = if cfg!(target_os = "macos") {
+    #[cfg(target_os = "macos")]
+    let mut cmd = {
         let mut c = Command::new("open");
         c.arg("-R").arg(path);
         c
-    } else if cfg!(windows) {
+    };
+    #[cfg(windows)]
+    let mut cmd = {
+        use std::os::windows::process::CommandExt;
+        // Explorer reads `/select,"PATH"` as one argument, unquoted around
+        // the switch, which Command's own quoting would break.
         let mut c = Command::new("explorer");
-        c.arg(format!("/select,{}", path.display()));
+        c.raw_arg(format!("/select,\"{}\"", path.display()));
         c
-    } else {
+    };
+    #[cfg(not(any(target_os = "macos", windows)))]
+    let mut cmd = {
+        let folder = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(path)
+        };
         let mut c = Command::new("xdg-open");
         c.arg(folder);
         c

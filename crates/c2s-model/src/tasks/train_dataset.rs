@@ -575,40 +575,60 @@ impl PreparedTraining {
 /// for a quick model on a 2-core laptop.
 pub const VALIDATION_CHECK_CELLS: usize = 200;
 
+/// The check stops asking after this long (a large fine-tuned model on a
+/// CPU takes about a second a cell), with the cells asked so far: a random
+/// sample of the validation cells, so the figure stays fair.
+pub const VALIDATION_CHECK_SECONDS: f64 = 30.0;
+
 /// The finished model in `model_dir` names the type of the labelled
 /// validation cells (VALIDATION_CHECK_CELLS of them, evenly spread, when
-/// there are more): how many it gets right. None without such cells or when
-/// cancelled (the model is kept either way).
+/// there are more; asked in a seeded random order until
+/// VALIDATION_CHECK_SECONDS): how many it gets right. None without such
+/// cells or when cancelled (the model is kept either way).
 fn validation_check(
     model_dir: &Path,
     val: &[CellRecord],
     cancel: &AtomicBool,
 ) -> Result<Option<crate::train::ValidationCheck>> {
+    use rand::seq::SliceRandom;
     let labelled: Vec<&CellRecord> = val.iter().filter(|c| c.label.is_some()).collect();
     if labelled.is_empty() || cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(None);
     }
     let n = labelled.len().min(VALIDATION_CHECK_CELLS);
-    let picked: Vec<&CellRecord> = (0..n).map(|i| labelled[i * labelled.len() / n]).collect();
+    let mut picked: Vec<&CellRecord> = (0..n).map(|i| labelled[i * labelled.len() / n]).collect();
+    picked.shuffle(&mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0));
     let model = crate::trained::TrainedModel::load(model_dir)?;
-    let names: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-    let sentences: Vec<String> = picked.iter().map(|c| c.genes.join(" ")).collect();
-    let inputs: Vec<crate::cells::CellInput> = names
-        .iter()
-        .zip(&sentences)
-        .map(|(name, sentence)| crate::cells::CellInput { name, sentence })
-        .collect();
-    let answers = match crate::cells::predict_cells(&model, &inputs, false, &[], &|_, _| {}, cancel)
-    {
-        Err(ModelError::Cancelled) => return Ok(None),
-        r => r?,
-    };
-    let right = answers
-        .iter()
-        .zip(&picked)
-        .filter(|(a, c)| a.predicted.is_some() && a.predicted == c.label)
-        .count();
-    Ok(Some(crate::train::ValidationCheck { cells: n, right }))
+    let started = Instant::now();
+    let (mut asked, mut right) = (0, 0);
+    for chunk in picked.chunks(10) {
+        if started.elapsed().as_secs_f64() > VALIDATION_CHECK_SECONDS {
+            break;
+        }
+        let sentences: Vec<String> = chunk.iter().map(|c| c.genes.join(" ")).collect();
+        let inputs: Vec<crate::cells::CellInput> = sentences
+            .iter()
+            .map(|sentence| crate::cells::CellInput {
+                name: "validation",
+                sentence,
+            })
+            .collect();
+        let answers =
+            match crate::cells::predict_cells(&model, &inputs, false, &[], &|_, _| {}, cancel) {
+                Err(ModelError::Cancelled) => return Ok(None),
+                r => r?,
+            };
+        asked += chunk.len();
+        right += answers
+            .iter()
+            .zip(chunk)
+            .filter(|(a, c)| a.predicted.is_some() && a.predicted == c.label)
+            .count();
+    }
+    Ok(Some(crate::train::ValidationCheck {
+        cells: asked,
+        right,
+    }))
 }
 
 /// How long a finished run's steps took, for calibrating later estimates.
