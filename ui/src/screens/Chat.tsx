@@ -533,11 +533,16 @@ export function Chat() {
                       <span className="small">{(100 * p).toFixed(1)} %</span>
                     </div>
                   ))}
-                  {markerEvidence(m.genes, m.prediction.label, markers) && (
-                    <p className="small" data-testid="prediction-evidence">
-                      {markerEvidence(m.genes, m.prediction.label, markers)}
-                    </p>
-                  )}
+                  {(() => {
+                    const evidence = markerEvidence(m.genes, m.prediction.label, markers);
+                    return (
+                      evidence && (
+                        <p className="small" data-testid="prediction-evidence">
+                          {evidence}
+                        </p>
+                      )
+                    );
+                  })()}
                   {m.prediction.unknown_genes.length > 0 && (
                     <p className="muted small">The model does not know: {m.prediction.unknown_genes.slice(0, 12).join(", ")}</p>
                   )}
