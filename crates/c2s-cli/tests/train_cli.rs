@@ -450,6 +450,16 @@ fn markers_of_each_type_from_the_sentences() {
         !o.status.success() && err.contains("no cell has a `tissue` label"),
         "{err}"
     );
+    // A folder that is not a converted dataset says so.
+    let o = c2s()
+        .args(["markers", t.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("not a dataset folder made by c2s convert"),
+        "{err}"
+    );
 }
 
 #[test]
