@@ -162,6 +162,8 @@ pub struct OpenedDataset {
     pub project: Project,
     pub inspection: c2s_data::Inspection,
     pub warnings: Vec<Warning>,
+    /// The engine's conversion defaults, which the wizard starts from.
+    pub input_defaults: InputForm,
 }
 
 fn warnings_for(i: &c2s_data::Inspection) -> Vec<Warning> {
@@ -239,6 +241,7 @@ pub fn open_dataset(path: String, state: State<'_, AppState>) -> CmdResult<Opene
         warnings: warnings_for(&inspection),
         project,
         inspection,
+        input_defaults: InputForm::from(&InputOptions::default()),
     })
 }
 
@@ -259,6 +262,21 @@ pub struct InputForm {
     pub seed: Option<u64>,
 }
 
+impl From<&InputOptions> for InputForm {
+    fn from(o: &InputOptions) -> Self {
+        InputForm {
+            matrix: o.matrix.as_ref().map(ToString::to_string),
+            gene_column: o.gene_column.clone(),
+            make_unique: o.make_unique,
+            min_genes: o.preprocess.min_genes,
+            min_cells: o.preprocess.min_cells,
+            target_sum: o.preprocess.target_sum,
+            log_base: Some(o.preprocess.log_base.id().into()),
+            seed: Some(o.seed),
+        }
+    }
+}
+
 impl InputForm {
     fn options(&self) -> anyhow::Result<InputOptions> {
         Ok(InputOptions {
@@ -274,13 +292,12 @@ impl InputForm {
                 min_genes: self.min_genes,
                 min_cells: self.min_cells,
                 target_sum: self.target_sum,
-                log_base: if self.log_base.as_deref() == Some("e") {
-                    LogBase::E
-                } else {
-                    LogBase::Ten
+                log_base: match self.log_base.as_deref() {
+                    Some(b) => b.parse::<LogBase>().map_err(|e| anyhow!(e))?,
+                    None => Preprocess::default().log_base,
                 },
             },
-            seed: self.seed.unwrap_or(42),
+            seed: self.seed.unwrap_or(InputOptions::default().seed),
             ..InputOptions::default()
         })
     }
@@ -637,7 +654,9 @@ fn train_request(
     r.batch_size = f.batch_size;
     r.top_k = f.top_k;
     r.checkpoint_every = f.checkpoint_every;
-    r.seed = f.seed.unwrap_or(42);
+    if let Some(seed) = f.seed {
+        r.seed = seed;
+    }
     Ok(r)
 }
 
@@ -1616,7 +1635,35 @@ pub fn run_model_dir(run_id: i64, state: State<'_, AppState>) -> CmdResult<Strin
 
 #[cfg(test)]
 mod tests {
-    use super::Reserved;
+    use super::{InputForm, InputOptions, LogBase, Preprocess, Reserved};
+
+    /// The wizard starts from the engine's defaults, and a form left as it
+    /// came converts exactly as the CLI does with no options.
+    #[test]
+    fn the_convert_wizard_gets_the_engines_defaults() {
+        let engine = InputOptions::default();
+        let form = InputForm::from(&engine);
+        let json = |o: &InputOptions| serde_json::to_value(o).unwrap();
+        assert_eq!(json(&form.options().unwrap()), json(&engine));
+        // Through the web view and back.
+        let back: InputForm = serde_json::from_value(serde_json::to_value(&form).unwrap()).unwrap();
+        assert_eq!(json(&back.options().unwrap()), json(&engine));
+        let other = InputOptions {
+            matrix: Some("raw".parse().unwrap()),
+            preprocess: Preprocess {
+                min_genes: 200,
+                min_cells: 3,
+                target_sum: Some(1e4),
+                log_base: LogBase::E,
+            },
+            seed: 7,
+            ..InputOptions::default()
+        };
+        assert_eq!(
+            json(&InputForm::from(&other).options().unwrap()),
+            json(&other)
+        );
+    }
 
     #[test]
     fn reserved_names_are_distinct_and_released_when_unused() {

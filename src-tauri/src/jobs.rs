@@ -42,7 +42,8 @@ pub struct JobCtx {
 }
 
 impl JobCtx {
-    /// Emits progress, at most every 100 ms unless `force` (first and last).
+    /// Emits progress, at most every 100 ms; the last step (`done == total`)
+    /// always goes out, so the bar ends full.
     pub fn progress(&self, stage: &str, done: u64, total: u64, detail: serde_json::Value) {
         let mut last = self.last.lock_anyway();
         if done < total && last.elapsed() < Duration::from_millis(100) {

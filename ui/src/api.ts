@@ -1,6 +1,6 @@
 // Typed calls to the app's Rust commands (src-tauri/src/commands.rs).
 import { invoke } from "@tauri-apps/api/core";
-import type { ConvertForm, InputForm, Inspection } from "./state/forms";
+import type { ConvertForm, InputDefaults, InputForm, Inspection } from "./state/forms";
 import type { Chat, GroupCall } from "./state/chat";
 
 export interface Project {
@@ -21,6 +21,8 @@ export interface OpenedDataset {
   project: Project;
   inspection: Inspection;
   warnings: Warning[];
+  /** The engine's conversion defaults (InputOptions::default()). */
+  input_defaults: InputDefaults;
 }
 
 export interface DatasetRow {

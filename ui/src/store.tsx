@@ -141,7 +141,7 @@ export function AppProvider({ children }: { children: ReactNode }) {
     try {
       const o = await api.openDataset(path);
       setOpened(o);
-      setConvertForm(defaultConvertForm(o.inspection));
+      setConvertForm(defaultConvertForm(o.inspection, o.input_defaults));
       setModelDir(null);
       go("dataset");
     } catch (e) {

@@ -114,19 +114,19 @@ struct InputArgs {
     #[arg(long)]
     make_unique: bool,
     /// Drop cells expressing fewer genes than this (the reference tutorials use 200).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Preprocess::default().min_genes)]
     min_genes: usize,
     /// Drop genes expressed in fewer cells than this (the reference tutorials use 3).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Preprocess::default().min_cells)]
     min_cells: usize,
     /// Scale each cell to this total before the log. Default: the median cell total.
     #[arg(long)]
     target_sum: Option<f64>,
     /// Logarithm used for normalised expression: 10 (the reference) or e.
-    #[arg(long, value_enum, default_value_t = LogArg::Ten)]
-    log_base: LogArg,
+    #[arg(long, default_value_t = Preprocess::default().log_base, value_parser = log_base_parser())]
+    log_base: LogBase,
     /// Random seed: tie order between equally expressed genes, splits, fit sample.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = InputOptions::default().seed)]
     seed: u64,
 }
 
@@ -137,12 +137,11 @@ enum CompressionArg {
     None,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum LogArg {
-    #[value(name = "10")]
-    Ten,
-    #[value(name = "e")]
-    E,
+/// The engine's logarithm bases, by their ids.
+fn log_base_parser() -> impl clap::builder::TypedValueParser<Value = LogBase> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(LogBase::ALL.map(LogBase::id))
+        .map(|s| s.parse::<LogBase>().expect("one of the listed bases"))
 }
 
 impl InputArgs {
@@ -155,10 +154,7 @@ impl InputArgs {
                 min_genes: self.min_genes,
                 min_cells: self.min_cells,
                 target_sum: self.target_sum,
-                log_base: match self.log_base {
-                    LogArg::Ten => LogBase::Ten,
-                    LogArg::E => LogBase::E,
-                },
+                log_base: self.log_base,
             },
             seed: self.seed,
             ..InputOptions::default()
@@ -181,7 +177,7 @@ struct ConvertArgs {
     #[arg(long)]
     stratify: Option<String>,
     /// Cells sampled for the expression fit.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = ConvertOptions::default().fit_cells)]
     fit_cells: usize,
     /// Skip the JSONL and plain-text copies (Parquet is always written).
     #[arg(long)]
@@ -209,7 +205,7 @@ struct FitArgs {
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Number of randomly chosen cells to fit on.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = ConvertOptions::default().fit_cells)]
     sample: usize,
     /// Fit on these cells instead: a file of cell positions (from 0), one per line
     /// or as a JSON list.

@@ -13,22 +13,18 @@ use c2s_model::cells::{
     write_annotated_h5ad, CellInput, GenerateRequest, PredictionRecord,
 };
 use c2s_model::train::TrainProgress;
-use c2s_model::train_dataset::{prepare_training, Preset as EnginePreset, TrainRequest};
+use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
 use c2s_model::TrainedModel;
-use clap::{Args, ValueEnum};
+use clap::builder::PossibleValue;
+use clap::builder::TypedValueParser;
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Preset {
-    /// A compact model from scratch: minutes on a laptop CPU.
-    Quick,
-    /// A larger model from scratch, several epochs.
-    Standard,
-    /// The largest model from scratch, more epochs: best on a GPU.
-    Thorough,
-    /// Fine-tune pretrained GPT-2 (--base: a Hugging Face folder or Hub id;
-    /// default gpt2), keeping its tokenizer and shape. Best on a GPU.
-    FineTune,
+/// The engine's presets, by their ids, each with its summary as help.
+fn preset_parser() -> impl clap::builder::TypedValueParser<Value = Preset> {
+    let values = Preset::ALL.map(|p| PossibleValue::new(p.id()).help(p.describe().summary));
+    clap::builder::PossibleValuesParser::new(values)
+        .map(|s| s.parse::<Preset>().expect("one of the listed presets"))
 }
 
 #[derive(Args)]
@@ -38,7 +34,9 @@ pub struct TrainArgs {
     /// The run folder to create (checkpoints, loss log, final model in model/).
     #[arg(short, long)]
     output: PathBuf,
-    #[arg(long, value_enum, default_value_t = Preset::Quick)]
+    /// How big a model and how long a run (fine-tune: pretrained GPT-2 from
+    /// --base, default gpt2, keeping its tokenizer and shape).
+    #[arg(long, default_value_t = Preset::default(), value_parser = preset_parser())]
     preset: Preset,
     /// The pretrained model to fine-tune: a Hugging Face model folder
     /// (config.json, model.safetensors, tokenizer.json) or a Hub id such as
@@ -51,9 +49,9 @@ pub struct TrainArgs {
     /// Continue the run in OUTPUT from its last checkpoint.
     #[arg(long)]
     resume: bool,
-    /// Organism named in the prompts.
-    #[arg(long, default_value = "Homo sapiens")]
-    organism: String,
+    /// Organism named in the prompts (default: the dataset's species).
+    #[arg(long)]
+    organism: Option<String>,
     /// Genes per cell in prompts (default: the preset's).
     #[arg(long)]
     top_k: Option<usize>,
@@ -78,7 +76,7 @@ pub struct TrainArgs {
     heads: Option<usize>,
     #[arg(long)]
     context: Option<usize>,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = c2s_data::DEFAULT_SEED)]
     seed: u64,
     #[arg(long)]
     json: bool,
@@ -126,13 +124,13 @@ pub struct RulesArgs {
     majority_voting: bool,
     /// With --majority-voting: a cluster whose commonest answer has a
     /// smaller share (0 to 1) is "Heterogeneous".
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = AnnotationRules::default().min_share)]
     min_share: f64,
     /// Answer only with these types (separated by commas).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Seed of the over-clustering.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = AnnotationRules::default().seed)]
     cluster_seed: u64,
     /// Save a copy of the dataset's .h5ad with the answers as new obs
     /// columns (c2s_predicted_cell_type, c2s_confidence, and with the
@@ -229,12 +227,7 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
     let req = TrainRequest {
         dataset: a.dataset.clone(),
         output: a.output.clone(),
-        preset: match a.preset {
-            Preset::Quick => EnginePreset::Quick,
-            Preset::Standard => EnginePreset::Standard,
-            Preset::Thorough => EnginePreset::Thorough,
-            Preset::FineTune => EnginePreset::FineTune,
-        },
+        preset: a.preset,
         base: a.base.clone(),
         label: a.label.clone(),
         resume: a.resume,
@@ -457,7 +450,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = c2s_model::published::DEFAULT_GROUP_CELLS)]
     group_cells: usize,
     /// Cells per type (groups per tissue with --tissue).
-    #[arg(short, long, default_value_t = 10)]
+    #[arg(short, long, default_value_t = GenerateRequest::default().per_type)]
     n: usize,
     /// Write the cells here as JSON lines (cell_name, cell_sentence, cell_type),
     /// ready for `c2s reconstruct`.
@@ -466,11 +459,11 @@ pub struct GenerateArgs {
     /// Replace the output file if it exists.
     #[arg(long)]
     force: bool,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = GenerateRequest::default().temperature)]
     temperature: f64,
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = GenerateRequest::default().top_k)]
     top_k: usize,
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = GenerateRequest::default().top_p)]
     top_p: f64,
     /// How typical of the asked type the cells are (classifier-free
     /// guidance): 1 samples the model as it is, 0 ignores the type, more
@@ -490,9 +483,9 @@ pub struct GenerateArgs {
     #[arg(long)]
     stream: bool,
     /// Cells written at once (faster; the same cells as one at a time).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = GenerateRequest::default().batch_size)]
     batch_size: usize,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = GenerateRequest::default().seed)]
     seed: u64,
     /// Published models: the dataset whose genes count as known (for the
     /// shares of valid and unique genes).
@@ -626,7 +619,7 @@ pub struct EmbedArgs {
     /// Replace the output file if it exists.
     #[arg(long)]
     force: bool,
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = c2s_model::embed::DEFAULT_BATCH_SIZE)]
     batch_size: usize,
     /// Published models: genes per cell in the prompt.
     #[arg(long, default_value_t = c2s_model::published::DEFAULT_NUM_GENES)]
@@ -667,15 +660,8 @@ pub fn run_embed(a: &EmbedArgs) -> Result<()> {
             a.batch_size,
         )?
     };
-    let flat: Vec<f32> = embs.into_iter().flatten().collect();
-    let t = candle_core::Tensor::from_vec(flat, (chosen.len(), width), &candle_core::Device::Cpu)?;
     let names: Vec<&str> = chosen.iter().map(|r| r.cell_name.as_str()).collect();
-    let meta = std::collections::HashMap::from([(
-        "cell_names".to_string(),
-        serde_json::to_string(&names)?,
-    )]);
-    let bytes = safetensors::serialize([("embeddings", &t)], Some(meta))?;
-    c2s_data::output::write_file(&a.output, &bytes, a.force)?;
+    c2s_model::embed::write_embeddings(&a.output, &names, embs, a.force)?;
     println!(
         "Wrote {} embeddings of width {width} to {}",
         chosen.len(),

@@ -320,10 +320,6 @@ impl AnnData {
         self.obs.index.len()
     }
 
-    pub fn n_vars(&self) -> usize {
-        self.var.index.len()
-    }
-
     /// The gene table that goes with a matrix (raw has its own).
     pub fn var_for(&self, id: &MatrixId) -> &Frame {
         match id {

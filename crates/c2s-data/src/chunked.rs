@@ -382,65 +382,32 @@ impl ChunkedDataset {
 /// Where a contiguous dataset of `bytes` bytes starts in the file, if HDF5
 /// has allocated it.
 fn contiguous_address(ds: &Dataset, bytes: u64) -> Option<u64> {
-    let (addr, stored) = hdf5::sync::sync(|| unsafe {
-        // SAFETY: a valid dataset id.
-        (
-            hdf5_sys::h5d::H5Dget_offset(ds.id()),
-            hdf5_sys::h5d::H5Dget_storage_size(ds.id()),
-        )
-    });
     // HDF5 adds a user block's size to the address, even to the undefined
     // one (all ones) of an unallocated dataset; its stored size is then 0.
-    (addr != hdf5_sys::h5::haddr_t::MAX && stored == bytes && bytes > 0).then_some(addr)
+    let addr = ds.offset()?;
+    (addr != u64::MAX && ds.storage_size() == bytes && bytes > 0).then_some(addr)
 }
 
 /// Every chunk's (address, stored size), from one walk of the dataset's
 /// chunk index (`H5Dchunk_iter`, HDF5 >= 1.14); a chunk with a filter
 /// skipped, or not allocated, gets size 0. `None` if HDF5 cannot say.
 fn chunk_locations(ds: &Dataset, chunk_len: usize, len: usize) -> Option<Vec<(u64, u64)>> {
-    use hdf5_sys::h5::{haddr_t, herr_t, hsize_t};
-    use std::os::raw::{c_int, c_uint, c_void};
-    struct Walk {
-        chunk_len: usize,
-        locations: Vec<(u64, u64)>,
-        // An offset that is not a chunk's first element: HDF5 before
-        // 1.14 passed chunk numbers instead, which this does not trust.
-        odd: bool,
-    }
-    extern "C" fn visit(
-        offset: *const hsize_t,
-        mask: c_uint,
-        addr: haddr_t,
-        size: hsize_t,
-        data: *mut c_void,
-    ) -> c_int {
-        // SAFETY: `data` is the `Walk` passed to H5Dchunk_iter below, alive
-        // and not otherwise borrowed during the call; `offset` holds the
-        // dataset's rank (1) coordinates.
-        let (walk, first) = unsafe { (&mut *(data as *mut Walk), *offset as usize) };
-        walk.odd |= first % walk.chunk_len != 0;
-        if let Some(slot) = walk.locations.get_mut(first / walk.chunk_len) {
-            if mask == 0 && addr != haddr_t::MAX {
-                *slot = (addr, size);
+    let mut locations = vec![(0, 0); len.div_ceil(chunk_len)];
+    // An offset that is not a chunk's first element: HDF5 before 1.14
+    // passed chunk numbers instead, which this does not trust.
+    let mut odd = false;
+    ds.chunks_visit(|chunk| {
+        let first = chunk.offset.first().copied().unwrap_or(0) as usize;
+        odd |= !first.is_multiple_of(chunk_len);
+        if let Some(slot) = locations.get_mut(first / chunk_len) {
+            if chunk.filter_mask == 0 && chunk.addr != u64::MAX {
+                *slot = (chunk.addr, chunk.size);
             }
         }
         0
-    }
-    let mut walk = Walk {
-        chunk_len,
-        locations: vec![(0, 0); len.div_ceil(chunk_len)],
-        odd: false,
-    };
-    let status: herr_t = hdf5::sync::sync(|| unsafe {
-        // SAFETY: a valid dataset id; `walk` outlives the call.
-        hdf5_sys::h5d::H5Dchunk_iter(
-            ds.id(),
-            hdf5_sys::h5p::H5P_DEFAULT,
-            Some(visit),
-            &mut walk as *mut Walk as *mut c_void,
-        )
-    });
-    (status >= 0 && !walk.odd).then_some(walk.locations)
+    })
+    .ok()?;
+    (!odd).then_some(locations)
 }
 
 #[cfg(unix)]

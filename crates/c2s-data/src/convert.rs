@@ -20,10 +20,11 @@ use crate::dataset::{
     SentenceBlock,
 };
 use crate::error::{DataError, Result};
-use crate::inverse::{fit_rank_expression, fit_ranked, RankFit, ValueRuns};
+use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 use crate::output::{self, TempFolder, Written};
 use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
+use crate::sentence::ValueRuns;
 use crate::sentence::{
     first_invalid, gene_words, looks_like_ensembl, stable_hash, GeneWords, Ranker, WordTable,
 };
@@ -79,7 +80,7 @@ impl Default for InputOptions {
             gene_column: None,
             make_unique: false,
             preprocess: Preprocess::default(),
-            seed: 42,
+            seed: crate::DEFAULT_SEED,
             block_values: DEFAULT_BLOCK_VALUES,
         }
     }

@@ -105,7 +105,7 @@ pub fn log_expression(
         gene_column: field("gene_column")?.as_str().map(String::from),
         make_unique: field("make_unique")?.as_bool().unwrap_or(false),
         preprocess,
-        seed: field("seed")?.as_u64().unwrap_or(42),
+        seed: field("seed")?.as_u64().unwrap_or(crate::DEFAULT_SEED),
         ..Default::default()
     };
     let target = fit["target_sum"].as_f64().ok_or_else(|| {

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::error::{DataError, Result};
 use crate::h5util::{
-    attr_string, attr_strings, descriptor, h5err, read_compound, read_f64, read_i64, read_strings,
+    attr_string, attr_strings, descriptor, h5err, read_f64, read_i64, read_raw_bytes, read_strings,
+    split_fixed,
 };
 
 /// One column's values. Missing values: `None`, or NaN for floats.
@@ -210,7 +211,7 @@ impl Frame {
 
     /// Reads a frame stored as one compound dataset (the pre-0.7 layout).
     pub(crate) fn read_compound(file: &Path, field: &str, ds: &Dataset) -> Result<Frame> {
-        let mut cols = read_compound(file, field, ds)?;
+        let mut cols = read_compound_columns(file, field, ds)?;
         let pos = cols.iter().position(|(n, _)| n == "index").ok_or_else(|| {
             DataError::bad(
                 file,
@@ -358,4 +359,64 @@ fn apply_mask(data: &mut ColumnData, mask: &[bool]) {
             }
         }),
     }
+}
+
+/// The stored records of a compound dataset (the pre-0.7 AnnData layout keeps
+/// obs and var this way), one column per field.
+fn read_compound_columns(
+    file: &Path,
+    field: &str,
+    ds: &Dataset,
+) -> Result<Vec<(String, ColumnData)>> {
+    let dtype = ds.dtype().map_err(h5err(file, field))?;
+    let TypeDescriptor::Compound(ct) = dtype.to_descriptor().map_err(h5err(file, field))? else {
+        return Err(DataError::bad(
+            file,
+            field,
+            "expected a compound dataset",
+            "re-save the file with anndata",
+        ));
+    };
+    let bytes = read_raw_bytes(ds, false, &dtype).map_err(h5err(file, field))?;
+    let n = ds.size();
+    let mut out = Vec::new();
+    for f in &ct.fields {
+        let rec = |i: usize, w: usize| &bytes[i * ct.size + f.offset..i * ct.size + f.offset + w];
+        let col = match &f.ty {
+            TypeDescriptor::FixedAscii(w) | TypeDescriptor::FixedUnicode(w) => {
+                ColumnData::Str((0..n).map(|i| split_fixed(rec(i, *w), *w).pop()).collect())
+            }
+            TypeDescriptor::Float(s) => ColumnData::Float(
+                (0..n)
+                    .map(|i| match *s as usize {
+                        4 => f32::from_le_bytes(rec(i, 4).try_into().unwrap()) as f64,
+                        _ => f64::from_le_bytes(rec(i, 8).try_into().unwrap()),
+                    })
+                    .collect(),
+            ),
+            TypeDescriptor::Integer(s) | TypeDescriptor::Unsigned(s) => {
+                let w = *s as usize;
+                let signed = matches!(f.ty, TypeDescriptor::Integer(_));
+                ColumnData::Int(
+                    (0..n)
+                        .map(|i| {
+                            let b = rec(i, w);
+                            let mut buf = [0u8; 8];
+                            buf[..w].copy_from_slice(b);
+                            if signed && b[w - 1] & 0x80 != 0 {
+                                buf[w..].fill(0xff);
+                            }
+                            Some(i64::from_le_bytes(buf))
+                        })
+                        .collect(),
+                )
+            }
+            TypeDescriptor::Boolean => {
+                ColumnData::Bool((0..n).map(|i| Some(rec(i, 1)[0] != 0)).collect())
+            }
+            _ => continue, // variable-length fields are not used by that layout's writers
+        };
+        out.push((f.name.clone(), col));
+    }
+    Ok(out)
 }

@@ -26,7 +26,11 @@ pub(crate) fn h5err<'a>(
 /// Reads an object's raw bytes in its own stored type. hdf5-metno only reads
 /// fixed-length strings into types whose length is known at compile time, so
 /// records of run-time length go through the C API here.
-fn read_raw_bytes(c: &Container, is_attr: bool, dtype: &Datatype) -> hdf5::Result<Vec<u8>> {
+pub(crate) fn read_raw_bytes(
+    c: &Container,
+    is_attr: bool,
+    dtype: &Datatype,
+) -> hdf5::Result<Vec<u8>> {
     let n = c.size();
     let mut buf = vec![0u8; n * dtype.size()];
     let status = hdf5::sync::sync(|| unsafe {
@@ -138,65 +142,4 @@ pub(crate) fn descriptor(file: &Path, field: &str, ds: &Dataset) -> Result<TypeD
     ds.dtype()
         .and_then(|d| d.to_descriptor())
         .map_err(h5err(file, field))
-}
-
-/// The stored records of a compound dataset (the pre-0.7 AnnData layout keeps
-/// obs and var this way), one column per field.
-pub(crate) fn read_compound(
-    file: &Path,
-    field: &str,
-    ds: &Dataset,
-) -> Result<Vec<(String, crate::frame::ColumnData)>> {
-    use crate::frame::ColumnData;
-    let dtype = ds.dtype().map_err(h5err(file, field))?;
-    let TypeDescriptor::Compound(ct) = dtype.to_descriptor().map_err(h5err(file, field))? else {
-        return Err(DataError::bad(
-            file,
-            field,
-            "expected a compound dataset",
-            "re-save the file with anndata",
-        ));
-    };
-    let bytes = read_raw_bytes(ds, false, &dtype).map_err(h5err(file, field))?;
-    let n = ds.size();
-    let mut out = Vec::new();
-    for f in &ct.fields {
-        let rec = |i: usize, w: usize| &bytes[i * ct.size + f.offset..i * ct.size + f.offset + w];
-        let col = match &f.ty {
-            TypeDescriptor::FixedAscii(w) | TypeDescriptor::FixedUnicode(w) => {
-                ColumnData::Str((0..n).map(|i| split_fixed(rec(i, *w), *w).pop()).collect())
-            }
-            TypeDescriptor::Float(s) => ColumnData::Float(
-                (0..n)
-                    .map(|i| match *s as usize {
-                        4 => f32::from_le_bytes(rec(i, 4).try_into().unwrap()) as f64,
-                        _ => f64::from_le_bytes(rec(i, 8).try_into().unwrap()),
-                    })
-                    .collect(),
-            ),
-            TypeDescriptor::Integer(s) | TypeDescriptor::Unsigned(s) => {
-                let w = *s as usize;
-                let signed = matches!(f.ty, TypeDescriptor::Integer(_));
-                ColumnData::Int(
-                    (0..n)
-                        .map(|i| {
-                            let b = rec(i, w);
-                            let mut buf = [0u8; 8];
-                            buf[..w].copy_from_slice(b);
-                            if signed && b[w - 1] & 0x80 != 0 {
-                                buf[w..].fill(0xff);
-                            }
-                            Some(i64::from_le_bytes(buf))
-                        })
-                        .collect(),
-                )
-            }
-            TypeDescriptor::Boolean => {
-                ColumnData::Bool((0..n).map(|i| Some(rec(i, 1)[0] != 0)).collect())
-            }
-            _ => continue, // variable-length fields are not used by that layout's writers
-        };
-        out.push((f.name.clone(), col));
-    }
-    Ok(out)
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::matrix::RowChunk;
 use rayon::prelude::*;
 
-use crate::sentence::Ranker;
+use crate::sentence::{Ranker, ValueRuns};
 
 /// Ranks at or beyond this are left out of the fit (x = log10(1 + rank) < 3).
 const FIT_MAX_X: f64 = 3.0;
@@ -54,23 +54,6 @@ pub fn fit_rank_expression(
         })
         .collect();
     fit_ranked(&cells)
-}
-
-/// A cell's values in rank order as runs of equal values: (value, points).
-/// Counts tie a lot (a cell of a thousand genes holds a few dozen distinct
-/// values), so the fit works per run rather than per point.
-pub type ValueRuns = Vec<(f64, u32)>;
-
-/// Groups values in rank order into runs of equal values.
-pub fn value_runs(values: impl IntoIterator<Item = f64>) -> ValueRuns {
-    let mut runs: ValueRuns = Vec::new();
-    for v in values {
-        match runs.last_mut() {
-            Some((last, n)) if *last == v => *n += 1,
-            _ => runs.push((v, 1)),
-        }
-    }
-    runs
 }
 
 /// Fits on cells given as their normalised log values in rank order, each
@@ -383,7 +366,7 @@ mod tests {
             .collect();
         let runs: Vec<ValueRuns> = cells
             .iter()
-            .map(|c| value_runs(c.iter().copied()))
+            .map(|c| crate::sentence::value_runs(c.iter().copied()))
             .collect();
         let fit = fit_ranked(&runs).expect("a fit");
         let (mut y, mut xs) = (Vec::new(), Vec::new());

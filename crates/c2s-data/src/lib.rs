@@ -23,6 +23,10 @@ pub mod sentence;
 pub mod split;
 pub mod vocabulary;
 
+/// The seed every random choice starts from unless the user gives one (tie
+/// order, splits, the fit's sample, training, sampling): the reference's 42.
+pub const DEFAULT_SEED: u64 = 42;
+
 pub use anndata::{AnnData, FileFormat, MatrixId};
 pub use convert::{convert, fit_file, ConvertOptions, ConvertSummary, InputOptions, Job, Progress};
 pub use error::{DataError, Result};

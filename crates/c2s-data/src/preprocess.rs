@@ -14,7 +14,34 @@ pub enum LogBase {
     E,
 }
 
+impl std::fmt::Display for LogBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::str::FromStr for LogBase {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        LogBase::ALL
+            .into_iter()
+            .find(|b| b.id() == s)
+            .ok_or_else(|| format!("no logarithm base `{s}`; choose 10 or e"))
+    }
+}
+
 impl LogBase {
+    /// Every base, as the CLI and the app offer them.
+    pub const ALL: [LogBase; 2] = [LogBase::Ten, LogBase::E];
+
+    /// The base's name in options and saved parameters: "10" or "e".
+    pub fn id(self) -> &'static str {
+        match self {
+            LogBase::Ten => "10",
+            LogBase::E => "e",
+        }
+    }
+
     pub fn log1p(self, x: f64) -> f64 {
         match self {
             LogBase::Ten => x.ln_1p() / std::f64::consts::LN_10,

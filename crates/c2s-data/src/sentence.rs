@@ -337,10 +337,10 @@ impl Ranker {
     }
 
     /// Values in rank order as runs of equal values (for the fit).
-    pub fn value_runs(&self) -> crate::inverse::ValueRuns {
+    pub fn value_runs(&self) -> ValueRuns {
         if self.use_fast {
             // Equal values share a key's high half.
-            let mut runs: crate::inverse::ValueRuns = Vec::new();
+            let mut runs: ValueRuns = Vec::new();
             let mut last = None;
             for &k in &self.fast {
                 let high = (k >> 32) as u32;
@@ -352,7 +352,7 @@ impl Ranker {
             }
             runs
         } else {
-            crate::inverse::value_runs(self.wide.iter().map(|&k| unpack_key(k).0))
+            value_runs(self.wide.iter().map(|&k| unpack_key(k).0))
         }
     }
 
@@ -638,6 +638,23 @@ pub fn looks_like_ensembl(names: &[String]) -> bool {
             > n
 }
 
+/// A cell's values in rank order as runs of equal values: (value, points).
+/// Counts tie a lot (a cell of a thousand genes holds a few dozen distinct
+/// values), so the fit works per run rather than per point.
+pub type ValueRuns = Vec<(f64, u32)>;
+
+/// Groups values in rank order into runs of equal values.
+pub fn value_runs(values: impl IntoIterator<Item = f64>) -> ValueRuns {
+    let mut runs: ValueRuns = Vec::new();
+    for v in values {
+        match runs.last_mut() {
+            Some((last, n)) if *last == v => *n += 1,
+            _ => runs.push((v, 1)),
+        }
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -724,7 +741,7 @@ mod tests {
             r.values(),
             wide.iter().map(|&k| unpack_key(k).0).collect::<Vec<_>>()
         );
-        assert_eq!(r.value_runs(), crate::inverse::value_runs(r.values()));
+        assert_eq!(r.value_runs(), value_runs(r.values()));
         // A value f32 cannot hold exactly takes the wide path and keeps full precision.
         let vals2 = [1.0 + 1e-12, 1.0];
         r.rank(&[0, 1], &vals2, 9, &keys);
@@ -816,7 +833,7 @@ mod tests {
             assert_eq!(r32.rank(&idx, &vals, cell, &keys), n);
             assert_eq!((&r32.fast, r32.total()), (&r.fast, r.total()));
             // Runs of tied values, as the fit takes them.
-            assert_eq!(r.value_runs(), crate::inverse::value_runs(r.values()));
+            assert_eq!(r.value_runs(), value_runs(r.values()));
             // Out-of-order columns and fractional values take the sort instead.
             if idx.len() > 2 {
                 idx.swap(0, 1);

@@ -61,7 +61,7 @@ impl Default for GeneratedOptions {
             plot_genes: 50,
             umap: true,
             umap_epochs: 500,
-            seed: 42,
+            seed: c2s_data::DEFAULT_SEED,
         }
     }
 }

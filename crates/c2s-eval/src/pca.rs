@@ -7,7 +7,7 @@
 //! system LAPACK, which a scientist's laptop does not have.
 
 use nalgebra::DMatrix;
-use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
@@ -134,14 +134,10 @@ fn randomized(xc: &Array2<f64>, k: usize, seed: u64) -> (Vec<f64>, Array2<f64>) 
     (s, comps)
 }
 
-/// The first `k` columns, for plotting.
-pub fn first_columns(x: &Array2<f64>, k: usize) -> Array2<f64> {
-    x.slice(s![.., ..k.min(x.ncols())]).to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::s;
 
     fn data(n: usize, g: usize) -> Array2<f64> {
         // Three latent factors plus a little deterministic noise.

@@ -226,3 +226,27 @@ fn guided_by_2(req: &GenerateRequest) -> GenerateRequest {
         ..req.clone()
     }
 }
+
+/// Prompts name the dataset's organism unless the request names one (the
+/// app never named one, so every dataset was prompted as human).
+#[test]
+fn training_prompts_name_the_datasets_organism() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path());
+    let run = dir.path().join("run");
+    let organism = |req: &TrainRequest| prepare_training(req).unwrap().options.organism;
+    let req = TrainRequest::new(&ds, &run, Preset::Quick);
+    assert_eq!(organism(&req), "Homo sapiens");
+    let manifest = ds.join("manifest.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(doc["summary"]["species"], "human");
+    doc["summary"]["species"] = "mouse".into();
+    std::fs::write(&manifest, doc.to_string()).unwrap();
+    assert_eq!(organism(&req), "Mus musculus");
+    let named = TrainRequest {
+        organism: Some("Danio rerio".into()),
+        ..req
+    };
+    assert_eq!(organism(&named), "Danio rerio");
+}

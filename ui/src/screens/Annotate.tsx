@@ -397,7 +397,7 @@ export function Annotate() {
 /** A map of the dataset's cells (a sample, as on the Dataset screen) coloured by each cell's final answer, or by how sure the model is of it. */
 function AnswerMap({ predictions, labelColumn }: { predictions: string; labelColumn: string }) {
   const { project, opened, convertForm, jobs } = useApp();
-  const input = convertForm?.input ?? (opened ? defaultConvertForm(opened.inspection).input : null);
+  const input = convertForm?.input ?? (opened ? defaultConvertForm(opened.inspection, opened.input_defaults).input : null);
   const [by, setBy] = useState<"answer" | "confidence">("answer");
   const { jobId, error } = useLatestJob(
     project && input ? () => api.startDatasetMap(project.source_path, input, null, "pca", 5000, predictions) : null,

@@ -91,7 +91,11 @@ export function Convert() {
             </label>
           ))}
           <details>
-            <summary>3. Preprocessing (the reference's defaults)</summary>
+            <summary>3. Quality filter and scaling</summary>
+            <p className="muted small">
+              0 keeps every cell and gene, as the reference's conversion does. For raw counts with empty droplets, its tutorials drop cells with fewer
+              than 200 genes and genes seen in fewer than 3 cells.
+            </p>
             <label>
               Drop cells with fewer genes than
               <input type="number" min={0} value={form.input.min_genes} onChange={(e) => setInput({ min_genes: +e.target.value })} />

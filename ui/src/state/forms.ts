@@ -47,6 +47,18 @@ export interface InputForm {
   seed: number;
 }
 
+/** InputForm as the engine fills it from its defaults. */
+export interface InputDefaults {
+  matrix: string | null;
+  gene_column: string | null;
+  make_unique: boolean;
+  min_genes: number;
+  min_cells: number;
+  target_sum: number | null;
+  log_base: "10" | "e";
+  seed: number;
+}
+
 export interface ConvertForm {
   input: InputForm;
   labels: string[];
@@ -62,21 +74,23 @@ export function labelCandidates(i: Inspection): ColumnSummary[] {
 
 const TYPE_HINT = /cell.?type|celltype|annotation|label|cluster|louvain|leiden/i;
 
-/** The reference's preprocessing (REFERENCE.md: filter_cells(200), filter_genes(3), median total, log10). */
-export function defaultConvertForm(i: Inspection): ConvertForm {
+/** The wizard's first settings: the engine's defaults (`defaults`, from
+ *  open_dataset), the file's own matrix and symbol column, and the column
+ *  that looks like the cell type. */
+export function defaultConvertForm(i: Inspection, defaults: InputDefaults): ConvertForm {
   const candidates = labelCandidates(i);
   const typeLike = candidates.filter((c) => TYPE_HINT.test(c.name));
   const labels = (typeLike.length ? typeLike : candidates).slice(0, 1).map((c) => c.name);
   return {
     input: {
-      matrix: i.default_matrix,
-      gene_column: i.gene_names_look_like_ensembl && i.gene_symbol_column ? i.gene_symbol_column : "",
-      make_unique: false,
-      min_genes: 200,
-      min_cells: 3,
-      target_sum: null,
-      log_base: "10",
-      seed: 42,
+      matrix: defaults.matrix ?? i.default_matrix,
+      gene_column: defaults.gene_column ?? (i.gene_names_look_like_ensembl && i.gene_symbol_column ? i.gene_symbol_column : ""),
+      make_unique: defaults.make_unique,
+      min_genes: defaults.min_genes,
+      min_cells: defaults.min_cells,
+      target_sum: defaults.target_sum,
+      log_base: defaults.log_base,
+      seed: defaults.seed,
     },
     labels,
     stratify: labels[0] ?? "",

@@ -3,9 +3,10 @@
 //! weights) and a language-model head tied to the token embeddings.
 //!
 //! candle-transformers has no GPT-2 (its bigcode model uses multi-query
-//! attention and cannot train), so the blocks are written here. Layer norm and
-//! softmax use candle's differentiable compositions: the fused kernels are not
-//! recorded for backpropagation.
+//! attention and cannot train), so the blocks are written here. The bias
+//! adds, GELU and the masked softmax are the fused kernels of
+//! `kernels::fused`, each with its own backward pass, so training uses them
+//! too.
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Init, VarBuilder};

@@ -384,7 +384,7 @@ impl Default for GenerateRequest {
             free: false,
             stop: Vec::new(),
             batch_size: 16,
-            seed: 42,
+            seed: c2s_data::DEFAULT_SEED,
             guidance: None,
         }
     }

@@ -2,10 +2,52 @@
 //! real tokens. Padding is masked out of both attention and the mean (the
 //! reference averages padding too, so a cell's embedding depends on its batch).
 
-use candle_core::{DType, Tensor};
+use std::path::Path;
 
-use crate::error::Result;
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{ModelError, Result};
 use crate::models::causal_lm::CausalLm;
+
+/// Cells embedded at once unless asked otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 16;
+
+/// Writes embeddings as safetensors: tensor `embeddings` [cells, width] (f32)
+/// and the cell names, as JSON, in the metadata key `cell_names`
+/// (`safetensors.numpy.load_file` and `safe_open(...).metadata()` read
+/// them). Written whole or not at all; an existing file is kept unless
+/// `force`.
+pub fn write_embeddings(
+    path: &Path,
+    names: &[&str],
+    embeddings: Vec<Vec<f32>>,
+    force: bool,
+) -> Result<()> {
+    let width = embeddings.first().map_or(0, Vec::len);
+    if names.len() != embeddings.len() || embeddings.iter().any(|e| e.len() != width) {
+        return Err(ModelError::Input(
+            format!(
+                "{} cell names for {} embeddings of unequal or mismatched widths",
+                names.len(),
+                embeddings.len()
+            ),
+            "this is a bug: please report it".into(),
+        ));
+    }
+    let flat: Vec<f32> = embeddings.into_iter().flatten().collect();
+    let t = Tensor::from_vec(flat, (names.len(), width), &Device::Cpu)?;
+    // A list of strings always encodes as JSON.
+    let names = serde_json::to_string(names).unwrap_or_default();
+    let meta = std::collections::HashMap::from([("cell_names".to_string(), names)]);
+    let bytes = safetensors::serialize([("embeddings", &t)], Some(meta)).map_err(|e| {
+        ModelError::Input(
+            format!("cannot encode the embeddings: {e}"),
+            "this is a bug: please report it".into(),
+        )
+    })?;
+    c2s_data::output::write_file(path, &bytes, force)?;
+    Ok(())
+}
 
 /// Embeds token sequences of any lengths, right-padded with `pad` into one batch.
 pub fn embed_batch(model: &CausalLm, seqs: &[Vec<u32>], pad: u32) -> Result<Vec<Vec<f32>>> {

@@ -54,7 +54,7 @@ impl Default for Sampling {
             top_k: Some(50),
             top_p: Some(0.95),
             max_new: 256,
-            seed: 42,
+            seed: c2s_data::DEFAULT_SEED,
             stop: Vec::new(),
         }
     }

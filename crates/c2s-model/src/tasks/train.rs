@@ -85,7 +85,7 @@ impl TrainOptions {
             eval_every: 50,
             checkpoint_every: 50,
             patience: Some(5),
-            seed: 42,
+            seed: c2s_data::DEFAULT_SEED,
             top_k: 100,
             tasks: vec![Task::CellTypePrediction, Task::CellTypeGeneration],
             organism: "Homo sapiens".into(),

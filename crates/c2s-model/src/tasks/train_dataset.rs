@@ -27,10 +27,11 @@ use crate::Gpt2Config;
 /// The request, saved in the run folder so a run can be resumed later.
 pub const RUN_REQUEST: &str = "run_request.json";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// A compact model from scratch: minutes on a laptop CPU.
+    #[default]
     Quick,
     /// A larger model from scratch, several epochs.
     Standard,
@@ -69,9 +70,45 @@ pub struct PresetInfo {
     pub plan: PresetPlan,
 }
 
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.id() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Preset::ALL.iter().map(|p| p.id()).collect();
+                format!("no preset `{s}`; choose one of {}", names.join(", "))
+            })
+    }
+}
+
 impl Preset {
     /// The presets that train a model from scratch, least thorough first.
     pub const FROM_SCRATCH: [Preset; 3] = [Preset::Quick, Preset::Standard, Preset::Thorough];
+    /// Every preset, as the CLI and the app list them.
+    pub const ALL: [Preset; 4] = [
+        Preset::Quick,
+        Preset::Standard,
+        Preset::Thorough,
+        Preset::FineTune,
+    ];
+
+    /// The preset's name on the command line and in saved requests (serde's).
+    pub fn id(self) -> &'static str {
+        match self {
+            Preset::Quick => "quick",
+            Preset::Standard => "standard",
+            Preset::Thorough => "thorough",
+            Preset::FineTune => "fine-tune",
+        }
+    }
 
     /// The shape and length of the run the preset trains.
     pub fn plan(self) -> PresetPlan {
@@ -184,7 +221,9 @@ pub struct TrainRequest {
     /// type-conditioned generation).
     #[serde(default)]
     pub tasks: Option<Vec<crate::prompts::Task>>,
-    pub organism: String,
+    /// Organism named in the prompts (default: the dataset's species).
+    #[serde(default)]
+    pub organism: Option<String>,
     pub top_k: Option<usize>,
     pub epochs: Option<f64>,
     pub max_steps: Option<usize>,
@@ -210,7 +249,7 @@ impl TrainRequest {
             label: None,
             resume: false,
             tasks: None,
-            organism: "Homo sapiens".into(),
+            organism: None,
             top_k: None,
             epochs: None,
             max_steps: None,
@@ -221,7 +260,7 @@ impl TrainRequest {
             width: None,
             heads: None,
             context: None,
-            seed: 42,
+            seed: c2s_data::DEFAULT_SEED,
         }
     }
 
@@ -346,7 +385,10 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
     opts.lr = req.lr.unwrap_or(opts.lr);
     opts.checkpoint_every = req.checkpoint_every.unwrap_or(opts.checkpoint_every);
     opts.seed = req.seed;
-    opts.organism = req.organism.clone();
+    opts.organism = match &req.organism {
+        Some(o) => o.clone(),
+        None => crate::published_prompts::dataset_organism(&req.dataset).into(),
+    };
     if let Some(t) = req.tasks.as_ref().filter(|t| !t.is_empty()) {
         opts.tasks = t.clone();
     }
@@ -556,7 +598,7 @@ impl PreparedTraining {
             ModelCard {
                 label_column: self.label,
                 labels: self.labels,
-                organism: self.request.organism.clone(),
+                organism: self.options.organism.clone(),
                 top_k: self.options.top_k,
                 genes: self.genes,
                 prompt_style: self.options.prompt_style,
