@@ -1,4 +1,4 @@
-// Typed calls to the app's Rust commands (src-tauri/src/commands.rs).
+// Typed calls to the app's Rust commands (src-tauri/src/commands/, one module per screen).
 import { invoke } from "@tauri-apps/api/core";
 import type { ConvertForm, InputDefaults, InputForm, Inspection } from "./state/forms";
 import type { Chat, GroupCall } from "./state/chat";

@@ -23,11 +23,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tauri::{AppHandle, State};
 
+use super::annotate::{held_out_report, merge, refine_records};
+use super::chat::generated_result;
+use super::{dataset_folder, project_of, AppState, CmdResult, Reserved};
 use crate::access::checked;
-use crate::commands::{
-    dataset_folder, generated_result, held_out_report, merge, project_of, refine_records, AppState,
-    CmdResult, Reserved,
-};
 use crate::jobs::Outcome;
 use crate::store::Store;
 

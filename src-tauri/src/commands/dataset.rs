@@ -1,0 +1,440 @@
+//! Dataset screen and the convert wizard: opening a file, its warnings, maps
+//! of its cells, preview and conversion.
+
+use super::*;
+
+/// The sampled cells of the last few maps, by their job: colouring a map by
+/// a gene reads the gene's column from them instead of the file again.
+#[derive(Debug, Clone, Default)]
+pub struct MapSamples(Arc<Mutex<std::collections::VecDeque<MapSample>>>);
+
+/// A map's job and its cells.
+type MapSample = (u64, Arc<FileSample>);
+
+impl MapSamples {
+    /// Maps kept: the Dataset screen's and a few before it (5,000 cells of
+    /// a 30,000-gene file hold about 20 MB).
+    const KEPT: usize = 4;
+
+    fn put(&self, job: u64, sample: Arc<FileSample>) {
+        let mut q = self.0.lock_anyway();
+        q.push_back((job, sample));
+        while q.len() > Self::KEPT {
+            q.pop_front();
+        }
+    }
+
+    fn get(&self, job: u64) -> Option<Arc<FileSample>> {
+        let q = self.0.lock_anyway();
+        q.iter().find(|(j, _)| *j == job).map(|(_, s)| s.clone())
+    }
+}
+
+#[derive(Serialize)]
+pub struct Warning {
+    pub message: String,
+    /// The fix, one click away: a setting for the convert wizard.
+    pub fix_label: Option<String>,
+    pub fix: Option<Value>,
+}
+
+#[derive(Serialize)]
+pub struct OpenedDataset {
+    pub project: Project,
+    pub inspection: c2s_data::Inspection,
+    pub warnings: Vec<Warning>,
+    /// The engine's conversion defaults, which the wizard starts from.
+    pub input_defaults: InputForm,
+}
+
+fn warnings_for(i: &c2s_data::Inspection) -> Vec<Warning> {
+    use c2s_data::matrix::ValueKind;
+    let mut w = Vec::new();
+    let chosen = i.matrices.iter().find(|m| m.name == i.default_matrix);
+    if let Some(m) = chosen {
+        if matches!(m.holds, ValueKind::Scaled | ValueKind::NonFinite) {
+            let better = i.matrices.iter().find(|o| {
+                matches!(
+                    o.holds,
+                    ValueKind::RawCounts | ValueKind::LogNormalized | ValueKind::Normalized
+                )
+            });
+            w.push(Warning {
+                message: format!(
+                    "The matrix {} holds {}: it cannot be ranked into cell sentences.",
+                    m.name, m.description
+                ),
+                fix_label: better.map(|b| format!("Use {} ({})", b.name, b.description)),
+                fix: better.map(|b| json!({"matrix": b.name})),
+            });
+        }
+    }
+    if i.gene_names_look_like_ensembl {
+        w.push(Warning {
+            message: "Gene names are Ensembl IDs (ENSG...), not gene symbols: sentences would be hard to read and models could not share knowledge across datasets.".into(),
+            fix_label: i
+                .gene_symbol_column
+                .as_ref()
+                .map(|c| format!("Use gene symbols from the column `{c}`")),
+            fix: i.gene_symbol_column.as_ref().map(|c| json!({"gene_column": c})),
+        });
+    }
+    w
+}
+
+fn check_readable(path: &Path) -> anyhow::Result<()> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !path.is_file() {
+        anyhow::bail!("{}: there is no such file", path.display());
+    }
+    if ext != "h5ad" && ext != "h5" {
+        anyhow::bail!(
+            "{} is not an .h5ad file. C2S Studio opens single-cell data saved by scanpy or anndata (.h5ad), or a 10x Genomics Cell Ranger .h5 file.",
+            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Opens (or reopens) a project for a data file and describes the file.
+#[tauri::command(async)]
+pub fn open_dataset(path: String, state: State<'_, AppState>) -> CmdResult<OpenedDataset> {
+    let path = checked(&state, &path)?;
+    check_readable(&path).map_err(any_text)?;
+    let inspection = c2s_data::inspect(&path).map_err(text)?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
+    let abs = std::fs::canonicalize(&path).unwrap_or(path.clone());
+    let projects = state.home.join("projects");
+    let project = state
+        .store
+        .lock_anyway()
+        .open_project(&abs, &name, |id| projects.join(format!("{id}-{name}")))
+        .map_err(text)?;
+    std::fs::create_dir_all(&project.folder).map_err(text)?;
+    Ok(OpenedDataset {
+        warnings: warnings_for(&inspection),
+        project,
+        inspection,
+        input_defaults: InputForm::from(&InputOptions::default()),
+    })
+}
+
+/// Input settings as the convert wizard sends them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct InputForm {
+    pub matrix: Option<String>,
+    pub gene_column: Option<String>,
+    #[serde(default)]
+    pub make_unique: bool,
+    #[serde(default)]
+    pub min_genes: usize,
+    #[serde(default)]
+    pub min_cells: usize,
+    pub target_sum: Option<f64>,
+    /// "10" (the reference) or "e".
+    pub log_base: Option<String>,
+    pub seed: Option<u64>,
+}
+
+impl From<&InputOptions> for InputForm {
+    fn from(o: &InputOptions) -> Self {
+        InputForm {
+            matrix: o.matrix.as_ref().map(ToString::to_string),
+            gene_column: o.gene_column.clone(),
+            make_unique: o.make_unique,
+            min_genes: o.preprocess.min_genes,
+            min_cells: o.preprocess.min_cells,
+            target_sum: o.preprocess.target_sum,
+            log_base: Some(o.preprocess.log_base.id().into()),
+            seed: Some(o.seed),
+        }
+    }
+}
+
+impl InputForm {
+    fn options(&self) -> anyhow::Result<InputOptions> {
+        Ok(InputOptions {
+            matrix: self
+                .matrix
+                .as_deref()
+                .filter(|m| !m.is_empty())
+                .map(|m| m.parse::<MatrixId>().map_err(|e| anyhow!(e)))
+                .transpose()?,
+            gene_column: self.gene_column.clone().filter(|c| !c.is_empty()),
+            make_unique: self.make_unique,
+            preprocess: Preprocess {
+                min_genes: self.min_genes,
+                min_cells: self.min_cells,
+                target_sum: self.target_sum,
+                log_base: match self.log_base.as_deref() {
+                    Some(b) => b.parse::<LogBase>().map_err(|e| anyhow!(e))?,
+                    None => Preprocess::default().log_base,
+                },
+            },
+            seed: self.seed.unwrap_or(InputOptions::default().seed),
+            ..InputOptions::default()
+        })
+    }
+}
+
+#[derive(Serialize)]
+pub struct CellMapData {
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub labels: Option<Vec<String>>,
+    pub method: String,
+    pub axis_names: [String; 2],
+    pub n_cells_in_file: usize,
+    /// The file's genes, sorted, for the colour-by-gene search.
+    pub genes: Vec<String>,
+    /// Each point's cell name, for the tooltips.
+    pub names: Vec<String>,
+    /// With predictions: each point's confidence in its answer (none for a
+    /// cell not annotated or answered freely), to colour the map by.
+    pub confidences: Option<Vec<Option<f64>>>,
+}
+
+/// Cells a map shows unless asked for more: a quick first look.
+const MAP_CELLS: usize = 5_000;
+/// The most a map shows: bench/plot.sh draws 50,000 points in about half a
+/// second and zooms at about 30 frames a second under Xvfb.
+const MAP_CELLS_MAX: usize = 50_000;
+
+/// Starts a job that maps a seeded sample of the file's cells (5,000 unless
+/// `max_cells` asks for up to 50,000) by PCA or UMAP, coloured by a column,
+/// or with `predictions` (an annotation's records) by each cell's final
+/// answer; the job's result is a `CellMapData`. Cancelling stops it between
+/// stages.
+#[tauri::command]
+#[allow(clippy::too_many_arguments)]
+pub fn start_dataset_map(
+    path: String,
+    input: InputForm,
+    color_by: Option<String>,
+    method: String,
+    max_cells: Option<usize>,
+    predictions: Option<String>,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    let path = checked(&state, &path)?;
+    let predictions = predictions.map(|p| checked(&state, &p)).transpose()?;
+    let opts = input.options().map_err(any_text)?;
+    let color_by = color_by.filter(|c| !c.is_empty());
+    let max_cells = max_cells.unwrap_or(MAP_CELLS).clamp(1, MAP_CELLS_MAX);
+    let umap = method == "umap";
+    let samples = state.map_samples.clone();
+    Ok(state.jobs.spawn(&app, "map", move |ctx| {
+        let stages = if umap { 3 } else { 2 };
+        ctx.progress("reading cells", 0, stages, Value::Null);
+        // Read in the job, not on the window's thread: a large dataset's
+        // predictions take a while.
+        let answers: Option<HashMap<String, (String, Option<f64>)>> = match &predictions {
+            Some(p) => Some(
+                c2s_model::cells::read_predictions(p)?
+                    .iter()
+                    .filter_map(|r| {
+                        Some((
+                            r.cell_name.clone(),
+                            (r.final_answer()?.to_string(), r.confidence),
+                        ))
+                    })
+                    .collect(),
+            ),
+            None => None,
+        };
+        let sample = c2s_data::expression::sample_file_expression(
+            &path,
+            &opts,
+            max_cells,
+            color_by.as_deref(),
+        )?;
+        if ctx.cancelled() {
+            return Ok(Outcome::Cancelled(Value::Null));
+        }
+        let sample = Arc::new(sample);
+        let what = if umap { "PCA, then UMAP" } else { "PCA" };
+        ctx.progress(what, 1, stages, Value::Null);
+        let map = match c2s_eval::cell_map::cell_map(
+            &sample.cells,
+            sample.genes.len(),
+            umap,
+            opts.seed,
+            &ctx.cancel,
+        ) {
+            Err(c2s_eval::EvalError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
+            other => other?,
+        };
+        let (pts, axis_names) = match (&map.umap, umap) {
+            (Some(u), true) => (u.clone(), ["UMAP 1".to_string(), "UMAP 2".to_string()]),
+            _ => (
+                map.pca.clone(),
+                [
+                    format!(
+                        "PC 1 ({:.1} %)",
+                        100.0 * map.pca_explained_variance_ratio[0]
+                    ),
+                    format!(
+                        "PC 2 ({:.1} %)",
+                        100.0 * map.pca_explained_variance_ratio[1]
+                    ),
+                ],
+            ),
+        };
+        let data = CellMapData {
+            x: pts.iter().map(|p| p[0]).collect(),
+            y: pts.iter().map(|p| p[1]).collect(),
+            labels: match &answers {
+                // Cells the annotation left out (another split, a filter) say so.
+                Some(a) => Some(
+                    sample
+                        .names
+                        .iter()
+                        .map(|n| {
+                            a.get(n)
+                                .map(|(answer, _)| answer.clone())
+                                .unwrap_or_else(|| "(not annotated)".into())
+                        })
+                        .collect(),
+                ),
+                None => sample.labels.clone(),
+            },
+            method: if umap { "UMAP".into() } else { "PCA".into() },
+            axis_names,
+            n_cells_in_file: sample.n_cells_in_file,
+            genes: {
+                let mut g = sample.genes.clone();
+                g.sort_unstable();
+                g
+            },
+            names: sample.names.clone(),
+            confidences: answers.as_ref().map(|a| {
+                sample
+                    .names
+                    .iter()
+                    .map(|n| a.get(n).and_then(|(_, c)| *c))
+                    .collect()
+            }),
+        };
+        samples.put(ctx.id, sample);
+        Ok(Outcome::Ok(serde_json::to_value(data)?))
+    }))
+}
+
+/// Each cell of the map drawn by job `map`: its normalised log expression of
+/// `gene` (any case), 0 where not expressed, in the map's order.
+#[tauri::command]
+pub fn map_gene_values(map: u64, gene: String, state: State<'_, AppState>) -> CmdResult<Vec<f64>> {
+    let sample = state
+        .map_samples
+        .get(map)
+        .ok_or("This map is no longer held: draw it again.")?;
+    sample.gene_values(&gene).ok_or_else(|| {
+        format!(
+            "The dataset has no gene `{}`: pick one from the list as you type.",
+            gene.trim()
+        )
+    })
+}
+
+#[tauri::command(async)]
+pub fn preview_sentences(
+    project_id: i64,
+    input: InputForm,
+    state: State<'_, AppState>,
+) -> CmdResult<Vec<c2s_data::convert::PreviewCell>> {
+    // The project's own file: the page names a project, never a path.
+    let project = project_of(&state, project_id)?;
+    let opts = input.options().map_err(any_text)?;
+    c2s_data::convert::preview_sentences(Path::new(&project.source_path), &opts, 5, 30)
+        .map_err(text)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ConvertForm {
+    pub input: InputForm,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    pub stratify: Option<String>,
+}
+
+#[tauri::command]
+pub fn start_convert(
+    project_id: i64,
+    form: ConvertForm,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    let project = project_of(&state, project_id)?;
+    let opts = ConvertOptions {
+        input: form.input.options().map_err(any_text)?,
+        labels: form.labels.clone(),
+        stratify: form.stratify.clone().filter(|s| !s.is_empty()),
+        // Replaces only the empty folder reserved below.
+        overwrite: true,
+        ..ConvertOptions::default()
+    };
+    let reserved = Reserved::new(Path::new(&project.folder), "dataset", None)?;
+    let source = PathBuf::from(&project.source_path);
+    let home = state.home.clone();
+    Ok(state.jobs.spawn(&app, "convert", move |ctx| {
+        let out = reserved.path().to_path_buf();
+        let progress = |p: c2s_data::Progress| {
+            ctx.progress(p.stage, p.done, p.total, Value::Null);
+        };
+        let job = c2s_data::Job {
+            progress: &progress,
+            cancel: &ctx.cancel,
+        };
+        let summary = match c2s_data::convert(&source, &out, &opts, &job) {
+            Err(c2s_data::DataError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
+            r => r?,
+        };
+        let summary = serde_json::to_value(&summary)?;
+        let store = Store::open(&home.join(crate::DB_FILE))?;
+        let id = store.add_dataset(project_id, &out, &serde_json::to_value(&form)?, &summary)?;
+        Ok(Outcome::Ok(
+            json!({"dataset_id": id, "folder": out, "summary": summary}),
+        ))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wizard starts from the engine's defaults, and a form left as it
+    /// came converts exactly as the CLI does with no options.
+    #[test]
+    fn the_convert_wizard_gets_the_engines_defaults() {
+        let engine = InputOptions::default();
+        let form = InputForm::from(&engine);
+        let json = |o: &InputOptions| serde_json::to_value(o).unwrap();
+        assert_eq!(json(&form.options().unwrap()), json(&engine));
+        // Through the web view and back.
+        let back: InputForm = serde_json::from_value(serde_json::to_value(&form).unwrap()).unwrap();
+        assert_eq!(json(&back.options().unwrap()), json(&engine));
+        let other = InputOptions {
+            matrix: Some("raw".parse().unwrap()),
+            preprocess: Preprocess {
+                min_genes: 200,
+                min_cells: 3,
+                target_sum: Some(1e4),
+                log_base: LogBase::E,
+            },
+            seed: 7,
+            ..InputOptions::default()
+        };
+        assert_eq!(
+            json(&InputForm::from(&other).options().unwrap()),
+            json(&other)
+        );
+    }
+}

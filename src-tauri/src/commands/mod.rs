@@ -1,0 +1,107 @@
+//! Tauri commands: thin wrappers over the engine crates, one module per
+//! screen. Quick questions answer directly (on Tauri's thread pool when they
+//! read files); long work starts a background job and returns its id at once.
+//! This module holds what they share: the app's state, errors as text, and
+//! the imports the screens' modules take with `use super::*`.
+
+pub mod annotate;
+pub mod chat;
+pub mod dataset;
+pub mod evaluate;
+pub mod export;
+pub mod project;
+pub mod published;
+pub mod reserved;
+pub mod train;
+
+use crate::LockAnyway;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::anyhow;
+use c2s_data::annotation_rules::{AnnotationRules, CellCall, VoteSummary};
+use c2s_data::dataset::read_sentences;
+use c2s_data::expression::FileSample;
+use c2s_data::preprocess::{LogBase, Preprocess};
+use c2s_data::{ConvertOptions, InputOptions, MatrixId};
+use c2s_eval::voting::apply_rules;
+use c2s_model::cells::{
+    generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest, PredictionRecord,
+};
+use c2s_model::train::TrainSummary;
+use c2s_model::train_dataset::{prepare_training, Preset, RunPace, TrainRequest};
+use c2s_model::TrainedModel;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tauri::{AppHandle, State};
+
+use crate::access::checked;
+use crate::jobs::{Jobs, Outcome};
+use crate::store::{Project, Store};
+
+pub use dataset::{InputForm, MapSamples};
+pub(crate) use reserved::Reserved;
+
+pub struct AppState {
+    pub store: Mutex<Store>,
+    pub jobs: Arc<Jobs>,
+    pub home: PathBuf,
+    pub demo: Option<PathBuf>,
+    /// The last model used in the chat, kept loaded.
+    pub model: Mutex<Option<(PathBuf, Arc<TrainedModel>)>>,
+    /// The published model last used (annotation, chat), kept loaded.
+    pub published: published::PublishedSlot,
+    /// Runs whose training was cancelled for good (not paused).
+    pub discarded: Arc<Mutex<std::collections::HashSet<i64>>>,
+    /// Paths the user chose or dropped this session.
+    pub granted: crate::access::Granted,
+    /// The cells of the last maps drawn, to colour them by a gene.
+    pub map_samples: MapSamples,
+}
+
+/// Errors cross to the web view as text: the engine's message with its hint.
+pub(crate) type CmdResult<T> = Result<T, String>;
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn any_text(e: anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+pub(crate) fn project_of(state: &AppState, id: i64) -> CmdResult<Project> {
+    state.store.lock_anyway().project(id).map_err(text)
+}
+
+pub(crate) fn dataset_folder(
+    state: &AppState,
+    project_id: i64,
+    dataset_id: i64,
+) -> CmdResult<PathBuf> {
+    let s = state.store.lock_anyway();
+    s.datasets(project_id)
+        .map_err(text)?
+        .into_iter()
+        .find(|d| d.id == dataset_id)
+        .map(|d| PathBuf::from(d.folder))
+        .ok_or_else(|| format!("dataset {dataset_id} is not in this project"))
+}
+
+/// The model of `dir`, kept loaded between questions. The slot is not held
+/// while a model loads, so other commands never wait behind a load.
+fn load_model(state: &AppState, dir: &Path) -> anyhow::Result<Arc<TrainedModel>> {
+    if let Some((d, m)) = state.model.lock_anyway().as_ref() {
+        if d == dir {
+            return Ok(m.clone());
+        }
+    }
+    let m = Arc::new(TrainedModel::load(dir)?);
+    *state.model.lock_anyway() = Some((dir.to_path_buf(), m.clone()));
+    Ok(m)
+}
+
+fn text_io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}

@@ -1,0 +1,274 @@
+//! Train screen: presets, estimates, starting, resuming and stopping runs, and
+//! the loss curve.
+
+use super::*;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TrainForm {
+    /// quick, standard, thorough or fine-tune
+    pub preset: Preset,
+    /// Fine-tune: a Hugging Face model folder.
+    pub base: Option<String>,
+    pub label: Option<String>,
+    /// cell_type_prediction, cell_type_generation, unconditional_generation
+    #[serde(default)]
+    pub tasks: Vec<c2s_model::prompts::Task>,
+    pub max_steps: Option<usize>,
+    pub epochs: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub top_k: Option<usize>,
+    pub checkpoint_every: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+fn train_request(
+    state: &AppState,
+    dataset: &Path,
+    output: &Path,
+    f: &TrainForm,
+) -> anyhow::Result<TrainRequest> {
+    let preset = f.preset;
+    let mut r = TrainRequest::new(dataset, output, preset);
+    r.base = f.base.clone().filter(|b| !b.is_empty());
+    if preset == Preset::FineTune && r.base.is_none() {
+        anyhow::bail!("choose the folder of a pretrained GPT-2 model (config.json, model.safetensors, tokenizer.json) to fine-tune");
+    }
+    // A model of the shipped list or a folder the user chose, never another
+    // Hub id (which the engine would download) nor a path the page made up.
+    if let Some(b) = r.base.clone() {
+        if c2s_model::hub::catalogue::find(&b).is_none() {
+            let dir = checked(state, &b).map_err(|e| anyhow!(e))?;
+            if !dir.is_dir() {
+                anyhow::bail!("{b}: not a model folder on this computer nor a published model of the Models screen; choose a folder with Browse…");
+            }
+            r.base = Some(dir.to_string_lossy().into_owned());
+        }
+    }
+    r.label = f.label.clone().filter(|l| !l.is_empty());
+    r.tasks = (!f.tasks.is_empty()).then(|| f.tasks.clone());
+    r.max_steps = f.max_steps;
+    r.epochs = f.epochs;
+    r.batch_size = f.batch_size;
+    r.top_k = f.top_k;
+    r.checkpoint_every = f.checkpoint_every;
+    if let Some(seed) = f.seed {
+        r.seed = seed;
+    }
+    Ok(r)
+}
+
+#[derive(Serialize)]
+pub struct Estimate {
+    /// Calibrated by the earlier runs of the preset on this computer.
+    pub seconds: f64,
+    /// What timing one step gave, and how earlier runs corrected it.
+    pub timed_seconds: f64,
+    pub calibration: c2s_model::train_dataset::Calibration,
+    pub total_steps: usize,
+    pub train_cells: usize,
+    pub device: String,
+    pub layers: usize,
+    pub width: usize,
+}
+
+/// The from-scratch presets as the Train screen offers them (the engine's
+/// words and settings).
+#[tauri::command]
+pub fn train_presets() -> Vec<c2s_model::train_dataset::PresetInfo> {
+    Preset::FROM_SCRATCH.iter().map(|p| p.describe()).collect()
+}
+
+/// The preset to recommend, given each preset's estimate on this computer
+/// (`estimates`: preset id and seconds), with the engine's rule.
+#[tauri::command]
+pub fn recommend_preset(estimates: Vec<(Preset, f64)>) -> (Preset, f64) {
+    (
+        Preset::recommend(&estimates),
+        Preset::RECOMMENDED_WITHIN_SECONDS,
+    )
+}
+
+/// Times a few training steps on this computer and scales them to the run,
+/// corrected by how long the preset's finished runs here took per step.
+#[tauri::command(async)]
+pub fn estimate_training(
+    project_id: i64,
+    dataset_id: i64,
+    form: TrainForm,
+    state: State<'_, AppState>,
+) -> CmdResult<Estimate> {
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    // A folder of its own: estimates run side by side, and each claims it.
+    let tmp = tempfile::Builder::new()
+        .prefix("tmp-estimate-")
+        .tempdir_in(&state.home)
+        .map_err(text)?;
+    let req = train_request(&state, &ds, &tmp.path().join("run"), &form).map_err(any_text)?;
+    let p = prepare_training(&req).map_err(text)?;
+    let (layers, width) = p.model_shape();
+    let paces: Vec<RunPace> = state
+        .store
+        .lock_anyway()
+        .finished_runs()
+        .map_err(text)?
+        .into_iter()
+        .filter_map(|r| {
+            let request: TrainRequest = serde_json::from_value(r.request).ok()?;
+            let summary: TrainSummary = serde_json::from_value(r.summary?).ok()?;
+            RunPace::of(&request, &summary)
+        })
+        .collect();
+    let e = p.calibrated_estimate(&paces).map_err(text)?;
+    Ok(Estimate {
+        seconds: e.seconds,
+        timed_seconds: e.timed_seconds,
+        calibration: e.calibration,
+        total_steps: p.total_steps(),
+        train_cells: p.train_cells.len(),
+        device: p.device_name.clone(),
+        layers,
+        width,
+    })
+}
+
+fn spawn_training(app: &AppHandle, state: &AppState, run_id: i64, req: TrainRequest) -> u64 {
+    let home = state.home.clone();
+    let discarded = state.discarded.clone();
+    state.jobs.spawn(app, "train", move |ctx| {
+        let store = Store::open(&home.join(crate::DB_FILE))?;
+        let fail = |e: anyhow::Error| {
+            let _ = store.set_run_status(run_id, "failed", Some(&json!({"error": format!("{e:#}")})));
+            e
+        };
+        let prepared = prepare_training(&req).map_err(|e| fail(e.into()))?;
+        ctx.progress(
+            "starting",
+            0,
+            prepared.total_steps() as u64,
+            json!({"device": prepared.device_name}),
+        );
+        store.set_run_status(run_id, "running", None)?;
+        let device = prepared.device_name.clone();
+        let last_saved = Mutex::new(std::time::Instant::now());
+        let report = |p: &c2s_model::train::TrainProgress| {
+            ctx.progress(
+                "training",
+                p.step as u64,
+                p.total_steps as u64,
+                json!({"train_loss": p.train_loss, "val_loss": p.val_loss, "tokens_per_s": p.tokens_per_s,
+                       "eta_s": p.eta_s, "epoch": p.epoch, "lr": p.lr, "device": device}),
+            );
+            let mut t = last_saved.lock_anyway();
+            if t.elapsed().as_secs_f64() > 2.0 || p.step == p.total_steps {
+                *t = std::time::Instant::now();
+                let _ = store.set_run_progress(run_id, p.step, p.total_steps);
+            }
+        };
+        let s = prepared.run(&report, &ctx.cancel).map_err(|e| fail(e.into()))?;
+        store.set_run_progress(run_id, s.steps, s.total_steps)?;
+        let summary = serde_json::to_value(&s)?;
+        if s.cancelled {
+            let status = if discarded.lock_anyway().remove(&run_id) {
+                "cancelled"
+            } else {
+                "paused"
+            };
+            store.set_run_status(run_id, status, Some(&summary))?;
+            Ok(Outcome::Cancelled(json!({"run_id": run_id, "summary": summary})))
+        } else {
+            store.set_run_status(run_id, "finished", Some(&summary))?;
+            Ok(Outcome::Ok(json!({"run_id": run_id, "summary": summary})))
+        }
+    })
+}
+
+#[derive(Serialize)]
+pub struct Started {
+    pub job_id: u64,
+    pub run_id: i64,
+    pub folder: String,
+}
+
+#[tauri::command]
+pub fn start_training(
+    project_id: i64,
+    dataset_id: i64,
+    form: TrainForm,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<Started> {
+    let project = project_of(&state, project_id)?;
+    let ds = dataset_folder(&state, project_id, dataset_id)?;
+    let reserved = Reserved::new(&Path::new(&project.folder).join("runs"), "run", None)?;
+    let out = reserved.path().to_path_buf();
+    let req = train_request(&state, &ds, &out, &form).map_err(any_text)?;
+    let run_id = state
+        .store
+        .lock_anyway()
+        .add_run(
+            project_id,
+            Some(dataset_id),
+            &out,
+            &serde_json::to_value(&req).map_err(text)?,
+        )
+        .map_err(text)?;
+    // The run's record points to the folder now: kept even while empty.
+    reserved.keep();
+    let job_id = spawn_training(&app, &state, run_id, req);
+    Ok(Started {
+        job_id,
+        run_id,
+        folder: out.to_string_lossy().into(),
+    })
+}
+
+/// Continues a paused or interrupted run from its last checkpoint.
+#[tauri::command]
+pub fn resume_training(
+    run_id: i64,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<Started> {
+    let run = state.store.lock_anyway().run(run_id).map_err(text)?;
+    let folder = PathBuf::from(&run.folder);
+    let mut req: TrainRequest = match TrainRequest::read_from_run(&folder) {
+        Ok(r) => r,
+        Err(_) => serde_json::from_value(run.request.clone()).map_err(text)?,
+    };
+    // With no checkpoint yet, the run starts again from the beginning.
+    req.resume = c2s_model::train::find_checkpoint(&folder).is_some();
+    if !req.resume {
+        let _ = std::fs::remove_file(folder.join(c2s_model::train::LOSS_LOG));
+    }
+    let job_id = spawn_training(&app, &state, run_id, req);
+    Ok(Started {
+        job_id,
+        run_id,
+        folder: run.folder,
+    })
+}
+
+#[tauri::command]
+pub fn cancel_job(id: u64, state: State<'_, AppState>) -> bool {
+    state.jobs.cancel(id)
+}
+
+/// Stops a training job for good: the run is marked cancelled, not paused,
+/// and is not offered for resuming (its checkpoint stays on disk).
+#[tauri::command]
+pub fn cancel_training(job_id: u64, run_id: i64, state: State<'_, AppState>) -> bool {
+    state.discarded.lock_anyway().insert(run_id);
+    state.jobs.cancel(job_id)
+}
+
+/// Loss curve points of a run so far.
+#[tauri::command(async)]
+pub fn loss_curve(run_id: i64, state: State<'_, AppState>) -> CmdResult<Value> {
+    let run = state.store.lock_anyway().run(run_id).map_err(text)?;
+    let path = Path::new(&run.folder).join(c2s_model::train::LOSS_LOG);
+    if !path.exists() {
+        return Ok(json!({"train": [], "validation": []}));
+    }
+    let c = c2s_eval::evaluate::read_loss_curve(&path).map_err(text)?;
+    serde_json::to_value(c).map_err(text)
+}
