@@ -2,6 +2,8 @@
 //! of its cells, preview and conversion.
 
 use super::*;
+use c2s_eval::cell_map::{map_file, FileMapRequest};
+use c2s_model::cells::final_answers;
 
 /// The sampled cells of the last few maps, by their job: colouring a map by
 /// a gene reads the gene's column from them instead of the file again.
@@ -184,34 +186,11 @@ impl InputForm {
     }
 }
 
-#[derive(Serialize)]
-pub struct CellMapData {
-    pub x: Vec<f64>,
-    pub y: Vec<f64>,
-    pub labels: Option<Vec<String>>,
-    pub method: String,
-    pub axis_names: [String; 2],
-    pub n_cells_in_file: usize,
-    /// The file's genes, sorted, for the colour-by-gene search.
-    pub genes: Vec<String>,
-    /// Each point's cell name, for the tooltips.
-    pub names: Vec<String>,
-    /// With predictions: each point's confidence in its answer (none for a
-    /// cell not annotated or answered freely), to colour the map by.
-    pub confidences: Option<Vec<Option<f64>>>,
-}
-
-/// Cells a map shows unless asked for more: a quick first look.
-const MAP_CELLS: usize = 5_000;
-/// The most a map shows: bench/plot.sh draws 50,000 points in about half a
-/// second and zooms at about 30 frames a second under Xvfb.
-const MAP_CELLS_MAX: usize = 50_000;
-
-/// Starts a job that maps a seeded sample of the file's cells (5,000 unless
-/// `max_cells` asks for up to 50,000) by PCA or UMAP, coloured by a column,
-/// or with `predictions` (an annotation's records) by each cell's final
-/// answer; the job's result is a `CellMapData`. Cancelling stops it between
-/// stages.
+/// Starts a job that maps a seeded sample of the file's cells (the engine's
+/// `map_file`: 5,000 unless `max_cells` asks for up to 50,000) by PCA or
+/// UMAP, coloured by a column, or with `predictions` (an annotation's
+/// records) by each cell's final answer; the job's result is a `FileMap`.
+/// Cancelling stops it between stages.
 #[tauri::command]
 #[allow(clippy::too_many_arguments)]
 pub fn start_dataset_map(
@@ -227,104 +206,25 @@ pub fn start_dataset_map(
     let path = checked(&state, &path)?;
     let predictions = predictions.map(|p| checked(&state, &p)).transpose()?;
     let opts = input.options().map_err(any_text)?;
-    let color_by = color_by.filter(|c| !c.is_empty());
-    let max_cells = max_cells.unwrap_or(MAP_CELLS).clamp(1, MAP_CELLS_MAX);
-    let umap = method == "umap";
+    let req = FileMapRequest {
+        max_cells,
+        umap: method == "umap",
+        colour_by: color_by.filter(|c| !c.is_empty()),
+    };
     let samples = state.map_samples.clone();
     Ok(state.jobs.spawn(&app, "map", move |ctx| {
-        let stages = if umap { 3 } else { 2 };
-        ctx.progress("reading cells", 0, stages, Value::Null);
         // Read in the job, not on the window's thread: a large dataset's
         // predictions take a while.
-        let answers: Option<HashMap<String, (String, Option<f64>)>> = match &predictions {
-            Some(p) => Some(
-                c2s_model::cells::read_predictions(p)?
-                    .iter()
-                    .filter_map(|r| {
-                        Some((
-                            r.cell_name.clone(),
-                            (r.final_answer()?.to_string(), r.confidence),
-                        ))
-                    })
-                    .collect(),
-            ),
-            None => None,
-        };
-        let sample = c2s_data::expression::sample_file_expression(
-            &path,
-            &opts,
-            max_cells,
-            color_by.as_deref(),
-        )?;
-        if ctx.cancelled() {
-            return Ok(Outcome::Cancelled(Value::Null));
+        let answers = predictions.as_deref().map(final_answers).transpose()?;
+        let progress = |stage: &str, done, total| ctx.progress(stage, done, total, Value::Null);
+        match map_file(&path, &opts, &req, answers.as_ref(), &progress, &ctx.cancel) {
+            Err(c2s_eval::EvalError::Cancelled) => Ok(Outcome::Cancelled(Value::Null)),
+            Err(e) => Err(e.into()),
+            Ok((map, sample)) => {
+                samples.put(ctx.id, Arc::new(sample));
+                Ok(Outcome::Ok(serde_json::to_value(map)?))
+            }
         }
-        let sample = Arc::new(sample);
-        let what = if umap { "PCA, then UMAP" } else { "PCA" };
-        ctx.progress(what, 1, stages, Value::Null);
-        let map = match c2s_eval::cell_map::cell_map(
-            &sample.cells,
-            sample.genes.len(),
-            umap,
-            opts.seed,
-            &ctx.cancel,
-        ) {
-            Err(c2s_eval::EvalError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
-            other => other?,
-        };
-        let (pts, axis_names) = match (&map.umap, umap) {
-            (Some(u), true) => (u.clone(), ["UMAP 1".to_string(), "UMAP 2".to_string()]),
-            _ => (
-                map.pca.clone(),
-                [
-                    format!(
-                        "PC 1 ({:.1} %)",
-                        100.0 * map.pca_explained_variance_ratio[0]
-                    ),
-                    format!(
-                        "PC 2 ({:.1} %)",
-                        100.0 * map.pca_explained_variance_ratio[1]
-                    ),
-                ],
-            ),
-        };
-        let data = CellMapData {
-            x: pts.iter().map(|p| p[0]).collect(),
-            y: pts.iter().map(|p| p[1]).collect(),
-            labels: match &answers {
-                // Cells the annotation left out (another split, a filter) say so.
-                Some(a) => Some(
-                    sample
-                        .names
-                        .iter()
-                        .map(|n| {
-                            a.get(n)
-                                .map(|(answer, _)| answer.clone())
-                                .unwrap_or_else(|| "(not annotated)".into())
-                        })
-                        .collect(),
-                ),
-                None => sample.labels.clone(),
-            },
-            method: if umap { "UMAP".into() } else { "PCA".into() },
-            axis_names,
-            n_cells_in_file: sample.n_cells_in_file,
-            genes: {
-                let mut g = sample.genes.clone();
-                g.sort_unstable();
-                g
-            },
-            names: sample.names.clone(),
-            confidences: answers.as_ref().map(|a| {
-                sample
-                    .names
-                    .iter()
-                    .map(|n| a.get(n).and_then(|(_, c)| *c))
-                    .collect()
-            }),
-        };
-        samples.put(ctx.id, sample);
-        Ok(Outcome::Ok(serde_json::to_value(data)?))
     }))
 }
 

@@ -236,6 +236,22 @@ pub fn write_annotated_h5ad(
     Ok(write_cell_annotations(source, dst, &cells)?)
 }
 
+/// Each cell's final answer and its confidence, by cell name, from a file
+/// of prediction records (cells answered freely have no confidence).
+pub fn final_answers(
+    path: &std::path::Path,
+) -> Result<std::collections::HashMap<String, (String, Option<f64>)>> {
+    Ok(read_predictions(path)?
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.cell_name.clone(),
+                (r.final_answer()?.to_string(), r.confidence),
+            ))
+        })
+        .collect())
+}
+
 /// Reads a predictions file (JSON lines) as `c2s predict` and the app write it.
 pub fn read_predictions(path: &std::path::Path) -> Result<Vec<PredictionRecord>> {
     let text = std::fs::read_to_string(path)
