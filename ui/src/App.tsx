@@ -10,7 +10,7 @@ import { Help } from "./screens/Help";
 import { Home } from "./screens/Home";
 import { Models } from "./screens/Models";
 import { Train } from "./screens/Train";
-import { effectiveTheme, nextTheme, readTheme, THEME_KEY, themeLabel, type ThemeChoice } from "./state/theme";
+import { applyTheme, nextTheme, readTheme, THEME_KEY, themeLabel, type ThemeChoice } from "./state/theme";
 import { useApp, type Screen } from "./store";
 
 const NAV: { id: Screen; label: string; needs: "nothing" | "project" | "dataset" }[] = [
@@ -30,7 +30,7 @@ function useTheme(): [ThemeChoice, () => void] {
   const [choice, setChoice] = useState<ThemeChoice>(() => readTheme(localStorage.getItem(THEME_KEY)));
   useEffect(() => {
     const media = window.matchMedia("(prefers-color-scheme: dark)");
-    const apply = () => document.documentElement.setAttribute("data-theme", effectiveTheme(choice, media.matches));
+    const apply = () => applyTheme(choice);
     apply();
     media.addEventListener("change", apply);
     return () => media.removeEventListener("change", apply);

@@ -277,6 +277,8 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
             .progress_chars("=> "),
     );
     pb.enable_steady_tick(Duration::from_millis(250));
+    // The latest held-out figure stays in the message until the next one.
+    let held_out = std::sync::Mutex::new(String::new());
     let report = |p: &TrainProgress| {
         pb.set_length(p.total_steps as u64);
         pb.set_position(p.step as u64);
@@ -284,8 +286,12 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
             .val_loss
             .map(|v| format!(", val {v:.3}"))
             .unwrap_or_default();
+        let mut named = held_out.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = p.held_out {
+            *named = format!(", held-out cells named right {}/{}", h.right, h.cells);
+        }
         pb.set_message(format!(
-            "loss {:.3}{val}, {:.0} tok/s",
+            "loss {:.3}{val}{named}, {:.0} tok/s",
             p.train_loss, p.tokens_per_s
         ));
     };

@@ -57,8 +57,34 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     let prepared = prepare_training(&req).unwrap();
     assert_eq!(prepared.total_steps(), 3);
     let never = AtomicBool::new(false);
-    let s = prepared.run(&|_| {}, &never).unwrap();
+    let n_val = prepared.val_cells.len();
+    assert!(n_val > 0);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let s = prepared
+        .run(&|p| seen.lock().unwrap().push(p.held_out), &never)
+        .unwrap();
     assert_eq!(s.steps, 3);
+    // The last step asked the model in training about held-out cells; the
+    // loss log keeps the figure for the curve.
+    let seen = seen.into_inner().unwrap();
+    let last = seen
+        .last()
+        .copied()
+        .flatten()
+        .expect("a held-out check at the last step");
+    assert_eq!(
+        last.cells,
+        n_val.min(c2s_model::train_dataset::RUNNING_CHECK_CELLS)
+    );
+    assert!(last.right <= last.cells);
+    assert!(
+        seen[..2].iter().all(Option::is_none),
+        "steps 1 and 2 validate nothing"
+    );
+    let log = std::fs::read_to_string(run.join(c2s_model::train::LOSS_LOG)).unwrap();
+    let final_line: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(final_line["held_out_cells"], last.cells);
+    assert_eq!(final_line["held_out_right"], last.right);
     let saved = TrainRequest::read_from_run(&run).unwrap();
     assert_eq!(saved.max_steps, Some(3));
     let card = ModelCard::read(&s.model_dir).unwrap();

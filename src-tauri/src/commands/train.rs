@@ -150,13 +150,21 @@ fn spawn_training(app: &AppHandle, state: &AppState, run_id: i64, req: TrainRequ
         store.set_run_status(run_id, "running", None)?;
         let device = prepared.device_name.clone();
         let last_saved = Mutex::new(std::time::Instant::now());
+        // The latest held-out figure rides on every event, so a throttled
+        // event cannot lose it.
+        let held_out = Mutex::new(Value::Null);
         let report = |p: &c2s_model::train::TrainProgress| {
+            if let Some(h) = p.held_out {
+                *held_out.lock_anyway() = json!({"step": p.step, "cells": h.cells, "right": h.right});
+            }
+            let held_out = held_out.lock_anyway().clone();
             ctx.progress(
                 "training",
                 p.step as u64,
                 p.total_steps as u64,
                 json!({"train_loss": p.train_loss, "val_loss": p.val_loss, "tokens_per_s": p.tokens_per_s,
-                       "eta_s": p.eta_s, "epoch": p.epoch, "lr": p.lr, "device": device}),
+                       "eta_s": p.eta_s, "epoch": p.epoch, "lr": p.lr, "device": device,
+                       "held_out": held_out}),
             );
             let mut t = last_saved.lock_anyway();
             if t.elapsed().as_secs_f64() > 2.0 || p.step == p.total_steps {

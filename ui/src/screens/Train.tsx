@@ -262,6 +262,17 @@ export function Train() {
       {active && (
         <div className="dashboard" data-testid="train-dashboard">
           <div className="cards">
+            {d.held_out != null && (
+              <div
+                className="stat"
+                data-testid="held-out-so-far"
+                data-step={d.held_out.step}
+                title="Validation cells, which the model never trains on, asked their type as the run goes (the same cells each time)"
+              >
+                <div className="num">{((100 * d.held_out.right) / Math.max(1, d.held_out.cells)).toFixed(0)} %</div>
+                unseen cells named right ({d.held_out.right} of {d.held_out.cells}, step {d.held_out.step.toLocaleString(numberLocale)})
+              </div>
+            )}
             <div className="stat">
               <div className="num">{d.train_loss != null ? d.train_loss.toFixed(3) : "–"}</div>training loss
             </div>

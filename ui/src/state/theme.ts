@@ -21,3 +21,10 @@ export function readTheme(stored: string | null): ThemeChoice {
 export function themeLabel(choice: ThemeChoice): string {
   return choice === "system" ? "Colours: as the system" : choice === "light" ? "Colours: light" : "Colours: dark";
 }
+
+/** Sets the page's colours for a choice. main.tsx calls it before React
+ *  draws anything, so a dark-mode user never sees one light frame. */
+export function applyTheme(choice: ThemeChoice): void {
+  const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+  document.documentElement.setAttribute("data-theme", effectiveTheme(choice, dark));
+}

@@ -117,6 +117,9 @@ pub struct TrainProgress {
     pub epoch: f64,
     pub train_loss: f64,
     pub val_loss: Option<f64>,
+    /// At some validation steps: how many of a fixed sample of held-out
+    /// cells the model names right so far (see `HeldOutCheck`).
+    pub held_out: Option<ValidationCheck>,
     pub lr: f64,
     pub tokens_per_s: f64,
     pub eta_s: f64,
@@ -348,13 +351,24 @@ pub fn checkpoint_step(run: &Path) -> Option<usize> {
         .map(|s| s.step)
 }
 
+/// Asks the model being trained about held-out cells, as the tasks layer
+/// knows how (`train_dataset` names types): it takes the model and gives it
+/// back with the figure (`None`: nothing asked, or cancelled).
+pub type HeldOutCheck<'a> =
+    dyn FnMut(LoadedModel) -> Result<(LoadedModel, Option<ValidationCheck>)> + 'a;
+
+/// A held-out check costs at most about this share of the training time: it
+/// runs at a validation step only when the time since the last one is at
+/// least 1 / share times what the last one took.
+const HELD_OUT_SHARE: f64 = 0.1;
+
 /// Trains `model` on `train` (validating on `val`) into the run folder `run`.
 /// With `resume`, continues from the run's last checkpoint: same weights,
 /// optimizer state, step and data order.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     run: &Path,
-    mut model: LoadedModel,
+    model: LoadedModel,
     tok: &Tokenizer,
     templates: &Templates,
     train: &[CellRecord],
@@ -364,6 +378,42 @@ pub fn train(
     progress: &dyn Fn(&TrainProgress),
     cancel: &AtomicBool,
 ) -> Result<TrainSummary> {
+    let data = TrainData {
+        tok,
+        templates,
+        train,
+        val,
+    };
+    train_checked(run, model, &data, opts, resume, None, progress, cancel)
+}
+
+/// What a run learns from.
+pub struct TrainData<'a> {
+    pub tok: &'a Tokenizer,
+    pub templates: &'a Templates,
+    pub train: &'a [CellRecord],
+    pub val: &'a [CellRecord],
+}
+
+/// `train`, with a held-out check (`check`) at validation steps as long as
+/// it stays cheap (HELD_OUT_SHARE of the time) and at the last step.
+#[allow(clippy::too_many_arguments)]
+pub fn train_checked(
+    run: &Path,
+    mut model: LoadedModel,
+    data: &TrainData,
+    opts: &TrainOptions,
+    resume: bool,
+    mut check: Option<&mut HeldOutCheck>,
+    progress: &dyn Fn(&TrainProgress),
+    cancel: &AtomicBool,
+) -> Result<TrainSummary> {
+    let TrainData {
+        tok,
+        templates,
+        train,
+        val,
+    } = *data;
     let t0 = Instant::now();
     std::fs::create_dir_all(run).map_err(|source| ModelError::Io {
         path: run.into(),
@@ -465,6 +515,8 @@ pub fn train(
     let (mut last_loss, mut stopped_early, mut cancelled) = (f64::NAN, false, false);
     let (mut tokens_done, start_step) = (0usize, state.step);
     let t_train = Instant::now();
+    // When the last held-out check ended and how long it took.
+    let mut check_cost: Option<(Instant, f64)> = None;
     while state.step < total_steps {
         if cancel.load(Ordering::Relaxed) {
             cancelled = true;
@@ -530,8 +582,19 @@ pub fn train(
         last_loss = step_loss / step_tokens.max(1) as f64;
 
         let mut val_loss = None;
+        let mut held_out = None;
         if state.step.is_multiple_of(opts.eval_every) || state.step == total_steps {
             val_loss = validation_loss(&model.model, &val_examples, opts.batch_size, eos)?;
+            let due = check_cost.is_none_or(|(at, took)| {
+                state.step == total_steps || at.elapsed().as_secs_f64() * HELD_OUT_SHARE >= took
+            });
+            if let Some(c) = check.as_mut().filter(|_| due) {
+                let started = Instant::now();
+                let (back, figure) = c(model)?;
+                model = back;
+                held_out = figure;
+                check_cost = Some((Instant::now(), started.elapsed().as_secs_f64()));
+            }
             if let Some(v) = val_loss {
                 if state.best_val.is_none_or(|b| v < b) {
                     state.best_val = Some(v);
@@ -541,7 +604,11 @@ pub fn train(
                 }
             }
         }
-        let line = serde_json::json!({"step": state.step, "train_loss": last_loss, "val_loss": val_loss, "lr": lr});
+        let mut line = serde_json::json!({"step": state.step, "train_loss": last_loss, "val_loss": val_loss, "lr": lr});
+        if let Some(h) = held_out {
+            line["held_out_cells"] = h.cells.into();
+            line["held_out_right"] = h.right.into();
+        }
         writeln!(log, "{line}").map_err(|source| ModelError::Io {
             path: run.join(LOSS_LOG),
             source,
@@ -554,6 +621,7 @@ pub fn train(
             epoch: (state.step * per_step) as f64 / train.len() as f64,
             train_loss: last_loss,
             val_loss,
+            held_out,
             lr,
             tokens_per_s: tokens_done as f64 / elapsed.max(1e-9),
             eta_s: elapsed / done_here.max(1.0) * (total_steps - state.step) as f64,

@@ -17,8 +17,8 @@ use crate::error::{ModelError, Result};
 use crate::prompts::{encode_example, make_example, CellInfo, Task, Templates};
 use crate::tokenizer::{gene_tokenizer, load_tokenizer, EOS};
 use crate::train::{
-    batch_loss, best_device, find_checkpoint, train, CellRecord, TrainOptions, TrainProgress,
-    TrainSummary,
+    batch_loss, best_device, find_checkpoint, train_checked, CellRecord, HeldOutCheck, TrainData,
+    TrainOptions, TrainProgress, TrainSummary, ValidationCheck,
 };
 use crate::trained::ModelCard;
 use crate::weights::{init_model, load_model, LoadedModel};
@@ -582,30 +582,61 @@ impl PreparedTraining {
             path: out.join(RUN_REQUEST),
             source,
         })?;
-        let mut s = train(
+        let card = ModelCard {
+            label_column: self.label,
+            labels: self.labels,
+            organism: self.options.organism.clone(),
+            top_k: self.options.top_k,
+            genes: self.genes,
+            prompt_style: self.options.prompt_style,
+            learned_unconditional: self.options.learns_unconditional(),
+        };
+        // As the run goes, the model in training names a fixed sample of
+        // held-out cells (the same cells each time, so the figures compare).
+        let names_types = self.options.tasks.contains(&Task::CellTypePrediction);
+        let sample = pick_labelled(&self.val_cells, RUNNING_CHECK_CELLS);
+        let eos = self
+            .tok
+            .token_to_id(EOS)
+            .or(self.model.model.config().eos_token_id());
+        let mut ask = |loaded: LoadedModel| -> Result<(LoadedModel, Option<ValidationCheck>)> {
+            let Some(eos) = eos else {
+                return Ok((loaded, None));
+            };
+            let model = crate::trained::TrainedModel {
+                card: card.clone(),
+                loaded,
+                tok: self.tok.clone(),
+                eos,
+                device_name: String::new(),
+            };
+            let figure = ask_types(&model, &sample, RUNNING_CHECK_SECONDS, cancel)?;
+            Ok((model.loaded, figure))
+        };
+        let data = TrainData {
+            tok: &self.tok,
+            templates: &Templates::default_set(),
+            train: &self.train_cells,
+            val: &self.val_cells,
+        };
+        let check: Option<&mut HeldOutCheck> = if names_types && !sample.is_empty() {
+            Some(&mut ask)
+        } else {
+            None
+        };
+        let mut s = train_checked(
             out,
             self.model,
-            &self.tok,
-            &Templates::default_set(),
-            &self.train_cells,
-            &self.val_cells,
+            &data,
             &self.options,
             self.request.resume,
+            check,
             progress,
             cancel,
         )?;
         if !s.cancelled {
-            ModelCard {
-                label_column: self.label,
-                labels: self.labels,
-                organism: self.options.organism.clone(),
-                top_k: self.options.top_k,
-                genes: self.genes,
-                prompt_style: self.options.prompt_style,
-                learned_unconditional: self.options.learns_unconditional(),
-            }
-            .write(&s.model_dir)?;
-            if self.options.tasks.contains(&Task::CellTypePrediction) {
+            card.write(&s.model_dir)?;
+            if names_types {
                 s.validation = validation_check(&s.model_dir, &self.val_cells, cancel)?;
             }
         }
@@ -617,34 +648,43 @@ impl PreparedTraining {
 /// for a quick model on a 2-core laptop.
 pub const VALIDATION_CHECK_CELLS: usize = 200;
 
+/// Held-out cells the model is asked about as the run goes (at validation
+/// steps, at most a tenth of the run's time), and the longest one such
+/// check may take.
+pub const RUNNING_CHECK_CELLS: usize = 50;
+pub const RUNNING_CHECK_SECONDS: f64 = 10.0;
+
 /// The check stops asking after this long (a large fine-tuned model on a
 /// CPU takes about a second a cell), with the cells asked so far: a random
 /// sample of the validation cells, so the figure stays fair.
 pub const VALIDATION_CHECK_SECONDS: f64 = 30.0;
 
-/// The finished model in `model_dir` names the type of the labelled
-/// validation cells (VALIDATION_CHECK_CELLS of them, evenly spread, when
-/// there are more; asked in a seeded random order until
-/// VALIDATION_CHECK_SECONDS): how many it gets right. None without such
-/// cells or when cancelled (the model is kept either way).
-fn validation_check(
-    model_dir: &Path,
-    val: &[CellRecord],
-    cancel: &AtomicBool,
-) -> Result<Option<crate::train::ValidationCheck>> {
+/// Labelled validation cells, `n` at most, evenly spread, in a seeded
+/// random order (so a check cut short by time is still a fair sample).
+fn pick_labelled(val: &[CellRecord], n: usize) -> Vec<&CellRecord> {
     use rand::seq::SliceRandom;
     let labelled: Vec<&CellRecord> = val.iter().filter(|c| c.label.is_some()).collect();
-    if labelled.is_empty() || cancel.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(None);
-    }
-    let n = labelled.len().min(VALIDATION_CHECK_CELLS);
+    let n = labelled.len().min(n);
     let mut picked: Vec<&CellRecord> = (0..n).map(|i| labelled[i * labelled.len() / n]).collect();
     picked.shuffle(&mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0));
-    let model = crate::trained::TrainedModel::load(model_dir)?;
+    picked
+}
+
+/// `model` names the type of `cells`, ten at a time, until `seconds` have
+/// passed: how many it gets right. None without cells or when cancelled.
+fn ask_types(
+    model: &crate::trained::TrainedModel,
+    cells: &[&CellRecord],
+    seconds: f64,
+    cancel: &AtomicBool,
+) -> Result<Option<crate::train::ValidationCheck>> {
+    if cells.is_empty() || cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(None);
+    }
     let started = Instant::now();
     let (mut asked, mut right) = (0, 0);
-    for chunk in picked.chunks(10) {
-        if started.elapsed().as_secs_f64() > VALIDATION_CHECK_SECONDS {
+    for chunk in cells.chunks(10) {
+        if started.elapsed().as_secs_f64() > seconds {
             break;
         }
         let sentences: Vec<String> = chunk.iter().map(|c| c.genes.join(" ")).collect();
@@ -656,7 +696,7 @@ fn validation_check(
             })
             .collect();
         let answers =
-            match crate::cells::predict_cells(&model, &inputs, false, &[], &|_, _| {}, cancel) {
+            match crate::cells::predict_cells(model, &inputs, false, &[], &|_, _| {}, cancel) {
                 Err(ModelError::Cancelled) => return Ok(None),
                 r => r?,
             };
@@ -671,6 +711,24 @@ fn validation_check(
         cells: asked,
         right,
     }))
+}
+
+/// The finished model in `model_dir` names the type of the labelled
+/// validation cells (VALIDATION_CHECK_CELLS of them, evenly spread, when
+/// there are more; asked in a seeded random order until
+/// VALIDATION_CHECK_SECONDS): how many it gets right. None without such
+/// cells or when cancelled (the model is kept either way).
+fn validation_check(
+    model_dir: &Path,
+    val: &[CellRecord],
+    cancel: &AtomicBool,
+) -> Result<Option<crate::train::ValidationCheck>> {
+    let picked = pick_labelled(val, VALIDATION_CHECK_CELLS);
+    if picked.is_empty() || cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let model = crate::trained::TrainedModel::load(model_dir)?;
+    ask_types(&model, &picked, VALIDATION_CHECK_SECONDS, cancel)
 }
 
 /// How long a finished run's steps took, for calibrating later estimates.
