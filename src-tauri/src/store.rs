@@ -72,6 +72,16 @@ const MIGRATIONS: &[&str] = &[
         chat_json TEXT NOT NULL,
         updated_at TEXT NOT NULL DEFAULT (datetime('now'))
     );",
+    // Cells lassoed on a map and saved under a name (a label of the user's
+    // own): the cells' names as a JSON list.
+    "CREATE TABLE selections (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        cells_json TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (datetime('now')),
+        UNIQUE (project_id, name)
+    );",
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +91,15 @@ pub struct Project {
     pub source_path: String,
     pub folder: String,
     pub opened_at: String,
+}
+
+/// Cells saved under a name from a map's lasso.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Selection {
+    pub id: i64,
+    pub name: String,
+    /// The cells' names (obs names), as the map gave them.
+    pub cells: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -293,6 +312,66 @@ impl Store {
         Ok(())
     }
 
+    /// Saves cells under `name` in the project, replacing a selection of
+    /// that name.
+    pub fn save_selection(
+        &self,
+        project_id: i64,
+        name: &str,
+        cells: &[String],
+    ) -> Result<Selection> {
+        let cells_json = serde_json::to_string(cells).unwrap_or_else(|_| "[]".into());
+        let id = self
+            .conn
+            .query_row(
+                "INSERT INTO selections (project_id, name, cells_json) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(project_id, name) DO UPDATE SET cells_json = excluded.cells_json
+                 RETURNING id",
+                params![project_id, name, cells_json],
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
+        Ok(Selection {
+            id,
+            name: name.into(),
+            cells: cells.to_vec(),
+        })
+    }
+
+    /// The project's saved selections, oldest first.
+    pub fn selections(&self, project_id: i64) -> Result<Vec<Selection>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, name, cells_json FROM selections WHERE project_id = ?1 ORDER BY id",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([project_id], |r| {
+                let cells: String = r.get(2)?;
+                Ok(Selection {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    cells: serde_json::from_str(&cells).unwrap_or_default(),
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err())
+    }
+
+    /// Forgets a saved selection of the project (false: there was none).
+    pub fn delete_selection(&self, project_id: i64, id: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM selections WHERE project_id = ?1 AND id = ?2",
+                params![project_id, id],
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
     /// Most recently opened first.
     pub fn recent_projects(&self, limit: usize) -> Result<Vec<Project>> {
         let mut st = self
@@ -496,6 +575,48 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selections_are_saved_by_name_per_project_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("studio.sqlite");
+        let folder = |id: i64| dir.path().join(id.to_string());
+        let s = Store::open(&db).unwrap();
+        let a = s
+            .open_project(Path::new("/data/a.h5ad"), "a", folder)
+            .unwrap();
+        let b = s
+            .open_project(Path::new("/data/b.h5ad"), "b", folder)
+            .unwrap();
+        let cells = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let first = s
+            .save_selection(a.id, "odd cluster", &cells(&["c1", "c7"]))
+            .unwrap();
+        s.save_selection(b.id, "odd cluster", &cells(&["x"]))
+            .unwrap();
+        // The same name replaces the cells and keeps the id.
+        let again = s
+            .save_selection(a.id, "odd cluster", &cells(&["c2"]))
+            .unwrap();
+        assert_eq!(again.id, first.id);
+        s.save_selection(a.id, "T cells?", &cells(&["c3", "c4", "c5"]))
+            .unwrap();
+        drop(s);
+        let s = Store::open(&db).unwrap();
+        let got = s.selections(a.id).unwrap();
+        assert_eq!(
+            got.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+            ["odd cluster", "T cells?"]
+        );
+        assert_eq!(got[0].cells, cells(&["c2"]));
+        assert_eq!(s.selections(b.id).unwrap()[0].cells, cells(&["x"]));
+        assert!(
+            !s.delete_selection(b.id, got[0].id).unwrap(),
+            "another project's selection"
+        );
+        assert!(s.delete_selection(a.id, got[0].id).unwrap());
+        assert_eq!(s.selections(a.id).unwrap().len(), 1);
+    }
 
     #[test]
     fn migrates_once_and_keeps_projects_runs_and_artefacts() {

@@ -240,6 +240,23 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   );
   assert.ok(lassoed > 10 && lassoed < 2638, `${lassoed} cells in the lasso`);
   await shot("08b-lasso");
+  // Saved as a label of the user's own: kept, and the map coloured by it.
+  await type("selection-name", "lassoed");
+  await click("save-selection");
+  assert.equal(await (await find("saved-selection-lassoed")).getAttribute("data-cells"), String(lassoed));
+  await (await (await find("saved-selection-lassoed")).findElement(By.css("a"))).click();
+  await waitFor(async () => {
+    const colours = JSON.parse((await (await find("dataset-map")).getAttribute("data-colours")) ?? "{}");
+    return "lassoed" in colours && "other cells" in colours;
+  }, 120_000, "the map coloured by the saved selection");
+  await shot("08b2-saved-selection");
+  // Lasso again (the map was drawn anew) to ask the chat about the cells.
+  const again = await find("dataset-map");
+  const canvas2 = await again.findElement(By.css("canvas"));
+  let drag2 = app.driver.actions({ async: true }).move({ origin: canvas2, x: corners[0][0], y: corners[0][1] }).press();
+  for (const [x, y] of corners.slice(1)) drag2 = drag2.move({ origin: canvas2, x, y, duration: 150 });
+  await drag2.release().perform();
+  await waitFor(async () => Number(await again.getAttribute("data-selected")) > 0, 10_000, "the second lasso");
   await click("ask-selection");
   await waitFor(async () => {
     const users = await app.driver.findElements(byTest("msg-user"));
@@ -451,6 +468,18 @@ test("a published model: manager, annotation, tissue question, generated cells",
   const before = (await answers()).length;
   await click("ask-tissue");
   await waitFor(async () => (await answers()).slice(before).some((t) => /The model answers/.test(t)), 180_000, "waiting for the tissue answer");
+  // The cells saved on the map are a group to ask about too.
+  const groupColumn = await find("group-column");
+  const savedGroup = await waitFor(async () => (await groupColumn.findElements(By.css("option[value='saved selections']")))[0], 30_000, "the saved selections offered as a group");
+  await savedGroup.click();
+  await waitFor(async () => (await (await find("group-value")).getAttribute("value")) === "lassoed", 10_000, "the saved selection chosen");
+  const beforeSaved = (await answers()).length;
+  await click("ask-tissue");
+  await waitFor(async () => {
+    const users = await app.driver.findElements(byTest("msg-user"));
+    return /\(cells of saved selections = lassoed\)$/.test(await users[users.length - 1].getText());
+  }, 30_000, "the question about the saved selection");
+  await waitFor(async () => (await answers()).slice(beforeSaved).some((t) => /The model answers/.test(t)), 180_000, "waiting for the tissue of the saved selection");
   const cellsBefore = (await app.driver.findElements(byTest("generated-cells"))).length;
   await type("pub-gen-n", "2");
   await type("pub-gen-type", "B cell");

@@ -105,6 +105,13 @@ export interface Marker {
   share_out: number;
 }
 
+/** Cells saved under a name from a map's lasso (the project store's). */
+export interface Selection {
+  id: number;
+  name: string;
+  cells: string[];
+}
+
 export interface CellMap {
   x: number[];
   y: number[];
@@ -218,6 +225,9 @@ export const api = {
     invoke<GroupCall>("call_selected_cells", { projectId, datasetId, modelDir, names }),
   /** Each cell of the map drawn by job `map`: its expression of `gene`. */
   mapGeneValues: (map: number, gene: string) => invoke<number[]>("map_gene_values", { map, gene }),
+  saveSelection: (projectId: number, name: string, cells: string[]) => invoke<Selection>("save_selection", { projectId, name, cells }),
+  selections: (projectId: number) => invoke<Selection[]>("selections", { projectId }),
+  deleteSelection: (projectId: number, id: number) => invoke<boolean>("delete_selection", { projectId, id }),
   previewSentences: (projectId: number, input: InputForm) =>
     invoke<{ cell_name: string; words: string[]; expressed: number }[]>("preview_sentences", { projectId, input }),
   startConvert: (projectId: number, form: ConvertForm) => invoke<number>("start_convert", { projectId, form }),

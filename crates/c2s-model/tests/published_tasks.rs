@@ -248,6 +248,18 @@ fn datasets_are_annotated_by_plan() {
     );
     let e = c2s_model::published_annotation::cells_of_group(&refs, "cluster", "9", 5).unwrap_err();
     assert!(e.to_string().contains("`9`"), "{e}");
+    // A group given by its cells' names (a saved selection): the dataset's
+    // order, unknown names skipped, none known refused.
+    let names = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    let picked =
+        c2s_model::published_annotation::cells_named(&refs, &names(&["c", "zz", "a"]), 5).unwrap();
+    let picked: Vec<&str> = picked.iter().map(|r| r.cell_name.as_str()).collect();
+    assert_eq!(picked, ["a", "c"]);
+    let e = c2s_model::published_annotation::cells_named(&refs, &names(&["zz"]), 5).unwrap_err();
+    assert!(
+        e.to_string().contains("none of the 1 selected cells"),
+        "{e}"
+    );
 
     // Refused, with what to do.
     let bad = |plan: DatasetAnnotation| {

@@ -228,6 +228,47 @@ pub fn start_dataset_map(
     }))
 }
 
+/// Saves cells selected on a map under a name of the user's own (replacing
+/// a selection of that name): the chat offers it as a group to ask about.
+#[tauri::command]
+pub fn save_selection(
+    project_id: i64,
+    name: String,
+    cells: Vec<String>,
+    state: State<'_, AppState>,
+) -> CmdResult<crate::store::Selection> {
+    let name = name.trim();
+    if name.is_empty() || cells.is_empty() {
+        return Err("Select cells on the map and give them a name.".into());
+    }
+    project_of(&state, project_id)?;
+    let store = state.store.lock_anyway();
+    store.save_selection(project_id, name, &cells).map_err(text)
+}
+
+/// The project's saved selections, oldest first.
+#[tauri::command]
+pub fn selections(
+    project_id: i64,
+    state: State<'_, AppState>,
+) -> CmdResult<Vec<crate::store::Selection>> {
+    state
+        .store
+        .lock_anyway()
+        .selections(project_id)
+        .map_err(text)
+}
+
+/// Forgets a saved selection.
+#[tauri::command]
+pub fn delete_selection(project_id: i64, id: i64, state: State<'_, AppState>) -> CmdResult<bool> {
+    state
+        .store
+        .lock_anyway()
+        .delete_selection(project_id, id)
+        .map_err(text)
+}
+
 /// Each cell of the map drawn by job `map`: its normalised log expression of
 /// `gene` (any case), 0 where not expressed, in the map's order.
 #[tauri::command]

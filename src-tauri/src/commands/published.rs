@@ -16,7 +16,7 @@ use c2s_model::published::{
     DEFAULT_GROUP_GENES,
 };
 use c2s_model::published_annotation::{
-    annotate_dataset, cells_of_group, estimate_seconds, DatasetAnnotation,
+    annotate_dataset, cells_named, cells_of_group, estimate_seconds, DatasetAnnotation,
 };
 use c2s_model::published_prompts::{dataset_organism, PublishedTask};
 use serde::{Deserialize, Serialize};
@@ -355,7 +355,8 @@ pub fn start_published_generate(
 
 #[derive(Debug, Deserialize)]
 pub struct GroupQuestion {
-    /// A label column and one of its values: the group asked about.
+    /// A label column and one of its values: the group asked about; or
+    /// SAVED_SELECTIONS and the name of a selection saved on a map.
     pub column: String,
     pub value: String,
     /// "tissue" or "summary".
@@ -385,18 +386,22 @@ pub fn start_describe_group(
         }
     };
     let dir = model_dir(&state, &model)?;
+    let selection = saved_selection(&state, project_id, &question)?;
     let slot = state.published.clone();
     Ok(state.jobs.spawn(&app, "describe", move |ctx| {
         ctx.progress("loading the model", 0, 1, Value::Null);
         let m = load_published(&slot, &dir)?;
         let recs = read_sentences(&ds)?;
         let refs: Vec<&SentenceRecord> = recs.iter().collect();
-        let group = cells_of_group(
-            &refs,
-            &question.column,
-            &question.value,
-            DEFAULT_GROUP_CELLS,
-        )?;
+        let group = match &selection {
+            Some(names) => cells_named(&refs, names, DEFAULT_GROUP_CELLS)?,
+            None => cells_of_group(
+                &refs,
+                &question.column,
+                &question.value,
+                DEFAULT_GROUP_CELLS,
+            )?,
+        };
         ctx.progress("asking", 0, 1, Value::Null);
         let cells: Vec<c2s_model::cells::CellInput> = group
             .iter()
@@ -430,7 +435,43 @@ pub fn dataset_groups(
     state: State<'_, AppState>,
 ) -> CmdResult<std::collections::BTreeMap<String, Vec<(String, usize)>>> {
     let ds = dataset_folder(&state, project_id, dataset_id)?;
-    Ok(c2s_data::dataset::label_values(&records(&ds)?))
+    let mut groups = c2s_data::dataset::label_values(&records(&ds)?);
+    let saved = state
+        .store
+        .lock_anyway()
+        .selections(project_id)
+        .map_err(text)?;
+    if !saved.is_empty() && !groups.contains_key(SAVED_SELECTIONS) {
+        let named = saved.into_iter().map(|s| (s.name, s.cells.len())).collect();
+        groups.insert(SAVED_SELECTIONS.into(), named);
+    }
+    Ok(groups)
+}
+
+/// The group name under which the cells saved on a map are offered beside
+/// the dataset's label columns (unless the dataset has a column so named).
+pub const SAVED_SELECTIONS: &str = "saved selections";
+
+/// The cells of the saved selection a question is about, if it is about one
+/// (a label column of that name and value, which dataset_groups would not
+/// have offered beside saved selections, is not looked for).
+fn saved_selection(
+    state: &AppState,
+    project_id: i64,
+    q: &GroupQuestion,
+) -> CmdResult<Option<Vec<String>>> {
+    if q.column != SAVED_SELECTIONS {
+        return Ok(None);
+    }
+    let saved = state
+        .store
+        .lock_anyway()
+        .selections(project_id)
+        .map_err(text)?;
+    Ok(saved
+        .into_iter()
+        .find(|s| s.name == q.value)
+        .map(|s| s.cells))
 }
 
 /// Where downloads go, for the model manager to say.

@@ -1,6 +1,6 @@
 import { numberLocale } from "../state/format";
 import { useEffect, useMemo, useState } from "react";
-import { api, errorText, type CellMap } from "../api";
+import { api, errorText, type CellMap, type Selection } from "../api";
 import { barOption, Chart, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { projectColours } from "../state/colours";
@@ -9,7 +9,7 @@ import { useLatestJob } from "../state/useLatestJob";
 import { useApp } from "../store";
 
 export function Dataset() {
-  const { opened, convertForm, setConvertForm, go, jobs, state } = useApp();
+  const { opened, convertForm, setConvertForm, go, jobs, state, notify } = useApp();
   const [column, setColumn] = useState<string>("");
   const [method, setMethod] = useState("pca");
   const [maxCells, setMaxCells] = useState(5000);
@@ -19,7 +19,16 @@ export function Dataset() {
   const [gene, setGene] = useState<{ name: string; values: number[] } | null>(null);
   // Cells taken in by a lasso on the map, by their index in it.
   const [selected, setSelected] = useState<number[]>([]);
+  // Selections saved under a name; `column` is "selection:ID" to colour by one.
+  const [saved, setSaved] = useState<Selection[]>([]);
+  const [selectionName, setSelectionName] = useState("");
   const i = opened!.inspection;
+  const projectId = opened!.project.id;
+  useEffect(() => {
+    api.selections(projectId).then(setSaved).catch(() => {});
+  }, [projectId]);
+  const shownSelection = column.startsWith("selection:") ? saved.find((s) => `selection:${s.id}` === column) : undefined;
+  const mapColumn = column.startsWith("selection:") ? "" : column;
   const candidates = useMemo(() => labelCandidates(i), [i]);
 
   useEffect(() => {
@@ -32,9 +41,9 @@ export function Dataset() {
     error: mapError,
     setError: setMapError,
   } = useLatestJob(
-    convertForm ? () => api.startDatasetMap(i.path, convertForm.input, column || null, method, maxCells) : null,
+    convertForm ? () => api.startDatasetMap(i.path, convertForm.input, mapColumn || null, method, maxCells) : null,
     "map",
-    [i.path, column, method, maxCells, convertForm?.input.matrix, convertForm?.input.gene_column],
+    [i.path, mapColumn, method, maxCells, convertForm?.input.matrix, convertForm?.input.gene_column],
   );
 
   const mapJobState = mapJob != null ? jobs[mapJob] : undefined;
@@ -51,17 +60,20 @@ export function Dataset() {
   // Built once per map: a new option object would redraw every point.
   const mapOption = useMemo(() => {
     if (!map) return null;
+    // A saved selection: its cells against the rest.
+    const inSelection = shownSelection && new Set(shownSelection.cells);
+    const labels = inSelection ? map.names.map((n) => (inSelection.has(n) ? shownSelection.name : "other cells")) : map.labels;
     // The column's types in sorted order first (the map's sample may miss a rare one).
-    const colours = projectColours(opened?.project.id, column || "cells", [...(col?.top_values.map((t) => t[0]) ?? []), ...(map.labels ?? [])]);
+    const colours = projectColours(opened?.project.id, mapColumn || "cells", [...(col?.top_values.map((t) => t[0]) ?? []), ...(labels ?? [])]);
     const what = gene ? `, coloured by ${gene.name}` : "";
-    return scatterOption(map.x, map.y, map.labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells${what}`, {
+    return scatterOption(map.x, map.y, labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells${what}`, {
       colours,
       height: 420,
       shade: gene ? { kind: "gene", ...gene } : undefined,
       names: map.names,
       lasso: true,
     });
-  }, [map, gene]);
+  }, [map, gene, shownSelection]);
   // Completion: the genes starting with what is typed (then containing it).
   const suggestions = useMemo(() => {
     const t = geneText.trim().toUpperCase();
@@ -70,6 +82,28 @@ export function Dataset() {
     const inside = starts.length < 20 ? map.genes.filter((g) => !g.startsWith(t) && g.includes(t)) : [];
     return [...starts, ...inside].slice(0, 20);
   }, [map, geneText]);
+
+  async function saveSelection() {
+    if (!map || !selectionName.trim()) return;
+    try {
+      const s = await api.saveSelection(projectId, selectionName, selected.map((k) => map.names[k]));
+      setSaved((all) => [...all.filter((x) => x.id !== s.id), s]);
+      setSelectionName("");
+      notify(`Saved ${s.cells.length.toLocaleString(numberLocale)} cells as “${s.name}”: colour the map by it here, or ask a published model about it in the chat.`);
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
+
+  async function forgetSelection(s: Selection) {
+    try {
+      await api.deleteSelection(projectId, s.id);
+      setSaved((all) => all.filter((x) => x.id !== s.id));
+      if (column === `selection:${s.id}`) setColumn("");
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
 
   // The chat answers about the selected cells (it reads this when it opens).
   function askAboutSelection() {
@@ -156,6 +190,15 @@ export function Dataset() {
                   {c.name} ({c.distinct} values)
                 </option>
               ))}
+              {saved.length > 0 && (
+                <optgroup label="Your saved selections">
+                  {saved.map((x) => (
+                    <option key={x.id} value={`selection:${x.id}`}>
+                      {x.name} ({x.cells.length.toLocaleString(numberLocale)} cells)
+                    </option>
+                  ))}
+                </optgroup>
+              )}
             </select>
           </label>
           {col && (
@@ -272,8 +315,41 @@ export function Dataset() {
                   >
                     What type are these?
                   </button>
+                  <form
+                    className="row"
+                    onSubmit={(e) => {
+                      e.preventDefault();
+                      saveSelection();
+                    }}
+                  >
+                    <input
+                      value={selectionName}
+                      onChange={(e) => setSelectionName(e.target.value)}
+                      placeholder="a name, e.g. odd cluster"
+                      aria-label="Name for the selected cells"
+                      data-testid="selection-name"
+                    />
+                    <button type="submit" disabled={!selectionName.trim()} title="Keep these cells under a name of your own" data-testid="save-selection">
+                      Save as a label
+                    </button>
+                  </form>
                 </>
               )}
+            </div>
+          )}
+          {saved.length > 0 && (
+            <div className="row small" data-testid="saved-selections">
+              <span className="muted">Saved:</span>
+              {saved.map((x) => (
+                <span key={x.id} className="tag" data-testid={`saved-selection-${x.name}`} data-cells={x.cells.length}>
+                  <a href="#" onClick={(e) => (e.preventDefault(), setColumn(`selection:${x.id}`))} title="Colour the map by this selection">
+                    {x.name} ({x.cells.length.toLocaleString(numberLocale)})
+                  </a>{" "}
+                  <button className="link" onClick={() => forgetSelection(x)} aria-label={`Forget ${x.name}`} title="Forget this selection">
+                    ✕
+                  </button>
+                </span>
+              ))}
             </div>
           )}
         </div>

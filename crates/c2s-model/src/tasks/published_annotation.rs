@@ -272,6 +272,30 @@ pub fn estimate_seconds(
     Ok(t.elapsed().as_secs_f64() * prompts as f64)
 }
 
+/// Up to `n` cells of a group given by its cells' names (a selection on a
+/// map), evenly spread over the group as the dataset orders it. Names the
+/// dataset does not hold are skipped; none held at all is an error.
+pub fn cells_named<'a>(
+    records: &[&'a SentenceRecord],
+    names: &[String],
+    n: usize,
+) -> Result<Vec<&'a SentenceRecord>> {
+    let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    let members: Vec<&SentenceRecord> = records
+        .iter()
+        .filter(|r| wanted.contains(r.cell_name.as_str()))
+        .copied()
+        .collect();
+    if members.is_empty() {
+        return Err(ModelError::Input(
+            format!("none of the {} selected cells is in the converted dataset", names.len()),
+            "select cells on the map of this dataset (a filter at conversion may have dropped them)".into(),
+        ));
+    }
+    let k = n.clamp(1, members.len());
+    Ok((0..k).map(|j| members[j * members.len() / k]).collect())
+}
+
 /// `n` cells of the group `value` of the label column `column`, evenly spaced
 /// through it: the cells a group question (tissue, summary) is asked about.
 pub fn cells_of_group<'a>(
