@@ -704,7 +704,7 @@ mod tests {
     }
 
     #[test]
-    fn a_database_of_the_first_version_gains_the_chats() {
+    fn a_database_of_the_first_version_gains_the_chats_and_selections() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("studio.sqlite");
         let c = Connection::open(&db).unwrap();
@@ -717,10 +717,12 @@ mod tests {
         c.pragma_update(None, "user_version", 1).unwrap();
         drop(c);
         let s = Store::open(&db).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 2);
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
         assert_eq!(s.recent_projects(10).unwrap()[0].name, "a");
         s.save_chat(1, &serde_json::json!({"next": 2})).unwrap();
         assert_eq!(s.chat(1).unwrap().unwrap()["next"], 2);
+        s.save_selection(1, "mine", &["c1".to_string()]).unwrap();
+        assert_eq!(s.selections(1).unwrap()[0].cells, ["c1"]);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub enum FileFormat {
 }
 
 /// Which expression matrix to use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum MatrixId {
     X,
     Raw,

@@ -11,7 +11,7 @@ use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::anndata::{AnnData, ColumnSelection, FileFormat, MatrixId};
@@ -21,6 +21,7 @@ use crate::dataset::{
 };
 use crate::error::{DataError, Result};
 use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
+use crate::manifest::{self, DatasetFiles, FitFile, Manifest, SourceFile};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 use crate::output::{self, TempFolder, Written};
 use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
@@ -59,7 +60,8 @@ impl Job<'_> {
 /// blocks keep memory low; on the demo data 1M-value blocks were no faster.
 pub const DEFAULT_BLOCK_VALUES: usize = 250_000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct InputOptions {
     /// `None`: the matrix holding raw counts if any, else X.
     pub matrix: Option<MatrixId>,
@@ -86,7 +88,8 @@ impl Default for InputOptions {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ConvertOptions {
     pub input: InputOptions,
     /// obs columns written beside each sentence.
@@ -410,8 +413,10 @@ fn scan_filters(
 }
 
 /// A finished conversion.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConvertSummary {
+    /// Where the folder is (left out of its manifest: the folder travels).
+    #[serde(default, skip_serializing_if = "is_empty_path")]
     pub output: PathBuf,
     pub matrix: String,
     pub value_kind: ValueKind,
@@ -424,10 +429,16 @@ pub struct ConvertSummary {
     pub mean_genes_per_cell: f64,
     pub splits: [usize; 3],
     pub fit: Option<RankFit>,
+    #[serde(default)]
     pub notes: Vec<String>,
     /// "human", "mouse" or "unknown", from the gene names' case: the
     /// organism the published models' prompts name.
+    #[serde(default)]
     pub species: String,
+}
+
+fn is_empty_path(p: &Path) -> bool {
+    p.as_os_str().is_empty()
 }
 
 /// The SHA-256 of a file, read on its own thread. Dropped unfinished (the
@@ -941,20 +952,15 @@ pub fn convert(
     job.check()?;
     let (target, fit) = fitted.expect("set when streaming succeeded");
 
-    let write_file = |name: &str, bytes: &[u8]| write_in(tmp.path(), name, bytes);
-
-    let fit_doc = serde_json::json!({
-        "fit": fit,
-        "target_sum": target,
-        "log_base": pre.log_base,
-        "matrix": p.matrix_id.to_string(),
-        "value_kind": p.kind,
-        "fit_cells": fit_positions,
-    });
-    write_file(
-        dataset::FIT_JSON,
-        &serde_json::to_vec_pretty(&fit_doc).expect("serialisable"),
-    )?;
+    FitFile {
+        fit: fit.clone(),
+        target_sum: target,
+        log_base: pre.log_base,
+        matrix: p.matrix_id.to_string(),
+        value_kind: p.kind,
+        fit_cells: fit_positions.clone(),
+    }
+    .write(tmp.path())?;
     (job.progress)(Progress {
         stage: "fit",
         done: 1,
@@ -979,40 +985,36 @@ pub fn convert(
         species: p.genes.species.clone(),
     };
     // The manifest travels with the folder, so it does not record where that is.
-    let mut summary_doc = serde_json::to_value(&summary).expect("serialisable");
-    summary_doc
-        .as_object_mut()
-        .expect("a struct")
-        .remove("output");
-    let manifest = serde_json::json!({
-        "format": "c2s-dataset",
-        "format_version": 1,
-        "c2s_version": env!("CARGO_PKG_VERSION"),
-        "source": {
-            "path": input.canonicalize().unwrap_or_else(|_| input.to_path_buf()),
-            "file_name": input.file_name().map(|s| s.to_string_lossy().to_string()),
-            "sha256": sha,
-            "bytes": std::fs::metadata(input).map(|m| m.len()).ok(),
-            "format": match p.ad.format { FileFormat::H5ad => "h5ad", FileFormat::H5adLegacy => "h5ad (pre-0.7 layout)", FileFormat::CellRangerH5 => "10x Cell Ranger h5" },
+    let manifest = Manifest {
+        format: manifest::FORMAT.into(),
+        format_version: manifest::FORMAT_VERSION,
+        c2s_version: env!("CARGO_PKG_VERSION").into(),
+        source: SourceFile {
+            path: input.canonicalize().unwrap_or_else(|_| input.to_path_buf()),
+            file_name: input.file_name().map(|s| s.to_string_lossy().to_string()),
+            sha256: sha,
+            bytes: std::fs::metadata(input).map(|m| m.len()).ok(),
+            format: match p.ad.format {
+                FileFormat::H5ad => "h5ad",
+                FileFormat::H5adLegacy => "h5ad (pre-0.7 layout)",
+                FileFormat::CellRangerH5 => "10x Cell Ranger h5",
+            }
+            .into(),
         },
-        "parameters": opts,
-        "summary": summary_doc,
-        "files": {
-            "sentences": dataset::SENTENCES_PARQUET,
-            "jsonl": opts.exports.jsonl.then_some(dataset::SENTENCES_JSONL),
-            "text": opts.exports.text.then_some(dataset::SENTENCES_TXT),
-            "vocabulary": dataset::VOCABULARY_TSV,
-            "splits": dataset::SPLITS_JSON,
-            "fit": dataset::FIT_JSON,
+        parameters: opts.clone(),
+        summary: ConvertSummary {
+            output: PathBuf::new(),
+            ..summary.clone()
         },
-        "delimiter": " ",
-        // What `auto` chose, or what was asked for.
-        "parquet_compression": if zstd { "zstd" } else { "none" },
-    });
-    write_file(
-        dataset::MANIFEST_JSON,
-        &serde_json::to_vec_pretty(&manifest).expect("serialisable"),
-    )?;
+        files: DatasetFiles::written(opts.exports.jsonl, opts.exports.text),
+        delimiter: " ".into(),
+        parquet_compression: if zstd {
+            ParquetCompression::Zstd
+        } else {
+            ParquetCompression::None
+        },
+    };
+    manifest.write(tmp.path())?;
 
     // Publish: replace an old output only now that the new one is complete
     // (checked again: the folder may have changed while we worked).

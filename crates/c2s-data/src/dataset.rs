@@ -829,12 +829,8 @@ impl SentenceRecord {
 /// The species a dataset folder's manifest records ("human", "mouse"), if
 /// it records one it knows (folders converted before it did record none).
 pub fn read_species(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join(MANIFEST_JSON)).ok()?;
-    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
-    doc["summary"]["species"]
-        .as_str()
-        .filter(|s| *s == "human" || *s == "mouse")
-        .map(str::to_string)
+    Some(crate::manifest::Manifest::read(dir).ok()?.summary.species)
+        .filter(|s| s == "human" || s == "mouse")
 }
 
 /// The label column used when none is named: the dataset's first (the

@@ -6,42 +6,19 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::convert::{InputOptions, Prepared};
-use crate::dataset::{FIT_JSON, MANIFEST_JSON, VOCABULARY_TSV};
+use crate::dataset::{MANIFEST_JSON, VOCABULARY_TSV};
 use crate::error::{DataError, Result};
+use crate::manifest::{FitFile, Manifest};
 use crate::matrix::RowChunk;
-use crate::preprocess::{normalize_log, LogBase, Preprocess};
+use crate::preprocess::normalize_log;
 use crate::vocabulary::Vocabulary;
 
 /// One cell's expression as sorted (vocabulary column, value) pairs.
 pub type ExpressionRow = Vec<(u32, f64)>;
 
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        DataError::bad(
-            path,
-            "(file)",
-            format!("not valid JSON: {e}"),
-            "convert the dataset again",
-        )
-    })
-}
-
 /// Where a dataset's source file is, from its manifest.
 pub fn source_path(dataset: &Path) -> Result<PathBuf> {
-    let manifest_path = dataset.join(MANIFEST_JSON);
-    let m = read_json(&manifest_path)?;
-    m["source"]["path"]
-        .as_str()
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            DataError::bad(
-                &manifest_path,
-                "source.path",
-                "missing",
-                "convert the dataset again",
-            )
-        })
+    Ok(Manifest::read(dataset)?.source.path)
 }
 
 /// Normalised log expression (as converted) of the named cells, columns
@@ -52,15 +29,10 @@ pub fn log_expression(
     cell_names: &[&str],
     source: Option<&Path>,
 ) -> Result<Vec<ExpressionRow>> {
-    let manifest_path = dataset.join(MANIFEST_JSON);
-    let m = read_json(&manifest_path)?;
-    let fit_path = dataset.join(FIT_JSON);
-    let fit = read_json(&fit_path)?;
+    let m = Manifest::read(dataset)?;
+    let fit = FitFile::read(dataset)?;
     let vocab = Vocabulary::read_tsv(&dataset.join(VOCABULARY_TSV))?;
-    let source = match source {
-        Some(s) => s.to_path_buf(),
-        None => source_path(dataset)?,
-    };
+    let source = source.map_or_else(|| m.source.path.clone(), Path::to_path_buf);
     if !source.exists() {
         return Err(DataError::bad(
             &source,
@@ -69,54 +41,20 @@ pub fn log_expression(
             "pass the .h5ad it was converted from (--source FILE)",
         ));
     }
-    let input = &m["parameters"]["input"];
-    let field = |name: &str| -> Result<serde_json::Value> {
-        input.get(name).cloned().ok_or_else(|| {
-            DataError::bad(
-                &manifest_path,
-                format!("parameters.input.{name}"),
-                "missing",
-                "convert the dataset again",
-            )
-        })
-    };
-    let preprocess: Preprocess = serde_json::from_value(field("preprocess")?).map_err(|e| {
+    let matrix = m.summary.matrix.parse().map_err(|e: String| {
         DataError::bad(
-            &manifest_path,
-            "parameters.input.preprocess",
-            e.to_string(),
+            dataset.join(MANIFEST_JSON),
+            "summary.matrix",
+            e,
             "convert the dataset again",
         )
     })?;
-    let matrix = m["summary"]["matrix"]
-        .as_str()
-        .map(|s| s.parse())
-        .transpose()
-        .map_err(|e: String| {
-            DataError::bad(
-                &manifest_path,
-                "summary.matrix",
-                e,
-                "convert the dataset again",
-            )
-        })?;
+    // The matrix the conversion used (the options may have left it to it).
     let opts = InputOptions {
-        matrix,
-        gene_column: field("gene_column")?.as_str().map(String::from),
-        make_unique: field("make_unique")?.as_bool().unwrap_or(false),
-        preprocess,
-        seed: field("seed")?.as_u64().unwrap_or(crate::DEFAULT_SEED),
-        ..Default::default()
+        matrix: Some(matrix),
+        ..m.parameters.input.clone()
     };
-    let target = fit["target_sum"].as_f64().ok_or_else(|| {
-        DataError::bad(
-            &fit_path,
-            "target_sum",
-            "missing",
-            "convert the dataset again",
-        )
-    })?;
-    let base: LogBase = serde_json::from_value(fit["log_base"].clone()).unwrap_or(LogBase::Ten);
+    let (target, base) = (fit.target_sum, fit.log_base);
     let p = Prepared::open(&source, &opts, &[])?;
     let column: HashMap<&str, u32> = vocab
         .genes

@@ -14,6 +14,7 @@ pub mod h5ad_writer;
 mod h5util;
 pub mod inspect;
 pub mod inverse;
+pub mod manifest;
 pub mod markers;
 pub mod matrix;
 pub mod output;

@@ -45,7 +45,7 @@ pub enum Storage {
 }
 
 /// What a matrix holds, judged from a sample of its values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ValueKind {
     /// Non-negative integers: raw counts.

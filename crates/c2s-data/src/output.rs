@@ -107,10 +107,7 @@ pub enum Written {
 impl Written {
     fn recognises(self, dir: &Path) -> bool {
         match self {
-            Written::Dataset => std::fs::read(dir.join("manifest.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .is_some_and(|m| m["format"] == "c2s-dataset"),
+            Written::Dataset => crate::manifest::Manifest::is_in(dir),
             Written::Report => {
                 dir.join("metrics.json").is_file() && dir.join("report.html").is_file()
             }

@@ -467,11 +467,7 @@ fn sample_records<'a>(
 }
 
 fn manifest_delimiter(ds: &Path) -> String {
-    std::fs::read_to_string(ds.join(MANIFEST_JSON))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|m| m["delimiter"].as_str().map(String::from))
-        .unwrap_or_else(|| " ".into())
+    c2s_data::manifest::Manifest::read(ds).map_or_else(|_| " ".into(), |m| m.delimiter)
 }
 
 /// Training and validation loss by step from a run's loss log.

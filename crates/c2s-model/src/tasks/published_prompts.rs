@@ -326,11 +326,27 @@ mod tests {
     fn the_organism_comes_from_the_dataset_manifest() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(dataset_organism(dir.path()), "Homo sapiens", "no manifest");
-        let manifest = dir.path().join(c2s_data::dataset::MANIFEST_JSON);
-        std::fs::write(&manifest, r#"{"summary": {"species": "mouse"}}"#).unwrap();
-        assert_eq!(dataset_organism(dir.path()), "Mus musculus");
-        std::fs::write(&manifest, r#"{"summary": {"species": "unknown"}}"#).unwrap();
-        assert_eq!(dataset_organism(dir.path()), "Homo sapiens");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/wu2020-tcells-200.h5ad");
+        let ds = dir.path().join("ds");
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let job = c2s_data::Job {
+            progress: &|_| {},
+            cancel: &never,
+        };
+        c2s_data::convert(&src, &ds, &Default::default(), &job).unwrap();
+        assert_eq!(dataset_organism(&ds), "Homo sapiens");
+        let manifest = ds.join(c2s_data::dataset::MANIFEST_JSON);
+        let with_species = |species: &str| {
+            let text = std::fs::read_to_string(&manifest).unwrap();
+            let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            doc["summary"]["species"] = species.into();
+            std::fs::write(&manifest, doc.to_string()).unwrap();
+        };
+        with_species("mouse");
+        assert_eq!(dataset_organism(&ds), "Mus musculus");
+        with_species("unknown");
+        assert_eq!(dataset_organism(&ds), "Homo sapiens");
     }
 
     /// The first template of each set, as REFERENCE.md section 8 quotes it.
