@@ -168,7 +168,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.match(await textOf("train-verdict"), /names the type of \d+\.\d % of cells it never learned from \([\d,]+ of [\d,]+ validation cells\)/);
   // As it ran, the model was asked about unseen cells (at its last step here).
   assert.equal(await (await find("held-out-so-far")).getAttribute("data-step"), "40");
-  assert.match(await textOf("held-out-so-far"), /^\d+ %\s+unseen cells named right \(\d+ of \d+, step 40\)$/);
+  assert.match(await textOf("held-out-so-far"), /^\d+ %\s*unseen cells named right \(\d+ of \d+, step 40\)$/);
   await shot("07-trained");
 
   // Chat: generate cells, add them to the comparison, ask a cell's type.

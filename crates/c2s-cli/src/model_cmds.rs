@@ -105,6 +105,12 @@ pub struct PredictArgs {
     /// likeliest one is the answer.
     #[arg(long)]
     free: bool,
+    /// Name types by the answer's likelihood alone, about six times faster.
+    /// By default a model that learned to write cells of a given type also
+    /// weighs how likely it finds the cell's genes given each type
+    /// (slightly more often right; README).
+    #[arg(long, conflicts_with = "free")]
+    answer_only: bool,
     #[command(flatten)]
     rules: RulesArgs,
     #[arg(long)]
@@ -353,7 +359,8 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
     let _h5ad = a.rules.start(a.force)?;
     // The dataset first: reading it is quicker than loading a model.
     let records = read_dataset(&a.dataset)?;
-    let m = load_model_dir(&a.model)?;
+    let mut m = load_model_dir(&a.model)?;
+    m.weigh_genes &= !a.answer_only;
     let mut chosen = chosen_cells(&records, &a.split);
     chosen.truncate(a.limit.unwrap_or(usize::MAX));
     let pb = cell_bar("predicting", chosen.len() as u64);

@@ -495,6 +495,38 @@ fn shared_cache_scores_equal_scoring_each_candidate_alone() {
     }
 }
 
+/// Responses scored in one right-padded batch, each after its own prompt,
+/// equal each scored alone.
+#[test]
+fn batched_responses_score_as_alone() {
+    use c2s_model::predict::{score_each_alone, score_responses};
+    use c2s_model::prompts::EncodedExample;
+    for model in ["tiny-gpt-neox", "tiny-gemma2"] {
+        let m = load_causal_lm(&fixture(model), &common::device(), DType::F32).unwrap();
+        let seq = ids(&expected(model)["input_ids"][0]);
+        let examples = [
+            EncodedExample {
+                ids: seq.clone(),
+                response_start: 10,
+            },
+            EncodedExample {
+                ids: seq[..13].to_vec(),
+                response_start: 4,
+            },
+            EncodedExample {
+                ids: seq[3..9].to_vec(),
+                response_start: 5,
+            },
+        ];
+        let batched = score_responses(&m, &examples).unwrap();
+        for (e, got) in examples.iter().zip(&batched) {
+            let (prompt, response) = e.ids.split_at(e.response_start);
+            let alone = score_each_alone(&m, prompt, &[response.to_vec()]).unwrap()[0];
+            assert!((got - alone).abs() < 1e-4, "{model}: {got} against {alone}");
+        }
+    }
+}
+
 /// Fine-tuning backpropagates into every weight of both families (candle's
 /// fused norms and softmax would silently cut the graph), and a step of the
 /// training loss moves it down.

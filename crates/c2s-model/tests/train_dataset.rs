@@ -119,6 +119,12 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
         .count();
     assert_eq!(v.right, right);
 
+    // A model that learned to write cells of a given type names types by
+    // both directions: the answer's likelihood plus GENERATIVE_WEIGHT times
+    // log P(the cell's first genes | type), normalised over the types.
+    assert!(card.learned_generation() && m.weigh_genes);
+    both_directions_are_weighed_as_documented(&m, &val[0].sentence);
+
     // The cell workflows stop on a cancel and work without one.
     let records = c2s_data::dataset::read_sentences(&ds).unwrap();
     let cells: Vec<CellInput> = records
@@ -275,4 +281,61 @@ fn training_prompts_name_the_datasets_organism() {
         ..req
     };
     assert_eq!(organism(&named), "Danio rerio");
+}
+
+fn both_directions_are_weighed_as_documented(m: &TrainedModel, sentence: &str) {
+    use c2s_model::predict::{score_each_alone, GENERATIVE_GENES, GENERATIVE_WEIGHT};
+    use c2s_model::prompts::{encode_example, make_example, CellInfo, Task, Templates};
+    let templates = Templates::default_set();
+    let genes: Vec<&str> = sentence.split_whitespace().take(m.card.top_k).collect();
+    let both = m.predictor(&templates, m.card.labels.clone()).unwrap();
+    let answer_only = m
+        .predictor(&templates, m.card.labels.clone())
+        .unwrap()
+        .with_generative(None);
+    let (b, a) = (
+        both.predict(&genes).unwrap(),
+        answer_only.predict(&genes).unwrap(),
+    );
+    // The shared cache and the batched genes change no score.
+    let alone = both.predict_alone(&genes).unwrap();
+    for (x, y) in b.log_likelihoods.iter().zip(&alone.log_likelihoods) {
+        assert!((x - y).abs() < 1e-3, "{x} against {y}");
+    }
+    // Each type's genes scored alone, one sequence at a time.
+    let given: Vec<f64> = m
+        .card
+        .labels
+        .iter()
+        .map(|l| {
+            let info = CellInfo {
+                genes: &genes,
+                cell_type: Some(l),
+                organism: &m.card.organism,
+            };
+            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+            let ex = make_example(
+                &templates,
+                Task::CellTypeGeneration,
+                &info,
+                m.card.top_k,
+                &mut rng,
+            )
+            .unwrap();
+            let e = encode_example(&m.tok, &ex, m.eos, usize::MAX).unwrap();
+            let end = (e.response_start + GENERATIVE_GENES).min(e.ids.len());
+            let (prompt, genes) = (
+                &e.ids[..e.response_start],
+                e.ids[e.response_start..end].to_vec(),
+            );
+            score_each_alone(&m.loaded.model, prompt, &[genes]).unwrap()[0]
+        })
+        .collect();
+    let max = given.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let z = max + given.iter().map(|g| (g - max).exp()).sum::<f64>().ln();
+    for ((x, y), g) in b.log_likelihoods.iter().zip(&a.log_likelihoods).zip(&given) {
+        let want = y + GENERATIVE_WEIGHT * (g - z);
+        assert!((x - want).abs() < 1e-3, "{x} against {want}");
+    }
+    assert_ne!(b.log_likelihoods, a.log_likelihoods);
 }

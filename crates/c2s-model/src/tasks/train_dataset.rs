@@ -590,6 +590,7 @@ impl PreparedTraining {
             genes: self.genes,
             prompt_style: self.options.prompt_style,
             learned_unconditional: self.options.learns_unconditional(),
+            learned_generation: Some(self.options.tasks.contains(&Task::CellTypeGeneration)),
         };
         // As the run goes, the model in training names a fixed sample of
         // held-out cells (the same cells each time, so the figures compare).
@@ -604,6 +605,8 @@ impl PreparedTraining {
                 return Ok((loaded, None));
             };
             let model = crate::trained::TrainedModel {
+                weigh_genes: card.prompt_style == crate::prompts::PromptStyle::Studio
+                    && card.learned_generation(),
                 card: card.clone(),
                 loaded,
                 tok: self.tok.clone(),
