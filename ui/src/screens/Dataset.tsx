@@ -19,16 +19,17 @@ export function Dataset() {
   const [gene, setGene] = useState<{ name: string; values: number[] } | null>(null);
   // Cells taken in by a lasso on the map, by their index in it.
   const [selected, setSelected] = useState<number[]>([]);
-  // Selections saved under a name; `column` is "selection:ID" to colour by one.
+  // Selections saved under a name, and the one the map is coloured by (the
+  // map itself stays: its cells are the same).
   const [saved, setSaved] = useState<Selection[]>([]);
+  const [shownId, setShownId] = useState<number | null>(null);
   const [selectionName, setSelectionName] = useState("");
   const i = opened!.inspection;
   const projectId = opened!.project.id;
   useEffect(() => {
     api.selections(projectId).then(setSaved).catch(() => {});
   }, [projectId]);
-  const shownSelection = column.startsWith("selection:") ? saved.find((s) => `selection:${s.id}` === column) : undefined;
-  const mapColumn = column.startsWith("selection:") ? "" : column;
+  const shownSelection = saved.find((s) => s.id === shownId);
   const candidates = useMemo(() => labelCandidates(i), [i]);
 
   useEffect(() => {
@@ -41,9 +42,9 @@ export function Dataset() {
     error: mapError,
     setError: setMapError,
   } = useLatestJob(
-    convertForm ? () => api.startDatasetMap(i.path, convertForm.input, mapColumn || null, method, maxCells) : null,
+    convertForm ? () => api.startDatasetMap(i.path, convertForm.input, column || null, method, maxCells) : null,
     "map",
-    [i.path, mapColumn, method, maxCells, convertForm?.input.matrix, convertForm?.input.gene_column],
+    [i.path, column, method, maxCells, convertForm?.input.matrix, convertForm?.input.gene_column],
   );
 
   const mapJobState = mapJob != null ? jobs[mapJob] : undefined;
@@ -64,7 +65,7 @@ export function Dataset() {
     const inSelection = shownSelection && new Set(shownSelection.cells);
     const labels = inSelection ? map.names.map((n) => (inSelection.has(n) ? shownSelection.name : "other cells")) : map.labels;
     // The column's types in sorted order first (the map's sample may miss a rare one).
-    const colours = projectColours(opened?.project.id, mapColumn || "cells", [...(col?.top_values.map((t) => t[0]) ?? []), ...(labels ?? [])]);
+    const colours = projectColours(opened?.project.id, inSelection ? "selections" : column || "cells", [...(col?.top_values.map((t) => t[0]) ?? []), ...(labels ?? [])]);
     const what = gene ? `, coloured by ${gene.name}` : "";
     return scatterOption(map.x, map.y, labels, map.axis_names, `${map.method} of ${map.x.length.toLocaleString(numberLocale)} cells${what}`, {
       colours,
@@ -99,7 +100,7 @@ export function Dataset() {
     try {
       await api.deleteSelection(projectId, s.id);
       setSaved((all) => all.filter((x) => x.id !== s.id));
-      if (column === `selection:${s.id}`) setColumn("");
+      if (shownId === s.id) setShownId(null);
     } catch (e) {
       notify(errorText(e), true);
     }
@@ -183,7 +184,18 @@ export function Dataset() {
           <h3>Cell annotations</h3>
           <label>
             Column{" "}
-            <select value={column} onChange={(e) => setColumn(e.target.value)} data-testid="label-column">
+            <select
+              value={shownId != null ? `selection:${shownId}` : column}
+              onChange={(e) => {
+                const v = e.target.value;
+                if (v.startsWith("selection:")) setShownId(Number(v.slice("selection:".length)));
+                else {
+                  setShownId(null);
+                  setColumn(v);
+                }
+              }}
+              data-testid="label-column"
+            >
               <option value="">(none)</option>
               {candidates.map((c) => (
                 <option key={c.name} value={c.name}>
@@ -201,7 +213,7 @@ export function Dataset() {
               )}
             </select>
           </label>
-          {col && (
+          {col && !shownSelection && (
             <Chart
               name={`counts-${col.name}`}
               option={barOption(
@@ -342,7 +354,7 @@ export function Dataset() {
               <span className="muted">Saved:</span>
               {saved.map((x) => (
                 <span key={x.id} className="tag" data-testid={`saved-selection-${x.name}`} data-cells={x.cells.length}>
-                  <a href="#" onClick={(e) => (e.preventDefault(), setColumn(`selection:${x.id}`))} title="Colour the map by this selection">
+                  <a href="#" onClick={(e) => (e.preventDefault(), setShownId(x.id))} title="Colour the map by this selection">
                     {x.name} ({x.cells.length.toLocaleString(numberLocale)})
                   </a>{" "}
                   <button className="link" onClick={() => forgetSelection(x)} aria-label={`Forget ${x.name}`} title="Forget this selection">
