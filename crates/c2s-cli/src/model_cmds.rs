@@ -105,10 +105,10 @@ pub struct PredictArgs {
     /// likeliest one is the answer.
     #[arg(long)]
     free: bool,
-    /// Name types by the answer's likelihood alone, about six times faster.
-    /// By default a model that learned to write cells of a given type also
-    /// weighs how likely it finds the cell's genes given each type
-    /// (slightly more often right; README).
+    /// Name types by the answer's likelihood alone, up to twice as fast. By
+    /// default a model that learned to write cells of a given type also
+    /// weighs, where its answer is unsure, how likely it finds the cell's
+    /// genes given each type (slightly more often right; README).
     #[arg(long, conflicts_with = "free")]
     answer_only: bool,
     #[command(flatten)]
