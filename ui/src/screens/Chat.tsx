@@ -334,7 +334,9 @@ export function Chat() {
                 data-testid="group-column"
               >
                 {Object.keys(groups).map((c) => (
-                  <option key={c}>{c}</option>
+                  <option key={c} value={c}>
+                    {c}
+                  </option>
                 ))}
               </select>{" "}
               ={" "}
