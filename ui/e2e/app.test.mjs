@@ -358,7 +358,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await click("nav-train");
   await click("source-finetune");
   await pick(base, "choose-base");
-  assert.equal(await textOf("base-folder"), base);
+  await waitFor(async () => (await textOf("base-folder")) === base, 10_000, "the chosen base folder shown");
   await click("advanced");
   await type("max-steps", "2");
   await click("start-training");

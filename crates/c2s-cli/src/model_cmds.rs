@@ -105,7 +105,7 @@ pub struct PredictArgs {
     /// likeliest one is the answer.
     #[arg(long)]
     free: bool,
-    /// Name types by the answer's likelihood alone, up to twice as fast. By
+    /// Name types by the answer's likelihood alone, up to 2.7 times as fast. By
     /// default a model that learned to write cells of a given type also
     /// weighs, where its answer is unsure, how likely it finds the cell's
     /// genes given each type (slightly more often right; README).

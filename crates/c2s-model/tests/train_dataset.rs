@@ -284,7 +284,9 @@ fn training_prompts_name_the_datasets_organism() {
 }
 
 fn both_directions_are_weighed_as_documented(m: &TrainedModel, sentence: &str) {
-    use c2s_model::predict::{score_each_alone, GENERATIVE_GENES, GENERATIVE_WEIGHT};
+    use c2s_model::predict::{
+        score_each_alone, GENERATIVE_GENES, GENERATIVE_TYPES, GENERATIVE_WEIGHT,
+    };
     use c2s_model::prompts::{encode_example, make_example, CellInfo, Task, Templates};
     let templates = Templates::default_set();
     let genes: Vec<&str> = sentence.split_whitespace().take(m.card.top_k).collect();
@@ -302,15 +304,17 @@ fn both_directions_are_weighed_as_documented(m: &TrainedModel, sentence: &str) {
     for (x, y) in b.log_likelihoods.iter().zip(&alone.log_likelihoods) {
         assert!((x - y).abs() < 1e-3, "{x} against {y}");
     }
-    // Each type's genes scored alone, one sequence at a time.
-    let given: Vec<f64> = m
-        .card
-        .labels
+    // The answer's three likeliest types' genes scored alone, one sequence
+    // at a time; the other types take the lowest of them.
+    let mut top: Vec<usize> = (0..a.log_likelihoods.len()).collect();
+    top.sort_by(|&x, &y| a.log_likelihoods[y].total_cmp(&a.log_likelihoods[x]));
+    top.truncate(GENERATIVE_TYPES);
+    let given: Vec<f64> = top
         .iter()
-        .map(|l| {
+        .map(|&i| {
             let info = CellInfo {
                 genes: &genes,
-                cell_type: Some(l),
+                cell_type: Some(&m.card.labels[i]),
                 organism: &m.card.organism,
             };
             let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
@@ -333,14 +337,19 @@ fn both_directions_are_weighed_as_documented(m: &TrainedModel, sentence: &str) {
         .collect();
     let max = given.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let z = max + given.iter().map(|g| (g - max).exp()).sum::<f64>().ln();
+    let worst = given.iter().map(|g| g - z).fold(f64::INFINITY, f64::min);
     // A 3-step model is unsure of every answer, so the genes are weighed.
     assert!(
         a.confidence < c2s_model::predict::GENERATIVE_BELOW,
         "{}",
         a.confidence
     );
-    for ((x, y), g) in b.log_likelihoods.iter().zip(&a.log_likelihoods).zip(&given) {
-        let want = y + GENERATIVE_WEIGHT * (g - z);
+    for (i, (x, y)) in b.log_likelihoods.iter().zip(&a.log_likelihoods).enumerate() {
+        let g = top
+            .iter()
+            .position(|&t| t == i)
+            .map_or(worst, |j| given[j] - z);
+        let want = y + GENERATIVE_WEIGHT * g;
         assert!((x - want).abs() < 1e-3, "{x} against {want}");
     }
     assert_ne!(b.log_likelihoods, a.log_likelihoods);

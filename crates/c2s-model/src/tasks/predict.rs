@@ -89,17 +89,36 @@ pub const GENERATIVE_GENES: usize = 50;
 /// about a fifth of the cells.
 pub const GENERATIVE_BELOW: f64 = 0.95;
 
+/// The genes are weighed for the answer's this many likeliest types (the
+/// same answers on the demo as all eight; a dataset of 35 types would cost
+/// twelve times as much otherwise).
+pub const GENERATIVE_TYPES: usize = 3;
+
 /// A type's score from the answer's log-likelihoods (`answer`) and, when the
-/// answer is less sure than GENERATIVE_BELOW, `w` times the genes' normalised
-/// log-probabilities given each type (`given`, only then worked out).
-fn weigh(answer: Vec<f64>, w: f64, given: impl FnOnce() -> Result<Vec<f64>>) -> Result<Vec<f64>> {
+/// answer is less sure than GENERATIVE_BELOW, `w` times the genes'
+/// log-probabilities given each of its GENERATIVE_TYPES likeliest types,
+/// normalised over them (`given`, called with their indices only then). The
+/// other types take the lowest of those, so none overtakes a weighed one.
+fn weigh(
+    answer: Vec<f64>,
+    w: f64,
+    given: impl FnOnce(&[usize]) -> Result<Vec<f64>>,
+) -> Result<Vec<f64>> {
     let max = answer.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let sure = 1.0 / answer.iter().map(|a| (a - max).exp()).sum::<f64>();
     if sure >= GENERATIVE_BELOW {
         return Ok(answer);
     }
-    let given = given()?;
-    Ok(answer.iter().zip(given).map(|(a, g)| a + w * g).collect())
+    let mut top: Vec<usize> = (0..answer.len()).collect();
+    top.sort_by(|&a, &b| answer[b].total_cmp(&answer[a]));
+    top.truncate(GENERATIVE_TYPES);
+    let given = given(&top)?;
+    let worst = given.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut out: Vec<f64> = answer.iter().map(|a| a + w * worst).collect();
+    for (&i, g) in top.iter().zip(given) {
+        out[i] = answer[i] + w * g;
+    }
+    Ok(out)
 }
 
 impl<'a> Predictor<'a> {
@@ -143,17 +162,22 @@ impl<'a> Predictor<'a> {
         self
     }
 
-    /// Log-probability of the cell's genes given each label, from the
-    /// type-conditioned generation prompt, normalised over the labels.
-    fn generative_scores(&self, genes: &[&str]) -> Result<Vec<f64>> {
+    /// Log-probability of the cell's genes given each of the labels `which`
+    /// (indices), from the type-conditioned generation prompt, normalised
+    /// over them.
+    fn generative_scores(&self, genes: &[&str], which: &[usize]) -> Result<Vec<f64>> {
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-        let seqs = self
-            .labels
+        let ctx = self.model.context_len();
+        // The genes are the same after every type's prompt: tokenised once,
+        // as `encode_example` would (a leading space, the end token), and
+        // cut to the genes weighed.
+        let mut response: Option<Vec<u32>> = None;
+        let seqs = which
             .iter()
-            .map(|l| {
+            .map(|&i| {
                 let info = CellInfo {
                     genes,
-                    cell_type: Some(l),
+                    cell_type: Some(&self.labels[i]),
                     organism: &self.organism,
                 };
                 let ex = make_example(
@@ -163,9 +187,24 @@ impl<'a> Predictor<'a> {
                     self.top_k,
                     &mut rng,
                 )?;
-                let mut e = encode_example(self.tok, &ex, self.eos, self.model.context_len())?;
-                e.ids.truncate(e.response_start + GENERATIVE_GENES);
-                Ok(e)
+                if response.is_none() {
+                    let mut r = encode(self.tok, &format!(" {}", ex.response))?;
+                    r.push(self.eos);
+                    r.truncate(GENERATIVE_GENES);
+                    response = Some(r);
+                }
+                let mut ids = encode(self.tok, &ex.prompt)?;
+                let response_start = ids.len();
+                if response_start >= ctx {
+                    // As encode_example refuses it.
+                    return encode_example(self.tok, &ex, self.eos, ctx);
+                }
+                ids.extend(response.iter().flatten());
+                ids.truncate(ctx);
+                Ok(EncodedExample {
+                    ids,
+                    response_start,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let scores = score_responses(self.model, &seqs)?;
@@ -178,7 +217,7 @@ impl<'a> Predictor<'a> {
     /// direction's share when the predictor weighs it (see `weigh`).
     fn combined(&self, genes: &[&str], answer: Vec<f64>) -> Result<Vec<f64>> {
         match self.generative {
-            Some(w) => weigh(answer, w, || self.generative_scores(genes)),
+            Some(w) => weigh(answer, w, |which| self.generative_scores(genes, which)),
             None => Ok(answer),
         }
     }
@@ -390,6 +429,7 @@ const RESPONSE_BATCH: usize = 16;
 /// own prompt: the examples run in batches, right-padded (causal attention
 /// never sees the pad).
 pub fn score_responses(model: &CausalLm, examples: &[EncodedExample]) -> Result<Vec<f64>> {
+    use rayon::prelude::*;
     let dev = model.device();
     let mut scores = Vec::with_capacity(examples.len());
     for group in examples.chunks(RESPONSE_BATCH) {
@@ -399,32 +439,50 @@ pub fn score_responses(model: &CausalLm, examples: &[EncodedExample]) -> Result<
             continue;
         }
         let mut ids = Vec::with_capacity(group.len() * len);
-        for e in group {
+        // Position p of each row predicts token p + 1: the rows of the
+        // flattened hidden states whose logits are wanted, and their tokens.
+        let (mut rows, mut wanted, mut owner) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, e) in group.iter().enumerate() {
             ids.extend_from_slice(&e.ids);
             ids.extend(std::iter::repeat_n(e.ids[0], len - e.ids.len()));
-        }
-        let hidden =
-            model.hidden_states(&Tensor::from_vec(ids, (group.len(), len), dev)?, None, None)?;
-        for (row, e) in group.iter().enumerate() {
             let start = e.response_start.max(1);
-            let wanted = &e.ids[start.min(e.ids.len())..];
-            if wanted.is_empty() {
-                scores.push(0.0);
-                continue;
+            for p in start..e.ids.len() {
+                rows.push((k * len + p - 1) as u32);
+                wanted.push(e.ids[p]);
+                owner.push(k);
             }
-            // Position p predicts token p + 1.
-            let rows = hidden.get(row)?.narrow(0, start - 1, wanted.len())?;
+        }
+        let mut sums = vec![0.0f64; group.len()];
+        if !rows.is_empty() {
+            let hidden = model.hidden_states(
+                &Tensor::from_vec(ids, (group.len(), len), dev)?,
+                None,
+                None,
+            )?;
+            let hidden = hidden.flatten_to(1)?;
+            let picked = hidden.index_select(&Tensor::new(rows.as_slice(), dev)?, 0)?;
+            // One product for every wanted position (the head's weights
+            // stream once), then log-softmax at the wanted token only.
             let logits = model
-                .logits(&rows.unsqueeze(0)?)?
+                .logits(&picked.unsqueeze(0)?)?
                 .squeeze(0)?
                 .to_dtype(DType::F32)?;
-            let lp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let picked: Vec<f32> = lp
-                .gather(&Tensor::new(wanted, dev)?.unsqueeze(1)?, 1)?
-                .squeeze(1)?
-                .to_vec1()?;
-            scores.push(picked.iter().map(|&x| x as f64).sum());
+            let v = logits.dim(1)?;
+            let flat: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+            let lp: Vec<f64> = flat
+                .par_chunks(v)
+                .zip(wanted.par_iter())
+                .map(|(row, &t)| {
+                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let sum: f64 = row.iter().map(|&x| (x - max).exp() as f64).sum();
+                    (row[t as usize] - max) as f64 - sum.ln()
+                })
+                .collect();
+            for (k, l) in owner.iter().zip(lp) {
+                sums[*k] += l;
+            }
         }
+        scores.extend(sums);
     }
     Ok(scores)
 }
@@ -471,16 +529,29 @@ mod tests {
     fn the_genes_are_weighed_only_when_the_answer_is_unsure() {
         // Sure (softmax 0.99): the answer alone, the genes never worked out.
         let sure = vec![0.0, -(99f64).ln()];
-        let got = weigh(sure.clone(), 0.5, || panic!("not asked")).unwrap();
+        let got = weigh(sure.clone(), 0.5, |_| panic!("not asked")).unwrap();
         assert_eq!(got, sure);
-        // Unsure (0.6 / 0.4): each score gains w times the genes' score,
-        // which may turn the answer.
-        let unsure = vec![0.6f64.ln(), 0.4f64.ln()];
-        let got = weigh(unsure.clone(), 0.5, || Ok(vec![-3.0, -0.05])).unwrap();
-        assert!((got[0] - (unsure[0] - 1.5)).abs() < 1e-12);
-        assert!((got[1] - (unsure[1] - 0.025)).abs() < 1e-12);
-        assert!(got[1] > got[0]);
-        assert!(weigh(unsure, 0.5, || Err(crate::error::ModelError::Cancelled)).is_err());
+        // Unsure (0.5 / 0.3 / 0.15 / 0.05): the three likeliest types gain
+        // w times the genes' score, which may turn the answer; the fourth
+        // takes the lowest of theirs.
+        let unsure: Vec<f64> = [0.5f64, 0.3, 0.15, 0.05].iter().map(|p| p.ln()).collect();
+        let got = weigh(unsure.clone(), 0.5, |which| {
+            assert_eq!(which, [0, 1, 2]);
+            Ok(vec![-3.0, -0.05, -4.0])
+        })
+        .unwrap();
+        let want = [
+            unsure[0] - 1.5,
+            unsure[1] - 0.025,
+            unsure[2] - 2.0,
+            unsure[3] - 2.0,
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-12, "{g} against {w}");
+        }
+        assert!(got[1] > got[0] && got[2] > got[3]);
+        let cancelled = weigh(unsure, 0.5, |_| Err(crate::error::ModelError::Cancelled));
+        assert!(cancelled.is_err());
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub struct TrainedModel {
     pub device_name: String,
     /// Name types by both directions the model learned (see
     /// `predict::GENERATIVE_WEIGHT`): on when it learned to write cells of
-    /// a given type; off answers up to twice as fast.
+    /// a given type; off answers up to 2.7 times as fast.
     pub weigh_genes: bool,
 }
 
