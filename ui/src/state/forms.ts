@@ -47,17 +47,12 @@ export interface InputForm {
   seed: number;
 }
 
-/** InputForm as the engine fills it from its defaults. */
-export interface InputDefaults {
+/** InputForm as the engine fills it from its defaults (no matrix or
+ *  gene column chosen: the file decides). */
+export type InputDefaults = Omit<InputForm, "matrix" | "gene_column"> & {
   matrix: string | null;
   gene_column: string | null;
-  make_unique: boolean;
-  min_genes: number;
-  min_cells: number;
-  target_sum: number | null;
-  log_base: "10" | "e";
-  seed: number;
-}
+};
 
 export interface ConvertForm {
   input: InputForm;

@@ -74,3 +74,37 @@ pub fn embed_batch(model: &CausalLm, seqs: &[Vec<u32>], pad: u32) -> Result<Vec<
     let counts = mask.sum_keepdim(1)?.clamp(1.0, f64::MAX)?;
     Ok(summed.broadcast_div(&counts)?.to_vec2()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeddings_are_written_whole_and_a_mismatch_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emb.safetensors");
+        write_embeddings(
+            &path,
+            &["a", "b"],
+            vec![vec![1.0, 2.0], vec![3.0, 4.0]],
+            false,
+        )
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let names = &meta.metadata().as_ref().unwrap()["cell_names"];
+        assert_eq!(names, r#"["a","b"]"#);
+        // An existing file is kept without force; a mismatch writes nothing.
+        assert!(write_embeddings(&path, &["a", "b"], vec![vec![0.0], vec![0.0]], false).is_err());
+        let other = dir.path().join("other.safetensors");
+        let e = write_embeddings(&other, &["a"], vec![vec![1.0], vec![2.0]], false).unwrap_err();
+        assert!(
+            e.to_string().contains("1 cell names for 2 embeddings"),
+            "{e}"
+        );
+        assert!(!other.exists());
+        let ragged = write_embeddings(&other, &["a", "b"], vec![vec![1.0], vec![2.0, 3.0]], false);
+        assert!(ragged.is_err() && !other.exists());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+}
