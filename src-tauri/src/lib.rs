@@ -135,6 +135,7 @@ pub fn run() {
             commands::train::recommend_preset,
             commands::dataset::map_gene_values,
             commands::dataset::save_selection,
+            commands::dataset::compare_selection,
             commands::dataset::selections,
             commands::dataset::delete_selection,
             commands::chat::call_selected_cells,

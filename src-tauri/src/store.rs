@@ -82,6 +82,9 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL DEFAULT (datetime('now')),
         UNIQUE (project_id, name)
     );",
+    // A selection put in the comparison: Compare scores its cells beside the
+    // generated ones.
+    "ALTER TABLE selections ADD COLUMN compared INTEGER NOT NULL DEFAULT 0;",
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +103,8 @@ pub struct Selection {
     pub name: String,
     /// The cells' names (obs names), as the map gave them.
     pub cells: Vec<String>,
+    /// Whether Compare puts these cells beside the generated ones.
+    pub compared: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -326,16 +331,31 @@ impl Store {
             .query_row(
                 "INSERT INTO selections (project_id, name, cells_json) VALUES (?1, ?2, ?3)
                  ON CONFLICT(project_id, name) DO UPDATE SET cells_json = excluded.cells_json
-                 RETURNING id",
+                 RETURNING id, compared",
                 params![project_id, name, cells_json],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(self.err())?;
+        let (id, compared) = id;
         Ok(Selection {
             id,
             name: name.into(),
             cells: cells.to_vec(),
+            compared,
         })
+    }
+
+    /// Puts a saved selection of the project in the comparison or takes it
+    /// out (false: there is no such selection).
+    pub fn set_selection_compared(&self, project_id: i64, id: i64, compared: bool) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE selections SET compared = ?3 WHERE project_id = ?1 AND id = ?2",
+                params![project_id, id, compared],
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
     }
 
     /// The project's saved selections, oldest first.
@@ -343,7 +363,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, name, cells_json FROM selections WHERE project_id = ?1 ORDER BY id",
+                "SELECT id, name, cells_json, compared FROM selections WHERE project_id = ?1 ORDER BY id",
             )
             .map_err(self.err())?;
         let rows = st
@@ -353,6 +373,7 @@ impl Store {
                     id: r.get(0)?,
                     name: r.get(1)?,
                     cells: serde_json::from_str(&cells).unwrap_or_default(),
+                    compared: r.get(3)?,
                 })
             })
             .map_err(self.err())?;
@@ -616,6 +637,36 @@ mod tests {
         );
         assert!(s.delete_selection(a.id, got[0].id).unwrap());
         assert_eq!(s.selections(a.id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_selection_put_in_the_comparison_stays_there_until_taken_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("studio.sqlite");
+        let s = Store::open(&db).unwrap();
+        let a = s
+            .open_project(Path::new("/data/a.h5ad"), "a", |id| {
+                dir.path().join(id.to_string())
+            })
+            .unwrap();
+        let sel = s.save_selection(a.id, "mine", &["c1".into()]).unwrap();
+        assert!(!sel.compared, "a new selection is not compared");
+        assert!(s.set_selection_compared(a.id, sel.id, true).unwrap());
+        assert!(
+            !s.set_selection_compared(a.id + 1, sel.id, true).unwrap(),
+            "another project's"
+        );
+        // Saving the name again replaces the cells, keeping it compared.
+        assert!(
+            s.save_selection(a.id, "mine", &["c2".into()])
+                .unwrap()
+                .compared
+        );
+        drop(s);
+        let s = Store::open(&db).unwrap();
+        assert!(s.selections(a.id).unwrap()[0].compared);
+        assert!(s.set_selection_compared(a.id, sel.id, false).unwrap());
+        assert!(!s.selections(a.id).unwrap()[0].compared);
     }
 
     #[test]

@@ -257,6 +257,9 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   for (const [x, y] of corners.slice(1)) drag2 = drag2.move({ origin: canvas2, x, y, duration: 150 });
   await drag2.release().perform();
   await waitFor(async () => Number(await again.getAttribute("data-selected")) > 0, 10_000, "the second lasso");
+  // Put these real cells beside the generated ones on Compare (saved under a name of their own).
+  await click("compare-selection");
+  await find("compared-selected cells 1", 10_000);
   await click("ask-selection");
   await waitFor(async () => {
     const users = await app.driver.findElements(byTest("msg-user"));
@@ -315,17 +318,28 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
 
   // Compare.
   await click("nav-compare");
+  // The lassoed cells put in the comparison are offered, ticked.
+  assert.equal(await (await find("compare-with-selected cells 1")).isSelected(), true);
   await click("run-compare");
   assert.equal(await jobEnds("job-evaluate", 300_000), "ok");
-  await find("generated-metrics");
+  // The verdict first; the figures folded, their terms in plain words with the technical one in a tooltip.
+  assert.equal(await (await find("generated-details")).getAttribute("open"), null);
+  await click("generated-details-open");
+  await click("prediction-details-open");
+  const gwHeading = (await app.driver.findElements(By.css('[data-testid="generated-metrics"] th[data-term="GW distance"]')))[0];
+  assert.equal(await gwHeading.getText(), "distance from real cells");
+  assert.match(await gwHeading.getAttribute("title"), /^Gromov-Wasserstein distance/);
   // 3 cells of one type: the verdict warns that its figures say little.
   assert.match(await textOf("generated-verdict"), /generated cells[\s\S]*Every generated cell is of one type[\s\S]*Only \d+ generated cells were scored/);
   await find("joint-map");
   // One colour per cell type: real and generated cells of a type in the colour the Dataset map gave it.
   const jointColours = JSON.parse(await (await find("joint-map")).getAttribute("data-colours"));
-  const coloured = Object.entries(jointColours).filter(([name]) => / (real|generated)$/.test(name));
+  const coloured = Object.entries(jointColours).filter(([name]) => / (real|generated|selected)$/.test(name));
   assert.ok(coloured.some(([name]) => name.endsWith(" generated")), JSON.stringify(jointColours));
-  for (const [name, colour] of coloured) assert.equal(colour, mapColours[name.replace(/ (real|generated)$/, "")], `${name} on Compare and on the Dataset map`);
+  // The lassoed cells are on the map too, in their types' colours, and scored in the table.
+  assert.ok(coloured.some(([name]) => name.endsWith(" selected")), JSON.stringify(jointColours));
+  for (const [name, colour] of coloured) assert.equal(colour, mapColours[name.replace(/ (real|generated|selected)$/, "")], `${name} on Compare and on the Dataset map`);
+  assert.match(await textOf("generated-metrics"), /your selection: selected cells 1/);
   await find("mean-scatter");
   await find("prediction-metrics");
   // Annotate predicted every cell; only the held-out ones are scored.

@@ -110,6 +110,8 @@ export interface Selection {
   id: number;
   name: string;
   cells: string[];
+  /** Whether Compare puts these cells beside the generated ones. */
+  compared: boolean;
 }
 
 export interface CellMap {
@@ -228,6 +230,7 @@ export const api = {
   saveSelection: (projectId: number, name: string, cells: string[]) => invoke<Selection>("save_selection", { projectId, name, cells }),
   selections: (projectId: number) => invoke<Selection[]>("selections", { projectId }),
   deleteSelection: (projectId: number, id: number) => invoke<boolean>("delete_selection", { projectId, id }),
+  compareSelection: (projectId: number, id: number, compared: boolean) => invoke<boolean>("compare_selection", { projectId, id, compared }),
   previewSentences: (projectId: number, input: InputForm) =>
     invoke<{ cell_name: string; words: string[]; expressed: number }[]>("preview_sentences", { projectId, input }),
   startConvert: (projectId: number, form: ConvertForm) => invoke<number>("start_convert", { projectId, form }),

@@ -20,6 +20,11 @@ pub struct EvalArgs {
     /// and mean-expression correlation, beside a ceiling and two floors).
     #[arg(long)]
     generated: Option<PathBuf>,
+    /// Real cells to put beside the generated ones and score as they are: a
+    /// text file of cell names, one a line, named after the file (repeat for
+    /// several). Cells among the real cells compared with are left out.
+    #[arg(long, value_name = "FILE")]
+    cells: Vec<PathBuf>,
     /// A `c2s train` output folder, for its loss curves.
     #[arg(long)]
     run: Option<PathBuf>,
@@ -80,6 +85,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
     ]
     .into_iter()
     .flatten()
+    .chain(&a.cells)
     .map(|p| p.as_path())
     .collect();
     c2s_data::output::check_folder(
@@ -99,6 +105,11 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
         prediction_split: Some(a.split.clone()),
         top_k: a.top_k,
         answer: Some(a.answer.clone()),
+        selections: a
+            .cells
+            .iter()
+            .map(|p| c2s_eval::NamedCells::read_list(p))
+            .collect::<std::result::Result<_, _>>()?,
     };
     let mut opts = GeneratedOptions {
         gw_cells: a.gw_cells,

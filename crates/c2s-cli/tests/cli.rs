@@ -390,6 +390,90 @@ fn eval_refuses_bad_inputs_with_a_hint() {
     assert!(m["fit"].is_null() && out.join("report.html").is_file());
 }
 
+#[test]
+fn eval_puts_a_list_of_real_cells_beside_the_generated_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let ds = wu_dataset(t.path());
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(ds.join("sentences.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines = |split: &str, f: &dyn Fn(&serde_json::Value) -> String| -> String {
+        records
+            .iter()
+            .filter(|v| v["split"] == split)
+            .map(f)
+            .collect()
+    };
+    // Validation cells stand in for generated ones.
+    let generated = t.path().join("gen.jsonl");
+    std::fs::write(
+        &generated,
+        lines("val", &|v| {
+            format!(
+                "{}\n",
+                serde_json::json!({"cell_name": v["cell_name"], "cell_sentence": v["cell_sentence"], "cell_type": v["cluster_orig"]})
+            )
+        }),
+    )
+    .unwrap();
+    let picked = t.path().join("picked.txt");
+    std::fs::write(
+        &picked,
+        lines("train", &|v| {
+            format!("{}\n", v["cell_name"].as_str().unwrap())
+        }),
+    )
+    .unwrap();
+    let n_train = records.iter().filter(|v| v["split"] == "train").count();
+    let (ds_s, out) = (ds.to_str().unwrap(), t.path().join("report"));
+    let json = ok(&[
+        "eval",
+        ds_s,
+        "--generated",
+        generated.to_str().unwrap(),
+        "--cells",
+        picked.to_str().unwrap(),
+        "--no-umap",
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let m: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sets = m["generated"]["sets"].as_array().unwrap();
+    let last = sets.last().unwrap();
+    assert_eq!(last["name"], "your selection: picked");
+    assert_eq!(last["n_cells"], n_train);
+    // Selections go beside generated cells only.
+    let preds = t.path().join("truth.jsonl");
+    std::fs::write(
+        &preds,
+        lines("test", &|v| {
+            format!(
+                "{}\n",
+                serde_json::json!({"cell_name": v["cell_name"], "predicted": v["cluster_orig"]})
+            )
+        }),
+    )
+    .unwrap();
+    let out2 = t.path().join("report2");
+    fails(
+        &[
+            "eval",
+            ds_s,
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--cells",
+            picked.to_str().unwrap(),
+            "-o",
+            out2.to_str().unwrap(),
+        ],
+        "beside generated cells",
+    );
+    assert!(!out2.exists());
+}
+
 /// Hidden temporary folders and files left in `dir`.
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)

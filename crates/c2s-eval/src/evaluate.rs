@@ -47,6 +47,48 @@ pub struct EvalInputs {
     /// "majority_vote" (its over-cluster's answer). Unassigned and
     /// Heterogeneous count as wrong.
     pub answer: Option<String>,
+    /// Real cells the user chose (a lasso on a map), each put beside the
+    /// generated cells and scored as they are. Cells of the reference split
+    /// are left out of them: they would be their own nearest neighbours.
+    pub selections: Vec<NamedCells>,
+}
+
+/// Cells of the dataset, by name, under a name the user gave them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct NamedCells {
+    pub name: String,
+    pub cells: Vec<String>,
+}
+
+impl NamedCells {
+    /// A text file of cell names, one a line (blank lines skipped), named
+    /// after the file (its stem).
+    pub fn read_list(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+        let cells: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        if cells.is_empty() {
+            return Err(EvalError::bad(
+                path.display().to_string(),
+                "the file names no cells",
+                "write one cell name a line",
+            ));
+        }
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        Ok(NamedCells { name, cells })
+    }
+}
+
+/// A selection's row in the report, beside "generated".
+pub fn selection_set_name(name: &str) -> String {
+    format!("your selection: {name}")
 }
 
 /// The answers a prediction record may hold, and what writes each.
@@ -114,6 +156,64 @@ fn read_lines(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::Val
             })
         })
         .collect()
+}
+
+/// The user's selections as cell sets (named for the report), without the
+/// reference cells, each with its cells' types. Cells the dataset lacks (a
+/// map of the .h5ad holds cells a conversion filtered out) are left out
+/// with a note naming the first; a selection left empty is skipped, noted.
+fn selected_sets(
+    selections: &[NamedCells],
+    records: &[SentenceRecord],
+    reference: &[&SentenceRecord],
+    label_column: &str,
+    notes: &mut Vec<String>,
+) -> Vec<(String, CellSet)> {
+    let by_name: std::collections::HashMap<&str, &SentenceRecord> =
+        records.iter().map(|r| (r.cell_name.as_str(), r)).collect();
+    let in_reference: std::collections::HashSet<&str> =
+        reference.iter().map(|r| r.cell_name.as_str()).collect();
+    let mut out = Vec::new();
+    for sel in selections {
+        let mut set = CellSet::default();
+        let mut left_out = 0usize;
+        let mut missing: Vec<&str> = Vec::new();
+        for name in &sel.cells {
+            let Some(r) = by_name.get(name.as_str()) else {
+                missing.push(name);
+                continue;
+            };
+            if in_reference.contains(name.as_str()) {
+                left_out += 1;
+                continue;
+            }
+            set.sentences.push(r.sentence.clone());
+            set.labels.push(label(r, label_column).map(String::from));
+        }
+        if let Some(first) = missing.first() {
+            notes.push(format!(
+                "{} cells of the selection {:?} are not in the dataset (the first: {first:?}) and are left out",
+                missing.len(),
+                sel.name
+            ));
+        }
+        if left_out > 0 {
+            notes.push(format!(
+                "{left_out} of the {} cells of the selection {:?} are among the real cells the others are compared with, and are left out of it",
+                sel.cells.len(),
+                sel.name
+            ));
+        }
+        if set.sentences.is_empty() {
+            notes.push(format!(
+                "the selection {:?} has no cells outside the real cells compared with: skipped",
+                sel.name
+            ));
+            continue;
+        }
+        out.push((selection_set_name(&sel.name), set));
+    }
+    out
 }
 
 fn split_of(r: &SentenceRecord) -> &str {
@@ -332,6 +432,13 @@ pub fn evaluate_cancellable(
         }
     };
 
+    if inputs.generated.is_none() && !inputs.selections.is_empty() {
+        return Err(EvalError::bad(
+            "selected cells",
+            "selections are compared beside generated cells, and there are none",
+            "add generated cells to the comparison too (c2s eval --generated)",
+        ));
+    }
     let generated = match &inputs.generated {
         None => None,
         Some(path) => {
@@ -383,12 +490,20 @@ pub fn evaluate_cancellable(
                     .map(|s| s.split_whitespace().count())
                     .max()
             });
+            let selections = selected_sets(
+                &inputs.selections,
+                &records,
+                &reference_records,
+                &label_column,
+                &mut notes,
+            );
             let delimiter = manifest_delimiter(ds);
             let space = SentenceSpace::new(&vocab.genes, &fit, &delimiter, top_k);
             Some(evaluate_generated(
                 &to_set(&reference_records),
                 &to_set(&ceiling_records),
                 &generated,
+                &selections,
                 &space,
                 &vocab.genes,
                 opts,

@@ -26,6 +26,10 @@ use crate::profiles::{
 };
 use crate::umap::umap_2d;
 
+/// Where the user's selections start among the evaluated sets (after the
+/// generated cells, the ceiling and the two floors).
+const SELECTIONS_FROM: usize = 4;
+
 /// Cells given as sentences, each with the cell type it has (real) or was
 /// asked for (generated; `None`: unconditional).
 #[derive(Debug, Clone, Default)]
@@ -153,7 +157,7 @@ pub struct PlotPoint {
     pub x: f64,
     pub y: f64,
     pub label: String,
-    /// "real" or "generated".
+    /// "real", "generated" or "selected" (real cells the user chose).
     pub source: &'static str,
 }
 
@@ -178,7 +182,7 @@ pub struct GeneratedReport {
     pub pca_explained_variance_ratio: Vec<f64>,
     pub gw_cells: usize,
     pub gw_epsilon: f64,
-    /// generated, then the ceiling and the two floors.
+    /// generated, then the ceiling, the two floors and the user's selections.
     pub sets: Vec<SetMetrics>,
     pub pca: Vec<PlotPoint>,
     pub umap: Option<Vec<PlotPoint>>,
@@ -187,11 +191,15 @@ pub struct GeneratedReport {
 
 /// Evaluates `generated` against the `reference` real cells (the k-NN
 /// classifier's training set; held-out cells), with `ceiling` other real
-/// held-out cells. `genes` are the dataset vocabulary.
+/// held-out cells. `selections` (name, real cells chosen by the user, none
+/// of the reference's) are scored as the generated cells are, beside them.
+/// `genes` are the dataset vocabulary.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_generated(
     reference: &CellSet,
     ceiling: &CellSet,
     generated: &CellSet,
+    selections: &[(String, CellSet)],
     space: &SentenceSpace,
     genes: &[String],
     opts: &GeneratedOptions,
@@ -255,12 +263,13 @@ pub fn evaluate_generated(
         labels: shuffled_labels,
     };
     // The last set is the ceiling's cloud again (labels aside): its GW is the ceiling's.
-    let sets: Vec<(&str, &CellSet)> = vec![
+    let mut sets: Vec<(&str, &CellSet)> = vec![
         ("generated", generated),
         ("real held-out cells (ceiling)", ceiling),
         ("random genes (floor)", &random),
         ("real cells, shuffled labels (floor)", &shuffled),
     ];
+    sets.extend(selections.iter().map(|(name, set)| (name.as_str(), set)));
     let same_cloud_as = |i: usize| (i == 3).then_some(1usize);
 
     let panel = variable_genes(&ref_cells, n_genes, opts.panel_genes);
@@ -290,6 +299,7 @@ pub fn evaluate_generated(
     let mut out_sets = Vec::new();
     let mut z_generated = None;
     let mut gen_cells_kept = None;
+    let mut z_selected = Vec::new();
     for (set_index, (name, set)) in sets.iter().enumerate() {
         stages.stage(name)?;
         let (cells, shares) = space.cells(&set.sentences);
@@ -352,6 +362,8 @@ pub fn evaluate_generated(
         if z_generated.is_none() {
             z_generated = Some(z);
             gen_cells_kept = Some(cells);
+        } else if set_index >= SELECTIONS_FROM {
+            z_selected.push(z);
         }
     }
     let z_gen = z_generated.expect("generated set evaluated first");
@@ -362,22 +374,33 @@ pub fn evaluate_generated(
         .map(|l| l.clone().unwrap_or_else(|| "unconditional".into()))
         .collect();
 
+    // Each plotted row's type and where it comes from: the reference, the
+    // generated cells, then each selection.
+    let mut row_labels: Vec<(String, &'static str)> = ref_labels
+        .iter()
+        .map(|l| (l.clone(), "real"))
+        .chain(gen_labels.into_iter().map(|l| (l, "generated")))
+        .collect();
+    for (_, set) in selections {
+        row_labels.extend(
+            set.labels
+                .iter()
+                .map(|l| (l.clone().unwrap_or_else(|| "no type".into()), "selected")),
+        );
+    }
     let points = |coords: &Array2<f64>| -> Vec<PlotPoint> {
-        let n_ref = ref_labels.len();
         (0..coords.nrows())
             .map(|i| PlotPoint {
                 x: coords[[i, 0]],
                 y: coords[[i, 1]],
-                label: if i < n_ref {
-                    ref_labels[i].clone()
-                } else {
-                    gen_labels[i - n_ref].clone()
-                },
-                source: if i < n_ref { "real" } else { "generated" },
+                label: row_labels[i].0.clone(),
+                source: row_labels[i].1,
             })
             .collect()
     };
-    let both = concatenate(Axis(0), &[z_ref.view(), z_gen.view()]).expect("same width");
+    let mut views = vec![z_ref.view(), z_gen.view()];
+    views.extend(z_selected.iter().map(|z| z.view()));
+    let both = concatenate(Axis(0), &views).expect("same width");
     let pca_points = points(&both.slice(s![.., ..2.min(both.ncols())]).to_owned());
     let umap = if opts.umap && both.ncols() >= 2 && both.nrows() > crate::umap::N_NEIGHBORS {
         stages.stage("UMAP")?;

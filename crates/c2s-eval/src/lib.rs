@@ -19,6 +19,6 @@ pub mod umap;
 pub mod voting;
 
 pub use error::{EvalError, Result};
-pub use evaluate::{evaluate, evaluate_cancellable, EvalInputs, EvalReport};
+pub use evaluate::{evaluate, evaluate_cancellable, EvalInputs, EvalReport, NamedCells};
 pub use generated::GeneratedOptions;
 pub use report::write_report;

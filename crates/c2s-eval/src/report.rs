@@ -23,23 +23,20 @@ fn num(v: Option<f64>) -> String {
     v.map_or("–".into(), |x| format!("{x:.3}"))
 }
 
-/// Real cells as filled dots, generated as crosses, one colour per type.
+/// Real cells (and those the user selected) as filled dots, generated as
+/// crosses, one colour per type.
 fn embedding_chart(title: &str, axis: &str, points: &[PlotPoint]) -> Scatter {
     let mut types: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
     types.sort();
     types.dedup();
-    let mut groups: BTreeMap<(bool, usize), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, usize), Vec<(f64, f64)>> = BTreeMap::new();
     for p in points {
         let t = types.binary_search(&p.label.as_str()).expect("listed");
-        groups
-            .entry((p.source == "generated", t))
-            .or_default()
-            .push((p.x, p.y));
+        groups.entry((p.source, t)).or_default().push((p.x, p.y));
     }
     let (mut g, mut colors) = (vec![], vec![]);
-    for ((hollow, t), pts) in groups {
-        let kind = if hollow { "generated" } else { "real" };
-        g.push((format!("{} ({kind})", types[t]), hollow, pts));
+    for ((kind, t), pts) in groups {
+        g.push((format!("{} ({kind})", types[t]), kind == "generated", pts));
         colors.push(t);
     }
     Scatter {

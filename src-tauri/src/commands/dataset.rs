@@ -259,6 +259,22 @@ pub fn selections(
         .map_err(text)
 }
 
+/// Puts a saved selection in Compare's comparison (beside the generated
+/// cells) or takes it out.
+#[tauri::command]
+pub fn compare_selection(
+    project_id: i64,
+    id: i64,
+    compared: bool,
+    state: State<'_, AppState>,
+) -> CmdResult<bool> {
+    state
+        .store
+        .lock_anyway()
+        .set_selection_compared(project_id, id, compared)
+        .map_err(text)
+}
+
 /// Forgets a saved selection.
 #[tauri::command]
 pub fn delete_selection(project_id: i64, id: i64, state: State<'_, AppState>) -> CmdResult<bool> {

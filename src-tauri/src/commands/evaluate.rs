@@ -23,7 +23,7 @@ pub fn start_evaluate(
 ) -> CmdResult<u64> {
     let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, form.dataset_id)?;
-    let (run, generated, predictions) = {
+    let (run, generated, predictions, selections) = {
         let s = state.store.lock_anyway();
         let run = form
             .run_id
@@ -42,7 +42,21 @@ pub fn start_evaluate(
             .first()
             .map(|a| PathBuf::from(&a.path))
             .filter(|_| form.with_predictions);
-        (run, generated, predictions)
+        // Saved selections put in the comparison go beside generated cells.
+        let selections: Vec<c2s_eval::NamedCells> = if generated.is_some() {
+            s.selections(project_id)
+                .map_err(text)?
+                .into_iter()
+                .filter(|x| x.compared)
+                .map(|x| c2s_eval::NamedCells {
+                    name: x.name,
+                    cells: x.cells,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (run, generated, predictions, selections)
     };
     if run.is_none() && generated.is_none() && predictions.is_none() {
         return Err("nothing to compare yet: generate cells in the chat and add them to the comparison, annotate the dataset, or train a model".into());
@@ -55,6 +69,7 @@ pub fn start_evaluate(
             predictions,
             generated,
             run,
+            selections,
             ..Default::default()
         };
         let opts = c2s_eval::GeneratedOptions::default();

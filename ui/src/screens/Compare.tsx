@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
-import { api, errorText } from "../api";
+import { api, errorText, type Selection } from "../api";
 import { Chart, escapeHtml, lossOption, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { Saved } from "../components/Saved";
@@ -12,6 +12,27 @@ function csv(rows: (string | number | null)[][]): string {
 }
 
 const f3 = (v: number | null | undefined) => (v == null || !isFinite(v) ? "–" : v.toFixed(3));
+
+/** A table column: its CSV header (the report's term), the words shown, and the term explained in a tooltip. */
+type Column = { csv: string; label: string; tip: string };
+
+/** The generated-cell table's columns beside the k-NN ones. */
+const SET_COLUMNS: Column[] = [
+  { csv: "GW distance", label: "distance from real cells", tip: "Gromov-Wasserstein distance between the cloud of these cells and the cloud of real cells: 0 when their shapes match; lower is better" },
+  { csv: "valid genes", label: "known genes", tip: "Share of the words written that are genes of this dataset" },
+  { csv: "unique genes", label: "genes written once", tip: "Share of the genes that appear only once in their cell (a real cell names each gene once)" },
+  {
+    csv: "mean Pearson r",
+    label: "expression agreement",
+    tip: "Pearson r between the mean expression of each gene in real and in generated cells of a type, averaged over the types: 1 when they agree exactly",
+  },
+];
+
+const knnColumn = (k: number): Column => ({
+  csv: `kNN k=${k}`,
+  label: `typical of the type (${k} neighbours)`,
+  tip: `k-NN accuracy: the share of cells whose ${k} nearest real cells (by expression) are mostly of the type asked for`,
+});
 
 /** Shares of genes as percentages, counts as integers, the rest to 3 decimals. */
 function cellText(header: string, v: string | number | null): string {
@@ -33,6 +54,19 @@ export function Compare() {
   const run = state?.runs.find((r) => r.status === "finished") ?? state?.runs[0];
 
   useEffect(() => setTypeIdx(0), [report]);
+  // Real cells lassoed on the Dataset map; those in the comparison go beside the generated cells.
+  const [selections, setSelections] = useState<Selection[]>([]);
+  useEffect(() => {
+    if (project) api.selections(project.id).then(setSelections).catch(() => {});
+  }, [project?.id]);
+  async function toggleSelection(x: Selection, compared: boolean) {
+    try {
+      await api.compareSelection(project!.id, x.id, compared);
+      setSelections((all) => all.map((y) => (y.id === x.id ? { ...y, compared } : y)));
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
 
   async function evaluate() {
     if (!project || !dataset) return;
@@ -72,7 +106,7 @@ export function Compare() {
         pts.map((q: any) => q.y),
         pts.map((q: any) => q.label),
         space === "umap" ? ["UMAP 1", "UMAP 2"] : ["PC 1", "PC 2"],
-        "circles: real, triangles: generated",
+        pts.some((q: any) => q.source === "selected") ? "circles: real, triangles: generated, diamonds: cells you selected" : "circles: real, triangles: generated",
         {
           symbolFor: (i) => pts[i].source,
           colours: projectColours(project?.id, report.label_column, pts.map((q: any) => q.label)),
@@ -83,9 +117,15 @@ export function Compare() {
   );
   // knn_accuracy: [k, accuracy] pairs, the same ks for every set.
   const ks: number[] = g?.sets[0]?.knn_accuracy.map((p: [number, number]) => p[0]) ?? [];
+  const setColumns: Column[] = [
+    { csv: "set", label: "cells compared", tip: "The generated cells, beside real held-out cells (the best to hope for) and two kinds of chance" },
+    { csv: "cells", label: "cells", tip: "How many cells the set holds" },
+    ...ks.map(knnColumn),
+    ...SET_COLUMNS,
+  ];
   const setRows: (string | number | null)[][] = g
     ? [
-        ["set", "cells", ...ks.map((k) => `kNN k=${k}`), "GW distance", "valid genes", "unique genes", "mean Pearson r"],
+        setColumns.map((c) => c.csv),
         ...g.sets.map((s: any) => [
           s.name,
           s.n_cells,
@@ -105,12 +145,28 @@ export function Compare() {
           <input type="checkbox" checked={use.generated} onChange={(e) => setUse({ ...use, generated: e.target.checked })} /> Generated cells added from the chat (
           {state?.generated.length ? "ready" : "none yet"})
         </label>
+        {selections.map((x) => (
+          <label className="check" key={x.id} style={{ marginLeft: "1.5em" }}>
+            <input
+              type="checkbox"
+              checked={x.compared}
+              disabled={!use.generated}
+              onChange={(e) => toggleSelection(x, e.target.checked)}
+              data-testid={`compare-with-${x.name}`}
+            />{" "}
+            <span title="Real cells you selected on the Dataset map, scored as the generated cells are (cells among the real ones compared with are left out)">
+              beside them, the real cells you selected as “{x.name}”
+            </span>{" "}
+            ({x.cells.length.toLocaleString("en-US")} cells)
+          </label>
+        ))}
         <label className="check">
           <input type="checkbox" checked={use.predictions} onChange={(e) => setUse({ ...use, predictions: e.target.checked })} /> Predicted cell types from Annotate (
           {state?.annotations.length ? "ready" : "none yet"})
         </label>
         <label className="check">
-          <input type="checkbox" checked={use.run} onChange={(e) => setUse({ ...use, run: e.target.checked })} /> The training run's loss curve ({run ? `run ${run.id}` : "none yet"})
+          <input type="checkbox" checked={use.run} onChange={(e) => setUse({ ...use, run: e.target.checked })} />{" "}
+          <span title="The loss: how surprised the model was by the training and validation cells as it learned; lower is better">How the training run learned</span> ({run ? `run ${run.id}` : "none yet"})
         </label>
         <button className="primary" onClick={evaluate} disabled={!dataset || job?.status === "running"} data-testid="run-compare">
           Compare
@@ -145,35 +201,42 @@ export function Compare() {
                     </div>
                   );
                 })()}
-                <table data-testid="generated-metrics">
-                  <thead>
-                    <tr>
-                      {setRows[0].map((h) => (
-                        <th key={String(h)}>{h}</th>
-                      ))}
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {setRows.slice(1).map((r) => (
-                      <tr key={String(r[0])}>
-                        {r.map((v, k) => (
-                          <td key={k}>{cellText(String(setRows[0][k]), v)}</td>
+                <details data-testid="generated-details">
+                  <summary data-testid="generated-details-open">Details: the figures behind the verdict</summary>
+                  <table data-testid="generated-metrics">
+                    <thead>
+                      <tr>
+                        {setColumns.map((c) => (
+                          <th key={c.csv} title={c.tip} data-term={c.csv}>
+                            {c.label}
+                          </th>
                         ))}
                       </tr>
-                    ))}
-                  </tbody>
-                </table>
-                <p className="muted small">
-                  k-NN: share of cells whose nearest real cells have the requested type (higher is better). GW: Gromov-Wasserstein distance to the real cells (lower is better). Beside the generated cells: other
-                  real cells (the best to hope for) and random genes / shuffled labels (what chance gives).
-                </p>
-                <button onClick={() => exportCsv("generated-metrics", setRows)} data-testid="export-generated-metrics">
-                  Export table (CSV)
-                </button>
+                    </thead>
+                    <tbody>
+                      {setRows.slice(1).map((r) => (
+                        <tr key={String(r[0])}>
+                          {r.map((v, k) => (
+                            <td key={k}>{cellText(String(setRows[0][k]), v)}</td>
+                          ))}
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                  <p className="muted small">
+                    Higher is better for how typical of their type the cells are and for expression agreement; lower is better for the distance. Beside the generated cells: other real cells
+                    (the best to hope for), and random genes or real cells with shuffled types (what chance gives). Point at a heading for its meaning.
+                  </p>
+                  <button onClick={() => exportCsv("generated-metrics", setRows)} data-testid="export-generated-metrics">
+                    Export table (CSV)
+                  </button>
+                </details>
               </div>
               <div className="two">
                 <div className="card">
-                  <h3>Mean expression per gene</h3>
+                  <h3 title="Each point is a gene: its mean expression in real cells of the type (across) against generated cells of the type (up). r, the Pearson correlation over all genes, is 1 when they agree exactly">
+                    How strongly each gene is expressed, real against generated
+                  </h3>
                   <select aria-label="Cell type" value={typeIdx} onChange={(e) => setTypeIdx(+e.target.value)}>
                     {g.mean_expression.map((t: any, k: number) => (
                       <option key={t.cell_type} value={k}>
@@ -203,7 +266,7 @@ export function Compare() {
                   )}
                 </div>
                 <div className="card">
-                  <h3>Top genes</h3>
+                  <h3 title="The 20 genes most expressed in real or generated cells of the type, with their mean expression in each">The type's most expressed genes</h3>
                   {means && (
                     <Chart
                       name={`top-genes-${means.cell_type}`}
@@ -226,11 +289,11 @@ export function Compare() {
               <div className="card">
                 <h3>Real and generated cells together</h3>
                 <div className="row">
-                  <label>
-                    <input type="radio" checked={space === "umap"} onChange={() => setSpace("umap")} disabled={!g.umap} /> UMAP
+                  <label title="UMAP: a map that keeps cells with similar expression close together; distances between far groups mean little">
+                    <input type="radio" checked={space === "umap"} onChange={() => setSpace("umap")} disabled={!g.umap} /> Map of similar cells (UMAP)
                   </label>
-                  <label>
-                    <input type="radio" checked={space === "pca"} onChange={() => setSpace("pca")} /> PCA
+                  <label title="PCA: the two directions along which the cells' expression varies most; distances are kept as they are">
+                    <input type="radio" checked={space === "pca"} onChange={() => setSpace("pca")} /> Main directions of variation (PCA)
                   </label>
                 </div>
                 {pts && (
@@ -263,40 +326,45 @@ export function Compare() {
                     : `On all ${p.model.n_cells} cells, training cells included: not a fair test of the model`}
                 {p.left_out > 0 ? `; ${p.left_out} predictions of other cells are left out.` : "."}
               </p>
-              <table>
-                <thead>
-                  <tr>
-                    <th>Predictor</th>
-                    <th>Accuracy</th>
-                    <th>Macro F1</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  <tr>
-                    <td>the model</td>
-                    <td>{f3(p.model.accuracy)}</td>
-                    <td>{f3(p.model.macro_f1)}</td>
-                  </tr>
-                  {p.baselines.map((b: any) => (
-                    <tr key={b.name}>
-                      <td>baseline: {b.name}</td>
-                      <td>{f3(b.accuracy)}</td>
-                      <td>{f3(b.macro_f1)}</td>
+              <details data-testid="prediction-details">
+                <summary data-testid="prediction-details-open">Details: the model beside the simple baselines</summary>
+                <table>
+                  <thead>
+                    <tr>
+                      <th title="Who names the cells: the model, or a simple baseline on the same cells">Named by</th>
+                      <th title="Accuracy: the share of cells whose type is named right">Right</th>
+                      <th title="Macro F1: F1 (precision and recall together) for each type, averaged over the types, so a rare type counts as much as a common one">Balanced over types (macro F1)</th>
                     </tr>
-                  ))}
-                </tbody>
-              </table>
-              <button
-                onClick={() =>
-                  exportCsv("prediction-metrics", [
-                    ["predictor", "accuracy", "macro F1"],
-                    ["the model", p.model.accuracy, p.model.macro_f1],
-                    ...p.baselines.map((b: any) => [`baseline: ${b.name}`, b.accuracy, b.macro_f1]),
-                  ])
-                }
-              >
-                Export table (CSV)
-              </button>
+                  </thead>
+                  <tbody>
+                    <tr>
+                      <td>the model</td>
+                      <td>{f3(p.model.accuracy)}</td>
+                      <td>{f3(p.model.macro_f1)}</td>
+                    </tr>
+                    {p.baselines.map((b: any) => (
+                      <tr key={b.name}>
+                        <td title={b.name.startsWith("majority") ? "Every cell called the commonest type of the training cells: what a model that learned nothing scores" : "Each cell called the commonest type among its most similar training cells by expression (k-NN): a simple classifier the model should beat"}>
+                          baseline: {b.name}
+                        </td>
+                        <td>{f3(b.accuracy)}</td>
+                        <td>{f3(b.macro_f1)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+                <button
+                  onClick={() =>
+                    exportCsv("prediction-metrics", [
+                      ["predictor", "accuracy", "macro F1"],
+                      ["the model", p.model.accuracy, p.model.macro_f1],
+                      ...p.baselines.map((b: any) => [`baseline: ${b.name}`, b.accuracy, b.macro_f1]),
+                    ])
+                  }
+                >
+                  Export table (CSV)
+                </button>
+              </details>
             </div>
           )}
           {report.loss_curve && (

@@ -96,6 +96,24 @@ export function Dataset() {
     }
   }
 
+  // "Add to comparison": the cells are saved (under the name typed, else the
+  // first free "selected cells N") and Compare puts them beside generated cells.
+  async function compareSelection() {
+    if (!map) return;
+    const taken = new Set(saved.map((x) => x.name));
+    let name = selectionName.trim();
+    for (let k = 1; !name; k++) if (!taken.has(`selected cells ${k}`)) name = `selected cells ${k}`;
+    try {
+      const s = await api.saveSelection(projectId, name, selected.map((k) => map.names[k]));
+      await api.compareSelection(projectId, s.id, true);
+      setSaved((all) => [...all.filter((x) => x.id !== s.id), { ...s, compared: true }]);
+      setSelectionName("");
+      notify(`Added ${s.cells.length.toLocaleString(numberLocale)} cells to the comparison as “${s.name}”: Compare puts them beside the generated cells.`);
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
+
   async function forgetSelection(s: Selection) {
     try {
       await api.deleteSelection(projectId, s.id);
@@ -345,6 +363,13 @@ export function Dataset() {
                       Save as a label
                     </button>
                   </form>
+                  <button
+                    onClick={compareSelection}
+                    title="Put these real cells beside the generated ones on Compare, scored as they are (kept under the name typed, or a name of their own)"
+                    data-testid="compare-selection"
+                  >
+                    Add to comparison
+                  </button>
                 </>
               )}
             </div>
@@ -356,7 +381,13 @@ export function Dataset() {
                 <span key={x.id} className="tag" data-testid={`saved-selection-${x.name}`} data-cells={x.cells.length}>
                   <a href="#" onClick={(e) => (e.preventDefault(), setShownId(x.id))} title="Colour the map by this selection">
                     {x.name} ({x.cells.length.toLocaleString(numberLocale)})
-                  </a>{" "}
+                  </a>
+                  {x.compared && (
+                    <span className="muted" title="Compare puts these cells beside the generated ones" data-testid={`compared-${x.name}`}>
+                      {" "}
+                      · in the comparison
+                    </span>
+                  )}{" "}
                   <button className="link" onClick={() => forgetSelection(x)} aria-label={`Forget ${x.name}`} title="Forget this selection">
                     ✕
                   </button>
