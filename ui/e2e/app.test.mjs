@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { By } from "selenium-webdriver";
+import { By, Key } from "selenium-webdriver";
 import { accessibilityViolations, alive, app, application, byTest, click, find, invokeFromPage, launch, pick, startDriver, stopDriver, textOf, type, waitFor } from "./driver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -412,6 +412,43 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await find("help");
   await shot("11d-dark-help");
   await themeTo("system");
+
+  // Keyboard alone: Tab to each screen in the side bar and Enter to open it,
+  // the focus visible at each step; a gene typed on the Dataset map; the
+  // About dialog opened, kept to itself by Tab, closed by Escape.
+  const keys = (...k) => app.driver.actions({ async: true }).sendKeys(...k).perform();
+  const focused = () => app.driver.executeScript("return document.activeElement?.dataset?.testid ?? null");
+  const focusShown = () =>
+    app.driver.executeScript("const e = document.activeElement, s = getComputedStyle(e); return e.matches(':focus-visible') && s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2");
+  const tabTo = async (id) => {
+    for (let i = 0; i < 100; i++) {
+      await keys(Key.TAB);
+      if ((await focused()) === id) return assert.ok(await focusShown(), `the focus on ${id} is shown`);
+    }
+    assert.fail(`Tab alone never reached ${id}`);
+  };
+  for (const id of ["home", "models", "dataset", "convert", "train", "chat", "compare", "annotate", "help"]) {
+    await tabTo(`nav-${id}`);
+    await keys(Key.ENTER);
+    await waitFor(async () => (await (await find(`nav-${id}`)).getAttribute("class")).split(" ").includes("active"), 10_000, `${id} opened by keyboard`);
+  }
+  await tabTo("nav-dataset");
+  await keys(Key.ENTER);
+  await find("dataset-map", 120_000);
+  await tabTo("gene-search");
+  await keys("cd79a", Key.ENTER);
+  await waitFor(async () => (await (await find("dataset-map")).getAttribute("data-colour-by")) === "gene:CD79A", 30_000, "the map coloured by a gene typed by keyboard");
+  await tabTo("nav-about");
+  await keys(Key.ENTER);
+  await waitFor(async () => (await focused()) === "about-close", 10_000, "the focus in the About dialog");
+  const inDialog = () => app.driver.executeScript("return !!document.activeElement.closest('[data-testid=\"about\"]')");
+  for (let i = 0; i < 6; i++) {
+    await keys(i % 2 ? Key.chord(Key.SHIFT, Key.TAB) : Key.TAB);
+    assert.ok(await inDialog(), "Tab stays in the dialog");
+  }
+  await keys(Key.ESCAPE);
+  await waitFor(async () => (await app.driver.findElements(byTest("about"))).length === 0, 10_000, "the dialog closed by Escape");
+  assert.equal(await focused(), "nav-about", "the focus back where it was");
   assertAccessible();
 });
 

@@ -4,6 +4,7 @@ import { Chart, escapeHtml, lossOption, scatterOption } from "../components/Char
 import { JobBar } from "../components/JobBar";
 import { Saved } from "../components/Saved";
 import { projectColours } from "../state/colours";
+import { numberLocale } from "../state/format";
 import { generatedVerdict, predictionVerdict } from "../state/verdict";
 import { useApp } from "../store";
 
@@ -38,7 +39,7 @@ const knnColumn = (k: number): Column => ({
 function cellText(header: string, v: string | number | null): string {
   if (typeof v !== "number") return v ?? "–";
   if (header.endsWith("genes")) return `${(100 * v).toFixed(1)} %`;
-  if (header === "cells") return String(v);
+  if (header === "cells") return v.toLocaleString(numberLocale);
   return f3(v);
 }
 
@@ -157,7 +158,7 @@ export function Compare() {
             <span title="Real cells you selected on the Dataset map, scored as the generated cells are (cells among the real ones compared with are left out)">
               beside them, the real cells you selected as “{x.name}”
             </span>{" "}
-            ({x.cells.length.toLocaleString("en-US")} cells)
+            ({x.cells.length.toLocaleString(numberLocale)} cells)
           </label>
         ))}
         <label className="check">
@@ -320,11 +321,11 @@ export function Compare() {
               ))}
               <p className="small" data-testid="prediction-scope">
                 {p.split === "test"
-                  ? `On ${p.model.n_cells} cells the model never learned from (the dataset's held-out test cells)`
+                  ? `On ${p.model.n_cells.toLocaleString(numberLocale)} cells the model never learned from (the dataset's held-out test cells)`
                   : p.split === "val"
-                    ? `On ${p.model.n_cells} validation cells (held out from training)`
-                    : `On all ${p.model.n_cells} cells, training cells included: not a fair test of the model`}
-                {p.left_out > 0 ? `; ${p.left_out} predictions of other cells are left out.` : "."}
+                    ? `On ${p.model.n_cells.toLocaleString(numberLocale)} validation cells (held out from training)`
+                    : `On all ${p.model.n_cells.toLocaleString(numberLocale)} cells, training cells included: not a fair test of the model`}
+                {p.left_out > 0 ? `; ${p.left_out.toLocaleString(numberLocale)} predictions of other cells are left out.` : "."}
               </p>
               <details data-testid="prediction-details">
                 <summary data-testid="prediction-details-open">Details: the model beside the simple baselines</summary>

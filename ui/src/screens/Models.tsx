@@ -4,6 +4,7 @@
 import { useEffect, useState } from "react";
 import { api, errorText, gigabytes, TASK_NAMES, type ModelListing } from "../api";
 import { JobBar } from "../components/JobBar";
+import { Modal } from "../components/Modal";
 import { useApp } from "../store";
 
 export function Models() {
@@ -175,26 +176,24 @@ export function Models() {
       </div>
 
       {asking && (
-        <div className="modal-backdrop">
-          <div className="card modal" data-testid="licence-dialog" role="dialog" aria-label="Licence">
-            <h3>Licence of {asking.name}</h3>
-            <p>
-              <strong>{asking.licence.id ?? "Not stated in C2S Studio's list"}</strong>
-            </p>
-            <p>{asking.licence.note}</p>
-            <p className="small">
-              Read it in full: <a href={asking.licence.url} target="_blank" rel="noreferrer">{asking.licence.url}</a>
-            </p>
-            <div className="row">
-              <button className="primary" onClick={() => accept(asking)} data-testid="accept-licence">
-                I accept: download
-              </button>
-              <button onClick={() => setAsking(null)} data-testid="decline-licence">
-                Cancel
-              </button>
-            </div>
+        <Modal label={`Licence of ${asking.name}`} testId="licence-dialog" onClose={() => setAsking(null)}>
+          <h3>Licence of {asking.name}</h3>
+          <p>
+            <strong>{asking.licence.id ?? "Not stated in C2S Studio's list"}</strong>
+          </p>
+          <p>{asking.licence.note}</p>
+          <p className="small">
+            Read it in full: <a href={asking.licence.url} target="_blank" rel="noreferrer">{asking.licence.url}</a>
+          </p>
+          <div className="row">
+            <button className="primary" onClick={() => accept(asking)} data-testid="accept-licence">
+              I accept: download
+            </button>
+            <button onClick={() => setAsking(null)} data-testid="decline-licence" data-autofocus>
+              Cancel
+            </button>
           </div>
-        </div>
+        </Modal>
       )}
     </div>
   );
