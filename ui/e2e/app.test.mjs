@@ -203,11 +203,22 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.match(await users[users.length - 1].getText(), /What type is this cell \(cell \S+, held out from training\)\?/);
   const answers = await app.driver.findElements(byTest("msg-model"));
   assert.match(await answers[answers.length - 1].getText(), /The dataset labels this cell .+: the model is (right|wrong)\./);
+  // A clear call, or a close one hedged with the runner-up.
+  assert.match(await answers[answers.length - 1].getText(), /^(This looks like an? .+ \(confidence \d+\.\d %\)|Not sure: most like an? .+ \(\d+\.\d %\), or an? .+ \(\d+\.\d %\))\./m);
   // Each reply names the model that gave it, and the answer's evidence: the
   // answered type's marker genes in the user's data that the cell holds.
   assert.match(await answers[answers.length - 1].getText(), /^Run \d+ \(quick\)/);
   assert.match(await textOf("prediction-evidence"), /(Marker genes of .+ in your data that this cell holds: .+ \(\d+ of \d+\)|This cell holds none of the \d+ marker genes of .+ in your data)/);
   await shot("08-chat");
+  // A request the chat does not understand is said so, not read as genes.
+  const predictionsBefore = (await app.driver.findElements(byTest("prediction"))).length;
+  await type("chat-input", "what is the weather like");
+  await click("chat-send");
+  await waitFor(async () => {
+    const errors = await app.driver.findElements(By.css('[data-testid="msg-error"]'));
+    return errors.length && /^I did not understand that: \d of its 5 words are genes this model knows\. Try “generate 10 cells of type .+”/.test(await errors[errors.length - 1].getText());
+  }, 10_000, "the chat saying it did not understand");
+  assert.equal((await app.driver.findElements(byTest("prediction"))).length, predictionsBefore);
 
   // Cells selected with a lasso on the Dataset map, asked about in the chat:
   // a real drag on the map's canvas, around its middle.

@@ -105,6 +105,12 @@ export interface Marker {
   share_out: number;
 }
 
+/** A typed cell as the model reads it (c2s_model::cells::TypedCell): too few
+ * of its words are genes it knows, or every type it knows, likeliest first. */
+export type TypedCell =
+  | { kind: "not_genes"; words: number; known: number }
+  | { kind: "named"; label: string; confidence: number; ranking: [string, number][]; unknown_genes: string[] };
+
 /** Cells saved under a name from a map's lasso (the project store's). */
 export interface Selection {
   id: number;
@@ -251,7 +257,7 @@ export const api = {
   startGenerate: (projectId: number, modelDir: string, form: any) => invoke<number>("start_generate", { projectId, modelDir, form }),
   generationDefaults: () => invoke<GenerationDefaults>("generation_defaults"),
   addToComparison: (projectId: number, cells: any[]) => invoke<string>("add_to_comparison", { projectId, cells }),
-  predictSentence: (modelDir: string, sentence: string) => invoke<any>("predict_sentence", { modelDir, sentence }),
+  predictSentence: (modelDir: string, sentence: string) => invoke<TypedCell>("predict_sentence", { modelDir, sentence }),
   sampleCells: (projectId: number, datasetId: number, n: number) => invoke<any[]>("sample_cells", { projectId, datasetId, n }),
   startEvaluate: (projectId: number, form: any) => invoke<number>("start_evaluate", { projectId, form }),
   startAnnotate: (projectId: number, datasetId: number, modelDir: string, rules: AnnotationRules) =>

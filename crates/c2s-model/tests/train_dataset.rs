@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use c2s_data::{convert, ConvertOptions, Job};
-use c2s_model::cells::{call_group, generate_cells, predict_cells, CellInput, GenerateRequest};
+use c2s_model::cells::{
+    call_group, generate_cells, predict_cells, CellInput, GenerateRequest, TypedCell,
+};
 use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
 use c2s_model::{ModelCard, ModelError, TrainedModel};
 
@@ -196,6 +198,36 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
         call_group(&m, &records, &names, 4, &cancelled).unwrap_err(),
         ModelError::Cancelled
     ));
+    // A cell typed in the chat: read as genes only when at least half its
+    // words are genes the model knows; then named as a dataset cell is.
+    let typed = |text: &str| c2s_model::cells::name_typed_cell(&m, text).unwrap();
+    assert_eq!(
+        typed("what is the weather like"),
+        TypedCell::NotGenes { words: 5, known: 0 }
+    );
+    let first: Vec<&str> = records[0].sentence.split_whitespace().take(3).collect();
+    let lower = format!("{}, {} nope1 NOPE2", first[0].to_lowercase(), first[1]);
+    let TypedCell::Named(call) = typed(&lower) else {
+        panic!("2 of 4 words are genes: read as a cell");
+    };
+    assert_eq!(call.unknown_genes, ["NOPE1", "NOPE2"]);
+    assert_eq!(call.ranking.len(), card.labels.len());
+    assert_eq!(call.ranking[0], (call.label.clone(), call.confidence));
+    assert!(matches!(
+        typed(&format!("{} x y z", first[0])),
+        TypedCell::NotGenes { words: 4, known: 1 }
+    ));
+    let whole = typed(&records[0].sentence);
+    let TypedCell::Named(whole) = whole else {
+        panic!("a dataset cell is a cell")
+    };
+    let one = CellInput {
+        name: &records[0].cell_name,
+        sentence: &records[0].sentence,
+    };
+    let same = predict_cells(&m, &[one], false, &[], &|_, _| {}, &never).unwrap();
+    assert_eq!(Some(whole.label), same[0].predicted);
+    assert_eq!(Some(whole.confidence), same[0].confidence);
     let g = generate_cells(&m, &gen, &mut |_, _| {}, &|_, _| {}, &never).unwrap();
     assert_eq!(g.cells.len(), 2);
     // Guided cells of a type keep to known genes, each once.

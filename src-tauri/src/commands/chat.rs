@@ -283,15 +283,6 @@ pub fn add_to_comparison(
     Ok(path.to_string_lossy().into())
 }
 
-#[derive(Serialize)]
-pub struct SentencePrediction {
-    pub label: String,
-    pub confidence: f64,
-    /// Every known type with its probability, likeliest first.
-    pub ranking: Vec<(String, f64)>,
-    pub unknown_genes: Vec<String>,
-}
-
 /// What the model in `model_dir` calls the cells of the project's dataset
 /// named `names` (selected on a map): each type it names, counted over an
 /// even spread of at most `GROUP_CALL_CELLS` of them.
@@ -315,48 +306,16 @@ pub fn call_selected_cells(
     .map_err(text)
 }
 
-/// "What type is this cell?": every known type scored by the model.
+/// "What type is this cell?" of a typed or pasted cell: every known type
+/// scored by the model, or, when too few words are genes it knows, no cell.
 #[tauri::command(async)]
 pub fn predict_sentence(
     model_dir: String,
     sentence: String,
     state: State<'_, AppState>,
-) -> CmdResult<SentencePrediction> {
+) -> CmdResult<c2s_model::cells::TypedCell> {
     let m = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
-    let words: Vec<String> = sentence
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_uppercase())
-        .collect();
-    if words.is_empty() {
-        return Err("paste a cell sentence: gene names, most expressed first".into());
-    }
-    let known: std::collections::HashSet<&str> = m.card.genes.iter().map(String::as_str).collect();
-    let unknown_genes = words
-        .iter()
-        .filter(|w| !known.contains(w.as_str()))
-        .cloned()
-        .collect();
-    let templates = c2s_model::prompts::Templates::default_set();
-    let predictor = m
-        .predictor(&templates, m.card.labels.clone())
-        .map_err(text)?;
-    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-    let p = predictor.predict(&refs).map_err(text)?;
-    let mut ranking: Vec<(String, f64)> = m
-        .card
-        .labels
-        .iter()
-        .cloned()
-        .zip(p.probabilities())
-        .collect();
-    ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
-    Ok(SentencePrediction {
-        label: p.label,
-        confidence: p.confidence,
-        ranking,
-        unknown_genes,
-    })
+    c2s_model::cells::name_typed_cell(&m, &sentence).map_err(text)
 }
 
 /// A few real cells of a dataset to ask about in the chat: drawn afresh

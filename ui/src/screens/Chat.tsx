@@ -1,7 +1,7 @@
 import { numberLocale } from "../state/format";
 import { useEffect, useRef, useState } from "react";
 import { api, errorText, type Marker, type ModelInfo } from "../api";
-import { markerEvidence, markerNote, parseRequest, type Message } from "../state/chat";
+import { markerEvidence, markerNote, notUnderstood, parseRequest, type Message } from "../state/chat";
 import { formatDuration } from "../state/jobs";
 import { useApp } from "../store";
 
@@ -205,11 +205,19 @@ export function Chat() {
     // A cell picked from the dataset (and not edited since) is named, with what the dataset calls it.
     const cell = picked && picked.sentence === s ? picked : null;
     const about = cell ? ` (cell ${cell.name}${cell.split === "test" ? ", held out from training" : ""})` : "";
-    dispatchChat({ type: "user", text: `What type is this cell${about}? ${s.slice(0, 200)}${s.length > 200 ? "…" : ""}` });
+    const question = `What type is this cell${about}? ${s.slice(0, 200)}${s.length > 200 ? "…" : ""}`;
     try {
       const genes = s.split(/[\s,]+/).filter(Boolean);
-      dispatchChat({ type: "prediction", result: await api.predictSentence(modelDir, s), asked: genes.length, truth: cell?.truth ?? undefined, model: trainedName, genes });
+      const r = await api.predictSentence(modelDir, s);
+      if (r.kind === "not_genes") {
+        dispatchChat({ type: "user", text: s });
+        dispatchChat({ type: "error", text: notUnderstood(info?.labels ?? [], r) });
+        return;
+      }
+      dispatchChat({ type: "user", text: question });
+      dispatchChat({ type: "prediction", result: r, asked: genes.length, truth: cell?.truth ?? undefined, model: trainedName, genes });
     } catch (e) {
+      dispatchChat({ type: "user", text: question });
       dispatchChat({ type: "error", text: errorText(e) });
     }
   }
@@ -257,10 +265,7 @@ export function Chat() {
       freeText(typed);
     } else if (!r) {
       dispatchChat({ type: "user", text: typed });
-      dispatchChat({
-        type: "error",
-        text: `I understand “generate 10 cells of type ${info?.labels[0] ?? "…"}” and a list of genes (most expressed first) to name its type.`,
-      });
+      dispatchChat({ type: "error", text: notUnderstood(info?.labels ?? []) });
     } else if (r.kind === "unknown-type") {
       dispatchChat({ type: "user", text: typed });
       dispatchChat({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatReducer, emptyChat, groupText, KEPT_MESSAGES, markerEvidence, markerNote, parseRequest, predictionText, toSave } from "./chat";
+import { chatReducer, emptyChat, groupText, KEPT_MESSAGES, markerEvidence, markerNote, notUnderstood, parseRequest, predictionText, toSave } from "./chat";
 
 describe("chatReducer", () => {
   it("streams a generation into one message and then shows its cells", () => {
@@ -72,6 +72,13 @@ describe("predictions in words that match the evidence", () => {
     const wrong = predictionText(ranked([["B cell", 0.348], ["CD4 T cell", 0.294]]), 20, "CD4 T cell");
     expect(wrong).toMatch(/^Not sure: .*The dataset labels this cell CD4 T cell: the model is wrong\.$/);
     expect(predictionText(ranked([["B cell", 0.9]]), 20)).not.toContain("dataset");
+  });
+});
+
+describe("notUnderstood", () => {
+  it("says so plainly, with what to try, and why when the words are not genes", () => {
+    expect(notUnderstood(["B cell"])).toBe("I did not understand that. Try “generate 10 cells of type B cell”, or a list of genes (most expressed first) to name its type.");
+    expect(notUnderstood(["B cell"], { words: 5, known: 1 })).toMatch(/^I did not understand that: 1 of its 5 words are genes this model knows\. Try /);
   });
 });
 

@@ -144,6 +144,13 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
   }
 }
 
+/** What the chat says to a message it cannot read: a request it does not
+ * know, or words too few of which are genes the model knows (`genes`). */
+export function notUnderstood(types: string[], genes?: { words: number; known: number }): string {
+  const why = genes ? `: ${genes.known} of its ${genes.words} words are genes this model knows` : "";
+  return `I did not understand that${why}. Try “generate 10 cells of type ${types[0] ?? "…"}”, or a list of genes (most expressed first) to name its type.`;
+}
+
 /** A prediction in words that match the evidence: a clear call only when the
  * top type is likely and well ahead of the next one. */
 export function predictionText(r: Ranked, asked: number, truth?: string): string {

@@ -307,6 +307,77 @@ pub fn predict_cells(
     Ok(out)
 }
 
+/// A typed message is read as a cell's genes only when at least this share
+/// of its words are genes the model knows: "what is the weather like" is
+/// no cell, though any word could be a gene's name.
+pub const MIN_KNOWN_WORD_SHARE: f64 = 0.5;
+
+/// A cell typed or pasted as text, as the model reads it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TypedCell {
+    /// Too few of the words are genes the model knows: not a cell.
+    NotGenes { words: usize, known: usize },
+    /// The types the model calls the cell.
+    Named(TypedCellCall),
+}
+
+/// The model's answer for a typed cell: every type it knows, likeliest
+/// first, and the words it does not know as genes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TypedCellCall {
+    pub label: String,
+    pub confidence: f64,
+    pub ranking: Vec<(String, f64)>,
+    pub unknown_genes: Vec<String>,
+}
+
+/// Names the type of a cell given as text: gene names most expressed first,
+/// separated by spaces or commas, in any case; its first `top_k` genes are
+/// asked about, as `predict_cells` asks about a dataset's cells.
+pub fn name_typed_cell(m: &TrainedModel, text: &str) -> Result<TypedCell> {
+    let words: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_uppercase())
+        .collect();
+    let known: HashSet<&str> = m.card.genes.iter().map(String::as_str).collect();
+    let unknown_genes: Vec<String> = words
+        .iter()
+        .filter(|w| !known.contains(w.as_str()))
+        .cloned()
+        .collect();
+    let n_known = words.len() - unknown_genes.len();
+    if words.is_empty() || (n_known as f64) < MIN_KNOWN_WORD_SHARE * words.len() as f64 {
+        return Ok(TypedCell::NotGenes {
+            words: words.len(),
+            known: n_known,
+        });
+    }
+    let templates = Templates::default_set();
+    let predictor = m.predictor(&templates, m.card.labels.clone())?;
+    let genes: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .take(m.card.top_k)
+        .collect();
+    let p = predictor.predict(&genes)?;
+    let mut ranking: Vec<(String, f64)> = m
+        .card
+        .labels
+        .iter()
+        .cloned()
+        .zip(p.probabilities())
+        .collect();
+    ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(TypedCell::Named(TypedCellCall {
+        label: p.label,
+        confidence: p.confidence,
+        ranking,
+        unknown_genes,
+    }))
+}
+
 /// The most cells of a group `call_group` scores: a few seconds with a
 /// model trained here on a laptop.
 pub const GROUP_CALL_CELLS: usize = 100;
