@@ -2,6 +2,7 @@
 //! jobs with progress events, and the project store. No algorithms here.
 
 pub mod access;
+mod bindings;
 pub mod commands;
 pub mod jobs;
 pub mod store;

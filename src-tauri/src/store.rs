@@ -97,8 +97,9 @@ pub struct Project {
 }
 
 /// Cells saved under a name from a map's lasso.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct Selection {
+    #[ts(type = "number")]
     pub id: i64,
     pub name: String,
     /// The cells' names (obs names), as the map gave them.

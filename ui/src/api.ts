@@ -105,20 +105,10 @@ export interface Marker {
   share_out: number;
 }
 
-/** A typed cell as the model reads it (c2s_model::cells::TypedCell): too few
- * of its words are genes it knows, or every type it knows, likeliest first. */
-export type TypedCell =
-  | { kind: "not_genes"; words: number; known: number }
-  | { kind: "named"; label: string; confidence: number; ranking: [string, number][]; unknown_genes: string[] };
-
-/** Cells saved under a name from a map's lasso (the project store's). */
-export interface Selection {
-  id: number;
-  name: string;
-  cells: string[];
-  /** Whether Compare puts these cells beside the generated ones. */
-  compared: boolean;
-}
+// Records made from the Rust types (ui/src/bindings.ts): a typed cell as
+// the model reads it, and cells saved under a name from a map's lasso.
+import type { Selection, TypedCell } from "./bindings";
+export type { Selection, TypedCell };
 
 export interface CellMap {
   x: number[];

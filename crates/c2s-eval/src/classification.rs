@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::error::{EvalError, Result};
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClassMetrics {
     pub label: String,
     pub precision: f64,
@@ -16,6 +17,7 @@ pub struct ClassMetrics {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClassificationReport {
     pub n_cells: usize,
     pub accuracy: f64,

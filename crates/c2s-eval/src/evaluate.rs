@@ -55,6 +55,7 @@ pub struct EvalInputs {
 
 /// Cells of the dataset, by name, under a name the user gave them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NamedCells {
     pub name: String,
     pub cells: Vec<String>,
@@ -105,12 +106,14 @@ pub const ANSWERS: [(&str, &str); 3] = [
 ];
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LossCurve {
     pub train: Vec<(f64, f64)>,
     pub validation: Vec<(f64, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FitPlotData {
     pub slope: f64,
     pub intercept: f64,
@@ -121,6 +124,7 @@ pub struct FitPlotData {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EvalReport {
     pub c2s_version: &'static str,
     pub dataset: String,

@@ -71,6 +71,7 @@ impl Default for GeneratedOptions {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TypeCorrelation {
     pub cell_type: String,
     pub n_real: usize,
@@ -81,6 +82,7 @@ pub struct TypeCorrelation {
 
 /// The metrics of one set of cells against the real reference.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SetMetrics {
     pub name: String,
     pub n_cells: usize,
@@ -104,6 +106,7 @@ pub struct SetMetrics {
 
 /// The k-NN accuracy of the cells of one requested type.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TypeKnn {
     pub cell_type: String,
     pub n_scored: usize,
@@ -153,6 +156,7 @@ fn accuracy_by_type(
 
 /// A point of the PCA / UMAP plots.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PlotPoint {
     pub x: f64,
     pub y: f64,
@@ -162,6 +166,7 @@ pub struct PlotPoint {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GeneMean {
     pub gene: String,
     pub real: f64,
@@ -169,12 +174,14 @@ pub struct GeneMean {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TypeMeans {
     pub cell_type: String,
     pub genes: Vec<GeneMean>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GeneratedReport {
     pub top_k: Option<usize>,
     pub n_reference: usize,

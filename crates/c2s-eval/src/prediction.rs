@@ -11,6 +11,7 @@ use crate::pca::Pca;
 use crate::profiles::{dense, variable_genes, SparseCell};
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Baseline {
     pub name: String,
     pub accuracy: f64,
@@ -18,6 +19,7 @@ pub struct Baseline {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PredictionReport {
     /// The dataset split scored ("test" unless asked otherwise): figures
     /// about a model are of cells it did not learn from.

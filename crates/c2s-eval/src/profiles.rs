@@ -12,6 +12,7 @@ pub type SparseCell = Vec<(u32, f64)>;
 
 /// Word-level quality of a set of sentences.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GeneShares {
     pub words: usize,
     /// Words that are genes of the vocabulary.

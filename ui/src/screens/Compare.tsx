@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { api, errorText, type Selection } from "../api";
+import type { EvalReport } from "../bindings";
 import { Chart, escapeHtml, lossOption, scatterOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { Saved } from "../components/Saved";
@@ -50,7 +51,8 @@ export function Compare() {
   const [typeIdx, setTypeIdx] = useState(0);
   const [space, setSpace] = useState<"pca" | "umap">("umap");
   const job = jobId != null ? jobs[jobId] : undefined;
-  const report = job?.status === "ok" ? job.result.report : null;
+  // The evaluate job's result: the engine's report (c2s_eval::EvalReport) and its folder.
+  const report: EvalReport | null = job?.status === "ok" ? job.result.report : null;
   const dataset = state?.datasets[0];
   const run = state?.runs.find((r) => r.status === "finished") ?? state?.runs[0];
 
@@ -103,14 +105,14 @@ export function Compare() {
     () =>
       pts &&
       scatterOption(
-        pts.map((q: any) => q.x),
-        pts.map((q: any) => q.y),
-        pts.map((q: any) => q.label),
+        pts.map((q) => q.x),
+        pts.map((q) => q.y),
+        pts.map((q) => q.label),
         space === "umap" ? ["UMAP 1", "UMAP 2"] : ["PC 1", "PC 2"],
-        pts.some((q: any) => q.source === "selected") ? "circles: real, triangles: generated, diamonds: cells you selected" : "circles: real, triangles: generated",
+        pts.some((q) => q.source === "selected") ? "circles: real, triangles: generated, diamonds: cells you selected" : "circles: real, triangles: generated",
         {
           symbolFor: (i) => pts[i].source,
-          colours: projectColours(project?.id, report.label_column, pts.map((q: any) => q.label)),
+          colours: projectColours(project?.id, report!.label_column, pts.map((q) => q.label)),
           height: 460,
         },
       ),
@@ -127,7 +129,7 @@ export function Compare() {
   const setRows: (string | number | null)[][] = g
     ? [
         setColumns.map((c) => c.csv),
-        ...g.sets.map((s: any) => [
+        ...g.sets.map((s) => [
           s.name,
           s.n_cells,
           ...ks.map((k) => s.knn_accuracy.find((p: [number, number]) => p[0] === k)?.[1] ?? null),
@@ -239,7 +241,7 @@ export function Compare() {
                     How strongly each gene is expressed, real against generated
                   </h3>
                   <select aria-label="Cell type" value={typeIdx} onChange={(e) => setTypeIdx(+e.target.value)}>
-                    {g.mean_expression.map((t: any, k: number) => (
+                    {g.mean_expression.map((t, k) => (
                       <option key={t.cell_type} value={k}>
                         {t.cell_type}
                       </option>
@@ -252,16 +254,16 @@ export function Compare() {
                       option={{
                         title: {
                           // The engine's r over every gene (the table's), not one of the plotted genes only.
-                          text: `${means.cell_type}: r = ${f3(g.sets[0]?.type_correlation?.find((t: any) => t.cell_type === means.cell_type)?.pearson)} over all genes`,
+                          text: `${means.cell_type}: r = ${f3(g.sets[0]?.type_correlation?.find((t) => t.cell_type === means.cell_type)?.pearson)} over all genes`,
                           subtext: `the ${means.genes.length} genes most expressed in either are plotted`,
                           left: "center",
                           textStyle: { fontSize: 14 },
                         },
-                        tooltip: { trigger: "item", formatter: (q: any) => `${escapeHtml(q.data[2])}: real ${q.data[0].toFixed(2)}, generated ${q.data[1].toFixed(2)}` },
+                        tooltip: { trigger: "item", formatter: (q: { data: [number, number, string] }) => `${escapeHtml(q.data[2])}: real ${q.data[0].toFixed(2)}, generated ${q.data[1].toFixed(2)}` },
                         grid: { left: 50, right: 20, top: 60, bottom: 45 },
                         xAxis: { name: "real", nameLocation: "middle", nameGap: 25 },
                         yAxis: { name: "generated", nameLocation: "middle", nameGap: 30 },
-                        series: [{ type: "scatter", data: means.genes.map((x: any) => [x.real, x.generated, x.gene]), symbolSize: 6 }],
+                        series: [{ type: "scatter", data: means.genes.map((x) => [x.real, x.generated, x.gene]), symbolSize: 6 }],
                       }}
                     />
                   )}
@@ -277,10 +279,10 @@ export function Compare() {
                         legend: { top: 0 },
                         grid: { left: 90, right: 20, top: 30, bottom: 30 },
                         xAxis: { type: "value" },
-                        yAxis: { type: "category", inverse: true, data: means.genes.slice(0, 20).map((x: any) => x.gene) },
+                        yAxis: { type: "category", inverse: true, data: means.genes.slice(0, 20).map((x) => x.gene) },
                         series: [
-                          { name: "real", type: "bar", data: means.genes.slice(0, 20).map((x: any) => x.real) },
-                          { name: "generated", type: "bar", data: means.genes.slice(0, 20).map((x: any) => x.generated) },
+                          { name: "real", type: "bar", data: means.genes.slice(0, 20).map((x) => x.real) },
+                          { name: "generated", type: "bar", data: means.genes.slice(0, 20).map((x) => x.generated) },
                         ],
                       }}
                     />
@@ -343,7 +345,7 @@ export function Compare() {
                       <td>{f3(p.model.accuracy)}</td>
                       <td>{f3(p.model.macro_f1)}</td>
                     </tr>
-                    {p.baselines.map((b: any) => (
+                    {p.baselines.map((b) => (
                       <tr key={b.name}>
                         <td title={b.name.startsWith("majority") ? "Every cell called the commonest type of the training cells: what a model that learned nothing scores" : "Each cell called the commonest type among its most similar training cells by expression (k-NN): a simple classifier the model should beat"}>
                           baseline: {b.name}
@@ -359,7 +361,7 @@ export function Compare() {
                     exportCsv("prediction-metrics", [
                       ["predictor", "accuracy", "macro F1"],
                       ["the model", p.model.accuracy, p.model.macro_f1],
-                      ...p.baselines.map((b: any) => [`baseline: ${b.name}`, b.accuracy, b.macro_f1]),
+                      ...p.baselines.map((b) => [`baseline: ${b.name}`, b.accuracy, b.macro_f1]),
                     ])
                   }
                 >

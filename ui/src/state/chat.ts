@@ -1,5 +1,6 @@
 // The chat with a model: the messages and the cells streaming into them.
 import type { Marker } from "../api";
+import type { GroupCall } from "../bindings";
 import { numberLocale } from "./format";
 
 export interface Word {
@@ -61,12 +62,7 @@ export type ChatAction =
   | { type: "error"; text: string };
 
 /** The engine's `GroupCall`: the types a model names for a group of cells. */
-export interface GroupCall {
-  asked: number;
-  found: number;
-  scored: number;
-  types: [string, number][];
-}
+export type { GroupCall };
 
 export const emptyChat: Chat = { next: 1, messages: [] };
 

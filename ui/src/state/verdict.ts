@@ -2,20 +2,10 @@
 // right on cells it never saw, against the simple baseline on the same
 // cells, which types it misses, and when the figure says little.
 
-/** The engine's PredictionReport (c2s-eval), as the app receives it. */
-export interface PredictionReport {
-  split: string;
-  left_out: number;
-  model: {
-    n_cells: number;
-    accuracy: number;
-    macro_f1: number;
-    classes: { label: string; precision: number; recall: number; f1: number; support: number }[];
-    labels: string[];
-    confusion: number[][];
-  };
-  baselines: { name: string; accuracy: number; macro_f1: number }[];
-}
+import type { GeneratedReport as EngineGenerated, PredictionReport as EnginePrediction, SetMetrics, TypeMeans } from "../bindings";
+
+/** The engine's PredictionReport (c2s-eval), the parts a verdict reads. */
+export type PredictionReport = Pick<EnginePrediction, "split" | "left_out" | "model" | "baselines">;
 
 export interface Verdict {
   /** One sentence: how often right, on which cells, against which baseline. */
@@ -96,18 +86,10 @@ export function rowShares(confusion: number[][]): number[][] {
 }
 
 /** The engine's GeneratedReport (c2s-eval), the parts a verdict reads. */
-export interface GeneratedReport {
-  sets: {
-    name: string;
-    n_cells: number;
-    n_scored: number;
-    knn_accuracy: [number, number][];
-    /** Each type counted once (reports before it lack it). */
-    balanced_knn_accuracy?: [number, number][];
-    gw_distance: number | null;
-  }[];
-  mean_expression: { cell_type: string }[];
-}
+export type GeneratedReport = {
+  sets: (Pick<SetMetrics, "name" | "n_cells" | "n_scored" | "knn_accuracy" | "gw_distance"> & Partial<Pick<SetMetrics, "balanced_knn_accuracy">>)[];
+  mean_expression: Pick<TypeMeans, "cell_type">[];
+} & Partial<Omit<EngineGenerated, "sets" | "mean_expression">>;
 
 /** Points within which generated cells count as "as typical as real cells" or "no better than chance". */
 const NEAR = 0.05;
@@ -115,7 +97,7 @@ const NEAR = 0.05;
 /** k-NN accuracy at k = 5, else the nearest k scored; each type counted
  * once where the report has it, since generated cells come a few of each
  * type while real cells come as common as in the tissue. */
-function knnAt5(s: { knn_accuracy: [number, number][]; balanced_knn_accuracy?: [number, number][] }): number | null {
+function knnAt5(s: Pick<SetMetrics, "knn_accuracy"> & Partial<Pick<SetMetrics, "balanced_knn_accuracy">>): number | null {
   const v = s.balanced_knn_accuracy?.length ? s.balanced_knn_accuracy : s.knn_accuracy;
   const best = [...v].sort((a, b) => Math.abs(a[0] - 5) - Math.abs(b[0] - 5))[0];
   return best ? best[1] : null;

@@ -314,6 +314,7 @@ pub const MIN_KNOWN_WORD_SHARE: f64 = 0.5;
 
 /// A cell typed or pasted as text, as the model reads it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TypedCell {
     /// Too few of the words are genes the model knows: not a cell.
@@ -325,6 +326,7 @@ pub enum TypedCell {
 /// The model's answer for a typed cell: every type it knows, likeliest
 /// first, and the words it does not know as genes.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TypedCellCall {
     pub label: String,
     pub confidence: f64,
@@ -384,6 +386,7 @@ pub const GROUP_CALL_CELLS: usize = 100;
 
 /// What a model calls a group of cells (a lasso selection on a map).
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GroupCall {
     /// Cells asked about.
     pub asked: usize,
