@@ -204,7 +204,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   const answers = await app.driver.findElements(byTest("msg-model"));
   assert.match(await answers[answers.length - 1].getText(), /The dataset labels this cell .+: the model is (right|wrong)\./);
   // A clear call, or a close one hedged with the runner-up.
-  assert.match(await answers[answers.length - 1].getText(), /^(This looks like an? .+ \(confidence \d+\.\d %\)|Not sure: most like an? .+ \(\d+\.\d %\), or an? .+ \(\d+\.\d %\))\./m);
+  assert.match(await answers[answers.length - 1].getText(), /(This looks like an? .+? \(confidence \d+\.\d %\)|Not sure: most like an? .+? \(\d+\.\d %\), or an? .+? \(\d+\.\d %\))\. The dataset labels/);
   // Each reply names the model that gave it, and the answer's evidence: the
   // answered type's marker genes in the user's data that the cell holds.
   assert.match(await answers[answers.length - 1].getText(), /^Run \d+ \(quick\)/);
