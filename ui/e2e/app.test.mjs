@@ -479,13 +479,14 @@ test("a published model: manager, annotation, tissue question, generated cells",
   await click("nav-chat");
   const kept = await waitFor(async () => {
     const u = await app.driver.findElements(byTest("msg-user"));
-    return u.length >= 4 && u;
+    return u.length >= 5 && u;
   }, 30_000, "waiting for the kept chat");
   assert.match(await kept[0].getText(), /^Generate 3 cells of type /);
   assert.match(await kept[1].getText(), /^What type is this cell \(cell /);
-  assert.match(await kept[2].getText(), /^What type are these [\d,]+ cells \(selected on the map\)\?$/);
+  assert.equal(await kept[2].getText(), "what is the weather like");
+  assert.match(await kept[3].getText(), /^What type are these [\d,]+ cells \(selected on the map\)\?$/);
   // Sent just before the app was closed: saved at once, not after a delay.
-  assert.equal(await kept[3].getText(), "The cell type of this cell is");
+  assert.equal(await kept[4].getText(), "The cell type of this cell is");
   await shot("12a-chat-kept");
   await click("nav-models");
   await find(`model-${slug}`, 30_000);
