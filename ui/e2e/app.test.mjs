@@ -356,6 +356,8 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   // Annotate predicted every cell; only the held-out ones are scored.
   assert.match(await textOf("prediction-scope"), /never learned from .*held-out test cells.*predictions of other cells are left out/);
   assert.match(await textOf("compare-verdict"), /right \d+\.\d % of the time on [\d,]+ cells it never learned from .*k-NN on expression \(\d+\.\d %\)/);
+  // The screenshot shows the verdict and the opened details.
+  await app.driver.executeScript('document.querySelector("[data-testid=generated-verdict]").scrollIntoView()');
   await shot("10-compare");
 
   // Plots export as PNG and SVG, tables as CSV, into the project's exports/.

@@ -138,6 +138,8 @@ export interface ModelInfo {
   label_column: string;
   genes: number;
   device: string;
+  /** How the weights are kept and computed with (for a tooltip). */
+  precision: string;
   word_level: boolean;
   /** Whether the model takes guidance (it learned cells of no given type). */
   guidance: boolean;

@@ -225,7 +225,7 @@ impl RulesArgs {
 
 fn load_model_dir(dir: &Path) -> Result<TrainedModel> {
     let m = TrainedModel::load(dir)?;
-    eprintln!("device: {}", m.device_name);
+    eprintln!("device: {}, {}", m.device_name, m.precision);
     Ok(m)
 }
 

@@ -113,9 +113,38 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         gene_symbol_column: symbol_col,
         gene_names_look_like_ensembl: ensembl,
         species: guess_species(&symbols).to_string(),
-        example_genes: symbols.iter().take(10).cloned().collect(),
+        example_genes: example_genes(&symbols, 10),
         notes,
     })
+}
+
+/// Genes a biologist knows at a glance (human, and mouse in its own case),
+/// shown as examples where the file holds them: a file's first genes are
+/// often unfamiliar ones (AL627309.1, AP006222.2 in the demo).
+const FAMILIAR_GENES: [&str; 20] = [
+    "ACTB", "GAPDH", "MALAT1", "B2M", "PTPRC", "CD3D", "CD4", "CD8A", "MS4A1", "CD14", "LYZ",
+    "NKG7", "GNLY", "HBB", "ALB", "EPCAM", "COL1A1", "VIM", "MKI67", "SOX2",
+];
+
+/// Up to `n` example genes of `symbols` (as the file spells them): the
+/// familiar ones it holds first, then its first genes.
+fn example_genes(symbols: &[String], n: usize) -> Vec<String> {
+    let by_upper: std::collections::HashMap<String, &String> =
+        symbols.iter().map(|s| (s.to_uppercase(), s)).collect();
+    let mut out: Vec<String> = FAMILIAR_GENES
+        .iter()
+        .filter_map(|g| by_upper.get(*g).map(|s| s.to_string()))
+        .take(n)
+        .collect();
+    for s in symbols {
+        if out.len() >= n {
+            break;
+        }
+        if !out.contains(s) {
+            out.push(s.clone());
+        }
+    }
+    out
 }
 
 fn guess_symbol_column(var: &Frame) -> Option<String> {
@@ -176,5 +205,24 @@ pub fn guess_species(symbols: &[String]) -> &'static str {
         "mouse"
     } else {
         "unknown"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examples_are_familiar_genes_in_the_files_spelling_then_its_first() {
+        let genes: Vec<String> = ["AL627309.1", "Gm123", "Malat1", "Actb", "Xkr4"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            example_genes(&genes, 4),
+            ["Actb", "Malat1", "AL627309.1", "Gm123"]
+        );
+        assert_eq!(example_genes(&genes, 1), ["Actb"]);
+        assert_eq!(example_genes(&genes[..2], 10), ["AL627309.1", "Gm123"]);
     }
 }

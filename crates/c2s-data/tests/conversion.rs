@@ -133,6 +133,8 @@ fn cell_ranger_h5_converts_with_symbols_and_keeps_ensembl_ids() {
     assert!(info.var_columns.iter().any(|c| c.name == "gene_ids"));
     assert_eq!(info.species, "human");
     assert!(!info.gene_names_look_like_ensembl);
+    // Examples a biologist recognises, not the file's first genes.
+    assert_eq!(info.example_genes[..3], ["ACTB", "GAPDH", "MALAT1"]);
     let ad = AnnData::open(&f).unwrap();
     let ids = ad.var.column("gene_ids").unwrap().data.texts();
     // Every feature is a human gene except the SARS-CoV-2 genome this study added.

@@ -97,6 +97,8 @@ pub struct ModelInfo {
     pub label_column: String,
     pub genes: usize,
     pub device: String,
+    /// How the weights are kept and computed with, for a tooltip.
+    pub precision: String,
     pub word_level: bool,
     /// Whether the model takes guidance (it learned cells of no given type).
     pub guidance: bool,
@@ -110,6 +112,7 @@ pub fn model_info(model_dir: String, state: State<'_, AppState>) -> CmdResult<Mo
         label_column: m.card.label_column.clone(),
         genes: m.card.genes.len(),
         device: m.device_name.clone(),
+        precision: m.precision.clone(),
         word_level: c2s_model::tokenizer::is_word_level(&m.tok),
         guidance: m.card.learned_unconditional
             && m.card.prompt_style == c2s_model::prompts::PromptStyle::Studio,

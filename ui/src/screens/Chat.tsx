@@ -313,7 +313,8 @@ export function Chat() {
           </button>
           {info && (
             <p className="muted small" data-testid="model-info">
-              Knows {info.labels.length} cell types and {info.genes.toLocaleString(numberLocale)} genes; runs on {info.device}.
+              Knows {info.labels.length} cell types and {info.genes.toLocaleString(numberLocale)} genes; runs on{" "}
+              <span title={`${info.precision}: the numbers the model computes with (half-size weights save memory, full-size arithmetic keeps answers exact)`}>{info.device}</span>.
               {!info.word_level && " It keeps its English: text other than a request goes to it as it is."}
             </p>
           )}

@@ -93,7 +93,7 @@ export function Convert() {
           <details>
             <summary>3. Quality filter and scaling</summary>
             <p className="muted small">
-              0 keeps every cell and gene, as the reference's conversion does. For raw counts with empty droplets, its tutorials drop cells with fewer
+              0 keeps every cell and gene, as the original Cell2Sentence software does. For raw counts with empty droplets, its tutorials drop cells with fewer
               than 200 genes and genes seen in fewer than 3 cells.
             </p>
             <label>

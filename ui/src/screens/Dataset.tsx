@@ -1,4 +1,4 @@
-import { numberLocale } from "../state/format";
+import { matrixWords, numberLocale, storageWords } from "../state/format";
 import { useEffect, useMemo, useState } from "react";
 import { api, errorText, type CellMap, type Selection } from "../api";
 import { barOption, Chart, scatterOption } from "../components/Chart";
@@ -173,21 +173,19 @@ export function Dataset() {
             <tr>
               <th>Matrix</th>
               <th>Holds</th>
-              <th>Storage</th>
+              <th title="How the file keeps the values: sparse matrices keep only the non-zero ones">Storage</th>
               <th>Values stored</th>
             </tr>
           </thead>
           <tbody>
             {i.matrices.map((m) => (
               <tr key={m.name}>
-                <td>
-                  {m.name}
+                <td title={`${m.name} in the file (AnnData)`}>
+                  {matrixWords(m.name)}
                   {m.name === (convertForm?.input.matrix ?? i.default_matrix) && <span className="tag">used</span>}
                 </td>
                 <td>{m.description}</td>
-                <td>
-                  {m.storage} {m.dtype}
-                </td>
+                <td title={`${m.storage} ${m.dtype}`}>{storageWords(m.storage, m.dtype)}</td>
                 <td>{m.stored_values?.toLocaleString(numberLocale) ?? "–"}</td>
               </tr>
             ))}

@@ -619,6 +619,7 @@ impl PreparedTraining {
                 tok: self.tok.clone(),
                 eos,
                 device_name: String::new(),
+                precision: String::new(),
             };
             let figure = ask_types(&model, &sample, RUNNING_CHECK_SECONDS, cancel)?;
             Ok((model.loaded, figure))

@@ -91,8 +91,11 @@ pub struct TrainedModel {
     pub loaded: LoadedModel,
     pub tok: Tokenizer,
     pub eos: u32,
-    /// The device and weight type in use, for people to read.
+    /// The device in use, for people to read ("CPU (2 threads)").
     pub device_name: String,
+    /// How the weights are kept and computed with ("f16 weights, f32
+    /// arithmetic"), for a tooltip or a log.
+    pub precision: String,
     /// Name types by both directions the model learned (see
     /// `predict::GENERATIVE_WEIGHT`): on when it learned to write cells of
     /// a given type; off answers up to 2.7 times as fast.
@@ -151,7 +154,8 @@ impl TrainedModel {
             loaded,
             tok,
             eos,
-            device_name: format!("{device_name}, {weights}"),
+            device_name,
+            precision: weights,
         })
     }
 
