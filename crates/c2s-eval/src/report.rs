@@ -29,13 +29,24 @@ fn embedding_chart(title: &str, axis: &str, points: &[PlotPoint]) -> Scatter {
     let mut types: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
     types.sort();
     types.dedup();
-    let mut groups: BTreeMap<(&str, usize), Vec<(f64, f64)>> = BTreeMap::new();
+    // Drawn in this order: real cells first, generated ones on top.
+    let rank = |source: &str| match source {
+        "real" => 0,
+        "selected" => 1,
+        _ => 2,
+    };
+    // (drawing rank, source, type) -> points.
+    type Group<'a> = (u8, &'a str, usize);
+    let mut groups: BTreeMap<Group, Vec<(f64, f64)>> = BTreeMap::new();
     for p in points {
         let t = types.binary_search(&p.label.as_str()).expect("listed");
-        groups.entry((p.source, t)).or_default().push((p.x, p.y));
+        groups
+            .entry((rank(p.source), p.source, t))
+            .or_default()
+            .push((p.x, p.y));
     }
     let (mut g, mut colors) = (vec![], vec![]);
-    for ((kind, t), pts) in groups {
+    for ((_, kind, t), pts) in groups {
         g.push((format!("{} ({kind})", types[t]), kind == "generated", pts));
         colors.push(t);
     }

@@ -314,7 +314,7 @@ export function Chat() {
           {info && (
             <p className="muted small" data-testid="model-info">
               Knows {info.labels.length} cell types and {info.genes.toLocaleString(numberLocale)} genes; runs on{" "}
-              <span title={`${info.precision}: the numbers the model computes with (half-size weights save memory, full-size arithmetic keeps answers exact)`}>{info.device}</span>.
+              <span title={`${info.precision}: how the model keeps its numbers and computes with them`}>{info.device}</span>.
               {!info.word_level && " It keeps its English: text other than a request goes to it as it is."}
             </p>
           )}
