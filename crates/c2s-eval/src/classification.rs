@@ -37,6 +37,22 @@ fn ratio(a: usize, b: usize) -> f64 {
 }
 
 /// Accuracy, macro F1, per-class precision and recall and the confusion matrix.
+/// The report over the cells that have both a true label and an answer
+/// (an annotation of a whole dataset, where some cells have neither);
+/// `None` when no cell has both.
+pub fn report_of_labelled<'a>(
+    cells: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> Result<Option<ClassificationReport>> {
+    let (truth, predicted): (Vec<&str>, Vec<&str>) = cells
+        .into_iter()
+        .filter_map(|(t, p)| Some((t?, p?)))
+        .unzip();
+    if truth.is_empty() {
+        return Ok(None);
+    }
+    classification_report(&truth, &predicted).map(Some)
+}
+
 pub fn classification_report<S: AsRef<str>>(
     truth: &[S],
     predicted: &[S],
@@ -140,6 +156,22 @@ pub fn confidence_histogram(confidences: impl IntoIterator<Item = f64>, bins: us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_cells_with_a_label_and_an_answer_are_scored() {
+        let cells = [
+            (Some("B"), Some("B")),
+            (None, Some("B")),
+            (Some("T"), None),
+            (Some("T"), Some("B")),
+        ];
+        let r = report_of_labelled(cells).unwrap().unwrap();
+        assert_eq!(r.n_cells, 2);
+        assert!((r.accuracy - 0.5).abs() < 1e-12);
+        assert!(report_of_labelled([(None, Some("B")), (Some("T"), None)])
+            .unwrap()
+            .is_none());
+    }
 
     #[test]
     fn counts_by_hand() {

@@ -59,16 +59,12 @@ pub fn start_annotate(
         let summary = refine_records(&ds, &mut lines, &rules)?;
         let lines = predictions_jsonl(&lines);
         c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
-        let (t, p): (Vec<&str>, Vec<&str>) = truth
-            .iter()
-            .zip(&preds)
-            .filter_map(|(t, p)| Some(((*t)?, p.predicted.as_deref()?)))
-            .unzip();
-        let confusion = if t.is_empty() {
-            None
-        } else {
-            Some(c2s_eval::classification::classification_report(&t, &p)?)
-        };
+        let confusion = c2s_eval::classification::report_of_labelled(
+            truth
+                .iter()
+                .zip(&preds)
+                .map(|(t, p)| (*t, p.predicted.as_deref())),
+        )?;
         let store = Store::open(&home.join(crate::DB_FILE))?;
         store.add_artefact(
             project_id,

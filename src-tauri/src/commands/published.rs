@@ -229,17 +229,12 @@ pub fn start_annotate_published(
         let summary = refine_records(&ds, &mut lines, &rules)?;
         let lines = c2s_model::cells::predictions_jsonl(&lines);
         c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
-        let (t, p): (Vec<&str>, Vec<&str>) = done
-            .truths
-            .iter()
-            .zip(&done.predictions)
-            .filter_map(|(t, p)| Some((t.as_deref()?, p.predicted.as_deref()?)))
-            .unzip();
-        let report = if t.is_empty() {
-            None
-        } else {
-            Some(c2s_eval::classification::classification_report(&t, &p)?)
-        };
+        let report = c2s_eval::classification::report_of_labelled(
+            done.truths
+                .iter()
+                .zip(&done.predictions)
+                .map(|(t, p)| (t.as_deref(), p.predicted.as_deref())),
+        )?;
         let store = Store::open(&home.join(crate::DB_FILE))?;
         store.add_artefact(
             project_id,
