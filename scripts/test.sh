@@ -75,6 +75,9 @@ export C2S_TINY_GPT2="$tmp/tiny-gpt2"
 # A published-layout GPT-NeoX (made above): the model manager's folder route.
 export C2S_TINY_PYTHIA="$tmp/pythia"
 .venv/bin/python tests/interop/make_tiny_gpt2.py "$C2S_TINY_GPT2" ../shared/fixtures/gpt2-tokenizer/tokenizer.json >/dev/null
+# The app's data, read afterwards to compare its annotation with the CLI's.
+export C2S_STUDIO_HOME="$tmp/studio"
+mkdir -p "$C2S_STUDIO_HOME"
 # The journeys take 4 to 6 minutes here; a hang fails after 25 instead of
 # holding CI to its limit.
 if ! timeout -k 30 1500 xvfb-run -a -s "-screen 0 1440x900x24" bash -c "cd ui && npm run e2e"; then
@@ -83,6 +86,8 @@ if ! timeout -k 30 1500 xvfb-run -a -s "-screen 0 1440x900x24" bash -c "cd ui &&
   exit 1
 fi
 .venv/bin/python tests/interop/check_annotated.py "$(cat ui/e2e/screenshots/annotated-path.txt)" assets/pbmc3k-10x.h5ad
+# The app and the CLI write the same predictions and report for the same inputs.
+.venv/bin/python tests/interop/check_same_annotation.py "$C2S_STUDIO_HOME" "$c2s"
 # The installer: the .deb of this test build, installed with apt (which
 # resolves its dependencies), started as installed, then removed.
 if command -v apt-get >/dev/null && command -v dpkg >/dev/null; then

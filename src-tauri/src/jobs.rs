@@ -10,26 +10,67 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter};
+use ts_rs::TS;
 
-#[derive(Debug, Clone, Serialize)]
+use crate::commands::{annotate, chat, dataset, evaluate, published, train};
+
+/// The `job-progress` event.
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct JobProgress {
+    #[ts(type = "number")]
     pub id: u64,
-    pub kind: &'static str,
+    pub kind: String,
     pub stage: String,
+    #[ts(type = "number")]
     pub done: u64,
+    #[ts(type = "number")]
     pub total: u64,
     /// Job-specific figures (losses, tokens/s, ETA, ...).
-    pub detail: serde_json::Value,
+    pub detail: Option<ProgressDetail>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Figures a job reports beside its progress, by what reports them.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "of", rename_all = "snake_case")]
+pub enum ProgressDetail {
+    Training(train::TrainingFigures),
+    Download { file: String },
+}
+
+/// The `job-done` event.
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct JobDone {
+    #[ts(type = "number")]
     pub id: u64,
-    pub kind: &'static str,
-    /// ok, cancelled or failed
-    pub status: &'static str,
-    pub result: serde_json::Value,
+    pub kind: String,
+    pub status: JobStatus,
+    /// What the job made; a cancelled job may hand over what it had.
+    pub result: Option<JobResult>,
     pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Ok,
+    Cancelled,
+    Failed,
+}
+
+/// What a job hands the window, one variant per kind of work (`job`
+/// names it, so the screens can tell them apart).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum JobResult {
+    Convert(dataset::Converted),
+    Map(c2s_eval::cell_map::FileMap),
+    Train(train::Trained),
+    Generate(chat::ChatCells),
+    FreeText(chat::FreeText),
+    Evaluate(evaluate::Evaluated),
+    Annotate(annotate::Annotation),
+    Download(published::Downloaded),
+    Describe(published::GroupAnswer),
 }
 
 /// What a running job can do: report progress and see a cancel.
@@ -44,7 +85,7 @@ pub struct JobCtx {
 impl JobCtx {
     /// Emits progress, at most every 100 ms; the last step (`done == total`)
     /// always goes out, so the bar ends full.
-    pub fn progress(&self, stage: &str, done: u64, total: u64, detail: serde_json::Value) {
+    pub fn progress(&self, stage: &str, done: u64, total: u64, detail: Option<ProgressDetail>) {
         let mut last = self.last.lock_anyway();
         if done < total && last.elapsed() < Duration::from_millis(100) {
             return;
@@ -54,7 +95,7 @@ impl JobCtx {
             "job-progress",
             JobProgress {
                 id: self.id,
-                kind: self.kind,
+                kind: self.kind.into(),
                 stage: stage.to_string(),
                 done,
                 total,
@@ -74,8 +115,8 @@ impl JobCtx {
 
 /// How a job ended.
 pub enum Outcome {
-    Ok(serde_json::Value),
-    Cancelled(serde_json::Value),
+    Ok(JobResult),
+    Cancelled(Option<JobResult>),
 }
 
 #[derive(Default)]
@@ -106,45 +147,28 @@ impl Jobs {
         std::thread::spawn(move || {
             // A panic in the engine is a bug, but must not take the app down.
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&ctx)));
-            let done = match r {
-                Ok(Ok(Outcome::Ok(result))) => JobDone {
-                    id,
-                    kind,
-                    status: "ok",
-                    result,
-                    error: None,
-                },
-                Ok(Ok(Outcome::Cancelled(result))) => JobDone {
-                    id,
-                    kind,
-                    status: "cancelled",
-                    result,
-                    error: None,
-                },
-                Ok(Err(e)) if ctx.cancelled() => JobDone {
-                    id,
-                    kind,
-                    status: "cancelled",
-                    result: serde_json::Value::Null,
-                    error: Some(format!("{e:#}")),
-                },
+            let (status, result, error) = match r {
+                Ok(Ok(Outcome::Ok(result))) => (JobStatus::Ok, Some(result), None),
+                Ok(Ok(Outcome::Cancelled(result))) => (JobStatus::Cancelled, result, None),
+                Ok(Err(e)) if ctx.cancelled() => {
+                    (JobStatus::Cancelled, None, Some(format!("{e:#}")))
+                }
                 Ok(Err(e)) => {
                     tracing::warn!("job {id} ({kind}) failed: {e:#}");
-                    JobDone {
-                        id,
-                        kind,
-                        status: "failed",
-                        result: serde_json::Value::Null,
-                        error: Some(format!("{e:#}")),
-                    }
+                    (JobStatus::Failed, None, Some(format!("{e:#}")))
                 }
-                Err(_) => JobDone {
-                    id,
-                    kind,
-                    status: "failed",
-                    result: serde_json::Value::Null,
-                    error: Some("an internal error stopped this job; please report it".into()),
-                },
+                Err(_) => (
+                    JobStatus::Failed,
+                    None,
+                    Some("an internal error stopped this job; please report it".into()),
+                ),
+            };
+            let done = JobDone {
+                id,
+                kind: kind.into(),
+                status,
+                result,
+                error,
             };
             jobs.running.lock_anyway().remove(&id);
             let _ = ctx.app.emit("job-done", done);

@@ -87,8 +87,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE selections ADD COLUMN compared INTEGER NOT NULL DEFAULT 0;",
 ];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Project {
+    #[ts(type = "number")]
     pub id: i64,
     pub name: String,
     pub source_path: String,
@@ -108,35 +109,51 @@ pub struct Selection {
     pub compared: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+// The JSON columns are kept as the app wrote them (a row of an older
+// version still opens); their TypeScript types say what this version writes.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct DatasetRow {
+    #[ts(type = "number")]
     pub id: i64,
+    #[ts(type = "number")]
     pub project_id: i64,
     pub folder: String,
+    #[ts(type = "ConvertSummary")]
     pub summary: serde_json::Value,
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct RunRow {
+    #[ts(type = "number")]
     pub id: i64,
+    #[ts(type = "number")]
     pub project_id: i64,
+    #[ts(type = "number | null")]
     pub dataset_id: Option<i64>,
     pub folder: String,
+    #[ts(type = "TrainRequest")]
     pub request: serde_json::Value,
     /// running, paused, interrupted, finished, failed
     pub status: String,
+    #[ts(type = "number")]
     pub step: i64,
+    #[ts(type = "number")]
     pub total_steps: i64,
+    /// How the run ended, or why it failed.
+    #[ts(type = "TrainSummary | { error: string } | null")]
     pub summary: Option<serde_json::Value>,
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Artefact {
+    #[ts(type = "number")]
     pub id: i64,
     pub kind: String,
     pub path: String,
+    /// Predictions: the model that made them (and whether it is published).
+    #[ts(type = "{ model: string; published?: boolean } | null")]
     pub meta: Option<serde_json::Value>,
     pub created_at: String,
 }
@@ -568,6 +585,15 @@ impl Store {
             )
             .map_err(self.err())?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Adds the artefact unless the project has one of this kind already (a
+    /// file that grows, such as the cells added to the comparison).
+    pub fn add_artefact_once(&self, project_id: i64, kind: &str, path: &Path) -> Result<()> {
+        if self.artefacts(project_id, kind)?.is_empty() {
+            self.add_artefact(project_id, kind, path, None)?;
+        }
+        Ok(())
     }
 
     pub fn artefacts(&self, project_id: i64, kind: &str) -> Result<Vec<Artefact>> {

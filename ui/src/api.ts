@@ -3,14 +3,6 @@ import { invoke } from "@tauri-apps/api/core";
 import type { ConvertForm, InputDefaults, InputForm, Inspection } from "./state/forms";
 import type { Chat, GroupCall } from "./state/chat";
 
-export interface Project {
-  id: number;
-  name: string;
-  source_path: string;
-  folder: string;
-  opened_at: string;
-}
-
 export interface Warning {
   message: string;
   fix_label: string | null;
@@ -23,43 +15,6 @@ export interface OpenedDataset {
   warnings: Warning[];
   /** The engine's conversion defaults (InputOptions::default()). */
   input_defaults: InputDefaults;
-}
-
-export interface DatasetRow {
-  id: number;
-  project_id: number;
-  folder: string;
-  summary: any;
-  created_at: string;
-}
-
-export interface RunRow {
-  id: number;
-  project_id: number;
-  dataset_id: number | null;
-  folder: string;
-  request: any;
-  status: string;
-  step: number;
-  total_steps: number;
-  summary: any;
-  updated_at: string;
-}
-
-export interface Artefact {
-  id: number;
-  kind: string;
-  path: string;
-  meta: any;
-  created_at: string;
-}
-
-export interface ProjectState {
-  project: Project;
-  datasets: DatasetRow[];
-  runs: RunRow[];
-  generated: Artefact[];
-  annotations: Artefact[];
 }
 
 export interface TrainForm {
@@ -105,25 +60,26 @@ export interface Marker {
   share_out: number;
 }
 
-// Records made from the Rust types (ui/src/bindings.ts): a typed cell as
-// the model reads it, and cells saved under a name from a map's lasso.
-import type { Selection, TypedCell } from "./bindings";
-export type { Selection, TypedCell };
+// Records made from the Rust types (ui/src/bindings.ts).
+import type {
+  Artefact,
+  DatasetRow,
+  EvalForm,
+  FileMap,
+  GenerateForm,
+  GeneratedCell,
+  LossCurve,
+  Project,
+  ProjectState,
+  RunRow,
+  SampledCell,
+  Selection,
+  TypedCell,
+} from "./bindings";
+export type { Artefact, DatasetRow, Project, ProjectState, RunRow, SampledCell, Selection, TypedCell };
 
-export interface CellMap {
-  x: number[];
-  y: number[];
-  labels: string[] | null;
-  method: string;
-  axis_names: [string, string];
-  n_cells_in_file: number;
-  /** The file's genes, sorted, for the colour-by-gene search. */
-  genes: string[];
-  /** Each point's cell name, for the tooltips. */
-  names: string[];
-  /** With predictions: each point's confidence in its answer (null: none). */
-  confidences: (number | null)[] | null;
-}
+/** A map of a file's cells (c2s_eval::cell_map::FileMap), a map job's result. */
+export type CellMap = FileMap;
 
 /** The engine's sampling settings for new cells (GenerateRequest's defaults). */
 export interface GenerationDefaults {
@@ -244,14 +200,14 @@ export const api = {
   cancelTraining: (jobId: number, runId: number) => invoke<boolean>("cancel_training", { jobId, runId }),
   startFreeText: (modelDir: string, form: { prompt: string; temperature?: number; top_k?: number; top_p?: number; max_tokens?: number }) =>
     invoke<number>("start_free_text", { modelDir, form }),
-  lossCurve: (runId: number) => invoke<{ train: [number, number][]; validation: [number, number][] }>("loss_curve", { runId }),
+  lossCurve: (runId: number) => invoke<LossCurve>("loss_curve", { runId }),
   modelInfo: (modelDir: string) => invoke<ModelInfo>("model_info", { modelDir }),
-  startGenerate: (projectId: number, modelDir: string, form: any) => invoke<number>("start_generate", { projectId, modelDir, form }),
+  startGenerate: (projectId: number, modelDir: string, form: GenerateForm) => invoke<number>("start_generate", { projectId, modelDir, form }),
   generationDefaults: () => invoke<GenerationDefaults>("generation_defaults"),
-  addToComparison: (projectId: number, cells: any[]) => invoke<string>("add_to_comparison", { projectId, cells }),
+  addToComparison: (projectId: number, cells: GeneratedCell[]) => invoke<string>("add_to_comparison", { projectId, cells }),
   predictSentence: (modelDir: string, sentence: string) => invoke<TypedCell>("predict_sentence", { modelDir, sentence }),
-  sampleCells: (projectId: number, datasetId: number, n: number) => invoke<any[]>("sample_cells", { projectId, datasetId, n }),
-  startEvaluate: (projectId: number, form: any) => invoke<number>("start_evaluate", { projectId, form }),
+  sampleCells: (projectId: number, datasetId: number, n: number) => invoke<SampledCell[]>("sample_cells", { projectId, datasetId, n }),
+  startEvaluate: (projectId: number, form: EvalForm) => invoke<number>("start_evaluate", { projectId, form }),
   startAnnotate: (projectId: number, datasetId: number, modelDir: string, rules: AnnotationRules) =>
     invoke<number>("start_annotate", { projectId, datasetId, modelDir, rules }),
   saveAnnotated: (projectId: number, predictions: string) => invoke<string>("save_annotated", { projectId, predictions }),

@@ -135,3 +135,266 @@ cells: Array<string>,
  * Whether Compare puts these cells beside the generated ones.
  */
 compared: boolean, };
+
+export type Project = { id: number, name: string, source_path: string, folder: string, opened_at: string, };
+
+export type ProjectState = { project: Project, datasets: Array<DatasetRow>, runs: Array<RunRow>, generated: Array<Artefact>, annotations: Array<Artefact>, };
+
+export type DatasetRow = { id: number, project_id: number, folder: string, summary: ConvertSummary, created_at: string, };
+
+export type RunRow = { id: number, project_id: number, dataset_id: number | null, folder: string, request: TrainRequest, 
+/**
+ * running, paused, interrupted, finished, failed
+ */
+status: string, step: number, total_steps: number, 
+/**
+ * How the run ended, or why it failed.
+ */
+summary: TrainSummary | { error: string } | null, updated_at: string, };
+
+export type Artefact = { id: number, kind: string, path: string, 
+/**
+ * Predictions: the model that made them (and whether it is published).
+ */
+meta: { model: string; published?: boolean } | null, created_at: string, };
+
+export type JobProgress = { id: number, kind: string, stage: string, done: number, total: number, 
+/**
+ * Job-specific figures (losses, tokens/s, ETA, ...).
+ */
+detail: ProgressDetail | null, };
+
+export type ProgressDetail = { "of": "training" } & TrainingFigures | { "of": "download", file: string, };
+
+export type JobDone = { id: number, kind: string, status: JobStatus, 
+/**
+ * What the job made; a cancelled job may hand over what it had.
+ */
+result: JobResult | null, error: string | null, };
+
+export type JobStatus = "ok" | "cancelled" | "failed";
+
+export type JobResult = { "job": "convert" } & Converted | { "job": "map" } & FileMap | { "job": "train" } & Trained | { "job": "generate" } & ChatCells | { "job": "free_text" } & FreeText | { "job": "evaluate" } & Evaluated | { "job": "annotate" } & Annotation | { "job": "download" } & Downloaded | { "job": "describe" } & GroupAnswer;
+
+export type ChatText = { job_id: number, cell: number, text: string, };
+
+export type Converted = { dataset_id: number, folder: string, summary: ConvertSummary, };
+
+export type ConvertSummary = { 
+/**
+ * Where the folder is (left out of its manifest: the folder travels).
+ */
+output?: string, matrix: string, value_kind: ValueKind, gene_names_from: string, cells_in_file: number, genes_in_file: number, cells: number, genes: number, expressed_values: number, mean_genes_per_cell: number, splits: [number, number, number], fit: RankFit | null, notes: Array<string>, 
+/**
+ * "human", "mouse" or "unknown", from the gene names' case: the
+ * organism the published models' prompts name.
+ */
+species: string, };
+
+export type ValueKind = "raw_counts" | "normalized" | "log_normalized" | "scaled" | "non_finite" | "empty";
+
+export type RankFit = { slope: number, intercept: number, 
+/**
+ * Over all non-zero points, predictions against observed values.
+ */
+r_squared: number, pearson_r: number, spearman_rho: number, n_cells: number, n_points: number, n_fit_points: number, };
+
+export type FileMap = { x: Array<number>, y: Array<number>, 
+/**
+ * Each point's value of the colour column, or its answer.
+ */
+labels: Array<string> | null, 
+/**
+ * "PCA" or "UMAP".
+ */
+method: string, axis_names: [string, string], n_cells_in_file: number, 
+/**
+ * The file's genes, sorted, for the colour-by-gene search.
+ */
+genes: Array<string>, 
+/**
+ * Each point's cell name, for the tooltips.
+ */
+names: Array<string>, 
+/**
+ * With answers: each point's confidence in its answer (none for a
+ * cell not annotated or answered freely), to colour the map by.
+ */
+confidences: Array<number | null> | null, };
+
+export type TrainingFigures = { device: string, train_loss: number | null, val_loss: number | null, tokens_per_s: number | null, eta_s: number | null, epoch: number | null, lr: number | null, 
+/**
+ * The latest count of unseen cells named right, and its step.
+ */
+held_out: HeldOutFigure | null, };
+
+export type HeldOutFigure = { step: number, cells: number, right: number, };
+
+export type Trained = { run_id: number, summary: TrainSummary, };
+
+export type TrainSummary = { steps: number, total_steps: number, final_train_loss: number, best_val_loss: number | null, stopped_early: boolean, cancelled: boolean, resumed_from_step: number, seconds: number, model_dir: string, 
+/**
+ * How the finished model names validation cells' types (runs that
+ * learn to name types; none when cancelled).
+ */
+validation: ValidationCheck | null, };
+
+export type ValidationCheck = { cells: number, right: number, };
+
+export type TrainRequest = { dataset: string, output: string, preset: Preset, 
+/**
+ * Fine-tune this model (a Hugging Face folder or Hub id); implies FineTune.
+ */
+base: string | null, 
+/**
+ * The cell annotation to learn (default: the dataset's first label column).
+ */
+label: string | null, resume: boolean, 
+/**
+ * The tasks mixed in training (default: the preset's, prediction and
+ * type-conditioned generation).
+ */
+tasks: Array<Task> | null, 
+/**
+ * Organism named in the prompts (default: the dataset's species).
+ */
+organism: string | null, top_k: number | null, epochs: number | null, max_steps: number | null, batch_size: number | null, 
+/**
+ * Peak learning rate (default: the preset's; 1e-4 when fine-tuning).
+ */
+lr: number | null, checkpoint_every: number | null, layers: number | null, width: number | null, heads: number | null, context: number | null, seed: number, };
+
+export type Preset = "quick" | "standard" | "thorough" | "fine-tune";
+
+export type Task = "cell_type_prediction" | "cell_type_generation" | "unconditional_generation";
+
+export type ChatCells = { cells: Array<ChatCell>, valid_share: number, unique_share: number, 
+/**
+ * Whether generation was limited to known genes.
+ */
+constrained: boolean, };
+
+export type ChatCell = { words: Array<ChatWord>, cell_name: string, cell_sentence: string, cell_type: string | null, };
+
+export type ChatWord = { gene: string, valid: boolean, };
+
+export type GeneratedCell = { cell_name: string, cell_sentence: string, cell_type: string | null, };
+
+export type FreeText = { text: string, };
+
+export type SampledCell = { cell_name: string, sentence: string, labels: { [key in string]?: string | null }, split: string | null, };
+
+export type Evaluated = { report: EvalReport, folder: string, };
+
+export type Annotation = { 
+/**
+ * The prediction records (JSON lines).
+ */
+predictions: string, cells: number, 
+/**
+ * The column the answers are scored against.
+ */
+label_column: string | null, 
+/**
+ * Over every cell with a label, training cells included.
+ */
+report: ClassificationReport | null, 
+/**
+ * How a published model was asked.
+ */
+published: PublishedAnnotation | null, 
+/**
+ * Cells by final answer ("?" for none).
+ */
+counts: Record<string, number>, unassigned_below: number | null, 
+/**
+ * Cells by confidence, in CONFIDENCE_BINS equal bins (none: no cell
+ * has a confidence).
+ */
+confidence_histogram: Array<number> | null, 
+/**
+ * Cells Unassigned (when a threshold was applied).
+ */
+unassigned: number | null, 
+/**
+ * Over-clusters that voted (with majority voting).
+ */
+over_clusters: number | null, 
+/**
+ * Cells in Heterogeneous clusters (with majority voting).
+ */
+heterogeneous: number | null, held_out: PredictionReport | null, held_out_error: string | null, };
+
+export type PublishedAnnotation = { 
+/**
+ * Cells asked (a sample of each group when voting by group).
+ */
+prompts: number, 
+/**
+ * Candidate labels.
+ */
+candidates: number, 
+/**
+ * The column whose groups took their cells' majority answer.
+ */
+voted: string | null, };
+
+export type AnswerSummary = { 
+/**
+ * Cells by final answer ("?" for none).
+ */
+counts: Record<string, number>, unassigned_below: number | null, 
+/**
+ * Cells by confidence, in CONFIDENCE_BINS equal bins (none: no cell
+ * has a confidence).
+ */
+confidence_histogram: Array<number> | null, 
+/**
+ * Cells Unassigned (when a threshold was applied).
+ */
+unassigned: number | null, 
+/**
+ * Over-clusters that voted (with majority voting).
+ */
+over_clusters: number | null, 
+/**
+ * Cells in Heterogeneous clusters (with majority voting).
+ */
+heterogeneous: number | null, };
+
+export type HeldOut = { held_out: PredictionReport | null, held_out_error: string | null, };
+
+export type VoteSummary = { 
+/**
+ * Cells Unassigned (when a threshold was applied).
+ */
+unassigned: number | null, 
+/**
+ * Over-clusters that voted (with majority voting).
+ */
+over_clusters: number | null, 
+/**
+ * Cells in Heterogeneous clusters (with majority voting).
+ */
+heterogeneous: number | null, };
+
+export type Downloaded = { folder: string, };
+
+export type GroupAnswer = { answer: string, 
+/**
+ * "tissue" or "summary".
+ */
+task: string, 
+/**
+ * The cells asked about.
+ */
+cells: Array<string>, column: string, value: string, };
+
+export type GenerateForm = { cell_type?: string | null, n: number, temperature?: number | null, top_k?: number | null, top_p?: number | null, free: boolean, seed?: number | null, 
+/**
+ * How typical of the type (classifier-free guidance); the engine's
+ * default when absent.
+ */
+guidance?: number | null, };
+
+export type EvalForm = { dataset_id: number, run_id?: number | null, with_generated: boolean, with_predictions: boolean, };

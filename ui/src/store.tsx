@@ -6,6 +6,7 @@ import { api, errorText, type FolderModel, type OpenedDataset, type Project, typ
 import { chatReducer, emptyChat, toSave, type Chat, type ChatAction } from "./state/chat";
 import { defaultConvertForm, type ConvertForm } from "./state/forms";
 import { jobsReducer, type JobAction, type Jobs } from "./state/jobs";
+import type { ChatText, JobDone, JobProgress } from "./bindings";
 
 export type Screen = "home" | "models" | "dataset" | "convert" | "train" | "chat" | "compare" | "annotate" | "help";
 
@@ -67,9 +68,9 @@ export function AppProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     const un = [
-      listen<any>("job-progress", (e) => dispatchJob({ type: "progress", event: e.payload })),
-      listen<any>("job-done", (e) => dispatchJob({ type: "done", event: e.payload })),
-      listen<any>("chat-text", (e) => dispatchChat({ type: "text", jobId: e.payload.job_id, cell: e.payload.cell, text: e.payload.text })),
+      listen<JobProgress>("job-progress", (e) => dispatchJob({ type: "progress", event: e.payload })),
+      listen<JobDone>("job-done", (e) => dispatchJob({ type: "done", event: e.payload })),
+      listen<ChatText>("chat-text", (e) => dispatchChat({ type: "text", jobId: e.payload.job_id, cell: e.payload.cell, text: e.payload.text })),
     ];
     return () => un.forEach((p) => p.then((f) => f()));
   }, []);

@@ -5,9 +5,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use c2s_data::annotation_rules::{AnnotationRules, CellCall, VoteSummary};
+use c2s_data::annotation_rules::AnnotationRules;
 use c2s_data::dataset::{read_dataset, SentenceRecord};
-use c2s_eval::voting::apply_rules;
+use c2s_eval::voting::refine_predictions;
 use c2s_model::cells::{
     embed_cells, generate_cells, predict_cells, predictions_csv, predictions_jsonl,
     write_annotated_h5ad, CellInput, GenerateRequest, PredictionRecord,
@@ -183,8 +183,6 @@ impl RulesArgs {
         records: &mut [PredictionRecord],
     ) -> Result<String> {
         let rules = self.rules();
-        let calls: Vec<CellCall> = records.iter().map(PredictionRecord::call).collect();
-        // Without rules every cell's votes stay empty (and nothing is read).
         let pb = if rules.majority_voting {
             let pb = ProgressBar::new_spinner()
                 .with_message("over-clustering the cells for majority voting");
@@ -193,12 +191,9 @@ impl RulesArgs {
         } else {
             ProgressBar::hidden()
         };
-        let votes = apply_rules(dataset, self.source.as_deref(), &calls, &rules);
+        let summary = refine_predictions(dataset, self.source.as_deref(), records, &rules);
         pb.finish_and_clear();
-        for (r, v) in records.iter_mut().zip(votes?) {
-            r.votes = v;
-        }
-        let summary = VoteSummary::of(records.iter().map(|r| &r.votes));
+        let summary = summary?;
         let mut notes = Vec::new();
         if let Some(n) = summary.unassigned {
             notes.push(format!("{n} Unassigned"));
@@ -383,7 +378,7 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
             known += 1;
             right += (Some(t) == p.predicted.as_deref()) as usize;
         }
-        lines.push(PredictionRecord::new(p, truth, r.label("split")));
+        lines.push(p.record(truth, r.label("split")));
     }
     let refined = a.rules.finish(&a.dataset, &mut lines)?;
     if let Some(out) = &a.output {
@@ -438,11 +433,6 @@ pub(crate) fn claim_output(
 }
 
 /// Writes JSON lines atomically (an existing file only with `force`).
-pub(crate) fn write_lines(path: &Path, lines: &[serde_json::Value], force: bool) -> Result<()> {
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    Ok(c2s_data::output::write_file(path, text.as_bytes(), force)?)
-}
-
 #[derive(Args)]
 pub struct GenerateArgs {
     /// A model folder written by `c2s train` (RUN/model), or a published
@@ -599,15 +589,11 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         pb.suspend(|| println!());
     }
     pb.finish_and_clear();
-    let lines: Vec<serde_json::Value> = g
-        .cells
-        .iter()
-        .map(|c| serde_json::to_value(c).expect("plain data"))
-        .collect();
-    write_lines(&a.output, &lines, a.force)?;
+    let text = c2s_model::cells::generated_jsonl(&g.cells);
+    c2s_data::output::write_file(&a.output, text.as_bytes(), a.force)?;
     println!(
         "Wrote {} cells to {}: {:.1} % of words are known genes, {:.1} % of those are unique within their cell",
-        lines.len(),
+        g.cells.len(),
         a.output.display(),
         100.0 * g.valid_share,
         100.0 * g.unique_share

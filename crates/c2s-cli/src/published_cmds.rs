@@ -15,7 +15,7 @@ use c2s_model::published_annotation::{annotate_dataset, Candidates, DatasetAnnot
 use c2s_model::published_prompts::PublishedTask;
 use clap::{Args, ValueEnum};
 
-use crate::model_cmds::{cell_bar, chosen_cells, claim_output, inputs, write_lines, RulesArgs};
+use crate::model_cmds::{cell_bar, chosen_cells, claim_output, inputs, RulesArgs};
 use c2s_model::cells::{predictions_jsonl, PredictionRecord};
 
 /// The organism a published model's prompt names: the one given, else the
@@ -160,7 +160,7 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
         .iter()
         .zip(&done.truths)
         .zip(&chosen)
-        .map(|((p, t), r)| PredictionRecord::new(p, t.as_deref(), r.label("split")))
+        .map(|((p, t), r)| p.record(t.as_deref(), r.label("split")))
         .collect();
     let refined = a.rules.finish(&a.dataset, &mut lines)?;
     if !refined.is_empty() {
@@ -329,16 +329,12 @@ pub fn generate_with_published(
         pb.finish_and_clear();
         g?
     };
-    let lines: Vec<serde_json::Value> = g
-        .cells
-        .iter()
-        .map(|c| serde_json::to_value(c).expect("plain data"))
-        .collect();
-    write_lines(output, &lines, force)?;
+    let text = c2s_model::cells::generated_jsonl(&g.cells);
+    c2s_data::output::write_file(output, text.as_bytes(), force)?;
     if dataset.is_some() {
         println!(
             "Wrote {} cells to {}: {:.1} % of words are genes of the dataset, {:.1} % of those are unique within their cell",
-            lines.len(),
+            g.cells.len(),
             output.display(),
             100.0 * g.valid_share,
             100.0 * g.unique_share
@@ -346,7 +342,7 @@ pub fn generate_with_published(
     } else {
         println!(
             "Wrote {} cells to {} (give --dataset to count known and unique genes)",
-            lines.len(),
+            g.cells.len(),
             output.display()
         );
     }

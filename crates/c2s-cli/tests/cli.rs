@@ -278,7 +278,11 @@ fn eval_refuses_bad_inputs_with_a_hint() {
     );
     assert!(!out.exists());
     let not_json = t.path().join("preds.jsonl");
-    std::fs::write(&not_json, "{\"predicted\": \"CD8\"}\nnot json\n").unwrap();
+    std::fs::write(
+        &not_json,
+        "{\"cell_name\": \"c1\", \"predicted\": \"CD8\"}\nnot json\n",
+    )
+    .unwrap();
     fails(
         &[
             "eval",

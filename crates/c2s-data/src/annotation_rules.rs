@@ -166,6 +166,7 @@ pub struct CellVotes {
 
 /// What the rules did to a set of cells, for a summary line.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VoteSummary {
     /// Cells Unassigned (when a threshold was applied).
     pub unassigned: Option<usize>,

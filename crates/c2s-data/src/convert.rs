@@ -414,6 +414,7 @@ fn scan_filters(
 
 /// A finished conversion.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ConvertSummary {
     /// Where the folder is (left out of its manifest: the folder travels).
     #[serde(default, skip_serializing_if = "is_empty_path")]
@@ -425,6 +426,7 @@ pub struct ConvertSummary {
     pub genes_in_file: usize,
     pub cells: usize,
     pub genes: usize,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub expressed_values: u64,
     pub mean_genes_per_cell: f64,
     pub splits: [usize; 3],

@@ -14,6 +14,7 @@ use crate::sentence::{Ranker, ValueRuns};
 const FIT_MAX_X: f64 = 3.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RankFit {
     pub slope: f64,
     pub intercept: f64,

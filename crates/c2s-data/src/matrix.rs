@@ -46,6 +46,7 @@ pub enum Storage {
 
 /// What a matrix holds, judged from a sample of its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ValueKind {
     /// Non-negative integers: raw counts.

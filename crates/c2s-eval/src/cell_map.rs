@@ -91,6 +91,7 @@ pub type CellAnswers = HashMap<String, (String, Option<f64>)>;
 
 /// A map of a file's cells as the app draws it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FileMap {
     pub x: Vec<f64>,
     pub y: Vec<f64>,

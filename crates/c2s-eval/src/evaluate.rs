@@ -8,6 +8,8 @@ use std::sync::atomic::AtomicBool;
 use c2s_data::convert::sample_rows;
 use c2s_data::dataset::{read_sentences, SentenceRecord, FIT_JSON, MANIFEST_JSON, VOCABULARY_TSV};
 use c2s_data::expression::{log_expression, ExpressionRow};
+use c2s_data::loss_log::{LossPoint, LOSS_LOG};
+use c2s_data::predictions::read_predictions;
 use c2s_data::reconstruct::read_fit;
 use c2s_data::Vocabulary;
 use serde::Serialize;
@@ -20,6 +22,24 @@ use crate::profiles::SentenceSpace;
 /// The split figures about a model are measured on by default: the cells
 /// it never learned from.
 pub const HELD_OUT: &str = "test";
+
+/// A seeded sample of `n` held-out cells (of all cells when the dataset has
+/// no split): cells to ask a model about that it never learned from.
+pub fn held_out_sample(records: &[SentenceRecord], n: usize, seed: u64) -> Vec<&SentenceRecord> {
+    let held_out: Vec<&SentenceRecord> = records
+        .iter()
+        .filter(|r| r.label("split") == Some(HELD_OUT))
+        .collect();
+    let pool = if held_out.is_empty() {
+        records.iter().collect()
+    } else {
+        held_out
+    };
+    sample_rows(pool.len(), n, seed)
+        .into_iter()
+        .map(|k| pool[k])
+        .collect()
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct EvalInputs {
@@ -143,23 +163,6 @@ fn label<'a>(r: &'a SentenceRecord, col: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == col)
         .and_then(|(_, v)| v.as_deref())
-}
-
-fn read_lines(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-    let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                EvalError::bad(
-                    format!("{}: line {}", path.display(), i + 1),
-                    format!("not a JSON object: {e}"),
-                    "pass the file `c2s predict --output` wrote",
-                )
-            })
-        })
-        .collect()
 }
 
 /// The user's selections as cell sets (named for the report), without the
@@ -338,16 +341,20 @@ pub fn evaluate_cancellable(
             };
             let mut left_out = 0usize;
             let mut not_typed = 0usize;
-            for (i, line) in read_lines(path)?.into_iter().enumerate() {
-                let get = |k: &str| line.get(k).and_then(|v| v.as_str());
-                let Some(p) = get(answer) else {
+            for (i, rec) in read_predictions(path)?.into_iter().enumerate() {
+                let answered = match answer {
+                    "assigned" => rec.votes.assigned.as_deref(),
+                    "majority_vote" => rec.votes.majority_vote.as_deref(),
+                    _ => rec.predicted.as_deref(),
+                };
+                let Some(p) = answered else {
                     return Err(EvalError::bad(
                         path.display().to_string(),
                         format!("entry {}: no `{answer}` answer", i + 1),
                         format!("pass a file written by {writer}"),
                     ));
                 };
-                let name = get("cell_name").unwrap_or("");
+                let name = rec.cell_name.as_str();
                 // Scored against their own `true` field, foreign cells would
                 // count as right without the dataset knowing them.
                 if !by_name.contains_key(name) {
@@ -368,14 +375,14 @@ pub fn evaluate_cancellable(
                 }
                 // The truth is the dataset's; a file's own `true` field only
                 // stands in where the dataset has no label for the cell.
-                if let Some(t) = label(r, &label_column).or_else(|| get("true")) {
+                if let Some(t) = label(r, &label_column).or(rec.truth.as_deref()) {
                     not_typed += usize::from(
                         p == c2s_data::annotation_rules::UNASSIGNED
                             || p == c2s_data::annotation_rules::HETEROGENEOUS,
                     );
                     truth.push(t.to_string());
                     pred.push(p.to_string());
-                    conf.push(line.get("confidence").and_then(|v| v.as_f64()));
+                    conf.push(rec.confidence);
                     names.push(name.to_string());
                 }
             }
@@ -537,7 +544,7 @@ pub fn evaluate_cancellable(
 
     let loss_curve = match &inputs.run {
         None => None,
-        Some(run) => Some(read_loss_curve(&run.join("loss_log.jsonl"))?),
+        Some(run) => Some(read_loss_curve(&run.join(LOSS_LOG))?),
     };
 
     stages.stage("rank-expression plot data")?;
@@ -614,14 +621,12 @@ pub fn read_loss_curve(path: &Path) -> Result<LossCurve> {
         train: vec![],
         validation: vec![],
     };
-    for line in read_lines(path)? {
-        let Some(step) = line.get("step").and_then(|v| v.as_f64()) else {
-            continue;
-        };
-        if let Some(l) = line.get("train_loss").and_then(|v| v.as_f64()) {
+    for p in LossPoint::read_log(path)? {
+        let step = p.step as f64;
+        if let Some(l) = p.train_loss {
             curve.train.push((step, l));
         }
-        if let Some(l) = line.get("val_loss").and_then(|v| v.as_f64()) {
+        if let Some(l) = p.val_loss {
             curve.validation.push((step, l));
         }
     }

@@ -1,19 +1,37 @@
 //! CellTypist's refinements applied to a dataset's predicted cells: the
 //! confidence threshold (Unassigned), then majority voting within
 //! over-clusters of the cells' expression, read back from the source file.
-//! The CLI and the app both call `apply_rules` after predicting.
+//! The CLI and the app both call `refine_predictions` after predicting.
 
 use std::path::Path;
 
 use c2s_data::annotation_rules::{
-    assigned, majority_votes, AnnotationRules, CellCall, CellVotes, UNASSIGNED,
+    assigned, majority_votes, AnnotationRules, CellCall, CellVotes, VoteSummary, UNASSIGNED,
 };
 use c2s_data::dataset::VOCABULARY_TSV;
 use c2s_data::expression::log_expression;
+use c2s_data::predictions::PredictionRecord;
 use c2s_data::vocabulary::Vocabulary;
 
 use crate::clusters::over_cluster;
 use crate::error::Result;
+
+/// Fills in each record's votes under `rules` (records of cells of the
+/// converted `dataset`; `source` overrides the .h5ad its manifest names)
+/// and sums up what the rules did. Without rules nothing is read.
+pub fn refine_predictions(
+    dataset: &Path,
+    source: Option<&Path>,
+    records: &mut [PredictionRecord],
+    rules: &AnnotationRules,
+) -> Result<VoteSummary> {
+    let calls: Vec<CellCall> = records.iter().map(PredictionRecord::call).collect();
+    let votes = apply_rules(dataset, source, &calls, rules)?;
+    for (r, v) in records.iter_mut().zip(votes) {
+        r.votes = v;
+    }
+    Ok(VoteSummary::of(records.iter().map(|r| &r.votes)))
+}
 
 /// What `rules` add to each of `calls` (cells of the converted `dataset`;
 /// `source` overrides the .h5ad its manifest names). The over-clusters are

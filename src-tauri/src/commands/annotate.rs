@@ -3,6 +3,7 @@
 
 use super::export::write_export;
 use super::*;
+use c2s_eval::classification::ClassificationReport;
 
 /// Annotate: predicts the type of every converted cell of a dataset.
 // async: the model loads off the window's thread.
@@ -17,70 +18,165 @@ pub fn start_annotate(
 ) -> CmdResult<u64> {
     let rules = rules.unwrap_or_default();
     rules.check().map_err(text)?;
-    let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
     let model = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
-    let reserved = Reserved::new(
-        &Path::new(&project.folder).join("predictions"),
-        "predictions",
-        Some("jsonl"),
-    )?;
-    let home = state.home.clone();
+    let to = AnnotationTarget::new(&state, project_id, ds, json!({ "model": model_dir }))?;
     Ok(state.jobs.spawn(&app, "annotate", move |ctx| {
-        let out = reserved.path().to_path_buf();
-        let records = read_sentences(&ds)?;
-        let cells: Vec<CellInput> = records
-            .iter()
-            .map(|r| CellInput {
-                name: &r.cell_name,
-                sentence: &r.sentence,
-            })
-            .collect();
-        let preds = match predict_cells(
-            &model,
-            &cells,
-            false,
-            &rules.only,
-            &|done, total| ctx.progress("predicting", done as u64, total as u64, Value::Null),
-            &ctx.cancel,
-        ) {
-            Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
-            r => r?,
-        };
-        let col = &model.card.label_column;
-        let truth: Vec<Option<&str>> = records.iter().map(|r| r.label(col)).collect();
-        let mut lines: Vec<PredictionRecord> = preds
-            .iter()
-            .zip(&truth)
-            .zip(&records)
-            .map(|((p, t), r)| PredictionRecord::new(p, *t, r.label("split")))
-            .collect();
-        ctx.progress("voting", 0, 1, Value::Null);
-        let summary = refine_records(&ds, &mut lines, &rules)?;
-        let lines = predictions_jsonl(&lines);
-        c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
-        let confusion = c2s_eval::classification::report_of_labelled(
-            truth
-                .iter()
-                .zip(&preds)
-                .map(|(t, p)| (*t, p.predicted.as_deref())),
-        )?;
-        let store = Store::open(&home.join(crate::DB_FILE))?;
-        store.add_artefact(
-            project_id,
-            "predictions",
-            &out,
-            Some(&json!({"model": model_dir})),
-        )?;
-        let mut result = json!({
-            "predictions": out, "cells": preds.len(), "label_column": col,
-            "report": confusion,
-        });
-        merge(&mut result, summary);
-        ctx.progress("scoring the held-out cells", 0, 1, Value::Null);
-        merge(&mut result, held_out_report(&ds, &out, Some(col)));
-        Ok(Outcome::Ok(result))
+        annotate_job(ctx, &model, &rules, to)
     }))
+}
+
+/// Where an annotation job writes and keeps its records.
+pub(crate) struct AnnotationTarget {
+    pub home: PathBuf,
+    pub project_id: i64,
+    /// The dataset folder annotated.
+    pub dataset: PathBuf,
+    pub out: Reserved,
+    /// What the store keeps about the annotation (the model).
+    pub meta: Value,
+}
+
+impl AnnotationTarget {
+    pub(crate) fn new(
+        state: &AppState,
+        project_id: i64,
+        dataset: PathBuf,
+        meta: Value,
+    ) -> CmdResult<Self> {
+        let project = project_of(state, project_id)?;
+        let out = Reserved::new(
+            &Path::new(&project.folder).join("predictions"),
+            "predictions",
+            Some("jsonl"),
+        )?;
+        Ok(AnnotationTarget {
+            home: state.home.clone(),
+            project_id,
+            dataset,
+            out,
+            meta,
+        })
+    }
+
+    /// Applies the rules to the records, writes them, adds them to the
+    /// project and scores the held-out cells against `label_column`.
+    pub(crate) fn finish(
+        self,
+        ctx: &JobCtx,
+        mut records: Vec<PredictionRecord>,
+        rules: &AnnotationRules,
+        label_column: Option<String>,
+        published: Option<PublishedAnnotation>,
+    ) -> anyhow::Result<Outcome> {
+        let out = self.out.path().to_path_buf();
+        ctx.progress("voting", 0, 1, None);
+        let answers = refine_records(&self.dataset, &mut records, rules)?;
+        c2s_data::output::write_file(&out, predictions_jsonl(&records).as_bytes(), true)?;
+        let report = c2s_eval::classification::report_of_labelled(
+            records
+                .iter()
+                .map(|r| (r.truth.as_deref(), r.predicted.as_deref())),
+        )?;
+        let store = Store::open(&self.home.join(crate::DB_FILE))?;
+        store.add_artefact(self.project_id, "predictions", &out, Some(&self.meta))?;
+        let held_out = match &label_column {
+            Some(col) => {
+                ctx.progress("scoring the held-out cells", 0, 1, None);
+                HeldOut::of(&self.dataset, &out, col)
+            }
+            None => HeldOut::default(),
+        };
+        Ok(Outcome::Ok(JobResult::Annotate(Annotation {
+            predictions: out,
+            cells: records.len(),
+            label_column,
+            report,
+            answers,
+            held_out,
+            published,
+        })))
+    }
+}
+
+/// Predicts every cell's type with a model trained here.
+fn annotate_job(
+    ctx: &JobCtx,
+    model: &TrainedModel,
+    rules: &AnnotationRules,
+    to: AnnotationTarget,
+) -> anyhow::Result<Outcome> {
+    let records = read_sentences(&to.dataset)?;
+    let cells: Vec<CellInput> = records
+        .iter()
+        .map(|r| CellInput {
+            name: &r.cell_name,
+            sentence: &r.sentence,
+        })
+        .collect();
+    let progress = |done, total| ctx.progress("predicting", done as u64, total as u64, None);
+    let preds = match predict_cells(model, &cells, false, &rules.only, &progress, &ctx.cancel) {
+        Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(None)),
+        r => r?,
+    };
+    let col = &model.card.label_column;
+    let lines = preds
+        .iter()
+        .zip(&records)
+        .map(|(p, r)| p.record(r.label(col), r.label("split")))
+        .collect();
+    to.finish(ctx, lines, rules, Some(col.clone()), None)
+}
+
+/// An annotation's result: where its records are, what it answered, and
+/// how it scores on the held-out cells.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Annotation {
+    /// The prediction records (JSON lines).
+    pub predictions: PathBuf,
+    pub cells: usize,
+    /// The column the answers are scored against.
+    pub label_column: Option<String>,
+    /// Over every cell with a label, training cells included.
+    pub report: Option<ClassificationReport>,
+    #[serde(flatten)]
+    pub answers: AnswerSummary,
+    #[serde(flatten)]
+    pub held_out: HeldOut,
+    /// How a published model was asked.
+    pub published: Option<PublishedAnnotation>,
+}
+
+/// How a published model annotated the dataset.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct PublishedAnnotation {
+    /// Cells asked (a sample of each group when voting by group).
+    pub prompts: usize,
+    /// Candidate labels.
+    pub candidates: usize,
+    /// The column whose groups took their cells' majority answer.
+    pub voted: Option<String>,
+}
+
+/// The final answers counted, and what the annotation rules did.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct AnswerSummary {
+    /// Cells by final answer ("?" for none).
+    #[ts(type = "Record<string, number>")]
+    pub counts: BTreeMap<String, usize>,
+    pub unassigned_below: Option<f64>,
+    /// Cells by confidence, in CONFIDENCE_BINS equal bins (none: no cell
+    /// has a confidence).
+    pub confidence_histogram: Option<Vec<usize>>,
+    #[serde(flatten)]
+    pub votes: VoteSummary,
+}
+
+/// The held-out (test) cells scored as Compare scores them, or why not.
+#[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]
+pub struct HeldOut {
+    pub held_out: Option<c2s_eval::prediction::PredictionReport>,
+    pub held_out_error: Option<String>,
 }
 
 /// Saves a copy of the project's .h5ad with the predicted type and its
@@ -113,25 +209,26 @@ fn write_annotated(source: &Path, predictions: &Path, dst: &Path) -> anyhow::Res
     Ok(())
 }
 
-/// The predictions of held-out (test) cells scored beside the baselines on
-/// the same cells, as Compare scores them: `held_out`, or why not.
-pub(crate) fn held_out_report(ds: &Path, predictions: &Path, label: Option<&str>) -> Value {
-    let inputs = c2s_eval::EvalInputs {
-        dataset: ds.to_path_buf(),
-        label: label.map(String::from),
-        predictions: Some(predictions.to_path_buf()),
-        ..Default::default()
-    };
-    match c2s_eval::evaluate(&inputs, &c2s_eval::GeneratedOptions::default(), &|_| {}) {
-        Ok(r) => json!({ "held_out": r.prediction }),
-        Err(e) => json!({ "held_out_error": e.to_string() }),
-    }
-}
-
-/// Adds `extra`'s fields to the object `into`.
-pub(crate) fn merge(into: &mut Value, extra: Value) {
-    if let (Some(a), Value::Object(b)) = (into.as_object_mut(), extra) {
-        a.extend(b);
+impl HeldOut {
+    /// The predictions of held-out (test) cells scored beside the baselines
+    /// on the same cells, against the `label` column.
+    pub(crate) fn of(ds: &Path, predictions: &Path, label: &str) -> Self {
+        let inputs = c2s_eval::EvalInputs {
+            dataset: ds.to_path_buf(),
+            label: Some(label.into()),
+            predictions: Some(predictions.to_path_buf()),
+            ..Default::default()
+        };
+        match c2s_eval::evaluate(&inputs, &c2s_eval::GeneratedOptions::default(), &|_| {}) {
+            Ok(r) => HeldOut {
+                held_out: r.prediction,
+                held_out_error: None,
+            },
+            Err(e) => HeldOut {
+                held_out: None,
+                held_out_error: Some(e.to_string()),
+            },
+        }
     }
 }
 
@@ -141,32 +238,25 @@ pub(crate) fn refine_records(
     ds: &Path,
     records: &mut [PredictionRecord],
     rules: &AnnotationRules,
-) -> anyhow::Result<Value> {
-    // Without rules every cell's votes stay empty (and nothing is read).
-    let calls: Vec<CellCall> = records.iter().map(PredictionRecord::call).collect();
-    let votes = apply_rules(ds, None, &calls, rules)?;
-    for (r, v) in records.iter_mut().zip(votes) {
-        r.votes = v;
-    }
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+) -> anyhow::Result<AnswerSummary> {
+    let votes = c2s_eval::voting::refine_predictions(ds, None, records, rules)?;
+    let mut counts = BTreeMap::new();
     for r in records.iter() {
-        *counts.entry(r.final_answer().unwrap_or("?")).or_default() += 1;
+        *counts
+            .entry(r.final_answer().unwrap_or("?").to_string())
+            .or_default() += 1;
     }
-    let mut summary = json!({
-        "counts": counts,
-        "unassigned_below": rules.unassigned_below,
-        "confidence_histogram": records.iter().any(|r| r.confidence.is_some()).then(|| {
+    Ok(AnswerSummary {
+        counts,
+        unassigned_below: rules.unassigned_below,
+        confidence_histogram: records.iter().any(|r| r.confidence.is_some()).then(|| {
             c2s_eval::classification::confidence_histogram(
                 records.iter().filter_map(|r| r.confidence),
                 c2s_eval::classification::CONFIDENCE_BINS,
             )
         }),
-    });
-    merge(
-        &mut summary,
-        serde_json::to_value(VoteSummary::of(records.iter().map(|r| &r.votes)))?,
-    );
-    Ok(summary)
+        votes,
+    })
 }
 
 /// Asks where to save (native dialog, opened here so the web view never

@@ -2,6 +2,7 @@
 //! conversation kept per project.
 
 use super::*;
+use c2s_model::cells::GeneratedCell;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct FreeTextForm {
@@ -10,6 +11,12 @@ pub struct FreeTextForm {
     pub top_k: Option<usize>,
     pub top_p: Option<f64>,
     pub max_tokens: Option<usize>,
+}
+
+/// What a model wrote after a text.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct FreeText {
+    pub text: String,
 }
 
 /// Free text for models that keep language (fine-tuned GPT-2): the prompt
@@ -23,53 +30,79 @@ pub fn start_free_text(
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
     let model = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
-    let prompt = c2s_model::tokenizer::encode(&model.tok, &form.prompt).map_err(text)?;
-    let ctx_len = model.loaded.model.context_len();
-    let max_new = form
-        .max_tokens
-        .unwrap_or(128)
-        .min(ctx_len.saturating_sub(prompt.len()));
-    if prompt.is_empty() || max_new == 0 {
-        return Err(format!(
-            "the text is {} tokens; this model reads at most {ctx_len}",
-            prompt.len()
-        ));
-    }
-    let d = c2s_model::generate::Sampling::default();
-    let s = c2s_model::generate::Sampling {
-        temperature: form.temperature.unwrap_or(d.temperature),
-        top_k: Some(form.top_k.unwrap_or(50)),
-        top_p: Some(form.top_p.unwrap_or(0.95)),
-        max_new,
-        ..d
-    };
+    let (prompt, sampling) = form.request(&model)?;
     Ok(state.jobs.spawn(&app, "free-text", move |ctx| {
-        let mut ids = Vec::new();
-        let ids_out = c2s_model::generate::sample_while(
-            &model.loaded.model,
-            &prompt,
-            model.eos,
-            &s,
-            None,
-            &mut |t| {
-                ids.push(t);
-                ctx.emit(
-                    "chat-text",
-                    ChatText {
-                        job_id: ctx.id,
-                        cell: 0,
-                        text: c2s_model::tokenizer::decode_text(&model.tok, &ids),
-                    },
-                );
-                !ctx.cancelled()
-            },
-        )?;
-        let text = c2s_model::tokenizer::decode_text(&model.tok, &ids_out);
-        if ctx.cancelled() {
-            return Ok(Outcome::Cancelled(json!({"text": text})));
-        }
-        Ok(Outcome::Ok(json!({"text": text})))
+        free_text_job(ctx, &model, &prompt, &sampling)
     }))
+}
+
+impl FreeTextForm {
+    /// The prompt's tokens and the sampling settings (the reference's top-k
+    /// and top-p unless the form says otherwise).
+    fn request(
+        &self,
+        model: &TrainedModel,
+    ) -> CmdResult<(Vec<u32>, c2s_model::generate::Sampling)> {
+        let prompt = c2s_model::tokenizer::encode(&model.tok, &self.prompt).map_err(text)?;
+        let ctx_len = model.loaded.model.context_len();
+        let max_new = self
+            .max_tokens
+            .unwrap_or(128)
+            .min(ctx_len.saturating_sub(prompt.len()));
+        if prompt.is_empty() || max_new == 0 {
+            return Err(format!(
+                "the text is {} tokens; this model reads at most {ctx_len}",
+                prompt.len()
+            ));
+        }
+        let d = c2s_model::generate::Sampling::default();
+        let sampling = c2s_model::generate::Sampling {
+            temperature: self.temperature.unwrap_or(d.temperature),
+            top_k: Some(self.top_k.unwrap_or(50)),
+            top_p: Some(self.top_p.unwrap_or(0.95)),
+            max_new,
+            ..d
+        };
+        Ok((prompt, sampling))
+    }
+}
+
+/// Continues the prompt, streaming the words to `chat-text`.
+fn free_text_job(
+    ctx: &JobCtx,
+    model: &TrainedModel,
+    prompt: &[u32],
+    sampling: &c2s_model::generate::Sampling,
+) -> anyhow::Result<Outcome> {
+    let mut ids = Vec::new();
+    let mut on_token = |t| {
+        ids.push(t);
+        let text = c2s_model::tokenizer::decode_text(&model.tok, &ids);
+        ctx.emit(
+            "chat-text",
+            ChatText {
+                job_id: ctx.id,
+                cell: 0,
+                text,
+            },
+        );
+        !ctx.cancelled()
+    };
+    let ids_out = c2s_model::generate::sample_while(
+        &model.loaded.model,
+        prompt,
+        model.eos,
+        sampling,
+        None,
+        &mut on_token,
+    )?;
+    let text = FreeText {
+        text: c2s_model::tokenizer::decode_text(&model.tok, &ids_out),
+    };
+    if ctx.cancelled() {
+        return Ok(Outcome::Cancelled(Some(JobResult::FreeText(text))));
+    }
+    Ok(Outcome::Ok(JobResult::FreeText(text)))
 }
 
 /// The project's chat as the window last saved it (none yet: null).
@@ -119,7 +152,8 @@ pub fn model_info(model_dir: String, state: State<'_, AppState>) -> CmdResult<Mo
     })
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+#[ts(optional_fields = nullable)]
 pub struct GenerateForm {
     pub cell_type: Option<String>,
     pub n: usize,
@@ -128,6 +162,7 @@ pub struct GenerateForm {
     pub top_p: Option<f64>,
     #[serde(default)]
     pub free: bool,
+    #[ts(type = "number | null", optional)]
     pub seed: Option<u64>,
     /// How typical of the type (classifier-free guidance); the engine's
     /// default when absent.
@@ -154,11 +189,13 @@ pub fn generation_defaults() -> GenerationDefaults {
     }
 }
 
-#[derive(Clone, Serialize)]
-struct ChatText {
-    job_id: u64,
-    cell: usize,
-    text: String,
+/// The `chat-text` event: the words of a reply (or of a cell) so far.
+#[derive(Clone, Serialize, ts_rs::TS)]
+pub struct ChatText {
+    #[ts(type = "number")]
+    pub job_id: u64,
+    pub cell: usize,
+    pub text: String,
 }
 
 /// Generates cells in the chat: words stream to `chat-text` events, one cell
@@ -174,47 +211,62 @@ pub fn start_generate(
 ) -> CmdResult<u64> {
     project_of(&state, project_id)?;
     let model = load_model(&state, &checked(&state, &model_dir)?).map_err(any_text)?;
-    if form.n == 0 || form.n > 1000 {
-        return Err("ask for between 1 and 1,000 cells".into());
-    }
-    let d = GenerateRequest::default();
-    let req = GenerateRequest {
-        types: vec![form.cell_type.clone().filter(|t| !t.is_empty())],
-        per_type: form.n,
-        temperature: form.temperature.unwrap_or(d.temperature),
-        top_k: form.top_k.unwrap_or(d.top_k),
-        top_p: form.top_p.unwrap_or(d.top_p),
-        free: form.free,
-        stop: Vec::new(),
-        batch_size: 1,
-        seed: form.seed.unwrap_or(d.seed),
-        guidance: form.guidance,
-    };
+    let req = form.request()?;
     c2s_model::cells::guidance_for(&model.card, req.guidance).map_err(text)?;
-    Ok(state.jobs.spawn(&app, "generate", move |ctx| {
-        let mut on_text = |cell: usize, t: &str| {
-            ctx.emit(
-                "chat-text",
-                ChatText {
-                    job_id: ctx.id,
-                    cell,
-                    text: t.to_string(),
-                },
-            )
-        };
-        let g = generate_cells(
-            &model,
-            &req,
-            &mut on_text,
-            &|done, total| ctx.progress("generating", done as u64, total as u64, Value::Null),
-            &ctx.cancel,
-        );
-        let g = match g {
-            Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
-            r => r?,
-        };
-        Ok(Outcome::Ok(generated_result(&g, &model.card.genes)))
-    }))
+    Ok(state
+        .jobs
+        .spawn(&app, "generate", move |ctx| generate_job(ctx, &model, &req)))
+}
+
+impl GenerateForm {
+    /// The engine's request, its defaults where the form has no value.
+    fn request(&self) -> CmdResult<GenerateRequest> {
+        if self.n == 0 || self.n > 1000 {
+            return Err("ask for between 1 and 1,000 cells".into());
+        }
+        let d = GenerateRequest::default();
+        Ok(GenerateRequest {
+            types: vec![self.cell_type.clone().filter(|t| !t.is_empty())],
+            per_type: self.n,
+            temperature: self.temperature.unwrap_or(d.temperature),
+            top_k: self.top_k.unwrap_or(d.top_k),
+            top_p: self.top_p.unwrap_or(d.top_p),
+            free: self.free,
+            stop: Vec::new(),
+            batch_size: 1,
+            seed: self.seed.unwrap_or(d.seed),
+            guidance: self.guidance,
+        })
+    }
+}
+
+/// Writes the cells one at a time, streaming each one's words to `chat-text`.
+fn generate_job(
+    ctx: &JobCtx,
+    model: &TrainedModel,
+    req: &GenerateRequest,
+) -> anyhow::Result<Outcome> {
+    let mut on_text = |cell: usize, t: &str| {
+        let text = t.to_string();
+        ctx.emit(
+            "chat-text",
+            ChatText {
+                job_id: ctx.id,
+                cell,
+                text,
+            },
+        )
+    };
+    let progress = |done, total| ctx.progress("generating", done as u64, total as u64, None);
+    let g = generate_cells(model, req, &mut on_text, &progress, &ctx.cancel);
+    let g = match g {
+        Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(None)),
+        r => r?,
+    };
+    Ok(Outcome::Ok(JobResult::Generate(ChatCells::of(
+        &g,
+        &model.card.genes,
+    ))))
 }
 
 /// Marker genes of each type of the dataset's label `column`: the chat marks
@@ -235,54 +287,74 @@ pub fn marker_genes(
     ))
 }
 
-/// Generated cells as the chat shows them: each word marked as one of the
-/// `known` genes or not, with the shares of valid and unique genes.
-pub(crate) fn generated_result(g: &c2s_model::cells::GeneratedCells, known: &[String]) -> Value {
-    let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
-    let cells: Vec<Value> = g
-        .cells
-        .iter()
-        .map(|c| {
-            let words: Vec<Value> = c
-                .cell_sentence
-                .split_whitespace()
-                .map(|w| json!({"gene": w, "valid": known.contains(w)}))
-                .collect();
-            json!({"cell_name": c.cell_name, "cell_type": c.cell_type, "cell_sentence": c.cell_sentence, "words": words})
-        })
-        .collect();
-    json!({
-        "cells": cells, "valid_share": g.valid_share, "unique_share": g.unique_share,
-        "constrained": g.constrained,
-    })
+/// Generated cells as the chat shows them, with the shares of valid and
+/// unique genes.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct ChatCells {
+    pub cells: Vec<ChatCell>,
+    pub valid_share: f64,
+    pub unique_share: f64,
+    /// Whether generation was limited to known genes.
+    pub constrained: bool,
+}
+
+/// A generated cell with each word marked as a known gene or not.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct ChatCell {
+    #[serde(flatten)]
+    pub cell: GeneratedCell,
+    pub words: Vec<ChatWord>,
+}
+
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct ChatWord {
+    pub gene: String,
+    pub valid: bool,
+}
+
+impl ChatCells {
+    /// Marks each word as one of the `known` genes or not.
+    pub(crate) fn of(g: &c2s_model::cells::GeneratedCells, known: &[String]) -> Self {
+        let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+        let cells = g
+            .cells
+            .iter()
+            .map(|c| ChatCell {
+                words: c
+                    .cell_sentence
+                    .split_whitespace()
+                    .map(|w| ChatWord {
+                        gene: w.to_string(),
+                        valid: known.contains(w),
+                    })
+                    .collect(),
+                cell: c.clone(),
+            })
+            .collect();
+        ChatCells {
+            cells,
+            valid_share: g.valid_share,
+            unique_share: g.unique_share,
+            constrained: g.constrained,
+        }
+    }
 }
 
 /// Keeps generated cells for Compare (JSON lines, as `c2s generate` writes).
 #[tauri::command]
 pub fn add_to_comparison(
     project_id: i64,
-    cells: Vec<Value>,
+    cells: Vec<GeneratedCell>,
     state: State<'_, AppState>,
 ) -> CmdResult<String> {
     let project = project_of(&state, project_id)?;
     let path = Path::new(&project.folder).join("generated.jsonl");
     let mut lines = std::fs::read_to_string(&path).unwrap_or_default();
-    for c in &cells {
-        let line = json!({"cell_name": c["cell_name"], "cell_sentence": c["cell_sentence"], "cell_type": c["cell_type"]});
-        lines.push_str(&format!("{line}\n"));
-    }
-    let tmp = path.with_extension("jsonl.tmp");
-    std::fs::write(&tmp, lines)
-        .and_then(|_| std::fs::rename(&tmp, &path))
-        .map_err(text_io(&path))?;
+    lines.push_str(&c2s_model::cells::generated_jsonl(&cells));
+    c2s_data::output::write_file(&path, lines.as_bytes(), true).map_err(text)?;
     let s = state.store.lock_anyway();
-    if s.artefacts(project_id, "generated")
-        .map_err(text)?
-        .is_empty()
-    {
-        s.add_artefact(project_id, "generated", &path, None)
-            .map_err(text)?;
-    }
+    s.add_artefact_once(project_id, "generated", &path)
+        .map_err(text)?;
     Ok(path.to_string_lossy().into())
 }
 
@@ -331,25 +403,35 @@ pub fn sample_cells(
     dataset_id: i64,
     n: usize,
     state: State<'_, AppState>,
-) -> CmdResult<Vec<Value>> {
+) -> CmdResult<Vec<SampledCell>> {
     let folder = dataset_folder(&state, project_id, dataset_id)?;
     let records = read_sentences(&folder).map_err(text)?;
-    let held_out: Vec<usize> = (0..records.len())
-        .filter(|&i| records[i].label("split") == Some(c2s_eval::evaluate::HELD_OUT))
-        .collect();
-    let pool = if held_out.is_empty() {
-        (0..records.len()).collect()
-    } else {
-        held_out
-    };
-    let pick = c2s_data::convert::sample_rows(pool.len(), n, rand::random());
-    Ok(pick
-        .into_iter()
-        .map(|k| {
-            let r = &records[pool[k]];
-            let labels: BTreeMap<&str, Option<&str>> =
-                r.labels.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
-            json!({"cell_name": r.cell_name, "sentence": r.sentence.split(' ').take(100).collect::<Vec<_>>().join(" "), "labels": labels, "split": r.label("split")})
-        })
-        .collect())
+    let picked = c2s_eval::evaluate::held_out_sample(&records, n, rand::random());
+    Ok(picked.into_iter().map(SampledCell::of).collect())
+}
+
+/// A real cell to ask about in the chat: its first 100 genes, what the
+/// dataset calls it, and its split.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct SampledCell {
+    pub cell_name: String,
+    pub sentence: String,
+    pub labels: BTreeMap<String, Option<String>>,
+    pub split: Option<String>,
+}
+
+impl SampledCell {
+    fn of(r: &c2s_data::dataset::SentenceRecord) -> Self {
+        SampledCell {
+            cell_name: r.cell_name.clone(),
+            sentence: r
+                .sentence
+                .split(' ')
+                .take(100)
+                .collect::<Vec<_>>()
+                .join(" "),
+            labels: r.labels.iter().cloned().collect(),
+            split: r.label("split").map(String::from),
+        }
+    }
 }

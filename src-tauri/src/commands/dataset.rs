@@ -108,11 +108,21 @@ pub fn open_dataset(path: String, state: State<'_, AppState>) -> CmdResult<Opene
     let path = checked(&state, &path)?;
     check_readable(&path).map_err(any_text)?;
     let inspection = c2s_data::inspect(&path).map_err(text)?;
+    Ok(OpenedDataset {
+        warnings: warnings_for(&inspection),
+        project: project_for(&state, &path)?,
+        inspection,
+        input_defaults: InputForm::from(&InputOptions::default()),
+    })
+}
+
+/// The project of a data file (made on first opening), with its folder.
+fn project_for(state: &AppState, path: &Path) -> CmdResult<Project> {
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "dataset".into());
-    let abs = std::fs::canonicalize(&path).unwrap_or(path.clone());
+    let abs = std::fs::canonicalize(path).unwrap_or(path.to_path_buf());
     let projects = state.home.join("projects");
     let project = state
         .store
@@ -120,12 +130,7 @@ pub fn open_dataset(path: String, state: State<'_, AppState>) -> CmdResult<Opene
         .open_project(&abs, &name, |id| projects.join(format!("{id}-{name}")))
         .map_err(text)?;
     std::fs::create_dir_all(&project.folder).map_err(text)?;
-    Ok(OpenedDataset {
-        warnings: warnings_for(&inspection),
-        project,
-        inspection,
-        input_defaults: InputForm::from(&InputOptions::default()),
-    })
+    Ok(project)
 }
 
 /// Input settings as the convert wizard sends them.
@@ -213,19 +218,31 @@ pub fn start_dataset_map(
     };
     let samples = state.map_samples.clone();
     Ok(state.jobs.spawn(&app, "map", move |ctx| {
-        // Read in the job, not on the window's thread: a large dataset's
-        // predictions take a while.
-        let answers = predictions.as_deref().map(final_answers).transpose()?;
-        let progress = |stage: &str, done, total| ctx.progress(stage, done, total, Value::Null);
-        match map_file(&path, &opts, &req, answers.as_ref(), &progress, &ctx.cancel) {
-            Err(c2s_eval::EvalError::Cancelled) => Ok(Outcome::Cancelled(Value::Null)),
-            Err(e) => Err(e.into()),
-            Ok((map, sample)) => {
-                samples.put(ctx.id, Arc::new(sample));
-                Ok(Outcome::Ok(serde_json::to_value(map)?))
-            }
-        }
+        map_job(ctx, &path, &opts, &req, predictions.as_deref(), &samples)
     }))
+}
+
+/// Draws the map; keeps its cells to colour it by a gene later.
+fn map_job(
+    ctx: &JobCtx,
+    path: &Path,
+    opts: &InputOptions,
+    req: &FileMapRequest,
+    predictions: Option<&Path>,
+    samples: &MapSamples,
+) -> anyhow::Result<Outcome> {
+    // Read in the job, not on the window's thread: a large dataset's
+    // predictions take a while.
+    let answers = predictions.map(final_answers).transpose()?;
+    let progress = |stage: &str, done, total| ctx.progress(stage, done, total, None);
+    match map_file(path, opts, req, answers.as_ref(), &progress, &ctx.cancel) {
+        Err(c2s_eval::EvalError::Cancelled) => Ok(Outcome::Cancelled(None)),
+        Err(e) => Err(e.into()),
+        Ok((map, sample)) => {
+            samples.put(ctx.id, Arc::new(sample));
+            Ok(Outcome::Ok(JobResult::Map(map)))
+        }
+    }
 }
 
 /// Saves cells selected on a map under a name of the user's own (replacing
@@ -330,37 +347,70 @@ pub fn start_convert(
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
     let project = project_of(&state, project_id)?;
-    let opts = ConvertOptions {
-        input: form.input.options().map_err(any_text)?,
-        labels: form.labels.clone(),
-        stratify: form.stratify.clone().filter(|s| !s.is_empty()),
-        // Replaces only the empty folder reserved below.
-        overwrite: true,
-        ..ConvertOptions::default()
-    };
+    let opts = form.options().map_err(any_text)?;
+    // The folder the conversion replaces (it is empty).
     let reserved = Reserved::new(Path::new(&project.folder), "dataset", None)?;
-    let source = PathBuf::from(&project.source_path);
     let home = state.home.clone();
     Ok(state.jobs.spawn(&app, "convert", move |ctx| {
-        let out = reserved.path().to_path_buf();
-        let progress = |p: c2s_data::Progress| {
-            ctx.progress(p.stage, p.done, p.total, Value::Null);
-        };
-        let job = c2s_data::Job {
-            progress: &progress,
-            cancel: &ctx.cancel,
-        };
-        let summary = match c2s_data::convert(&source, &out, &opts, &job) {
-            Err(c2s_data::DataError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
-            r => r?,
-        };
-        let summary = serde_json::to_value(&summary)?;
-        let store = Store::open(&home.join(crate::DB_FILE))?;
-        let id = store.add_dataset(project_id, &out, &serde_json::to_value(&form)?, &summary)?;
-        Ok(Outcome::Ok(
-            json!({"dataset_id": id, "folder": out, "summary": summary}),
-        ))
+        convert_job(ctx, &home, &project, &form, &opts, reserved)
     }))
+}
+
+impl ConvertForm {
+    fn options(&self) -> anyhow::Result<ConvertOptions> {
+        Ok(ConvertOptions {
+            input: self.input.options()?,
+            labels: self.labels.clone(),
+            stratify: self.stratify.clone().filter(|s| !s.is_empty()),
+            // Replaces only the empty folder reserved for it.
+            overwrite: true,
+            ..ConvertOptions::default()
+        })
+    }
+}
+
+/// Converts the project's file into the reserved folder and adds the
+/// dataset to the store.
+fn convert_job(
+    ctx: &JobCtx,
+    home: &Path,
+    project: &Project,
+    form: &ConvertForm,
+    opts: &ConvertOptions,
+    reserved: Reserved,
+) -> anyhow::Result<Outcome> {
+    let out = reserved.path().to_path_buf();
+    let progress = |p: c2s_data::Progress| ctx.progress(p.stage, p.done, p.total, None);
+    let job = c2s_data::Job {
+        progress: &progress,
+        cancel: &ctx.cancel,
+    };
+    let source = Path::new(&project.source_path);
+    let summary = match c2s_data::convert(source, &out, opts, &job) {
+        Err(c2s_data::DataError::Cancelled) => return Ok(Outcome::Cancelled(None)),
+        r => r?,
+    };
+    let store = Store::open(&home.join(crate::DB_FILE))?;
+    let id = store.add_dataset(
+        project.id,
+        &out,
+        &serde_json::to_value(form)?,
+        &serde_json::to_value(&summary)?,
+    )?;
+    Ok(Outcome::Ok(JobResult::Convert(Converted {
+        dataset_id: id,
+        folder: out,
+        summary,
+    })))
+}
+
+/// A conversion's result: the dataset in the store and what it holds.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Converted {
+    #[ts(type = "number")]
+    pub dataset_id: i64,
+    pub folder: PathBuf,
+    pub summary: c2s_data::convert::ConvertSummary,
 }
 
 #[cfg(test)]

@@ -2,14 +2,23 @@
 
 use super::*;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct EvalForm {
+    #[ts(type = "number")]
     pub dataset_id: i64,
+    #[ts(type = "number | null", optional)]
     pub run_id: Option<i64>,
     #[serde(default)]
     pub with_generated: bool,
     #[serde(default)]
     pub with_predictions: bool,
+}
+
+/// An evaluation's result: the report, and the folder it was written in.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Evaluated {
+    pub report: c2s_eval::EvalReport,
+    pub folder: PathBuf,
 }
 
 /// Compare: evaluates generated cells, predictions and the loss curve, and
@@ -22,64 +31,77 @@ pub fn start_evaluate(
     state: State<'_, AppState>,
 ) -> CmdResult<u64> {
     let project = project_of(&state, project_id)?;
-    let ds = dataset_folder(&state, project_id, form.dataset_id)?;
-    let (run, generated, predictions, selections) = {
-        let s = state.store.lock_anyway();
-        let run = form
-            .run_id
-            .map(|id| s.run(id).map(|r| PathBuf::from(r.folder)))
-            .transpose()
-            .map_err(text)?;
-        let generated = s
-            .artefacts(project_id, "generated")
-            .map_err(text)?
-            .first()
-            .map(|a| PathBuf::from(&a.path))
-            .filter(|_| form.with_generated);
-        let predictions = s
-            .artefacts(project_id, "predictions")
-            .map_err(text)?
-            .first()
-            .map(|a| PathBuf::from(&a.path))
-            .filter(|_| form.with_predictions);
-        // Saved selections put in the comparison go beside generated cells.
-        let selections: Vec<c2s_eval::NamedCells> = if generated.is_some() {
-            s.selections(project_id)
-                .map_err(text)?
-                .into_iter()
-                .filter(|x| x.compared)
-                .map(|x| c2s_eval::NamedCells {
-                    name: x.name,
-                    cells: x.cells,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        (run, generated, predictions, selections)
+    let inputs = eval_inputs(&state, project_id, &form)?;
+    let reserved = Reserved::new(&Path::new(&project.folder).join("reports"), "report", None)?;
+    Ok(state.jobs.spawn(&app, "evaluate", move |ctx| {
+        evaluate_job(ctx, &inputs, reserved.path())
+    }))
+}
+
+/// What the form asks to compare, from the project's store: the run's loss
+/// curve, the cells added from the chat with the saved selections put
+/// beside them, and the latest annotation.
+fn eval_inputs(
+    state: &AppState,
+    project_id: i64,
+    form: &EvalForm,
+) -> CmdResult<c2s_eval::EvalInputs> {
+    let dataset = dataset_folder(state, project_id, form.dataset_id)?;
+    let s = state.store.lock_anyway();
+    let run = form
+        .run_id
+        .map(|id| s.run(id).map(|r| PathBuf::from(r.folder)))
+        .transpose()
+        .map_err(text)?;
+    let latest = |kind: &str| -> CmdResult<Option<PathBuf>> {
+        let a = s.artefacts(project_id, kind).map_err(text)?;
+        Ok(a.first().map(|a| PathBuf::from(&a.path)))
     };
+    let generated = latest("generated")?.filter(|_| form.with_generated);
+    let predictions = latest("predictions")?.filter(|_| form.with_predictions);
     if run.is_none() && generated.is_none() && predictions.is_none() {
         return Err("nothing to compare yet: generate cells in the chat and add them to the comparison, annotate the dataset, or train a model".into());
     }
-    let reserved = Reserved::new(&Path::new(&project.folder).join("reports"), "report", None)?;
-    Ok(state.jobs.spawn(&app, "evaluate", move |ctx| {
-        let out = reserved.path().to_path_buf();
-        let inputs = c2s_eval::EvalInputs {
-            dataset: ds,
-            predictions,
-            generated,
-            run,
-            selections,
-            ..Default::default()
-        };
-        let opts = c2s_eval::GeneratedOptions::default();
-        let progress = |stage: &str| ctx.progress(stage, 0, 1, Value::Null);
-        let report = match c2s_eval::evaluate_cancellable(&inputs, &opts, &progress, &ctx.cancel) {
-            Err(c2s_eval::EvalError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
-            r => r?,
-        };
-        ctx.progress("drawing the report", 0, 1, Value::Null);
-        c2s_eval::write_report(&report, &out, true, &[inputs.dataset.as_path()])?;
-        Ok(Outcome::Ok(json!({"report": report, "folder": out})))
-    }))
+    // Saved selections put in the comparison go beside generated cells.
+    let selections = match generated {
+        Some(_) => s
+            .selections(project_id)
+            .map_err(text)?
+            .into_iter()
+            .filter(|x| x.compared)
+            .map(|x| c2s_eval::NamedCells {
+                name: x.name,
+                cells: x.cells,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(c2s_eval::EvalInputs {
+        dataset,
+        predictions,
+        generated,
+        run,
+        selections,
+        ..Default::default()
+    })
+}
+
+/// Evaluates and writes the report (HTML, PNG and SVG plots) in `out`.
+fn evaluate_job(
+    ctx: &JobCtx,
+    inputs: &c2s_eval::EvalInputs,
+    out: &Path,
+) -> anyhow::Result<Outcome> {
+    let opts = c2s_eval::GeneratedOptions::default();
+    let progress = |stage: &str| ctx.progress(stage, 0, 1, None);
+    let report = match c2s_eval::evaluate_cancellable(inputs, &opts, &progress, &ctx.cancel) {
+        Err(c2s_eval::EvalError::Cancelled) => return Ok(Outcome::Cancelled(None)),
+        r => r?,
+    };
+    ctx.progress("drawing the report", 0, 1, None);
+    c2s_eval::write_report(&report, out, true, &[inputs.dataset.as_path()])?;
+    Ok(Outcome::Ok(JobResult::Evaluate(Evaluated {
+        report,
+        folder: out.to_path_buf(),
+    })))
 }

@@ -15,17 +15,16 @@ pub mod reserved;
 pub mod train;
 
 use crate::LockAnyway;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
-use c2s_data::annotation_rules::{AnnotationRules, CellCall, VoteSummary};
+use c2s_data::annotation_rules::{AnnotationRules, VoteSummary};
 use c2s_data::dataset::read_sentences;
 use c2s_data::expression::FileSample;
 use c2s_data::preprocess::{LogBase, Preprocess};
 use c2s_data::{ConvertOptions, InputOptions, MatrixId};
-use c2s_eval::voting::apply_rules;
 use c2s_model::cells::{
     generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest, PredictionRecord,
 };
@@ -37,7 +36,7 @@ use serde_json::{json, Value};
 use tauri::{AppHandle, State};
 
 use crate::access::checked;
-use crate::jobs::{Jobs, Outcome};
+use crate::jobs::{JobCtx, JobResult, Jobs, Outcome, ProgressDetail};
 use crate::store::{Project, Store};
 
 pub use dataset::{InputForm, MapSamples};

@@ -37,17 +37,13 @@ pub struct About {
 pub fn about(app: AppHandle, state: State<'_, AppState>) -> About {
     use tauri::Manager;
     let resources = app.path().resource_dir().ok();
-    let read = |name: &str| {
-        resources
-            .as_ref()
-            .and_then(|d| std::fs::read_to_string(d.join(name)).ok())
-    };
+    let read = |name: &str| std::fs::read_to_string(resources.as_ref()?.join(name)).ok();
     About {
         version: env!("CARGO_PKG_VERSION"),
         licence: env!("CARGO_PKG_LICENSE"),
-        licence_text: ["LICENSE-MIT", "LICENSE-APACHE"]
-            .iter()
-            .filter_map(|n| read(n))
+        licence_text: [read("LICENSE-MIT"), read("LICENSE-APACHE")]
+            .into_iter()
+            .flatten()
             .collect::<Vec<_>>()
             .join("\n\n"),
         notices: read("THIRD-PARTY-NOTICES.txt"),
@@ -69,7 +65,7 @@ pub fn resumable_runs(state: State<'_, AppState>) -> CmdResult<Vec<crate::store:
     state.store.lock_anyway().resumable_runs().map_err(text)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct ProjectState {
     pub project: Project,
     pub datasets: Vec<crate::store::DatasetRow>,

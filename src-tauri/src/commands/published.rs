@@ -20,15 +20,14 @@ use c2s_model::published_annotation::{
 };
 use c2s_model::published_prompts::{dataset_organism, PublishedTask};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use tauri::{AppHandle, State};
 
-use super::annotate::{held_out_report, merge, refine_records};
-use super::chat::generated_result;
-use super::{dataset_folder, project_of, AppState, CmdResult, Reserved};
+use super::annotate::{AnnotationTarget, PublishedAnnotation};
+use super::chat::ChatCells;
+use super::{dataset_folder, project_of, AppState, CmdResult};
 use crate::access::checked;
-use crate::jobs::Outcome;
-use crate::store::Store;
+use crate::jobs::{JobCtx, JobResult, Outcome, ProgressDetail};
 
 fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -56,24 +55,28 @@ pub fn start_model_download(
     let store = ModelStore::from_env();
     // Asked before the job starts, so the window can show the licence.
     store.require_licence(&id).map_err(text)?;
-    Ok(state.jobs.spawn(&app, "download", move |ctx| {
-        let r = store.download(
-            &id,
-            &mut |p| {
-                ctx.progress(
-                    "downloading",
-                    p.done_bytes,
-                    p.total_bytes,
-                    json!({"file": p.file}),
-                )
-            },
-            &ctx.cancel,
-        );
-        match r {
-            Err(c2s_model::ModelError::Cancelled) => Ok(Outcome::Cancelled(Value::Null)),
-            r => Ok(Outcome::Ok(json!({"folder": r?}))),
-        }
-    }))
+    Ok(state
+        .jobs
+        .spawn(&app, "download", move |ctx| download_job(ctx, &store, &id)))
+}
+
+fn download_job(ctx: &JobCtx, store: &ModelStore, id: &str) -> anyhow::Result<Outcome> {
+    let mut progress = |p: &c2s_model::hub::DownloadProgress| {
+        let detail = ProgressDetail::Download {
+            file: p.file.clone(),
+        };
+        ctx.progress("downloading", p.done_bytes, p.total_bytes, Some(detail))
+    };
+    match store.download(id, &mut progress, &ctx.cancel) {
+        Err(c2s_model::ModelError::Cancelled) => Ok(Outcome::Cancelled(None)),
+        r => Ok(Outcome::Ok(JobResult::Download(Downloaded { folder: r? }))),
+    }
+}
+
+/// A download's result: the model's folder in the cache.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Downloaded {
+    pub folder: PathBuf,
 }
 
 /// A model the user chose (a folder, or a downloaded published model by its
@@ -188,72 +191,48 @@ pub fn start_annotate_published(
 ) -> CmdResult<u64> {
     let rules = rules.unwrap_or_default();
     rules.check().map_err(text)?;
-    plan.only = rules.only.clone();
-    let project = project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
+    plan.only = rules.only.clone();
     plan.organism = dataset_organism(&ds).into();
     let dir = model_dir(&state, &model)?;
+    let meta = json!({ "model": dir, "published": true });
+    let to = AnnotationTarget::new(&state, project_id, ds, meta)?;
     let slot = state.published.clone();
-    let reserved = Reserved::new(
-        &Path::new(&project.folder).join("predictions"),
-        "predictions",
-        Some("jsonl"),
-    )?;
-    let home = state.home.clone();
     Ok(state.jobs.spawn(&app, "annotate", move |ctx| {
-        let out = reserved.path().to_path_buf();
-        ctx.progress("loading the model", 0, 1, Value::Null);
-        let m = load_published(&slot, &dir)?;
-        let recs = read_sentences(&ds)?;
-        let refs: Vec<&SentenceRecord> = recs.iter().collect();
-        let done = match annotate_dataset(
-            &m,
-            &refs,
-            &plan,
-            &|done, total| ctx.progress("annotating", done as u64, total as u64, Value::Null),
-            &ctx.cancel,
-        ) {
-            Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
-            r => r?,
-        };
-        let mut lines: Vec<c2s_model::cells::PredictionRecord> = done
-            .predictions
-            .iter()
-            .zip(&done.truths)
-            .zip(&recs)
-            .map(|((p, t), r)| {
-                c2s_model::cells::PredictionRecord::new(p, t.as_deref(), r.label("split"))
-            })
-            .collect();
-        ctx.progress("voting", 0, 1, Value::Null);
-        let summary = refine_records(&ds, &mut lines, &rules)?;
-        let lines = c2s_model::cells::predictions_jsonl(&lines);
-        c2s_data::output::write_file(&out, lines.as_bytes(), true)?;
-        let report = c2s_eval::classification::report_of_labelled(
-            done.truths
-                .iter()
-                .zip(&done.predictions)
-                .map(|(t, p)| (t.as_deref(), p.predicted.as_deref())),
-        )?;
-        let store = Store::open(&home.join(crate::DB_FILE))?;
-        store.add_artefact(
-            project_id,
-            "predictions",
-            &out,
-            Some(&json!({"model": m.dir, "published": true})),
-        )?;
-        let mut result = json!({
-            "predictions": out, "cells": done.predictions.len(), "label_column": done.truth_column,
-            "report": report, "prompts": done.prompts,
-            "candidates": done.candidates, "voted": plan.vote_by,
-        });
-        merge(&mut result, summary);
-        if let Some(col) = &done.truth_column {
-            ctx.progress("scoring the held-out cells", 0, 1, Value::Null);
-            merge(&mut result, held_out_report(&ds, &out, Some(col)));
-        }
-        Ok(Outcome::Ok(result))
+        annotate_published_job(ctx, &slot, &dir, &plan, &rules, to)
     }))
+}
+
+fn annotate_published_job(
+    ctx: &JobCtx,
+    slot: &Mutex<Option<(PathBuf, Arc<PublishedModel>)>>,
+    dir: &Path,
+    plan: &DatasetAnnotation,
+    rules: &AnnotationRules,
+    to: AnnotationTarget,
+) -> anyhow::Result<Outcome> {
+    ctx.progress("loading the model", 0, 1, None);
+    let m = load_published(slot, dir)?;
+    let recs = read_sentences(&to.dataset)?;
+    let refs: Vec<&SentenceRecord> = recs.iter().collect();
+    let progress = |done, total| ctx.progress("annotating", done as u64, total as u64, None);
+    let done = match annotate_dataset(&m, &refs, plan, &progress, &ctx.cancel) {
+        Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(None)),
+        r => r?,
+    };
+    let lines = done
+        .predictions
+        .iter()
+        .zip(&done.truths)
+        .zip(&recs)
+        .map(|((p, t), r)| p.record(t.as_deref(), r.label("split")))
+        .collect();
+    let published = PublishedAnnotation {
+        prompts: done.prompts,
+        candidates: done.candidates,
+        voted: plan.vote_by.clone(),
+    };
+    to.finish(ctx, lines, rules, done.truth_column, Some(published))
 }
 
 /// Cells of a type, or groups of cells of a tissue.
@@ -289,63 +268,84 @@ pub fn start_published_generate(
 ) -> CmdResult<u64> {
     project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
-    let tissue = form
-        .tissue
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    if form.cell_type.trim().is_empty() && tissue.is_none() {
-        return Err("name the cell type or tissue to generate: published models write cells of a given type or tissue".into());
-    }
-    if form.n == 0 || form.n > 100 {
-        return Err("ask for between 1 and 100".into());
-    }
+    let request = form.request(&ds)?;
     let dir = model_dir(&state, &model)?;
     let slot = state.published.clone();
-    let known_genes = c2s_data::vocabulary::Vocabulary::read_tsv(&ds.join("vocabulary.tsv"))
-        .map_err(text)?
-        .genes;
-    let organism = dataset_organism(&ds).to_string();
-    let seed = form.seed;
-    let request = match tissue {
-        None => {
-            let d = PublishedGenerateRequest::for_types(
-                vec![form.cell_type.trim().to_string()],
-                form.n,
-            );
-            Generate::Cells(PublishedGenerateRequest {
-                seed: seed.unwrap_or(d.seed),
-                organism,
-                known_genes: known_genes.clone(),
-                ..d
-            })
-        }
-        Some(t) => {
-            let d = TissueGenerateRequest::for_tissues(vec![t.to_string()], form.n);
-            Generate::Groups(TissueGenerateRequest {
-                seed: seed.unwrap_or(d.seed),
-                organism,
-                known_genes: known_genes.clone(),
-                ..d
-            })
-        }
-    };
     Ok(state.jobs.spawn(&app, "generate", move |ctx| {
-        ctx.progress("loading the model", 0, 1, Value::Null);
+        ctx.progress("loading the model", 0, 1, None);
         let m = load_published(&slot, &dir)?;
-        let progress = |done: usize, total: usize| {
-            ctx.progress("generating", done as u64, total as u64, Value::Null)
-        };
-        let g = match &request {
-            Generate::Cells(r) => generate_published(&m, r, &progress, &ctx.cancel),
-            Generate::Groups(r) => generate_tissue_cells(&m, r, &progress, &ctx.cancel),
-        };
-        let g = match g {
-            Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(Value::Null)),
-            r => r?,
-        };
-        Ok(Outcome::Ok(generated_result(&g, &known_genes)))
+        published_generate_job(ctx, &m, &request)
     }))
+}
+
+impl PublishedGenerateForm {
+    /// The engine's request for the form, with the prompts' organism and
+    /// the genes known to the dataset `ds`.
+    fn request(&self, ds: &Path) -> CmdResult<Generate> {
+        let tissue = self
+            .tissue
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        if self.cell_type.trim().is_empty() && tissue.is_none() {
+            return Err("name the cell type or tissue to generate: published models write cells of a given type or tissue".into());
+        }
+        if self.n == 0 || self.n > 100 {
+            return Err("ask for between 1 and 100".into());
+        }
+        let known_genes = c2s_data::vocabulary::Vocabulary::read_tsv(&ds.join("vocabulary.tsv"))
+            .map_err(text)?
+            .genes;
+        let organism = dataset_organism(ds).to_string();
+        Ok(match tissue {
+            None => {
+                let types = vec![self.cell_type.trim().to_string()];
+                let d = PublishedGenerateRequest::for_types(types, self.n);
+                Generate::Cells(PublishedGenerateRequest {
+                    seed: self.seed.unwrap_or(d.seed),
+                    organism,
+                    known_genes,
+                    ..d
+                })
+            }
+            Some(t) => {
+                let d = TissueGenerateRequest::for_tissues(vec![t.to_string()], self.n);
+                Generate::Groups(TissueGenerateRequest {
+                    seed: self.seed.unwrap_or(d.seed),
+                    organism,
+                    known_genes,
+                    ..d
+                })
+            }
+        })
+    }
+}
+
+fn published_generate_job(
+    ctx: &JobCtx,
+    m: &PublishedModel,
+    request: &Generate,
+) -> anyhow::Result<Outcome> {
+    let progress =
+        |done: usize, total: usize| ctx.progress("generating", done as u64, total as u64, None);
+    let (g, known_genes) = match request {
+        Generate::Cells(r) => (
+            generate_published(m, r, &progress, &ctx.cancel),
+            &r.known_genes,
+        ),
+        Generate::Groups(r) => (
+            generate_tissue_cells(m, r, &progress, &ctx.cancel),
+            &r.known_genes,
+        ),
+    };
+    let g = match g {
+        Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(None)),
+        r => r?,
+    };
+    Ok(Outcome::Ok(JobResult::Generate(ChatCells::of(
+        &g,
+        known_genes,
+    ))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -356,6 +356,30 @@ pub struct GroupQuestion {
     pub value: String,
     /// "tissue" or "summary".
     pub task: String,
+}
+
+/// A published model's answer about a group of cells.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct GroupAnswer {
+    pub answer: String,
+    /// "tissue" or "summary".
+    pub task: String,
+    /// The cells asked about.
+    pub cells: Vec<String>,
+    pub column: String,
+    pub value: String,
+}
+
+impl GroupQuestion {
+    fn published_task(&self) -> CmdResult<PublishedTask> {
+        match self.task.as_str() {
+            "tissue" => Ok(PublishedTask::TissuePrediction),
+            "summary" => Ok(PublishedTask::NaturalLanguageInterpretation),
+            other => Err(format!(
+                "unknown question `{other}`: ask for the tissue or a summary"
+            )),
+        }
+    }
 }
 
 /// Asks a published model which tissue a group of cells comes from, or for
@@ -371,54 +395,62 @@ pub fn start_describe_group(
 ) -> CmdResult<u64> {
     project_of(&state, project_id)?;
     let ds = dataset_folder(&state, project_id, dataset_id)?;
-    let task = match question.task.as_str() {
-        "tissue" => PublishedTask::TissuePrediction,
-        "summary" => PublishedTask::NaturalLanguageInterpretation,
-        other => {
-            return Err(format!(
-                "unknown question `{other}`: ask for the tissue or a summary"
-            ))
-        }
-    };
+    let task = question.published_task()?;
     let dir = model_dir(&state, &model)?;
     let selection = saved_selection(&state, project_id, &question)?;
     let slot = state.published.clone();
     Ok(state.jobs.spawn(&app, "describe", move |ctx| {
-        ctx.progress("loading the model", 0, 1, Value::Null);
+        ctx.progress("loading the model", 0, 1, None);
         let m = load_published(&slot, &dir)?;
-        let recs = read_sentences(&ds)?;
-        let refs: Vec<&SentenceRecord> = recs.iter().collect();
-        let group = match &selection {
-            Some(names) => cells_named(&refs, names, DEFAULT_GROUP_CELLS)?,
-            None => cells_of_group(
-                &refs,
-                &question.column,
-                &question.value,
-                DEFAULT_GROUP_CELLS,
-            )?,
-        };
-        ctx.progress("asking", 0, 1, Value::Null);
-        let cells: Vec<c2s_model::cells::CellInput> = group
-            .iter()
-            .map(|r| c2s_model::cells::CellInput {
-                name: &r.cell_name,
-                sentence: &r.sentence,
-            })
-            .collect();
-        let a = describe_group(
-            &m,
-            task,
-            &cells,
-            DEFAULT_GROUP_GENES,
-            dataset_organism(&ds),
-            DEFAULT_ANSWER_TOKENS,
-        )?;
-        let names: Vec<&str> = group.iter().map(|r| r.cell_name.as_str()).collect();
-        Ok(Outcome::Ok(json!({
-            "answer": a.answer, "task": question.task, "cells": names,
-            "column": question.column, "value": question.value,
-        })))
+        describe_job(ctx, &m, &ds, task, question, selection.as_deref())
     }))
+}
+
+/// Asks about the saved selection's cells, or the group's (an even spread
+/// of at most DEFAULT_GROUP_CELLS of them).
+fn describe_job(
+    ctx: &JobCtx,
+    m: &PublishedModel,
+    ds: &Path,
+    task: PublishedTask,
+    question: GroupQuestion,
+    selection: Option<&[String]>,
+) -> anyhow::Result<Outcome> {
+    let recs = read_sentences(ds)?;
+    let refs: Vec<&SentenceRecord> = recs.iter().collect();
+    let group = match selection {
+        Some(names) => cells_named(&refs, names, DEFAULT_GROUP_CELLS)?,
+        None => cells_of_group(
+            &refs,
+            &question.column,
+            &question.value,
+            DEFAULT_GROUP_CELLS,
+        )?,
+    };
+    ctx.progress("asking", 0, 1, None);
+    let cells: Vec<c2s_model::cells::CellInput> = group
+        .iter()
+        .map(|r| c2s_model::cells::CellInput {
+            name: &r.cell_name,
+            sentence: &r.sentence,
+        })
+        .collect();
+    let organism = dataset_organism(ds);
+    let a = describe_group(
+        m,
+        task,
+        &cells,
+        DEFAULT_GROUP_GENES,
+        organism,
+        DEFAULT_ANSWER_TOKENS,
+    )?;
+    Ok(Outcome::Ok(JobResult::Describe(GroupAnswer {
+        answer: a.answer,
+        task: question.task,
+        cells: group.iter().map(|r| r.cell_name.clone()).collect(),
+        column: question.column,
+        value: question.value,
+    })))
 }
 
 /// The dataset's label columns with their values and counts: the candidate

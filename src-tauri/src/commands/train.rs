@@ -105,30 +105,69 @@ pub fn estimate_training(
         .map_err(text)?;
     let req = train_request(&state, &ds, &tmp.path().join("run"), &form).map_err(any_text)?;
     let p = prepare_training(&req).map_err(text)?;
-    let (layers, width) = p.model_shape();
-    let paces: Vec<RunPace> = state
-        .store
-        .lock_anyway()
-        .finished_runs()
-        .map_err(text)?
+    let e = p.calibrated_estimate(&run_paces(&state)?).map_err(text)?;
+    Ok(Estimate::of(&p, e))
+}
+
+impl Estimate {
+    fn of(
+        p: &c2s_model::train_dataset::PreparedTraining,
+        e: c2s_model::train_dataset::CalibratedEstimate,
+    ) -> Self {
+        let (layers, width) = p.model_shape();
+        Estimate {
+            seconds: e.seconds,
+            timed_seconds: e.timed_seconds,
+            calibration: e.calibration,
+            total_steps: p.total_steps(),
+            train_cells: p.train_cells.len(),
+            device: p.device_name.clone(),
+            layers,
+            width,
+        }
+    }
+}
+
+/// How fast the finished runs in the store trained, to calibrate estimates.
+fn run_paces(state: &AppState) -> CmdResult<Vec<RunPace>> {
+    let runs = state.store.lock_anyway().finished_runs().map_err(text)?;
+    Ok(runs
         .into_iter()
         .filter_map(|r| {
             let request: TrainRequest = serde_json::from_value(r.request).ok()?;
             let summary: TrainSummary = serde_json::from_value(r.summary?).ok()?;
             RunPace::of(&request, &summary)
         })
-        .collect();
-    let e = p.calibrated_estimate(&paces).map_err(text)?;
-    Ok(Estimate {
-        seconds: e.seconds,
-        timed_seconds: e.timed_seconds,
-        calibration: e.calibration,
-        total_steps: p.total_steps(),
-        train_cells: p.train_cells.len(),
-        device: p.device_name.clone(),
-        layers,
-        width,
-    })
+        .collect())
+}
+
+/// A training job's figures at a step (none yet while it starts).
+#[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]
+pub struct TrainingFigures {
+    pub device: String,
+    pub train_loss: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub tokens_per_s: Option<f64>,
+    pub eta_s: Option<f64>,
+    pub epoch: Option<f64>,
+    pub lr: Option<f64>,
+    /// The latest count of unseen cells named right, and its step.
+    pub held_out: Option<HeldOutFigure>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ts_rs::TS)]
+pub struct HeldOutFigure {
+    pub step: usize,
+    pub cells: usize,
+    pub right: usize,
+}
+
+/// A training job's result: the run in the store and how it went.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Trained {
+    #[ts(type = "number")]
+    pub run_id: i64,
+    pub summary: TrainSummary,
 }
 
 fn spawn_training(app: &AppHandle, state: &AppState, run_id: i64, req: TrainRequest) -> u64 {
@@ -137,34 +176,50 @@ fn spawn_training(app: &AppHandle, state: &AppState, run_id: i64, req: TrainRequ
     state.jobs.spawn(app, "train", move |ctx| {
         let store = Store::open(&home.join(crate::DB_FILE))?;
         let fail = |e: anyhow::Error| {
-            let _ = store.set_run_status(run_id, "failed", Some(&json!({"error": format!("{e:#}")})));
+            let _ =
+                store.set_run_status(run_id, "failed", Some(&json!({"error": format!("{e:#}")})));
             e
         };
         let prepared = prepare_training(&req).map_err(|e| fail(e.into()))?;
+        let starting = TrainingFigures {
+            device: prepared.device_name.clone(),
+            ..Default::default()
+        };
         ctx.progress(
             "starting",
             0,
             prepared.total_steps() as u64,
-            json!({"device": prepared.device_name}),
+            Some(ProgressDetail::Training(starting)),
         );
         store.set_run_status(run_id, "running", None)?;
         let device = prepared.device_name.clone();
         let last_saved = Mutex::new(std::time::Instant::now());
         // The latest held-out figure rides on every event, so a throttled
         // event cannot lose it.
-        let held_out = Mutex::new(Value::Null);
+        let held_out = Mutex::new(None);
         let report = |p: &c2s_model::train::TrainProgress| {
             if let Some(h) = p.held_out {
-                *held_out.lock_anyway() = json!({"step": p.step, "cells": h.cells, "right": h.right});
+                *held_out.lock_anyway() = Some(HeldOutFigure {
+                    step: p.step,
+                    cells: h.cells,
+                    right: h.right,
+                });
             }
-            let held_out = held_out.lock_anyway().clone();
+            let figures = TrainingFigures {
+                device: device.clone(),
+                train_loss: Some(p.train_loss),
+                val_loss: p.val_loss,
+                tokens_per_s: Some(p.tokens_per_s),
+                eta_s: Some(p.eta_s),
+                epoch: Some(p.epoch),
+                lr: Some(p.lr),
+                held_out: *held_out.lock_anyway(),
+            };
             ctx.progress(
                 "training",
                 p.step as u64,
                 p.total_steps as u64,
-                json!({"train_loss": p.train_loss, "val_loss": p.val_loss, "tokens_per_s": p.tokens_per_s,
-                       "eta_s": p.eta_s, "epoch": p.epoch, "lr": p.lr, "device": device,
-                       "held_out": held_out}),
+                Some(ProgressDetail::Training(figures)),
             );
             let mut t = last_saved.lock_anyway();
             if t.elapsed().as_secs_f64() > 2.0 || p.step == p.total_steps {
@@ -172,7 +227,9 @@ fn spawn_training(app: &AppHandle, state: &AppState, run_id: i64, req: TrainRequ
                 let _ = store.set_run_progress(run_id, p.step, p.total_steps);
             }
         };
-        let s = prepared.run(&report, &ctx.cancel).map_err(|e| fail(e.into()))?;
+        let s = prepared
+            .run(&report, &ctx.cancel)
+            .map_err(|e| fail(e.into()))?;
         store.set_run_progress(run_id, s.steps, s.total_steps)?;
         let summary = serde_json::to_value(&s)?;
         if s.cancelled {
@@ -182,10 +239,16 @@ fn spawn_training(app: &AppHandle, state: &AppState, run_id: i64, req: TrainRequ
                 "paused"
             };
             store.set_run_status(run_id, status, Some(&summary))?;
-            Ok(Outcome::Cancelled(json!({"run_id": run_id, "summary": summary})))
+            Ok(Outcome::Cancelled(Some(JobResult::Train(Trained {
+                run_id,
+                summary: s,
+            }))))
         } else {
             store.set_run_status(run_id, "finished", Some(&summary))?;
-            Ok(Outcome::Ok(json!({"run_id": run_id, "summary": summary})))
+            Ok(Outcome::Ok(JobResult::Train(Trained {
+                run_id,
+                summary: s,
+            })))
         }
     })
 }
@@ -210,16 +273,12 @@ pub fn start_training(
     let reserved = Reserved::new(&Path::new(&project.folder).join("runs"), "run", None)?;
     let out = reserved.path().to_path_buf();
     let req = train_request(&state, &ds, &out, &form).map_err(any_text)?;
-    let run_id = state
+    let request = serde_json::to_value(&req).map_err(text)?;
+    let added = state
         .store
         .lock_anyway()
-        .add_run(
-            project_id,
-            Some(dataset_id),
-            &out,
-            &serde_json::to_value(&req).map_err(text)?,
-        )
-        .map_err(text)?;
+        .add_run(project_id, Some(dataset_id), &out, &request);
+    let run_id = added.map_err(text)?;
     // The run's record points to the folder now: kept even while empty.
     reserved.keep();
     let job_id = spawn_training(&app, &state, run_id, req);
@@ -238,16 +297,8 @@ pub fn resume_training(
     state: State<'_, AppState>,
 ) -> CmdResult<Started> {
     let run = state.store.lock_anyway().run(run_id).map_err(text)?;
-    let folder = PathBuf::from(&run.folder);
-    let mut req: TrainRequest = match TrainRequest::read_from_run(&folder) {
-        Ok(r) => r,
-        Err(_) => serde_json::from_value(run.request.clone()).map_err(text)?,
-    };
-    // With no checkpoint yet, the run starts again from the beginning.
-    req.resume = c2s_model::train::find_checkpoint(&folder).is_some();
-    if !req.resume {
-        let _ = std::fs::remove_file(folder.join(c2s_model::train::LOSS_LOG));
-    }
+    let stored = serde_json::from_value(run.request.clone()).ok();
+    let req = TrainRequest::to_resume(Path::new(&run.folder), stored).map_err(text)?;
     let job_id = spawn_training(&app, &state, run_id, req);
     Ok(Started {
         job_id,
@@ -271,12 +322,17 @@ pub fn cancel_training(job_id: u64, run_id: i64, state: State<'_, AppState>) -> 
 
 /// Loss curve points of a run so far.
 #[tauri::command(async)]
-pub fn loss_curve(run_id: i64, state: State<'_, AppState>) -> CmdResult<Value> {
+pub fn loss_curve(
+    run_id: i64,
+    state: State<'_, AppState>,
+) -> CmdResult<c2s_eval::evaluate::LossCurve> {
     let run = state.store.lock_anyway().run(run_id).map_err(text)?;
     let path = Path::new(&run.folder).join(c2s_model::train::LOSS_LOG);
     if !path.exists() {
-        return Ok(json!({"train": [], "validation": []}));
+        return Ok(c2s_eval::evaluate::LossCurve {
+            train: vec![],
+            validation: vec![],
+        });
     }
-    let c = c2s_eval::evaluate::read_loss_curve(&path).map_err(text)?;
-    serde_json::to_value(c).map_err(text)
+    c2s_eval::evaluate::read_loss_curve(&path).map_err(text)
 }

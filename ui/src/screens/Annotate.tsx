@@ -1,12 +1,12 @@
 import { numberLocale } from "../state/format";
 import { useEffect, useMemo, useState } from "react";
-import { api, errorText, type AnnotationPlan, type AnnotationRules, type Candidates, type CellMap } from "../api";
+import { api, errorText, type AnnotationPlan, type AnnotationRules, type Candidates } from "../api";
 import { barOption, Chart, escapeHtml, scatterOption } from "../components/Chart";
 import { Saved } from "../components/Saved";
 import { JobBar } from "../components/JobBar";
 import { projectColours } from "../state/colours";
 import { defaultConvertForm } from "../state/forms";
-import { formatDuration } from "../state/jobs";
+import { formatDuration, resultOf } from "../state/jobs";
 import { predictionVerdict, rowShares, type PredictionReport } from "../state/verdict";
 import { useLatestJob } from "../state/useLatestJob";
 import { useApp } from "../store";
@@ -20,7 +20,7 @@ export function Annotate() {
   const job = jobId != null ? jobs[jobId] : undefined;
   const dataset = state?.datasets[0];
   const finished = state?.runs.filter((r) => r.status === "finished") ?? [];
-  const result = job?.status === "ok" ? job.result : null;
+  const result = job?.status === "ok" ? resultOf(job, "annotate") : null;
   // Which model: one trained here, or the published one in use.
   const [source, setSource] = useState<"trained" | "published">(published ? "published" : "trained");
   const [groups, setGroups] = useState<Record<string, [string, number][]>>({});
@@ -108,7 +108,7 @@ export function Annotate() {
   async function save(elsewhere: boolean) {
     setSaving(true);
     try {
-      const path = elsewhere ? await api.saveAnnotatedAs(project!.id, result.predictions) : await api.saveAnnotated(project!.id, result.predictions);
+      const path = elsewhere ? await api.saveAnnotatedAs(project!.id, result!.predictions) : await api.saveAnnotated(project!.id, result!.predictions);
       if (path) {
         setSaved(path);
       }
@@ -119,7 +119,7 @@ export function Annotate() {
     }
   }
 
-  const counts: [string, number][] = result ? Object.entries(result.counts as Record<string, number>).sort((a, b) => b[1] - a[1]) : [];
+  const counts: [string, number][] = result ? Object.entries(result.counts).sort((a, b) => b[1] - a[1]) : [];
   const rep = result?.report;
   const held: PredictionReport | null = result?.held_out ?? null;
   const verdict = held ? predictionVerdict(held) : null;
@@ -284,13 +284,13 @@ export function Annotate() {
                     name: "confidence",
                     nameLocation: "middle",
                     nameGap: 28,
-                    data: (result.confidence_histogram as number[]).map((_, i) => `${i * 5}–${i * 5 + 5} %`),
+                    data: result.confidence_histogram.map((_, i) => `${i * 5}–${i * 5 + 5} %`),
                   },
                   yAxis: { type: "value", name: "cells" },
                   series: [
                     {
                       type: "bar",
-                      data: (result.confidence_histogram as number[]).map((v, i) => ({
+                      data: result.confidence_histogram.map((v, i) => ({
                         value: v,
                         itemStyle: { color: result.unassigned_below != null && (i + 1) * 0.05 <= result.unassigned_below + 1e-9 ? "#9aa5ad" : "#1f6f8b" },
                       })),
@@ -319,7 +319,11 @@ export function Annotate() {
                     Which types it confuses{held ? " (held-out cells)" : ""}
                   </span>
                 </h3>
-                {result.voted && <p className="small muted">Each `{result.voted}` group got the majority answer of {result.prompts} cells asked.</p>}
+                {result.published?.voted && (
+                  <p className="small muted">
+                    Each `{result.published.voted}` group got the majority answer of {result.published.prompts} cells asked.
+                  </p>
+                )}
                 <Chart
                   name="confusion-matrix"
                   height={Math.max(320, 28 * conf.labels.length + 140)}
@@ -405,7 +409,7 @@ function AnswerMap({ predictions, labelColumn }: { predictions: string; labelCol
     [predictions, project?.id],
   );
   const job = jobId != null ? jobs[jobId] : undefined;
-  const map = job?.status === "ok" ? (job.result as CellMap) : null;
+  const map = job?.status === "ok" ? resultOf(job, "map") : null;
   const confidences = map?.confidences?.some((c) => c != null) ? map.confidences : null;
   const option = useMemo(() => {
     if (!map) return null;

@@ -103,15 +103,16 @@ export function Chat() {
     if (running == null) return;
     const j = jobs[running];
     if (!j || j.status === "running") return;
-    if (j.status === "ok" && j.kind === "free-text") dispatchChat({ type: "stopped", jobId: running, error: null, text: j.result.text });
-    else if (j.status === "ok" && j.kind === "describe")
+    const r = j.status === "ok" ? j.result : null;
+    if (r?.job === "free_text") dispatchChat({ type: "stopped", jobId: running, error: null, text: r.text });
+    else if (r?.job === "describe")
       dispatchChat({
         type: "stopped",
         jobId: running,
         error: null,
-        text: `The model answers: “${j.result.answer || "(nothing)"}” (asked about ${j.result.cells.length} cells of ${j.result.column} = ${j.result.value}).`,
+        text: `The model answers: “${r.answer || "(nothing)"}” (asked about ${r.cells.length} cells of ${r.column} = ${r.value}).`,
       });
-    else if (j.status === "ok") dispatchChat({ type: "generated", jobId: running, result: j.result });
+    else if (r?.job === "generate") dispatchChat({ type: "generated", jobId: running, result: r });
     else dispatchChat({ type: "stopped", jobId: running, error: j.error });
     setRunning(null);
   }, [running, jobs]);

@@ -8,6 +8,7 @@ import { projectColours } from "../state/colours";
 import { numberLocale } from "../state/format";
 import { generatedVerdict, predictionVerdict } from "../state/verdict";
 import { useApp } from "../store";
+import { resultOf } from "../state/jobs";
 
 function csv(rows: (string | number | null)[][]): string {
   return rows.map((r) => r.map((v) => (v == null ? "" : typeof v === "string" && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)).join(",")).join("\n") + "\n";
@@ -52,7 +53,8 @@ export function Compare() {
   const [space, setSpace] = useState<"pca" | "umap">("umap");
   const job = jobId != null ? jobs[jobId] : undefined;
   // The evaluate job's result: the engine's report (c2s_eval::EvalReport) and its folder.
-  const report: EvalReport | null = job?.status === "ok" ? job.result.report : null;
+  const evaluated = job?.status === "ok" ? resultOf(job, "evaluate") : null;
+  const report: EvalReport | null = evaluated?.report ?? null;
   const dataset = state?.datasets[0];
   const run = state?.runs.find((r) => r.status === "finished") ?? state?.runs[0];
 
@@ -183,7 +185,7 @@ export function Compare() {
               {n}
             </p>
           ))}
-          <Saved path={`${job!.result.folder}/report.html`} what="The full report, with every plot as PNG and SVG, is written" testId="report-path" />
+          <Saved path={`${evaluated!.folder}/report.html`} what="The full report, with every plot as PNG and SVG, is written" testId="report-path" />
           {exported && <Saved path={exported} what="Table saved" testId="exported" />}
           {g && (
             <>

@@ -1,6 +1,7 @@
 import { numberLocale } from "../state/format";
 import { useEffect, useState } from "react";
 import { api, errorText } from "../api";
+import { resultOf } from "../state/jobs";
 import { JobBar } from "../components/JobBar";
 import { labelCandidates, type InputForm } from "../state/forms";
 import { useApp } from "../store";
@@ -40,7 +41,7 @@ export function Convert() {
     }
   }
 
-  const result = job?.status === "ok" ? job.result : null;
+  const result = job?.status === "ok" ? resultOf(job, "convert") : null;
   const latest = state?.datasets[0];
   return (
     <div className="screen">

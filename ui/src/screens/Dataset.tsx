@@ -7,6 +7,7 @@ import { projectColours } from "../state/colours";
 import { labelCandidates, applyFix } from "../state/forms";
 import { useLatestJob } from "../state/useLatestJob";
 import { useApp } from "../store";
+import { resultOf } from "../state/jobs";
 
 export function Dataset() {
   const { opened, convertForm, setConvertForm, go, jobs, state, notify } = useApp();
@@ -49,8 +50,9 @@ export function Dataset() {
 
   const mapJobState = mapJob != null ? jobs[mapJob] : undefined;
   useEffect(() => {
-    if (mapJobState?.status === "ok") {
-      setMap(mapJobState.result as CellMap);
+    const drawn = mapJobState?.status === "ok" ? resultOf(mapJobState, "map") : null;
+    if (drawn) {
+      setMap(drawn);
       setGene(null);
       setSelected([]);
     }

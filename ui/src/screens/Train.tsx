@@ -4,7 +4,7 @@ import { api, errorText, type Estimate, type PresetInfo, type TrainForm } from "
 import { Chart, lossOption } from "../components/Chart";
 import { JobBar } from "../components/JobBar";
 import { closeness, estimateText } from "../state/estimate";
-import { formatDuration } from "../state/jobs";
+import { formatDuration, resultOf, trainingFigures } from "../state/jobs";
 import { useApp } from "../store";
 
 export function Train() {
@@ -133,7 +133,8 @@ export function Train() {
   const toggleTask = (t: string) =>
     setForm({ ...form, tasks: form.tasks.includes(t) ? form.tasks.filter((x) => x !== t) : [...form.tasks, t] });
   const num = (v: string) => (v === "" ? null : +v);
-  const d = job?.detail ?? {};
+  const d = trainingFigures(job);
+  const trained = resultOf(job, "train");
   const liveTrain: [number, number][] = job ? job.loss.map((p) => [p.step, p.train]) : [];
   const liveVal: [number, number][] = job ? job.loss.filter((p) => p.val != null).map((p) => [p.step, p.val!]) : [];
   const trainPts = curve && curve.train.length >= liveTrain.length ? curve.train : liveTrain;
@@ -262,7 +263,7 @@ export function Train() {
       {active && (
         <div className="dashboard" data-testid="train-dashboard">
           <div className="cards">
-            {d.held_out != null && (
+            {d?.held_out != null && (
               <div
                 className="stat"
                 data-testid="held-out-so-far"
@@ -274,20 +275,20 @@ export function Train() {
               </div>
             )}
             <div className="stat">
-              <div className="num">{d.train_loss != null ? d.train_loss.toFixed(3) : "–"}</div>training loss
+              <div className="num">{d?.train_loss != null ? d.train_loss.toFixed(3) : "–"}</div>training loss
             </div>
             <div className="stat">
-              <div className="num">{d.val_loss != null ? d.val_loss.toFixed(3) : job?.loss.filter((p) => p.val != null).slice(-1)[0]?.val?.toFixed(3) ?? "–"}</div>
+              <div className="num">{d?.val_loss != null ? d.val_loss.toFixed(3) : job?.loss.filter((p) => p.val != null).slice(-1)[0]?.val?.toFixed(3) ?? "–"}</div>
               validation loss
             </div>
             <div className="stat">
-              <div className="num">{d.tokens_per_s != null ? Math.round(d.tokens_per_s).toLocaleString(numberLocale) : "–"}</div>tokens / s
+              <div className="num">{d?.tokens_per_s != null ? Math.round(d.tokens_per_s).toLocaleString(numberLocale) : "–"}</div>tokens / s
             </div>
             <div className="stat">
-              <div className="num">{job?.status === "running" ? formatDuration(d.eta_s) : "–"}</div>left
+              <div className="num">{job?.status === "running" ? formatDuration(d?.eta_s) : "–"}</div>left
             </div>
             <div className="stat">
-              <div className="num small-num">{d.device ?? "…"}</div>device
+              <div className="num small-num">{d?.device ?? "…"}</div>device
             </div>
           </div>
           <JobBar job={job} onCancel={() => api.cancelTraining(active.job, active.run)} cancelLabel="Cancel (not resumable)" />
@@ -303,34 +304,34 @@ export function Train() {
             testId="loss-chart"
             option={lossOption(trainPts, valPts)}
           />
-          {job?.status === "ok" && (
+          {job?.status === "ok" && trained && (
             <div className="card success" data-testid="train-done">
               <h3>Training finished</h3>
-              {job.result.summary.validation && (
+              {trained.summary.validation && (
                 <p data-testid="train-verdict">
                   <strong>
-                    The model names the type of {(100 * job.result.summary.validation.right / Math.max(1, job.result.summary.validation.cells)).toFixed(1)} % of
+                    The model names the type of {(100 * trained.summary.validation.right / Math.max(1, trained.summary.validation.cells)).toFixed(1)} % of
                     cells it never learned from
                   </strong>{" "}
-                  ({job.result.summary.validation.right.toLocaleString(numberLocale)} of {job.result.summary.validation.cells.toLocaleString(numberLocale)} validation
+                  ({trained.summary.validation.right.toLocaleString(numberLocale)} of {trained.summary.validation.cells.toLocaleString(numberLocale)} validation
                   cells). Annotate tells how it does on the test cells, beside a simple baseline.
                 </p>
               )}
               <p className="muted small">
-                {job.result.summary.steps.toLocaleString(numberLocale)} steps in {formatDuration(job.result.summary.seconds)};{" "}
+                {trained.summary.steps.toLocaleString(numberLocale)} steps in {formatDuration(trained.summary.seconds)};{" "}
                 <span title="How surprised the model is by the validation cells' sentences: lower is better">
-                  best validation loss {job.result.summary.best_val_loss?.toFixed(3) ?? "–"}
+                  best validation loss {trained.summary.best_val_loss?.toFixed(3) ?? "–"}
                 </span>
                 .
               </p>
-              {active?.estimate != null && job.result.summary.resumed_from_step === 0 && (
+              {active?.estimate != null && trained.summary.resumed_from_step === 0 && (
                 <p className="muted small" data-testid="estimate-closeness">
-                  {closeness(active.estimate, job.result.summary.seconds)}
+                  {closeness(active.estimate, trained.summary.seconds)}
                 </p>
               )}
-              {job.result.summary.resumed_from_step > 0 && (
-                <p data-testid="resumed-from" data-step={job.result.summary.resumed_from_step}>
-                  Continued from the checkpoint at step {job.result.summary.resumed_from_step}.
+              {trained.summary.resumed_from_step > 0 && (
+                <p data-testid="resumed-from" data-step={trained.summary.resumed_from_step}>
+                  Continued from the checkpoint at step {trained.summary.resumed_from_step}.
                 </p>
               )}
               <button className="primary" onClick={useModel} data-testid="to-chat">
@@ -341,7 +342,7 @@ export function Train() {
           {job?.status === "cancelled" && (
             <div className="card notice" data-testid="train-paused">
               {state?.runs.find((r) => r.id === active.run)?.status === "cancelled" ? "Cancelled. " : ""}
-              Paused at step {job.result?.summary?.steps ?? job.done}. The last checkpoint is kept.{" "}
+              Paused at step {trained?.summary.steps ?? job.done}. The last checkpoint is kept.{" "}
               <button onClick={() => resume(active.run)} data-testid="resume-training">
                 Resume
               </button>

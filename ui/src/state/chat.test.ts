@@ -10,7 +10,7 @@ describe("chatReducer", () => {
     c = chatReducer(c, { type: "text", jobId: 4, cell: 1, text: "MS4A1" });
     expect(c.messages[1].streaming).toEqual({ 0: "CD74 HLA-DRA", 1: "MS4A1" });
     const cells = [{ cell_name: "g0", cell_type: "B cells", cell_sentence: "CD74 HLA-DRA", words: [] }];
-    c = chatReducer(c, { type: "generated", jobId: 4, result: { cells, valid_share: 1, unique_share: 1 } });
+    c = chatReducer(c, { type: "generated", jobId: 4, result: { cells, valid_share: 1, unique_share: 1, constrained: true } });
     expect(c.messages[1].cells).toEqual(cells);
     expect(c.messages[1].streaming).toBeUndefined();
     // Text arriving late does not reopen a finished message.

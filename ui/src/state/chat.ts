@@ -1,19 +1,7 @@
 // The chat with a model: the messages and the cells streaming into them.
 import type { Marker } from "../api";
-import type { GroupCall } from "../bindings";
+import type { ChatCell, ChatCells, GroupCall } from "../bindings";
 import { numberLocale } from "./format";
-
-export interface Word {
-  gene: string;
-  valid: boolean;
-}
-
-export interface GeneratedCell {
-  cell_name: string;
-  cell_type: string | null;
-  cell_sentence: string;
-  words: Word[];
-}
 
 export interface Ranked {
   label: string;
@@ -29,7 +17,8 @@ export interface Message {
   jobId?: number;
   /** Words written so far, per cell, while a generation runs. */
   streaming?: Record<number, string>;
-  cells?: GeneratedCell[];
+  /** Generated cells, each word marked as a known gene or not. */
+  cells?: ChatCell[];
   validShare?: number;
   uniqueShare?: number;
   prediction?: Ranked;
@@ -52,7 +41,7 @@ export type ChatAction =
   | { type: "user"; text: string }
   | { type: "generating"; jobId: number; text: string; model?: string }
   | { type: "text"; jobId: number; cell: number; text: string }
-  | { type: "generated"; jobId: number; result: any }
+  | { type: "generated"; jobId: number; result: ChatCells }
   | { type: "stopped"; jobId: number; error: string | null; text?: string }
   /** `asked`: how many words the question held. */
   | { type: "prediction"; result: Ranked; asked: number; truth?: string; model?: string; genes?: string[] }

@@ -1,10 +1,23 @@
 import { describe, expect, it } from "vitest";
-import { fraction, formatDuration, jobsReducer, type Jobs } from "./jobs";
+import { fraction, formatDuration, jobsReducer, resultOf, type Jobs } from "./jobs";
+import type { TrainingFigures } from "../bindings";
 
-const progress = (id: number, done: number, total: number, detail: any = null) =>
-  ({ type: "progress", event: { id, kind: "train", stage: "training", done, total, detail } }) as const;
+const figures = (f: Partial<TrainingFigures>) => ({
+  of: "training" as const,
+  device: "cpu",
+  train_loss: null,
+  val_loss: null,
+  tokens_per_s: null,
+  eta_s: null,
+  epoch: null,
+  lr: null,
+  held_out: null,
+  ...f,
+});
+const progress = (id: number, done: number, total: number, detail: Partial<TrainingFigures> | null = null) =>
+  ({ type: "progress", event: { id, kind: "train", stage: "training", done, total, detail: detail && figures(detail) } }) as const;
 const done = (id: number, status: "ok" | "cancelled" | "failed", error: string | null = null) =>
-  ({ type: "done", event: { id, kind: "train", status, result: { x: 1 }, error } }) as const;
+  ({ type: "done", event: { id, kind: "free_text", status, result: { job: "free_text", text: "x" }, error } }) as const;
 
 describe("jobsReducer", () => {
   it("follows a job from start to end", () => {
@@ -21,6 +34,9 @@ describe("jobsReducer", () => {
     s = jobsReducer(s, done(1, "ok"));
     expect(s[1].status).toBe("ok");
     expect(fraction(s[1])).toBe(1);
+    // A result is read as its own kind only.
+    expect(resultOf(s[1], "free_text")?.text).toBe("x");
+    expect(resultOf(s[1], "train")).toBeNull();
   });
 
   it("keeps the outcome when the start arrives after the end", () => {

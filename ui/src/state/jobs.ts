@@ -3,24 +3,11 @@
 // job (a fast job may finish before its id comes back), so every action
 // merges instead of replacing.
 
+import type { JobDone, JobProgress, JobResult, ProgressDetail, TrainingFigures } from "../bindings";
+
 export type JobStatus = "running" | "ok" | "cancelled" | "failed";
-
-export interface JobProgressEvent {
-  id: number;
-  kind: string;
-  stage: string;
-  done: number;
-  total: number;
-  detail: any;
-}
-
-export interface JobDoneEvent {
-  id: number;
-  kind: string;
-  status: "ok" | "cancelled" | "failed";
-  result: any;
-  error: string | null;
-}
+export type JobProgressEvent = JobProgress;
+export type JobDoneEvent = JobDone;
 
 export interface LossPoint {
   step: number;
@@ -34,9 +21,9 @@ export interface JobState {
   stage: string;
   done: number;
   total: number;
-  detail: any;
+  detail: ProgressDetail | null;
   status: JobStatus;
-  result: any;
+  result: JobResult | null;
   error: string | null;
   /** Training jobs: the loss at each reported step. */
   loss: LossPoint[];
@@ -66,8 +53,8 @@ export function jobsReducer(jobs: Jobs, action: JobAction): Jobs {
       if (prev.status !== "running") return jobs;
       let loss = prev.loss;
       const d = e.detail;
-      if (d && typeof d.train_loss === "number" && !loss.some((p) => p.step === e.done)) {
-        loss = [...loss, { step: e.done, train: d.train_loss, val: typeof d.val_loss === "number" ? d.val_loss : null }];
+      if (d?.of === "training" && d.train_loss != null && !loss.some((p) => p.step === e.done)) {
+        loss = [...loss, { step: e.done, train: d.train_loss, val: d.val_loss ?? null }];
       }
       return { ...jobs, [e.id]: { ...prev, stage: e.stage, done: e.done, total: e.total, detail: d ?? prev.detail, loss } };
     }
@@ -77,6 +64,21 @@ export function jobsReducer(jobs: Jobs, action: JobAction): Jobs {
       return { ...jobs, [e.id]: { ...prev, status: e.status, result: e.result, error: e.error } };
     }
   }
+}
+
+/** The result of a job of the given kind, if it has one. */
+export function resultOf<K extends JobResult["job"]>(
+  job: JobState | null | undefined,
+  kind: K,
+): Extract<JobResult, { job: K }> | null {
+  const r = job?.result;
+  return r != null && r.job === kind ? (r as Extract<JobResult, { job: K }>) : null;
+}
+
+/** A training job's latest figures, if it reported any. */
+export function trainingFigures(job: JobState | null | undefined): TrainingFigures | null {
+  const d = job?.detail;
+  return d?.of === "training" ? d : null;
 }
 
 /** Share of the work done, 0 to 1; null while the total is unknown. */

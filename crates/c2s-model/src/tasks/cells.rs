@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use c2s_data::annotate::{write_cell_annotations, CellAnnotation};
-use c2s_data::annotation_rules::{AnnotationRules, CellCall, CellVotes};
+use c2s_data::annotation_rules::{AnnotationRules, CellVotes};
+pub use c2s_data::predictions::{predictions_jsonl, read_predictions, PredictionRecord};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -110,70 +111,19 @@ impl CellPrediction {
     }
 }
 
-/// One line of a predictions file (JSON lines): the one record the CLI and
-/// the app write, and `c2s eval` and Compare read. Every field is always
-/// present (null when it does not apply), so pandas reads one schema.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct PredictionRecord {
-    pub cell_name: String,
-    /// The known type chosen (free answers: the type named, if any).
-    pub predicted: Option<String>,
-    /// Scored predictions: the softmax over the candidate types (published
-    /// models voting by group: the vote's share).
-    pub confidence: Option<f64>,
-    /// Free answers: the model's words.
-    pub answer: Option<String>,
-    /// The dataset's label of the cell, if it has one.
-    #[serde(rename = "true")]
-    pub truth: Option<String>,
-    /// The cell's split in the dataset (train, val, test): figures are of
-    /// held-out cells only.
-    pub split: Option<String>,
-    /// CellTypist's refinements, where asked for: `assigned` (Unassigned
-    /// below the confidence threshold), `over_cluster`, `majority_vote`.
-    #[serde(flatten)]
-    pub votes: CellVotes,
-}
-
-impl PredictionRecord {
-    pub fn new(p: &CellPrediction, truth: Option<&str>, split: Option<&str>) -> Self {
+impl CellPrediction {
+    /// The prediction as a line of a predictions file.
+    pub fn record(&self, truth: Option<&str>, split: Option<&str>) -> PredictionRecord {
         PredictionRecord {
-            cell_name: p.cell_name.clone(),
-            predicted: p.predicted.clone(),
-            confidence: p.confidence,
-            answer: p.answer.clone(),
+            cell_name: self.cell_name.clone(),
+            predicted: self.predicted.clone(),
+            confidence: self.confidence,
+            answer: self.answer.clone(),
             truth: truth.map(String::from),
             split: split.map(String::from),
             votes: CellVotes::default(),
         }
     }
-
-    /// The cell as the annotation rules see it.
-    pub fn call(&self) -> CellCall<'_> {
-        CellCall {
-            cell_name: &self.cell_name,
-            predicted: self.predicted.as_deref(),
-            confidence: self.confidence,
-        }
-    }
-
-    /// The answer to show: the cluster's vote, else the answer under the
-    /// confidence threshold, else the model's.
-    pub fn final_answer(&self) -> Option<&str> {
-        self.votes
-            .majority_vote
-            .as_deref()
-            .or(self.votes.assigned.as_deref())
-            .or(self.predicted.as_deref())
-    }
-}
-
-/// The records as JSON lines.
-pub fn predictions_jsonl(records: &[PredictionRecord]) -> String {
-    records
-        .iter()
-        .map(|r| serde_json::to_string(r).expect("plain data serialises") + "\n")
-        .collect()
 }
 
 /// The records as a per-cell table for spreadsheets (CSV, one row a cell):
@@ -250,28 +200,6 @@ pub fn final_answers(
             ))
         })
         .collect())
-}
-
-/// Reads a predictions file (JSON lines) as `c2s predict` and the app write it.
-pub fn read_predictions(path: &std::path::Path) -> Result<Vec<PredictionRecord>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ModelError::Data(c2s_data::DataError::io(path, e)))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                ModelError::Input(
-                    format!(
-                        "{}: line {}: not a prediction record: {e}",
-                        path.display(),
-                        i + 1
-                    ),
-                    "pass a file that `c2s predict --output` or the app's Annotate wrote".into(),
-                )
-            })
-        })
-        .collect()
 }
 
 /// Predicts each cell's type: by scoring every known type (always a valid
@@ -497,11 +425,22 @@ pub fn guidance_for(card: &crate::trained::ModelCard, asked: Option<f64>) -> Res
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GeneratedCell {
     pub cell_name: String,
     pub cell_sentence: String,
     pub cell_type: Option<String>,
+}
+
+/// Generated cells as JSON lines (cell_name, cell_sentence, cell_type): the
+/// file `c2s generate` writes and the app adds to, which `c2s eval
+/// --generated` and `c2s reconstruct` read.
+pub fn generated_jsonl(cells: &[GeneratedCell]) -> String {
+    cells
+        .iter()
+        .map(|c| serde_json::to_string(c).expect("plain data serialises") + "\n")
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -741,36 +680,6 @@ pub fn embed_cells(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prediction_records_read_back_and_a_bad_line_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut r = PredictionRecord {
-            cell_name: "c1".into(),
-            predicted: Some("B cell".into()),
-            confidence: Some(0.4),
-            answer: None,
-            truth: Some("B cell".into()),
-            split: Some("test".into()),
-            votes: CellVotes::default(),
-        };
-        r.votes.assigned = Some("Unassigned".into());
-        let path = dir.path().join("p.jsonl");
-        std::fs::write(&path, predictions_jsonl(std::slice::from_ref(&r))).unwrap();
-        assert_eq!(read_predictions(&path).unwrap(), vec![r.clone()]);
-        assert_eq!(r.final_answer(), Some("Unassigned"));
-        // A record written before the rules existed reads with empty votes.
-        let old = r#"{"cell_name":"c2","predicted":"NK cell","confidence":0.9,"answer":null,"true":null,"split":"val"}"#;
-        std::fs::write(&path, format!("{old}\nnot json\n")).unwrap();
-        let e = read_predictions(&path).unwrap_err().to_string();
-        assert!(e.contains("line 2: not a prediction record"), "{e}");
-        std::fs::write(&path, format!("{old}\n")).unwrap();
-        let back = read_predictions(&path).unwrap();
-        assert_eq!(back[0].votes, CellVotes::default());
-        assert_eq!(back[0].final_answer(), Some("NK cell"));
-        let e = read_predictions(&dir.path().join("missing.jsonl")).unwrap_err();
-        assert!(e.to_string().contains("missing.jsonl"), "{e}");
-    }
 
     #[test]
     fn the_per_cell_table_has_the_final_answer_and_quotes_commas() {

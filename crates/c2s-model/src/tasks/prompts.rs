@@ -16,6 +16,7 @@ use crate::tokenizer::encode;
 pub const DEFAULT_TEMPLATES: &str = include_str!("../../prompts/c2s-templates.json");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     CellTypePrediction,

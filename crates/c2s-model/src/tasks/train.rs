@@ -4,7 +4,6 @@
 //! cancellation.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -15,6 +14,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
+
+use c2s_data::loss_log::LossPoint;
 
 use crate::error::{ModelError, Result};
 use crate::models::causal_lm::CausalLm;
@@ -138,6 +139,7 @@ struct TrainerState {
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TrainSummary {
     pub steps: usize,
     pub total_steps: usize,
@@ -158,6 +160,7 @@ pub struct TrainSummary {
 /// never learned from, so the figure says how it does on new cells. (The
 /// test cells stay untouched for `c2s eval` and Annotate.)
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ValidationCheck {
     pub cells: usize,
     pub right: usize,
@@ -171,7 +174,7 @@ impl ValidationCheck {
 
 pub const CHECKPOINT: &str = "checkpoint";
 pub const FINAL_MODEL: &str = "model";
-pub const LOSS_LOG: &str = "loss_log.jsonl";
+pub use c2s_data::loss_log::LOSS_LOG;
 
 /// Examples of one epoch, in a seeded order that depends only on the epoch.
 fn epoch_examples(
@@ -608,15 +611,15 @@ pub fn train_checked(
                 }
             }
         }
-        let mut line = serde_json::json!({"step": state.step, "train_loss": last_loss, "val_loss": val_loss, "lr": lr});
-        if let Some(h) = held_out {
-            line["held_out_cells"] = h.cells.into();
-            line["held_out_right"] = h.right.into();
+        LossPoint {
+            held_out_cells: held_out.map(|h| h.cells),
+            held_out_right: held_out.map(|h| h.right),
+            lr,
+            step: state.step,
+            train_loss: Some(last_loss).filter(|l| l.is_finite()),
+            val_loss,
         }
-        writeln!(log, "{line}").map_err(|source| ModelError::Io {
-            path: run.join(LOSS_LOG),
-            source,
-        })?;
+        .append(&mut log, &run.join(LOSS_LOG))?;
         let elapsed = t_train.elapsed().as_secs_f64();
         let done_here = (state.step - start_step) as f64;
         progress(&TrainProgress {

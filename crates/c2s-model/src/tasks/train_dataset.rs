@@ -36,6 +36,7 @@ pub const STEP_OVERHEAD: f64 = 1.65;
 pub const RUN_REQUEST: &str = "run_request.json";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// A compact model from scratch: minutes on a laptop CPU.
@@ -216,6 +217,7 @@ impl Preset {
 
 /// Everything a training run needs; `None` fields take the preset's value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TrainRequest {
     pub dataset: PathBuf,
     pub output: PathBuf,
@@ -244,6 +246,7 @@ pub struct TrainRequest {
     pub width: Option<usize>,
     pub heads: Option<usize>,
     pub context: Option<usize>,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub seed: u64,
 }
 
@@ -282,6 +285,22 @@ impl TrainRequest {
         serde_json::from_str(&text).map_err(|e| {
             ModelError::bad(&path, format!("not a run request: {e}"), "start a new run")
         })
+    }
+
+    /// The request that continues the run in `run` (as saved there; else
+    /// `stored`, as a front end kept it): from its last checkpoint, or from
+    /// the start, with its loss log cleared, when it has none yet.
+    pub fn to_resume(run: &Path, stored: Option<TrainRequest>) -> Result<Self> {
+        let mut req = match (Self::read_from_run(run), stored) {
+            (Ok(r), _) => r,
+            (Err(_), Some(r)) => r,
+            (Err(e), None) => return Err(e),
+        };
+        req.resume = find_checkpoint(run).is_some();
+        if !req.resume {
+            let _ = std::fs::remove_file(run.join(crate::train::LOSS_LOG));
+        }
+        Ok(req)
     }
 
     fn fine_tune(&self) -> bool {
