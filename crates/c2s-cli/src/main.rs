@@ -336,142 +336,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             print_inspection(&r);
         }
-        Command::Convert(a) => {
-            let opts = ConvertOptions {
-                input: a.input.options(),
-                labels: a.labels.clone(),
-                stratify: a.stratify.clone(),
-                fit_cells: a.fit_cells,
-                exports: if a.parquet_only {
-                    Exports {
-                        jsonl: false,
-                        text: false,
-                    }
-                } else {
-                    Exports::default()
-                },
-                parquet_compression: match a.compression {
-                    CompressionArg::Auto => ParquetCompression::Auto,
-                    CompressionArg::Zstd => ParquetCompression::Zstd,
-                    CompressionArg::None => ParquetCompression::None,
-                },
-                overwrite: a.force,
-                ..ConvertOptions::default()
-            };
-            let t = std::time::Instant::now();
-            let s = with_progress(|job| c2s_data::convert(&a.file, &a.output, &opts, job))?;
-            if a.json {
-                // The time goes to the printout only: the manifest, which
-                // holds the same summary, stays the same from run to run.
-                let mut doc = serde_json::to_value(&s)?;
-                doc["seconds"] = t.elapsed().as_secs_f64().into();
-                return print_json(&doc);
-            }
-            println!(
-                "Wrote {} ({:.1} s)",
-                s.output.display(),
-                t.elapsed().as_secs_f64()
-            );
-            println!(
-                "  matrix {} ({}), gene names from {}",
-                s.matrix,
-                kind_text(s.value_kind),
-                s.gene_names_from
-            );
-            println!(
-                "  {} of {} cells, {} of {} genes, {:.0} genes per cell on average",
-                s.cells, s.cells_in_file, s.genes, s.genes_in_file, s.mean_genes_per_cell
-            );
-            println!(
-                "  splits: {} train, {} validation, {} test",
-                s.splits[0], s.splits[1], s.splits[2]
-            );
-            if let Some(f) = &s.fit {
-                println!(
-                    "  expression fit: slope {:.4}, intercept {:.4}, R² {:.3}, Pearson {:.3}, Spearman {:.3}",
-                    f.slope, f.intercept, f.r_squared, f.pearson_r, f.spearman_rho
-                );
-            }
-            for n in &s.notes {
-                println!("  note: {n}");
-            }
-        }
+        Command::Convert(a) => run_convert(&a)?,
         Command::Markers {
             dataset,
             label,
             json,
-        } => {
-            let records = c2s_data::dataset::read_dataset(&dataset)?;
-            let label = match label {
-                Some(l) => l,
-                None => c2s_data::dataset::default_label_column(&records).with_context(|| {
-                    format!(
-                        "{}: the dataset has no label column; convert it again with --labels",
-                        dataset.display()
-                    )
-                })?,
-            };
-            if !records.iter().any(|r| r.label(&label).is_some()) {
-                anyhow::bail!(
-                    "{}: no cell has a `{label}` label; give another with --label",
-                    dataset.display()
-                );
-            }
-            let m = c2s_data::markers::marker_genes(
-                &records,
-                &label,
-                &c2s_data::markers::MarkerOptions::default(),
-            );
-            if json {
-                return print_json(&m);
-            }
-            for (t, genes) in &m {
-                let list: Vec<String> = genes
-                    .iter()
-                    .map(|g| {
-                        format!(
-                            "{} ({:.0} % / {:.0} %)",
-                            g.gene,
-                            100.0 * g.share_in,
-                            100.0 * g.share_out
-                        )
-                    })
-                    .collect();
-                println!(
-                    "{t}: {}",
-                    if list.is_empty() {
-                        "none stand out".to_string()
-                    } else {
-                        list.join(", ")
-                    }
-                );
-            }
-            println!(
-                "(% of the type's cells / of other cells with the gene among their first 100)"
-            );
-        }
-        Command::Fit(a) => {
-            let cells = a.cells_file.as_deref().map(read_cells).transpose()?;
-            let s = with_progress(|job| {
-                c2s_data::fit_file(&a.file, &a.input.options(), cells, a.sample, job)
-            })?;
-            if let Some(out) = &a.output {
-                let tmp = out.with_extension("json.tmp");
-                std::fs::write(&tmp, serde_json::to_vec_pretty(&s)?)
-                    .with_context(|| format!("writing {}", tmp.display()))?;
-                std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
-            }
-            if a.json {
-                return print_json(&s);
-            }
-            match &s.fit {
-                Some(f) => println!(
-                    "slope {:.4}, intercept {:.4}, R² {:.4}, Pearson {:.4}, Spearman {:.4} ({} cells, {} points)",
-                    f.slope, f.intercept, f.r_squared, f.pearson_r, f.spearman_rho, f.n_cells, f.n_points
-                ),
-                None => println!("too few expressed genes to fit"),
-            }
-        }
+        } => run_markers(&dataset, label, json)?,
+        Command::Fit(a) => run_fit(&a)?,
         Command::Train(a) => model_cmds::run_train(&a, &CANCEL)?,
         Command::Predict(a) => model_cmds::run_predict(&a)?,
         Command::Generate(a) => model_cmds::run_generate(&a)?,
@@ -480,40 +351,182 @@ fn run(cli: Cli) -> Result<()> {
         Command::Describe(a) => published_cmds::run_describe(&a)?,
         Command::Eval(a) => eval_cmd::run_eval(&a)?,
         Command::Models { command } => models_cmd::run(command, &CANCEL)?,
-        Command::Reconstruct(a) => {
-            let dir = a
-                .dataset
-                .clone()
-                .or_else(|| a.sentences.is_dir().then(|| a.sentences.clone()));
-            let pick = |explicit: &Option<PathBuf>, name: &str| -> Result<PathBuf> {
-                explicit
-                    .clone()
-                    .or_else(|| dir.as_ref().map(|d| d.join(name)))
-                    .with_context(|| {
-                        format!(
-                            "no {name}: give --dataset DIR (a folder made by c2s convert) or --{}",
-                            name.trim_end_matches(".tsv").trim_end_matches(".json")
-                        )
-                    })
-            };
-            // Claimed for the whole job: a second one writing this file is refused.
-            let _claim = c2s_data::output::claim_file_output(&a.output, a.force)?;
-            let vocab = pick(&a.vocabulary, "vocabulary.tsv")?;
-            let fit = pick(&a.fit, "fit.json")?;
-            let s = c2s_data::reconstruct::reconstruct_file(&a.sentences, &vocab, &fit, &a.output)?;
-            if a.json {
-                return print_json(&s);
-            }
-            println!(
-                "Wrote {}: {} cells x {} genes; {:.1} % of words are known genes, {:.1} % of gene mentions are unique",
-                a.output.display(),
-                s.cells,
-                s.genes,
-                100.0 * s.valid_share,
-                100.0 * s.unique_share
-            );
-        }
+        Command::Reconstruct(a) => run_reconstruct(&a)?,
     }
+    Ok(())
+}
+
+fn run_convert(a: &ConvertArgs) -> Result<()> {
+    let opts = ConvertOptions {
+        input: a.input.options(),
+        labels: a.labels.clone(),
+        stratify: a.stratify.clone(),
+        fit_cells: a.fit_cells,
+        exports: if a.parquet_only {
+            Exports {
+                jsonl: false,
+                text: false,
+            }
+        } else {
+            Exports::default()
+        },
+        parquet_compression: match a.compression {
+            CompressionArg::Auto => ParquetCompression::Auto,
+            CompressionArg::Zstd => ParquetCompression::Zstd,
+            CompressionArg::None => ParquetCompression::None,
+        },
+        overwrite: a.force,
+        ..ConvertOptions::default()
+    };
+    let t = std::time::Instant::now();
+    let s = with_progress(|job| c2s_data::convert(&a.file, &a.output, &opts, job))?;
+    if a.json {
+        // The time goes to the printout only: the manifest, which
+        // holds the same summary, stays the same from run to run.
+        let mut doc = serde_json::to_value(&s)?;
+        doc["seconds"] = t.elapsed().as_secs_f64().into();
+        return print_json(&doc);
+    }
+    println!(
+        "Wrote {} ({:.1} s)",
+        s.output.display(),
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "  matrix {} ({}), gene names from {}",
+        s.matrix,
+        kind_text(s.value_kind),
+        s.gene_names_from
+    );
+    println!(
+        "  {} of {} cells, {} of {} genes, {:.0} genes per cell on average",
+        s.cells, s.cells_in_file, s.genes, s.genes_in_file, s.mean_genes_per_cell
+    );
+    println!(
+        "  splits: {} train, {} validation, {} test",
+        s.splits[0], s.splits[1], s.splits[2]
+    );
+    if let Some(f) = &s.fit {
+        println!(
+            "  expression fit: slope {:.4}, intercept {:.4}, R² {:.3}, Pearson {:.3}, Spearman {:.3}",
+            f.slope, f.intercept, f.r_squared, f.pearson_r, f.spearman_rho
+        );
+    }
+    for n in &s.notes {
+        println!("  note: {n}");
+    }
+
+    Ok(())
+}
+
+fn run_markers(dataset: &Path, label: Option<String>, json: bool) -> Result<()> {
+    let records = c2s_data::dataset::read_dataset(dataset)?;
+    let label = match label {
+        Some(l) => l,
+        None => c2s_data::dataset::default_label_column(&records).with_context(|| {
+            format!(
+                "{}: the dataset has no label column; convert it again with --labels",
+                dataset.display()
+            )
+        })?,
+    };
+    if !records.iter().any(|r| r.label(&label).is_some()) {
+        anyhow::bail!(
+            "{}: no cell has a `{label}` label; give another with --label",
+            dataset.display()
+        );
+    }
+    let m = c2s_data::markers::marker_genes(
+        &records,
+        &label,
+        &c2s_data::markers::MarkerOptions::default(),
+    );
+    if json {
+        return print_json(&m);
+    }
+    for (t, genes) in &m {
+        let list: Vec<String> = genes
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} ({:.0} % / {:.0} %)",
+                    g.gene,
+                    100.0 * g.share_in,
+                    100.0 * g.share_out
+                )
+            })
+            .collect();
+        println!(
+            "{t}: {}",
+            if list.is_empty() {
+                "none stand out".to_string()
+            } else {
+                list.join(", ")
+            }
+        );
+    }
+    println!("(% of the type's cells / of other cells with the gene among their first 100)");
+
+    Ok(())
+}
+
+fn run_fit(a: &FitArgs) -> Result<()> {
+    let cells = a.cells_file.as_deref().map(read_cells).transpose()?;
+    let s =
+        with_progress(|job| c2s_data::fit_file(&a.file, &a.input.options(), cells, a.sample, job))?;
+    if let Some(out) = &a.output {
+        let tmp = out.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&s)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    }
+    if a.json {
+        return print_json(&s);
+    }
+    match &s.fit {
+        Some(f) => println!(
+            "slope {:.4}, intercept {:.4}, R² {:.4}, Pearson {:.4}, Spearman {:.4} ({} cells, {} points)",
+            f.slope, f.intercept, f.r_squared, f.pearson_r, f.spearman_rho, f.n_cells, f.n_points
+        ),
+        None => println!("too few expressed genes to fit"),
+    }
+
+    Ok(())
+}
+
+fn run_reconstruct(a: &ReconstructArgs) -> Result<()> {
+    let dir = a
+        .dataset
+        .clone()
+        .or_else(|| a.sentences.is_dir().then(|| a.sentences.clone()));
+    let pick = |explicit: &Option<PathBuf>, name: &str| -> Result<PathBuf> {
+        explicit
+            .clone()
+            .or_else(|| dir.as_ref().map(|d| d.join(name)))
+            .with_context(|| {
+                format!(
+                    "no {name}: give --dataset DIR (a folder made by c2s convert) or --{}",
+                    name.trim_end_matches(".tsv").trim_end_matches(".json")
+                )
+            })
+    };
+    // Claimed for the whole job: a second one writing this file is refused.
+    let _claim = c2s_data::output::claim_file_output(&a.output, a.force)?;
+    let vocab = pick(&a.vocabulary, "vocabulary.tsv")?;
+    let fit = pick(&a.fit, "fit.json")?;
+    let s = c2s_data::reconstruct::reconstruct_file(&a.sentences, &vocab, &fit, &a.output)?;
+    if a.json {
+        return print_json(&s);
+    }
+    println!(
+        "Wrote {}: {} cells x {} genes; {:.1} % of words are known genes, {:.1} % of gene mentions are unique",
+        a.output.display(),
+        s.cells,
+        s.genes,
+        100.0 * s.valid_share,
+        100.0 * s.unique_share
+    );
+
     Ok(())
 }
 

@@ -711,8 +711,7 @@ pub fn convert(
     let hasher = FileHash::start(input);
     let wanted: Vec<String> = opts.labels.iter().chain(&opts.stratify).cloned().collect();
     let mut p = Prepared::open(input, &opts.input, &wanted)?;
-    let pre = &opts.input.preprocess;
-    for l in opts.labels.iter().chain(&opts.stratify) {
+    for l in &wanted {
         if p.ad.obs.column(l).is_none() {
             return Err(DataError::bad(
                 input,
@@ -723,7 +722,6 @@ pub fn convert(
         }
     }
     let tmp = TempFolder::new_in(output::parent_of(output), ".c2s-convert-")?;
-
     // The rows the matrix was judged on are the first block, read once.
     let sample = p.sample.take().filter(|s| s.start == 0 && s.n_rows() > 0);
     let bv = opts.input.block_values;
@@ -733,100 +731,312 @@ pub fn convert(
             .collect(),
         None => p.src.chunks(bv),
     };
-    let filtering = pre.min_genes > 0 || pre.min_cells > 0;
-    let (keep_cell, keep_gene) = if filtering {
-        scan_filters(&p, pre, &blocks, job)?
-    } else {
-        (vec![true; p.src.n_rows], vec![true; p.src.n_cols])
-    };
-    let kept_rows: Vec<usize> = (0..p.src.n_rows).filter(|&r| keep_cell[r]).collect();
-    let kept_genes: Vec<usize> = (0..p.src.n_cols).filter(|&g| keep_gene[g]).collect();
-    if kept_rows.is_empty() {
-        return Err(DataError::bad(
-            input,
-            "obs",
-            "no cell is left after filtering",
-            "lower --min-genes",
-        ));
-    }
-    if kept_genes.is_empty() {
-        return Err(DataError::bad(
-            input,
-            "var",
-            "no gene is left after filtering",
-            "lower --min-cells",
-        ));
-    }
-    // Dataset position of each kept file row.
-    let mut position = vec![usize::MAX; p.src.n_rows];
-    kept_rows
-        .iter()
-        .enumerate()
-        .for_each(|(k, &r)| position[r] = k);
-
-    let obs = &p.ad.obs;
-    let label_cols: Vec<Vec<Option<String>>> = opts
-        .labels
-        .iter()
-        .map(|l| {
-            let c = &obs.column(l).expect("checked").data;
-            kept_rows.iter().map(|&r| c.text(r)).collect()
-        })
-        .collect();
-    let strata: Option<Vec<Option<String>>> = opts.stratify.as_ref().map(|s| {
-        let c = &obs.column(s).expect("checked").data;
-        kept_rows.iter().map(|&r| c.text(r)).collect()
-    });
-    let splits: Splits = make_splits(
-        kept_rows.len(),
-        opts.split_fractions,
-        opts.input.seed,
-        opts.stratify.as_deref().zip(strata.as_deref()),
-    );
-    let assignment = splits.assignment(kept_rows.len());
-
-    let fit_positions = sample_rows(kept_rows.len(), opts.fit_cells, opts.input.seed);
-    // The fit's cells keep their ranked values from the main pass: ranks do not
-    // depend on normalisation, so no second read or sort is needed.
-    let mut in_fit = vec![false; p.src.n_rows];
-    fit_positions
-        .iter()
-        .for_each(|&k| in_fit[kept_rows[k]] = true);
-    let mut fit_cells: Vec<(usize, ValueRuns, f64)> = Vec::with_capacity(fit_positions.len());
+    let kept = Kept::select(input, &p, &opts.input.preprocess, &blocks, job)?;
+    let layout = Layout::new(&p, opts, &kept);
     let stored = p
         .src
         .stored_values()
         .unwrap_or((p.src.n_rows as u64).saturating_mul(p.src.n_cols as u64));
     let zstd = opts.parquet_compression.zstd_for(stored);
-    let parquet = ParquetSentences::create(tmp.path(), &opts.labels, zstd)?;
-    let encoder = parquet.encoder();
-    let plain = PlainExports::create(tmp.path(), opts.exports)?;
-    let label_keys: Vec<String> = opts
-        .labels
-        .iter()
-        .map(|l| serde_json::to_string(l).expect("a string"))
-        .collect();
-    let mut vocab_counts = vec![0u64; p.src.n_cols];
-    let mut totals = vec![0f64; kept_rows.len()];
-    let mut expressed = 0u64;
-    let mut done = 0u64;
-    let mut fitted = None;
-    let words = &p.genes.words;
-    let word_table = WordTable::new(words);
-    let sentencer = Sentencer {
-        p: &p,
-        keep_cell: &keep_cell,
-        keep_gene: &keep_gene,
-        all_genes: kept_genes.len() == p.src.n_cols,
-        filtering,
-        word_table: &word_table,
-        position: &position,
-        in_fit: &in_fit,
-        jsonl: opts.exports.jsonl,
-        assignment: &assignment,
-        label_keys: &label_keys,
-        label_cols: &label_cols,
+    let sink = SentenceSink::new(&p, &kept, &layout);
+    let streamed = write_sentences(
+        &p,
+        opts,
+        &kept,
+        &layout,
+        sink,
+        tmp.path(),
+        zstd,
+        sample,
+        &blocks,
+        job,
+    )?;
+    job.check()?;
+    let (target, fit) = (streamed.target_sum, streamed.fit);
+    let pre = &opts.input.preprocess;
+    FitFile {
+        fit: fit.clone(),
+        target_sum: target,
+        log_base: pre.log_base,
+        matrix: p.matrix_id.to_string(),
+        value_kind: p.kind,
+        fit_cells: layout.fit_positions.clone(),
+    }
+    .write(tmp.path())?;
+    (job.progress)(Progress {
+        stage: "fit",
+        done: 1,
+        total: 1,
+    });
+    let sha = hasher.finish().map_err(|e| DataError::io(input, e))?;
+    let summary = ConvertSummary {
+        output: output.to_path_buf(),
+        matrix: p.matrix_id.to_string(),
+        value_kind: p.kind,
+        gene_names_from: p.genes.source.clone(),
+        cells_in_file: p.src.n_rows,
+        genes_in_file: p.src.n_cols,
+        cells: kept.rows.len(),
+        genes: kept.genes.len(),
+        expressed_values: streamed.expressed,
+        mean_genes_per_cell: streamed.expressed as f64 / kept.rows.len() as f64,
+        splits: [
+            layout.splits.train.len(),
+            layout.splits.val.len(),
+            layout.splits.test.len(),
+        ],
+        fit,
+        notes: p.notes.clone(),
+        species: p.genes.species.clone(),
     };
+    manifest_of(input, &p, opts, &summary, sha, zstd).write(tmp.path())?;
+    // Publish: replace an old output only now that the new one is complete
+    // (checked again: the folder may have changed while we worked).
+    output::check_folder(output, Written::Dataset, opts.overwrite, &[input])?;
+    tmp.publish(output)?;
+    Ok(summary)
+}
+
+/// The cells and genes a conversion keeps, after the filters.
+struct Kept {
+    keep_cell: Vec<bool>,
+    keep_gene: Vec<bool>,
+    /// The kept file rows and gene columns.
+    rows: Vec<usize>,
+    genes: Vec<usize>,
+    /// Dataset position of each kept file row.
+    position: Vec<usize>,
+    filtering: bool,
+}
+
+impl Kept {
+    fn select(
+        input: &Path,
+        p: &Prepared,
+        pre: &Preprocess,
+        blocks: &[(usize, usize)],
+        job: &Job,
+    ) -> Result<Self> {
+        let filtering = pre.min_genes > 0 || pre.min_cells > 0;
+        let (keep_cell, keep_gene) = if filtering {
+            scan_filters(p, pre, blocks, job)?
+        } else {
+            (vec![true; p.src.n_rows], vec![true; p.src.n_cols])
+        };
+        let rows: Vec<usize> = (0..p.src.n_rows).filter(|&r| keep_cell[r]).collect();
+        let genes: Vec<usize> = (0..p.src.n_cols).filter(|&g| keep_gene[g]).collect();
+        if rows.is_empty() {
+            return Err(DataError::bad(
+                input,
+                "obs",
+                "no cell is left after filtering",
+                "lower --min-genes",
+            ));
+        }
+        if genes.is_empty() {
+            return Err(DataError::bad(
+                input,
+                "var",
+                "no gene is left after filtering",
+                "lower --min-cells",
+            ));
+        }
+        let mut position = vec![usize::MAX; p.src.n_rows];
+        rows.iter().enumerate().for_each(|(k, &r)| position[r] = k);
+        Ok(Kept {
+            keep_cell,
+            keep_gene,
+            rows,
+            genes,
+            position,
+            filtering,
+        })
+    }
+}
+
+/// Where the kept cells go: their labels, splits, and which of them the
+/// rank-expression fit samples.
+struct Layout {
+    /// One column per label, by dataset position.
+    label_cols: Vec<Vec<Option<String>>>,
+    /// The labels' names as JSON keys.
+    label_keys: Vec<String>,
+    splits: Splits,
+    assignment: Vec<Split>,
+    fit_positions: Vec<usize>,
+    /// By file row: whether the fit samples it.
+    in_fit: Vec<bool>,
+}
+
+impl Layout {
+    fn new(p: &Prepared, opts: &ConvertOptions, kept: &Kept) -> Self {
+        let obs = &p.ad.obs;
+        let column = |l: &str| -> Vec<Option<String>> {
+            let c = &obs.column(l).expect("checked").data;
+            kept.rows.iter().map(|&r| c.text(r)).collect()
+        };
+        let label_cols = opts.labels.iter().map(|l| column(l)).collect();
+        let strata: Option<Vec<Option<String>>> = opts.stratify.as_deref().map(column);
+        let n = kept.rows.len();
+        let splits = make_splits(
+            n,
+            opts.split_fractions,
+            opts.input.seed,
+            opts.stratify.as_deref().zip(strata.as_deref()),
+        );
+        let assignment = splits.assignment(n);
+        let fit_positions = sample_rows(n, opts.fit_cells, opts.input.seed);
+        // The fit's cells keep their ranked values from the main pass: ranks
+        // do not depend on normalisation, so no second read or sort is needed.
+        let mut in_fit = vec![false; p.src.n_rows];
+        fit_positions
+            .iter()
+            .for_each(|&k| in_fit[kept.rows[k]] = true);
+        Layout {
+            label_cols,
+            label_keys: opts
+                .labels
+                .iter()
+                .map(|l| serde_json::to_string(l).expect("a string"))
+                .collect(),
+            splits,
+            assignment,
+            fit_positions,
+            in_fit,
+        }
+    }
+}
+
+/// What the sentences' pass gathers beside the files it writes.
+struct SentenceSink<'a> {
+    p: &'a Prepared,
+    kept: &'a Kept,
+    layout: &'a Layout,
+    /// Cells expressing each gene (by file column).
+    vocab_counts: Vec<u64>,
+    /// Each kept cell's total expression.
+    totals: Vec<f64>,
+    expressed: u64,
+    /// The fit's cells: file row, ranked values, total.
+    fit_cells: Vec<(usize, ValueRuns, f64)>,
+    /// Rows done.
+    done: u64,
+}
+
+impl<'a> SentenceSink<'a> {
+    fn new(p: &'a Prepared, kept: &'a Kept, layout: &'a Layout) -> Self {
+        SentenceSink {
+            p,
+            kept,
+            layout,
+            vocab_counts: vec![0u64; p.src.n_cols],
+            totals: vec![0f64; kept.rows.len()],
+            expressed: 0,
+            fit_cells: Vec::with_capacity(layout.fit_positions.len()),
+            done: 0,
+        }
+    }
+
+    /// Takes a block's ranked pieces, in order: their counts, and their
+    /// rows as a Parquet block and text parts.
+    fn gather(&mut self, parts: Vec<Result<Piece>>) -> Result<(SentenceBlock, Vec<PlainPart>)> {
+        let layout = self.layout;
+        let mut block = SentenceBlock {
+            labels: vec![Vec::new(); layout.label_cols.len()],
+            ..Default::default()
+        };
+        let mut plain_parts = Vec::with_capacity(parts.len());
+        for part in parts {
+            let piece = part?;
+            self.vocab_counts
+                .iter_mut()
+                .zip(piece.counts)
+                .for_each(|(a, b)| *a += b as u64);
+            let text = Bytes::from(piece.text);
+            self.fit_cells.extend(piece.fit);
+            for (r, n, total) in piece.rows {
+                let k = self.kept.position[r];
+                self.totals[k] = total;
+                self.expressed += n as u64;
+                block.cell_names.push(self.p.ad.obs.index[r].clone());
+                block.n_genes.push(n);
+                block.splits.push(layout.assignment[k].as_str());
+                for (dst, src) in block.labels.iter_mut().zip(&layout.label_cols) {
+                    dst.push(src[k].clone());
+                }
+            }
+            block.sentences.push(text.clone());
+            plain_parts.push(PlainPart {
+                jsonl: piece.jsonl,
+                gaps: piece.gaps,
+                text,
+                ends: piece.ends,
+            });
+        }
+        Ok((block, plain_parts))
+    }
+
+    /// The vocabulary of the kept genes, as TSV.
+    fn vocabulary_tsv(&self) -> Vec<u8> {
+        let words = &self.p.genes.words;
+        let vocab = Vocabulary {
+            genes: self.kept.genes.iter().map(|&g| words[g].clone()).collect(),
+            cells_expressing: self
+                .kept
+                .genes
+                .iter()
+                .map(|&g| self.vocab_counts[g])
+                .collect(),
+        };
+        let mut tsv = Vec::new();
+        vocab.write_tsv(&mut tsv).expect("writing to memory");
+        tsv
+    }
+}
+
+/// What the sentences' pass leaves for the summary.
+struct Streamed {
+    expressed: u64,
+    target_sum: f64,
+    fit: Option<RankFit>,
+}
+
+/// Ranks every kept cell and writes the sentences (Parquet and the text
+/// exports), the vocabulary and the splits into `dir`; fits expression
+/// against rank on the fit's cells meanwhile.
+#[allow(clippy::too_many_arguments)]
+fn write_sentences(
+    p: &Prepared,
+    opts: &ConvertOptions,
+    kept: &Kept,
+    layout: &Layout,
+    mut sink: SentenceSink,
+    dir: &Path,
+    zstd: bool,
+    sample: Option<RowChunk>,
+    blocks: &[(usize, usize)],
+    job: &Job,
+) -> Result<Streamed> {
+    let pre = &opts.input.preprocess;
+    let parquet = ParquetSentences::create(dir, &opts.labels, zstd)?;
+    let encoder = parquet.encoder();
+    let plain = PlainExports::create(dir, opts.exports)?;
+    let word_table = WordTable::new(&p.genes.words);
+    let sentencer = Sentencer {
+        p,
+        keep_cell: &kept.keep_cell,
+        keep_gene: &kept.keep_gene,
+        all_genes: kept.genes.len() == p.src.n_cols,
+        filtering: kept.filtering,
+        word_table: &word_table,
+        position: &kept.position,
+        in_fit: &layout.in_fit,
+        jsonl: opts.exports.jsonl,
+        assignment: &layout.assignment,
+        label_keys: &layout.label_keys,
+        label_cols: &layout.label_cols,
+    };
+    let mut fitted = None;
     // The stages overlap: the pool reads the next block while it ranks and
     // encodes this one, one thread appends Parquet row groups, one writes
     // the text exports.
@@ -857,44 +1067,13 @@ pub fn convert(
         // The scope ends once every block's encoding has: the writer
         // thread can then be joined even from a pool thread.
         let streamed = rayon::in_place_scope(|pool| {
-            let streamed = stream_blocks(&p.src, &blocks, sample, job, |chunk| {
+            let streamed = stream_blocks(&p.src, blocks, sample, job, |chunk| {
                 let parts: Vec<Result<Piece>> = pieces(chunk.n_rows())
                     .par_iter()
                     .map(|&(a, b)| sentencer.piece(&chunk, a, b))
                     .collect();
-                let mut block = SentenceBlock {
-                    labels: vec![Vec::new(); opts.labels.len()],
-                    ..Default::default()
-                };
-                let mut plain_parts = Vec::with_capacity(parts.len());
-                for part in parts {
-                    let piece = part?;
-                    vocab_counts
-                        .iter_mut()
-                        .zip(piece.counts)
-                        .for_each(|(a, b)| *a += b as u64);
-                    let text = Bytes::from(piece.text);
-                    fit_cells.extend(piece.fit);
-                    for (r, n, total) in piece.rows {
-                        let k = position[r];
-                        totals[k] = total;
-                        expressed += n as u64;
-                        block.cell_names.push(obs.index[r].clone());
-                        block.n_genes.push(n);
-                        block.splits.push(assignment[k].as_str());
-                        for (dst, src) in block.labels.iter_mut().zip(&label_cols) {
-                            dst.push(src[k].clone());
-                        }
-                    }
-                    block.sentences.push(text.clone());
-                    plain_parts.push(PlainPart {
-                        jsonl: piece.jsonl,
-                        gaps: piece.gaps,
-                        text,
-                        ends: piece.ends,
-                    });
-                }
-                done += chunk.n_rows() as u64;
+                let (block, plain_parts) = sink.gather(parts)?;
+                sink.done += chunk.n_rows() as u64;
                 // A closed channel means a writer failed; its error is reported below.
                 let (etx, erx) = sync_channel(1);
                 let encoder = &encoder;
@@ -906,7 +1085,7 @@ pub fn convert(
                 }
                 (job.progress)(Progress {
                     stage: "sentences",
-                    done,
+                    done: sink.done,
                     total: p.src.n_rows as u64,
                 });
                 Ok(())
@@ -920,23 +1099,16 @@ pub fn convert(
                 });
                 // The vocabulary and splits are written meanwhile.
                 let (vtx, vrx) = sync_channel(1);
-                let (dir, kept_genes, vocab_counts) = (tmp.path(), &kept_genes, &vocab_counts);
-                let splits = &splits;
+                let (tsv, splits) = (sink.vocabulary_tsv(), &layout.splits);
                 pool.spawn(move |_| {
-                    let vocab = Vocabulary {
-                        genes: kept_genes.iter().map(|&g| words[g].clone()).collect(),
-                        cells_expressing: kept_genes.iter().map(|&g| vocab_counts[g]).collect(),
-                    };
-                    let mut tsv = Vec::new();
-                    vocab.write_tsv(&mut tsv).expect("writing to memory");
                     let json = serde_json::to_vec(splits).expect("serialisable");
                     let _ = vtx.send(
                         write_in(dir, dataset::VOCABULARY_TSV, &tsv)
                             .and_then(|_| write_in(dir, dataset::SPLITS_JSON, &json)),
                     );
                 });
-                let target = pre.target_sum.unwrap_or_else(|| median_total(&totals));
-                let cells = std::mem::take(&mut fit_cells);
+                let target = pre.target_sum.unwrap_or_else(|| median_total(&sink.totals));
+                let cells = std::mem::take(&mut sink.fit_cells);
                 fitted = Some((target, fit_sample(cells, target, pre, p.kind)));
                 // A sender gone without a result means its task never ran.
                 recv_from_pool(&vrx).unwrap_or(Err(DataError::Cancelled))?;
@@ -951,50 +1123,32 @@ pub fn convert(
         let plain_written = plain_thread.join().expect("the text writer does not panic");
         parquet_written.and(plain_written).and(streamed)
     })?;
-    job.check()?;
-    let (target, fit) = fitted.expect("set when streaming succeeded");
-
-    FitFile {
-        fit: fit.clone(),
-        target_sum: target,
-        log_base: pre.log_base,
-        matrix: p.matrix_id.to_string(),
-        value_kind: p.kind,
-        fit_cells: fit_positions.clone(),
-    }
-    .write(tmp.path())?;
-    (job.progress)(Progress {
-        stage: "fit",
-        done: 1,
-        total: 1,
-    });
-
-    let sha = hasher.finish().map_err(|e| DataError::io(input, e))?;
-    let summary = ConvertSummary {
-        output: output.to_path_buf(),
-        matrix: p.matrix_id.to_string(),
-        value_kind: p.kind,
-        gene_names_from: p.genes.source.clone(),
-        cells_in_file: p.src.n_rows,
-        genes_in_file: p.src.n_cols,
-        cells: kept_rows.len(),
-        genes: kept_genes.len(),
-        expressed_values: expressed,
-        mean_genes_per_cell: expressed as f64 / kept_rows.len() as f64,
-        splits: [splits.train.len(), splits.val.len(), splits.test.len()],
+    let (target_sum, fit) = fitted.expect("set when streaming succeeded");
+    Ok(Streamed {
+        expressed: sink.expressed,
+        target_sum,
         fit,
-        notes: p.notes.clone(),
-        species: p.genes.species.clone(),
-    };
-    // The manifest travels with the folder, so it does not record where that is.
-    let manifest = Manifest {
+    })
+}
+
+/// The dataset's manifest: where it came from, how it was made, what it
+/// holds. It travels with the folder, so it does not record where that is.
+fn manifest_of(
+    input: &Path,
+    p: &Prepared,
+    opts: &ConvertOptions,
+    summary: &ConvertSummary,
+    sha256: String,
+    zstd: bool,
+) -> Manifest {
+    Manifest {
         format: manifest::FORMAT.into(),
         format_version: manifest::FORMAT_VERSION,
         c2s_version: env!("CARGO_PKG_VERSION").into(),
         source: SourceFile {
             path: input.canonicalize().unwrap_or_else(|_| input.to_path_buf()),
             file_name: input.file_name().map(|s| s.to_string_lossy().to_string()),
-            sha256: sha,
+            sha256,
             bytes: std::fs::metadata(input).map(|m| m.len()).ok(),
             format: match p.ad.format {
                 FileFormat::H5ad => "h5ad",
@@ -1015,14 +1169,7 @@ pub fn convert(
         } else {
             ParquetCompression::None
         },
-    };
-    manifest.write(tmp.path())?;
-
-    // Publish: replace an old output only now that the new one is complete
-    // (checked again: the folder may have changed while we worked).
-    output::check_folder(output, Written::Dataset, opts.overwrite, &[input])?;
-    tmp.publish(output)?;
-    Ok(summary)
+    }
 }
 
 /// Writes `bytes` to the file `name` in `dir`.

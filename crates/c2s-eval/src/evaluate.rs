@@ -264,329 +264,435 @@ pub fn evaluate_cancellable(
 ) -> Result<EvalReport> {
     let stages = Stages { progress, cancel };
     let started = std::time::Instant::now();
-    let ds = &inputs.dataset;
-    if !ds.join(MANIFEST_JSON).exists() {
-        return Err(EvalError::bad(
-            ds.display().to_string(),
-            "not a converted dataset (no manifest.json)",
-            "pass the folder `c2s convert` wrote",
-        ));
-    }
-    stages.stage("reading the dataset")?;
-    let records = read_sentences(ds)?;
-    let vocab = Vocabulary::read_tsv(&ds.join(VOCABULARY_TSV))?;
-    let fit = read_fit(&ds.join(FIT_JSON))?;
-    let label_column = match &inputs.label {
-        Some(l) => l.clone(),
-        None => c2s_data::dataset::default_label_column(&records).ok_or_else(|| {
-            EvalError::bad(
-                ds.display().to_string(),
-                "the dataset has no label column",
-                "convert again with --label COLUMN (e.g. cell_type)",
-            )
-        })?,
-    };
-    if records
-        .first()
-        .is_some_and(|r| !r.labels.iter().any(|(k, _)| *k == label_column))
-    {
-        return Err(EvalError::bad(
-            ds.display().to_string(),
-            format!("no label column `{label_column}`"),
-            "name a column the dataset was converted with (--label)",
-        ));
-    }
+    let d = EvalDataset::open(inputs, &stages)?;
     let mut notes = Vec::new();
-    let in_split = |s: &str| -> Vec<&SentenceRecord> {
-        records
-            .iter()
-            .filter(|r| (s == "all" || split_of(r) == s) && label(r, &label_column).is_some())
-            .collect()
-    };
-
-    // Expression read back from the source file, for the k-NN baseline and the
-    // rank-expression plot: one opening of the file for both.
-    let fit_names: Vec<&str> = in_split("train")
-        .iter()
-        .take(20)
-        .map(|r| r.cell_name.as_str())
-        .collect();
-    let mut fit_rows: Option<std::result::Result<Vec<ExpressionRow>, String>> = None;
-
+    // Expression read back from the source file, for the k-NN baseline and
+    // the rank-expression plot: one opening of the file for both.
+    let mut fit_rows = None;
     let prediction = match &inputs.predictions {
         None => None,
         Some(path) => {
             stages.stage("scoring predictions")?;
-            let by_name: std::collections::HashMap<&str, &SentenceRecord> =
-                records.iter().map(|r| (r.cell_name.as_str(), r)).collect();
-            let (mut truth, mut pred, mut conf, mut names) = (vec![], vec![], vec![], vec![]);
-            let split = match inputs.prediction_split.as_deref().unwrap_or(HELD_OUT) {
-                "val" | "validation" => "val",
-                s @ ("test" | "all") => s,
-                other => {
-                    return Err(EvalError::bad(
-                        other.to_string(),
-                        "not a split to score predictions on",
-                        "choose test (the held-out cells), val or all",
-                    ))
-                }
-            };
-            let answer = inputs.answer.as_deref().unwrap_or("predicted");
-            let Some(&(_, writer)) = ANSWERS.iter().find(|(a, _)| *a == answer) else {
-                return Err(EvalError::bad(
-                    answer.to_string(),
-                    "not an answer of a prediction record",
-                    "choose predicted, assigned or majority_vote",
-                ));
-            };
-            let mut left_out = 0usize;
-            let mut not_typed = 0usize;
-            for (i, rec) in read_predictions(path)?.into_iter().enumerate() {
-                let answered = match answer {
-                    "assigned" => rec.votes.assigned.as_deref(),
-                    "majority_vote" => rec.votes.majority_vote.as_deref(),
-                    _ => rec.predicted.as_deref(),
-                };
-                let Some(p) = answered else {
-                    return Err(EvalError::bad(
-                        path.display().to_string(),
-                        format!("entry {}: no `{answer}` answer", i + 1),
-                        format!("pass a file written by {writer}"),
-                    ));
-                };
-                let name = rec.cell_name.as_str();
-                // Scored against their own `true` field, foreign cells would
-                // count as right without the dataset knowing them.
-                if !by_name.contains_key(name) {
-                    return Err(EvalError::bad(
-                        path.display().to_string(),
-                        format!(
-                            "entry {}: the cell {name:?} is not in the dataset {}",
-                            i + 1,
-                            ds.display()
-                        ),
-                        "evaluate predictions against the dataset they were made on",
-                    ));
-                }
-                let r = by_name[name];
-                if split != "all" && split_of(r) != split {
-                    left_out += 1;
-                    continue;
-                }
-                // The truth is the dataset's; a file's own `true` field only
-                // stands in where the dataset has no label for the cell.
-                if let Some(t) = label(r, &label_column).or(rec.truth.as_deref()) {
-                    not_typed += usize::from(
-                        p == c2s_data::annotation_rules::UNASSIGNED
-                            || p == c2s_data::annotation_rules::HETEROGENEOUS,
-                    );
-                    truth.push(t.to_string());
-                    pred.push(p.to_string());
-                    conf.push(rec.confidence);
-                    names.push(name.to_string());
-                }
-            }
-            if truth.is_empty() {
-                return Err(EvalError::bad(
-                    path.display().to_string(),
-                    format!("no prediction is of a labelled {split} cell ({left_out} of other splits)"),
-                    "predict the dataset's held-out cells (c2s predict --split test, or Annotate in the app), or pass --split all",
-                ));
-            }
-            let train: Vec<&SentenceRecord> = in_split("train");
-            let train_labels: Vec<String> = train
-                .iter()
-                .filter_map(|r| label(r, &label_column))
-                .map(String::from)
-                .collect();
-            let mut report = evaluate_predictions(&truth, &pred, &conf, &train_labels)?;
-            report.split = split.to_string();
-            report.left_out = left_out;
-            if split == "all" {
-                notes.push("predictions scored on all cells, training cells included: not a held-out figure".into());
-            }
-            if answer != "predicted" {
-                notes.push(format!(
-                    "scored the `{answer}` answers: {not_typed} of {} cells were Unassigned or Heterogeneous, counted as wrong",
-                    truth.len()
-                ));
-            }
+            let scored = ScoredPredictions::read(&d, path, inputs)?;
+            let mut report = scored.report(&d, &mut notes)?;
             stages.stage("k-NN baseline on expression")?;
-            // Bounded work and memory on large datasets: seeded samples.
-            let train_rows = sample_rows(train.len(), MAX_SAMPLE_CELLS, opts.seed);
-            let test_rows = sample_rows(names.len(), MAX_SAMPLE_CELLS, opts.seed ^ 1);
-            if train_rows.len() < train.len() || test_rows.len() < names.len() {
-                notes.push(format!(
-                    "k-NN baseline on a seeded sample: {} training and {} predicted cells",
-                    train_rows.len(),
-                    test_rows.len()
-                ));
-            }
-            let train_names: Vec<&str> = train_rows
-                .iter()
-                .map(|&i| train[i].cell_name.as_str())
-                .collect();
-            let train_labels: Vec<String> = train_rows
-                .iter()
-                .map(|&i| {
-                    label(train[i], &label_column)
-                        .unwrap_or_default()
-                        .to_string()
-                })
-                .collect();
-            let test_names: Vec<&str> = test_rows.iter().map(|&i| names[i].as_str()).collect();
-            let test_truth: Vec<String> = test_rows.iter().map(|&i| truth[i].clone()).collect();
-            let all_names = [train_names.as_slice(), &test_names, &fit_names].concat();
-            match log_expression(ds, &all_names, inputs.source.as_deref()) {
-                Ok(mut rows) => {
-                    fit_rows = Some(Ok(rows.split_off(train_names.len() + test_names.len())));
-                    let te = rows.split_off(train_names.len());
-                    let b = knn_expression_baseline(
-                        &rows,
-                        &train_labels,
-                        &te,
-                        &test_truth,
-                        vocab.len(),
-                        5,
-                        opts.seed,
-                    )?;
-                    report.baselines.push(b);
-                }
-                Err(e) => {
-                    notes.push(format!("k-NN baseline on expression skipped: {e}"));
-                    fit_rows = Some(Err(e.to_string()));
-                }
-            }
+            let rows = scored.knn_baseline(&d, opts.seed, &mut report, &mut notes)?;
+            fit_rows = Some(rows);
             Some(report)
         }
     };
-
-    if inputs.generated.is_none() && !inputs.selections.is_empty() {
-        return Err(EvalError::bad(
-            "selected cells",
-            "selections are compared beside generated cells, and there are none",
-            "add generated cells to the comparison too (c2s eval --generated)",
-        ));
-    }
     let generated = match &inputs.generated {
-        None => None,
-        Some(path) => {
-            let gen = read_sentences(path)?;
-            let requested = |r: &SentenceRecord| {
-                label(r, "cell_type")
-                    .or_else(|| label(r, &label_column))
-                    .map(String::from)
-            };
-            let generated = CellSet {
-                sentences: gen.iter().map(|r| r.sentence.clone()).collect(),
-                labels: gen.iter().map(requested).collect(),
-            };
-            let split = match inputs.reference_split.as_deref().unwrap_or(HELD_OUT) {
-                "validation" => "val",
-                s => s,
-            };
-            if !["train", "val", "test", "all"].contains(&split) {
-                return Err(EvalError::bad(
-                    "reference split",
-                    format!("`{split}` is not a split"),
-                    "use test, validation, train or all",
-                ));
-            }
-            let reference_records = sample_records(
-                in_split(split),
-                opts.seed,
-                "real reference cells",
-                &mut notes,
-            );
-            let ceiling_split = if split == "val" { "test" } else { "val" };
-            let ceiling_records = sample_records(
-                in_split(ceiling_split),
-                opts.seed ^ 2,
-                "ceiling cells",
-                &mut notes,
-            );
-            let to_set = |rs: &[&SentenceRecord]| CellSet {
-                sentences: rs.iter().map(|r| r.sentence.clone()).collect(),
-                labels: rs
-                    .iter()
-                    .map(|r| label(r, &label_column).map(String::from))
-                    .collect(),
-            };
-            let top_k = inputs.top_k.or_else(|| {
-                generated
-                    .sentences
-                    .iter()
-                    .map(|s| s.split_whitespace().count())
-                    .max()
-            });
-            let selections = selected_sets(
-                &inputs.selections,
-                &records,
-                &reference_records,
-                &label_column,
-                opts.seed ^ 3,
-                &mut notes,
-            );
-            let delimiter = manifest_delimiter(ds);
-            let space = SentenceSpace::new(&vocab.genes, &fit, &delimiter, top_k);
-            Some(evaluate_generated(
-                &to_set(&reference_records),
-                &to_set(&ceiling_records),
-                &generated,
-                &selections,
-                &space,
-                &vocab.genes,
-                opts,
-                &stages,
-            )?)
+        None if !inputs.selections.is_empty() => {
+            return Err(EvalError::bad(
+                "selected cells",
+                "selections are compared beside generated cells, and there are none",
+                "add generated cells to the comparison too (c2s eval --generated)",
+            ))
         }
+        None => None,
+        Some(path) => Some(score_generated(
+            &d, path, inputs, opts, &stages, &mut notes,
+        )?),
     };
-
     let loss_curve = match &inputs.run {
         None => None,
         Some(run) => Some(read_loss_curve(&run.join(LOSS_LOG))?),
     };
-
     stages.stage("rank-expression plot data")?;
-    let fit_rows = fit_rows.unwrap_or_else(|| {
-        log_expression(ds, &fit_names, inputs.source.as_deref()).map_err(|e| e.to_string())
-    });
-    let fit_plot = match fit_rows {
-        Ok(cells) => {
-            let mut points = Vec::new();
-            for c in &cells {
-                let mut v: Vec<f64> = c.iter().map(|x| x.1).collect();
-                v.sort_by(|a, b| b.total_cmp(a));
-                points.extend(
-                    v.into_iter()
-                        .enumerate()
-                        .map(|(r, y)| (((r + 1) as f64).log10(), y)),
-                );
-            }
-            Some(FitPlotData {
-                slope: fit.slope,
-                intercept: fit.intercept,
-                r_squared: fit.r_squared,
-                points,
-                n_cells: cells.len(),
-            })
-        }
-        Err(e) => {
-            notes.push(format!("rank-expression plot skipped: {e}"));
-            None
-        }
-    };
+    let fit_rows = fit_rows.unwrap_or_else(|| d.fit_rows());
+    let fit = d.fit_plot(fit_rows, &mut notes);
     Ok(EvalReport {
         c2s_version: env!("CARGO_PKG_VERSION"),
-        dataset: ds.display().to_string(),
-        label_column,
+        dataset: d.dir.display().to_string(),
+        label_column: d.label_column,
         prediction,
         generated,
         loss_curve,
-        fit: fit_plot,
+        fit,
         notes,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The converted dataset an evaluation scores against, read once.
+struct EvalDataset<'a> {
+    dir: &'a Path,
+    /// The .h5ad to read expression from, if not the manifest's.
+    source: Option<&'a Path>,
+    records: Vec<SentenceRecord>,
+    vocab: Vocabulary,
+    fit: c2s_data::inverse::RankFit,
+    label_column: String,
+}
+
+impl<'a> EvalDataset<'a> {
+    fn open(inputs: &'a EvalInputs, stages: &Stages) -> Result<Self> {
+        let ds = &inputs.dataset;
+        if !ds.join(MANIFEST_JSON).exists() {
+            return Err(EvalError::bad(
+                ds.display().to_string(),
+                "not a converted dataset (no manifest.json)",
+                "pass the folder `c2s convert` wrote",
+            ));
+        }
+        stages.stage("reading the dataset")?;
+        let records = read_sentences(ds)?;
+        let vocab = Vocabulary::read_tsv(&ds.join(VOCABULARY_TSV))?;
+        let fit = read_fit(&ds.join(FIT_JSON))?;
+        let label_column = match &inputs.label {
+            Some(l) => l.clone(),
+            None => c2s_data::dataset::default_label_column(&records).ok_or_else(|| {
+                EvalError::bad(
+                    ds.display().to_string(),
+                    "the dataset has no label column",
+                    "convert again with --label COLUMN (e.g. cell_type)",
+                )
+            })?,
+        };
+        if records
+            .first()
+            .is_some_and(|r| !r.labels.iter().any(|(k, _)| *k == label_column))
+        {
+            return Err(EvalError::bad(
+                ds.display().to_string(),
+                format!("no label column `{label_column}`"),
+                "name a column the dataset was converted with (--label)",
+            ));
+        }
+        Ok(EvalDataset {
+            dir: ds,
+            source: inputs.source.as_deref(),
+            records,
+            vocab,
+            fit,
+            label_column,
+        })
+    }
+
+    /// The labelled cells of a split ("all": of every split).
+    fn in_split(&self, s: &str) -> Vec<&SentenceRecord> {
+        self.records
+            .iter()
+            .filter(|r| (s == "all" || split_of(r) == s) && self.label(r).is_some())
+            .collect()
+    }
+
+    fn label<'r>(&self, r: &'r SentenceRecord) -> Option<&'r str> {
+        label(r, &self.label_column)
+    }
+
+    /// The cells of the rank-expression plot: the first 20 training cells.
+    fn fit_names(&self) -> Vec<&str> {
+        self.in_split("train")
+            .iter()
+            .take(20)
+            .map(|r| r.cell_name.as_str())
+            .collect()
+    }
+
+    /// The plot's cells' expression, or why it could not be read.
+    fn fit_rows(&self) -> std::result::Result<Vec<ExpressionRow>, String> {
+        log_expression(self.dir, &self.fit_names(), self.source).map_err(|e| e.to_string())
+    }
+
+    /// Each plotted cell's expression against log10(1 + rank), beside the
+    /// dataset's fit.
+    fn fit_plot(
+        &self,
+        rows: std::result::Result<Vec<ExpressionRow>, String>,
+        notes: &mut Vec<String>,
+    ) -> Option<FitPlotData> {
+        let cells = match rows {
+            Ok(cells) => cells,
+            Err(e) => {
+                notes.push(format!("rank-expression plot skipped: {e}"));
+                return None;
+            }
+        };
+        let mut points = Vec::new();
+        for c in &cells {
+            let mut v: Vec<f64> = c.iter().map(|x| x.1).collect();
+            v.sort_by(|a, b| b.total_cmp(a));
+            points.extend(
+                v.into_iter()
+                    .enumerate()
+                    .map(|(r, y)| (((r + 1) as f64).log10(), y)),
+            );
+        }
+        Some(FitPlotData {
+            slope: self.fit.slope,
+            intercept: self.fit.intercept,
+            r_squared: self.fit.r_squared,
+            points,
+            n_cells: cells.len(),
+        })
+    }
+}
+
+/// The predictions of a file that are scored: each labelled cell of the
+/// chosen split with its answer.
+struct ScoredPredictions {
+    split: &'static str,
+    answer: String,
+    truth: Vec<String>,
+    pred: Vec<String>,
+    conf: Vec<Option<f64>>,
+    names: Vec<String>,
+    /// Predictions of cells of other splits.
+    left_out: usize,
+    /// Answers that are Unassigned or Heterogeneous.
+    not_typed: usize,
+}
+
+impl ScoredPredictions {
+    fn read(d: &EvalDataset, path: &Path, inputs: &EvalInputs) -> Result<Self> {
+        let split = match inputs.prediction_split.as_deref().unwrap_or(HELD_OUT) {
+            "val" | "validation" => "val",
+            "test" => "test",
+            "all" => "all",
+            other => {
+                return Err(EvalError::bad(
+                    other.to_string(),
+                    "not a split to score predictions on",
+                    "choose test (the held-out cells), val or all",
+                ))
+            }
+        };
+        let answer = inputs.answer.as_deref().unwrap_or("predicted");
+        let Some(&(_, writer)) = ANSWERS.iter().find(|(a, _)| *a == answer) else {
+            return Err(EvalError::bad(
+                answer.to_string(),
+                "not an answer of a prediction record",
+                "choose predicted, assigned or majority_vote",
+            ));
+        };
+        let by_name: std::collections::HashMap<&str, &SentenceRecord> = d
+            .records
+            .iter()
+            .map(|r| (r.cell_name.as_str(), r))
+            .collect();
+        let mut s = ScoredPredictions {
+            split,
+            answer: answer.to_string(),
+            truth: vec![],
+            pred: vec![],
+            conf: vec![],
+            names: vec![],
+            left_out: 0,
+            not_typed: 0,
+        };
+        for (i, rec) in read_predictions(path)?.into_iter().enumerate() {
+            let answered = match answer {
+                "assigned" => rec.votes.assigned.as_deref(),
+                "majority_vote" => rec.votes.majority_vote.as_deref(),
+                _ => rec.predicted.as_deref(),
+            };
+            let Some(p) = answered else {
+                return Err(EvalError::bad(
+                    path.display().to_string(),
+                    format!("entry {}: no `{answer}` answer", i + 1),
+                    format!("pass a file written by {writer}"),
+                ));
+            };
+            let name = rec.cell_name.as_str();
+            // Scored against their own `true` field, foreign cells would
+            // count as right without the dataset knowing them.
+            let Some(r) = by_name.get(name) else {
+                return Err(EvalError::bad(
+                    path.display().to_string(),
+                    format!(
+                        "entry {}: the cell {name:?} is not in the dataset {}",
+                        i + 1,
+                        d.dir.display()
+                    ),
+                    "evaluate predictions against the dataset they were made on",
+                ));
+            };
+            if split != "all" && split_of(r) != split {
+                s.left_out += 1;
+                continue;
+            }
+            // The truth is the dataset's; a file's own `true` field only
+            // stands in where the dataset has no label for the cell.
+            if let Some(t) = d.label(r).or(rec.truth.as_deref()) {
+                s.not_typed += usize::from(
+                    p == c2s_data::annotation_rules::UNASSIGNED
+                        || p == c2s_data::annotation_rules::HETEROGENEOUS,
+                );
+                s.truth.push(t.to_string());
+                s.pred.push(p.to_string());
+                s.conf.push(rec.confidence);
+                s.names.push(name.to_string());
+            }
+        }
+        if s.truth.is_empty() {
+            return Err(EvalError::bad(
+                path.display().to_string(),
+                format!(
+                    "no prediction is of a labelled {split} cell ({} of other splits)",
+                    s.left_out
+                ),
+                "predict the dataset's held-out cells (c2s predict --split test, or Annotate in the app), or pass --split all",
+            ));
+        }
+        Ok(s)
+    }
+
+    /// The metrics, and the baselines that need no expression.
+    fn report(&self, d: &EvalDataset, notes: &mut Vec<String>) -> Result<PredictionReport> {
+        let train_labels: Vec<String> = d
+            .in_split("train")
+            .iter()
+            .filter_map(|r| d.label(r))
+            .map(String::from)
+            .collect();
+        let mut report = evaluate_predictions(&self.truth, &self.pred, &self.conf, &train_labels)?;
+        report.split = self.split.to_string();
+        report.left_out = self.left_out;
+        if self.split == "all" {
+            notes.push(
+                "predictions scored on all cells, training cells included: not a held-out figure"
+                    .into(),
+            );
+        }
+        if self.answer != "predicted" {
+            notes.push(format!(
+                "scored the `{}` answers: {} of {} cells were Unassigned or Heterogeneous, counted as wrong",
+                self.answer,
+                self.not_typed,
+                self.truth.len()
+            ));
+        }
+        Ok(report)
+    }
+
+    /// Adds k-NN on expression, fitted on the training cells, to the
+    /// report's baselines; returns the rank-expression plot's cells, read in
+    /// the same opening of the source file.
+    fn knn_baseline(
+        &self,
+        d: &EvalDataset,
+        seed: u64,
+        report: &mut PredictionReport,
+        notes: &mut Vec<String>,
+    ) -> Result<std::result::Result<Vec<ExpressionRow>, String>> {
+        let train = d.in_split("train");
+        // Bounded work and memory on large datasets: seeded samples.
+        let train_rows = sample_rows(train.len(), MAX_SAMPLE_CELLS, seed);
+        let test_rows = sample_rows(self.names.len(), MAX_SAMPLE_CELLS, seed ^ 1);
+        if train_rows.len() < train.len() || test_rows.len() < self.names.len() {
+            notes.push(format!(
+                "k-NN baseline on a seeded sample: {} training and {} predicted cells",
+                train_rows.len(),
+                test_rows.len()
+            ));
+        }
+        let train_names: Vec<&str> = train_rows
+            .iter()
+            .map(|&i| train[i].cell_name.as_str())
+            .collect();
+        let train_labels: Vec<String> = train_rows
+            .iter()
+            .map(|&i| d.label(train[i]).unwrap_or_default().to_string())
+            .collect();
+        let test_names: Vec<&str> = test_rows.iter().map(|&i| self.names[i].as_str()).collect();
+        let test_truth: Vec<String> = test_rows.iter().map(|&i| self.truth[i].clone()).collect();
+        let all_names = [train_names.as_slice(), &test_names, &d.fit_names()].concat();
+        match log_expression(d.dir, &all_names, d.source) {
+            Ok(mut rows) => {
+                let fit_rows = rows.split_off(train_names.len() + test_names.len());
+                let te = rows.split_off(train_names.len());
+                let n_genes = d.vocab.len();
+                let b = knn_expression_baseline(
+                    &rows,
+                    &train_labels,
+                    &te,
+                    &test_truth,
+                    n_genes,
+                    5,
+                    seed,
+                )?;
+                report.baselines.push(b);
+                Ok(Ok(fit_rows))
+            }
+            Err(e) => {
+                notes.push(format!("k-NN baseline on expression skipped: {e}"));
+                Ok(Err(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Generated cells (and the selections beside them) against real cells of
+/// the reference split, with other real cells as the ceiling.
+fn score_generated(
+    d: &EvalDataset,
+    path: &Path,
+    inputs: &EvalInputs,
+    opts: &GeneratedOptions,
+    stages: &Stages,
+    notes: &mut Vec<String>,
+) -> Result<GeneratedReport> {
+    let gen = read_sentences(path)?;
+    let requested = |r: &SentenceRecord| {
+        label(r, "cell_type")
+            .or_else(|| d.label(r))
+            .map(String::from)
+    };
+    let generated = CellSet {
+        sentences: gen.iter().map(|r| r.sentence.clone()).collect(),
+        labels: gen.iter().map(requested).collect(),
+    };
+    let split = match inputs.reference_split.as_deref().unwrap_or(HELD_OUT) {
+        "validation" => "val",
+        s => s,
+    };
+    if !["train", "val", "test", "all"].contains(&split) {
+        return Err(EvalError::bad(
+            "reference split",
+            format!("`{split}` is not a split"),
+            "use test, validation, train or all",
+        ));
+    }
+    let reference = sample_records(d.in_split(split), opts.seed, "real reference cells", notes);
+    let ceiling_split = if split == "val" { "test" } else { "val" };
+    let ceiling = sample_records(
+        d.in_split(ceiling_split),
+        opts.seed ^ 2,
+        "ceiling cells",
+        notes,
+    );
+    let to_set = |rs: &[&SentenceRecord]| CellSet {
+        sentences: rs.iter().map(|r| r.sentence.clone()).collect(),
+        labels: rs.iter().map(|r| d.label(r).map(String::from)).collect(),
+    };
+    let top_k = inputs.top_k.or_else(|| {
+        generated
+            .sentences
+            .iter()
+            .map(|s| s.split_whitespace().count())
+            .max()
+    });
+    let selections = selected_sets(
+        &inputs.selections,
+        &d.records,
+        &reference,
+        &d.label_column,
+        opts.seed ^ 3,
+        notes,
+    );
+    let delimiter = manifest_delimiter(d.dir);
+    let space = SentenceSpace::new(&d.vocab.genes, &d.fit, &delimiter, top_k);
+    evaluate_generated(
+        &to_set(&reference),
+        &to_set(&ceiling),
+        &generated,
+        &selections,
+        &space,
+        &d.vocab.genes,
+        opts,
+        stages,
+    )
 }
 
 /// Cells kept for the expression baseline and for the real side of the

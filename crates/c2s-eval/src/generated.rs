@@ -236,18 +236,76 @@ pub fn evaluate_generated(
             "generate cells first with `c2s generate`",
         ));
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let n_genes = space.n_genes();
-
     stages.stage("reconstructing expression")?;
-    let (ref_cells, _) = space.cells(&reference.sentences);
+    let (random, shuffled) = floors(generated, ceiling, space, genes, opts.seed);
+    // The last set is the ceiling's cloud again (labels aside): its GW is the ceiling's.
+    let mut sets: Vec<(&str, &CellSet)> = vec![
+        ("generated", generated),
+        ("real held-out cells (ceiling)", ceiling),
+        ("random genes (floor)", &random),
+        ("real cells, shuffled labels (floor)", &shuffled),
+    ];
+    sets.extend(selections.iter().map(|(name, set)| (name.as_str(), set)));
     let ref_labels: Vec<String> = reference
         .labels
         .iter()
         .map(|l| l.clone().unwrap_or_default())
         .collect();
-    // The floors: random genes with the generated cells' lengths and requests;
-    // ceiling cells with their labels shuffled.
+    let r = ReferenceSpace::fit(reference, &ref_labels, space, opts, stages)?;
+    let knn = KnnClassifier::fit(r.z_ref.view(), r.labels)?;
+    let mut out_sets: Vec<SetMetrics> = Vec::new();
+    let mut z_generated = None;
+    let mut z_selected = Vec::new();
+    for (set_index, (name, set)) in sets.iter().enumerate() {
+        stages.stage(name)?;
+        // The shuffled floor's cloud is the ceiling's.
+        let same_gw = (set_index == 3).then(|| out_sets[1].gw_distance);
+        let (metrics, z, cells) = r.score(name, set, set_index, same_gw, &knn, &ks, space, opts)?;
+        out_sets.push(metrics);
+        if z_generated.is_none() {
+            z_generated = Some((z, cells));
+        } else if set_index >= SELECTIONS_FROM {
+            z_selected.push(z);
+        }
+    }
+    let (z_gen, gen_cells) = z_generated.expect("generated set evaluated first");
+    let mut zs = vec![r.z_ref.view(), z_gen.view()];
+    zs.extend(z_selected.iter().map(|z| z.view()));
+    let labels = plot_labels(r.labels, generated, selections);
+    let (pca, umap) = plot_points(&zs, &labels, opts, stages)?;
+    let mean_expression = top_gene_means(
+        &r.cells,
+        r.labels,
+        &gen_cells,
+        &generated.labels,
+        genes,
+        opts.plot_genes,
+    );
+    Ok(GeneratedReport {
+        top_k: space.top_k,
+        n_reference: r.cells.len(),
+        panel_genes: r.panel.len(),
+        pca_explained_variance_ratio: r.pca.explained_variance_ratio.clone(),
+        gw_cells: opts.gw_cells,
+        gw_epsilon: opts.gw.epsilon,
+        sets: out_sets,
+        pca,
+        umap,
+        mean_expression,
+    })
+}
+
+/// The floors: random genes with the generated cells' lengths and requests,
+/// and the ceiling's cells with their labels shuffled.
+fn floors(
+    generated: &CellSet,
+    ceiling: &CellSet,
+    space: &SentenceSpace,
+    genes: &[String],
+    seed: u64,
+) -> (CellSet, CellSet) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n_genes = space.n_genes();
     let random = CellSet {
         sentences: generated
             .sentences
@@ -269,49 +327,83 @@ pub fn evaluate_generated(
         sentences: ceiling.sentences.clone(),
         labels: shuffled_labels,
     };
-    // The last set is the ceiling's cloud again (labels aside): its GW is the ceiling's.
-    let mut sets: Vec<(&str, &CellSet)> = vec![
-        ("generated", generated),
-        ("real held-out cells (ceiling)", ceiling),
-        ("random genes (floor)", &random),
-        ("real cells, shuffled labels (floor)", &shuffled),
-    ];
-    sets.extend(selections.iter().map(|(name, set)| (name.as_str(), set)));
-    let same_cloud_as = |i: usize| (i == 3).then_some(1usize);
+    (random, shuffled)
+}
 
-    let panel = variable_genes(&ref_cells, n_genes, opts.panel_genes);
-    if panel.len() < 2 {
-        return Err(EvalError::bad(
-            "real cells",
-            "fewer than 2 genes vary across the reference cells",
-            "evaluate more cells",
-        ));
+/// The real reference cells, reconstructed and projected: the space every
+/// set is scored in (PCA of their most variable genes, their distances for
+/// Gromov-Wasserstein).
+struct ReferenceSpace<'a> {
+    cells: Vec<SparseCell>,
+    labels: &'a [String],
+    panel: Vec<u32>,
+    pca: Pca,
+    z_ref: Array2<f64>,
+    /// The reference's sampled cells' distances, divided by `scale`.
+    c_ref: Array2<f64>,
+    /// The reference's mean pairwise distance.
+    scale: f64,
+}
+
+impl<'a> ReferenceSpace<'a> {
+    /// `labels`: the reference cells' types ("" for none).
+    fn fit(
+        reference: &CellSet,
+        labels: &'a [String],
+        space: &SentenceSpace,
+        opts: &GeneratedOptions,
+        stages: &Stages,
+    ) -> Result<Self> {
+        let (cells, _) = space.cells(&reference.sentences);
+        let panel = variable_genes(&cells, space.n_genes(), opts.panel_genes);
+        if panel.len() < 2 {
+            return Err(EvalError::bad(
+                "real cells",
+                "fewer than 2 genes vary across the reference cells",
+                "evaluate more cells",
+            ));
+        }
+        let refs: Vec<&SparseCell> = cells.iter().collect();
+        let x_ref = dense(&refs, &panel);
+        stages.stage("PCA")?;
+        let pca = Pca::fit(x_ref.view(), opts.n_pcs, opts.seed)?;
+        let z_ref = pca.transform(x_ref.view());
+        let gw_rows = sample_rows(z_ref.nrows(), opts.gw_cells, opts.seed);
+        let c_ref = pairwise_distances(z_ref.select(Axis(0), &gw_rows).view());
+        let n_pairs = (c_ref.nrows() * c_ref.nrows().saturating_sub(1)).max(1) as f64;
+        let scale = c_ref.sum() / n_pairs;
+        let scale = if scale > 0.0 { scale } else { 1.0 };
+        Ok(ReferenceSpace {
+            cells,
+            labels,
+            panel,
+            pca,
+            z_ref,
+            c_ref: c_ref / scale,
+            scale,
+        })
     }
-    let ref_refs: Vec<&SparseCell> = ref_cells.iter().collect();
-    let x_ref = dense(&ref_refs, &panel);
-    stages.stage("PCA")?;
-    let pca = Pca::fit(x_ref.view(), opts.n_pcs, opts.seed)?;
-    let z_ref = pca.transform(x_ref.view());
-    let knn = KnnClassifier::fit(z_ref.view(), &ref_labels)?;
-    let known: std::collections::HashSet<&str> = ref_labels.iter().map(|s| s.as_str()).collect();
 
-    let gw_ref_rows = sample_rows(z_ref.nrows(), opts.gw_cells, opts.seed);
-    let z_gw_ref = z_ref.select(Axis(0), &gw_ref_rows);
-    let c_ref = pairwise_distances(z_gw_ref.view());
-    let n_pairs = (c_ref.nrows() * c_ref.nrows().saturating_sub(1)).max(1) as f64;
-    let scale = c_ref.sum() / n_pairs;
-    let scale = if scale > 0.0 { scale } else { 1.0 };
-    let c_ref = c_ref / scale;
-
-    let mut out_sets = Vec::new();
-    let mut z_generated = None;
-    let mut gen_cells_kept = None;
-    let mut z_selected = Vec::new();
-    for (set_index, (name, set)) in sets.iter().enumerate() {
-        stages.stage(name)?;
+    /// One set's metrics (`same_gw`: its GW distance, when its cloud is one
+    /// already measured, measured or not), with its cells and their
+    /// coordinates.
+    #[allow(clippy::too_many_arguments)]
+    fn score(
+        &self,
+        name: &str,
+        set: &CellSet,
+        set_index: usize,
+        same_gw: Option<Option<f64>>,
+        knn: &KnnClassifier,
+        ks: &[usize],
+        space: &SentenceSpace,
+        opts: &GeneratedOptions,
+    ) -> Result<(SetMetrics, Array2<f64>, Vec<SparseCell>)> {
         let (cells, shares) = space.cells(&set.sentences);
         let refs: Vec<&SparseCell> = cells.iter().collect();
-        let z = pca.transform(dense(&refs, &panel).view());
+        let z = self.pca.transform(dense(&refs, &self.panel).view());
+        let known: std::collections::HashSet<&str> =
+            self.labels.iter().map(|s| s.as_str()).collect();
         let scored: Vec<usize> = (0..set.labels.len())
             .filter(|&i| set.labels[i].as_deref().is_some_and(|l| known.contains(l)))
             .collect();
@@ -319,7 +411,7 @@ pub fn evaluate_generated(
             (Vec::new(), Vec::new(), Vec::new())
         } else {
             let zq = z.select(Axis(0), &scored);
-            let preds = knn.predict_many(zq.view(), &ks)?;
+            let preds = knn.predict_many(zq.view(), ks)?;
             let overall = ks
                 .iter()
                 .zip(&preds)
@@ -332,28 +424,32 @@ pub fn evaluate_generated(
                     (k, right as f64 / scored.len() as f64)
                 })
                 .collect();
-            let (types, balanced) = accuracy_by_type(&set.labels, &scored, &ks, &preds);
+            let (types, balanced) = accuracy_by_type(&set.labels, &scored, ks, &preds);
             (overall, types, balanced)
         };
         let gw_rows = sample_rows(z.nrows(), opts.gw_cells, opts.seed ^ (set_index as u64 + 1));
-        let gw_distance = if let Some(j) = same_cloud_as(set_index) {
-            out_sets.get(j).and_then(|s: &SetMetrics| s.gw_distance)
+        let gw_distance = if let Some(g) = same_gw {
+            g
         } else if gw_rows.len() >= 2 {
-            let zs = z.select(Axis(0), &gw_rows);
-            let c = pairwise_distances(zs.view()) / scale;
-            let p = vec![1.0 / c_ref.nrows() as f64; c_ref.nrows()];
+            let c = pairwise_distances(z.select(Axis(0), &gw_rows).view()) / self.scale;
+            let p = vec![1.0 / self.c_ref.nrows() as f64; self.c_ref.nrows()];
             let q = vec![1.0 / c.nrows() as f64; c.nrows()];
-            Some(entropic_gw(c_ref.view(), c.view(), &p, &q, &opts.gw)?.distance)
+            Some(entropic_gw(self.c_ref.view(), c.view(), &p, &q, &opts.gw)?.distance)
         } else {
             None
         };
-        let type_correlation =
-            type_correlations(&ref_cells, &ref_labels, &cells, &set.labels, n_genes);
+        let type_correlation = type_correlations(
+            &self.cells,
+            self.labels,
+            &cells,
+            &set.labels,
+            space.n_genes(),
+        );
         let mean_of = |f: fn(&TypeCorrelation) -> Option<f64>| {
             let v: Vec<f64> = type_correlation.iter().filter_map(f).collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         };
-        out_sets.push(SetMetrics {
+        let metrics = SetMetrics {
             name: name.to_string(),
             n_cells: set.sentences.len(),
             n_scored: scored.len(),
@@ -365,76 +461,64 @@ pub fn evaluate_generated(
             mean_pearson: mean_of(|t| t.pearson),
             mean_spearman: mean_of(|t| t.spearman),
             type_correlation,
-        });
-        if z_generated.is_none() {
-            z_generated = Some(z);
-            gen_cells_kept = Some(cells);
-        } else if set_index >= SELECTIONS_FROM {
-            z_selected.push(z);
-        }
+        };
+        Ok((metrics, z, cells))
     }
-    let z_gen = z_generated.expect("generated set evaluated first");
-    let gen_cells = gen_cells_kept.expect("generated set evaluated first");
-    let gen_labels: Vec<String> = generated
-        .labels
-        .iter()
-        .map(|l| l.clone().unwrap_or_else(|| "unconditional".into()))
-        .collect();
+}
 
-    // Each plotted row's type and where it comes from: the reference, the
-    // generated cells, then each selection.
-    let mut row_labels: Vec<(String, &'static str)> = ref_labels
+/// Each plotted row's type and where it comes from: the reference, the
+/// generated cells, then each selection.
+fn plot_labels(
+    reference: &[String],
+    generated: &CellSet,
+    selections: &[(String, CellSet)],
+) -> Vec<(String, &'static str)> {
+    let gen = generated.labels.iter().map(|l| {
+        (
+            l.clone().unwrap_or_else(|| "unconditional".into()),
+            "generated",
+        )
+    });
+    let selected = selections.iter().flat_map(|(_, set)| {
+        set.labels
+            .iter()
+            .map(|l| (l.clone().unwrap_or_else(|| "no type".into()), "selected"))
+    });
+    reference
         .iter()
         .map(|l| (l.clone(), "real"))
-        .chain(gen_labels.into_iter().map(|l| (l, "generated")))
-        .collect();
-    for (_, set) in selections {
-        row_labels.extend(
-            set.labels
-                .iter()
-                .map(|l| (l.clone().unwrap_or_else(|| "no type".into()), "selected")),
-        );
-    }
+        .chain(gen)
+        .chain(selected)
+        .collect()
+}
+
+/// The rows of `zs` on the first two components, and (if asked) on a UMAP
+/// of all components.
+fn plot_points(
+    zs: &[ndarray::ArrayView2<f64>],
+    labels: &[(String, &'static str)],
+    opts: &GeneratedOptions,
+    stages: &Stages,
+) -> Result<(Vec<PlotPoint>, Option<Vec<PlotPoint>>)> {
     let points = |coords: &Array2<f64>| -> Vec<PlotPoint> {
         (0..coords.nrows())
             .map(|i| PlotPoint {
                 x: coords[[i, 0]],
                 y: coords[[i, 1]],
-                label: row_labels[i].0.clone(),
-                source: row_labels[i].1,
+                label: labels[i].0.clone(),
+                source: labels[i].1,
             })
             .collect()
     };
-    let mut views = vec![z_ref.view(), z_gen.view()];
-    views.extend(z_selected.iter().map(|z| z.view()));
-    let both = concatenate(Axis(0), &views).expect("same width");
-    let pca_points = points(&both.slice(s![.., ..2.min(both.ncols())]).to_owned());
+    let both = concatenate(Axis(0), zs).expect("same width");
+    let pca = points(&both.slice(s![.., ..2.min(both.ncols())]).to_owned());
     let umap = if opts.umap && both.ncols() >= 2 && both.nrows() > crate::umap::N_NEIGHBORS {
         stages.stage("UMAP")?;
         Some(points(&umap_2d(both.view(), opts.umap_epochs, opts.seed)?))
     } else {
         None
     };
-    let mean_expression = top_gene_means(
-        &ref_cells,
-        &ref_labels,
-        &gen_cells,
-        &generated.labels,
-        genes,
-        opts.plot_genes,
-    );
-    Ok(GeneratedReport {
-        top_k: space.top_k,
-        n_reference: ref_cells.len(),
-        panel_genes: panel.len(),
-        pca_explained_variance_ratio: pca.explained_variance_ratio.clone(),
-        gw_cells: opts.gw_cells,
-        gw_epsilon: opts.gw.epsilon,
-        sets: out_sets,
-        pca: pca_points,
-        umap,
-        mean_expression,
-    })
+    Ok((pca, umap))
 }
 
 fn by_type<'a>(

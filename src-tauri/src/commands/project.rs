@@ -38,20 +38,19 @@ pub fn about(app: AppHandle, state: State<'_, AppState>) -> About {
     use tauri::Manager;
     let resources = app.path().resource_dir().ok();
     let read = |name: &str| std::fs::read_to_string(resources.as_ref()?.join(name)).ok();
+    let licences = [read("LICENSE-MIT"), read("LICENSE-APACHE")]
+        .into_iter()
+        .flatten();
+    let models = c2s_model::hub::ModelStore::from_env()
+        .cache_dir()
+        .to_path_buf();
     About {
         version: env!("CARGO_PKG_VERSION"),
         licence: env!("CARGO_PKG_LICENSE"),
-        licence_text: [read("LICENSE-MIT"), read("LICENSE-APACHE")]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("\n\n"),
+        licence_text: licences.collect::<Vec<_>>().join("\n\n"),
         notices: read("THIRD-PARTY-NOTICES.txt"),
         home: state.home.to_string_lossy().into(),
-        models: c2s_model::hub::ModelStore::from_env()
-            .cache_dir()
-            .to_string_lossy()
-            .into(),
+        models: models.to_string_lossy().into(),
     }
 }
 

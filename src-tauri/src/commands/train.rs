@@ -268,25 +268,35 @@ pub fn start_training(
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> CmdResult<Started> {
-    let project = project_of(&state, project_id)?;
-    let ds = dataset_folder(&state, project_id, dataset_id)?;
-    let reserved = Reserved::new(&Path::new(&project.folder).join("runs"), "run", None)?;
-    let out = reserved.path().to_path_buf();
-    let req = train_request(&state, &ds, &out, &form).map_err(any_text)?;
-    let request = serde_json::to_value(&req).map_err(text)?;
-    let added = state
-        .store
-        .lock_anyway()
-        .add_run(project_id, Some(dataset_id), &out, &request);
-    let run_id = added.map_err(text)?;
-    // The run's record points to the folder now: kept even while empty.
-    reserved.keep();
+    let (run_id, req) = add_run(&state, project_id, dataset_id, &form)?;
+    let folder = req.output.to_string_lossy().into();
     let job_id = spawn_training(&app, &state, run_id, req);
     Ok(Started {
         job_id,
         run_id,
-        folder: out.to_string_lossy().into(),
+        folder,
     })
+}
+
+/// A new run of the project in the store, with its folder and request.
+fn add_run(
+    state: &AppState,
+    project_id: i64,
+    dataset_id: i64,
+    form: &TrainForm,
+) -> CmdResult<(i64, TrainRequest)> {
+    let project = project_of(state, project_id)?;
+    let ds = dataset_folder(state, project_id, dataset_id)?;
+    let reserved = Reserved::new(&Path::new(&project.folder).join("runs"), "run", None)?;
+    let req = train_request(state, &ds, reserved.path(), form).map_err(any_text)?;
+    let request = serde_json::to_value(&req).map_err(text)?;
+    let store = state.store.lock_anyway();
+    let run_id = store
+        .add_run(project_id, Some(dataset_id), reserved.path(), &request)
+        .map_err(text)?;
+    // The run's record points to the folder now: kept even while empty.
+    reserved.keep();
+    Ok((run_id, req))
 }
 
 /// Continues a paused or interrupted run from its last checkpoint.

@@ -407,7 +407,7 @@ pub struct TrainData<'a> {
 #[allow(clippy::too_many_arguments)]
 pub fn train_checked(
     run: &Path,
-    mut model: LoadedModel,
+    model: LoadedModel,
     data: &TrainData,
     opts: &TrainOptions,
     resume: bool,
@@ -415,23 +415,293 @@ pub fn train_checked(
     progress: &dyn Fn(&TrainProgress),
     cancel: &AtomicBool,
 ) -> Result<TrainSummary> {
-    let TrainData {
-        tok,
-        templates,
-        train,
-        val,
-    } = *data;
     let t0 = Instant::now();
-    std::fs::create_dir_all(run).map_err(|source| ModelError::Io {
-        path: run.into(),
-        source,
-    })?;
-    if train.is_empty() {
+    let (mut t, mut model) = Trainer::start(run, model, data, opts, resume)?;
+    let (mut stopped_early, mut cancelled) = (false, false);
+    while t.state.step < t.total_steps {
+        if cancel.load(Ordering::Relaxed) {
+            cancelled = true;
+            // Keep the steps since the last checkpoint: a cancel is a pause.
+            if t.state.step > t.start_step && !t.state.step.is_multiple_of(opts.checkpoint_every) {
+                t.checkpoint(&model)?;
+            }
+            break;
+        }
+        let lr = t.step(&model)?;
+        let (mut val_loss, mut held_out) = (None, None);
+        if t.state.step.is_multiple_of(opts.eval_every) || t.state.step == t.total_steps {
+            val_loss = validation_loss(&model.model, &t.val_examples, opts.batch_size, t.eos)?;
+            if let Some(c) = check.as_mut().filter(|_| t.held_out_due()) {
+                let started = Instant::now();
+                let (back, figure) = c(model)?;
+                model = back;
+                held_out = figure;
+                t.check_cost = Some((Instant::now(), started.elapsed().as_secs_f64()));
+            }
+            t.note_validation(val_loss);
+        }
+        t.log(lr, val_loss, held_out, progress)?;
+        if t.state.step.is_multiple_of(opts.checkpoint_every) || t.state.step == t.total_steps {
+            t.checkpoint(&model)?;
+        }
+        if opts
+            .patience
+            .is_some_and(|p| t.state.evals_without_improvement >= p)
+        {
+            stopped_early = true;
+            t.checkpoint(&model)?;
+            break;
+        }
+    }
+    let model_dir = run.join(FINAL_MODEL);
+    if !cancelled {
+        save_final(&model_dir, &model, data.tok)?;
+    }
+    Ok(TrainSummary {
+        steps: t.state.step,
+        total_steps: t.total_steps,
+        final_train_loss: t.last_loss,
+        best_val_loss: t.state.best_val,
+        stopped_early,
+        cancelled,
+        resumed_from_step: t.start_step,
+        seconds: t0.elapsed().as_secs_f64(),
+        model_dir,
+        validation: None,
+    })
+}
+
+/// A run in progress: the optimiser, where the run stands, its data in
+/// the order of each epoch, and its log. The model stays with the caller,
+/// which lends it to each step (and hands it to the held-out check).
+struct Trainer<'a> {
+    run: &'a Path,
+    data: &'a TrainData<'a>,
+    opts: &'a TrainOptions,
+    opt: AdamW,
+    state: TrainerState,
+    eos: u32,
+    /// The model's context length.
+    context: usize,
+    total_steps: usize,
+    warmup: usize,
+    /// The step the run started (or resumed) at.
+    start_step: usize,
+    val_examples: Vec<EncodedExample>,
+    /// The examples of the epoch being read, in its order.
+    cached_epoch: Option<(u64, Vec<EncodedExample>)>,
+    log: std::fs::File,
+    last_loss: f64,
+    tokens_done: usize,
+    started: Instant,
+    /// When the last held-out check ended and how long it took.
+    check_cost: Option<(Instant, f64)>,
+}
+
+impl<'a> Trainer<'a> {
+    /// Checks the data against the model, and picks the run up at its last
+    /// checkpoint when resuming (which replaces the model's weights).
+    fn start(
+        run: &'a Path,
+        mut model: LoadedModel,
+        data: &'a TrainData<'a>,
+        opts: &'a TrainOptions,
+        resume: bool,
+    ) -> Result<(Self, LoadedModel)> {
+        std::fs::create_dir_all(run).map_err(|source| ModelError::Io {
+            path: run.into(),
+            source,
+        })?;
+        let eos = check_training_data(&model, data)?;
+        let mut state = TrainerState {
+            options_seed: opts.seed,
+            ..Default::default()
+        };
+        let mut opt = optimiser(&model, opts)?;
+        if let Some(ck) = find_checkpoint(run).filter(|_| resume) {
+            let dev = model.model.device().clone();
+            model = load_model(&ck, &dev)?;
+            opt = optimiser(&model, opts)?;
+            opt.load(&ck.join("optimizer.safetensors"))?;
+            state = read_trainer_state(&ck)?;
+        }
+        let steps_per_epoch = data
+            .train
+            .len()
+            .div_ceil(opts.batch_size * opts.grad_accum)
+            .max(1);
+        let mut total_steps = ((steps_per_epoch as f64) * opts.epochs).ceil() as usize;
+        if let Some(m) = opts.max_steps {
+            total_steps = total_steps.min(m);
+        }
+        let context = model.model.context_len();
+        let mut val_rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x7a1);
+        let mut val_cells: Vec<CellRecord> = data.val.to_vec();
+        val_cells.shuffle(&mut val_rng);
+        val_cells.truncate(opts.max_val_examples);
+        let val_examples = epoch_examples(
+            &val_cells,
+            data.tok,
+            data.templates,
+            opts,
+            eos,
+            context,
+            u64::MAX,
+        )?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(run.join(LOSS_LOG))
+            .map_err(|source| ModelError::Io {
+                path: run.join(LOSS_LOG),
+                source,
+            })?;
+        let trainer = Trainer {
+            run,
+            data,
+            opts,
+            opt,
+            start_step: state.step,
+            state,
+            eos,
+            context,
+            total_steps,
+            warmup: ((total_steps as f64) * opts.warmup_frac).round() as usize,
+            val_examples,
+            cached_epoch: None,
+            log,
+            last_loss: f64::NAN,
+            tokens_done: 0,
+            started: Instant::now(),
+            check_cost: None,
+        };
+        Ok((trainer, model))
+    }
+
+    /// One optimiser step over `grad_accum` micro-batches, the global
+    /// gradient norm clipped; returns the step's learning rate.
+    fn step(&mut self, model: &LoadedModel) -> Result<f64> {
+        let (opts, train) = (self.opts, self.data.train);
+        let lr = lr_at(self.state.step, self.warmup, self.total_steps, opts.lr);
+        let mut acc: Vec<Option<Tensor>> = vec![None; self.opt.vars().count()];
+        let (mut step_loss, mut step_tokens) = (0.0, 0usize);
+        for micro in 0..opts.grad_accum {
+            let global = (self.state.step * opts.grad_accum + micro) * opts.batch_size;
+            let epoch = (global / train.len()) as u64;
+            if self.cached_epoch.as_ref().map(|c| c.0) != Some(epoch) {
+                let (tok, templates) = (self.data.tok, self.data.templates);
+                let examples =
+                    epoch_examples(train, tok, templates, opts, self.eos, self.context, epoch)?;
+                self.cached_epoch = Some((epoch, examples));
+            }
+            let examples = &self.cached_epoch.as_ref().expect("just set").1;
+            let start = global % train.len();
+            let batch: Vec<&EncodedExample> =
+                examples.iter().skip(start).take(opts.batch_size).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let (loss, n) = batch_loss(&model.model, &batch, self.eos)?;
+            step_loss += loss.to_scalar::<f32>()? as f64 * n as f64;
+            step_tokens += n;
+            self.tokens_done += batch.iter().map(|e| e.ids.len()).sum::<usize>();
+            let grads = (loss / opts.grad_accum as f64)?.backward()?;
+            for (slot, var) in acc.iter_mut().zip(self.opt.vars()) {
+                if let Some(g) = grads.get(var.as_tensor()) {
+                    // Detached: the sum must not keep this step's graph alive.
+                    let g = g.detach();
+                    *slot = Some(match slot.take() {
+                        Some(a) => (a + g)?,
+                        None => g,
+                    });
+                }
+            }
+        }
+        clip_grad_norm(&mut acc, opts.clip_norm)?;
+        self.opt.step(&acc, lr)?;
+        self.state.step += 1;
+        self.last_loss = step_loss / step_tokens.max(1) as f64;
+        Ok(lr)
+    }
+
+    /// Whether a held-out check fits in its share of the time (the last
+    /// step always has one).
+    fn held_out_due(&self) -> bool {
+        self.check_cost.is_none_or(|(at, took)| {
+            self.state.step == self.total_steps
+                || at.elapsed().as_secs_f64() * HELD_OUT_SHARE >= took
+        })
+    }
+
+    /// Counts validations without improvement, for early stopping.
+    fn note_validation(&mut self, val_loss: Option<f64>) {
+        if let Some(v) = val_loss {
+            if self.state.best_val.is_none_or(|b| v < b) {
+                self.state.best_val = Some(v);
+                self.state.evals_without_improvement = 0;
+            } else {
+                self.state.evals_without_improvement += 1;
+            }
+        }
+    }
+
+    /// Appends the step to the loss log and reports it.
+    fn log(
+        &mut self,
+        lr: f64,
+        val_loss: Option<f64>,
+        held_out: Option<ValidationCheck>,
+        progress: &dyn Fn(&TrainProgress),
+    ) -> Result<()> {
+        let step = self.state.step;
+        LossPoint {
+            held_out_cells: held_out.map(|h| h.cells),
+            held_out_right: held_out.map(|h| h.right),
+            lr,
+            step,
+            train_loss: Some(self.last_loss).filter(|l| l.is_finite()),
+            val_loss,
+        }
+        .append(&mut self.log, &self.run.join(LOSS_LOG))?;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let done_here = (step - self.start_step) as f64;
+        let per_step = self.opts.batch_size * self.opts.grad_accum;
+        progress(&TrainProgress {
+            step,
+            total_steps: self.total_steps,
+            epoch: (step * per_step) as f64 / self.data.train.len() as f64,
+            train_loss: self.last_loss,
+            val_loss,
+            held_out,
+            lr,
+            tokens_per_s: self.tokens_done as f64 / elapsed.max(1e-9),
+            eta_s: elapsed / done_here.max(1.0) * (self.total_steps - step) as f64,
+        });
+        Ok(())
+    }
+
+    fn checkpoint(&self, model: &LoadedModel) -> Result<()> {
+        write_checkpoint(
+            self.run,
+            model,
+            self.data.tok,
+            &self.opt,
+            &self.state,
+            self.opts,
+        )
+    }
+}
+
+/// The end-of-text id, after checking that there is data to train on and
+/// that the tokenizer fits the model.
+fn check_training_data(model: &LoadedModel, data: &TrainData) -> Result<u32> {
+    if data.train.is_empty() {
         return Err(ModelError::Input(
             "the training set is empty".into(),
             "convert a dataset with cells in its train split".into(),
         ));
     }
+    let tok = data.tok;
     let eos = tok
         .token_to_id(crate::tokenizer::EOS)
         .or(model.model.config().eos_token_id())
@@ -451,234 +721,67 @@ pub fn train_checked(
             "use the tokenizer that came with the model".into(),
         ));
     }
-    let ctx = model.model.context_len();
-    let mut state = TrainerState {
-        options_seed: opts.seed,
+    Ok(eos)
+}
+
+fn optimiser(model: &LoadedModel, opts: &TrainOptions) -> Result<AdamW> {
+    let vars: HashMap<String, Var> = model.vars.data().lock().expect("not poisoned").clone();
+    let params = AdamWParams {
+        weight_decay: opts.weight_decay,
         ..Default::default()
     };
-    let vars: HashMap<String, Var> = model.vars.data().lock().expect("not poisoned").clone();
-    let mut opt = AdamW::new(
-        &vars,
-        AdamWParams {
-            weight_decay: opts.weight_decay,
-            ..Default::default()
-        },
-    )?;
-    let mut resumed_from = 0;
-    if resume {
-        if let Some(ck) = find_checkpoint(run) {
-            let dev = model.model.device().clone();
-            model = load_model(&ck, &dev)?;
-            let vars: HashMap<String, Var> =
-                model.vars.data().lock().expect("not poisoned").clone();
-            opt = AdamW::new(
-                &vars,
-                AdamWParams {
-                    weight_decay: opts.weight_decay,
-                    ..Default::default()
-                },
-            )?;
-            opt.load(&ck.join("optimizer.safetensors"))?;
-            let text =
-                std::fs::read_to_string(ck.join("trainer_state.json")).map_err(|source| {
-                    ModelError::Io {
-                        path: ck.clone(),
-                        source,
-                    }
-                })?;
-            state = serde_json::from_str(&text).map_err(|e| {
-                ModelError::bad(
-                    &ck,
-                    format!("bad trainer state: {e}"),
-                    "start the run again",
-                )
-            })?;
-            resumed_from = state.step;
-        }
-    }
-    let per_step = opts.batch_size * opts.grad_accum;
-    let steps_per_epoch = train.len().div_ceil(per_step).max(1);
-    let mut total_steps = ((steps_per_epoch as f64) * opts.epochs).ceil() as usize;
-    if let Some(m) = opts.max_steps {
-        total_steps = total_steps.min(m);
-    }
-    let warmup = ((total_steps as f64) * opts.warmup_frac).round() as usize;
+    AdamW::new(&vars, params)
+}
 
-    let mut val_rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x7a1);
-    let mut val_cells: Vec<CellRecord> = val.to_vec();
-    val_cells.shuffle(&mut val_rng);
-    val_cells.truncate(opts.max_val_examples);
-    let val_examples = epoch_examples(&val_cells, tok, templates, opts, eos, ctx, u64::MAX)?;
-
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run.join(LOSS_LOG))
-        .map_err(|source| ModelError::Io {
-            path: run.join(LOSS_LOG),
+fn read_trainer_state(ck: &Path) -> Result<TrainerState> {
+    let text = std::fs::read_to_string(ck.join("trainer_state.json")).map_err(|source| {
+        ModelError::Io {
+            path: ck.to_path_buf(),
             source,
-        })?;
-    let mut cached_epoch: Option<(u64, Vec<EncodedExample>)> = None;
-    let (mut last_loss, mut stopped_early, mut cancelled) = (f64::NAN, false, false);
-    let (mut tokens_done, start_step) = (0usize, state.step);
-    let t_train = Instant::now();
-    // When the last held-out check ended and how long it took.
-    let mut check_cost: Option<(Instant, f64)> = None;
-    while state.step < total_steps {
-        if cancel.load(Ordering::Relaxed) {
-            cancelled = true;
-            // Keep the steps since the last checkpoint: a cancel is a pause.
-            if state.step > start_step && !state.step.is_multiple_of(opts.checkpoint_every) {
-                write_checkpoint(run, &model, tok, &opt, &state, opts)?;
-            }
-            break;
         }
-        let lr = lr_at(state.step, warmup, total_steps, opts.lr);
-        let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
-        let (mut step_loss, mut step_tokens) = (0.0, 0usize);
-        for micro in 0..opts.grad_accum {
-            let global = (state.step * opts.grad_accum + micro) * opts.batch_size;
-            let epoch = (global / train.len()) as u64;
-            if cached_epoch.as_ref().map(|c| c.0) != Some(epoch) {
-                cached_epoch = Some((
-                    epoch,
-                    epoch_examples(train, tok, templates, opts, eos, ctx, epoch)?,
-                ));
-            }
-            let examples = &cached_epoch.as_ref().expect("just set").1;
-            let start = global % train.len();
-            let batch: Vec<&EncodedExample> =
-                examples.iter().skip(start).take(opts.batch_size).collect();
-            if batch.is_empty() {
-                continue;
-            }
-            let (loss, n) = batch_loss(&model.model, &batch, eos)?;
-            step_loss += loss.to_scalar::<f32>()? as f64 * n as f64;
-            step_tokens += n;
-            tokens_done += batch.iter().map(|e| e.ids.len()).sum::<usize>();
-            let grads = (loss / opts.grad_accum as f64)?.backward()?;
-            for (slot, var) in acc.iter_mut().zip(opt.vars()) {
-                if let Some(g) = grads.get(var.as_tensor()) {
-                    // Detached: the sum must not keep this step's graph alive.
-                    let g = g.detach();
-                    *slot = Some(match slot.take() {
-                        Some(a) => (a + g)?,
-                        None => g,
-                    });
-                }
-            }
-        }
-        // Clip the global gradient norm.
-        let mut sq = 0.0f64;
-        for g in acc.iter().flatten() {
-            sq += g
-                .sqr()?
-                .sum_all()?
-                .to_dtype(DType::F64)?
-                .to_scalar::<f64>()?;
-        }
-        let norm = sq.sqrt();
-        if norm > opts.clip_norm && norm.is_finite() {
-            let scale = opts.clip_norm / norm;
-            for g in acc.iter_mut().flatten() {
-                *g = (&*g * scale)?;
-            }
-        }
-        opt.step(&acc, lr)?;
-        state.step += 1;
-        last_loss = step_loss / step_tokens.max(1) as f64;
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| ModelError::bad(ck, format!("bad trainer state: {e}"), "start the run again"))
+}
 
-        let mut val_loss = None;
-        let mut held_out = None;
-        if state.step.is_multiple_of(opts.eval_every) || state.step == total_steps {
-            val_loss = validation_loss(&model.model, &val_examples, opts.batch_size, eos)?;
-            let due = check_cost.is_none_or(|(at, took)| {
-                state.step == total_steps || at.elapsed().as_secs_f64() * HELD_OUT_SHARE >= took
-            });
-            if let Some(c) = check.as_mut().filter(|_| due) {
-                let started = Instant::now();
-                let (back, figure) = c(model)?;
-                model = back;
-                held_out = figure;
-                check_cost = Some((Instant::now(), started.elapsed().as_secs_f64()));
-            }
-            if let Some(v) = val_loss {
-                if state.best_val.is_none_or(|b| v < b) {
-                    state.best_val = Some(v);
-                    state.evals_without_improvement = 0;
-                } else {
-                    state.evals_without_improvement += 1;
-                }
-            }
-        }
-        LossPoint {
-            held_out_cells: held_out.map(|h| h.cells),
-            held_out_right: held_out.map(|h| h.right),
-            lr,
-            step: state.step,
-            train_loss: Some(last_loss).filter(|l| l.is_finite()),
-            val_loss,
-        }
-        .append(&mut log, &run.join(LOSS_LOG))?;
-        let elapsed = t_train.elapsed().as_secs_f64();
-        let done_here = (state.step - start_step) as f64;
-        progress(&TrainProgress {
-            step: state.step,
-            total_steps,
-            epoch: (state.step * per_step) as f64 / train.len() as f64,
-            train_loss: last_loss,
-            val_loss,
-            held_out,
-            lr,
-            tokens_per_s: tokens_done as f64 / elapsed.max(1e-9),
-            eta_s: elapsed / done_here.max(1.0) * (total_steps - state.step) as f64,
-        });
-        if state.step.is_multiple_of(opts.checkpoint_every) || state.step == total_steps {
-            write_checkpoint(run, &model, tok, &opt, &state, opts)?;
-        }
-        if opts
-            .patience
-            .is_some_and(|p| state.evals_without_improvement >= p)
-        {
-            stopped_early = true;
-            write_checkpoint(run, &model, tok, &opt, &state, opts)?;
-            break;
+/// Scales the gradients so that their global norm is at most `max` (a
+/// non-finite norm is left alone).
+fn clip_grad_norm(grads: &mut [Option<Tensor>], max: f64) -> Result<()> {
+    let mut sq = 0.0f64;
+    for g in grads.iter().flatten() {
+        sq += g
+            .sqr()?
+            .sum_all()?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?;
+    }
+    let norm = sq.sqrt();
+    if norm > max && norm.is_finite() {
+        let scale = max / norm;
+        for g in grads.iter_mut().flatten() {
+            *g = (&*g * scale)?;
         }
     }
-    let model_dir = run.join(FINAL_MODEL);
-    if !cancelled {
-        let tmp = run.join(format!("{FINAL_MODEL}.tmp"));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|source| ModelError::Io {
-                path: tmp.clone(),
-                source,
-            })?;
-        }
-        save_model(&tmp, model.model.config(), &model.vars)?;
-        save_tokenizer(tok, &tmp.join("tokenizer.json"))?;
-        if model_dir.exists() {
-            std::fs::remove_dir_all(&model_dir).map_err(|source| ModelError::Io {
-                path: model_dir.clone(),
-                source,
-            })?;
-        }
-        std::fs::rename(&tmp, &model_dir).map_err(|source| ModelError::Io {
-            path: model_dir.clone(),
-            source,
-        })?;
+    Ok(())
+}
+
+/// Writes the finished model and its tokenizer as `dir`, replacing an
+/// earlier one only once the new one is whole.
+fn save_final(dir: &Path, model: &LoadedModel, tok: &Tokenizer) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ModelError::Io { path, source }
+    };
+    let tmp = dir.with_file_name(format!("{FINAL_MODEL}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
-    Ok(TrainSummary {
-        steps: state.step,
-        total_steps,
-        final_train_loss: last_loss,
-        best_val_loss: state.best_val,
-        stopped_early,
-        cancelled,
-        resumed_from_step: resumed_from,
-        seconds: t0.elapsed().as_secs_f64(),
-        model_dir,
-        validation: None,
-    })
+    save_model(&tmp, model.model.config(), &model.vars)?;
+    save_tokenizer(tok, &tmp.join("tokenizer.json"))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))
 }
 
 /// The weights' dtype for inference on `device`: bf16 where candle supports
