@@ -94,23 +94,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
         a.force,
         &input_paths,
     )?;
-    let inputs = EvalInputs {
-        dataset: a.dataset.clone(),
-        label: a.label.clone(),
-        predictions: a.predictions.clone(),
-        generated: a.generated.clone(),
-        run: a.run.clone(),
-        source: a.source.clone(),
-        reference_split: Some(a.reference_split.clone()),
-        prediction_split: Some(a.split.clone()),
-        top_k: a.top_k,
-        answer: Some(a.answer.clone()),
-        selections: a
-            .cells
-            .iter()
-            .map(|p| c2s_eval::NamedCells::read_list(p))
-            .collect::<std::result::Result<_, _>>()?,
-    };
+    let inputs = a.inputs()?;
     let mut opts = GeneratedOptions {
         gw_cells: a.gw_cells,
         umap: !a.no_umap,
@@ -137,6 +121,42 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    print_summary(&report);
+    for n in &report.notes {
+        println!("note: {n}");
+    }
+    println!(
+        "Report: {} ({:.1} s)",
+        a.output.join("report.html").display(),
+        report.seconds
+    );
+    Ok(())
+}
+
+impl EvalArgs {
+    fn inputs(&self) -> Result<EvalInputs> {
+        Ok(EvalInputs {
+            dataset: self.dataset.clone(),
+            label: self.label.clone(),
+            predictions: self.predictions.clone(),
+            generated: self.generated.clone(),
+            run: self.run.clone(),
+            source: self.source.clone(),
+            reference_split: Some(self.reference_split.clone()),
+            prediction_split: Some(self.split.clone()),
+            top_k: self.top_k,
+            answer: Some(self.answer.clone()),
+            selections: self
+                .cells
+                .iter()
+                .map(|p| c2s_eval::NamedCells::read_list(p))
+                .collect::<std::result::Result<_, _>>()?,
+        })
+    }
+}
+
+/// The report's figures, a line each.
+fn print_summary(report: &c2s_eval::EvalReport) {
     if let Some(p) = &report.prediction {
         println!(
             "Cell type prediction on {}: accuracy {:.3}, macro F1 {:.3}",
@@ -185,13 +205,4 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
             );
         }
     }
-    for n in &report.notes {
-        println!("note: {n}");
-    }
-    println!(
-        "Report: {} ({:.1} s)",
-        a.output.join("report.html").display(),
-        report.seconds
-    );
-    Ok(())
 }

@@ -224,29 +224,34 @@ fn load_model_dir(dir: &Path) -> Result<TrainedModel> {
     Ok(m)
 }
 
+impl TrainArgs {
+    fn request(&self) -> TrainRequest {
+        TrainRequest {
+            dataset: self.dataset.clone(),
+            output: self.output.clone(),
+            preset: self.preset,
+            base: self.base.clone(),
+            label: self.label.clone(),
+            resume: self.resume,
+            tasks: None,
+            organism: self.organism.clone(),
+            top_k: self.top_k,
+            epochs: self.epochs,
+            max_steps: self.max_steps,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            checkpoint_every: self.checkpoint_every,
+            layers: self.layers,
+            width: self.width,
+            heads: self.heads,
+            context: self.context,
+            seed: self.seed,
+        }
+    }
+}
+
 pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
-    let req = TrainRequest {
-        dataset: a.dataset.clone(),
-        output: a.output.clone(),
-        preset: a.preset,
-        base: a.base.clone(),
-        label: a.label.clone(),
-        resume: a.resume,
-        tasks: None,
-        organism: a.organism.clone(),
-        top_k: a.top_k,
-        epochs: a.epochs,
-        max_steps: a.max_steps,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        checkpoint_every: a.checkpoint_every,
-        layers: a.layers,
-        width: a.width,
-        heads: a.heads,
-        context: a.context,
-        seed: a.seed,
-    };
-    let prepared = prepare_training(&req)?;
+    let prepared = prepare_training(&a.request())?;
     if let Some(base) = &prepared.base_dir {
         eprintln!("Fine-tuning {}", base.display());
     }
@@ -302,11 +307,19 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
         let mut v = serde_json::to_value(&s)?;
         v["estimated_seconds"] = estimated.into();
         println!("{}", serde_json::to_string_pretty(&v)?);
-    } else if s.cancelled {
+    } else {
+        print_trained(&s, &a.output);
+    }
+    Ok(())
+}
+
+/// How the run went, in a line or two.
+fn print_trained(s: &c2s_model::train::TrainSummary, output: &Path) {
+    if s.cancelled {
         println!(
             "Cancelled at step {}; resume with --resume (last checkpoint kept in {}).",
             s.steps,
-            a.output.join("checkpoint").display()
+            output.join("checkpoint").display()
         );
     } else {
         println!(
@@ -326,7 +339,6 @@ pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
             );
         }
     }
-    Ok(())
 }
 
 pub(crate) fn chosen_cells<'a>(

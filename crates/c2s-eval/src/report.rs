@@ -9,8 +9,9 @@ use std::path::Path;
 
 use crate::error::{EvalError, Result};
 use crate::evaluate::EvalReport;
-use crate::generated::PlotPoint;
+use crate::generated::{GeneratedReport, PlotPoint};
 use crate::plots::{render, Figure, Heatmap, Lines, Scatter};
+use crate::prediction::PredictionReport;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -193,90 +194,10 @@ fn html(r: &EvalReport, figs: &[Figure]) -> String {
         r.c2s_version
     );
     if let Some(p) = &r.prediction {
-        let _ = write!(h, "<h2>Cell type prediction</h2>\n<p>{}</p>\n<table><tr><th>method</th><th>accuracy</th><th>macro F1</th></tr>\n<tr><td><b>model</b></td><td><b>{:.3}</b></td><td><b>{:.3}</b></td></tr>\n", esc(&scored_on(p)), p.model.accuracy, p.model.macro_f1);
-        for b in &p.baselines {
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td></tr>",
-                esc(&b.name),
-                b.accuracy,
-                b.macro_f1
-            );
-        }
-        h.push_str("</table>\n<table><tr><th>cell type</th><th>precision</th><th>recall</th><th>F1</th><th>cells</th></tr>\n");
-        for c in &p.model.classes {
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
-                esc(&c.label),
-                c.precision,
-                c.recall,
-                c.f1,
-                c.support
-            );
-        }
-        h.push_str("</table>\n");
-        h.push_str(&fig("confusion_matrix"));
+        prediction_section(&mut h, p, &fig);
     }
     if let Some(g) = &r.generated {
-        let _ = write!(h, "<h2>Generated cells</h2>\n<p>Compared with {} real cells; each sentence read to {} words and turned into expression with the dataset's rank-expression fit; PCA on {} highly variable genes. Gromov-Wasserstein: entropic (ε = {}), {} cells of each cloud, distances in units of the real cells' mean distance (lower is better). The ceiling is other real held-out cells; the floors are random genes and real cells with shuffled labels.</p>\n<table><tr><th>cells</th><th>n</th>", g.n_reference, g.top_k.map_or("all".into(), |k| k.to_string()), g.panel_genes, g.gw_epsilon, g.gw_cells);
-        let ks: Vec<usize> = g
-            .sets
-            .first()
-            .map(|s| s.knn_accuracy.iter().map(|x| x.0).collect())
-            .unwrap_or_default();
-        for k in &ks {
-            let _ = write!(h, "<th>k-NN acc. k={k}</th>");
-        }
-        // Each type once: the fair comparison when the sets mix types differently.
-        let balanced_k = ks.iter().copied().min_by_key(|k| k.abs_diff(5));
-        if let Some(k) = balanced_k {
-            let _ = write!(h, "<th title=\"the mean of each requested type's accuracy: a set with a few cells of each type compares fairly with real cells, where common types dominate\">k-NN acc. k={k}, each type once</th>");
-        }
-        h.push_str("<th>GW</th><th>valid genes</th><th>unique genes</th><th>mean r (Pearson)</th><th>mean ρ (Spearman)</th></tr>\n");
-        for s in &g.sets {
-            let _ = write!(h, "<tr><td>{}</td><td>{}</td>", esc(&s.name), s.n_cells);
-            for k in &ks {
-                let a = s.knn_accuracy.iter().find(|x| x.0 == *k).map(|x| x.1);
-                let _ = write!(h, "<td>{}</td>", num(a));
-            }
-            if let Some(k) = balanced_k {
-                let a = s
-                    .balanced_knn_accuracy
-                    .iter()
-                    .find(|x| x.0 == k)
-                    .map(|x| x.1);
-                let _ = write!(h, "<td>{}</td>", num(a));
-            }
-            let _ = writeln!(
-                h,
-                "<td>{}</td><td>{:.1} %</td><td>{:.1} %</td><td>{}</td><td>{}</td></tr>",
-                num(s.gw_distance),
-                100.0 * s.gene_shares.valid_share,
-                100.0 * s.gene_shares.unique_share,
-                num(s.mean_pearson),
-                num(s.mean_spearman)
-            );
-        }
-        h.push_str("</table>\n");
-        if let Some(s) = g.sets.first() {
-            h.push_str("<table><tr><th>cell type</th><th>real cells</th><th>generated cells</th><th>Pearson r</th><th>Spearman ρ</th></tr>\n");
-            for t in &s.type_correlation {
-                let _ = writeln!(
-                    h,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&t.cell_type),
-                    t.n_real,
-                    t.n_set,
-                    num(t.pearson),
-                    num(t.spearman)
-                );
-            }
-            h.push_str("</table>\n");
-        }
-        for n in ["knn_accuracy", "pca", "umap", "mean_expression"] {
-            h.push_str(&fig(n));
-        }
+        generated_section(&mut h, g, &fig);
     }
     if r.loss_curve.is_some() {
         h.push_str("<h2>Training</h2>\n");
@@ -295,6 +216,97 @@ fn html(r: &EvalReport, figs: &[Figure]) -> String {
     }
     let _ = write!(h, "<p class=\"note\">Evaluated in {:.1} s. Metrics: metrics.json beside this file.</p>\n</body></html>\n", r.seconds);
     h
+}
+
+/// The prediction table, each type's figures and the confusion matrix.
+fn prediction_section(h: &mut String, p: &PredictionReport, fig: &dyn Fn(&str) -> String) {
+    let _ = write!(h, "<h2>Cell type prediction</h2>\n<p>{}</p>\n<table><tr><th>method</th><th>accuracy</th><th>macro F1</th></tr>\n<tr><td><b>model</b></td><td><b>{:.3}</b></td><td><b>{:.3}</b></td></tr>\n", esc(&scored_on(p)), p.model.accuracy, p.model.macro_f1);
+    for b in &p.baselines {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td></tr>",
+            esc(&b.name),
+            b.accuracy,
+            b.macro_f1
+        );
+    }
+    h.push_str("</table>\n<table><tr><th>cell type</th><th>precision</th><th>recall</th><th>F1</th><th>cells</th></tr>\n");
+    for c in &p.model.classes {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
+            esc(&c.label),
+            c.precision,
+            c.recall,
+            c.f1,
+            c.support
+        );
+    }
+    h.push_str("</table>\n");
+    h.push_str(&fig("confusion_matrix"));
+}
+
+/// The generated cells' table against real cells and the floors, each
+/// type's expression agreement, and their plots.
+fn generated_section(h: &mut String, g: &GeneratedReport, fig: &dyn Fn(&str) -> String) {
+    let _ = write!(h, "<h2>Generated cells</h2>\n<p>Compared with {} real cells; each sentence read to {} words and turned into expression with the dataset's rank-expression fit; PCA on {} highly variable genes. Gromov-Wasserstein: entropic (ε = {}), {} cells of each cloud, distances in units of the real cells' mean distance (lower is better). The ceiling is other real held-out cells; the floors are random genes and real cells with shuffled labels.</p>\n<table><tr><th>cells</th><th>n</th>", g.n_reference, g.top_k.map_or("all".into(), |k| k.to_string()), g.panel_genes, g.gw_epsilon, g.gw_cells);
+    let ks: Vec<usize> = g
+        .sets
+        .first()
+        .map(|s| s.knn_accuracy.iter().map(|x| x.0).collect())
+        .unwrap_or_default();
+    for k in &ks {
+        let _ = write!(h, "<th>k-NN acc. k={k}</th>");
+    }
+    // Each type once: the fair comparison when the sets mix types differently.
+    let balanced_k = ks.iter().copied().min_by_key(|k| k.abs_diff(5));
+    if let Some(k) = balanced_k {
+        let _ = write!(h, "<th title=\"the mean of each requested type's accuracy: a set with a few cells of each type compares fairly with real cells, where common types dominate\">k-NN acc. k={k}, each type once</th>");
+    }
+    h.push_str("<th>GW</th><th>valid genes</th><th>unique genes</th><th>mean r (Pearson)</th><th>mean ρ (Spearman)</th></tr>\n");
+    for s in &g.sets {
+        let _ = write!(h, "<tr><td>{}</td><td>{}</td>", esc(&s.name), s.n_cells);
+        for k in &ks {
+            let a = s.knn_accuracy.iter().find(|x| x.0 == *k).map(|x| x.1);
+            let _ = write!(h, "<td>{}</td>", num(a));
+        }
+        if let Some(k) = balanced_k {
+            let a = s
+                .balanced_knn_accuracy
+                .iter()
+                .find(|x| x.0 == k)
+                .map(|x| x.1);
+            let _ = write!(h, "<td>{}</td>", num(a));
+        }
+        let _ = writeln!(
+            h,
+            "<td>{}</td><td>{:.1} %</td><td>{:.1} %</td><td>{}</td><td>{}</td></tr>",
+            num(s.gw_distance),
+            100.0 * s.gene_shares.valid_share,
+            100.0 * s.gene_shares.unique_share,
+            num(s.mean_pearson),
+            num(s.mean_spearman)
+        );
+    }
+    h.push_str("</table>\n");
+    if let Some(s) = g.sets.first() {
+        h.push_str("<table><tr><th>cell type</th><th>real cells</th><th>generated cells</th><th>Pearson r</th><th>Spearman ρ</th></tr>\n");
+        for t in &s.type_correlation {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&t.cell_type),
+                t.n_real,
+                t.n_set,
+                num(t.pearson),
+                num(t.spearman)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    for n in ["knn_accuracy", "pca", "umap", "mean_expression"] {
+        h.push_str(&fig(n));
+    }
 }
 
 /// Which cells the prediction figures are of, in words.

@@ -19,7 +19,7 @@ use crate::predict::Prediction;
 use crate::prompts::{make_example, CellInfo, PromptStyle, Task, Templates};
 use crate::published_prompts::{build_prompt, PromptInput, PublishedTask, PublishedTokens};
 use crate::tokenizer::{decode_text, encode, is_word_level};
-use crate::trained::TrainedModel;
+use crate::trained::{ModelCard, TrainedModel};
 
 /// The ids of a prompt for `task` in the model's prompt style: a template of
 /// ours drawn with `rng`, or the published models' first template.
@@ -415,7 +415,7 @@ impl Default for GenerateRequest {
 pub const DEFAULT_GUIDANCE: f64 = 2.0;
 
 /// The guidance `generate_cells` uses for `asked` with this model.
-pub fn guidance_for(card: &crate::trained::ModelCard, asked: Option<f64>) -> Result<f64> {
+pub fn guidance_for(card: &ModelCard, asked: Option<f64>) -> Result<f64> {
     match asked {
         Some(w) => crate::generate::Guidance::check_weight(w),
         None if card.learned_unconditional && card.prompt_style == PromptStyle::Studio => {
@@ -495,105 +495,22 @@ pub fn generate_cells(
     cancel: &AtomicBool,
 ) -> Result<GeneratedCells> {
     let card = &m.card;
-    for t in req.types.iter().flatten() {
-        if !card.labels.contains(t) {
-            return Err(ModelError::Input(
-                format!("the model has not learned the cell type `{t}`"),
-                format!("it knows: {}", card.labels.join(", ")),
-            ));
-        }
-    }
-    let templates = Templates::default_set();
-    let mut is_gene = vec![false; m.loaded.model.vocab_size()];
-    for g in &card.genes {
-        if let Some(id) = m.tok.token_to_id(g) {
-            is_gene[id as usize] = true;
-        }
-    }
-    let enders: Vec<u32> = [Some(m.eos), m.tok.token_to_id(".")]
-        .into_iter()
-        .flatten()
-        .collect();
-    let constraint = GeneConstraint { is_gene, enders };
+    let guidance = checked_guidance(card, req)?;
+    let guided = guidance != 1.0 && req.types.iter().any(Option::is_some);
+    let constraint = gene_constraint(m);
     // Sub-word tokenizers (fine-tuned GPT-2) have no token per gene to allow.
     let constrained = !req.free && is_word_level(&m.tok);
     let known: HashSet<&str> = card.genes.iter().map(String::as_str).collect();
-    let stop: Vec<Vec<u32>> = req
-        .stop
-        .iter()
-        .map(|t| encode(&m.tok, t))
-        .collect::<Result<_>>()?;
-    let guidance = guidance_for(card, req.guidance)?;
-    let guided = guidance != 1.0 && req.types.iter().any(Option::is_some);
-    if guided && card.prompt_style == PromptStyle::Published {
-        return Err(ModelError::Input(
-            "guidance needs cells of no given type, which the published prompts have no words for"
-                .into(),
-            "use guidance 1 with this model".into(),
-        ));
-    }
-    if guided && !card.learned_unconditional {
-        return Err(ModelError::Input(
-            "guidance needs a model that also learned cells of no given type; this one was trained without them (by an earlier version)".into(),
-            "use guidance 1, or train the model again".into(),
-        ));
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(req.seed);
-    // Unconditional prompts from their own generator, so that guidance
-    // leaves the conditional prompts as they are without it.
-    let mut rng_uncond = ChaCha8Rng::seed_from_u64(req.seed ^ 0x5eed_0fc0_ffee);
-    // The prompt asks for as many genes as the model saw per cell.
-    let placeholder: Vec<&str> = vec![""; card.top_k];
-    // (type, index within the type, prompt, unconditional prompt), in
-    // output order.
-    let mut jobs = Vec::new();
-    for ty in &req.types {
-        for i in 0..req.per_type {
-            let task = if ty.is_some() {
-                Task::CellTypeGeneration
-            } else {
-                Task::UnconditionalGeneration
-            };
-            let info = CellInfo {
-                genes: &placeholder,
-                cell_type: ty.as_deref(),
-                organism: &card.organism,
-            };
-            let prompt = prompt_ids(m, &templates, task, &info, &mut rng)?;
-            let uncond = if guided && ty.is_some() {
-                let info = CellInfo {
-                    cell_type: None,
-                    ..info
-                };
-                let task = Task::UnconditionalGeneration;
-                Some(prompt_ids(m, &templates, task, &info, &mut rng_uncond)?)
-            } else {
-                None
-            };
-            jobs.push((ty.clone(), i, prompt, uncond));
-        }
-    }
-    let s = Sampling {
-        temperature: req.temperature,
-        top_k: Some(req.top_k),
-        top_p: Some(req.top_p),
-        // A gene is a token of our gene-level tokenizers; sub-word ones
-        // spend about 4 tokens a gene (REFERENCE.md section 8).
-        max_new: if is_word_level(&m.tok) {
-            card.top_k + 2
-        } else {
-            card.top_k * 6 + 16
-        },
-        seed: req.seed,
-        stop,
-    };
+    let jobs = generation_prompts(m, req, guided)?;
+    let s = generation_sampling(m, req)?;
     let batch = req.batch_size.max(1);
     let mut cells = Vec::with_capacity(jobs.len());
     let mut tally = GeneTally::default();
     for (c, chunk) in jobs.chunks(batch).enumerate() {
         cancelled(cancel)?;
-        let prompts: Vec<Vec<u32>> = chunk.iter().map(|j| j.2.clone()).collect();
-        let unconditional: Vec<Option<Vec<u32>>> = chunk.iter().map(|j| j.3.clone()).collect();
+        let prompts: Vec<Vec<u32>> = chunk.iter().map(|j| j.prompt.clone()).collect();
+        let unconditional: Vec<Option<Vec<u32>>> =
+            chunk.iter().map(|j| j.unconditional.clone()).collect();
         let seeds: Vec<u64> = (0..chunk.len())
             .map(|k| req.seed.wrapping_add((c * batch + k) as u64))
             .collect();
@@ -618,7 +535,7 @@ pub fn generate_cells(
             constrained.then_some(&constraint),
             &mut on_token,
         )?;
-        for (k, ((ty, i, _, _), ids)) in chunk.iter().zip(outs).enumerate() {
+        for (k, (job, ids)) in chunk.iter().zip(outs).enumerate() {
             let sentence = decode_text(&m.tok, &ids)
                 .trim_end_matches('.')
                 .trim()
@@ -626,18 +543,144 @@ pub fn generate_cells(
             tally.add(&sentence, &known);
             on_text(first + k, &sentence);
             let name = format!(
-                "generated_{}_{i}",
-                ty.as_deref().unwrap_or("cell").replace(' ', "_")
+                "generated_{}_{}",
+                job.cell_type.as_deref().unwrap_or("cell").replace(' ', "_"),
+                job.index
             );
             cells.push(GeneratedCell {
                 cell_name: name,
                 cell_sentence: sentence,
-                cell_type: ty.clone(),
+                cell_type: job.cell_type.clone(),
             });
         }
         progress(cells.len(), jobs.len());
     }
     Ok(tally.finish(cells, constrained))
+}
+
+/// The guidance weight of a request, after checking that the model knows
+/// the types asked for and can be guided.
+fn checked_guidance(card: &ModelCard, req: &GenerateRequest) -> Result<f64> {
+    for t in req.types.iter().flatten() {
+        if !card.labels.contains(t) {
+            return Err(ModelError::Input(
+                format!("the model has not learned the cell type `{t}`"),
+                format!("it knows: {}", card.labels.join(", ")),
+            ));
+        }
+    }
+    let guidance = guidance_for(card, req.guidance)?;
+    let guided = guidance != 1.0 && req.types.iter().any(Option::is_some);
+    if guided && card.prompt_style == PromptStyle::Published {
+        return Err(ModelError::Input(
+            "guidance needs cells of no given type, which the published prompts have no words for"
+                .into(),
+            "use guidance 1 with this model".into(),
+        ));
+    }
+    if guided && !card.learned_unconditional {
+        return Err(ModelError::Input(
+            "guidance needs a model that also learned cells of no given type; this one was trained without them (by an earlier version)".into(),
+            "use guidance 1, or train the model again".into(),
+        ));
+    }
+    Ok(guidance)
+}
+
+/// The model's tokens that are genes it knows, and those that end a cell.
+fn gene_constraint(m: &TrainedModel) -> GeneConstraint {
+    let mut is_gene = vec![false; m.loaded.model.vocab_size()];
+    for g in &m.card.genes {
+        if let Some(id) = m.tok.token_to_id(g) {
+            is_gene[id as usize] = true;
+        }
+    }
+    let enders: Vec<u32> = [Some(m.eos), m.tok.token_to_id(".")]
+        .into_iter()
+        .flatten()
+        .collect();
+    GeneConstraint { is_gene, enders }
+}
+
+/// A cell to write: its type, its number within the type, its prompt, and
+/// (when guided) the prompt for a cell of no given type.
+struct GenerationJob {
+    cell_type: Option<String>,
+    index: usize,
+    prompt: Vec<u32>,
+    unconditional: Option<Vec<u32>>,
+}
+
+/// The prompts of every cell asked for, in output order.
+fn generation_prompts(
+    m: &TrainedModel,
+    req: &GenerateRequest,
+    guided: bool,
+) -> Result<Vec<GenerationJob>> {
+    let card = &m.card;
+    let templates = Templates::default_set();
+    let mut rng = ChaCha8Rng::seed_from_u64(req.seed);
+    // Unconditional prompts from their own generator, so that guidance
+    // leaves the conditional prompts as they are without it.
+    let mut rng_uncond = ChaCha8Rng::seed_from_u64(req.seed ^ 0x5eed_0fc0_ffee);
+    // The prompt asks for as many genes as the model saw per cell.
+    let placeholder: Vec<&str> = vec![""; card.top_k];
+    let mut jobs = Vec::new();
+    for ty in &req.types {
+        for index in 0..req.per_type {
+            let task = if ty.is_some() {
+                Task::CellTypeGeneration
+            } else {
+                Task::UnconditionalGeneration
+            };
+            let info = CellInfo {
+                genes: &placeholder,
+                cell_type: ty.as_deref(),
+                organism: &card.organism,
+            };
+            let prompt = prompt_ids(m, &templates, task, &info, &mut rng)?;
+            let unconditional = if guided && ty.is_some() {
+                let info = CellInfo {
+                    cell_type: None,
+                    ..info
+                };
+                let task = Task::UnconditionalGeneration;
+                Some(prompt_ids(m, &templates, task, &info, &mut rng_uncond)?)
+            } else {
+                None
+            };
+            jobs.push(GenerationJob {
+                cell_type: ty.clone(),
+                index,
+                prompt,
+                unconditional,
+            });
+        }
+    }
+    Ok(jobs)
+}
+
+/// The request's sampling settings, with room for a whole cell.
+fn generation_sampling(m: &TrainedModel, req: &GenerateRequest) -> Result<Sampling> {
+    let stop: Vec<Vec<u32>> = req
+        .stop
+        .iter()
+        .map(|t| encode(&m.tok, t))
+        .collect::<Result<_>>()?;
+    Ok(Sampling {
+        temperature: req.temperature,
+        top_k: Some(req.top_k),
+        top_p: Some(req.top_p),
+        // A gene is a token of our gene-level tokenizers; sub-word ones
+        // spend about 4 tokens a gene (REFERENCE.md section 8).
+        max_new: if is_word_level(&m.tok) {
+            m.card.top_k + 2
+        } else {
+            m.card.top_k * 6 + 16
+        },
+        seed: req.seed,
+        stop,
+    })
 }
 
 /// One embedding per cell: the mean of the last hidden states over the real

@@ -10,6 +10,7 @@ use std::time::Instant;
 use c2s_data::dataset::{read_dataset, SentenceRecord};
 use c2s_data::output::Claim;
 use c2s_data::Vocabulary;
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
@@ -364,62 +365,8 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
 
 fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining> {
     let records = read_dataset(&req.dataset)?;
-    let label = match &req.label {
-        Some(l) => l.clone(),
-        None => c2s_data::dataset::default_label_column(&records).ok_or_else(|| {
-            input(
-                format!("{}: the dataset has no label column", req.dataset.display()),
-                "convert it again with a label column such as cell_type",
-            )
-        })?,
-    };
-    if !records.iter().any(|r| r.label(&label).is_some()) {
-        return Err(input(
-            format!("{}: no cell has a `{label}` label", req.dataset.display()),
-            "choose another label column",
-        ));
-    }
-    let mut opts = TrainOptions::quick();
-    let plan = req.preset.plan();
-    let (mut layers, mut width, mut heads, mut context) =
-        (plan.layers, plan.width, plan.heads, plan.context);
-    (opts.epochs, opts.lr, opts.top_k) = (plan.epochs, plan.lr, plan.top_k);
-    let fine_tune = req.fine_tune();
-    if fine_tune {
-        if req
-            .layers
-            .or(req.width)
-            .or(req.heads)
-            .or(req.context)
-            .is_some()
-        {
-            return Err(input(
-                "the model shape (layers, width, heads, context) and the tokenizer come from the pretrained model when fine-tuning",
-                "leave it out, or train from scratch",
-            ));
-        }
-        opts.lr = FINE_TUNE_LR;
-        opts.top_k = FINE_TUNE_TOP_K;
-    }
-    layers = req.layers.unwrap_or(layers);
-    width = req.width.unwrap_or(width);
-    heads = req.heads.unwrap_or(heads);
-    context = req.context.unwrap_or(context);
-    opts.top_k = req.top_k.unwrap_or(opts.top_k);
-    opts.epochs = req.epochs.unwrap_or(opts.epochs);
-    opts.max_steps = req.max_steps;
-    opts.batch_size = req.batch_size.unwrap_or(opts.batch_size);
-    opts.lr = req.lr.unwrap_or(opts.lr);
-    opts.checkpoint_every = req.checkpoint_every.unwrap_or(opts.checkpoint_every);
-    opts.seed = req.seed;
-    opts.organism = match &req.organism {
-        Some(o) => o.clone(),
-        None => crate::published_prompts::dataset_organism(&req.dataset).into(),
-    };
-    if let Some(t) = req.tasks.as_ref().filter(|t| !t.is_empty()) {
-        opts.tasks = t.clone();
-    }
-
+    let label = label_column(req, &records)?;
+    let (mut opts, shape) = training_options(req)?;
     let to_cell = |r: &SentenceRecord| CellRecord {
         genes: r
             .sentence
@@ -445,41 +392,13 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
     if req.output.join(crate::train::LOSS_LOG).exists() && !req.resume {
         return Err(run_in_use(&req.output));
     }
-    let checkpoint = req.resume.then(|| find_checkpoint(&req.output)).flatten();
     let (device, device_name) = best_device();
-    let templates = Templates::default_set();
-    let mut base_dir = None;
-    let (tok, model) = if fine_tune {
-        let base = crate::pretrained::resolve(req.base.as_deref().unwrap_or("gpt2"))?;
-        let tok_path = checkpoint.as_ref().unwrap_or(&base).join("tokenizer.json");
-        let pair = (load_tokenizer(&tok_path)?, load_model(&base, &device)?);
-        // A published C2S model (GPT-NeoX, Gemma-2) keeps the prompts it
-        // was trained on.
-        if pair.1.model.family() != crate::models::config::Family::Gpt2 {
-            opts.prompt_style = crate::prompts::PromptStyle::Published;
-        }
-        base_dir = Some(base);
-        pair
-    } else {
-        let tok = match &checkpoint {
-            Some(ck) => load_tokenizer(&ck.join("tokenizer.json"))?,
-            None => gene_tokenizer(
-                &vocab.genes,
-                &[templates.texts(), labels.iter().cloned().collect()].concat(),
-            )?,
-        };
-        let mut cfg = Gpt2Config::new(tok.get_vocab_size(true), context, width, layers, heads);
-        let eos = tok.token_to_id(EOS).ok_or_else(|| {
-            input(
-                "the tokenizer has no <|endoftext|> token",
-                "start a new run",
-            )
-        })?;
-        cfg.eos_token_id = Some(eos);
-        cfg.bos_token_id = Some(eos);
-        let model = init_model(&cfg, &device, req.seed)?;
-        (tok, model)
-    };
+    let start = initial_model(req, &shape, &vocab.genes, &labels, &device)?;
+    // A published C2S model (GPT-NeoX, Gemma-2) keeps the prompts it was
+    // trained on.
+    if start.model.model.family() != crate::models::config::Family::Gpt2 {
+        opts.prompt_style = crate::prompts::PromptStyle::Published;
+    }
     Ok(PreparedTraining {
         request: req.clone(),
         label,
@@ -488,11 +407,145 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         train_cells,
         val_cells,
         device_name,
-        base_dir,
+        base_dir: start.base_dir,
         _claim: claim,
-        model,
-        tok,
+        model: start.model,
+        tok: start.tok,
         genes: vocab.genes,
+    })
+}
+
+/// The label column the run learns: the request's, else the dataset's first.
+fn label_column(req: &TrainRequest, records: &[SentenceRecord]) -> Result<String> {
+    let label = match &req.label {
+        Some(l) => l.clone(),
+        None => c2s_data::dataset::default_label_column(records).ok_or_else(|| {
+            input(
+                format!("{}: the dataset has no label column", req.dataset.display()),
+                "convert it again with a label column such as cell_type",
+            )
+        })?,
+    };
+    if !records.iter().any(|r| r.label(&label).is_some()) {
+        return Err(input(
+            format!("{}: no cell has a `{label}` label", req.dataset.display()),
+            "choose another label column",
+        ));
+    }
+    Ok(label)
+}
+
+/// A new model's shape: layers, width, heads, context.
+#[derive(Clone, Copy)]
+struct ModelShape {
+    layers: usize,
+    width: usize,
+    heads: usize,
+    context: usize,
+}
+
+/// The preset's training options and model shape, with the request's
+/// settings over them.
+fn training_options(req: &TrainRequest) -> Result<(TrainOptions, ModelShape)> {
+    let mut opts = TrainOptions::quick();
+    let plan = req.preset.plan();
+    (opts.epochs, opts.lr, opts.top_k) = (plan.epochs, plan.lr, plan.top_k);
+    if req.fine_tune() {
+        if req
+            .layers
+            .or(req.width)
+            .or(req.heads)
+            .or(req.context)
+            .is_some()
+        {
+            return Err(input(
+                "the model shape (layers, width, heads, context) and the tokenizer come from the pretrained model when fine-tuning",
+                "leave it out, or train from scratch",
+            ));
+        }
+        opts.lr = FINE_TUNE_LR;
+        opts.top_k = FINE_TUNE_TOP_K;
+    }
+    let shape = ModelShape {
+        layers: req.layers.unwrap_or(plan.layers),
+        width: req.width.unwrap_or(plan.width),
+        heads: req.heads.unwrap_or(plan.heads),
+        context: req.context.unwrap_or(plan.context),
+    };
+    opts.top_k = req.top_k.unwrap_or(opts.top_k);
+    opts.epochs = req.epochs.unwrap_or(opts.epochs);
+    opts.max_steps = req.max_steps;
+    opts.batch_size = req.batch_size.unwrap_or(opts.batch_size);
+    opts.lr = req.lr.unwrap_or(opts.lr);
+    opts.checkpoint_every = req.checkpoint_every.unwrap_or(opts.checkpoint_every);
+    opts.seed = req.seed;
+    opts.organism = match &req.organism {
+        Some(o) => o.clone(),
+        None => crate::published_prompts::dataset_organism(&req.dataset).into(),
+    };
+    if let Some(t) = req.tasks.as_ref().filter(|t| !t.is_empty()) {
+        opts.tasks = t.clone();
+    }
+    Ok((opts, shape))
+}
+
+/// The model a run starts from, with its tokenizer (a resumed run's from its
+/// checkpoint) and, when fine-tuning, the base model's folder.
+struct StartingModel {
+    tok: Tokenizer,
+    model: LoadedModel,
+    base_dir: Option<PathBuf>,
+}
+
+/// The pretrained model to fine-tune, or a new GPT-2 of `shape` with a
+/// tokenizer of the dataset's genes and the prompts' words.
+fn initial_model(
+    req: &TrainRequest,
+    shape: &ModelShape,
+    genes: &[String],
+    labels: &BTreeSet<String>,
+    device: &Device,
+) -> Result<StartingModel> {
+    let checkpoint = req.resume.then(|| find_checkpoint(&req.output)).flatten();
+    if req.fine_tune() {
+        let base = crate::pretrained::resolve(req.base.as_deref().unwrap_or("gpt2"))?;
+        let tok_path = checkpoint.as_ref().unwrap_or(&base).join("tokenizer.json");
+        return Ok(StartingModel {
+            tok: load_tokenizer(&tok_path)?,
+            model: load_model(&base, device)?,
+            base_dir: Some(base),
+        });
+    }
+    let tok = match &checkpoint {
+        Some(ck) => load_tokenizer(&ck.join("tokenizer.json"))?,
+        None => {
+            let words = [
+                Templates::default_set().texts(),
+                labels.iter().cloned().collect(),
+            ];
+            gene_tokenizer(genes, &words.concat())?
+        }
+    };
+    let ModelShape {
+        layers,
+        width,
+        heads,
+        context,
+    } = *shape;
+    let mut cfg = Gpt2Config::new(tok.get_vocab_size(true), context, width, layers, heads);
+    let eos = tok.token_to_id(EOS).ok_or_else(|| {
+        input(
+            "the tokenizer has no <|endoftext|> token",
+            "start a new run",
+        )
+    })?;
+    cfg.eos_token_id = Some(eos);
+    cfg.bos_token_id = Some(eos);
+    let model = init_model(&cfg, device, req.seed)?;
+    Ok(StartingModel {
+        tok,
+        model,
+        base_dir: None,
     })
 }
 
