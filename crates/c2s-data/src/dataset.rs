@@ -932,23 +932,40 @@ pub fn read_sentences(path: &Path) -> Result<Vec<SentenceRecord>> {
     }
 }
 
-fn read_jsonl(path: &Path) -> Result<Vec<SentenceRecord>> {
+/// Each non-blank line of a JSON lines file as a `T`, with its index; a
+/// line that is not one is an error naming it as `what` ("a prediction
+/// record"), with `hint`. Every JSON lines file c2s reads goes through here.
+pub(crate) fn read_json_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    hint: &str,
+) -> Result<Vec<(usize, T)>> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let mut out = Vec::new();
-    for (i, line) in text
-        .lines()
+    text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(line).map_err(|e| {
+        .map(|(i, l)| {
+            let v = serde_json::from_str(l).map_err(|e| {
                 DataError::bad(
                     path,
                     format!("line {}", i + 1),
-                    format!("not a JSON object: {e}"),
-                    "each line must be a JSON object with a `cell_sentence` field",
+                    format!("not {what}: {e}"),
+                    hint,
                 )
             })?;
+            Ok((i, v))
+        })
+        .collect()
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<SentenceRecord>> {
+    let lines: Vec<(usize, serde_json::Map<String, serde_json::Value>)> = read_json_lines(
+        path,
+        "a JSON object",
+        "each line must be a JSON object with a `cell_sentence` field",
+    )?;
+    let mut out = Vec::new();
+    for (i, v) in lines {
         let sentence = v
             .get("cell_sentence")
             .and_then(|s| s.as_str())

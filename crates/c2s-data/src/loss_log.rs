@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::read_json_lines;
 use crate::error::{DataError, Result};
 
 /// The log's file name in a run folder.
@@ -45,22 +46,12 @@ impl LossPoint {
     /// Every point of the log at `path`, in order. A line that is not a
     /// point is an error naming it.
     pub fn read_log(path: &Path) -> Result<Vec<LossPoint>> {
-        let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| DataError::BadInput {
-                    file: path.to_path_buf(),
-                    field: format!("line {}", i + 1),
-                    problem: format!("not a logged training step: {e}"),
-                    hint: "pass a run folder `c2s train` wrote".into(),
-                })
-            })
-            .collect()
+        let lines = read_json_lines(
+            path,
+            "a logged training step",
+            "pass a run folder `c2s train` wrote",
+        )?;
+        Ok(lines.into_iter().map(|(_, p)| p).collect())
     }
 }
 

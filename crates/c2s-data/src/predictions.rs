@@ -7,7 +7,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::annotation_rules::{CellCall, CellVotes};
-use crate::error::{DataError, Result};
+use crate::dataset::read_json_lines;
+use crate::error::Result;
 
 /// One line of a predictions file (JSON lines): the one record the CLI and
 /// the app write, and `c2s eval` and Compare read. Every field is always
@@ -65,19 +66,12 @@ pub fn predictions_jsonl(records: &[PredictionRecord]) -> String {
 
 /// Reads a predictions file (JSON lines) as `c2s predict` and the app write it.
 pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRecord>> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| DataError::BadInput {
-                file: path.to_path_buf(),
-                field: format!("line {}", i + 1),
-                problem: format!("not a prediction record: {e}"),
-                hint: "pass a file that `c2s predict --output` or the app's Annotate wrote".into(),
-            })
-        })
-        .collect()
+    let lines = read_json_lines(
+        path,
+        "a prediction record",
+        "pass a file that `c2s predict --output` or the app's Annotate wrote",
+    )?;
+    Ok(lines.into_iter().map(|(_, r)| r).collect())
 }
 
 #[cfg(test)]
