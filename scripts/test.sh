@@ -18,6 +18,8 @@ phase "UI: install, type check, unit tests, build"
 (cd ui && npm ci --no-audit --no-fund && npx tsc --noEmit && npm test && npm run build)
 phase "Rust: format, lints, tests"
 cargo fmt --all -- --check
+# No module cycle, no function over 100 lines, no Tauri command over 17.
+python3 scripts/check-shape.py
 # One compile serves lints and tests: clippy-driver wraps rustc for the
 # workspace's crates, through the variables `cargo clippy` itself sets, so the
 # test build is linted (-D warnings, every target) and nothing is compiled

@@ -1,9 +1,13 @@
 //! Long work on background threads: each job gets an id, reports progress as
 //! `job-progress` events and ends with one `job-done` event; `cancel` sets
 //! its flag, which the engine checks between steps. The window never waits.
+//! The runner knows nothing of what jobs do: the commands name their
+//! results (`R`) and progress figures (`D`), as commands::JobResult and
+//! commands::ProgressDetail.
 
 use crate::LockAnyway;
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,11 +16,9 @@ use serde::Serialize;
 use tauri::{AppHandle, Emitter};
 use ts_rs::TS;
 
-use crate::commands::{annotate, chat, dataset, evaluate, published, train};
-
 /// The `job-progress` event.
 #[derive(Debug, Clone, Serialize, TS)]
-pub struct JobProgress {
+pub struct JobProgress<D> {
     #[ts(type = "number")]
     pub id: u64,
     pub kind: String,
@@ -26,26 +28,18 @@ pub struct JobProgress {
     #[ts(type = "number")]
     pub total: u64,
     /// Job-specific figures (losses, tokens/s, ETA, ...).
-    pub detail: Option<ProgressDetail>,
-}
-
-/// Figures a job reports beside its progress, by what reports them.
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(tag = "of", rename_all = "snake_case")]
-pub enum ProgressDetail {
-    Training(train::TrainingFigures),
-    Download { file: String },
+    pub detail: Option<D>,
 }
 
 /// The `job-done` event.
 #[derive(Debug, Clone, Serialize, TS)]
-pub struct JobDone {
+pub struct JobDone<R> {
     #[ts(type = "number")]
     pub id: u64,
     pub kind: String,
     pub status: JobStatus,
     /// What the job made; a cancelled job may hand over what it had.
-    pub result: Option<JobResult>,
+    pub result: Option<R>,
     pub error: Option<String>,
 }
 
@@ -57,35 +51,20 @@ pub enum JobStatus {
     Failed,
 }
 
-/// What a job hands the window, one variant per kind of work (`job`
-/// names it, so the screens can tell them apart).
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(tag = "job", rename_all = "snake_case")]
-pub enum JobResult {
-    Convert(dataset::Converted),
-    Map(c2s_eval::cell_map::FileMap),
-    Train(train::Trained),
-    Generate(chat::ChatCells),
-    FreeText(chat::FreeText),
-    Evaluate(evaluate::Evaluated),
-    Annotate(annotate::Annotation),
-    Download(published::Downloaded),
-    Describe(published::GroupAnswer),
-}
-
 /// What a running job can do: report progress and see a cancel.
-pub struct JobCtx {
+pub struct JobCtx<D> {
     pub id: u64,
     pub kind: &'static str,
     pub cancel: Arc<AtomicBool>,
     app: AppHandle,
     last: Mutex<Instant>,
+    detail: PhantomData<fn(D)>,
 }
 
-impl JobCtx {
+impl<D: Serialize + Clone> JobCtx<D> {
     /// Emits progress, at most every 100 ms; the last step (`done == total`)
     /// always goes out, so the bar ends full.
-    pub fn progress(&self, stage: &str, done: u64, total: u64, detail: Option<ProgressDetail>) {
+    pub fn progress(&self, stage: &str, done: u64, total: u64, detail: Option<D>) {
         let mut last = self.last.lock_anyway();
         if done < total && last.elapsed() < Duration::from_millis(100) {
             return;
@@ -114,9 +93,9 @@ impl JobCtx {
 }
 
 /// How a job ended.
-pub enum Outcome {
-    Ok(JobResult),
-    Cancelled(Option<JobResult>),
+pub enum Outcome<R> {
+    Ok(R),
+    Cancelled(Option<R>),
 }
 
 #[derive(Default)]
@@ -127,12 +106,16 @@ pub struct Jobs {
 
 impl Jobs {
     /// Starts `work` on its own thread and returns the job id at once.
-    pub fn spawn(
+    pub fn spawn<R, D>(
         self: &Arc<Self>,
         app: &AppHandle,
         kind: &'static str,
-        work: impl FnOnce(&JobCtx) -> anyhow::Result<Outcome> + Send + 'static,
-    ) -> u64 {
+        work: impl FnOnce(&JobCtx<D>) -> anyhow::Result<Outcome<R>> + Send + 'static,
+    ) -> u64
+    where
+        R: Serialize + Clone + Send + 'static,
+        D: Serialize + Clone + 'static,
+    {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let cancel = Arc::new(AtomicBool::new(false));
         self.running.lock_anyway().insert(id, cancel.clone());
@@ -142,6 +125,7 @@ impl Jobs {
             cancel,
             app: app.clone(),
             last: Mutex::new(Instant::now() - Duration::from_secs(1)),
+            detail: PhantomData,
         };
         let jobs = self.clone();
         std::thread::spawn(move || {

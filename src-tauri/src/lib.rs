@@ -1,7 +1,6 @@
 //! C2S Studio's desktop app: Tauri commands over the engine crates, background
 //! jobs with progress events, and the project store. No algorithms here.
 
-pub mod access;
 mod bindings;
 pub mod commands;
 pub mod jobs;
@@ -121,8 +120,8 @@ pub fn run() {
             }
         })
         .invoke_handler(tauri::generate_handler![
-            access::choose_path,
-            access::show_in_folder,
+            commands::access::choose_path,
+            commands::access::show_in_folder,
             commands::project::app_info,
             commands::project::about,
             commands::project::recent_projects,

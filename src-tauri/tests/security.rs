@@ -20,7 +20,7 @@ fn capabilities_grant_only_what_the_ui_needs() {
         .map(|p| p.as_str().expect("plain permission names"))
         .collect();
     // Not even the dialog: a page that opened it would get paths back
-    // that the app never saw chosen (see access.rs).
+    // that the app never saw chosen (see commands/access.rs).
     assert_eq!(perms, ["core:default"]);
     assert_eq!(cap["windows"], serde_json::json!(["main"]));
 }

@@ -5,10 +5,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod cell_io;
 mod eval_cmd;
 mod model_cmds;
 mod models_cmd;
 mod published_cmds;
+mod rules_args;
 
 use anyhow::{Context, Result};
 use c2s_data::anndata::MatrixId;
@@ -603,6 +605,9 @@ fn print_inspection(r: &c2s_data::Inspection) {
             .join(", ")
     );
     for n in &r.notes {
-        println!("  note: {n}");
+        match &n.fix {
+            Some(f) => println!("  note: {} ({}: {})", n.message, f.label, f.option()),
+            None => println!("  note: {}", n.message),
+        }
     }
 }

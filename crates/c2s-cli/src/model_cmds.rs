@@ -5,12 +5,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use c2s_data::annotation_rules::AnnotationRules;
-use c2s_data::dataset::{read_dataset, SentenceRecord};
-use c2s_eval::voting::refine_predictions;
+use c2s_data::dataset::read_dataset;
 use c2s_model::cells::{
-    embed_cells, generate_cells, predict_cells, predictions_csv, predictions_jsonl,
-    write_annotated_h5ad, CellInput, GenerateRequest, PredictionRecord,
+    embed_cells, generate_cells, predict_cells, predictions_jsonl, GenerateRequest,
 };
 use c2s_model::train::TrainProgress;
 use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
@@ -19,6 +16,9 @@ use clap::builder::PossibleValue;
 use clap::builder::TypedValueParser;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cell_io::{cell_bar, chosen_cells, claim_output, inputs};
+use crate::rules_args::RulesArgs;
 
 /// The engine's presets, by their ids, each with its summary as help.
 fn preset_parser() -> impl clap::builder::TypedValueParser<Value = Preset> {
@@ -115,107 +115,6 @@ pub struct PredictArgs {
     rules: RulesArgs,
     #[arg(long)]
     json: bool,
-}
-
-/// CellTypist's refinements of the answers and the annotated .h5ad, shared
-/// by `predict` and `annotate`.
-#[derive(Args)]
-pub struct RulesArgs {
-    /// A cell whose confidence is below this share (0 to 1) is "Unassigned".
-    #[arg(long)]
-    unassigned_below: Option<f64>,
-    /// Over-cluster the cells (Leiden on their expression, as CellTypist)
-    /// and give each cluster its commonest answer.
-    #[arg(long)]
-    majority_voting: bool,
-    /// With --majority-voting: a cluster whose commonest answer has a
-    /// smaller share (0 to 1) is "Heterogeneous".
-    #[arg(long, default_value_t = AnnotationRules::default().min_share)]
-    min_share: f64,
-    /// Answer only with these types (separated by commas).
-    #[arg(long, value_delimiter = ',')]
-    only: Vec<String>,
-    /// Seed of the over-clustering.
-    #[arg(long, default_value_t = AnnotationRules::default().seed)]
-    cluster_seed: u64,
-    /// Save a copy of the dataset's .h5ad with the answers as new obs
-    /// columns (c2s_predicted_cell_type, c2s_confidence, and with the
-    /// options above c2s_assigned_cell_type, c2s_over_clustering,
-    /// c2s_majority_voting).
-    #[arg(long)]
-    h5ad: Option<PathBuf>,
-    /// Save the per-cell table (CSV, one row a cell: the final answer, the
-    /// model's answer and confidence, the refinements above, the true type
-    /// and split), as the app's Annotate screen exports it.
-    #[arg(long)]
-    table: Option<PathBuf>,
-    /// The .h5ad the dataset was converted from, if it moved since.
-    #[arg(long)]
-    source: Option<PathBuf>,
-}
-
-impl RulesArgs {
-    pub(crate) fn rules(&self) -> AnnotationRules {
-        AnnotationRules {
-            unassigned_below: self.unassigned_below,
-            majority_voting: self.majority_voting,
-            min_share: self.min_share,
-            only: self.only.clone(),
-            seed: self.cluster_seed,
-        }
-    }
-
-    /// Checks the rules and claims the .h5ad and table outputs before any
-    /// work starts.
-    pub(crate) fn start(&self, force: bool) -> Result<Vec<c2s_data::output::Claim>> {
-        self.rules().check()?;
-        [self.h5ad.as_deref(), self.table.as_deref()]
-            .into_iter()
-            .filter_map(|o| claim_output(o, force).transpose())
-            .collect()
-    }
-
-    /// Applies the rules to `records` (cells of `dataset`) and saves the
-    /// annotated .h5ad if asked; returns a line for the summary.
-    pub(crate) fn finish(
-        &self,
-        dataset: &Path,
-        records: &mut [PredictionRecord],
-    ) -> Result<String> {
-        let rules = self.rules();
-        let pb = if rules.majority_voting {
-            let pb = ProgressBar::new_spinner()
-                .with_message("over-clustering the cells for majority voting");
-            pb.enable_steady_tick(Duration::from_millis(200));
-            pb
-        } else {
-            ProgressBar::hidden()
-        };
-        let summary = refine_predictions(dataset, self.source.as_deref(), records, &rules);
-        pb.finish_and_clear();
-        let summary = summary?;
-        let mut notes = Vec::new();
-        if let Some(n) = summary.unassigned {
-            notes.push(format!("{n} Unassigned"));
-        }
-        if let (Some(k), Some(h)) = (summary.over_clusters, summary.heterogeneous) {
-            notes.push(format!("{k} over-clusters voted ({h} cells Heterogeneous)"));
-        }
-        if let Some(dst) = &self.h5ad {
-            let source = match &self.source {
-                Some(s) => s.clone(),
-                None => c2s_data::expression::source_path(dataset)?,
-            };
-            write_annotated_h5ad(&source, dst, records)?;
-            notes.push(format!("saved {}", dst.display()));
-        }
-        if let Some(t) = &self.table {
-            // Claimed and checked in `start`.
-            c2s_data::output::write_file(t, predictions_csv(records).as_bytes(), true)?;
-            notes.push(format!("saved {}", t.display()));
-        }
-        Ok(notes.join("; "))
-    }
 }
 
 fn load_model_dir(dir: &Path) -> Result<TrainedModel> {
@@ -341,26 +240,6 @@ fn print_trained(s: &c2s_model::train::TrainSummary, output: &Path) {
     }
 }
 
-pub(crate) fn chosen_cells<'a>(
-    records: &'a [SentenceRecord],
-    split: &str,
-) -> Vec<&'a SentenceRecord> {
-    records
-        .iter()
-        .filter(|r| split == "all" || r.label("split") == Some(split))
-        .collect()
-}
-
-pub(crate) fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
-    records
-        .iter()
-        .map(|r| CellInput {
-            name: &r.cell_name,
-            sentence: &r.sentence,
-        })
-        .collect()
-}
-
 pub fn run_predict(a: &PredictArgs) -> Result<()> {
     let _claim = claim_output(a.output.as_deref(), a.force)?;
     let _h5ad = a.rules.start(a.force)?;
@@ -418,30 +297,6 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// A progress bar over cells: "VERB [=====>   ] 12/264 cells (ETA 3s)".
-pub(crate) fn cell_bar(verb: &str, cells: u64) -> ProgressBar {
-    let pb = ProgressBar::new(cells);
-    pb.set_style(
-        ProgressStyle::with_template(&format!(
-            "{verb} [{{bar:30}}] {{pos}}/{{len}} cells (ETA {{eta}})"
-        ))
-        .expect("template")
-        .progress_chars("=> "),
-    );
-    pb
-}
-
-/// Claims an optional file output for the whole job: a second job writing
-/// it is refused, and an existing file is replaced only with `force`.
-pub(crate) fn claim_output(
-    out: Option<&Path>,
-    force: bool,
-) -> Result<Option<c2s_data::output::Claim>> {
-    Ok(out
-        .map(|o| c2s_data::output::claim_file_output(o, force))
-        .transpose()?)
 }
 
 /// Writes JSON lines atomically (an existing file only with `force`).

@@ -15,7 +15,8 @@ use c2s_model::published_annotation::{annotate_dataset, Candidates, DatasetAnnot
 use c2s_model::published_prompts::PublishedTask;
 use clap::{Args, ValueEnum};
 
-use crate::model_cmds::{cell_bar, chosen_cells, claim_output, inputs, RulesArgs};
+use crate::cell_io::{cell_bar, chosen_cells, claim_output, inputs};
+use crate::rules_args::RulesArgs;
 use c2s_model::cells::{predictions_jsonl, PredictionRecord};
 
 /// The organism a published model's prompt names: the one given, else the

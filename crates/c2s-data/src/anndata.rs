@@ -96,6 +96,15 @@ const HDF5_MAGIC: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
 /// HDF5 puts its signature at 0, 512, 1024, 2048, ... (after a user block).
 fn has_hdf5_signature(path: &Path) -> Result<bool> {
+    // (A folder opens on Linux; reading it is what fails.)
+    if path.is_dir() {
+        return Err(DataError::bad(
+            path,
+            "file",
+            "this is a folder, not a file",
+            "give the .h5ad file itself",
+        ));
+    }
     let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => DataError::bad(
             path,

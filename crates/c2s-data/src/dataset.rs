@@ -826,13 +826,6 @@ impl SentenceRecord {
     }
 }
 
-/// The species a dataset folder's manifest records ("human", "mouse"), if
-/// it records one it knows (folders converted before it did record none).
-pub fn read_species(dir: &Path) -> Option<String> {
-    Some(crate::manifest::Manifest::read(dir).ok()?.summary.species)
-        .filter(|s| s == "human" || s == "mouse")
-}
-
 /// The label column used when none is named: the dataset's first (the
 /// split aside), as converted; None when it has no label column.
 pub fn default_label_column(records: &[SentenceRecord]) -> Option<String> {

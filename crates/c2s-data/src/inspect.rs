@@ -7,8 +7,8 @@ use serde::Serialize;
 use crate::anndata::{AnnData, FileFormat};
 use crate::error::Result;
 use crate::frame::{ColumnData, ColumnSummary, Frame};
+use crate::gene_names::{guess_species, looks_like_ensembl};
 use crate::matrix::{Storage, ValueKind};
-use crate::sentence::looks_like_ensembl;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MatrixReport {
@@ -39,7 +39,40 @@ pub struct Inspection {
     pub gene_names_look_like_ensembl: bool,
     pub species: String,
     pub example_genes: Vec<String>,
-    pub notes: Vec<String>,
+    /// What to know before converting the file, each with the setting that
+    /// deals with it, if one does: the app shows them with a button, the
+    /// CLI with the option.
+    pub notes: Vec<Note>,
+}
+
+/// Something about a file to know before converting it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Note {
+    pub message: String,
+    pub fix: Option<InputFix>,
+}
+
+impl Note {
+    fn plain(message: String) -> Self {
+        Note { message, fix: None }
+    }
+}
+
+/// A conversion setting (of `InputOptions`) that deals with a note.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFix {
+    /// What the setting does, for a button ("Use gene symbols from the
+    /// column `gene_symbols`").
+    pub label: String,
+    /// Take gene names from this var column (`InputOptions::gene_column`).
+    pub gene_column: String,
+}
+
+impl InputFix {
+    /// The `c2s convert` option that applies it.
+    pub fn option(&self) -> String {
+        format!("--gene-column {}", self.gene_column)
+    }
 }
 
 pub fn inspect(path: &Path) -> Result<Inspection> {
@@ -61,18 +94,8 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         });
     }
     let default_matrix = ad.default_matrix()?;
-    let mut notes = ad.notes.clone();
-    for m in &matrices {
-        if m.storage == Storage::Csc {
-            notes.push(format!(
-                "matrix {} is stored by gene (CSC); converting it loads it whole into memory",
-                m.name
-            ));
-        }
-        if m.holds == ValueKind::Scaled {
-            notes.push(format!("matrix {} holds scaled data with negative values and cannot be ranked; convert uses {}", m.name, default_matrix));
-        }
-    }
+    let mut notes: Vec<Note> = ad.notes.iter().cloned().map(Note::plain).collect();
+    notes.extend(matrix_notes(&matrices, &default_matrix.to_string()));
     let var = ad.var_for(&default_matrix);
     let ensembl = looks_like_ensembl(&var.index);
     let symbol_col = if ensembl {
@@ -81,9 +104,16 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         None
     };
     if ensembl {
+        let message = "Gene names are Ensembl IDs (ENSG...), not gene symbols: sentences would be hard to read and models could not share knowledge across datasets.";
         notes.push(match &symbol_col {
-            Some(c) => format!("var_names are Ensembl IDs; gene symbols seem to be in var column `{c}` (use --gene-column {c})"),
-            None => "var_names are Ensembl IDs and no var column seems to hold gene symbols".into(),
+            Some(c) => Note {
+                message: message.into(),
+                fix: Some(InputFix {
+                    label: format!("Use gene symbols from the column `{c}`"),
+                    gene_column: c.clone(),
+                }),
+            },
+            None => Note::plain(format!("{message} No gene column seems to hold symbols.")),
         });
     }
     let symbols: Vec<String> = match &symbol_col {
@@ -116,6 +146,34 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         example_genes: example_genes(&symbols, 10),
         notes,
     })
+}
+
+/// Notes on the matrices: one stored by gene, one that cannot be ranked.
+/// (`convert` reads one that can wherever the file holds one.)
+fn matrix_notes(matrices: &[MatrixReport], default_matrix: &str) -> Vec<Note> {
+    let mut notes = Vec::new();
+    for m in matrices {
+        if m.storage == Storage::Csc {
+            notes.push(Note::plain(format!(
+                "The matrix {} is stored by gene (CSC): converting it loads it whole into memory.",
+                m.name
+            )));
+        }
+        if matches!(m.holds, ValueKind::Scaled | ValueKind::NonFinite) {
+            notes.push(Note::plain(if m.name == default_matrix {
+                format!(
+                    "The matrix {} holds {}: it cannot be ranked into cell sentences, and the file holds no matrix that can.",
+                    m.name, m.description
+                )
+            } else {
+                format!(
+                    "The matrix {} holds {} and cannot be ranked; the conversion reads {default_matrix}.",
+                    m.name, m.description
+                )
+            }));
+        }
+    }
+    notes
 }
 
 /// Genes a biologist knows at a glance (human, and mouse in its own case),
@@ -181,31 +239,6 @@ fn guess_symbol_column(var: &Frame) -> Option<String> {
                 .find(|c| c.data.value_counts().len() * 10 >= c.data.len() * 9)
                 .map(|c| c.name.clone())
         })
-}
-
-/// Human symbols are upper case (CD3E), mouse symbols capitalised (Cd3e).
-pub fn guess_species(symbols: &[String]) -> &'static str {
-    let (mut upper, mut capital) = (0, 0);
-    for s in symbols.iter().take(5000) {
-        let letters: Vec<char> = s.chars().filter(|c| c.is_alphabetic()).collect();
-        if letters.len() < 2 {
-            continue;
-        }
-        if letters.iter().all(|c| c.is_uppercase()) {
-            upper += 1;
-        } else if letters[0].is_uppercase() && letters[1..].iter().all(|c| c.is_lowercase()) {
-            capital += 1;
-        }
-    }
-    if upper + capital < 10 {
-        "unknown"
-    } else if upper > 4 * capital {
-        "human"
-    } else if capital > 4 * upper {
-        "mouse"
-    } else {
-        "unknown"
-    }
 }
 
 #[cfg(test)]

@@ -127,30 +127,28 @@ pub fn fit_ranked(cells: &[ValueRuns]) -> Option<RankFit> {
     let ss_tot = s_yy - s_y * s_y / n_pts;
     let pearson_r = (s_yp - s_y * s_p / n_pts) / ((ss_tot * (s_pp - s_p * s_p / n_pts)).sqrt());
 
-    // Spearman: Pearson of average ranks. Predictions tie by rank position, so
-    // their ranks come from the counts; y is sorted with each point's rank
-    // position packed beside its value.
-    let mut by_pred: Vec<usize> = (0..max_len).collect();
-    by_pred.sort_by(|&a, &b| pred[a].total_cmp(&pred[b]));
-    // Twice each rank position's prediction rank: average ranks are whole or
-    // halves, so this is a whole number, and prefix sums of it and its square
-    // give any run of positions its sums exactly, in one step.
-    let mut twice_rank = vec![0u64; max_len];
-    let mut seen = 0u64;
-    let mut i = 0;
-    while i < by_pred.len() {
-        let mut j = i;
-        let mut group = count[by_pred[i]] as u64;
-        while j + 1 < by_pred.len() && pred[by_pred[j + 1]] == pred[by_pred[i]] {
-            j += 1;
-            group += count[by_pred[j]] as u64;
-        }
-        by_pred[i..=j]
-            .iter()
-            .for_each(|&r| twice_rank[r] = 2 * seen + group + 1);
-        seen += group;
-        i = j + 1;
-    }
+    let spearman_rho = spearman_of_runs(cells, &pred, &count);
+    Some(RankFit {
+        slope,
+        intercept,
+        r_squared: 1.0 - ss_res / ss_tot,
+        pearson_r,
+        spearman_rho,
+        n_cells,
+        n_points: n_pts as usize,
+        n_fit_points: n as usize,
+    })
+}
+
+/// Spearman's rho of the points' values against their predictions:
+/// Pearson of average ranks. Predictions tie by rank position, so their
+/// ranks come from the counts; y is sorted with each point's rank position
+/// packed beside its value.
+fn spearman_of_runs(cells: &[ValueRuns], pred: &[f64], count: &[usize]) -> f64 {
+    let max_len = pred.len();
+    // Prefix sums of twice the ranks and their squares give any run of
+    // positions its sums exactly, in one step.
+    let twice_rank = twice_prediction_ranks(pred, count);
     let (mut rank_sum, mut rank_sq_sum) = (vec![0u128; max_len + 1], vec![0u128; max_len + 1]);
     for (r, &t) in twice_rank.iter().enumerate() {
         rank_sum[r + 1] = rank_sum[r] + t as u128;
@@ -199,18 +197,33 @@ pub fn fit_ranked(cells: &[ValueRuns]) -> Option<RankFit> {
         i = j;
     }
     let m = before as f64;
-    let spearman_rho =
-        (s_ab - s_a * s_b / m) / (((s_aa - s_a * s_a / m) * (s_bb - s_b * s_b / m)).sqrt());
-    Some(RankFit {
-        slope,
-        intercept,
-        r_squared: 1.0 - ss_res / ss_tot,
-        pearson_r,
-        spearman_rho,
-        n_cells,
-        n_points: n_pts as usize,
-        n_fit_points: n as usize,
-    })
+    (s_ab - s_a * s_b / m) / (((s_aa - s_a * s_a / m) * (s_bb - s_b * s_b / m)).sqrt())
+}
+
+/// Twice each rank position's average rank among the predictions, whose
+/// points tie by rank position (`count[r]` points at position r): average
+/// ranks are whole or halves, so twice them is a whole number.
+fn twice_prediction_ranks(pred: &[f64], count: &[usize]) -> Vec<u64> {
+    let max_len = pred.len();
+    let mut by_pred: Vec<usize> = (0..max_len).collect();
+    by_pred.sort_by(|&a, &b| pred[a].total_cmp(&pred[b]));
+    let mut twice_rank = vec![0u64; max_len];
+    let mut seen = 0u64;
+    let mut i = 0;
+    while i < by_pred.len() {
+        let mut j = i;
+        let mut group = count[by_pred[i]] as u64;
+        while j + 1 < by_pred.len() && pred[by_pred[j + 1]] == pred[by_pred[i]] {
+            j += 1;
+            group += count[by_pred[j]] as u64;
+        }
+        by_pred[i..=j]
+            .iter()
+            .for_each(|&r| twice_rank[r] = 2 * seen + group + 1);
+        seen += group;
+        i = j + 1;
+    }
+    twice_rank
 }
 
 /// Per-cell sums added up over all cells, in cell order. (Sequential: with

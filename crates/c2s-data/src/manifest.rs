@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::convert::{ConvertOptions, ConvertSummary};
+use crate::conversion::{ConvertOptions, ConvertSummary};
 use crate::dataset::{
     ParquetCompression, FIT_JSON, MANIFEST_JSON, SENTENCES_JSONL, SENTENCES_PARQUET, SENTENCES_TXT,
     SPLITS_JSON, VOCABULARY_TSV,
@@ -182,72 +182,8 @@ impl FitFile {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::convert::{convert, Job};
-    use std::sync::atomic::AtomicBool;
-
-    #[test]
-    fn a_conversion_writes_records_that_read_back_typed() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/wu2020-tcells-200.h5ad");
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("ds");
-        let opts = ConvertOptions {
-            labels: vec!["cluster_orig".into()],
-            ..Default::default()
-        };
-        let never = AtomicBool::new(false);
-        let job = Job {
-            progress: &|_| {},
-            cancel: &never,
-        };
-        let summary = convert(&src, &out, &opts, &job).unwrap();
-        let m = Manifest::read(&out).unwrap();
-        assert!(Manifest::is_in(&out));
-        assert_eq!(
-            (m.format.as_str(), m.format_version),
-            (FORMAT, FORMAT_VERSION)
-        );
-        assert_eq!(m.source.path, src.canonicalize().unwrap());
-        assert_eq!(m.source.sha256.len(), 64);
-        assert_eq!(m.parameters.labels, ["cluster_orig"]);
-        assert_eq!(m.parameters.input.seed, crate::DEFAULT_SEED);
-        assert_eq!(m.summary.cells, summary.cells);
-        assert_eq!(
-            m.summary.output,
-            PathBuf::new(),
-            "the folder's own path is left out"
-        );
-        assert_eq!(m.files.jsonl.as_deref(), Some(SENTENCES_JSONL));
-        assert_eq!(m.delimiter, " ");
-        let text = std::fs::read_to_string(out.join(MANIFEST_JSON)).unwrap();
-        assert!(!text.contains("\"output\""));
-        let fit = FitFile::read(&out).unwrap();
-        // (JSON keeps 17 digits; the last may differ.)
-        let (read, made) = (fit.fit.unwrap(), summary.fit.unwrap());
-        assert_eq!((read.n_cells, read.n_points), (made.n_cells, made.n_points));
-        assert!((read.pearson_r - made.pearson_r).abs() < 1e-12);
-        assert_eq!(fit.log_base, LogBase::Ten);
-        assert!(fit.target_sum > 0.0 && !fit.fit_cells.is_empty());
-        // Keys sorted in every build (the bytes earlier versions wrote).
-        let keys: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
-            .map(|l| l.trim().split('"').nth(1).unwrap())
-            .collect();
-        let mut sorted = keys.clone();
-        sorted.sort_unstable();
-        assert_eq!(keys, sorted);
-
-        // Anything else is refused, naming the file and the field.
-        std::fs::write(out.join(MANIFEST_JSON), r#"{"format": "other"}"#).unwrap();
-        assert!(!Manifest::is_in(&out));
-        let e = Manifest::read(&out).unwrap_err().to_string();
-        assert!(
-            e.contains("manifest.json") && e.contains("not a file this version reads"),
-            "{e}"
-        );
-    }
+/// The species a dataset folder's manifest records ("human", "mouse"), if
+/// it records one it knows (folders converted before it did record none).
+pub fn read_species(dir: &Path) -> Option<String> {
+    Some(Manifest::read(dir).ok()?.summary.species).filter(|s| s == "human" || s == "mouse")
 }

@@ -138,19 +138,11 @@ impl MatrixSource {
     /// or a 10x `matrix` group with `transposed` = true, whose CSC over features
     /// is CSR over cells).
     pub(crate) fn open_sparse(file: &Path, field: &str, g: &Group, tenx: bool) -> Result<Self> {
-        let missing = |what: &str| {
-            DataError::bad(
-                file,
-                format!("{field}/{what}"),
-                format!("the sparse matrix has no `{what}`"),
-                "the file is incomplete; re-export it from its source",
-            )
-        };
         // Absent is an incomplete file; present but unopenable (a filter this
         // build lacks, damage) is what HDF5 says.
         let member = |what: &str| {
             if !g.link_exists(what) {
-                return Err(missing(what));
+                return Err(missing_member(file, field, what));
             }
             g.dataset(what)
                 .map_err(h5err(file, &format!("{field}/{what}")))
@@ -161,33 +153,7 @@ impl MatrixSource {
         let indptr: Vec<u64> = indptr_ds
             .read_raw::<u64>()
             .map_err(h5err(file, &format!("{field}/indptr")))?;
-        let (shape, storage) = if tenx {
-            let sh: Vec<i64> = g
-                .dataset("shape")
-                .and_then(|d| d.read_raw::<i64>())
-                .map_err(|_| missing("shape"))?;
-            (sh, Storage::Csr)
-        } else {
-            let enc = attr_string(g, "encoding-type")
-                .or_else(|| attr_string(g, "h5sparse_format"))
-                .unwrap_or_default();
-            let storage = if enc.starts_with("csc") {
-                Storage::Csc
-            } else if enc.starts_with("csr") {
-                Storage::Csr
-            } else {
-                return Err(DataError::bad(
-                    file,
-                    field,
-                    format!("unknown sparse encoding `{enc}`"),
-                    "re-save the file with anndata",
-                ));
-            };
-            let sh = attr_ints(g, "shape")
-                .or_else(|| attr_ints(g, "h5sparse_shape"))
-                .ok_or_else(|| missing("shape attribute"))?;
-            (sh, storage)
-        };
+        let (shape, storage) = sparse_shape(file, field, g, tenx)?;
         if shape.len() != 2 || shape.iter().any(|&x| x < 0) {
             return Err(DataError::bad(
                 file,
@@ -618,6 +584,48 @@ pub(crate) fn classify(rows: &RowChunk) -> ValueKind {
     } else {
         ValueKind::Normalized
     }
+}
+
+/// A sparse group's shape as stored and its storage: 10x's `shape` dataset
+/// (CSR of features by barcodes), or the attributes anndata and h5sparse
+/// write.
+fn sparse_shape(file: &Path, field: &str, g: &Group, tenx: bool) -> Result<(Vec<i64>, Storage)> {
+    if tenx {
+        let sh: Vec<i64> = g
+            .dataset("shape")
+            .and_then(|d| d.read_raw::<i64>())
+            .map_err(|_| missing_member(file, field, "shape"))?;
+        Ok((sh, Storage::Csr))
+    } else {
+        let enc = attr_string(g, "encoding-type")
+            .or_else(|| attr_string(g, "h5sparse_format"))
+            .unwrap_or_default();
+        let storage = if enc.starts_with("csc") {
+            Storage::Csc
+        } else if enc.starts_with("csr") {
+            Storage::Csr
+        } else {
+            return Err(DataError::bad(
+                file,
+                field,
+                format!("unknown sparse encoding `{enc}`"),
+                "re-save the file with anndata",
+            ));
+        };
+        let sh = attr_ints(g, "shape")
+            .or_else(|| attr_ints(g, "h5sparse_shape"))
+            .ok_or_else(|| missing_member(file, field, "shape attribute"))?;
+        Ok((sh, storage))
+    }
+}
+
+fn missing_member(file: &Path, field: &str, what: &str) -> DataError {
+    DataError::bad(
+        file,
+        format!("{field}/{what}"),
+        format!("the sparse matrix has no `{what}`"),
+        "the file is incomplete; re-export it from its source",
+    )
 }
 
 #[cfg(test)]

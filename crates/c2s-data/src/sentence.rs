@@ -6,6 +6,7 @@
 //! earlier row).
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use crate::anndata::{make_unique, AnnData, MatrixId};
 use crate::error::{DataError, Result};
@@ -532,38 +533,7 @@ pub fn gene_words(
         None => var.index.iter().map(|s| Some(s.as_str())).collect(),
         Some(t) => t.iter().map(|s| s.as_deref()).collect(),
     };
-    let missing: Vec<usize> = raw
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_none_or(|s| s.trim().is_empty()))
-        .map(|(i, _)| i)
-        .collect();
-    if !missing.is_empty() {
-        return Err(DataError::bad(
-            &ad.path,
-            format!("{var_field}/{source}"),
-            format!("{} genes have no name (first at position {})", missing.len(), missing[0]),
-            "choose a gene column where every gene has a name (--gene-column), or fill in the names",
-        ));
-    }
-    let names: Vec<&str> = raw
-        .into_iter()
-        .map(|s| s.unwrap_or_default().trim())
-        .collect();
-    // Words are split on spaces, and files on tabs and newlines: such a name
-    // would become several genes and break the vocabulary file.
-    if let Some((i, n)) = names
-        .iter()
-        .enumerate()
-        .find(|(_, n)| n.contains(char::is_whitespace))
-    {
-        return Err(DataError::bad(
-            &ad.path,
-            format!("{var_field}/{source}"),
-            format!("the gene name {n:?} (position {i}) holds a space, tab or line break"),
-            "choose a gene column of plain symbols (--gene-column), or replace the spaces (e.g. with '-') in anndata",
-        ));
-    }
+    let names = checked_names(raw, &ad.path, &format!("{var_field}/{source}"))?;
     let dups = repeated(&names);
     let unique_names;
     let names: Vec<&str> = if dups.is_empty() {
@@ -587,7 +557,57 @@ pub fn gene_words(
         ));
     };
     let sample: Vec<String> = names.iter().take(5000).map(|s| s.to_string()).collect();
-    let species = crate::inspect::guess_species(&sample).to_string();
+    let species = crate::gene_names::guess_species(&sample).to_string();
+    let (words, case_collisions) = upper_case_words(&names);
+    Ok(GeneWords {
+        words,
+        source,
+        case_collisions,
+        species,
+    })
+}
+
+/// The genes' names, trimmed, checked: each gene has one, and none holds a
+/// space, tab or line break. `field` names where they come from.
+fn checked_names<'a>(raw: Vec<Option<&'a str>>, path: &Path, field: &str) -> Result<Vec<&'a str>> {
+    let missing: Vec<usize> = raw
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_none_or(|s| s.trim().is_empty()))
+        .map(|(i, _)| i)
+        .collect();
+    if !missing.is_empty() {
+        return Err(DataError::bad(
+            path,
+            field,
+            format!("{} genes have no name (first at position {})", missing.len(), missing[0]),
+            "choose a gene column where every gene has a name (--gene-column), or fill in the names",
+        ));
+    }
+    let names: Vec<&str> = raw
+        .into_iter()
+        .map(|s| s.unwrap_or_default().trim())
+        .collect();
+    // Words are split on spaces, and files on tabs and newlines: such a name
+    // would become several genes and break the vocabulary file.
+    if let Some((i, n)) = names
+        .iter()
+        .enumerate()
+        .find(|(_, n)| n.contains(char::is_whitespace))
+    {
+        return Err(DataError::bad(
+            path,
+            field,
+            format!("the gene name {n:?} (position {i}) holds a space, tab or line break"),
+            "choose a gene column of plain symbols (--gene-column), or replace the spaces (e.g. with '-') in anndata",
+        ));
+    }
+    Ok(names)
+}
+
+/// The names upper-cased as words, and the words suffixed to keep apart
+/// names that only case told apart.
+fn upper_case_words(names: &[&str]) -> (Vec<String>, Vec<String>) {
     // Upper-casing may make distinct names equal (e.g. C1orf220 and C1ORF220):
     // keep them apart by column with a suffix rather than merging them silently.
     let upper: Vec<String> = names
@@ -601,17 +621,11 @@ pub fn gene_words(
         })
         .collect();
     let upper_refs: Vec<&str> = upper.iter().map(String::as_str).collect();
-    let (words, case_collisions) = if repeated(&upper_refs).is_empty() {
+    if repeated(&upper_refs).is_empty() {
         (upper, Vec::new())
     } else {
         make_unique(&upper)
-    };
-    Ok(GeneWords {
-        words,
-        source,
-        case_collisions,
-        species,
-    })
+    }
 }
 
 /// The names that occur again after their first occurrence, in order.
@@ -622,20 +636,6 @@ fn repeated<'a>(names: &[&'a str]) -> Vec<&'a str> {
     let mut seen: HashSet<&str, foldhash::fast::RandomState> =
         HashSet::with_capacity_and_hasher(names.len(), Default::default());
     names.iter().copied().filter(|n| !seen.insert(n)).collect()
-}
-
-/// Warns when names look like Ensembl IDs rather than gene symbols.
-pub fn looks_like_ensembl(names: &[String]) -> bool {
-    let n = names.len().min(1000);
-    n > 0
-        && names[..n]
-            .iter()
-            .filter(|s| {
-                s.to_uppercase().starts_with("ENS") && s.chars().any(|c| c.is_ascii_digit())
-            })
-            .count()
-            * 2
-            > n
 }
 
 /// A cell's values in rank order as runs of equal values: (value, points).

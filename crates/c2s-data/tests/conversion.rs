@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use c2s_data::anndata::{AnnData, MatrixId};
 use c2s_data::convert::{InputOptions, Prepared};
-use c2s_data::dataset::{read_sentences, ParquetCompression, SentenceRecord};
+use c2s_data::dataset::{
+    read_sentences, ParquetCompression, SentenceRecord, MANIFEST_JSON, SENTENCES_JSONL,
+};
+use c2s_data::manifest::{FitFile, Manifest, FORMAT, FORMAT_VERSION};
 use c2s_data::matrix::ValueKind;
 use c2s_data::preprocess::{median_total, normalize_log, LogBase};
 use c2s_data::{convert, ConvertOptions};
@@ -444,7 +447,7 @@ fn dataset_folder_is_complete_and_consistent() {
     // The species, from the gene names' case before upper-casing.
     assert_eq!(manifest["summary"]["species"], "human");
     assert_eq!(
-        c2s_data::dataset::read_species(&dir).as_deref(),
+        c2s_data::manifest::read_species(&dir).as_deref(),
         Some("human")
     );
     // Same inputs, same outputs, byte for byte.
@@ -1018,4 +1021,93 @@ fn a_genes_values_in_a_sample_are_its_column_in_any_case() {
         assert_eq!(*v, want);
     }
     assert!(s.gene_values("NO-SUCH-GENE").is_none());
+}
+
+#[test]
+fn a_conversion_writes_its_manifest_and_fit_that_read_back_typed() {
+    let src = data("wu2020-tcells-200.h5ad");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let opts = ConvertOptions {
+        labels: vec!["cluster_orig".into()],
+        ..Default::default()
+    };
+    let summary = with_job(|job| convert(&src, &out, &opts, job)).unwrap();
+    let m = Manifest::read(&out).unwrap();
+    assert!(Manifest::is_in(&out));
+    assert_eq!(
+        (m.format.as_str(), m.format_version),
+        (FORMAT, FORMAT_VERSION)
+    );
+    assert_eq!(m.source.path, src.canonicalize().unwrap());
+    assert_eq!(m.source.sha256.len(), 64);
+    assert_eq!(m.parameters.labels, ["cluster_orig"]);
+    assert_eq!(m.parameters.input.seed, c2s_data::DEFAULT_SEED);
+    assert_eq!(m.summary.cells, summary.cells);
+    assert_eq!(
+        m.summary.output,
+        PathBuf::new(),
+        "the folder's own path is left out"
+    );
+    assert_eq!(m.files.jsonl.as_deref(), Some(SENTENCES_JSONL));
+    assert_eq!(m.delimiter, " ");
+    let text = std::fs::read_to_string(out.join(MANIFEST_JSON)).unwrap();
+    assert!(!text.contains("\"output\""));
+    let fit = FitFile::read(&out).unwrap();
+    // (JSON keeps 17 digits; the last may differ.)
+    let (read, made) = (fit.fit.unwrap(), summary.fit.unwrap());
+    assert_eq!((read.n_cells, read.n_points), (made.n_cells, made.n_points));
+    assert!((read.pearson_r - made.pearson_r).abs() < 1e-12);
+    assert_eq!(fit.log_base, LogBase::Ten);
+    assert!(fit.target_sum > 0.0 && !fit.fit_cells.is_empty());
+    // Keys sorted in every build (the bytes earlier versions wrote).
+    let keys: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
+        .map(|l| l.trim().split('"').nth(1).unwrap())
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted);
+
+    // Anything else is refused, naming the file and the field.
+    std::fs::write(out.join(MANIFEST_JSON), r#"{"format": "other"}"#).unwrap();
+    assert!(!Manifest::is_in(&out));
+    let e = Manifest::read(&out).unwrap_err().to_string();
+    assert!(
+        e.contains("manifest.json") && e.contains("not a file this version reads"),
+        "{e}"
+    );
+}
+
+#[test]
+fn inspection_notes_a_matrix_that_cannot_be_ranked() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("scaled.h5ad");
+    // z-scores: negative values, no matrix with counts beside them.
+    write_dense(
+        &f,
+        &[
+            vec![1.2, -0.4, 0.3],
+            vec![-0.8, 0.9, -1.1],
+            vec![0.5, -0.2, 0.7],
+        ],
+        &["CD3D", "CD8A", "GZMB"],
+    );
+    let info = c2s_data::inspect(&f).unwrap();
+    assert_eq!(info.matrices[0].holds, ValueKind::Scaled);
+    let note = info
+        .notes
+        .iter()
+        .find(|n| n.message.contains("cannot be ranked into cell sentences"))
+        .unwrap_or_else(|| panic!("{:?}", info.notes));
+    assert!(
+        note.message.starts_with("The matrix X holds"),
+        "{}",
+        note.message
+    );
+    assert!(note.fix.is_none());
+    // A folder is not read as a file.
+    let e = c2s_data::inspect(d.path()).unwrap_err().to_string();
+    assert!(e.contains("this is a folder, not a file"), "{e}");
 }

@@ -77,62 +77,7 @@ pub fn figures(r: &EvalReport, dir: &Path) -> Result<Vec<Figure>> {
         out.push(render("confusion_matrix", &chart, dir)?);
     }
     if let Some(g) = &r.generated {
-        out.push(render(
-            "pca",
-            &embedding_chart("PCA of real and generated cells", "PC", &g.pca),
-            dir,
-        )?);
-        if let Some(u) = &g.umap {
-            out.push(render(
-                "umap",
-                &embedding_chart("UMAP of real and generated cells", "UMAP", u),
-                dir,
-            )?);
-        }
-        let series = g
-            .sets
-            .iter()
-            .filter(|s| !s.knn_accuracy.is_empty())
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    s.knn_accuracy.iter().map(|&(k, a)| (k as f64, a)).collect(),
-                )
-            })
-            .collect();
-        let chart = Lines {
-            title: "k-NN accuracy against the requested cell type".into(),
-            x_label: "k (neighbours)".into(),
-            y_label: "accuracy".into(),
-            series,
-            y_range: Some((0.0, 1.0)),
-            markers: true,
-        };
-        out.push(render("knn_accuracy", &chart, dir)?);
-        let mut groups = vec![];
-        let mut hi: f64 = 0.0;
-        for t in &g.mean_expression {
-            hi = t
-                .genes
-                .iter()
-                .fold(hi, |m, x| m.max(x.real).max(x.generated));
-            groups.push((
-                t.cell_type.clone(),
-                false,
-                t.genes.iter().map(|x| (x.real, x.generated)).collect(),
-            ));
-        }
-        let colors = (0..groups.len()).collect();
-        let chart = Scatter {
-            title: "Mean expression per cell type: real (x) against generated (y)".into(),
-            x_label: "real mean expression".into(),
-            y_label: "generated mean expression".into(),
-            groups,
-            colors,
-            line: Some(((0.0, 0.0, hi, hi), "y = x".into())),
-            point_size: 3,
-        };
-        out.push(render("mean_expression", &chart, dir)?);
+        out.extend(generated_figures(g, dir)?);
     }
     if let Some(l) = &r.loss_curve {
         let mut series = vec![("training loss".to_string(), l.train.clone())];
@@ -168,6 +113,69 @@ pub fn figures(r: &EvalReport, dir: &Path) -> Result<Vec<Figure>> {
         };
         out.push(render("rank_expression_fit", &chart, dir)?);
     }
+    Ok(out)
+}
+
+/// The generated cells' figures: PCA and UMAP beside the real cells, k-NN
+/// accuracy against the requested type, and mean expression per type.
+fn generated_figures(g: &GeneratedReport, dir: &Path) -> Result<Vec<Figure>> {
+    let mut out = Vec::new();
+    out.push(render(
+        "pca",
+        &embedding_chart("PCA of real and generated cells", "PC", &g.pca),
+        dir,
+    )?);
+    if let Some(u) = &g.umap {
+        out.push(render(
+            "umap",
+            &embedding_chart("UMAP of real and generated cells", "UMAP", u),
+            dir,
+        )?);
+    }
+    let series = g
+        .sets
+        .iter()
+        .filter(|s| !s.knn_accuracy.is_empty())
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.knn_accuracy.iter().map(|&(k, a)| (k as f64, a)).collect(),
+            )
+        })
+        .collect();
+    let chart = Lines {
+        title: "k-NN accuracy against the requested cell type".into(),
+        x_label: "k (neighbours)".into(),
+        y_label: "accuracy".into(),
+        series,
+        y_range: Some((0.0, 1.0)),
+        markers: true,
+    };
+    out.push(render("knn_accuracy", &chart, dir)?);
+    let mut groups = vec![];
+    let mut hi: f64 = 0.0;
+    for t in &g.mean_expression {
+        hi = t
+            .genes
+            .iter()
+            .fold(hi, |m, x| m.max(x.real).max(x.generated));
+        groups.push((
+            t.cell_type.clone(),
+            false,
+            t.genes.iter().map(|x| (x.real, x.generated)).collect(),
+        ));
+    }
+    let colors = (0..groups.len()).collect();
+    let chart = Scatter {
+        title: "Mean expression per cell type: real (x) against generated (y)".into(),
+        x_label: "real mean expression".into(),
+        y_label: "generated mean expression".into(),
+        groups,
+        colors,
+        line: Some(((0.0, 0.0, hi, hi), "y = x".into())),
+        point_size: 3,
+    };
+    out.push(render("mean_expression", &chart, dir)?);
     Ok(out)
 }
 

@@ -49,64 +49,26 @@ pub struct OpenedDataset {
     pub input_defaults: InputForm,
 }
 
+/// The engine's notes on the file, each fix as the wizard's setting.
 fn warnings_for(i: &c2s_data::Inspection) -> Vec<Warning> {
-    use c2s_data::matrix::ValueKind;
-    let mut w = Vec::new();
-    let chosen = i.matrices.iter().find(|m| m.name == i.default_matrix);
-    if let Some(m) = chosen {
-        if matches!(m.holds, ValueKind::Scaled | ValueKind::NonFinite) {
-            let better = i.matrices.iter().find(|o| {
-                matches!(
-                    o.holds,
-                    ValueKind::RawCounts | ValueKind::LogNormalized | ValueKind::Normalized
-                )
-            });
-            w.push(Warning {
-                message: format!(
-                    "The matrix {} holds {}: it cannot be ranked into cell sentences.",
-                    m.name, m.description
-                ),
-                fix_label: better.map(|b| format!("Use {} ({})", b.name, b.description)),
-                fix: better.map(|b| json!({"matrix": b.name})),
-            });
-        }
-    }
-    if i.gene_names_look_like_ensembl {
-        w.push(Warning {
-            message: "Gene names are Ensembl IDs (ENSG...), not gene symbols: sentences would be hard to read and models could not share knowledge across datasets.".into(),
-            fix_label: i
-                .gene_symbol_column
+    i.notes
+        .iter()
+        .map(|n| Warning {
+            message: n.message.clone(),
+            fix_label: n.fix.as_ref().map(|f| f.label.clone()),
+            fix: n
+                .fix
                 .as_ref()
-                .map(|c| format!("Use gene symbols from the column `{c}`")),
-            fix: i.gene_symbol_column.as_ref().map(|c| json!({"gene_column": c})),
-        });
-    }
-    w
-}
-
-fn check_readable(path: &Path) -> anyhow::Result<()> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !path.is_file() {
-        anyhow::bail!("{}: there is no such file", path.display());
-    }
-    if ext != "h5ad" && ext != "h5" {
-        anyhow::bail!(
-            "{} is not an .h5ad file. C2S Studio opens single-cell data saved by scanpy or anndata (.h5ad), or a 10x Genomics Cell Ranger .h5 file.",
-            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
-        );
-    }
-    Ok(())
+                .map(|f| json!({ "gene_column": f.gene_column })),
+        })
+        .collect()
 }
 
 /// Opens (or reopens) a project for a data file and describes the file.
 #[tauri::command(async)]
 pub fn open_dataset(path: String, state: State<'_, AppState>) -> CmdResult<OpenedDataset> {
     let path = checked(&state, &path)?;
-    check_readable(&path).map_err(any_text)?;
+    // The reader judges the file (by its content, not its name).
     let inspection = c2s_data::inspect(&path).map_err(text)?;
     Ok(OpenedDataset {
         warnings: warnings_for(&inspection),

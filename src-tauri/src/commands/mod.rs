@@ -4,6 +4,7 @@
 //! This module holds what they share: the app's state, errors as text, and
 //! the imports the screens' modules take with `use super::*`.
 
+pub mod access;
 pub mod annotate;
 pub mod chat;
 pub mod dataset;
@@ -34,13 +35,44 @@ use c2s_model::TrainedModel;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tauri::{AppHandle, State};
+use ts_rs::TS;
 
-use crate::access::checked;
-use crate::jobs::{JobCtx, JobResult, Jobs, Outcome, ProgressDetail};
+use crate::jobs::Jobs;
 use crate::store::{Project, Store};
+use access::checked;
 
 pub use dataset::{InputForm, MapSamples};
 pub(crate) use reserved::Reserved;
+
+/// Figures a job reports beside its progress, by what reports them.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "of", rename_all = "snake_case")]
+pub enum ProgressDetail {
+    Training(train::TrainingFigures),
+    Download { file: String },
+}
+
+/// What a job hands the window, one variant per kind of work (`job`
+/// names it, so the screens can tell them apart).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum JobResult {
+    Convert(dataset::Converted),
+    Map(c2s_eval::cell_map::FileMap),
+    Train(train::Trained),
+    Generate(chat::ChatCells),
+    FreeText(chat::FreeText),
+    Evaluate(evaluate::Evaluated),
+    Annotate(annotate::Annotation),
+    Download(published::Downloaded),
+    Describe(published::GroupAnswer),
+}
+
+/// The context every job function of the screens gets: its progress carries
+/// ProgressDetail.
+pub type JobCtx = crate::jobs::JobCtx<ProgressDetail>;
+/// How a job function of the screens ends.
+pub type Outcome = crate::jobs::Outcome<JobResult>;
 
 pub struct AppState {
     pub store: Mutex<Store>,
@@ -54,7 +86,7 @@ pub struct AppState {
     /// Runs whose training was cancelled for good (not paused).
     pub discarded: Arc<Mutex<std::collections::HashSet<i64>>>,
     /// Paths the user chose or dropped this session.
-    pub granted: crate::access::Granted,
+    pub granted: access::Granted,
     /// The cells of the last maps drawn, to colour them by a gene.
     pub map_samples: MapSamples,
 }

@@ -23,11 +23,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tauri::{AppHandle, State};
 
+use super::access::checked;
 use super::annotate::{AnnotationTarget, PublishedAnnotation};
 use super::chat::ChatCells;
-use super::{dataset_folder, project_of, AppState, CmdResult};
-use crate::access::checked;
-use crate::jobs::{JobCtx, JobResult, Outcome, ProgressDetail};
+use super::{
+    dataset_folder, project_of, AppState, CmdResult, JobCtx, JobResult, Outcome, ProgressDetail,
+};
 
 fn text(e: impl std::fmt::Display) -> String {
     e.to_string()

@@ -16,14 +16,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::store::ModelStore;
+use super::store::{ModelStore, REQUIRED};
 use crate::error::{ModelError, Result};
 use crate::models::weights;
 
 /// The branch downloaded.
 const REVISION: &str = "main";
-/// Files a model folder needs besides its weights.
-pub(super) const REQUIRED: [&str; 2] = ["config.json", "tokenizer.json"];
 /// Small files worth having when the model has them (the README holds the
 /// model card, and so the licence, for reading offline).
 const OPTIONAL: [&str; 4] = [
@@ -286,21 +284,13 @@ impl Transfer<'_> {
         if have > 0 {
             request = request.set("Range", &format!("bytes={have}-"));
         }
-        let interrupted = |got: u64, why: String| {
-            ModelError::Input(
-                format!(
-                    "the download of {} stopped at {got} of {} bytes: {why}",
-                    f.rfilename, f.size
-                ),
-                "run the download again: it resumes where it stopped".into(),
-            )
-        };
         let response = match request.call() {
             Ok(r) => Some(r),
             // Range past the end: the part is already whole.
             Err(ureq::Error::Status(416, _)) if have == f.size => None,
             Err(ureq::Error::Status(code, r)) => {
                 return Err(interrupted(
+                    f,
                     have,
                     format!("the server answered {code} {}", r.status_text()),
                 ))
@@ -318,49 +308,10 @@ impl Transfer<'_> {
                 have = 0;
                 hasher = Sha256::new();
             }
-            let mut out = OpenOptions::new()
-                .create(true)
-                .append(have > 0)
-                .write(true)
-                .truncate(have == 0)
-                .open(&part)
-                .map_err(io)?;
-            let mut body = response.into_reader();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                if self.cancel.load(Ordering::Relaxed) {
-                    out.flush().map_err(io)?;
-                    return Err(ModelError::Cancelled);
-                }
-                let n = match body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        out.flush().map_err(io)?;
-                        return Err(interrupted(have, e.to_string()));
-                    }
-                };
-                if have + n as u64 > f.size {
-                    drop(out);
-                    let _ = std::fs::remove_file(&part);
-                    return Err(corrupt(f, "the server sent more bytes than the file has"));
-                }
-                out.write_all(&buf[..n]).map_err(io)?;
-                if f.sha256.is_some() {
-                    hasher.update(&buf[..n]);
-                }
-                have += n as u64;
-                (self.progress)(&DownloadProgress {
-                    file: f.rfilename.clone(),
-                    done_bytes: self.done_before + have,
-                    total_bytes: self.total_bytes,
-                });
-            }
-            out.sync_all().map_err(io)?;
+            have = self.receive(response, &part, f, have, &mut hasher)?;
         }
         if have != f.size {
-            return Err(interrupted(have, "the connection closed early".into()));
+            return Err(interrupted(f, have, "the connection closed early".into()));
         }
         if let Some(expected) = &f.sha256 {
             let got = hex(&hasher.finalize());
@@ -374,6 +325,75 @@ impl Transfer<'_> {
         }
         std::fs::rename(&part, blob).map_err(io)
     }
+
+    /// Appends the response's body to the part file, which holds `have`
+    /// bytes already (hashed into `hasher`), reporting progress and seeing a
+    /// cancel between reads. Returns the bytes the part holds.
+    fn receive(
+        &mut self,
+        response: ureq::Response,
+        part: &Path,
+        f: &RemoteFile,
+        mut have: u64,
+        hasher: &mut Sha256,
+    ) -> Result<u64> {
+        let io = |source| ModelError::Io {
+            path: part.to_path_buf(),
+            source,
+        };
+        let mut out = OpenOptions::new()
+            .create(true)
+            .append(have > 0)
+            .write(true)
+            .truncate(have == 0)
+            .open(part)
+            .map_err(io)?;
+        let mut body = response.into_reader();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                out.flush().map_err(io)?;
+                return Err(ModelError::Cancelled);
+            }
+            let n = match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    out.flush().map_err(io)?;
+                    return Err(interrupted(f, have, e.to_string()));
+                }
+            };
+            if have + n as u64 > f.size {
+                drop(out);
+                let _ = std::fs::remove_file(part);
+                return Err(corrupt(f, "the server sent more bytes than the file has"));
+            }
+            out.write_all(&buf[..n]).map_err(io)?;
+            if f.sha256.is_some() {
+                hasher.update(&buf[..n]);
+            }
+            have += n as u64;
+            (self.progress)(&DownloadProgress {
+                file: f.rfilename.clone(),
+                done_bytes: self.done_before + have,
+                total_bytes: self.total_bytes,
+            });
+        }
+        out.sync_all().map_err(io)?;
+        Ok(have)
+    }
+}
+
+/// A download that stopped at `got` bytes, to resume.
+fn interrupted(f: &RemoteFile, got: u64, why: String) -> ModelError {
+    ModelError::Input(
+        format!(
+            "the download of {} stopped at {got} of {} bytes: {why}",
+            f.rfilename, f.size
+        ),
+        "run the download again: it resumes where it stopped".into(),
+    )
 }
 
 fn corrupt(f: &RemoteFile, why: &str) -> ModelError {

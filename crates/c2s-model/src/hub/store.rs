@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::{self, CatalogueEntry, Licence};
-use super::download::REQUIRED;
 use crate::error::{ModelError, Result};
 use crate::models::weights;
+
+/// Files a model folder needs besides its weights.
+pub(super) const REQUIRED: [&str; 2] = ["config.json", "tokenizer.json"];
 
 /// The Hub, unless `HF_ENDPOINT` names a mirror.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";

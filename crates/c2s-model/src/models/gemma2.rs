@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::error::Result;
 use crate::kernels::{fused, half_weights};
 use crate::models::cache::{append, attention_mask, keep_last, KvCache, LayerSlot};
-use crate::models::config::{ConfigReader, RawConfig};
+use crate::models::config_reader::{ConfigReader, RawConfig};
 use crate::models::layers::{embed, grouped_scores, grouped_values, Linear, RmsNorm, INIT};
 use crate::models::rotary::Rotary;
 

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::error::Result;
 use crate::kernels::fused;
 use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
-use crate::models::config::{ConfigReader, RawConfig};
+use crate::models::config_reader::{ConfigReader, RawConfig};
 use crate::models::layers::{embed, LayerNorm, Linear, INIT};
 use crate::models::rotary::Rotary;
 

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod causal_lm;
 pub mod config;
+pub(crate) mod config_reader;
 pub mod gemma2;
 pub mod gpt2;
 pub mod gpt2_config;

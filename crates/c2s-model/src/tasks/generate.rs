@@ -70,6 +70,19 @@ pub struct GeneConstraint {
     pub enders: Vec<u32>,
 }
 
+impl GeneConstraint {
+    /// Rules out of `logits` every token that is neither a gene not yet
+    /// `used` nor an ender.
+    fn restrict(&self, logits: &mut [f32], used: &[bool]) {
+        for (tok, l) in logits.iter_mut().enumerate() {
+            let gene_ok = self.is_gene.get(tok).copied().unwrap_or(false) && !used[tok];
+            if !gene_ok && !self.enders.contains(&(tok as u32)) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+    }
+}
+
 /// Samples a continuation of `prompt`, calling `on_token` as each token comes.
 /// Stops at `eos`, at a stop sequence or after `max_new` tokens.
 pub fn sample(
@@ -111,12 +124,7 @@ pub fn sample_while(
             .flatten_all()?
             .to_vec1()?;
         if let Some(c) = constraint {
-            for (t, l) in last.iter_mut().enumerate() {
-                let gene_ok = c.is_gene.get(t).copied().unwrap_or(false) && !used[t];
-                if !gene_ok && !c.enders.contains(&(t as u32)) {
-                    *l = f32::NEG_INFINITY;
-                }
-            }
+            c.restrict(&mut last, &used);
         }
         let next = pick(&last, s, rng.random::<f64>());
         out.push(next);
@@ -214,34 +222,10 @@ pub fn sample_batch_guided(
         ));
     }
     let weight = Guidance::check_weight(guidance.weight)?;
-    // Rows of the batch: the prompts, then the unconditional twins of the
-    // guided ones (`twin[r]`: the row of r's twin).
-    // `owner[row]`: the guided row a batch row belongs to.
-    let mut rows: Vec<&Vec<u32>> = prompts.iter().collect();
-    let mut twin: Vec<Option<usize>> = vec![None; b];
-    let mut owner: Vec<usize> = (0..b).collect();
-    for (r, u) in guidance.unconditional.iter().enumerate() {
-        if let Some(u) = u {
-            twin[r] = Some(rows.len());
-            rows.push(u);
-            owner.push(r);
-        }
-    }
+    let GuidedRows { rows, twin, owner } = GuidedRows::new(prompts, guidance);
     let n = rows.len();
     let dev = model.device();
-    let width = rows.iter().map(|p| p.len()).max().unwrap_or(0).max(1);
-    let (mut ids, mut pos) = (Vec::with_capacity(n * width), Vec::with_capacity(n * width));
-    let mut keep: Vec<Vec<f32>> = Vec::with_capacity(n);
-    for p in &rows {
-        let pad = width - p.len();
-        ids.extend(std::iter::repeat_n(eos, pad).chain(p.iter().copied()));
-        pos.extend(std::iter::repeat_n(0u32, pad).chain(0..p.len() as u32));
-        keep.push(
-            std::iter::repeat_n(0.0, pad)
-                .chain(std::iter::repeat_n(1.0, p.len()))
-                .collect(),
-        );
-    }
+    let (ids, pos, mut keep, width) = left_padded(&rows, eos);
     let mut next_pos: Vec<u32> = rows.iter().map(|p| p.len() as u32).collect();
     let mut rngs: Vec<rand_chacha::ChaCha8Rng> = seeds
         .iter()
@@ -272,12 +256,7 @@ pub fn sample_batch_guided(
                 None => last[r].clone(),
             };
             if let Some(c) = constraint {
-                for (tok, l) in row.iter_mut().enumerate() {
-                    let gene_ok = c.is_gene.get(tok).copied().unwrap_or(false) && !used[r][tok];
-                    if !gene_ok && !c.enders.contains(&(tok as u32)) {
-                        *l = f32::NEG_INFINITY;
-                    }
-                }
+                c.restrict(&mut row, &used[r]);
             }
             let tok = pick(&row, s, rngs[r].random::<f64>());
             outs[r].push(tok);
@@ -311,6 +290,53 @@ pub fn sample_batch_guided(
         next_pos.iter_mut().for_each(|p| *p += 1);
     }
     Ok(outs)
+}
+
+/// The rows of a guided batch: the prompts, then the unconditional twins of
+/// the guided ones.
+struct GuidedRows<'p> {
+    rows: Vec<&'p Vec<u32>>,
+    /// `twin[r]`: the row of prompt r's twin, if it is guided.
+    twin: Vec<Option<usize>>,
+    /// `owner[row]`: the prompt a batch row belongs to.
+    owner: Vec<usize>,
+}
+
+impl<'p> GuidedRows<'p> {
+    fn new(prompts: &'p [Vec<u32>], guidance: &'p Guidance) -> Self {
+        let b = prompts.len();
+        let mut rows: Vec<&Vec<u32>> = prompts.iter().collect();
+        let mut twin: Vec<Option<usize>> = vec![None; b];
+        let mut owner: Vec<usize> = (0..b).collect();
+        for (r, u) in guidance.unconditional.iter().enumerate() {
+            if let Some(u) = u {
+                twin[r] = Some(rows.len());
+                rows.push(u);
+                owner.push(r);
+            }
+        }
+        GuidedRows { rows, twin, owner }
+    }
+}
+
+/// Rows left-padded with `pad` to one width: their ids and positions (row
+/// by row), each row's attention mask (0 on the padding) and the width.
+fn left_padded(rows: &[&Vec<u32>], pad: u32) -> (Vec<u32>, Vec<u32>, Vec<Vec<f32>>, usize) {
+    let n = rows.len();
+    let width = rows.iter().map(|p| p.len()).max().unwrap_or(0).max(1);
+    let (mut ids, mut pos) = (Vec::with_capacity(n * width), Vec::with_capacity(n * width));
+    let mut keep: Vec<Vec<f32>> = Vec::with_capacity(n);
+    for p in rows {
+        let padding = width - p.len();
+        ids.extend(std::iter::repeat_n(pad, padding).chain(p.iter().copied()));
+        pos.extend(std::iter::repeat_n(0u32, padding).chain(0..p.len() as u32));
+        keep.push(
+            std::iter::repeat_n(0.0, padding)
+                .chain(std::iter::repeat_n(1.0, p.len()))
+                .collect(),
+        );
+    }
+    (ids, pos, keep, width)
 }
 
 /// `lu + w * (lc - lu)` over the log-probabilities of the conditional

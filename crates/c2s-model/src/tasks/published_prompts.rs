@@ -106,7 +106,7 @@ pub fn organism_name(species: &str) -> &'static str {
 /// The organism a converted dataset's cells come from, as the prompts name
 /// it: from the species its manifest records, else Homo sapiens.
 pub fn dataset_organism(dir: &std::path::Path) -> &'static str {
-    organism_name(&c2s_data::dataset::read_species(dir).unwrap_or_default())
+    organism_name(&c2s_data::manifest::read_species(dir).unwrap_or_default())
 }
 
 /// What a prompt is about. Cells are their genes, highest expression first.

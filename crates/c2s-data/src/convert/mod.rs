@@ -4,33 +4,42 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver};
 
 use bytes::Bytes;
-use rand::seq::index::sample;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::anndata::{AnnData, ColumnSelection, FileFormat, MatrixId};
 use crate::dataset::{
-    self, EncodedBlock, Exports, JsonlSentence, ParquetCompression, ParquetSentences, PlainExports,
+    self, EncodedBlock, JsonlSentence, ParquetCompression, ParquetSentences, PlainExports,
     SentenceBlock,
 };
 use crate::error::{DataError, Result};
-use crate::inverse::{fit_rank_expression, fit_ranked, RankFit};
+use crate::gene_names::looks_like_ensembl;
+use crate::inverse::RankFit;
 use crate::manifest::{self, DatasetFiles, FitFile, Manifest, SourceFile};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 use crate::output::{self, TempFolder, Written};
-use crate::preprocess::{median_total, normalize_log, normalize_value, Preprocess};
+use crate::preprocess::{median_total, Preprocess};
 use crate::sentence::ValueRuns;
-use crate::sentence::{
-    first_invalid, gene_words, looks_like_ensembl, stable_hash, GeneWords, Ranker, WordTable,
-};
+use crate::sentence::{first_invalid, gene_words, stable_hash, GeneWords, Ranker, WordTable};
 use crate::split::{make_splits, Split, Splits};
 use crate::vocabulary::Vocabulary;
+
+mod blocks;
+mod filter;
+mod fit;
+mod preview;
+
+use blocks::{pieces, recv_from_pool, send_from_pool, stream_blocks};
+use filter::scan_filters;
+use fit::fit_sample;
+
+pub use crate::conversion::{ConvertOptions, ConvertSummary, InputOptions, DEFAULT_BLOCK_VALUES};
+pub use fit::{fit_file, sample_rows, FitSummary};
+pub use preview::{preview_sentences, PreviewCell};
 
 /// What a long job reports.
 #[derive(Debug, Clone, Serialize)]
@@ -52,72 +61,6 @@ impl Job<'_> {
             Err(DataError::Cancelled)
         } else {
             Ok(())
-        }
-    }
-}
-
-/// Stored values per block (a few MB each; several blocks are in flight). Small
-/// blocks keep memory low; on the demo data 1M-value blocks were no faster.
-pub const DEFAULT_BLOCK_VALUES: usize = 250_000;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct InputOptions {
-    /// `None`: the matrix holding raw counts if any, else X.
-    pub matrix: Option<MatrixId>,
-    /// A var column holding gene symbols; `None`: var_names.
-    pub gene_column: Option<String>,
-    /// Suffix repeated gene and cell names instead of refusing them.
-    pub make_unique: bool,
-    pub preprocess: Preprocess,
-    /// Seeds tie-breaking, splits and the fit's cell sample.
-    pub seed: u64,
-    pub block_values: usize,
-}
-
-impl Default for InputOptions {
-    fn default() -> Self {
-        InputOptions {
-            matrix: None,
-            gene_column: None,
-            make_unique: false,
-            preprocess: Preprocess::default(),
-            seed: crate::DEFAULT_SEED,
-            block_values: DEFAULT_BLOCK_VALUES,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ConvertOptions {
-    pub input: InputOptions,
-    /// obs columns written beside each sentence.
-    pub labels: Vec<String>,
-    pub split_fractions: [f64; 3],
-    /// Stratify the splits by this obs column.
-    pub stratify: Option<String>,
-    /// Cells sampled for the rank-expression fit (the reference: 1,024).
-    pub fit_cells: usize,
-    pub exports: Exports,
-    /// How sentences.parquet stores its pages (default: zstd for large
-    /// matrices only).
-    pub parquet_compression: ParquetCompression,
-    /// Replace an existing output directory.
-    pub overwrite: bool,
-}
-
-impl Default for ConvertOptions {
-    fn default() -> Self {
-        ConvertOptions {
-            input: InputOptions::default(),
-            labels: Vec::new(),
-            split_fractions: [0.8, 0.1, 0.1],
-            stratify: None,
-            fit_cells: 1024,
-            exports: Exports::default(),
-            parquet_compression: ParquetCompression::Auto,
-            overwrite: false,
         }
     }
 }
@@ -247,202 +190,6 @@ impl Prepared {
     }
 }
 
-/// Reads each next block as a pool task while `f` processes the current one.
-/// The read is spawned before `f` starts, so it is the oldest task on the
-/// pool and workers take it (and the chunk decompression it splits into)
-/// as soon as they are free, between the pieces of `f`'s work; workers that
-/// finish early help decompress rather than wait. (A reader thread of its
-/// own left workers idle whenever it fell behind: on 2 cores it got a
-/// fourth of the CPU beside the ranking and the writers.)
-///
-/// `first`, if given, is block 0 already read.
-fn stream_blocks<F>(
-    src: &MatrixSource,
-    blocks: &[(usize, usize)],
-    first: Option<RowChunk>,
-    job: &Job,
-    mut f: F,
-) -> Result<()>
-where
-    F: FnMut(RowChunk) -> Result<()>,
-{
-    rayon::in_place_scope(|s| {
-        let read = |k: usize| {
-            let (tx, rx) = sync_channel::<Result<RowChunk>>(1);
-            let (a, b) = blocks[k];
-            s.spawn(move |_| {
-                let r = src.read_rows(a, b);
-                let _ = tx.send(r);
-            });
-            rx
-        };
-        let mut next = match first {
-            Some(chunk) if !blocks.is_empty() => {
-                debug_assert_eq!((chunk.start, chunk.start + chunk.n_rows()), blocks[0]);
-                let (tx, rx) = sync_channel(1);
-                let _ = tx.send(Ok(chunk));
-                Some(rx)
-            }
-            _ => (!blocks.is_empty()).then(|| read(0)),
-        };
-        let mut k = 0;
-        while let Some(rx) = next.take() {
-            // A sender gone without a result means its task never ran.
-            let chunk = recv_from_pool(&rx).unwrap_or(Err(DataError::Cancelled));
-            k += 1;
-            job.check()?;
-            let chunk = chunk?;
-            if k < blocks.len() {
-                next = Some(read(k));
-            }
-            f(chunk)?;
-        }
-        Ok(())
-    })
-}
-
-/// Receives from a channel whose sender is a pool task. On a pool thread a
-/// blocking receive could wait for a task only this thread is free to run,
-/// so it runs pool work until the message comes.
-fn recv_from_pool<T>(rx: &Receiver<T>) -> std::result::Result<T, ()> {
-    if rayon::current_thread_index().is_none() {
-        return rx.recv().map_err(|_| ());
-    }
-    loop {
-        match rx.try_recv() {
-            Ok(v) => return Ok(v),
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(()),
-            Err(std::sync::mpsc::TryRecvError::Empty) => {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::thread::sleep(std::time::Duration::from_micros(50));
-                }
-            }
-        }
-    }
-}
-
-/// Sends on a bounded channel whose receiver waits for work spawned on the
-/// pool. On a pool thread (`convert` inside `ThreadPool::install`) a blocking
-/// send could wait for work that only this thread is free to run, so it runs
-/// pool work while the channel is full.
-fn send_from_pool<T>(tx: &SyncSender<T>, mut msg: T) -> std::result::Result<(), ()> {
-    if rayon::current_thread_index().is_none() {
-        return tx.send(msg).map_err(|_| ());
-    }
-    loop {
-        match tx.try_send(msg) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(_)) => return Err(()),
-            Err(TrySendError::Full(m)) => {
-                msg = m;
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::thread::sleep(std::time::Duration::from_micros(100));
-                }
-            }
-        }
-    }
-}
-
-/// Splits a block's rows into pieces for the thread pool.
-fn pieces(n: usize) -> Vec<(usize, usize)> {
-    let k = (rayon::current_num_threads() * 4).max(1);
-    let step = n.div_ceil(k).max(1);
-    (0..n)
-        .step_by(step)
-        .map(|a| (a, (a + step).min(n)))
-        .collect()
-}
-
-/// Which cells and genes survive filter_cells(min_genes) then filter_genes(min_cells).
-fn scan_filters(
-    p: &Prepared,
-    pre: &Preprocess,
-    blocks: &[(usize, usize)],
-    job: &Job,
-) -> Result<(Vec<bool>, Vec<bool>)> {
-    let n_genes_total = p.src.n_cols;
-    let mut keep_cell = vec![false; p.src.n_rows];
-    let mut gene_cells = vec![0u64; n_genes_total];
-    let mut done = 0u64;
-    stream_blocks(&p.src, blocks, None, job, |chunk| {
-        let parts: Vec<Result<(Vec<bool>, Vec<u64>)>> = pieces(chunk.n_rows())
-            .par_iter()
-            .map(|&(a, b)| {
-                let mut keep = Vec::with_capacity(b - a);
-                let mut counts = vec![0u64; n_genes_total];
-                for i in a..b {
-                    let (idx, val) = chunk.row(i);
-                    if let Some((j, v)) = first_invalid(idx, val) {
-                        return Err(p.bad_value(chunk.start + i, j, v));
-                    }
-                    let n = val.iter().filter(|&&v| v > 0.0).count();
-                    let k = n >= pre.min_genes;
-                    if k {
-                        idx.iter()
-                            .zip(val)
-                            .filter(|(_, &v)| v > 0.0)
-                            .for_each(|(&j, _)| counts[j as usize] += 1);
-                    }
-                    keep.push(k);
-                }
-                Ok((keep, counts))
-            })
-            .collect();
-        let mut row = chunk.start;
-        for part in parts {
-            let (keep, counts) = part?;
-            for k in keep {
-                keep_cell[row] = k;
-                row += 1;
-            }
-            gene_cells.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
-        }
-        done += chunk.n_rows() as u64;
-        (job.progress)(Progress {
-            stage: "filtering",
-            done,
-            total: p.src.n_rows as u64,
-        });
-        Ok(())
-    })?;
-    let keep_gene = gene_cells
-        .iter()
-        .map(|&c| c as usize >= pre.min_cells)
-        .collect();
-    Ok((keep_cell, keep_gene))
-}
-
-/// A finished conversion.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct ConvertSummary {
-    /// Where the folder is (left out of its manifest: the folder travels).
-    #[serde(default, skip_serializing_if = "is_empty_path")]
-    pub output: PathBuf,
-    pub matrix: String,
-    pub value_kind: ValueKind,
-    pub gene_names_from: String,
-    pub cells_in_file: usize,
-    pub genes_in_file: usize,
-    pub cells: usize,
-    pub genes: usize,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub expressed_values: u64,
-    pub mean_genes_per_cell: f64,
-    pub splits: [usize; 3],
-    pub fit: Option<RankFit>,
-    #[serde(default)]
-    pub notes: Vec<String>,
-    /// "human", "mouse" or "unknown", from the gene names' case: the
-    /// organism the published models' prompts name.
-    #[serde(default)]
-    pub species: String,
-}
-
-fn is_empty_path(p: &Path) -> bool {
-    p.as_os_str().is_empty()
-}
-
 /// The SHA-256 of a file, read on its own thread. Dropped unfinished (the
 /// conversion failed or was cancelled), it stops after the read in progress:
 /// input files can be tens of gigabytes, and the app lives on after a failed job.
@@ -537,11 +284,35 @@ struct Sentencer<'a> {
     label_cols: &'a [Vec<Option<String>>],
 }
 
-impl Sentencer<'_> {
-    /// Ranks rows `a..b` of `chunk` and writes their sentences and records.
-    fn piece(&self, chunk: &RowChunk, a: usize, b: usize) -> Result<Piece> {
+impl<'a> Sentencer<'a> {
+    fn new(
+        p: &'a Prepared,
+        opts: &ConvertOptions,
+        kept: &'a Kept,
+        layout: &'a Layout,
+        word_table: &'a WordTable,
+    ) -> Self {
+        Sentencer {
+            p,
+            keep_cell: &kept.keep_cell,
+            keep_gene: &kept.keep_gene,
+            all_genes: kept.genes.len() == p.src.n_cols,
+            filtering: kept.filtering,
+            word_table,
+            position: &kept.position,
+            in_fit: &layout.in_fit,
+            jsonl: opts.exports.jsonl,
+            assignment: &layout.assignment,
+            label_keys: &layout.label_keys,
+            label_cols: &layout.label_cols,
+        }
+    }
+
+    /// A piece for rows `a..b` of `chunk`, its buffers sized so they are not
+    /// regrown as they fill.
+    fn empty_piece(&self, chunk: &RowChunk, a: usize, b: usize) -> Piece {
         let text_guess = (chunk.indptr[b] - chunk.indptr[a]) * 8 + 64;
-        let mut piece = Piece {
+        Piece {
             rows: Vec::with_capacity(b - a),
             text: Vec::with_capacity(text_guess),
             ends: Vec::with_capacity(b - a),
@@ -560,7 +331,41 @@ impl Sentencer<'_> {
                 Vec::new()
             },
             gaps: Vec::new(),
+        }
+    }
+
+    /// Appends cell (file row) `r`'s JSON lines record to the piece: its
+    /// sentence, of `n` genes, starts at `from` in the piece's text.
+    fn write_record(&self, piece: &mut Piece, r: usize, n: i32, from: usize) {
+        let k = self.position[r];
+        // Plain sentences are gathered from `text` as the file is
+        // written; the others are escaped into the record.
+        let plain = self.word_table.json_plain();
+        let sentence = if plain {
+            JsonlSentence::Gap
+        } else {
+            JsonlSentence::Inline {
+                bytes: &piece.text[from..],
+                plain,
+            }
         };
+        let gap = dataset::render_jsonl(
+            &mut piece.jsonl,
+            &self.p.ad.obs.index[r],
+            sentence,
+            n,
+            self.assignment[k].as_str(),
+            self.label_keys,
+            self.label_cols.iter().map(|c| c[k].clone()),
+        );
+        if plain {
+            piece.gaps.push(gap);
+        }
+    }
+
+    /// Ranks rows `a..b` of `chunk` and writes their sentences and records.
+    fn piece(&self, chunk: &RowChunk, a: usize, b: usize) -> Result<Piece> {
+        let mut piece = self.empty_piece(chunk, a, b);
         let (mut fi, mut fv) = (Vec::new(), Vec::new());
         let mut ranker = Ranker::for_storage(self.p.src.values_fit_f32());
         for i in a..b {
@@ -616,57 +421,12 @@ impl Sentencer<'_> {
                 piece.fit.push((k, ranker.value_runs(), total));
             }
             if self.jsonl {
-                // Plain sentences are gathered from `text` as the file is
-                // written; the others are escaped into the record.
-                let plain = self.word_table.json_plain();
-                let sentence = if plain {
-                    JsonlSentence::Gap
-                } else {
-                    JsonlSentence::Inline {
-                        bytes: &piece.text[from..],
-                        plain,
-                    }
-                };
-                let gap = dataset::render_jsonl(
-                    &mut piece.jsonl,
-                    &self.p.ad.obs.index[r],
-                    sentence,
-                    n,
-                    self.assignment[k].as_str(),
-                    self.label_keys,
-                    self.label_cols.iter().map(|c| c[k].clone()),
-                );
-                if plain {
-                    piece.gaps.push(gap);
-                }
+                self.write_record(&mut piece, r, n, from);
             }
             piece.rows.push((r, n, total));
         }
         Ok(piece)
     }
-}
-
-/// The rank-expression fit on the sampled cells, whose values come ranked
-/// (as runs of equal values) from the main pass: ranks do not depend on
-/// normalisation, and one log per run is enough.
-fn fit_sample(
-    mut cells: Vec<(usize, ValueRuns, f64)>,
-    target: f64,
-    pre: &Preprocess,
-    kind: ValueKind,
-) -> Option<RankFit> {
-    // Sequential: a few tens of thousands of runs, while the pool writes.
-    cells.sort_unstable_by_key(|c| c.0);
-    let normalised: Vec<ValueRuns> = cells
-        .into_iter()
-        .map(|(_, mut runs, total)| {
-            for (v, _) in runs.iter_mut() {
-                *v = normalize_value(*v, total, target, pre.log_base, kind);
-            }
-            runs
-        })
-        .collect();
-    fit_ranked(&normalised)
 }
 
 /// Predictions, annotations and evaluations join cells by name, so names
@@ -1022,20 +782,7 @@ fn write_sentences(
     let encoder = parquet.encoder();
     let plain = PlainExports::create(dir, opts.exports)?;
     let word_table = WordTable::new(&p.genes.words);
-    let sentencer = Sentencer {
-        p,
-        keep_cell: &kept.keep_cell,
-        keep_gene: &kept.keep_gene,
-        all_genes: kept.genes.len() == p.src.n_cols,
-        filtering: kept.filtering,
-        word_table: &word_table,
-        position: &kept.position,
-        in_fit: &layout.in_fit,
-        jsonl: opts.exports.jsonl,
-        assignment: &layout.assignment,
-        label_keys: &layout.label_keys,
-        label_cols: &layout.label_cols,
-    };
+    let sentencer = Sentencer::new(p, opts, kept, layout, &word_table);
     let mut fitted = None;
     // The stages overlap: the pool reads the next block while it ranks and
     // encodes this one, one thread appends Parquet row groups, one writes
@@ -1097,21 +844,9 @@ fn write_sentences(
                     done: 0,
                     total: 1,
                 });
-                // The vocabulary and splits are written meanwhile.
-                let (vtx, vrx) = sync_channel(1);
-                let (tsv, splits) = (sink.vocabulary_tsv(), &layout.splits);
-                pool.spawn(move |_| {
-                    let json = serde_json::to_vec(splits).expect("serialisable");
-                    let _ = vtx.send(
-                        write_in(dir, dataset::VOCABULARY_TSV, &tsv)
-                            .and_then(|_| write_in(dir, dataset::SPLITS_JSON, &json)),
-                    );
-                });
-                let target = pre.target_sum.unwrap_or_else(|| median_total(&sink.totals));
-                let cells = std::mem::take(&mut sink.fit_cells);
-                fitted = Some((target, fit_sample(cells, target, pre, p.kind)));
-                // A sender gone without a result means its task never ran.
-                recv_from_pool(&vrx).unwrap_or(Err(DataError::Cancelled))?;
+                fitted = Some(fit_and_write_tables(
+                    pool, &mut sink, layout, dir, pre, p.kind,
+                )?);
             }
             streamed
         });
@@ -1129,6 +864,34 @@ fn write_sentences(
         target_sum,
         fit,
     })
+}
+
+/// Once every block is ranked: the rank-expression fit on the sampled
+/// cells, while the pool writes the vocabulary and the splits. Returns the
+/// normalisation's target sum and the fit.
+fn fit_and_write_tables<'s>(
+    pool: &rayon::Scope<'s>,
+    sink: &mut SentenceSink,
+    layout: &'s Layout,
+    dir: &'s Path,
+    pre: &Preprocess,
+    kind: ValueKind,
+) -> Result<(f64, Option<RankFit>)> {
+    let (vtx, vrx) = sync_channel(1);
+    let (tsv, splits) = (sink.vocabulary_tsv(), &layout.splits);
+    pool.spawn(move |_| {
+        let json = serde_json::to_vec(splits).expect("serialisable");
+        let _ = vtx.send(
+            write_in(dir, dataset::VOCABULARY_TSV, &tsv)
+                .and_then(|_| write_in(dir, dataset::SPLITS_JSON, &json)),
+        );
+    });
+    let target = pre.target_sum.unwrap_or_else(|| median_total(&sink.totals));
+    let cells = std::mem::take(&mut sink.fit_cells);
+    let fit = fit_sample(cells, target, pre, kind);
+    // A sender gone without a result means its task never ran.
+    recv_from_pool(&vrx).unwrap_or(Err(DataError::Cancelled))?;
+    Ok((target, fit))
 }
 
 /// The dataset's manifest: where it came from, how it was made, what it
@@ -1176,223 +939,4 @@ fn manifest_of(
 fn write_in(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let path = dir.join(name);
     std::fs::write(&path, bytes).map_err(|e| DataError::io(&path, e))
-}
-
-/// Copies chosen rows out of the blocks streaming past, so a sample needs no
-/// second read of the file (random row reads decompress whole HDF5 chunks).
-struct RowCollector {
-    rows: Vec<usize>,
-    next: usize,
-    out: RowChunk,
-}
-
-impl RowCollector {
-    fn new(rows: Vec<usize>) -> Self {
-        RowCollector {
-            rows,
-            next: 0,
-            out: RowChunk {
-                indptr: vec![0],
-                ..Default::default()
-            },
-        }
-    }
-
-    fn take(&mut self, chunk: &RowChunk) {
-        let end = chunk.start + chunk.n_rows();
-        while self.next < self.rows.len() && self.rows[self.next] < end {
-            let r = self.rows[self.next];
-            if r >= chunk.start {
-                let (idx, val) = chunk.row(r - chunk.start);
-                self.out.indices.extend_from_slice(idx);
-                self.out.data.extend_from_slice(val);
-                self.out.indptr.push(self.out.data.len());
-            }
-            self.next += 1;
-        }
-    }
-
-    fn finish(self) -> (Vec<usize>, RowChunk) {
-        (self.rows, self.out)
-    }
-}
-
-/// A seeded sample of `k` of `n` positions, sorted.
-pub fn sample_rows(n: usize, k: usize, seed: u64) -> Vec<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05ee_df17);
-    let mut v = sample(&mut rng, n, k.min(n)).into_vec();
-    v.sort_unstable();
-    v
-}
-
-/// Fits the rank-expression line on the given file rows.
-fn fit_on(
-    p: &Prepared,
-    rows: &[usize],
-    raw: &RowChunk,
-    keep_gene: &[bool],
-    target: f64,
-    pre: &Preprocess,
-) -> Result<Option<RankFit>> {
-    let mut chunk = RowChunk {
-        start: 0,
-        indptr: vec![0],
-        ..Default::default()
-    };
-    let mut totals = Vec::with_capacity(rows.len());
-    for i in 0..raw.n_rows() {
-        let (idx, val) = raw.row(i);
-        let mut t = 0.0;
-        for (&j, &v) in idx.iter().zip(val) {
-            if keep_gene[j as usize] && v > 0.0 {
-                chunk.indices.push(j);
-                chunk.data.push(v);
-                t += v;
-            }
-        }
-        totals.push(t);
-        chunk.indptr.push(chunk.data.len());
-    }
-    normalize_log(&mut chunk, &totals, target, pre.log_base, p.kind);
-    let keys: Vec<u64> = rows.iter().map(|&r| p.cell_keys[r]).collect();
-    Ok(fit_rank_expression(&chunk, &keys, &p.gene_keys))
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FitSummary {
-    pub fit: Option<RankFit>,
-    pub target_sum: f64,
-    pub matrix: String,
-    pub value_kind: ValueKind,
-    pub cells: Vec<usize>,
-}
-
-/// Fits the inverse transform straight from a file: on the given cell rows,
-/// or on a seeded sample of `sample` cells. No filtering (as the reference).
-pub fn fit_file(
-    input: &Path,
-    opts: &InputOptions,
-    cells: Option<Vec<usize>>,
-    sample_size: usize,
-    job: &Job,
-) -> Result<FitSummary> {
-    let p = Prepared::open(input, opts, &[])?;
-    let pre = &opts.preprocess;
-    let n = p.src.n_rows;
-    let mut rows = cells.unwrap_or_else(|| sample_rows(n, sample_size, opts.seed));
-    rows.sort_unstable();
-    rows.dedup();
-    if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
-        return Err(DataError::bad(
-            input,
-            "cells",
-            format!("cell index {bad} is out of range ({n} cells)"),
-            "list cell positions from 0",
-        ));
-    }
-    let mut sample = RowCollector::new(rows.clone());
-    let target = match (pre.target_sum, p.kind) {
-        (Some(t), _) => t,
-        (None, ValueKind::RawCounts) => {
-            let mut totals = vec![0f64; n];
-            let blocks = p.src.chunks(opts.block_values);
-            let mut done = 0;
-            stream_blocks(&p.src, &blocks, None, job, |c| {
-                for i in 0..c.n_rows() {
-                    totals[c.start + i] = c.row(i).1.iter().sum();
-                }
-                sample.take(&c);
-                done += c.n_rows() as u64;
-                (job.progress)(Progress {
-                    stage: "cell totals",
-                    done,
-                    total: n as u64,
-                });
-                Ok(())
-            })?;
-            median_total(&totals)
-        }
-        _ => 1.0, // not used: the data is already normalised
-    };
-    let (_, mut raw) = sample.finish();
-    if raw.n_rows() != rows.len() {
-        raw = p.src.read_row_list(&rows)?;
-    }
-    let keep = vec![true; p.src.n_cols];
-    let fit = fit_on(&p, &rows, &raw, &keep, target, pre)?;
-    Ok(FitSummary {
-        fit,
-        target_sum: target,
-        matrix: p.matrix_id.to_string(),
-        value_kind: p.kind,
-        cells: rows,
-    })
-}
-
-/// One cell's sentence as a conversion would write it, for a preview.
-#[derive(Debug, Clone, Serialize)]
-pub struct PreviewCell {
-    pub cell_name: String,
-    /// The first `max_words` genes, highest expression first.
-    pub words: Vec<String>,
-    /// Expressed genes in all.
-    pub expressed: usize,
-}
-
-/// Sentences of the first `n` cells with the same ranking and tie order as
-/// `convert` (before the gene filter `min_cells`, which needs every cell).
-pub fn preview_sentences(
-    path: &Path,
-    opts: &InputOptions,
-    n: usize,
-    max_words: usize,
-) -> Result<Vec<PreviewCell>> {
-    let p = Prepared::open(path, opts, &[])?;
-    let rows: Vec<usize> = (0..p.ad.n_obs().min(n)).collect();
-    let raw = p.src.read_row_list(&rows)?;
-    let mut ranker = Ranker::default();
-    Ok(rows
-        .iter()
-        .enumerate()
-        .map(|(i, &r)| {
-            let (idx, val) = raw.row(i);
-            let expressed = ranker.rank(idx, val, p.cell_keys[r], &p.gene_keys);
-            PreviewCell {
-                cell_name: p.ad.obs.index[r].clone(),
-                words: ranker
-                    .genes()
-                    .take(max_words)
-                    .map(|g| p.genes.words[g as usize].clone())
-                    .collect(),
-                expressed,
-            }
-        })
-        .collect())
-}
-
-#[cfg(test)]
-mod preview_tests {
-    use super::*;
-
-    #[test]
-    fn preview_matches_the_converted_sentences() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/pbmc3k-10x.h5ad");
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("ds");
-        let never = AtomicBool::new(false);
-        let job = Job {
-            progress: &|_| {},
-            cancel: &never,
-        };
-        convert(&src, &out, &ConvertOptions::default(), &job).unwrap();
-        let converted = dataset::read_sentences(&out).unwrap();
-        let preview = preview_sentences(&src, &InputOptions::default(), 3, 40).unwrap();
-        assert_eq!(preview.len(), 3);
-        for (p, c) in preview.iter().zip(&converted) {
-            assert_eq!(p.cell_name, c.cell_name);
-            let words: Vec<&str> = c.sentence.split(' ').take(40).collect();
-            assert_eq!(p.words, words);
-            assert_eq!(p.expressed, c.sentence.split(' ').count());
-        }
-    }
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 use tauri::{AppHandle, State};
 
-use crate::commands::{AppState, CmdResult};
+use super::{AppState, CmdResult};
 use crate::LockAnyway;
 
 /// Paths the user chose in a dialog or dropped on the window. A folder
@@ -110,28 +110,31 @@ pub fn choose_path(
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> CmdResult<Option<String>> {
-    use tauri_plugin_dialog::DialogExt;
     let picked = match test_pick() {
         Some(p) => p,
-        None => {
-            let d = app.dialog().file();
-            let p = match kind {
-                PathKind::Dataset => d
-                    .set_title("A single-cell data file")
-                    .add_filter("Single-cell data", &["h5ad", "h5"])
-                    .blocking_pick_file(),
-                PathKind::ModelFolder => d
-                    .set_title("A model folder (config.json, model.safetensors, tokenizer.json)")
-                    .blocking_pick_folder(),
-            };
-            p.map(|f| f.into_path().map_err(|e| e.to_string()))
-                .transpose()?
-        }
+        None => pick_in_dialog(&app, kind)?,
     };
     Ok(picked.map(|p| {
         state.granted.grant(&p);
         p.to_string_lossy().into_owned()
     }))
+}
+
+/// The system's dialog for a `kind` of path; None when the user cancels.
+fn pick_in_dialog(app: &AppHandle, kind: PathKind) -> CmdResult<Option<PathBuf>> {
+    use tauri_plugin_dialog::DialogExt;
+    let d = app.dialog().file();
+    let p = match kind {
+        PathKind::Dataset => d
+            .set_title("A single-cell data file")
+            .add_filter("Single-cell data", &["h5ad", "h5"])
+            .blocking_pick_file(),
+        PathKind::ModelFolder => d
+            .set_title("A model folder (config.json, model.safetensors, tokenizer.json)")
+            .blocking_pick_folder(),
+    };
+    p.map(|f| f.into_path().map_err(|e| e.to_string()))
+        .transpose()
 }
 
 /// Window tests set `C2S_STUDIO_SHOWN` to a file that "Show in folder"
@@ -148,13 +151,7 @@ pub fn show_in_folder(path: String, state: State<'_, AppState>) -> CmdResult<()>
         return Err(format!("{} is no longer there.", p.display()));
     }
     if let Some(log) = std::env::var_os(TEST_SHOWN) {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(|e| e.to_string())?;
-        return writeln!(f, "{}", p.display()).map_err(|e| e.to_string());
+        return log_shown(Path::new(&log), &p).map_err(|e| e.to_string());
     }
     reveal(&p).map_err(|e| {
         format!(
@@ -162,6 +159,16 @@ pub fn show_in_folder(path: String, state: State<'_, AppState>) -> CmdResult<()>
             p.display()
         )
     })
+}
+
+/// Under the window tests: appends `path` to the `log` file instead.
+fn log_shown(log: &Path, path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    writeln!(f, "{}", path.display())
 }
 
 /// Opens the file manager at `path`, by the platform's own command (the
