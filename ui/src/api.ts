@@ -3,16 +3,10 @@ import { invoke } from "@tauri-apps/api/core";
 import type { ConvertForm, InputDefaults, InputForm, Inspection } from "./state/forms";
 import type { Chat, GroupCall } from "./state/chat";
 
-export interface Warning {
-  message: string;
-  fix_label: string | null;
-  fix: Record<string, string> | null;
-}
-
 export interface OpenedDataset {
   project: Project;
+  /** What the file holds, with the engine's notes on it (the dataset's warnings). */
   inspection: Inspection;
-  warnings: Warning[];
   /** The engine's conversion defaults (InputOptions::default()). */
   input_defaults: InputDefaults;
 }

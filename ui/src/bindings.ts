@@ -140,6 +140,47 @@ export type Project = { id: number, name: string, source_path: string, folder: s
 
 export type ProjectState = { project: Project, datasets: Array<DatasetRow>, runs: Array<RunRow>, generated: Array<Artefact>, annotations: Array<Artefact>, };
 
+export type Inspection = { path: string, format: FileFormat, cells: number, genes: number, matrices: Array<MatrixReport>, 
+/**
+ * The matrix `convert` uses unless told otherwise.
+ */
+default_matrix: string, obs_columns: Array<ColumnSummary>, var_columns: Array<ColumnSummary>, 
+/**
+ * `None`: var_names hold the symbols; else the var column that seems to.
+ */
+gene_symbol_column: string | null, gene_names_look_like_ensembl: boolean, species: string, example_genes: Array<string>, 
+/**
+ * What to know before converting the file, each with the setting that
+ * deals with it, if one does: the app shows them with a button, the
+ * CLI with the option.
+ */
+notes: Array<Note>, };
+
+export type MatrixReport = { name: string, field: string, storage: Storage, dtype: string, cells: number, genes: number, stored_values: number | null, holds: ValueKind, description: string, };
+
+export type Storage = "csr" | "csc" | "dense";
+
+export type FileFormat = "h5ad" | "h5ad_legacy" | "cell_ranger_h5";
+
+export type ColumnSummary = { name: string, kind: string, distinct: number, missing: number, 
+/**
+ * Up to 50 most frequent values with their counts (for label-like columns).
+ */
+top_values: Array<[string, number]>, };
+
+export type Note = { message: string, fix: InputFix | null, };
+
+export type InputFix = { 
+/**
+ * What the setting does, for a button ("Use gene symbols from the
+ * column `gene_symbols`").
+ */
+label: string, 
+/**
+ * Take gene names from this var column (`InputOptions::gene_column`).
+ */
+gene_column: string, };
+
 export type DatasetRow = { id: number, project_id: number, folder: string, summary: ConvertSummary, created_at: string, };
 
 export type RunRow = { id: number, project_id: number, dataset_id: number | null, folder: string, request: TrainRequest, 

@@ -19,14 +19,9 @@ pub(crate) fn chosen_cells<'a>(
         .collect()
 }
 
+/// The chosen records as cells to work on.
 pub(crate) fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
-    records
-        .iter()
-        .map(|r| CellInput {
-            name: &r.cell_name,
-            sentence: &r.sentence,
-        })
-        .collect()
+    records.iter().map(|r| CellInput::of(r)).collect()
 }
 
 /// A progress bar over cells: "VERB [=====>   ] 12/264 cells (ETA 3s)".

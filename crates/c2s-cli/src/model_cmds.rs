@@ -322,6 +322,11 @@ pub struct GenerateArgs {
     /// Cells per type (groups per tissue with --tissue).
     #[arg(short, long, default_value_t = GenerateRequest::default().per_type)]
     n: usize,
+    /// Models trained here: as many cells of each type as this split of
+    /// --dataset holds (train, val, test or all), so that `c2s eval`
+    /// compares them with real cells of the same mix of types.
+    #[arg(long, requires = "dataset", conflicts_with_all = ["cell_type", "every_type", "tissue"])]
+    as_in: Option<String>,
     /// Write the cells here as JSON lines (cell_name, cell_sentence, cell_type),
     /// ready for `c2s reconstruct`.
     #[arg(short, long)]
@@ -371,6 +376,44 @@ pub struct GenerateArgs {
     organism: Option<String>,
 }
 
+/// The types to write cells of, and how many of each (none: `-n` each).
+fn requested_types(
+    a: &GenerateArgs,
+    m: &TrainedModel,
+) -> Result<(Vec<Option<String>>, Vec<usize>)> {
+    if let (Some(split), Some(dataset)) = (&a.as_in, &a.dataset) {
+        let records = read_dataset(dataset)?;
+        let chosen = chosen_cells(&records, split);
+        let mix = c2s_model::cells::type_counts(&chosen, &m.card.label_column);
+        let (known, unknown): (Vec<_>, Vec<_>) = mix
+            .into_iter()
+            .partition(|(t, _)| m.card.labels.contains(t));
+        if known.is_empty() {
+            bail!(
+                "{}: no cell of the {split} split has a type the model learned (column `{}`)",
+                dataset.display(),
+                m.card.label_column
+            );
+        }
+        if !unknown.is_empty() {
+            let names: Vec<&str> = unknown.iter().map(|(t, _)| t.as_str()).collect();
+            eprintln!(
+                "note: types the model did not learn are left out: {}",
+                names.join(", ")
+            );
+        }
+        return Ok(known.into_iter().map(|(t, n)| (Some(t), n)).unzip());
+    }
+    let types = if a.every_type {
+        m.card.labels.iter().cloned().map(Some).collect()
+    } else if a.cell_type.is_empty() {
+        vec![None]
+    } else {
+        a.cell_type.iter().cloned().map(Some).collect()
+    };
+    Ok((types, Vec::new()))
+}
+
 pub fn run_generate(a: &GenerateArgs) -> Result<()> {
     // Claimed for the whole job: a second one writing this file is refused.
     let _claim = c2s_data::output::claim_file_output(&a.output, a.force)?;
@@ -378,6 +421,9 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         c2s_model::generate::Guidance::check_weight(w)?;
     }
     if !crate::published_cmds::is_trained_here(&a.model) {
+        if a.as_in.is_some() {
+            bail!("--as-in needs a model trained here; published models take --cell-type");
+        }
         if a.guidance.is_some_and(|w| w != 1.0) {
             bail!(
                 "--guidance needs a model trained here (it learns cells of no given type); published models take only --guidance 1"
@@ -399,19 +445,14 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         );
     }
     let m = load_model_dir(&a.model)?;
-    let types: Vec<Option<String>> = if a.every_type {
-        m.card.labels.iter().cloned().map(Some).collect()
-    } else if a.cell_type.is_empty() {
-        vec![None]
-    } else {
-        a.cell_type.iter().cloned().map(Some).collect()
-    };
+    let (types, counts) = requested_types(a, &m)?;
     if !a.free && !c2s_model::tokenizer::is_word_level(&m.tok) {
         eprintln!("note: this model's tokenizer splits gene names into pieces, so generation cannot be limited to known genes; generating freely (valid and unique shares are reported)");
     }
     let req = GenerateRequest {
         types,
         per_type: a.n,
+        counts,
         temperature: a.temperature,
         top_k: a.top_k,
         top_p: a.top_p,
@@ -422,7 +463,7 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         seed: a.seed,
         guidance: a.guidance,
     };
-    let pb = cell_bar("generating", (req.types.len() * a.n) as u64);
+    let pb = cell_bar("generating", req.cells() as u64);
     let (mut current, mut shown) = (usize::MAX, 0usize);
     let mut on_text = |cell: usize, text: &str| {
         if !a.stream {

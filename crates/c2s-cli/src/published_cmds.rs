@@ -17,7 +17,7 @@ use clap::{Args, ValueEnum};
 
 use crate::cell_io::{cell_bar, chosen_cells, claim_output, inputs};
 use crate::rules_args::RulesArgs;
-use c2s_model::cells::{predictions_jsonl, PredictionRecord};
+use c2s_model::cells::predictions_jsonl;
 
 /// The organism a published model's prompt names: the one given, else the
 /// dataset's species.
@@ -156,13 +156,7 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
     pb.finish_and_clear();
     let done = done?;
     eprintln!("{} candidate types", done.candidates);
-    let mut lines: Vec<PredictionRecord> = done
-        .predictions
-        .iter()
-        .zip(&done.truths)
-        .zip(&chosen)
-        .map(|((p, t), r)| p.record(t.as_deref(), r.label("split")))
-        .collect();
+    let mut lines = done.records(&chosen);
     let refined = a.rules.finish(&a.dataset, &mut lines)?;
     if !refined.is_empty() {
         eprintln!("{refined}");

@@ -1,6 +1,7 @@
 //! `c2s train` killed with SIGKILL mid-run resumes from its last checkpoint
 //! and continues its loss curve; `c2s predict` answers with known types.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -703,6 +704,57 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&one_by_one).unwrap(), text);
+    // As many cells of each type as the test cells hold (the mix `c2s eval`
+    // compares them with), every name once.
+    let as_test = t.path().join("as-test.jsonl");
+    let o = c2s()
+        .args([
+            "generate",
+            run.join("model").to_str().unwrap(),
+            "--as-in",
+            "test",
+        ])
+        .args([
+            "--dataset",
+            ds.to_str().unwrap(),
+            "-o",
+            as_test.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut wanted: HashMap<String, usize> = HashMap::new();
+    for r in c2s_data::dataset::read_sentences(&ds).unwrap() {
+        if r.label("split") == Some("test") {
+            let ty = r.label("cluster_orig").unwrap().to_string();
+            if labels.contains(&ty.as_str()) {
+                *wanted.entry(ty).or_default() += 1;
+            }
+        }
+    }
+    let (mut got, mut names): (HashMap<String, usize>, HashSet<String>) = Default::default();
+    for l in std::fs::read_to_string(&as_test).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        *got.entry(v["cell_type"].as_str().unwrap().to_string())
+            .or_default() += 1;
+        assert!(
+            names.insert(v["cell_name"].as_str().unwrap().to_string()),
+            "{l}"
+        );
+    }
+    assert!(!got.is_empty());
+    assert_eq!(got, wanted);
+    let o = c2s()
+        .args([
+            "generate",
+            run.join("model").to_str().unwrap(),
+            "--as-in",
+            "test",
+        ])
+        .args(["-o", as_test.to_str().unwrap(), "--force"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "--as-in without --dataset");
     // Guided cells (classifier-free guidance) keep to known genes; a weight
     // that is negative or not a number is refused before anything is written.
     let guided = t.path().join("guided.jsonl");

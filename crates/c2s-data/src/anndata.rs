@@ -13,6 +13,7 @@ use crate::h5util::{attr_string, h5err, read_strings};
 use crate::matrix::{MatrixSource, RowChunk, ValueKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum FileFormat {
     /// anndata >= 0.7 (groups with encoding attributes).

@@ -111,6 +111,7 @@ pub struct Frame {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ColumnSummary {
     pub name: String,
     pub kind: &'static str,

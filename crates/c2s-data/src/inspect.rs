@@ -11,6 +11,7 @@ use crate::gene_names::{guess_species, looks_like_ensembl};
 use crate::matrix::{Storage, ValueKind};
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MatrixReport {
     pub name: String,
     pub field: String,
@@ -18,13 +19,17 @@ pub struct MatrixReport {
     pub dtype: String,
     pub cells: usize,
     pub genes: usize,
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub stored_values: Option<u64>,
     pub holds: ValueKind,
     pub description: &'static str,
 }
 
+/// What a file holds, for `c2s inspect` and the app's dataset screen.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Inspection {
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub path: PathBuf,
     pub format: FileFormat,
     pub cells: usize,
@@ -47,6 +52,7 @@ pub struct Inspection {
 
 /// Something about a file to know before converting it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Note {
     pub message: String,
     pub fix: Option<InputFix>,
@@ -60,6 +66,7 @@ impl Note {
 
 /// A conversion setting (of `InputOptions`) that deals with a note.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InputFix {
     /// What the setting does, for a button ("Use gene symbols from the
     /// column `gene_symbols`").

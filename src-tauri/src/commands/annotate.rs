@@ -107,13 +107,7 @@ fn annotate_job(
     to: AnnotationTarget,
 ) -> anyhow::Result<Outcome> {
     let records = read_sentences(&to.dataset)?;
-    let cells: Vec<CellInput> = records
-        .iter()
-        .map(|r| CellInput {
-            name: &r.cell_name,
-            sentence: &r.sentence,
-        })
-        .collect();
+    let cells: Vec<CellInput> = records.iter().map(CellInput::of).collect();
     let progress = |done, total| ctx.progress("predicting", done as u64, total as u64, None);
     let preds = match predict_cells(model, &cells, false, &rules.only, &progress, &ctx.cancel) {
         Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(None)),

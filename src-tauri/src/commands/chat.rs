@@ -228,6 +228,7 @@ impl GenerateForm {
         Ok(GenerateRequest {
             types: vec![self.cell_type.clone().filter(|t| !t.is_empty())],
             per_type: self.n,
+            counts: Vec::new(),
             temperature: self.temperature.unwrap_or(d.temperature),
             top_k: self.top_k.unwrap_or(d.top_k),
             top_p: self.top_p.unwrap_or(d.top_p),

@@ -33,35 +33,13 @@ impl MapSamples {
 }
 
 #[derive(Serialize)]
-pub struct Warning {
-    pub message: String,
-    /// The fix, one click away: a setting for the convert wizard.
-    pub fix_label: Option<String>,
-    pub fix: Option<Value>,
-}
-
-#[derive(Serialize)]
 pub struct OpenedDataset {
     pub project: Project,
+    /// What the file holds, with the engine's notes on it (shown as the
+    /// dataset's warnings, each fix a button).
     pub inspection: c2s_data::Inspection,
-    pub warnings: Vec<Warning>,
     /// The engine's conversion defaults, which the wizard starts from.
     pub input_defaults: InputForm,
-}
-
-/// The engine's notes on the file, each fix as the wizard's setting.
-fn warnings_for(i: &c2s_data::Inspection) -> Vec<Warning> {
-    i.notes
-        .iter()
-        .map(|n| Warning {
-            message: n.message.clone(),
-            fix_label: n.fix.as_ref().map(|f| f.label.clone()),
-            fix: n
-                .fix
-                .as_ref()
-                .map(|f| json!({ "gene_column": f.gene_column })),
-        })
-        .collect()
 }
 
 /// Opens (or reopens) a project for a data file and describes the file.
@@ -71,7 +49,6 @@ pub fn open_dataset(path: String, state: State<'_, AppState>) -> CmdResult<Opene
     // The reader judges the file (by its content, not its name).
     let inspection = c2s_data::inspect(&path).map_err(text)?;
     Ok(OpenedDataset {
-        warnings: warnings_for(&inspection),
         project: project_for(&state, &path)?,
         inspection,
         input_defaults: InputForm::from(&InputOptions::default()),

@@ -221,13 +221,7 @@ fn annotate_published_job(
         Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(None)),
         r => r?,
     };
-    let lines = done
-        .predictions
-        .iter()
-        .zip(&done.truths)
-        .zip(&recs)
-        .map(|((p, t), r)| p.record(t.as_deref(), r.label("split")))
-        .collect();
+    let lines = done.records(&refs);
     let published = PublishedAnnotation {
         prompts: done.prompts,
         candidates: done.candidates,

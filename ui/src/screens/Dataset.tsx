@@ -160,11 +160,11 @@ export function Dataset() {
           <div className="num">{i.matrices.length}</div>expression matrices
         </div>
       </div>
-      {opened!.warnings.map((w, k) => (
+      {i.notes.map((n, k) => (
         <div className="card warning" key={k} data-testid="dataset-warning">
-          {w.message}{" "}
-          {w.fix && convertForm && (
-            <button onClick={() => (setConvertForm(applyFix(convertForm, w.fix!)), go("convert"))}>{w.fix_label}</button>
+          {n.message}{" "}
+          {n.fix && convertForm && (
+            <button onClick={() => (setConvertForm(applyFix(convertForm, { gene_column: n.fix!.gene_column })), go("convert"))}>{n.fix.label}</button>
           )}
         </div>
       ))}

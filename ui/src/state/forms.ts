@@ -1,40 +1,9 @@
 // Defaults of the wizards, chosen from what the file holds.
 
-export interface ColumnSummary {
-  name: string;
-  kind: string;
-  distinct: number;
-  missing: number;
-  top_values: [string, number][];
-}
-
-export interface MatrixReport {
-  name: string;
-  field: string;
-  storage: string;
-  dtype: string;
-  cells: number;
-  genes: number;
-  stored_values: number | null;
-  holds: string;
-  description: string;
-}
-
-export interface Inspection {
-  path: string;
-  format: string;
-  cells: number;
-  genes: number;
-  matrices: MatrixReport[];
-  default_matrix: string;
-  obs_columns: ColumnSummary[];
-  var_columns: ColumnSummary[];
-  gene_symbol_column: string | null;
-  gene_names_look_like_ensembl: boolean;
-  species: string;
-  example_genes: string[];
-  notes: string[];
-}
+// What a file holds, as the engine's inspection describes it (made from the
+// Rust types, with its notes and their fixes).
+import type { ColumnSummary, Inspection } from "../bindings";
+export type { ColumnSummary, Inspection, MatrixReport, Note } from "../bindings";
 
 export interface InputForm {
   matrix: string;

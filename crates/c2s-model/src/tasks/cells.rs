@@ -70,6 +70,16 @@ pub struct CellInput<'a> {
     pub sentence: &'a str,
 }
 
+impl<'a> CellInput<'a> {
+    /// A dataset's cell as a cell to work on.
+    pub fn of(r: &'a c2s_data::dataset::SentenceRecord) -> Self {
+        CellInput {
+            name: &r.cell_name,
+            sentence: &r.sentence,
+        }
+    }
+}
+
 fn cancelled(cancel: &AtomicBool) -> Result<()> {
     if cancel.load(Ordering::Relaxed) {
         Err(ModelError::Cancelled)
@@ -372,10 +382,7 @@ pub fn call_group(
     let found: Vec<CellInput> = records
         .iter()
         .filter(|r| wanted.contains(r.cell_name.as_str()))
-        .map(|r| CellInput {
-            name: &r.cell_name,
-            sentence: &r.sentence,
-        })
+        .map(CellInput::of)
         .collect();
     let n = found.len().min(max_cells.max(1));
     let chosen: Vec<CellInput> = (0..n).map(|i| found[i * found.len() / n].clone()).collect();
@@ -404,6 +411,9 @@ pub struct GenerateRequest {
     pub types: Vec<Option<String>>,
     /// Cells per type.
     pub per_type: usize,
+    /// Cells of each of `types`, in order, in place of `per_type` each (a
+    /// mix of types, as in a split of a dataset: `type_counts`).
+    pub counts: Vec<usize>,
     pub temperature: f64,
     pub top_k: usize,
     pub top_p: f64,
@@ -421,11 +431,45 @@ pub struct GenerateRequest {
     pub guidance: Option<f64>,
 }
 
+impl GenerateRequest {
+    /// Cells asked of the `i`th type.
+    pub fn cells_of(&self, i: usize) -> usize {
+        self.counts.get(i).copied().unwrap_or(self.per_type)
+    }
+
+    /// Cells asked in all.
+    pub fn cells(&self) -> usize {
+        (0..self.types.len()).map(|i| self.cells_of(i)).sum()
+    }
+}
+
+/// How many cells of each type `records` hold, in the `label` column,
+/// commonest first (ties by name): the mix to generate cells in so that
+/// they compare like with like with those real cells (`c2s eval`).
+pub fn type_counts(
+    records: &[&c2s_data::dataset::SentenceRecord],
+    label: &str,
+) -> Vec<(String, usize)> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in records {
+        if let Some(t) = r.label(label) {
+            *counts.entry(t).or_default() += 1;
+        }
+    }
+    let mut out: Vec<(String, usize)> = counts
+        .into_iter()
+        .map(|(t, n)| (t.to_string(), n))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
 impl Default for GenerateRequest {
     fn default() -> Self {
         GenerateRequest {
             types: vec![None],
             per_type: 10,
+            counts: Vec::new(),
             temperature: 1.0,
             top_k: 50,
             top_p: 0.95,
@@ -525,6 +569,16 @@ pub fn generate_cells(
     cancel: &AtomicBool,
 ) -> Result<GeneratedCells> {
     let card = &m.card;
+    if !req.counts.is_empty() && req.counts.len() != req.types.len() {
+        return Err(ModelError::Input(
+            format!(
+                "{} counts of cells for {} types",
+                req.counts.len(),
+                req.types.len()
+            ),
+            "give one count a type, or none".into(),
+        ));
+    }
     let guidance = checked_guidance(card, req)?;
     let guided = guidance != 1.0 && req.types.iter().any(Option::is_some);
     let constraint = gene_constraint(m);
@@ -656,8 +710,8 @@ fn generation_prompts(
     // The prompt asks for as many genes as the model saw per cell.
     let placeholder: Vec<&str> = vec![""; card.top_k];
     let mut jobs = Vec::new();
-    for ty in &req.types {
-        for index in 0..req.per_type {
+    for (i, ty) in req.types.iter().enumerate() {
+        for index in 0..req.cells_of(i) {
             let task = if ty.is_some() {
                 Task::CellTypeGeneration
             } else {

@@ -179,16 +179,17 @@ impl AnnotatedDataset {
     pub fn accuracy(&self) -> Option<f64> {
         (self.labelled > 0).then(|| self.agree as f64 / self.labelled as f64)
     }
-}
 
-fn inputs<'a>(records: &[&'a SentenceRecord]) -> Vec<CellInput<'a>> {
-    records
-        .iter()
-        .map(|r| CellInput {
-            name: &r.cell_name,
-            sentence: &r.sentence,
-        })
-        .collect()
+    /// The prediction records of the annotated `records` (the same cells,
+    /// in order), with their truth and split.
+    pub fn records(&self, records: &[&SentenceRecord]) -> Vec<crate::cells::PredictionRecord> {
+        self.predictions
+            .iter()
+            .zip(&self.truths)
+            .zip(records)
+            .map(|((p, t), r)| p.record(t.as_deref(), r.label("split")))
+            .collect()
+    }
 }
 
 /// Annotates `records` (a dataset's cells, or a split of them) as `plan` says.
@@ -217,7 +218,7 @@ pub fn annotate_dataset(
         organism: plan.organism.clone(),
         free: plan.free,
     };
-    let cells = inputs(records);
+    let cells: Vec<CellInput> = records.iter().map(|r| CellInput::of(r)).collect();
     let prompts = plan.prompts(records)?;
     let predictions = match plan.groups(records)? {
         None => annotate_cells(m, &cells, &req, progress, cancel)?,
