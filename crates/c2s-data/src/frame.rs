@@ -75,16 +75,19 @@ impl ColumnData {
 
     /// Counts of each distinct value, most frequent first (ties by name).
     pub fn value_counts(&self) -> Vec<(String, usize)> {
-        let mut m: BTreeMap<String, usize> = BTreeMap::new();
-        for i in 0..self.len() {
-            if let Some(t) = self.text(i) {
-                *m.entry(t).or_default() += 1;
-            }
-        }
-        let mut v: Vec<_> = m.into_iter().collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        v
+        count_values((0..self.len()).filter_map(|i| self.text(i)))
     }
+}
+
+/// Counts of each distinct value, most frequent first (ties by name).
+pub fn count_values<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Vec<(String, usize)> {
+    let mut m: BTreeMap<String, usize> = BTreeMap::new();
+    for t in values {
+        *m.entry(t.into()).or_default() += 1;
+    }
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
 }
 
 fn format_float(x: f64) -> String {

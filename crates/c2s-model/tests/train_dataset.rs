@@ -246,6 +246,16 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     };
     let err = generate_cells(&m, &bad, &mut |_, _| {}, &|_, _| {}, &never).unwrap_err();
     assert!(err.to_string().contains("guidance weight"), "{err}");
+    // Counts of cells for a mix of types: one a type.
+    let mismatched = GenerateRequest {
+        counts: vec![1, 2],
+        ..typed.clone()
+    };
+    let err = generate_cells(&m, &mismatched, &mut |_, _| {}, &|_, _| {}, &never).unwrap_err();
+    assert!(
+        err.to_string().contains("2 counts of cells for 1 types"),
+        "{err}"
+    );
     // The run learned cells of no given type (some generation examples drop
     // their type); a model that did not is refused guidance, not misled.
     assert!(card.learned_unconditional);

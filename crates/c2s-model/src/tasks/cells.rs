@@ -451,18 +451,7 @@ pub fn type_counts(
     records: &[&c2s_data::dataset::SentenceRecord],
     label: &str,
 ) -> Vec<(String, usize)> {
-    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-    for r in records {
-        if let Some(t) = r.label(label) {
-            *counts.entry(t).or_default() += 1;
-        }
-    }
-    let mut out: Vec<(String, usize)> = counts
-        .into_iter()
-        .map(|(t, n)| (t.to_string(), n))
-        .collect();
-    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    out
+    c2s_data::frame::count_values(records.iter().filter_map(|r| r.label(label)))
 }
 
 impl Default for GenerateRequest {
