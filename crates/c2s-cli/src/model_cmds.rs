@@ -11,7 +11,7 @@ use c2s_model::cells::{
 };
 use c2s_model::train::TrainProgress;
 use c2s_model::train_dataset::{prepare_training, Preset, TrainRequest};
-use c2s_model::TrainedModel;
+use c2s_model::{ModelError, TrainedModel};
 use clap::builder::PossibleValue;
 use clap::builder::TypedValueParser;
 use clap::Args;
@@ -40,9 +40,13 @@ pub struct TrainArgs {
     preset: Preset,
     /// The pretrained model to fine-tune: a Hugging Face model folder
     /// (config.json, model.safetensors, tokenizer.json) or a Hub id such as
-    /// gpt2 (downloaded once). Implies --preset fine-tune.
+    /// gpt2 (downloaded once, as `c2s models download` does). Implies
+    /// --preset fine-tune.
     #[arg(long)]
     base: Option<String>,
+    /// Accept the licence of the --base model to download (shown first).
+    #[arg(long)]
+    accept_licence: bool,
     /// The cell annotation to learn (default: the dataset's first label column).
     #[arg(long)]
     label: Option<String>,
@@ -150,7 +154,17 @@ impl TrainArgs {
 }
 
 pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
-    let prepared = prepare_training(&a.request())?;
+    let request = a.request();
+    // The dataset and options are checked before a base model is downloaded.
+    let prepared = match prepare_training(&request) {
+        Err(ModelError::NotDownloaded { id }) => {
+            eprintln!("Downloading {id}, the model to fine-tune");
+            let store = c2s_model::hub::ModelStore::from_env();
+            crate::models_cmd::download(&store, &id, a.accept_licence, cancel)?;
+            prepare_training(&request)?
+        }
+        prepared => prepared?,
+    };
     if let Some(base) = &prepared.base_dir {
         eprintln!("Fine-tuning {}", base.display());
     }

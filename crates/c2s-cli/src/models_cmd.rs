@@ -1,6 +1,7 @@
 //! `c2s models`: the published C2S models, their licences and downloads; a
 //! thin wrapper over c2s_model::hub.
 
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
@@ -108,36 +109,47 @@ pub fn run(command: Option<ModelsCommand>, cancel: &AtomicBool) -> Result<()> {
             }
         }
         ModelsCommand::Download { id, accept_licence } => {
-            if !store.licence_accepted(&id) {
-                show_licence(&id);
-                if accept_licence {
-                    store.accept_licence(&id)?;
-                }
-            }
-            let pb = ProgressBar::new(0);
-            pb.set_style(
-                ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} (ETA {eta})",
-                )
-                .expect("template")
-                .progress_chars("=> "),
-            );
-            let r = store.download(
-                &id,
-                &mut |p| {
-                    pb.set_length(p.total_bytes);
-                    pb.set_position(p.done_bytes);
-                    pb.set_message(p.file.clone());
-                },
-                cancel,
-            );
-            pb.finish_and_clear();
-            let dir = r?;
+            let dir = download(&store, &id, accept_licence, cancel)?;
             println!("{}", dir.display());
         }
         ModelsCommand::Path { id } => println!("{}", store.model_for_use(&id)?.display()),
     }
     Ok(())
+}
+
+/// Downloads a model with a byte progress bar, showing its licence first when
+/// it is not accepted yet (and accepting it with `accept_licence`).
+pub fn download(
+    store: &ModelStore,
+    id: &str,
+    accept_licence: bool,
+    cancel: &AtomicBool,
+) -> Result<PathBuf> {
+    if !store.licence_accepted(id) {
+        show_licence(id);
+        if accept_licence {
+            store.accept_licence(id)?;
+        }
+    }
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} (ETA {eta})",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let r = store.download(
+        id,
+        &mut |p| {
+            pb.set_length(p.total_bytes);
+            pb.set_position(p.done_bytes);
+            pb.set_message(p.file.clone());
+        },
+        cancel,
+    );
+    pb.finish_and_clear();
+    Ok(r?)
 }
 
 fn show_licence(id: &str) {

@@ -147,3 +147,86 @@ fn list_licence_download_and_use_by_hub_id() {
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(summary["cells"], 2);
 }
+
+#[test]
+fn train_downloads_a_base_named_by_hub_id_through_the_store_licence_first() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("hf");
+    let server = HubServer::start(ID, tiny_pythia_files());
+    let ep = server.endpoint.as_str();
+    let p = |n: &str| t.path().join(n).to_str().unwrap().to_string();
+    let o = c2s(
+        &home,
+        ep,
+        &[
+            "convert",
+            shared("data/wu2020-tcells-200.h5ad").to_str().unwrap(),
+            "-o",
+            &p("ds"),
+            "--labels",
+            "cluster_orig",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let (ds, run) = (p("ds"), p("run"));
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", &ds, "-o", &run, "--base", ID];
+        args.extend_from_slice(&["--max-steps", "2", "--top-k", "20", "--batch-size", "4"]);
+        args.extend_from_slice(extra);
+        c2s(&home, ep, &args)
+    };
+    // The dataset is checked first: a dataset without labels fetches nothing.
+    let o = c2s(
+        &home,
+        ep,
+        &[
+            "convert",
+            shared("data/wu2020-tcells-200.h5ad").to_str().unwrap(),
+            "-o",
+            &p("unlabelled"),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = c2s(
+        &home,
+        ep,
+        &["train", &p("unlabelled"), "-o", &p("run"), "--base", ID],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).1.contains("no label column"), "{}", text(&o).1);
+    assert!(server.log().is_empty(), "{:?}", server.log());
+    // The licence first: shown, nothing fetched, no run started.
+    let o = train(&[]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("Licence of test-lab/tiny-c2s-pythia")
+            && err.contains("has not been accepted"),
+        "{err}"
+    );
+    assert!(server.log().is_empty(), "{:?}", server.log());
+    assert!(!t.path().join("run").exists());
+    // Accepted: downloaded into the cache as `c2s models download` does, then trained.
+    let o = train(&["--accept-licence"]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("Downloading test-lab/tiny-c2s-pythia"),
+        "{err}"
+    );
+    let o = c2s(&home, ep, &["models", "path", ID]);
+    let folder = PathBuf::from(text(&o).0.trim());
+    assert!(folder.starts_with(home.join("hub")), "{folder:?}");
+    let config = std::fs::read_to_string(t.path().join("run/model/config.json")).unwrap();
+    assert!(config.contains("\"gpt_neox\""), "{config}");
+    // A second run finds it in the cache: nothing fetched again.
+    server.clear_log();
+    std::fs::remove_dir_all(t.path().join("run")).unwrap();
+    let o = train(&[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(
+        server.log().iter().all(|l| !l.contains("/resolve/")),
+        "{:?}",
+        server.log()
+    );
+}

@@ -38,6 +38,9 @@ pub enum ModelError {
         licence: String,
         url: String,
     },
+    /// A Hub model named by its id is not in the cache yet.
+    #[error("{id} is not downloaded yet\n  hint: download it (`c2s models download {id}`, or the app's model manager), or give the model's folder instead")]
+    NotDownloaded { id: String },
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }

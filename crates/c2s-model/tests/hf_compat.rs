@@ -500,7 +500,9 @@ fn greedy_first(m: &c2s_model::CausalLm, p: &[u32]) -> Vec<u32> {
 
 #[test]
 fn pretrained_folders_and_hub_ids_are_checked() {
-    use c2s_model::pretrained::resolve;
+    let cache = tempfile::tempdir().unwrap();
+    let store = c2s_model::hub::ModelStore::new(cache.path().join("hub"), "http://127.0.0.1:9");
+    let resolve = |base: &str| c2s_model::pretrained::resolve(&store, base);
     // A folder missing a file is named; complete, it resolves to itself.
     let dir = tempfile::tempdir().unwrap();
     for f in ["config.json", "model.safetensors"] {
@@ -522,7 +524,7 @@ fn pretrained_folders_and_hub_ids_are_checked() {
     // A path that is not there is not mistaken for a Hub id.
     let err = resolve("./no/such/folder").unwrap_err().to_string();
     assert!(err.contains("no such folder"), "{err}");
-    // (Hub ids are not tried here: CI's network reaches package registries only.)
+    // (Hub ids: tests/model_store.rs, against a stand-in Hub.)
 }
 
 #[test]

@@ -326,6 +326,34 @@ fn the_licence_is_asked_before_anything_is_fetched_or_written() {
 }
 
 #[test]
+fn a_base_model_named_by_its_hub_id_is_used_once_downloaded_never_fetched_by_training() {
+    use c2s_model::pretrained::resolve;
+    let s = setup();
+    // Not there yet: said so (the CLI then downloads it), nothing fetched.
+    let e = resolve(&s.store, ID).unwrap_err();
+    assert!(
+        matches!(&e, ModelError::NotDownloaded { id } if id == ID),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("c2s models download test-lab/tiny-c2s-pythia"),
+        "{e}"
+    );
+    assert!(s.server.log().is_empty(), "{:?}", s.server.log());
+    // A path is never taken for an id, nor a published model used without
+    // its licence.
+    let e = resolve(&s.store, "a/b/c").unwrap_err().to_string();
+    assert!(e.contains("no such folder"), "{e}");
+    let e = resolve(&s.store, "C2S-Pythia-410m-cell-type-prediction").unwrap_err();
+    assert!(matches!(e, ModelError::LicenceNotAccepted { .. }), "{e}");
+    // Downloaded through the store: the cached folder.
+    s.store.accept_licence(ID).unwrap();
+    let (folder, _) = download(&s.store, &AtomicBool::new(false));
+    assert_eq!(resolve(&s.store, ID).unwrap(), folder.unwrap());
+}
+
+#[test]
 fn offline_is_said_with_the_folder_route() {
     let tmp = tempfile::tempdir().unwrap();
     let store = ModelStore::new(tmp.path().join("hub"), HubServer::unreachable());

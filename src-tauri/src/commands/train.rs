@@ -34,7 +34,7 @@ fn train_request(
         anyhow::bail!("choose the folder of a pretrained GPT-2 model (config.json, model.safetensors, tokenizer.json) to fine-tune");
     }
     // A model of the shipped list or a folder the user chose, never another
-    // Hub id (which the engine would download) nor a path the page made up.
+    // Hub id (the Models screen downloads models) nor a path the page made up.
     if let Some(b) = r.base.clone() {
         if c2s_model::hub::catalogue::find(&b).is_none() {
             let dir = checked(state, &b).map_err(|e| anyhow!(e))?;

@@ -199,15 +199,10 @@ impl ModelStore {
     /// tasks load. Never downloads.
     pub fn model_for_use(&self, id: &str) -> Result<PathBuf> {
         self.require_licence(id)?;
-        self.local_folder(id).ok_or_else(|| {
-            ModelError::Input(
-                format!("{} is not downloaded yet", Self::canonical(id)),
-                format!(
-                    "download it (`c2s models download {}`, or the app's model manager), or give the model's folder instead",
-                    Self::canonical(id)
-                ),
-            )
-        })
+        self.local_folder(id)
+            .ok_or_else(|| ModelError::NotDownloaded {
+                id: Self::canonical(id),
+            })
     }
 
     /// A model named by a folder or by a Hub id (`owner/name`, or a published

@@ -1,64 +1,57 @@
-//! Pretrained GPT-2 for fine-tuning: a local Hugging Face folder, or a Hub id
-//! (e.g. `gpt2`, `openai-community/gpt2-medium`) fetched once into the
-//! Hugging Face cache with hf-hub.
+//! The pretrained model a run fine-tunes: a local Hugging Face folder, or a
+//! Hub id (e.g. `gpt2`, `openai-community/gpt2-medium`, a published C2S
+//! model) already in the Hugging Face cache. Nothing here downloads: a Hub
+//! model not in the cache is `ModelError::NotDownloaded`, and the model
+//! store's download fetches it, with progress, cancel, resume and hash
+//! checks, the licence asked first (`c2s models download`, the app's model
+//! manager, or `c2s train`, which downloads a base it lacks once the dataset
+//! is checked).
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{ModelError, Result};
+use crate::hub::{catalogue, ModelStore};
 
-/// The files a GPT-2 folder needs.
-pub const FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+/// The files a model folder needs besides its weights (`model.safetensors`,
+/// or shards and their index).
+const FILES: [&str; 2] = ["config.json", "tokenizer.json"];
 
-/// A folder holding a pretrained model: `base` itself when it is a folder,
-/// else the Hub model of that id (downloaded when not cached).
-pub fn resolve(base: &str) -> Result<PathBuf> {
+/// The model fine-tuned when a run names none.
+pub const DEFAULT_BASE: &str = "gpt2";
+
+const HINT: &str = "give a Hugging Face model folder or a Hub id such as gpt2";
+
+/// A folder holding the pretrained model `base`: `base` itself when it is a
+/// folder, else the downloaded Hub model of that id (a published one only
+/// once its licence is accepted).
+pub fn resolve(store: &ModelStore, base: &str) -> Result<PathBuf> {
     let path = Path::new(base);
     if path.is_dir() {
         check_folder(path)?;
         return Ok(path.to_path_buf());
     }
     if path.exists() {
-        return Err(ModelError::bad(
-            path,
-            "not a model folder",
-            "give a Hugging Face model folder or a Hub id such as gpt2",
-        ));
+        return Err(ModelError::bad(path, "not a model folder", HINT));
     }
-    // Hub ids are `name` or `owner/name`; anything else is a folder that is not there.
-    if base.starts_with(['.', '/', '~']) || base.matches('/').count() > 1 || base.contains('\\') {
-        return Err(ModelError::bad(
-            path,
-            "no such folder",
-            "give a Hugging Face model folder or a Hub id such as gpt2",
-        ));
+    if !is_hub_id(base) {
+        return Err(ModelError::bad(path, "no such folder", HINT));
     }
-    // Published C2S models come through the model store: licence first.
-    if crate::hub::catalogue::find(base).is_some() {
-        return crate::hub::ModelStore::from_env().model_for_use(base);
+    if catalogue::find(base).is_some() {
+        return store.model_for_use(base);
     }
-    let api = hf_hub::api::sync::ApiBuilder::from_env()
-        .with_progress(true)
-        .build()
-        .map_err(|e| {
-            ModelError::Input(
-                format!("cannot use the Hugging Face Hub: {e}"),
-                "give a local model folder instead".into(),
-            )
-        })?;
-    let repo = api.model(base.to_string());
-    let mut dir = None;
-    for f in FILES {
-        let p = repo.get(f).map_err(|e| {
-            ModelError::Input(
-                format!("cannot fetch {f} of `{base}` from the Hugging Face Hub: {e}"),
-                "check the id and the network, or give a local model folder (config.json, model.safetensors, tokenizer.json)".into(),
-            )
-        })?;
-        dir = p.parent().map(Path::to_path_buf);
-    }
-    let dir = dir.expect("at least one file");
+    let dir = store
+        .local_folder(base)
+        .ok_or_else(|| ModelError::NotDownloaded { id: base.into() })?;
     check_folder(&dir)?;
     Ok(dir)
+}
+
+/// Hub ids are `name` or `owner/name`; anything else is a path.
+fn is_hub_id(base: &str) -> bool {
+    !base.is_empty()
+        && !base.starts_with(['.', '/', '~'])
+        && base.matches('/').count() <= 1
+        && !base.contains('\\')
 }
 
 fn check_folder(dir: &Path) -> Result<()> {
@@ -67,9 +60,9 @@ fn check_folder(dir: &Path) -> Result<()> {
             return Err(ModelError::bad(
                 dir.join(f),
                 "missing",
-                "a pretrained model folder needs config.json, model.safetensors and tokenizer.json (save_pretrained writes them)",
+                "a pretrained model folder needs config.json, tokenizer.json and model.safetensors (save_pretrained writes them)",
             ));
         }
     }
-    Ok(())
+    crate::models::weights::weight_files(dir).map(|_| ())
 }

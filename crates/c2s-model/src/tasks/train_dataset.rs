@@ -307,6 +307,15 @@ impl TrainRequest {
     fn fine_tune(&self) -> bool {
         self.preset == Preset::FineTune || self.base.is_some()
     }
+
+    /// The pretrained model the run starts from (none: a new model).
+    pub fn base_model(&self) -> Option<&str> {
+        self.fine_tune().then(|| {
+            self.base
+                .as_deref()
+                .unwrap_or(crate::pretrained::DEFAULT_BASE)
+        })
+    }
 }
 
 /// A run ready to start: the model, tokenizer and cells.
@@ -507,8 +516,8 @@ fn initial_model(
     device: &Device,
 ) -> Result<StartingModel> {
     let checkpoint = req.resume.then(|| find_checkpoint(&req.output)).flatten();
-    if req.fine_tune() {
-        let base = crate::pretrained::resolve(req.base.as_deref().unwrap_or("gpt2"))?;
+    if let Some(base) = req.base_model() {
+        let base = crate::pretrained::resolve(&crate::hub::ModelStore::from_env(), base)?;
         let tok_path = checkpoint.as_ref().unwrap_or(&base).join("tokenizer.json");
         return Ok(StartingModel {
             tok: load_tokenizer(&tok_path)?,
