@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: logits MODEL_DIR TEXT".into());
     };
     let dir = std::path::Path::new(dir);
-    let (device, _) = c2s_model::train::best_device();
+    let (device, _) = c2s_model::device::best_device();
     let m = load_model(dir, &device)?.model;
     let tok = load_tokenizer(&dir.join("tokenizer.json"))?;
     let ids = encode(&tok, text)?;

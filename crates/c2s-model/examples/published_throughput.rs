@@ -50,7 +50,7 @@ fn peak_rss_mb() -> f64 {
 /// not making the weights') and loaded back as `c2s` loads a model for
 /// inference. The folder lives as long as the returned guard.
 fn model(name: &str) -> Result<(CausalLm, tempfile::TempDir), Box<dyn std::error::Error>> {
-    let (dev, _) = c2s_model::train::best_device();
+    let (dev, _) = c2s_model::device::best_device();
     let dir = tempfile::tempdir()?;
     let made = std::process::Command::new(std::env::current_exe()?)
         .args(["make", name])

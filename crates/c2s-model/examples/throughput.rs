@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (layers, width, heads, context, vocab) = (n(2), n(3), n(4), n(5), n(6));
     let cfg = Gpt2Config::new(vocab, context, width, layers, heads);
-    let (dev, device_name) = c2s_model::train::best_device();
+    let (dev, device_name) = c2s_model::device::best_device();
     eprintln!("device: {device_name}");
     let m = init_model(&cfg, &dev, 0)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
@@ -77,7 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let new = n(7);
             // The weights' type a loaded model gets for inference here
             // (C2S_PRECISION overrides), as TrainedModel::load chooses it.
-            let dtype = c2s_model::train::inference_dtype(&dev);
+            let dtype = c2s_model::device::inference_dtype(&dev);
             let model = m.model.to_dtype(dtype)?;
             if model.has_half_rows() {
                 eprintln!("weights: f16, f32 arithmetic");

@@ -13,7 +13,7 @@ pub mod tasks;
 
 // Short paths for the modules the front ends use.
 pub use kernels::{allocator, fused, half_weights, optim};
-pub use models::{config, gpt2, pretrained, tokenizer, weights};
+pub use models::{config, device, gpt2, pretrained, tokenizer, weights};
 pub use tasks::{
     cells, embed, generate, predict, prompts, published, published_annotation, published_prompts,
     train, train_dataset, trained,

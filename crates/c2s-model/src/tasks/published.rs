@@ -51,7 +51,7 @@ pub struct PublishedModel {
 
 impl PublishedModel {
     pub fn load(dir: &Path) -> Result<Self> {
-        let (device, device_name) = crate::train::best_device();
+        let (device, device_name) = crate::device::best_device();
         Self::load_on(dir, &device, &device_name)
     }
 

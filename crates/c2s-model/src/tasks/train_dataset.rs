@@ -18,8 +18,8 @@ use crate::error::{ModelError, Result};
 use crate::prompts::{encode_example, make_example, CellInfo, Task, Templates};
 use crate::tokenizer::{gene_tokenizer, load_tokenizer, EOS};
 use crate::train::{
-    batch_loss, best_device, find_checkpoint, train_checked, CellRecord, HeldOutCheck, TrainData,
-    TrainOptions, TrainProgress, TrainSummary, ValidationCheck,
+    batch_loss, find_checkpoint, train_checked, CellRecord, HeldOutCheck, TrainData, TrainOptions,
+    TrainProgress, TrainSummary, ValidationCheck,
 };
 use crate::trained::ModelCard;
 use crate::weights::{init_model, load_model, LoadedModel};
@@ -401,7 +401,7 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
     if req.output.join(crate::train::LOSS_LOG).exists() && !req.resume {
         return Err(run_in_use(&req.output));
     }
-    let (device, device_name) = best_device();
+    let (device, device_name) = crate::device::best_device();
     let start = initial_model(req, &shape, &vocab.genes, &labels, &device)?;
     // A published C2S model (GPT-NeoX, Gemma-2) keeps the prompts it was
     // trained on.

@@ -108,7 +108,7 @@ pub struct TrainedModel {
 /// (`inference_dtype`; C2S_PRECISION overrides). Returns the model and its
 /// weights' description, for people to read.
 pub fn load_for_inference(dir: &Path, device: &Device) -> Result<(CausalLm, String)> {
-    let model = load_causal_lm(dir, device, crate::train::inference_dtype(device))?;
+    let model = load_causal_lm(dir, device, crate::device::inference_dtype(device))?;
     let weights = if model.has_half_rows() {
         "f16 weights, f32 arithmetic".to_string()
     } else {
@@ -120,7 +120,7 @@ pub fn load_for_inference(dir: &Path, device: &Device) -> Result<(CausalLm, Stri
 impl TrainedModel {
     pub fn load(dir: &Path) -> Result<Self> {
         let card = ModelCard::read(dir)?;
-        let (device, device_name) = crate::train::best_device();
+        let (device, device_name) = crate::device::best_device();
         let (model, weights) = load_for_inference(dir, &device)?;
         // Plain tensors, not trainable variables: no gradient graph is kept
         // alive through inference. `vars` stays empty.
