@@ -74,6 +74,7 @@ mod tests {
             crate::commands::chat::FreeText::decl(),
             crate::commands::chat::SampledCell::decl(),
             crate::commands::evaluate::Evaluated::decl(),
+            crate::commands::evaluate::MixCells::decl(),
             crate::commands::annotate::Annotation::decl(),
             crate::commands::annotate::PublishedAnnotation::decl(),
             crate::commands::annotate::AnswerSummary::decl(),

@@ -155,6 +155,7 @@ pub fn run() {
             commands::chat::predict_sentence,
             commands::chat::sample_cells,
             commands::evaluate::start_evaluate,
+            commands::evaluate::start_generate_mix,
             commands::annotate::start_annotate,
             commands::annotate::save_annotated,
             commands::annotate::save_annotated_as,

@@ -376,6 +376,19 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   assert.deepEqual([...fs.readFileSync(path.join(exports, exported(".png"))).subarray(1, 4)], [0x50, 0x4e, 0x47]);
   assert.match(fs.readFileSync(path.join(exports, exported(".svg")), "utf8"), /^<svg[\s\S]*<\/svg>\s*$/);
   assert.match(fs.readFileSync(path.join(exports, exported(".csv")), "utf8"), /^set,/);
+  // Cells in the held-out cells' mix of types, written for the comparison in place of the chat's.
+  await click("generate-mix");
+  assert.equal(await jobEnds("job-generate_mix", 300_000), "ok");
+  const mix = (await textOf("mix-summary")).match(/^([\d,]+) cells of (\d+) types written/);
+  assert.ok(mix, await textOf("mix-summary"));
+  const mixCells = fs
+    .readFileSync(path.join(exports, "..", "generated.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.equal(mixCells.length, Number(mix[1].replace(/,/g, "")));
+  assert.equal(new Set(mixCells.map((c) => c.cell_type)).size, Number(mix[2]));
+  assert.ok(mixCells.length > 100, `the demo's test cells: ${mixCells.length}`);
 
   // Fine-tune a pretrained GPT-2 from a folder (a tiny one with the real
   // GPT-2 tokenizer, made by scripts/test.sh), then talk to it in free text,

@@ -202,6 +202,7 @@ export const api = {
   predictSentence: (modelDir: string, sentence: string) => invoke<TypedCell>("predict_sentence", { modelDir, sentence }),
   sampleCells: (projectId: number, datasetId: number, n: number) => invoke<SampledCell[]>("sample_cells", { projectId, datasetId, n }),
   startEvaluate: (projectId: number, form: EvalForm) => invoke<number>("start_evaluate", { projectId, form }),
+  startGenerateMix: (projectId: number, datasetId: number, runId: number) => invoke<number>("start_generate_mix", { projectId, datasetId, runId }),
   startAnnotate: (projectId: number, datasetId: number, modelDir: string, rules: AnnotationRules) =>
     invoke<number>("start_annotate", { projectId, datasetId, modelDir, rules }),
   saveAnnotated: (projectId: number, predictions: string) => invoke<string>("save_annotated", { projectId, predictions }),

@@ -215,7 +215,7 @@ result: JobResult | null, error: string | null, };
 
 export type JobStatus = "ok" | "cancelled" | "failed";
 
-export type JobResult = { "job": "convert" } & Converted | { "job": "map" } & FileMap | { "job": "train" } & Trained | { "job": "generate" } & ChatCells | { "job": "free_text" } & FreeText | { "job": "evaluate" } & Evaluated | { "job": "annotate" } & Annotation | { "job": "download" } & Downloaded | { "job": "describe" } & GroupAnswer;
+export type JobResult = { "job": "convert" } & Converted | { "job": "map" } & FileMap | { "job": "train" } & Trained | { "job": "generate" } & ChatCells | { "job": "generate_mix" } & MixCells | { "job": "free_text" } & FreeText | { "job": "evaluate" } & Evaluated | { "job": "annotate" } & Annotation | { "job": "download" } & Downloaded | { "job": "describe" } & GroupAnswer;
 
 export type ChatText = { job_id: number, cell: number, text: string, };
 
@@ -326,6 +326,16 @@ export type FreeText = { text: string, };
 export type SampledCell = { cell_name: string, sentence: string, labels: { [key in string]?: string | null }, split: string | null, };
 
 export type Evaluated = { report: EvalReport, folder: string, };
+
+export type MixCells = { 
+/**
+ * Each type written and its number of cells, commonest first.
+ */
+types: Array<[string, number]>, 
+/**
+ * Types of those cells the model did not learn.
+ */
+left_out: Array<string>, cells: number, valid_share: number, unique_share: number, };
 
 export type Annotation = { 
 /**

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use c2s_data::dataset::read_dataset;
 use c2s_model::cells::{
     embed_cells, generate_cells, predict_cells, predictions_jsonl, GenerateRequest,
@@ -397,26 +397,15 @@ fn requested_types(
 ) -> Result<(Vec<Option<String>>, Vec<usize>)> {
     if let (Some(split), Some(dataset)) = (&a.as_in, &a.dataset) {
         let records = read_dataset(dataset)?;
-        let chosen = chosen_cells(&records, split);
-        let mix = c2s_model::cells::type_counts(&chosen, &m.card.label_column);
-        let (known, unknown): (Vec<_>, Vec<_>) = mix
-            .into_iter()
-            .partition(|(t, _)| m.card.labels.contains(t));
-        if known.is_empty() {
-            bail!(
-                "{}: no cell of the {split} split has a type the model learned (column `{}`)",
-                dataset.display(),
-                m.card.label_column
-            );
-        }
-        if !unknown.is_empty() {
-            let names: Vec<&str> = unknown.iter().map(|(t, _)| t.as_str()).collect();
+        let mix = c2s_model::cells::TypeMix::of_split(&records, split, &m.card)
+            .with_context(|| dataset.display().to_string())?;
+        if !mix.left_out.is_empty() {
             eprintln!(
                 "note: types the model did not learn are left out: {}",
-                names.join(", ")
+                mix.left_out.join(", ")
             );
         }
-        return Ok(known.into_iter().map(|(t, n)| (Some(t), n)).unzip());
+        return Ok(mix.types.into_iter().map(|(t, n)| (Some(t), n)).unzip());
     }
     let types = if a.every_type {
         m.card.labels.iter().cloned().map(Some).collect()

@@ -105,3 +105,70 @@ fn evaluate_job(
         folder: out.to_path_buf(),
     })))
 }
+
+/// Cells generated in the mix of types of the cells Compare measures them
+/// on: the engine's figures, and the types left out.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct MixCells {
+    /// Each type written and its number of cells, commonest first.
+    #[ts(type = "Array<[string, number]>")]
+    pub types: Vec<(String, usize)>,
+    /// Types of those cells the model did not learn.
+    pub left_out: Vec<String>,
+    pub cells: usize,
+    pub valid_share: f64,
+    pub unique_share: f64,
+}
+
+/// Compare: writes as many cells of each type the run's model learned as
+/// the held-out cells Compare measures them on hold (the engine's mix), in
+/// place of the cells added from the chat, so the two compare like with like.
+#[tauri::command(async)]
+pub fn start_generate_mix(
+    project_id: i64,
+    dataset_id: i64,
+    run_id: i64,
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CmdResult<u64> {
+    let project = project_of(&state, project_id)?;
+    let records = read_dataset(&dataset_folder(&state, project_id, dataset_id)?).map_err(text)?;
+    let model =
+        load_model(&state, &super::project::finished_model(&state, run_id)?).map_err(any_text)?;
+    let mix =
+        TypeMix::of_split(&records, c2s_eval::evaluate::HELD_OUT, &model.card).map_err(text)?;
+    let out = (
+        Path::new(&project.folder).join("generated.jsonl"),
+        state.home.join(crate::DB_FILE),
+    );
+    Ok(state.jobs.spawn(&app, "generate_mix", move |ctx| {
+        mix_job(ctx, &model, &mix, (project_id, &out.0), &out.1)
+    }))
+}
+
+/// Generates the mix, then keeps the cells for Compare: written whole, in
+/// place of earlier ones, and recorded in the project.
+fn mix_job(
+    ctx: &JobCtx,
+    model: &TrainedModel,
+    mix: &TypeMix,
+    (project_id, path): (i64, &Path),
+    db: &Path,
+) -> anyhow::Result<Outcome> {
+    let req = mix.request(GenerateRequest::default());
+    let progress = |done, total| ctx.progress("generating", done as u64, total as u64, None);
+    let g = match generate_cells(model, &req, &mut |_, _| {}, &progress, &ctx.cancel) {
+        Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(None)),
+        r => r?,
+    };
+    let jsonl = c2s_model::cells::generated_jsonl(&g.cells);
+    c2s_data::output::write_file(path, jsonl.as_bytes(), true)?;
+    Store::open(db)?.add_artefact_once(project_id, "generated", path)?;
+    Ok(Outcome::Ok(JobResult::GenerateMix(MixCells {
+        types: mix.types.clone(),
+        left_out: mix.left_out.clone(),
+        cells: g.cells.len(),
+        valid_share: g.valid_share,
+        unique_share: g.unique_share,
+    })))
+}

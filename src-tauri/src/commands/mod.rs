@@ -22,12 +22,13 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
 use c2s_data::annotation_rules::{AnnotationRules, VoteSummary};
-use c2s_data::dataset::read_sentences;
+use c2s_data::dataset::{read_dataset, read_sentences};
 use c2s_data::expression::FileSample;
 use c2s_data::preprocess::{LogBase, Preprocess};
 use c2s_data::{ConvertOptions, InputOptions, MatrixId};
 use c2s_model::cells::{
     generate_cells, predict_cells, predictions_jsonl, CellInput, GenerateRequest, PredictionRecord,
+    TypeMix,
 };
 use c2s_model::train::TrainSummary;
 use c2s_model::train_dataset::{prepare_training, Preset, RunPace, TrainRequest};
@@ -61,6 +62,7 @@ pub enum JobResult {
     Map(c2s_eval::cell_map::FileMap),
     Train(train::Trained),
     Generate(chat::ChatCells),
+    GenerateMix(evaluate::MixCells),
     FreeText(chat::FreeText),
     Evaluate(evaluate::Evaluated),
     Annotate(annotate::Annotation),

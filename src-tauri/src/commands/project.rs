@@ -88,10 +88,15 @@ pub fn project_state(project_id: i64, state: State<'_, AppState>) -> CmdResult<P
 /// A model folder of a finished run.
 #[tauri::command]
 pub fn run_model_dir(run_id: i64, state: State<'_, AppState>) -> CmdResult<String> {
+    Ok(finished_model(&state, run_id)?.to_string_lossy().into())
+}
+
+/// The model folder of a finished run.
+pub(crate) fn finished_model(state: &AppState, run_id: i64) -> CmdResult<PathBuf> {
     let run = state.store.lock_anyway().run(run_id).map_err(text)?;
     let dir = Path::new(&run.folder).join(c2s_model::train::FINAL_MODEL);
     if !dir.join(c2s_model::trained::MODEL_CARD).exists() {
         return Err("this run has not finished: resume it to get a model".into());
     }
-    Ok(dir.to_string_lossy().into())
+    Ok(dir)
 }

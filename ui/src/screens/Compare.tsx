@@ -46,7 +46,7 @@ function cellText(header: string, v: string | number | null): string {
 }
 
 export function Compare() {
-  const { project, state, jobs, dispatchJob, notify } = useApp();
+  const { project, state, jobs, dispatchJob, notify, refresh } = useApp();
   const [jobId, setJobId] = useState<number | null>(null);
   const [use, setUse] = useState({ generated: true, predictions: true, run: true });
   const [typeIdx, setTypeIdx] = useState(0);
@@ -59,6 +59,24 @@ export function Compare() {
   const run = state?.runs.find((r) => r.status === "finished") ?? state?.runs[0];
 
   useEffect(() => setTypeIdx(0), [report]);
+  // Cells written by the run's model in the held-out cells' mix of types, in place of the chat's.
+  const finished = state?.runs.find((r) => r.status === "finished");
+  const [mixJobId, setMixJobId] = useState<number | null>(null);
+  const mixJob = mixJobId != null ? jobs[mixJobId] : undefined;
+  const mixed = mixJob?.status === "ok" ? resultOf(mixJob, "generate_mix") : null;
+  useEffect(() => {
+    if (mixed) refresh();
+  }, [mixed]);
+  async function generateMix() {
+    if (!project || !dataset || !finished) return;
+    try {
+      const id = await api.startGenerateMix(project.id, dataset.id, finished.id);
+      dispatchJob({ type: "started", id, kind: "generate_mix" });
+      setMixJobId(id);
+    } catch (e) {
+      notify(errorText(e), true);
+    }
+  }
   // Real cells lassoed on the Dataset map; those in the comparison go beside the generated cells.
   const [selections, setSelections] = useState<Selection[]>([]);
   useEffect(() => {
@@ -147,9 +165,26 @@ export function Compare() {
       <h2>Compare real and generated cells</h2>
       <div className="card form">
         <label className="check">
-          <input type="checkbox" checked={use.generated} onChange={(e) => setUse({ ...use, generated: e.target.checked })} /> Generated cells added from the chat (
-          {state?.generated.length ? "ready" : "none yet"})
+          <input type="checkbox" checked={use.generated} onChange={(e) => setUse({ ...use, generated: e.target.checked })} /> Generated cells, added from the chat or written
+          below ({state?.generated.length ? "ready" : "none yet"})
         </label>
+        <div style={{ marginLeft: "1.5em" }}>
+          <button
+            onClick={generateMix}
+            disabled={!dataset || !finished || mixJob?.status === "running"}
+            data-testid="generate-mix"
+            title="The trained model writes as many cells of each type as the held-out test cells hold, in place of the cells added from the chat, so that generated and real cells are compared like with like"
+          >
+            Write cells in the test cells' mix of types
+          </button>{" "}
+          {mixed && (
+            <span className="muted small" data-testid="mix-summary">
+              {mixed.cells.toLocaleString(numberLocale)} cells of {mixed.types.length} types written
+              {mixed.left_out.length > 0 && ` (left out, as the model did not learn them: ${mixed.left_out.join(", ")})`}
+            </span>
+          )}
+        </div>
+        <JobBar job={mixJob} onCancel={() => mixJobId != null && api.cancelJob(mixJobId)} />
         {selections.map((x) => (
           <label className="check" key={x.id} style={{ marginLeft: "1.5em" }}>
             <input

@@ -454,6 +454,63 @@ pub fn type_counts(
     c2s_data::frame::count_values(records.iter().filter_map(|r| r.label(label)))
 }
 
+/// The cells to generate in the mix of types of a dataset's split: as many
+/// of each type the model learned as the split holds, so that generated and
+/// real cells compare like with like (`c2s generate --as-in`, Compare).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeMix {
+    /// The types, commonest first, each with its count.
+    pub types: Vec<(String, usize)>,
+    /// Types of the split the model did not learn: left out.
+    pub left_out: Vec<String>,
+}
+
+impl TypeMix {
+    /// The mix of `split` (train, val, test or all) of `records`, in the
+    /// label column the model learned.
+    pub fn of_split(
+        records: &[c2s_data::dataset::SentenceRecord],
+        split: &str,
+        card: &crate::ModelCard,
+    ) -> Result<TypeMix> {
+        let chosen: Vec<_> = records
+            .iter()
+            .filter(|r| split == "all" || r.label("split") == Some(split))
+            .collect();
+        let (known, unknown): (Vec<_>, Vec<_>) = type_counts(&chosen, &card.label_column)
+            .into_iter()
+            .partition(|(t, _)| card.labels.contains(t));
+        if known.is_empty() {
+            return Err(ModelError::Input(
+                format!(
+                    "no cell of the {split} split has a type the model learned (column `{}`)",
+                    card.label_column
+                ),
+                "choose the dataset the model was trained on, or a split with labelled cells"
+                    .into(),
+            ));
+        }
+        Ok(TypeMix {
+            types: known,
+            left_out: unknown.into_iter().map(|(t, _)| t).collect(),
+        })
+    }
+
+    /// A request for these cells, with the other settings of `base`.
+    pub fn request(&self, base: GenerateRequest) -> GenerateRequest {
+        let (types, counts) = self
+            .types
+            .iter()
+            .map(|(t, n)| (Some(t.clone()), *n))
+            .unzip();
+        GenerateRequest {
+            types,
+            counts,
+            ..base
+        }
+    }
+}
+
 impl Default for GenerateRequest {
     fn default() -> Self {
         GenerateRequest {
@@ -832,5 +889,47 @@ mod tests {
             "AAAC-1,\"T cell, cytotoxic\",CD4 T cell,0.3123,Unassigned,3,\"T cell, cytotoxic\",CD8 T cell,test,"
         );
         assert_eq!(lines[2], "AAAG-1,,,,,,,,,\"a \"\"neuron\"\"\"");
+    }
+
+    #[test]
+    fn a_split_s_mix_keeps_the_types_the_model_learned_commonest_first() {
+        use c2s_data::dataset::SentenceRecord;
+        let cell = |t: &str, split: &str| SentenceRecord {
+            cell_name: format!("{t}-{split}"),
+            sentence: "CD3D".into(),
+            labels: vec![
+                ("cell_type".into(), Some(t.into())),
+                ("split".into(), Some(split.into())),
+            ],
+        };
+        let records = [
+            cell("B", "test"),
+            cell("T", "test"),
+            cell("T", "test"),
+            cell("rare", "test"),
+            cell("B", "train"),
+        ];
+        let card = crate::ModelCard {
+            label_column: "cell_type".into(),
+            labels: vec!["B".into(), "T".into()],
+            organism: "Homo sapiens".into(),
+            top_k: 10,
+            genes: vec![],
+            prompt_style: Default::default(),
+            learned_unconditional: true,
+            learned_generation: None,
+        };
+        let mix = TypeMix::of_split(&records, "test", &card).unwrap();
+        assert_eq!(mix.types, [("T".to_string(), 2), ("B".to_string(), 1)]);
+        assert_eq!(mix.left_out, ["rare"]);
+        let req = mix.request(GenerateRequest::default());
+        assert_eq!(req.types, [Some("T".to_string()), Some("B".to_string())]);
+        assert_eq!((req.cells_of(0), req.cells_of(1), req.cells()), (2, 1, 3));
+        assert_eq!(req.top_k, GenerateRequest::default().top_k);
+        let all = TypeMix::of_split(&records, "all", &card).unwrap();
+        assert_eq!(all.types, [("B".to_string(), 2), ("T".to_string(), 2)]);
+        // No learned type in the split: an error, not zero cells.
+        let e = TypeMix::of_split(&records, "val", &card).unwrap_err();
+        assert!(e.to_string().contains("no cell of the val split"), "{e}");
     }
 }
