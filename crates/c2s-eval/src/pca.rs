@@ -3,8 +3,11 @@
 //! signs fixed so that each component's largest loading is positive.
 //!
 //! nalgebra supplies the decompositions, ndarray (matrixmultiply, threaded)
-//! the large products; the glue is here because the Rust PCA crates need a
-//! system LAPACK, which a scientist's laptop does not have.
+//! the large products. The glue is here, not a crate's, for portability
+//! rather than speed: the Rust PCA crates with randomized SVD
+//! (petal-decomposition 0.9, linfa-reduction through ndarray-linalg) call
+//! LAPACK, so they need a system OpenBLAS, MKL or Netlib (their READMEs), which
+//! a scientist's laptop and the app's installers do not have.
 
 use nalgebra::DMatrix;
 use ndarray::{Array1, Array2, ArrayView2, Axis};

@@ -81,7 +81,12 @@ impl ParquetCompression {
 /// all of the bytes, goes from the workers' buffers to the file in one
 /// gathering write. (Through the crate's writer each sentence was copied
 /// six times on its way: encoder, page, buffered sinks, `append_column`'s
-/// copy loop; its lower-level page API is private.)
+/// copy loop; its lower-level page API is private.) Kept because it wins:
+/// benches/parquet_writer.rs, 20,000 cells on 2 cores, against the crate's
+/// `SerializedFileWriter` with the same schema and pages: 1.9x as fast with
+/// plain pages, level with zstd on one thread, 1.7 to 1.9x with zstd when
+/// blocks are encoded on all cores as the conversion does (the crate's
+/// writer compresses a row group at a time on its own thread).
 pub struct ParquetSentences {
     path: PathBuf,
     // Its `written` count is where the next column chunk starts.
