@@ -24,7 +24,7 @@ pub mod output;
 pub mod predictions;
 pub mod preprocess;
 pub mod reconstruct;
-pub mod sentence;
+pub(crate) mod sentence;
 pub mod split;
 pub mod vocabulary;
 

@@ -316,18 +316,6 @@ impl Ranker {
         }
     }
 
-    pub fn len(&self) -> usize {
-        if self.use_fast {
-            self.fast.len()
-        } else {
-            self.wide.len()
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Gene columns, highest expression first.
     pub fn genes(&self) -> RankedGenes<'_> {
         if self.use_fast {
@@ -357,8 +345,9 @@ impl Ranker {
         }
     }
 
-    /// Values in rank order.
-    pub fn values(&self) -> Vec<f64> {
+    /// Values in rank order (the tests check the runs against them).
+    #[cfg(test)]
+    fn values(&self) -> Vec<f64> {
         if self.use_fast {
             self.fast
                 .iter()
