@@ -153,18 +153,32 @@ impl TrainArgs {
     }
 }
 
-pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
-    let request = a.request();
-    // The dataset and options are checked before a base model is downloaded.
-    let prepared = match prepare_training(&request) {
-        Err(ModelError::NotDownloaded { id }) => {
-            eprintln!("Downloading {id}, the model to fine-tune");
-            let store = c2s_model::hub::ModelStore::from_env();
-            crate::models_cmd::download(&store, &id, a.accept_licence, cancel)?;
-            prepare_training(&request)?
+/// Prepares the run; the dataset and options are checked before the base
+/// model's licence is accepted (`--accept-licence`) and the base downloaded.
+fn prepare_with_base(
+    a: &TrainArgs,
+    request: &TrainRequest,
+    cancel: &AtomicBool,
+) -> Result<c2s_model::train_dataset::PreparedTraining> {
+    let store = c2s_model::hub::ModelStore::from_env();
+    // At most two steps: accept the licence, then download.
+    for _ in 0..2 {
+        match prepare_training(request) {
+            Err(ModelError::LicenceNotAccepted { id, .. }) if a.accept_licence => {
+                crate::models_cmd::accept(&store, &id)?;
+            }
+            Err(ModelError::NotDownloaded { id }) => {
+                eprintln!("Downloading {id}, the model to fine-tune");
+                crate::models_cmd::download(&store, &id, a.accept_licence, cancel)?;
+            }
+            prepared => return Ok(prepared?),
         }
-        prepared => prepared?,
-    };
+    }
+    Ok(prepare_training(request)?)
+}
+
+pub fn run_train(a: &TrainArgs, cancel: &AtomicBool) -> Result<()> {
+    let prepared = prepare_with_base(a, &a.request(), cancel)?;
     if let Some(base) = &prepared.base_dir {
         eprintln!("Fine-tuning {}", base.display());
     }

@@ -131,6 +131,16 @@ pub fn download(
             store.accept_licence(id)?;
         }
     }
+    fetch(store, id, cancel)
+}
+
+/// Shows a model's licence and records that the user accepted it.
+pub fn accept(store: &ModelStore, id: &str) -> Result<()> {
+    show_licence(id);
+    Ok(store.accept_licence(id)?)
+}
+
+fn fetch(store: &ModelStore, id: &str, cancel: &AtomicBool) -> Result<PathBuf> {
     let pb = ProgressBar::new(0);
     pb.set_style(
         ProgressStyle::with_template(

@@ -229,4 +229,29 @@ fn train_downloads_a_base_named_by_hub_id_through_the_store_licence_first() {
         "{:?}",
         server.log()
     );
+
+    // A published model named without its owner: --accept-licence accepts
+    // its licence, then it is downloaded and trained.
+    let published = "vandijklab/C2S-Pythia-410m-cell-type-prediction";
+    let hub = HubServer::start(published, tiny_pythia_files());
+    let (run2, name) = (p("run2"), "C2S-Pythia-410m-cell-type-prediction");
+    let train2 = |extra: &[&str]| {
+        let mut args = vec!["train", &ds, "-o", &run2, "--base", name];
+        args.extend_from_slice(&["--max-steps", "2", "--top-k", "20", "--batch-size", "4"]);
+        args.extend_from_slice(extra);
+        c2s(&home, &hub.endpoint, &args)
+    };
+    let o = train2(&[]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).1.contains("has not been accepted"),
+        "{}",
+        text(&o).1
+    );
+    assert!(hub.log().is_empty(), "{:?}", hub.log());
+    let o = train2(&["--accept-licence"]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains(&format!("Downloading {published}")), "{err}");
+    assert!(t.path().join("run2/model/config.json").is_file());
 }
