@@ -1,4 +1,5 @@
-//! Compare: the evaluation job over generated cells and predictions.
+//! Compare: the evaluation job over generated cells and predictions, and
+//! the job that writes generated cells in the held-out cells' mix of types.
 
 use super::*;
 

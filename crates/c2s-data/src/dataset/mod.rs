@@ -28,6 +28,7 @@ pub use records::{
     default_label_column, label_values, read_dataset, read_sentences, SentenceRecord,
 };
 pub use text_exports::Exports;
+pub(crate) use text_exports::{render_jsonl, JsonlSentence, PlainExports};
 
 /// The Parquet writer's pieces, for benches/parquet_writer.rs, which weighs
 /// it against the parquet crate's own writer.
@@ -37,7 +38,6 @@ pub mod bench_api {
         finish_plain_value, start_plain_value, ParquetSentences, SentenceBlock,
     };
 }
-pub(crate) use text_exports::{render_jsonl, JsonlSentence, PlainExports};
 
 pub const SENTENCES_PARQUET: &str = "sentences.parquet";
 pub const SENTENCES_JSONL: &str = "sentences.jsonl";
