@@ -419,7 +419,7 @@ fn requested_types(
                 mix.left_out.join(", ")
             );
         }
-        return Ok(mix.types.into_iter().map(|(t, n)| (Some(t), n)).unzip());
+        return Ok(mix.types_and_counts());
     }
     let types = if a.every_type {
         m.card.labels.iter().cloned().map(Some).collect()

@@ -155,43 +155,27 @@ fn train_downloads_a_base_named_by_hub_id_through_the_store_licence_first() {
     let server = HubServer::start(ID, tiny_pythia_files());
     let ep = server.endpoint.as_str();
     let p = |n: &str| t.path().join(n).to_str().unwrap().to_string();
-    let o = c2s(
-        &home,
-        ep,
-        &[
-            "convert",
-            shared("data/wu2020-tcells-200.h5ad").to_str().unwrap(),
-            "-o",
-            &p("ds"),
-            "--labels",
-            "cluster_orig",
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o).1);
-    let (ds, run) = (p("ds"), p("run"));
-    let train = |extra: &[&str]| {
-        let mut args = vec!["train", &ds, "-o", &run, "--base", ID];
+    let convert = |out: &str, labels: &[&str]| {
+        let wu = shared("data/wu2020-tcells-200.h5ad");
+        let mut args = vec!["convert", wu.to_str().unwrap(), "-o", out];
+        args.extend_from_slice(labels);
+        let o = c2s(&home, ep, &args);
+        assert!(o.status.success(), "{}", text(&o).1);
+    };
+    let (ds, unlabelled) = (p("ds"), p("unlabelled"));
+    convert(&ds, &["--labels", "cluster_orig"]);
+    convert(&unlabelled, &[]);
+    // A 2-step run on `dataset` into `run`, fine-tuning `base` from `hub`.
+    let train_on = |hub: &str, dataset: &str, run: &str, base: &str, extra: &[&str]| {
+        let mut args = vec!["train", dataset, "-o", run, "--base", base];
         args.extend_from_slice(&["--max-steps", "2", "--top-k", "20", "--batch-size", "4"]);
         args.extend_from_slice(extra);
-        c2s(&home, ep, &args)
+        c2s(&home, hub, &args)
     };
+    let run = p("run");
+    let train = |extra: &[&str]| train_on(ep, &ds, &run, ID, extra);
     // The dataset is checked first: a dataset without labels fetches nothing.
-    let o = c2s(
-        &home,
-        ep,
-        &[
-            "convert",
-            shared("data/wu2020-tcells-200.h5ad").to_str().unwrap(),
-            "-o",
-            &p("unlabelled"),
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o).1);
-    let o = c2s(
-        &home,
-        ep,
-        &["train", &p("unlabelled"), "-o", &p("run"), "--base", ID],
-    );
+    let o = train_on(ep, &unlabelled, &run, ID, &[]);
     assert!(!o.status.success());
     assert!(text(&o).1.contains("no label column"), "{}", text(&o).1);
     assert!(server.log().is_empty(), "{:?}", server.log());
@@ -235,12 +219,7 @@ fn train_downloads_a_base_named_by_hub_id_through_the_store_licence_first() {
     let published = "vandijklab/C2S-Pythia-410m-cell-type-prediction";
     let hub = HubServer::start(published, tiny_pythia_files());
     let (run2, name) = (p("run2"), "C2S-Pythia-410m-cell-type-prediction");
-    let train2 = |extra: &[&str]| {
-        let mut args = vec!["train", &ds, "-o", &run2, "--base", name];
-        args.extend_from_slice(&["--max-steps", "2", "--top-k", "20", "--batch-size", "4"]);
-        args.extend_from_slice(extra);
-        c2s(&home, &hub.endpoint, &args)
-    };
+    let train2 = |extra: &[&str]| train_on(&hub.endpoint, &ds, &run2, name, extra);
     let o = train2(&[]);
     assert!(!o.status.success());
     assert!(

@@ -413,7 +413,7 @@ pub struct GenerateRequest {
     /// Cells per type.
     pub per_type: usize,
     /// Cells of each of `types`, in order, in place of `per_type` each (a
-    /// mix of types, as in a split of a dataset: `type_counts`).
+    /// mix of types, as in a split of a dataset: `TypeMix`).
     pub counts: Vec<usize>,
     pub temperature: f64,
     pub top_k: usize,
@@ -444,16 +444,6 @@ impl GenerateRequest {
     }
 }
 
-/// How many cells of each type `records` hold, in the `label` column,
-/// commonest first (ties by name): the mix to generate cells in so that
-/// they compare like with like with those real cells (`c2s eval`).
-pub fn type_counts(
-    records: &[&c2s_data::dataset::SentenceRecord],
-    label: &str,
-) -> Vec<(String, usize)> {
-    c2s_data::frame::count_values(records.iter().filter_map(|r| r.label(label)))
-}
-
 /// The cells to generate in the mix of types of a dataset's split: as many
 /// of each type the model learned as the split holds, so that generated and
 /// real cells compare like with like (`c2s generate --as-in`, Compare).
@@ -473,11 +463,14 @@ impl TypeMix {
         split: &str,
         card: &crate::ModelCard,
     ) -> Result<TypeMix> {
-        let chosen: Vec<_> = records
-            .iter()
-            .filter(|r| split == "all" || r.label("split") == Some(split))
-            .collect();
-        let (known, unknown): (Vec<_>, Vec<_>) = type_counts(&chosen, &card.label_column)
+        // Each type's cells, commonest first (ties by name).
+        let counts = c2s_data::frame::count_values(
+            records
+                .iter()
+                .filter(|r| split == "all" || r.label("split") == Some(split))
+                .filter_map(|r| r.label(&card.label_column)),
+        );
+        let (known, unknown): (Vec<_>, Vec<_>) = counts
             .into_iter()
             .partition(|(t, _)| card.labels.contains(t));
         if known.is_empty() {
@@ -496,13 +489,17 @@ impl TypeMix {
         })
     }
 
-    /// A request for these cells, with the other settings of `base`.
-    pub fn request(&self, base: GenerateRequest) -> GenerateRequest {
-        let (types, counts) = self
-            .types
+    /// The types and counts as a request names them (`types`, `counts`).
+    pub fn types_and_counts(&self) -> (Vec<Option<String>>, Vec<usize>) {
+        self.types
             .iter()
             .map(|(t, n)| (Some(t.clone()), *n))
-            .unzip();
+            .unzip()
+    }
+
+    /// A request for these cells, with the other settings of `base`.
+    pub fn request(&self, base: GenerateRequest) -> GenerateRequest {
+        let (types, counts) = self.types_and_counts();
         GenerateRequest {
             types,
             counts,
