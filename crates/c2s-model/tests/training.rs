@@ -90,9 +90,56 @@ fn logits_of(dir: &Path) -> Vec<f32> {
         .unwrap()
 }
 
+/// `cfg` with GPT-2's dropout (0.1 everywhere), as the pretrained `gpt2` has it.
+fn with_dropout(mut cfg: Gpt2Config, p: f64) -> Gpt2Config {
+    for k in ["attn_pdrop", "embd_pdrop", "resid_pdrop"] {
+        cfg.extra.insert(k.into(), p.into());
+    }
+    cfg
+}
+
+fn train_steps(cfg: &Gpt2Config, steps: usize) -> Vec<f32> {
+    let (tok, templates, cells, _) = setup();
+    let (tr, val) = cells.split_at(80);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TrainOptions {
+        max_steps: Some(steps),
+        ..opts()
+    };
+    train(
+        dir.path(),
+        init_model(cfg, &common::device(), 7).unwrap(),
+        &tok,
+        &templates,
+        tr,
+        val,
+        &opts,
+        false,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    logits_of(&dir.path().join("model"))
+}
+
+#[test]
+fn dropout_is_trained_with_as_the_config_sets_it() {
+    let (_, _, _, cfg) = setup();
+    // Models made here say they train without dropout.
+    let rates = cfg.dropout_rates();
+    assert_eq!((rates.embd, rates.attn, rates.resid), (0.0, 0.0, 0.0));
+    let plain = train_steps(&cfg, 3);
+    let dropped = train_steps(&with_dropout(cfg.clone(), 0.1), 3);
+    assert_eq!(plain, train_steps(&cfg, 3), "a seeded run is reproducible");
+    assert_eq!(dropped, train_steps(&with_dropout(cfg, 0.1), 3));
+    assert_ne!(plain, dropped, "dropout 0.1 changed nothing");
+}
+
 #[test]
 fn a_cancelled_run_resumes_to_the_same_model() {
     let (tok, templates, cells, cfg) = setup();
+    // With dropout: a resumed run draws the masks it would have drawn.
+    let cfg = with_dropout(cfg, 0.1);
     let (tr, val) = cells.split_at(80);
     let never = AtomicBool::new(false);
     let straight = tempfile::tempdir().unwrap();

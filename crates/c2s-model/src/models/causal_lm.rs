@@ -113,6 +113,21 @@ impl CausalLm {
         })
     }
 
+    /// The same weights as one training step runs them: with the dropout
+    /// the config sets, its masks drawn from `seed`. GPT-2 honours its
+    /// `*_pdrop`; GPT-NeoX and Gemma-2 train without dropout, as the
+    /// published models' configs set it (0).
+    pub fn for_training(&self, seed: u64) -> CausalLm {
+        let net = match &self.net {
+            Net::Gpt2(m) => Net::Gpt2(m.for_training(seed)),
+            other => other.clone(),
+        };
+        CausalLm {
+            net,
+            ..self.clone()
+        }
+    }
+
     /// Whether the matrices are f16 on the CPU, computed with in f32
     /// (to_dtype).
     pub fn has_half_rows(&self) -> bool {

@@ -14,7 +14,8 @@ use candle_nn::{Init, VarBuilder};
 use crate::error::Result;
 use crate::kernels::half_weights;
 use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
-use crate::models::gpt2_config::Gpt2Config;
+use crate::models::dropout::Dropout;
+use crate::models::gpt2_config::{DropoutRates, Gpt2Config};
 use crate::models::layers::{embed, LayerNorm, INIT};
 
 /// GPT-2's Conv1D: a linear layer whose weight is stored `[in, out]`.
@@ -111,6 +112,7 @@ impl Attention {
         x: &Tensor,
         mask: Option<&Tensor>,
         cache: Option<&mut LayerSlot>,
+        drop: Option<&Training>,
     ) -> Result<Tensor> {
         let (b, t, e) = x.dims3()?;
         let qkv = self.c_attn.forward(x)?;
@@ -133,6 +135,10 @@ impl Attention {
         // Scores, mask and softmax in f32 whatever the weights' dtype.
         let att = crate::kernels::fused::scaled_masked_softmax(&q.matmul(&kt)?, self.scale, mask)?
             .to_dtype(v.dtype())?;
+        let att = match drop {
+            Some(d) => d.dropout.apply(&att, d.rates.attn)?,
+            None => att,
+        };
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, e))?;
         self.c_proj.forward(&y)
     }
@@ -188,8 +194,18 @@ impl Block {
         x: &Tensor,
         mask: Option<&Tensor>,
         cache: Option<&mut LayerSlot>,
+        drop: Option<&Training>,
     ) -> Result<Tensor> {
-        let x = (x + self.attn.forward(&self.ln_1.forward(x)?, mask, cache)?)?;
+        let resid = |branch: Tensor| -> Result<Tensor> {
+            match drop {
+                Some(d) => d.dropout.apply(&branch, d.rates.resid),
+                None => Ok(branch),
+            }
+        };
+        let attn = self
+            .attn
+            .forward(&self.ln_1.forward(x)?, mask, cache, drop)?;
+        let x = (x + resid(attn)?)?;
         let h = self.c_fc.forward(&self.ln_2.forward(&x)?)?;
         // GPT-2's gelu_new is the tanh approximation, candle's `gelu`.
         let h = if self.relu {
@@ -197,8 +213,15 @@ impl Block {
         } else {
             crate::kernels::fused::gelu(&h)?
         };
-        Ok((&x + self.c_proj.forward(&h)?)?)
+        Ok((&x + resid(self.c_proj.forward(&h)?)?)?)
     }
+}
+
+/// Dropout as a training pass applies it (`Gpt2::for_training`).
+#[derive(Debug, Clone)]
+struct Training {
+    dropout: Dropout,
+    rates: DropoutRates,
 }
 
 /// GPT-2 with its tied language-model head.
@@ -211,6 +234,8 @@ pub struct Gpt2 {
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
+    /// Set on the copy a training step runs (`for_training`).
+    training: Option<Training>,
 }
 
 impl Gpt2 {
@@ -240,6 +265,7 @@ impl Gpt2 {
             wpe,
             blocks,
             ln_f,
+            training: None,
         })
     }
 
@@ -267,6 +293,7 @@ impl Gpt2 {
                     .map(Block::with_half_rows)
                     .collect::<Result<_>>()?,
                 ln_f: self.ln_f.cast(DType::F32)?,
+                training: None,
             });
         }
         Ok(Gpt2 {
@@ -279,7 +306,20 @@ impl Gpt2 {
                 .map(|b| b.cast(dtype))
                 .collect::<Result<_>>()?,
             ln_f: self.ln_f.cast(dtype)?,
+            training: None,
         })
+    }
+
+    /// The same weights with dropout as the config sets it, masks drawn
+    /// from `seed`: what one training step runs.
+    pub fn for_training(&self, seed: u64) -> Gpt2 {
+        Gpt2 {
+            training: Some(Training {
+                dropout: Dropout::seeded(seed),
+                rates: self.config.dropout_rates(),
+            }),
+            ..self.clone()
+        }
     }
 
     /// The dtype the model computes in (f32 where its matrices are f16 on
@@ -319,11 +359,15 @@ impl Gpt2 {
             }
         };
         let mask = attention_mask(b, t, past, past + t, padding, None, dev)?;
-        let mut x = x;
+        let drop = self.training.as_ref();
+        let mut x = match drop {
+            Some(d) => d.dropout.apply(&x, d.rates.embd)?,
+            None => x,
+        };
         let mut slots = cache.map(|c| c.slots(self.blocks.len()).iter_mut());
         for blk in &self.blocks {
             let slot = slots.as_mut().and_then(|s| s.next());
-            x = blk.forward(&x, mask.as_ref(), slot)?;
+            x = blk.forward(&x, mask.as_ref(), slot, drop)?;
         }
         self.ln_f.forward(&x)
     }

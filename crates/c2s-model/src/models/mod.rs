@@ -8,6 +8,7 @@ pub mod causal_lm;
 pub mod config;
 pub(crate) mod config_reader;
 pub mod device;
+pub(crate) mod dropout;
 pub mod gemma2;
 pub mod gpt2;
 pub mod gpt2_config;

@@ -157,7 +157,12 @@ impl<'a> Trainer<'a> {
             if batch.is_empty() {
                 continue;
             }
-            let (loss, n) = batch_loss(&model.model, &batch, self.eos)?;
+            // Dropout masks drawn from the run's seed and the micro-batch:
+            // a resumed run draws what it would have.
+            let pass = model
+                .model
+                .for_training(micro_batch_seed(opts.seed, global));
+            let (loss, n) = batch_loss(&pass, &batch, self.eos)?;
             step_loss += loss.to_scalar::<f32>()? as f64 * n as f64;
             step_tokens += n;
             self.tokens_done += batch.iter().map(|e| e.ids.len()).sum::<usize>();
@@ -278,6 +283,11 @@ impl<'a> Trainer<'a> {
             self.opts,
         )
     }
+}
+
+/// The dropout seed of the micro-batch starting at example `global`.
+fn micro_batch_seed(seed: u64, global: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ global as u64
 }
 
 /// The end-of-text id, after checking that there is data to train on and
