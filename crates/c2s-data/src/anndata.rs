@@ -326,12 +326,12 @@ impl AnnData {
         Ok(())
     }
 
-    pub fn n_obs(&self) -> usize {
+    pub(crate) fn n_obs(&self) -> usize {
         self.obs.index.len()
     }
 
     /// The gene table that goes with a matrix (raw has its own).
-    pub fn var_for(&self, id: &MatrixId) -> &Frame {
+    pub(crate) fn var_for(&self, id: &MatrixId) -> &Frame {
         match id {
             MatrixId::Raw => self.raw_var.as_ref().unwrap_or(&self.var),
             _ => &self.var,
@@ -407,14 +407,14 @@ impl AnnData {
     }
 
     /// The default matrix, opened, with what it holds.
-    pub fn open_default_matrix(&self) -> Result<(MatrixId, MatrixSource, ValueKind)> {
+    pub(crate) fn open_default_matrix(&self) -> Result<(MatrixId, MatrixSource, ValueKind)> {
         self.open_default_matrix_judged()
             .map(|(id, m, kind, _)| (id, m, kind))
     }
 
     /// [`AnnData::open_default_matrix`], with the rows its kind was judged
     /// on ([`MatrixSource::judge`]).
-    pub fn open_default_matrix_judged(
+    pub(crate) fn open_default_matrix_judged(
         &self,
     ) -> Result<(MatrixId, MatrixSource, ValueKind, RowChunk)> {
         let mut order: Vec<&MatrixId> = self

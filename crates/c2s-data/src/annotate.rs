@@ -111,11 +111,11 @@ pub fn write_annotated_h5ad(src: &Path, dst: &Path, columns: &[(String, ObsValue
 /// The obs columns an annotation is saved in. The last three, CellTypist's
 /// `predicted_labels` (with Unassigned), `over_clustering` and
 /// `majority_voting`, are written only when their rule was applied.
-pub const PREDICTED_COLUMN: &str = "c2s_predicted_cell_type";
-pub const CONFIDENCE_COLUMN: &str = "c2s_confidence";
-pub const ASSIGNED_COLUMN: &str = "c2s_assigned_cell_type";
-pub const OVER_CLUSTERING_COLUMN: &str = "c2s_over_clustering";
-pub const MAJORITY_VOTING_COLUMN: &str = "c2s_majority_voting";
+pub(crate) const PREDICTED_COLUMN: &str = "c2s_predicted_cell_type";
+pub(crate) const CONFIDENCE_COLUMN: &str = "c2s_confidence";
+pub(crate) const ASSIGNED_COLUMN: &str = "c2s_assigned_cell_type";
+pub(crate) const OVER_CLUSTERING_COLUMN: &str = "c2s_over_clustering";
+pub(crate) const MAJORITY_VOTING_COLUMN: &str = "c2s_majority_voting";
 
 /// One cell's annotation, as it is saved.
 #[derive(Debug, Clone, Copy)]

@@ -71,7 +71,7 @@ pub(crate) fn parquet_read(path: &std::path::Path, e: parquet::errors::ParquetEr
 }
 
 impl DataError {
-    pub fn setting(
+    pub(crate) fn setting(
         setting: impl Into<String>,
         problem: impl Into<String>,
         hint: impl Into<String>,

@@ -74,7 +74,7 @@ impl ColumnData {
     }
 
     /// Counts of each distinct value, most frequent first (ties by name).
-    pub fn value_counts(&self) -> Vec<(String, usize)> {
+    pub(crate) fn value_counts(&self) -> Vec<(String, usize)> {
         count_values((0..self.len()).filter_map(|i| self.text(i)))
     }
 }

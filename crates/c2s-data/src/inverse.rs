@@ -39,7 +39,7 @@ impl RankFit {
 ///
 /// Every point's x depends only on its rank, so sums over x, the predictions
 /// and their ranks come from per-rank counts; only y needs sorting (Spearman).
-pub fn fit_rank_expression(
+pub(crate) fn fit_rank_expression(
     rows: &RowChunk,
     cell_keys: &[u64],
     gene_keys: &[u64],
@@ -59,7 +59,7 @@ pub fn fit_rank_expression(
 
 /// Fits on cells given as their normalised log values in rank order, each
 /// cell as runs of equal values.
-pub fn fit_ranked(cells: &[ValueRuns]) -> Option<RankFit> {
+pub(crate) fn fit_ranked(cells: &[ValueRuns]) -> Option<RankFit> {
     let n_cells = cells.len();
     let lens: Vec<usize> = cells
         .iter()

@@ -269,7 +269,7 @@ impl MatrixSource {
     }
 
     /// Stored values (non-zeros) in the whole matrix, when known without reading it.
-    pub fn stored_values(&self) -> Option<u64> {
+    pub(crate) fn stored_values(&self) -> Option<u64> {
         match &self.inner {
             Inner::Csr { indptr, .. } | Inner::Csc { indptr, .. } => indptr.last().copied(),
             Inner::Dense { .. } => None,
@@ -283,7 +283,7 @@ impl MatrixSource {
 
     /// Splits rows `start..` into blocks of about `target_values` stored
     /// values each.
-    pub fn chunks_from(&self, start: usize, target_values: usize) -> Vec<(usize, usize)> {
+    pub(crate) fn chunks_from(&self, start: usize, target_values: usize) -> Vec<(usize, usize)> {
         let target = target_values.max(1) as u64;
         let mut out = Vec::new();
         match &self.inner {
@@ -464,7 +464,7 @@ impl MatrixSource {
     }
 
     /// Reads the given rows (sorted, distinct) into one chunk in that order.
-    pub fn read_row_list(&self, rows: &[usize]) -> Result<RowChunk> {
+    pub(crate) fn read_row_list(&self, rows: &[usize]) -> Result<RowChunk> {
         let mut out = RowChunk {
             start: 0,
             indptr: vec![0],

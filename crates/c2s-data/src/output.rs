@@ -233,7 +233,7 @@ impl TempFolder {
 /// owner file a minute after the folder was made (its job died between the
 /// two, or it is an older version's). Best effort: a folder that cannot be
 /// removed is left for the next run.
-pub fn remove_stale(parent: &Path, prefix: &str) {
+pub(crate) fn remove_stale(parent: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
@@ -269,7 +269,7 @@ const TEMP_FILE_PREFIX: &str = ".c2s-file-";
 /// it (`.c2s-file-*`, cleared by the next job if this one dies), renamed into
 /// place when complete. An existing file is replaced only with `force`, and
 /// keeps its permissions; a new one gets the usual ones (umask applies).
-pub struct FileOutput {
+pub(crate) struct FileOutput {
     path: PathBuf,
     // Declared before the folder, so removed before it.
     tmp: tempfile::NamedTempFile,
@@ -306,7 +306,7 @@ impl FileOutput {
     }
 
     /// Where to write (a file that is removed unless committed).
-    pub fn temp_path(&self) -> &Path {
+    pub(crate) fn temp_path(&self) -> &Path {
         self.tmp.path()
     }
 
@@ -329,7 +329,7 @@ impl FileOutput {
 
 /// Checks that the file `path` may be written: absent, or replaced with
 /// `force`; never a folder.
-pub fn check_file(path: &Path, force: bool) -> Result<()> {
+pub(crate) fn check_file(path: &Path, force: bool) -> Result<()> {
     let problem = match std::fs::metadata(path) {
         Err(_) => return Ok(()),
         Ok(m) if m.is_dir() => "this is a folder; a file was expected",

@@ -42,7 +42,7 @@ impl LogBase {
         }
     }
 
-    pub fn log1p(self, x: f64) -> f64 {
+    pub(crate) fn log1p(self, x: f64) -> f64 {
         match self {
             LogBase::Ten => x.ln_1p() / std::f64::consts::LN_10,
             LogBase::E => x.ln_1p(),
@@ -91,7 +91,13 @@ pub fn median_total(totals: &[f64]) -> f64 {
 
 /// One stored value as normalised log expression (see `normalize_log`).
 #[inline]
-pub fn normalize_value(v: f64, total: f64, target: f64, base: LogBase, kind: ValueKind) -> f64 {
+pub(crate) fn normalize_value(
+    v: f64,
+    total: f64,
+    target: f64,
+    base: LogBase,
+    kind: ValueKind,
+) -> f64 {
     match kind {
         ValueKind::LogNormalized => v,
         ValueKind::RawCounts if total > 0.0 => base.log1p(v * target / total),

@@ -47,7 +47,7 @@ pub fn read_fit(path: &Path) -> Result<RankFit> {
 }
 
 /// Builds cells x genes expression for `records` and writes them as .h5ad.
-pub fn reconstruct_to_h5ad(
+pub(crate) fn reconstruct_to_h5ad(
     records: &[SentenceRecord],
     vocab: &Vocabulary,
     fit: &RankFit,

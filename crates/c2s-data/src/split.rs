@@ -39,7 +39,7 @@ pub struct Splits {
 
 impl Splits {
     /// The split of each of `n` cells.
-    pub fn assignment(&self, n: usize) -> Vec<Split> {
+    pub(crate) fn assignment(&self, n: usize) -> Vec<Split> {
         let mut a = vec![Split::Train; n];
         self.val.iter().for_each(|&i| a[i] = Split::Val);
         self.test.iter().for_each(|&i| a[i] = Split::Test);
@@ -49,7 +49,7 @@ impl Splits {
 
 /// Splits `n` cells. With `strata` (one label per cell), each label is split
 /// on its own, so rare types reach validation and test when they can.
-pub fn make_splits(
+pub(crate) fn make_splits(
     n: usize,
     fractions: [f64; 3],
     seed: u64,

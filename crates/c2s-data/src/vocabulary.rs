@@ -22,7 +22,7 @@ impl Vocabulary {
     }
 
     /// `GENE<TAB>count` lines, as the reference's fixtures store it.
-    pub fn write_tsv(&self, w: &mut impl Write) -> std::io::Result<()> {
+    pub(crate) fn write_tsv(&self, w: &mut impl Write) -> std::io::Result<()> {
         for (g, c) in self.genes.iter().zip(&self.cells_expressing) {
             writeln!(w, "{g}\t{c}")?;
         }

@@ -69,10 +69,10 @@ pub fn cell_map(
 }
 
 /// Cells a map shows unless asked for more: a quick first look.
-pub const MAP_CELLS: usize = 5_000;
+pub(crate) const MAP_CELLS: usize = 5_000;
 /// The most a map shows: bench/plot.sh draws 50,000 points in about half a
 /// second and zooms at about 30 frames a second under Xvfb.
-pub const MAP_CELLS_MAX: usize = 50_000;
+pub(crate) const MAP_CELLS_MAX: usize = 50_000;
 
 /// Which map of a file to draw.
 #[derive(Debug, Clone, Default)]

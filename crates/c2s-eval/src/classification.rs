@@ -124,7 +124,7 @@ pub fn classification_report<S: AsRef<str>>(
 
 /// The most frequent label (ties: the first in sorted order), the answer of
 /// the majority-class baseline.
-pub fn majority_label<S: AsRef<str>>(labels: &[S]) -> Option<String> {
+pub(crate) fn majority_label<S: AsRef<str>>(labels: &[S]) -> Option<String> {
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for l in labels {
         *counts.entry(l.as_ref()).or_default() += 1;

@@ -15,14 +15,14 @@ use crate::umap::{fuzzy_graph, FuzzyGraph};
 
 /// Neighbours of each cell in the graph, itself included (scanpy's
 /// `n_neighbors = 10` in CellTypist).
-pub const NEIGHBOURS: usize = 10;
+pub(crate) const NEIGHBOURS: usize = 10;
 const VARIABLE_GENES: usize = 2500;
 const COMPONENTS: usize = 50;
 /// scanpy's `pp.scale(max_value = 10)`.
 const MAX_SCALED: f64 = 10.0;
 
 /// CellTypist's Leiden resolution for a dataset of `n` cells.
-pub fn over_clustering_resolution(n: usize) -> f64 {
+pub(crate) fn over_clustering_resolution(n: usize) -> f64 {
     match n {
         0..5_000 => 5.0,
         5_000..20_000 => 10.0,

@@ -113,7 +113,7 @@ pub fn selection_set_name(name: &str) -> String {
 }
 
 /// The answers a prediction record may hold, and what writes each.
-pub const ANSWERS: [(&str, &str); 3] = [
+pub(crate) const ANSWERS: [(&str, &str); 3] = [
     ("predicted", "c2s predict or the app's Annotate"),
     (
         "assigned",
@@ -239,7 +239,7 @@ fn selected_sets(
 }
 
 /// The most cells of a selection scored beside the generated ones.
-pub const SELECTION_CELLS: usize = 5_000;
+pub(crate) const SELECTION_CELLS: usize = 5_000;
 
 fn split_of(r: &SentenceRecord) -> &str {
     label(r, "split").unwrap_or("")

@@ -202,7 +202,7 @@ pub struct GeneratedReport {
 /// of the reference's) are scored as the generated cells are, beside them.
 /// `genes` are the dataset vocabulary.
 #[allow(clippy::too_many_arguments)]
-pub fn evaluate_generated(
+pub(crate) fn evaluate_generated(
     reference: &CellSet,
     ceiling: &CellSet,
     generated: &CellSet,

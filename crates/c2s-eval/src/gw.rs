@@ -88,7 +88,7 @@ impl Potentials {
 /// iterations (POT's sinkhorn_knopp, same stopping rule) on a kernel with the
 /// potentials absorbed (Schmitzer 2019), which stays in floating-point range
 /// for any epsilon and lets `pot` warm-start the solve.
-pub fn sinkhorn_with(
+pub(crate) fn sinkhorn_with(
     a: &[f64],
     b: &[f64],
     m: &Array2<f64>,
@@ -135,8 +135,9 @@ pub fn sinkhorn_with(
     pot.kernel(m, eps)
 }
 
-/// A cold-started [`sinkhorn_with`].
-pub fn sinkhorn(
+/// A cold-started [`sinkhorn_with`] (the tests' check against POT).
+#[cfg(test)]
+pub(crate) fn sinkhorn(
     a: &[f64],
     b: &[f64],
     m: &Array2<f64>,
@@ -222,7 +223,7 @@ pub fn entropic_gw(
 }
 
 /// Pairwise Euclidean distances between the rows of `x`.
-pub fn pairwise_distances(x: ArrayView2<f64>) -> Array2<f64> {
+pub(crate) fn pairwise_distances(x: ArrayView2<f64>) -> Array2<f64> {
     let norms: Array1<f64> = x.map_axis(Axis(1), |r| r.dot(&r));
     let g = x.dot(&x.t());
     let n = x.nrows();

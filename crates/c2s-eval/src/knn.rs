@@ -121,7 +121,11 @@ impl<'a> KnnClassifier<'a> {
     }
 
     /// Predicted labels for each `k` (one vector per k), from one search.
-    pub fn predict_many(&self, query: ArrayView2<f64>, ks: &[usize]) -> Result<Vec<Vec<String>>> {
+    pub(crate) fn predict_many(
+        &self,
+        query: ArrayView2<f64>,
+        ks: &[usize],
+    ) -> Result<Vec<Vec<String>>> {
         let kmax = ks.iter().copied().max().unwrap_or(1);
         let (idx, _) = nearest(query, self.points, kmax, false)?;
         Ok(ks

@@ -99,7 +99,7 @@ impl Pca {
         })
     }
 
-    pub fn n_components(&self) -> usize {
+    pub(crate) fn n_components(&self) -> usize {
         self.components.nrows()
     }
 

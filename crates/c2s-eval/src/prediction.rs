@@ -34,7 +34,7 @@ pub struct PredictionReport {
 }
 
 /// Scores predictions; `train_labels` give the majority baseline.
-pub fn evaluate_predictions(
+pub(crate) fn evaluate_predictions(
     truth: &[String],
     predicted: &[String],
     confidence: &[Option<f64>],
@@ -70,7 +70,7 @@ pub fn evaluate_predictions(
 
 /// k-NN (k neighbours) on expression: highly variable genes of the training
 /// cells, PCA fitted on them, both splits projected.
-pub fn knn_expression_baseline(
+pub(crate) fn knn_expression_baseline(
     train: &[SparseCell],
     train_labels: &[String],
     test: &[SparseCell],

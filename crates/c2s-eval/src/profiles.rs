@@ -44,7 +44,7 @@ impl<'a> SentenceSpace<'a> {
         }
     }
 
-    pub fn n_genes(&self) -> usize {
+    pub(crate) fn n_genes(&self) -> usize {
         self.lookup.len()
     }
 
@@ -60,7 +60,7 @@ impl<'a> SentenceSpace<'a> {
         }
     }
 
-    pub fn delimiter(&self) -> &str {
+    pub(crate) fn delimiter(&self) -> &str {
         &self.delimiter
     }
 
@@ -115,7 +115,7 @@ pub fn mean_expression(cells: &[&SparseCell], n_genes: usize) -> Vec<f64> {
 
 /// The `max` genes of highest variance across `cells` (highly variable
 /// genes), sorted by column.
-pub fn variable_genes(cells: &[SparseCell], n_genes: usize, max: usize) -> Vec<u32> {
+pub(crate) fn variable_genes(cells: &[SparseCell], n_genes: usize, max: usize) -> Vec<u32> {
     let n = cells.len().max(1) as f64;
     let (mut s1, mut s2) = (vec![0.0; n_genes], vec![0.0; n_genes]);
     for c in cells {
@@ -135,7 +135,7 @@ pub fn variable_genes(cells: &[SparseCell], n_genes: usize, max: usize) -> Vec<u
 }
 
 /// Dense cells x panel matrix.
-pub fn dense(cells: &[&SparseCell], panel: &[u32]) -> Array2<f64> {
+pub(crate) fn dense(cells: &[&SparseCell], panel: &[u32]) -> Array2<f64> {
     let col: HashMap<u32, usize> = panel.iter().enumerate().map(|(i, &g)| (g, i)).collect();
     let mut x = Array2::zeros((cells.len(), panel.len()));
     for (i, c) in cells.iter().enumerate() {

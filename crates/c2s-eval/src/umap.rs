@@ -11,7 +11,7 @@ use umap_rs::{GraphParams, Umap, UmapConfig};
 use crate::error::{EvalError, Result};
 use crate::knn::nearest;
 
-pub const N_NEIGHBORS: usize = 15;
+pub(crate) const N_NEIGHBORS: usize = 15;
 
 /// UMAP of the rows of `x` (usually PCA coordinates), reproducible for a seed.
 pub fn umap_2d(x: ArrayView2<f64>, epochs: usize, seed: u64) -> Result<Array2<f64>> {
@@ -55,7 +55,7 @@ pub struct FuzzyGraph {
 /// The fuzzy graph of the rows of `x` over `n_neighbors` exact neighbours
 /// (each point counted as its own first). Scanpy's `pp.neighbors` gives
 /// clustering the same graph ("connectivities").
-pub fn fuzzy_graph(x: ArrayView2<f64>, n_neighbors: usize) -> Result<FuzzyGraph> {
+pub(crate) fn fuzzy_graph(x: ArrayView2<f64>, n_neighbors: usize) -> Result<FuzzyGraph> {
     let n = x.nrows();
     if n <= n_neighbors || n_neighbors < 2 {
         return Err(EvalError::bad(

@@ -36,7 +36,7 @@ pub fn refine_predictions(
 /// What `rules` add to each of `calls` (cells of the converted `dataset`;
 /// `source` overrides the .h5ad its manifest names). The over-clusters are
 /// of the predicted cells, reproducible for the rules' seed.
-pub fn apply_rules(
+pub(crate) fn apply_rules(
     dataset: &Path,
     source: Option<&Path>,
     calls: &[CellCall],

@@ -22,7 +22,7 @@ pub struct Licence {
 
 impl Licence {
     /// What an acceptance is recorded against: a change of licence asks again.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         self.id
             .clone()
             .unwrap_or_else(|| format!("model card {}", self.url))
@@ -68,7 +68,7 @@ impl CatalogueEntry {
     }
 
     /// Memory the weights take in bf16 (or f16) and in f32.
-    pub fn memory_bytes(&self) -> (u64, u64) {
+    pub(crate) fn memory_bytes(&self) -> (u64, u64) {
         (self.parameters * 2, self.parameters * 4)
     }
 

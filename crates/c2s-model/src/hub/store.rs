@@ -17,7 +17,7 @@ use crate::models::weights;
 pub(super) const REQUIRED: [&str; 2] = ["config.json", "tokenizer.json"];
 
 /// The Hub, unless `HF_ENDPOINT` names a mirror.
-pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+pub(crate) const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
 /// What this computer has of a model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -314,7 +314,7 @@ impl CustomOp2 for GeluGrad {
 }
 
 /// GPT-2's gelu_new (the tanh approximation), fused on the CPU.
-pub fn gelu(x: &Tensor) -> candle_core::Result<Tensor> {
+pub(crate) fn gelu(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
         x.contiguous()?.apply_op1(Gelu)
     } else {
@@ -413,15 +413,10 @@ impl CustomOp2 for SoftmaxGrad {
     }
 }
 
-/// Softmax over the last dimension, fused on the CPU; in f32 for half inputs.
-pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
-    scaled_masked_softmax(x, 1.0, None)
-}
-
 /// softmax(scale * x + mask) over the last dimension, in f32 whatever x's
 /// dtype: attention's scores. One fused pass on the CPU when the mask covers
 /// x's trailing dimensions (a causal mask); composed ops otherwise.
-pub fn scaled_masked_softmax(
+pub(crate) fn scaled_masked_softmax(
     x: &Tensor,
     scale: f64,
     mask: Option<&Tensor>,
@@ -542,7 +537,7 @@ impl CustomOp1 for SumRows {
 }
 
 /// `x + b` with `b` broadcast over `x`'s leading dimensions; fused on the CPU.
-pub fn add_trailing(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+pub(crate) fn add_trailing(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     use candle_core::DType::F32;
     let fused = x.device().is_cpu()
         && x.dtype() == F32
@@ -705,7 +700,7 @@ impl CustomOp2 for LayerNormGradWB {
 }
 
 /// Layer norm over the last dimension, fused on the CPU.
-pub fn layer_norm(
+pub(crate) fn layer_norm(
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
@@ -858,7 +853,7 @@ mod tests {
         .unwrap();
         let xm = x.as_tensor().broadcast_add(&mask).unwrap();
         let w = Tensor::randn(0f32, 1.0, (2, 3, 5, 9), &dev).unwrap();
-        let fused = softmax_last_dim(&xm).unwrap();
+        let fused = scaled_masked_softmax(&xm, 1.0, None).unwrap();
         let reference = candle_nn::ops::softmax(&xm, D::Minus1).unwrap();
         close(&fused, &reference, 1e-6);
         same_gradients(&fused, &reference, &w, &[&x], 1e-5);

@@ -39,18 +39,18 @@ const ROWS_PER_BLOCK: usize = 256;
 const ROWS_PER_TASK: usize = 64;
 
 /// f16 rows for `matmul` from a weight `[out, in]` (any dtype or layout).
-pub fn rows_of(w: &Tensor) -> candle_core::Result<Tensor> {
+pub(crate) fn rows_of(w: &Tensor) -> candle_core::Result<Tensor> {
     w.to_dtype(candle_core::DType::F16)?.contiguous()
 }
 
 /// Whether `rows` are f16 weights on the CPU, which `matmul` multiplies.
-pub fn is_half(rows: &Tensor) -> bool {
+pub(crate) fn is_half(rows: &Tensor) -> bool {
     rows.device().is_cpu() && rows.dtype() == candle_core::DType::F16
 }
 
 /// `x` `[.., k]` (f32, CPU) times `rows` `[n, k]` (f16) transposed: `[.., n]`
 /// in f32, as `x.matmul(rows.t())` with the weights rounded to f16.
-pub fn matmul(x: &Tensor, rows: &Tensor) -> candle_core::Result<Tensor> {
+pub(crate) fn matmul(x: &Tensor, rows: &Tensor) -> candle_core::Result<Tensor> {
     let (n, k) = rows.dims2()?;
     let dims = x.dims();
     let (&last, lead) = dims

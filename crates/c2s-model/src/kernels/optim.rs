@@ -165,7 +165,7 @@ impl AdamW {
 }
 
 /// Learning rate at `step` (from 0): linear warm-up, then cosine decay to 0.
-pub fn lr_at(step: usize, warmup: usize, total: usize, peak: f64) -> f64 {
+pub(crate) fn lr_at(step: usize, warmup: usize, total: usize, peak: f64) -> f64 {
     if step < warmup {
         return peak * (step + 1) as f64 / warmup as f64;
     }

@@ -83,7 +83,7 @@ impl KvCache {
 
     /// The cache of a one-row batch repeated for `n` rows, so `n` different
     /// continuations of one prompt run as one batch.
-    pub fn repeat_rows(&self, n: usize) -> Result<KvCache> {
+    pub(crate) fn repeat_rows(&self, n: usize) -> Result<KvCache> {
         let layers = self
             .layers
             .iter()

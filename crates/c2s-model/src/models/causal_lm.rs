@@ -117,7 +117,7 @@ impl CausalLm {
     /// the config sets, its masks drawn from `seed`. GPT-2 honours its
     /// `*_pdrop`; GPT-NeoX and Gemma-2 train without dropout, as the
     /// published models' configs set it (0).
-    pub fn for_training(&self, seed: u64) -> CausalLm {
+    pub(crate) fn for_training(&self, seed: u64) -> CausalLm {
         let net = match &self.net {
             Net::Gpt2(m) => Net::Gpt2(m.for_training(seed)),
             other => other.clone(),

@@ -161,7 +161,7 @@ impl ModelConfig {
     }
 
     /// Whether the output head is the token embeddings (no weights of its own).
-    pub fn tied_head(&self) -> bool {
+    pub(crate) fn tied_head(&self) -> bool {
         match self {
             ModelConfig::Gpt2(c) => c.tie_word_embeddings,
             ModelConfig::GptNeox(_) => false,
@@ -198,7 +198,7 @@ impl ModelConfig {
     }
 
     /// The file's text, as transformers reads it.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         match self {
             ModelConfig::Gpt2(c) => c.to_json(),
             ModelConfig::GptNeox(c) => {

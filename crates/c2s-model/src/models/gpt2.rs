@@ -312,7 +312,7 @@ impl Gpt2 {
 
     /// The same weights with dropout as the config sets it, masks drawn
     /// from `seed`: what one training step runs.
-    pub fn for_training(&self, seed: u64) -> Gpt2 {
+    pub(crate) fn for_training(&self, seed: u64) -> Gpt2 {
         Gpt2 {
             training: Some(Training {
                 dropout: Dropout::seeded(seed),

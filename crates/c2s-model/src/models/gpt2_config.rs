@@ -109,11 +109,11 @@ impl Gpt2Config {
         }
     }
 
-    pub fn inner_dim(&self) -> usize {
+    pub(crate) fn inner_dim(&self) -> usize {
         self.n_inner.unwrap_or(4 * self.n_embd)
     }
 
-    pub fn head_dim(&self) -> usize {
+    pub(crate) fn head_dim(&self) -> usize {
         self.n_embd / self.n_head
     }
 
@@ -166,7 +166,7 @@ impl Gpt2Config {
         Ok(cfg)
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a config serialises")
     }
 }

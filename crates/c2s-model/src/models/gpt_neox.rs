@@ -125,11 +125,11 @@ impl GptNeoxConfig {
             .expect("a valid config")
     }
 
-    pub fn head_dim(&self) -> usize {
+    pub(crate) fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }
 
-    pub fn rotary_dim(&self) -> usize {
+    pub(crate) fn rotary_dim(&self) -> usize {
         (self.head_dim() as f64 * self.rotary_pct) as usize
     }
 }

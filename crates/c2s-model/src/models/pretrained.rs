@@ -17,7 +17,7 @@ use crate::hub::{catalogue, ModelStore};
 const FILES: [&str; 2] = ["config.json", "tokenizer.json"];
 
 /// The model fine-tuned when a run names none.
-pub const DEFAULT_BASE: &str = "gpt2";
+pub(crate) const DEFAULT_BASE: &str = "gpt2";
 
 const HINT: &str = "give a Hugging Face model folder or a Hub id such as gpt2";
 

@@ -24,8 +24,8 @@ pub fn encode(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
 }
 
 /// The end-of-text token: ends every example, pads batches, starts generation.
-pub const EOS: &str = "<|endoftext|>";
-pub const UNK: &str = "<unk>";
+pub(crate) const EOS: &str = "<|endoftext|>";
+pub(crate) const UNK: &str = "<unk>";
 
 /// Trailing punctuation of a word is its own token ("is:" -> "is" ":"), so
 /// gene names keep their inner dots and dashes (RP11-34P13.7, HLA-DRA).

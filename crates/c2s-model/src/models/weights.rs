@@ -15,10 +15,10 @@ use crate::models::causal_lm::CausalLm;
 use crate::models::config::ModelConfig;
 use crate::models::gpt2_config::Gpt2Config;
 
-pub const CONFIG_JSON: &str = "config.json";
-pub const WEIGHTS: &str = "model.safetensors";
-pub const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
-pub const GENERATION_CONFIG_JSON: &str = "generation_config.json";
+pub(crate) const CONFIG_JSON: &str = "config.json";
+pub(crate) const WEIGHTS: &str = "model.safetensors";
+pub(crate) const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
+pub(crate) const GENERATION_CONFIG_JSON: &str = "generation_config.json";
 
 /// A model with its variables (for training and saving).
 pub struct LoadedModel {

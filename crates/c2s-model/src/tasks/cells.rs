@@ -279,7 +279,7 @@ fn cells_in_parallel(model: &crate::CausalLm) -> bool {
 /// A typed message is read as a cell's genes only when at least this share
 /// of its words are genes the model knows: "what is the weather like" is
 /// no cell, though any word could be a gene's name.
-pub const MIN_KNOWN_WORD_SHARE: f64 = 0.5;
+pub(crate) const MIN_KNOWN_WORD_SHARE: f64 = 0.5;
 
 /// A cell typed or pasted as text, as the model reads it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -434,7 +434,7 @@ pub struct GenerateRequest {
 
 impl GenerateRequest {
     /// Cells asked of the `i`th type.
-    pub fn cells_of(&self, i: usize) -> usize {
+    pub(crate) fn cells_of(&self, i: usize) -> usize {
         self.counts.get(i).copied().unwrap_or(self.per_type)
     }
 

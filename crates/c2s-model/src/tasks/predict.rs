@@ -30,7 +30,7 @@ pub struct Prediction {
 impl Prediction {
     /// Every label's probability (softmax of the log-likelihoods), in the
     /// predictor's label order.
-    pub fn probabilities(&self) -> Vec<f64> {
+    pub(crate) fn probabilities(&self) -> Vec<f64> {
         let max = self
             .log_likelihoods
             .iter()
@@ -275,7 +275,7 @@ impl<'a> Predictor<'a> {
     /// The reference's way: greedy free generation of the answer, returned as
     /// text with the known label it names, if any (the model may answer with
     /// anything, a gene list included).
-    pub fn predict_free(&self, genes: &[&str], eos: u32) -> Result<FreePrediction> {
+    pub(crate) fn predict_free(&self, genes: &[&str], eos: u32) -> Result<FreePrediction> {
         let prompt = self.prompt(genes)?;
         let longest = self.responses.iter().map(Vec::len).max().unwrap_or(1);
         let s = Sampling {
@@ -330,7 +330,7 @@ impl Predictor<'_> {
 impl Prediction {
     /// The best of `labels` by `scores` (their log-likelihoods), with the
     /// softmax over them as the confidence.
-    pub fn from_scores(labels: &[String], scores: Vec<f64>) -> Prediction {
+    pub(crate) fn from_scores(labels: &[String], scores: Vec<f64>) -> Prediction {
         let best = scores
             .iter()
             .enumerate()

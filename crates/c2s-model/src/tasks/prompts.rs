@@ -13,7 +13,7 @@ use crate::error::{ModelError, Result};
 use crate::tokenizer::encode;
 
 /// The templates shipped with C2S Studio.
-pub const DEFAULT_TEMPLATES: &str = include_str!("../../prompts/c2s-templates.json");
+pub(crate) const DEFAULT_TEMPLATES: &str = include_str!("../../prompts/c2s-templates.json");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -25,7 +25,7 @@ pub enum Task {
 }
 
 impl Task {
-    pub fn needs_label(self) -> bool {
+    pub(crate) fn needs_label(self) -> bool {
         !matches!(self, Task::UnconditionalGeneration)
     }
 }
@@ -162,7 +162,7 @@ pub struct EncodedExample {
 
 impl EncodedExample {
     /// Next-token targets for positions `0..len-1`, `None` where masked.
-    pub fn targets(&self) -> Vec<Option<u32>> {
+    pub(crate) fn targets(&self) -> Vec<Option<u32>> {
         (0..self.ids.len().saturating_sub(1))
             .map(|i| (i + 1 >= self.response_start).then_some(self.ids[i + 1]))
             .collect()

@@ -177,7 +177,7 @@ pub struct AnnotateRequest {
 
 /// Cell types as the published models name them (Cell Ontology names, as
 /// in CELLxGENE), for datasets without labels.
-pub fn common_cell_types() -> Vec<String> {
+pub(crate) fn common_cell_types() -> Vec<String> {
     include_str!("../../prompts/common-cell-types.txt")
         .lines()
         .map(str::trim)
@@ -188,7 +188,7 @@ pub fn common_cell_types() -> Vec<String> {
 
 /// The candidate closest to a free answer: an exact match ignoring case and
 /// a final ".", else the most similar by normalised edit distance.
-pub fn nearest_candidate<'a>(answer: &str, candidates: &'a [String]) -> Option<&'a String> {
+pub(crate) fn nearest_candidate<'a>(answer: &str, candidates: &'a [String]) -> Option<&'a String> {
     let a = answer.trim().trim_end_matches('.').trim().to_lowercase();
     candidates
         .iter()
@@ -394,7 +394,7 @@ impl PublishedGenerateRequest {
 /// spaces, the final "." dropped. Unknown words and repeats stay (the share
 /// of each is reported; `c2s reconstruct` drops the first and averages the
 /// second, as the reference does).
-pub fn clean_sentence(text: &str) -> String {
+pub(crate) fn clean_sentence(text: &str) -> String {
     text.trim()
         .trim_end_matches('.')
         .split_whitespace()
@@ -543,7 +543,7 @@ impl TissueGenerateRequest {
 /// The cells of a multi-cell text: what follows each "Cell i:" marker, as
 /// `clean_sentence` leaves it; text before the first marker is dropped, and
 /// so are empty cells.
-pub fn split_cells(text: &str) -> Vec<String> {
+pub(crate) fn split_cells(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = text;
     // Find "Cell <digits>:" markers; what lies between two is one cell.

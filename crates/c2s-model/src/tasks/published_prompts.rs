@@ -94,7 +94,7 @@ impl PromptSet {
 }
 
 /// The organism as the prompts name it, from the dataset's species.
-pub fn organism_name(species: &str) -> &'static str {
+pub(crate) fn organism_name(species: &str) -> &'static str {
     let s = species.to_ascii_lowercase();
     if s.contains("mouse") || s.contains("mus") {
         "Mus musculus"
@@ -134,7 +134,7 @@ pub struct PublishedPrompt {
 
 /// The reference's multi-cell layout: for each cell i, "Cell i:\n", its first
 /// `num_genes` genes joined by spaces, then ".\n".
-pub fn multi_cell_sentences(cells: &[Vec<&str>], num_genes: usize) -> String {
+pub(crate) fn multi_cell_sentences(cells: &[Vec<&str>], num_genes: usize) -> String {
     let mut out = String::new();
     for (i, c) in cells.iter().enumerate() {
         out.push_str(&format!("Cell {}:\n", i + 1));
@@ -230,7 +230,7 @@ pub fn build_prompt(
 
 /// `build_prompt` with a template drawn at random, as the reference draws
 /// one per example (training on the models' paraphrases).
-pub fn draw_prompt(
+pub(crate) fn draw_prompt(
     task: PublishedTask,
     input: &PromptInput,
     rng: &mut impl Rng,
@@ -275,7 +275,7 @@ impl PublishedTokens<'_> {
 /// tokenised apart and joined, end id appended; the loss counts from the
 /// response on. The task is drawn from `tasks` (cell-type prediction or
 /// generation), the template at random.
-pub fn published_example(
+pub(crate) fn published_example(
     tok: &PublishedTokens,
     task: crate::prompts::Task,
     cell: &crate::prompts::CellInfo,

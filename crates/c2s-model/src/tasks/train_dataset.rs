@@ -31,10 +31,10 @@ use crate::Gpt2Config;
 /// (3, 7, 10 and 20 epochs) took 1.46 to 1.87 times the timed pass a step;
 /// the 1.35 used before made the 7-epoch run's estimate 22 % short (178 s
 /// against 227). The app corrects it further by this computer's own runs.
-pub const STEP_OVERHEAD: f64 = 1.65;
+pub(crate) const STEP_OVERHEAD: f64 = 1.65;
 
 /// The request, saved in the run folder so a run can be resumed later.
-pub const RUN_REQUEST: &str = "run_request.json";
+pub(crate) const RUN_REQUEST: &str = "run_request.json";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -309,7 +309,7 @@ impl TrainRequest {
     }
 
     /// The pretrained model the run starts from (none: a new model).
-    pub fn base_model(&self) -> Option<&str> {
+    pub(crate) fn base_model(&self) -> Option<&str> {
         self.fine_tune().then(|| {
             self.base
                 .as_deref()
@@ -336,7 +336,7 @@ pub struct PreparedTraining {
 }
 
 /// The lock a training job holds in its run folder.
-pub const RUN_LOCK: &str = ".c2s-lock";
+pub(crate) const RUN_LOCK: &str = ".c2s-lock";
 
 fn run_in_use(run: &Path) -> ModelError {
     input(
@@ -738,18 +738,18 @@ impl PreparedTraining {
 
 /// Validation cells the finished model is asked about, at most: about 10 s
 /// for a quick model on a 2-core laptop.
-pub const VALIDATION_CHECK_CELLS: usize = 200;
+pub(crate) const VALIDATION_CHECK_CELLS: usize = 200;
 
 /// Held-out cells the model is asked about as the run goes (at validation
 /// steps, at most a tenth of the run's time), and the longest one such
 /// check may take.
 pub const RUNNING_CHECK_CELLS: usize = 50;
-pub const RUNNING_CHECK_SECONDS: f64 = 10.0;
+pub(crate) const RUNNING_CHECK_SECONDS: f64 = 10.0;
 
 /// The check stops asking after this long (a large fine-tuned model on a
 /// CPU takes about a second a cell), with the cells asked so far: a random
 /// sample of the validation cells, so the figure stays fair.
-pub const VALIDATION_CHECK_SECONDS: f64 = 30.0;
+pub(crate) const VALIDATION_CHECK_SECONDS: f64 = 30.0;
 
 /// Labelled validation cells, `n` at most, evenly spread, in a seeded
 /// random order (so a check cut short by time is still a fair sample).
@@ -854,10 +854,10 @@ pub struct Calibration {
 
 impl Calibration {
     /// Runs it learns from: the preset's latest.
-    pub const RUNS: usize = 5;
+    pub(crate) const RUNS: usize = 5;
     /// The factor stays within these (a run slowed by other work, or one
     /// stopped after a few steps, says little about the next).
-    pub const RANGE: (f64, f64) = (0.25, 4.0);
+    pub(crate) const RANGE: (f64, f64) = (0.25, 4.0);
 
     /// The median, over the preset's latest runs in `past` (latest first),
     /// of their seconds per step over `timed_per_step`.

@@ -13,7 +13,7 @@ use crate::optim::AdamW;
 use crate::tokenizer::save_tokenizer;
 use crate::weights::{save_model, LoadedModel};
 
-pub const CHECKPOINT: &str = "checkpoint";
+pub(crate) const CHECKPOINT: &str = "checkpoint";
 pub const FINAL_MODEL: &str = "model";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -70,7 +70,7 @@ pub(super) fn write_checkpoint(
 }
 
 /// The last complete checkpoint of a run, if any.
-pub fn find_checkpoint(run: &Path) -> Option<PathBuf> {
+pub(crate) fn find_checkpoint(run: &Path) -> Option<PathBuf> {
     [CHECKPOINT.to_string(), format!("{CHECKPOINT}.old")]
         .into_iter()
         .map(|n| run.join(n))

@@ -23,8 +23,9 @@ use crate::prompts::{PromptStyle, Task, Templates};
 use crate::weights::LoadedModel;
 
 pub use c2s_data::loss_log::LOSS_LOG;
+pub(crate) use checkpoint::find_checkpoint;
 use checkpoint::save_final;
-pub use checkpoint::{checkpoint_step, find_checkpoint, CHECKPOINT, FINAL_MODEL};
+pub use checkpoint::{checkpoint_step, FINAL_MODEL};
 pub use examples::batch_loss;
 use trainer::Trainer;
 
@@ -104,7 +105,7 @@ impl TrainOptions {
 
     /// Whether a model trained with these options has learned cells of no
     /// given type (what guidance needs).
-    pub fn learns_unconditional(&self) -> bool {
+    pub(crate) fn learns_unconditional(&self) -> bool {
         self.prompt_style == PromptStyle::Studio
             && (self.tasks.contains(&Task::UnconditionalGeneration)
                 || (self.unconditional_share > 0.0
@@ -114,7 +115,7 @@ impl TrainOptions {
 
 /// `TrainOptions::unconditional_share` of the presets: as classifier-free
 /// diffusion models drop their condition for 10 to 20 % of examples.
-pub const UNCONDITIONAL_SHARE: f64 = 0.15;
+pub(crate) const UNCONDITIONAL_SHARE: f64 = 0.15;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainProgress {
@@ -207,7 +208,7 @@ pub struct TrainData<'a> {
 /// `train`, with a held-out check (`check`) at validation steps as long as
 /// it stays cheap (HELD_OUT_SHARE of the time) and at the last step.
 #[allow(clippy::too_many_arguments)]
-pub fn train_checked(
+pub(crate) fn train_checked(
     run: &Path,
     model: LoadedModel,
     data: &TrainData,
