@@ -7,6 +7,10 @@
 - No function over MAX_FN_LINES lines (test modules aside).
 - No Tauri command over MAX_COMMAND_LINES lines of body: commands check
   their inputs and start the engine's work; the engine decides.
+- No public function or constant in an engine crate's public modules that
+  nothing outside the crate names (the crates above it, its tests, benches
+  and examples): what only the crate uses is pub(crate), so the public API
+  is what its users need.
 
 rustc has no lint for the first, clippy's too_many_lines counts differently
 (and not the commands' bodies), so the rules are read from the sources
@@ -121,6 +125,50 @@ def long_functions(crate):
     return out
 
 
+# (crate, the crates that use it)
+ENGINE = [
+    ("crates/c2s-data", ["crates/c2s-model", "crates/c2s-eval", "crates/c2s-cli", "src-tauri"]),
+    ("crates/c2s-model", ["crates/c2s-eval", "crates/c2s-cli", "src-tauri"]),
+    ("crates/c2s-eval", ["crates/c2s-cli", "src-tauri"]),
+]
+# Public although no crate of ours names them: the dataset folder's file and
+# column names, for whoever reads a converted dataset.
+PUBLIC_FOR_READERS = {"SENTENCES_TXT", "SPLITS_JSON", "SENTENCE_COLUMN"}
+
+
+def is_public_module(src, path):
+    """Whether every module from the crate root down to `path` is `pub mod`."""
+    rel = path.relative_to(src).with_suffix("")
+    parts = [p for p in rel.parts if p != "mod"]
+    if parts in (["lib"], ["main"]):
+        return True
+    parent = src / "lib.rs"
+    for i, name in enumerate(parts):
+        if not re.search(rf"^pub mod {name};", parent.read_text(), re.M):
+            return False
+        folder = src.joinpath(*parts[: i + 1])
+        parent = folder / "mod.rs" if (folder / "mod.rs").exists() else folder.with_suffix(".rs")
+    return True
+
+
+def unused_public(crate, users):
+    src = ROOT / crate / "src"
+    outside = [p for d in users for p in (ROOT / d).rglob("*.rs") if "/target/" not in str(p)]
+    for sub in ("tests", "benches", "examples"):
+        outside += list((ROOT / crate / sub).rglob("*.rs"))
+    names = set(re.findall(r"\w+", "\n".join(p.read_text() for p in outside)))
+    out = []
+    for path in sorted(src.rglob("*.rs")):
+        if not is_public_module(src, path):
+            continue
+        text = "\n".join(without_tests(path.read_text()))
+        for m in re.finditer(r"^\s*pub (?:const )?(fn|const) (\w+)", text, re.M):
+            kind, name = m.groups()
+            if name not in names and name not in PUBLIC_FOR_READERS:
+                out.append(f"{path.relative_to(ROOT)}: pub {kind} {name} is used only in its crate: make it pub(crate)")
+    return out
+
+
 def long_commands():
     out = []
     for path in sorted((ROOT / "src-tauri/src/commands").glob("*.rs")):
@@ -151,8 +199,10 @@ for crate in CRATES:
     problems += [f"{crate}: modules that depend on each other: {', '.join(c)}" for c in cycles(crate)]
     problems += long_functions(crate)
 problems += long_commands()
+for crate, users in ENGINE:
+    problems += unused_public(crate, users)
 for p in problems:
     print(p, file=sys.stderr)
 if problems:
     sys.exit(1)
-print(f"shape: no module cycle in {len(CRATES)} crates; functions within {MAX_FN_LINES} lines; commands within {MAX_COMMAND_LINES}")
+print(f"shape: no module cycle in {len(CRATES)} crates; functions within {MAX_FN_LINES} lines; commands within {MAX_COMMAND_LINES}; engine APIs used")
