@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { By, Key } from "selenium-webdriver";
-import { accessibilityViolations, alive, app, application, byTest, click, find, invokeFromPage, launch, pick, startDriver, stopDriver, textOf, type, waitFor } from "./driver.mjs";
+import { accessibilityViolations, alive, app, application, byTest, click, find, invokeFromPage, launch, pick, startDriver, stopDriver, tempDir, textOf, type, waitFor } from "./driver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shots = path.join(here, "screenshots");
@@ -86,7 +86,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await shot("01b-help");
   await click("nav-home");
   // A file chosen in the dialog, outside the app's folders.
-  const outside = fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-user-"));
+  const outside = tempDir("c2s-studio-user-");
   const notData = path.join(outside, "results.h5ad");
   fs.writeFileSync(notData, "this is not an HDF5 file\n");
   await pick(notData, "open-file");

@@ -18,6 +18,16 @@ export const app = { driver: null, driverProc: null };
 /** Where tauri-driver, WebKitWebDriver and the app write their messages. */
 export const driverLog = path.join(here, "screenshots", "driver.log");
 
+/** Temporary folders made for a run, removed by stopDriver. */
+const made = [];
+
+/** A new temporary folder that stopDriver removes (one run a process). */
+export function tempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
 /**
  * Starts tauri-driver, with a fresh project store for the app. It leads a
  * process group of its own, which WebKitWebDriver, the app and WebKit's
@@ -30,7 +40,7 @@ export async function startDriver({ installed = false, cwd = undefined } = {}) {
   // An installed app runs as a scientist starts it: its own data folder,
   // demo and model cache, found without these variables.
   if (!installed) {
-    process.env.C2S_STUDIO_HOME ??= fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-e2e-"));
+    process.env.C2S_STUDIO_HOME ??= tempDir("c2s-studio-e2e-");
     process.env.C2S_STUDIO_DEMO ??= path.join(root, "assets/pbmc3k-10x.h5ad");
     // Downloads and accepted licences in the test's own Hugging Face cache.
     process.env.HF_HOME ??= path.join(process.env.C2S_STUDIO_HOME, "huggingface");
@@ -38,7 +48,7 @@ export async function startDriver({ installed = false, cwd = undefined } = {}) {
   // No Hub: a closed port, so the app's offline path is what runs.
   process.env.HF_ENDPOINT ??= "http://127.0.0.1:9";
   // What the app's next native dialog answers (see pick).
-  process.env.C2S_STUDIO_PICKS ??= path.join(fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-picks-")), "next");
+  process.env.C2S_STUDIO_PICKS ??= path.join(tempDir("c2s-studio-picks-"), "next");
   // Where "Show in folder" logs what it would show (no file manager under Xvfb).
   process.env.C2S_STUDIO_SHOWN ??= path.join(path.dirname(process.env.C2S_STUDIO_PICKS), "shown");
   const bin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
@@ -49,19 +59,25 @@ export async function startDriver({ installed = false, cwd = undefined } = {}) {
   await new Promise((r) => setTimeout(r, 1500));
 }
 
-/** Ends the WebDriver session, then every process of tauri-driver's group. */
+/**
+ * Ends the WebDriver session, then every process of tauri-driver's group,
+ * then removes the run's temporary folders (the callers' own, named by
+ * their variables, stay).
+ */
 export async function stopDriver() {
   await app.driver?.quit().catch(() => {});
   const group = app.driverProc?.pid;
-  if (!group) return;
-  for (const [signal, grace] of [["SIGTERM", 3000], ["SIGKILL", 0]]) {
-    try {
-      process.kill(-group, signal);
-    } catch {
-      return; // ESRCH: the group has ended
+  if (group) {
+    for (const [signal, grace] of [["SIGTERM", 3000], ["SIGKILL", 0]]) {
+      try {
+        process.kill(-group, signal);
+      } catch {
+        break; // ESRCH: the group has ended
+      }
+      await new Promise((r) => setTimeout(r, grace));
     }
-    await new Promise((r) => setTimeout(r, grace));
   }
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** Opens the app's window. */

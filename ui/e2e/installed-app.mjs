@@ -11,14 +11,14 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { app, application, click, find, invokeFromPage, launch, startDriver, stopDriver, textOf, waitFor } from "./driver.mjs";
+import { app, application, click, find, invokeFromPage, launch, startDriver, stopDriver, tempDir, textOf, waitFor } from "./driver.mjs";
 
 const sourceTree = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 
 before(async () => {
   assert.ok(application.startsWith("/usr/"), `C2S_STUDIO_BIN: the installed app, not ${application}`);
   for (const v of ["C2S_STUDIO_HOME", "C2S_STUDIO_DEMO", "HF_HOME"]) assert.equal(process.env[v], undefined, `${v} is set`);
-  await startDriver({ installed: true, cwd: fs.mkdtempSync(path.join(os.tmpdir(), "c2s-studio-cwd-")) });
+  await startDriver({ installed: true, cwd: tempDir("c2s-studio-cwd-") });
   await launch();
 });
 
