@@ -163,10 +163,48 @@ impl Gpt2Config {
                 "use gelu_new (GPT-2's)",
             ));
         }
+        for k in ["embd_pdrop", "attn_pdrop", "resid_pdrop"] {
+            if let Some(v) = cfg.extra.get(k) {
+                if !v.as_f64().is_some_and(|p| (0.0..1.0).contains(&p)) {
+                    return Err(ModelError::bad(
+                        path,
+                        format!("{k} is {v}, not a dropout probability from 0 to below 1"),
+                        "set it to 0 (no dropout) or GPT-2's 0.1",
+                    ));
+                }
+            }
+        }
         Ok(cfg)
     }
 
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a config serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(key: &str, value: serde_json::Value) -> Result<Gpt2Config> {
+        let mut cfg = Gpt2Config::new(10, 16, 8, 1, 2);
+        cfg.extra.insert(key.into(), value);
+        Gpt2Config::parse(Path::new("config.json"), &cfg.to_json())
+    }
+
+    #[test]
+    fn a_dropout_that_is_not_a_probability_is_refused_naming_it() {
+        for bad in [
+            serde_json::json!(1.0),
+            serde_json::json!(-0.1),
+            serde_json::json!("0.1"),
+        ] {
+            let e = parse_with("attn_pdrop", bad).unwrap_err().to_string();
+            assert!(e.contains("attn_pdrop") && e.contains("config.json"), "{e}");
+        }
+        let rates = parse_with("resid_pdrop", serde_json::json!(0.1))
+            .unwrap()
+            .dropout_rates();
+        assert_eq!((rates.embd, rates.attn, rates.resid), (0.0, 0.0, 0.1));
     }
 }
