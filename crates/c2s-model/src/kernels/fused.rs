@@ -138,10 +138,12 @@ impl CustomOp1 for CrossEntropy {
             .zip(self.weights.par_iter())
             .map(|(row, &w)| if w == 0.0 { 0.0 } else { row_logsumexp(row) })
             .collect();
+        // Summed in row order: a parallel sum's order, and so its last bits,
+        // would depend on thread timing (and early stopping compares losses).
         let loss: f64 = x
-            .par_chunks(v)
-            .zip(lse.par_iter())
-            .zip(self.targets.par_iter().zip(self.weights.par_iter()))
+            .chunks(v)
+            .zip(&lse)
+            .zip(self.targets.iter().zip(self.weights.iter()))
             .filter(|(_, (_, &w))| w != 0.0)
             .map(|((row, &lse), (&t, &w))| (w * (lse - row[t as usize])) as f64)
             .sum();
@@ -516,7 +518,7 @@ impl CustomOp1 for SumRows {
         let g = f32_slice(s, l, self.name())?;
         let n = self.n.max(1);
         let rows_per_task = (CHUNK / n).max(1);
-        let sums = g
+        let partials: Vec<Vec<f32>> = g
             .par_chunks(n * rows_per_task)
             .map(|gs| {
                 let mut acc = vec![0f32; n];
@@ -525,15 +527,23 @@ impl CustomOp1 for SumRows {
                 }
                 acc
             })
-            .reduce(
-                || vec![0f32; n],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                    a
-                },
-            );
-        Ok((CpuStorage::F32(sums), Shape::from(n)))
+            .collect();
+        Ok((CpuStorage::F32(sum_in_order(partials, n)), Shape::from(n)))
     }
+}
+
+/// The sum of per-task partial sums, taken in task order. Rayon's `reduce`
+/// joins partials in an order that depends on which thread stole which
+/// task, and float addition is not associative: gradients would differ in
+/// their last bits from run to run, and a seeded training run, being
+/// chaotic, would end with a different model (on the demo, 0.890 or 0.909
+/// of validation cells named right by the same quick run).
+fn sum_in_order(partials: Vec<Vec<f32>>, n: usize) -> Vec<f32> {
+    let mut sums = vec![0f32; n];
+    for p in partials {
+        sums.iter_mut().zip(&p).for_each(|(s, p)| *s += p);
+    }
+    sums
 }
 
 /// `x + b` with `b` broadcast over `x`'s leading dimensions; fused on the CPU.
@@ -674,7 +684,7 @@ impl CustomOp2 for LayerNormGradWB {
         let g = f32_slice(s2, l2, self.name())?;
         let e = l1.shape().dims().last().copied().unwrap_or(1).max(1);
         let rows_per_task = (CHUNK / e).max(1);
-        let sums = x
+        let partials: Vec<Vec<f32>> = x
             .par_chunks(e * rows_per_task)
             .zip(g.par_chunks(e * rows_per_task))
             .map(|(xs, gs)| {
@@ -688,13 +698,8 @@ impl CustomOp2 for LayerNormGradWB {
                 }
                 acc
             })
-            .reduce(
-                || vec![0f32; 2 * e],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                    a
-                },
-            );
+            .collect();
+        let sums = sum_in_order(partials, 2 * e);
         Ok((CpuStorage::F32(sums), Shape::from((2, e))))
     }
 }
@@ -857,6 +862,64 @@ mod tests {
         let reference = candle_nn::ops::softmax(&xm, D::Minus1).unwrap();
         close(&fused, &reference, 1e-6);
         same_gradients(&fused, &reference, &w, &[&x], 1e-5);
+    }
+
+    /// One row's terms of a sum over rows, from the row of x and of g.
+    type RowTerms<'a> = dyn Fn(&[f32], &[f32]) -> Vec<f32> + 'a;
+
+    /// Sums over rows (a bias's gradient, a layer norm's weight and bias
+    /// gradients) come out the same bits whatever the threads do: each
+    /// block of rows is summed, then the blocks in order. A seeded training
+    /// run depends on it.
+    #[test]
+    fn sums_over_rows_add_their_blocks_in_order() {
+        let dev = Device::Cpu;
+        let (rows, n) = (4096, 48);
+        let x = Tensor::randn(0f32, 1.0, (rows, n), &dev).unwrap();
+        let g = Tensor::randn(0f32, 1.0, (rows, n), &dev).unwrap();
+        let (xs, gs): (Vec<f32>, Vec<f32>) = (
+            x.flatten_all().unwrap().to_vec1().unwrap(),
+            g.flatten_all().unwrap().to_vec1().unwrap(),
+        );
+        let block = n * (CHUNK / n).max(1);
+        assert!(xs.len() / block >= 8, "enough blocks for threads to share");
+        let in_order = |width: usize, row_terms: &RowTerms<'_>| {
+            let mut sums = vec![0f32; width];
+            for (xb, gb) in xs.chunks(block).zip(gs.chunks(block)) {
+                let mut acc = vec![0f32; width];
+                for (xr, gr) in xb.chunks(n).zip(gb.chunks(n)) {
+                    acc.iter_mut()
+                        .zip(row_terms(xr, gr))
+                        .for_each(|(a, t)| *a += t);
+                }
+                sums.iter_mut().zip(&acc).for_each(|(s, a)| *s += a);
+            }
+            sums
+        };
+        let bias = in_order(n, &|_, g| g.to_vec());
+        let eps = 1e-5f32;
+        let weight_and_bias = in_order(2 * n, &|x, g| {
+            let (mean, rstd) = row_stats(x, eps);
+            let mut t: Vec<f32> = (0..n).map(|i| g[i] * (x[i] - mean) * rstd).collect();
+            t.extend_from_slice(g);
+            t
+        });
+        for _ in 0..10 {
+            let got: Vec<f32> = g
+                .apply_op1_no_bwd(&SumRows { n })
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert_eq!(got, bias);
+            let got: Vec<f32> = x
+                .apply_op2_no_bwd(&g, &LayerNormGradWB { eps })
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert_eq!(got, weight_and_bias);
+        }
     }
 
     #[test]
