@@ -216,7 +216,7 @@ test("a scientist's journey through every screen", { timeout: 20 * 60_000 }, asy
   await click("chat-send");
   await waitFor(async () => {
     const errors = await app.driver.findElements(By.css('[data-testid="msg-error"]'));
-    return errors.length && /^I did not understand that: \d of its 5 words are genes this model knows\. Try “generate 10 cells of type .+”/.test(await errors[errors.length - 1].getText());
+    return errors.length && /^I did not understand that: \d of the 5 words it read are genes this model knows\. Try “generate 10 cells of type .+”/.test(await errors[errors.length - 1].getText());
   }, 10_000, "the chat saying it did not understand");
   assert.equal((await app.driver.findElements(byTest("prediction"))).length, predictionsBefore);
 

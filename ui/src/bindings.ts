@@ -103,7 +103,15 @@ unique_share: number, };
 
 export type TypedCell = { "kind": "not_genes", words: number, known: number, } | { "kind": "named" } & TypedCellCall;
 
-export type TypedCellCall = { label: string, confidence: number, ranking: Array<[string, number]>, unknown_genes: Array<string>, };
+export type TypedCellCall = { label: string, confidence: number, ranking: Array<[string, number]>, 
+/**
+ * The words read that are not genes the model knows.
+ */
+unknown_genes: Array<string>, 
+/**
+ * How many words were read: the first `top_k` of the model's card.
+ */
+read: number, };
 
 export type GroupCall = { 
 /**

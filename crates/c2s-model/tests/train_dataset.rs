@@ -106,6 +106,27 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
         .collect();
     assert_eq!(v.cells, val.len());
     assert_eq!(v.cells, 20);
+    // The model has one token for each gene some cell holds among its first
+    // top_k (in the vocabulary's order), and none for the others.
+    let vocab = c2s_data::Vocabulary::read_tsv(&ds.join("vocabulary.tsv")).unwrap();
+    let read: std::collections::HashSet<&str> = all
+        .iter()
+        .flat_map(|r| r.sentence.split(' ').take(card.top_k))
+        .collect();
+    let within: Vec<&String> = vocab
+        .genes
+        .iter()
+        .filter(|g| read.contains(g.as_str()))
+        .collect();
+    assert!(within.len() < vocab.genes.len());
+    assert_eq!(card.genes.iter().collect::<Vec<_>>(), within);
+    for g in &vocab.genes {
+        assert_eq!(
+            m.tok.token_to_id(g).is_some(),
+            read.contains(g.as_str()),
+            "{g}"
+        );
+    }
     let inputs: Vec<CellInput> = val
         .iter()
         .map(|r| CellInput {
@@ -217,6 +238,23 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
         typed(&format!("{} x y z", first[0])),
         TypedCell::NotGenes { words: 4, known: 1 }
     ));
+    // A whole sentence goes on past the genes the model knows: only the
+    // words it reads (the first top_k) are judged.
+    let long = records
+        .iter()
+        .find(|r| {
+            let words: Vec<&str> = r.sentence.split(' ').collect();
+            let unknown = words
+                .iter()
+                .filter(|w| !card.genes.contains(&w.to_string()));
+            words.len() > card.top_k && 2 * unknown.count() > words.len()
+        })
+        .expect("a cell most of whose genes the model does not know");
+    let TypedCell::Named(call) = typed(&long.sentence) else {
+        panic!("a dataset cell is a cell")
+    };
+    assert_eq!(call.read, card.top_k);
+    assert!(call.unknown_genes.is_empty());
     let whole = typed(&records[0].sentence);
     let TypedCell::Named(whole) = whole else {
         panic!("a dataset cell is a cell")

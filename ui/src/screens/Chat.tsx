@@ -216,7 +216,7 @@ export function Chat() {
         return;
       }
       dispatchChat({ type: "user", text: question });
-      dispatchChat({ type: "prediction", result: r, asked: genes.length, truth: cell?.truth ?? undefined, model: trainedName, genes });
+      dispatchChat({ type: "prediction", result: r, asked: r.read, truth: cell?.truth ?? undefined, model: trainedName, genes: genes.slice(0, r.read) });
     } catch (e) {
       dispatchChat({ type: "user", text: question });
       dispatchChat({ type: "error", text: errorText(e) });

@@ -78,7 +78,7 @@ describe("predictions in words that match the evidence", () => {
 describe("notUnderstood", () => {
   it("says so plainly, with what to try, and why when the words are not genes", () => {
     expect(notUnderstood(["B cell"])).toBe("I did not understand that. Try “generate 10 cells of type B cell”, or a list of genes (most expressed first) to name its type.");
-    expect(notUnderstood(["B cell"], { words: 5, known: 1 })).toMatch(/^I did not understand that: 1 of its 5 words are genes this model knows\. Try /);
+    expect(notUnderstood(["B cell"], { words: 5, known: 1 })).toMatch(/^I did not understand that: 1 of the 5 words it read are genes this model knows\. Try /);
   });
 });
 

@@ -22,7 +22,7 @@ export interface Message {
   validShare?: number;
   uniqueShare?: number;
   prediction?: Ranked;
-  /** The genes a prediction was asked about (its first 100), for the evidence. */
+  /** The genes a prediction was asked about (the words the model read), for the evidence. */
   genes?: string[];
   added?: boolean;
   done?: boolean;
@@ -43,7 +43,7 @@ export type ChatAction =
   | { type: "text"; jobId: number; cell: number; text: string }
   | { type: "generated"; jobId: number; result: ChatCells }
   | { type: "stopped"; jobId: number; error: string | null; text?: string }
-  /** `asked`: how many words the question held. */
+  /** `asked`: how many of the question's words the model read. */
   | { type: "prediction"; result: Ranked; asked: number; truth?: string; model?: string; genes?: string[] }
   | { type: "added"; id: number }
   /** What the model calls a group of cells (a selection on a map). */
@@ -116,7 +116,7 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
         role: "model",
         text: predictionText(a.result, a.asked, a.truth),
         prediction: a.result,
-        genes: a.genes?.slice(0, 100),
+        genes: a.genes,
         done: true,
         model: a.model,
       });
@@ -132,7 +132,7 @@ export function chatReducer(chat: Chat, a: ChatAction): Chat {
 /** What the chat says to a message it cannot read: a request it does not
  * know, or words too few of which are genes the model knows (`genes`). */
 export function notUnderstood(types: string[], genes?: { words: number; known: number }): string {
-  const why = genes ? `: ${genes.known} of its ${genes.words} words are genes this model knows` : "";
+  const why = genes ? `: ${genes.known} of the ${genes.words} words it read are genes this model knows` : "";
   return `I did not understand that${why}. Try “generate 10 cells of type ${types[0] ?? "…"}”, or a list of genes (most expressed first) to name its type.`;
 }
 

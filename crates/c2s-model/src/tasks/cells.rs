@@ -286,7 +286,8 @@ pub(crate) const MIN_KNOWN_WORD_SHARE: f64 = 0.5;
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TypedCell {
-    /// Too few of the words are genes the model knows: not a cell.
+    /// Too few of the words read (the first `top_k`) are genes the model
+    /// knows: not a cell.
     NotGenes { words: usize, known: usize },
     /// The types the model calls the cell.
     Named(TypedCellCall),
@@ -300,7 +301,10 @@ pub struct TypedCellCall {
     pub label: String,
     pub confidence: f64,
     pub ranking: Vec<(String, f64)>,
+    /// The words read that are not genes the model knows.
     pub unknown_genes: Vec<String>,
+    /// How many words were read: the first `top_k` of the model's card.
+    pub read: usize,
 }
 
 /// Names the type of a cell given as text: gene names most expressed first,
@@ -312,26 +316,26 @@ pub fn name_typed_cell(m: &TrainedModel, text: &str) -> Result<TypedCell> {
         .filter(|w| !w.is_empty())
         .map(|w| w.to_uppercase())
         .collect();
+    // Only the words read count: a whole sentence pasted from a dataset
+    // goes on past the genes the model learned, which are those within
+    // some cell's first `top_k`.
+    let read = &words[..words.len().min(m.card.top_k)];
     let known: HashSet<&str> = m.card.genes.iter().map(String::as_str).collect();
-    let unknown_genes: Vec<String> = words
+    let unknown_genes: Vec<String> = read
         .iter()
         .filter(|w| !known.contains(w.as_str()))
         .cloned()
         .collect();
-    let n_known = words.len() - unknown_genes.len();
-    if words.is_empty() || (n_known as f64) < MIN_KNOWN_WORD_SHARE * words.len() as f64 {
+    let n_known = read.len() - unknown_genes.len();
+    if read.is_empty() || (n_known as f64) < MIN_KNOWN_WORD_SHARE * read.len() as f64 {
         return Ok(TypedCell::NotGenes {
-            words: words.len(),
+            words: read.len(),
             known: n_known,
         });
     }
     let templates = Templates::default_set();
     let predictor = m.predictor(&templates, m.card.labels.clone())?;
-    let genes: Vec<&str> = words
-        .iter()
-        .map(String::as_str)
-        .take(m.card.top_k)
-        .collect();
+    let genes: Vec<&str> = read.iter().map(String::as_str).collect();
     let p = predictor.predict(&genes)?;
     let mut ranking: Vec<(String, f64)> = m
         .card
@@ -346,6 +350,7 @@ pub fn name_typed_cell(m: &TrainedModel, text: &str) -> Result<TypedCell> {
         confidence: p.confidence,
         ranking,
         unknown_genes,
+        read: read.len(),
     }))
 }
 

@@ -2,7 +2,7 @@
 //! from, the cells of each split, and the model card written at the end. The
 //! CLI and the app both train through this module.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -10,28 +10,28 @@ use std::time::Instant;
 use c2s_data::dataset::{read_dataset, SentenceRecord};
 use c2s_data::output::Claim;
 use c2s_data::Vocabulary;
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::error::{ModelError, Result};
-use crate::prompts::{encode_example, make_example, CellInfo, Task, Templates};
-use crate::tokenizer::{gene_tokenizer, load_tokenizer, EOS};
+use crate::prompts::{Task, Templates};
+use crate::tokenizer::{gene_tokenizer, is_word_level, load_tokenizer, EOS};
 use crate::train::{
-    batch_loss, find_checkpoint, train_checked, CellRecord, HeldOutCheck, TrainData, TrainOptions,
-    TrainProgress, TrainSummary, ValidationCheck,
+    batch_loss, clip_grad_norm, find_checkpoint, optimiser, train_checked, CellRecord,
+    ExampleMaker, HeldOutCheck, TrainData, TrainOptions, TrainProgress, TrainSummary,
+    ValidationCheck,
 };
 use crate::trained::ModelCard;
 use crate::weights::{init_model, load_model, LoadedModel};
 use crate::Gpt2Config;
 
-/// A training step's time against its timed forward and backward pass:
-/// the optimizer, batching, validation and the held-out checks come on
-/// top. Measured on the demo on 2 cores, runs of the quick preset's shape
-/// (3, 7, 10 and 20 epochs) took 1.46 to 1.87 times the timed pass a step;
-/// the 1.35 used before made the 7-epoch run's estimate 22 % short (178 s
-/// against 227). The app corrects it further by this computer's own runs.
-pub(crate) const STEP_OVERHEAD: f64 = 1.65;
+/// A training step's time against its timed passes and update: batching,
+/// validation and the held-out checks come on top. Measured on the demo on
+/// 2 cores, the quick preset's run took 311 s against 233 to 307 s timed by
+/// four estimates (1.01 to 1.34 times; the timing itself varies that much).
+/// The app corrects it further by this computer's own runs.
+pub(crate) const STEP_OVERHEAD: f64 = 1.2;
 
 /// The request, saved in the run folder so a run can be resumed later.
 pub(crate) const RUN_REQUEST: &str = "run_request.json";
@@ -402,7 +402,21 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         return Err(run_in_use(&req.output));
     }
     let (device, device_name) = crate::device::best_device();
-    let start = initial_model(req, &shape, &vocab.genes, &labels, &device)?;
+    let read_genes = genes_within_top_k(&records, opts.top_k, &vocab.genes);
+    let start = initial_model(req, &shape, &read_genes, &labels, &device)?;
+    // The genes the model knows: its own tokens where it has one per gene
+    // (a run resumed from an earlier version may hold every gene), else
+    // (sub-word pieces) any of the dataset's.
+    let genes = if is_word_level(&start.tok) {
+        let tok = &start.tok;
+        vocab
+            .genes
+            .into_iter()
+            .filter(|g| tok.token_to_id(g).is_some())
+            .collect()
+    } else {
+        vocab.genes
+    };
     // A published C2S model (GPT-NeoX, Gemma-2) keeps the prompts it was
     // trained on.
     if start.model.model.family() != crate::models::config::Family::Gpt2 {
@@ -420,8 +434,26 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         _claim: claim,
         model: start.model,
         tok: start.tok,
-        genes: vocab.genes,
+        genes,
     })
+}
+
+/// The genes a new model's tokenizer holds: those among the first `top_k`
+/// of some cell's sentence (any split: no label is read), in the dataset
+/// vocabulary's order. A gene no cell ranks that high is never read and
+/// never learned to write, while the language-model head and its softmax
+/// grow with the vocabulary: on the demo 3,760 of 13,714 genes, and the
+/// quick preset trains 1.5 times faster (README, "what was tried").
+fn genes_within_top_k(records: &[SentenceRecord], top_k: usize, vocab: &[String]) -> Vec<String> {
+    let read: HashSet<&str> = records
+        .iter()
+        .flat_map(|r| r.sentence.split(' ').take(top_k))
+        .collect();
+    vocab
+        .iter()
+        .filter(|g| read.contains(g.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The label column the run learns: the request's, else the dataset's first.
@@ -507,7 +539,7 @@ struct StartingModel {
 }
 
 /// The pretrained model to fine-tune, or a new GPT-2 of `shape` with a
-/// tokenizer of the dataset's genes and the prompts' words.
+/// tokenizer of the genes it will read and the prompts' words.
 fn initial_model(
     req: &TrainRequest,
     shape: &ModelShape,
@@ -586,8 +618,9 @@ impl PreparedTraining {
     }
 
     /// Seconds the rest of the run should take on this computer (all of it,
-    /// or after the checkpoint when resuming), from timed
-    /// forward and backward passes of a full batch, times STEP_OVERHEAD.
+    /// or after the checkpoint when resuming), from timed forward and
+    /// backward passes of a full batch and an optimizer update, times
+    /// STEP_OVERHEAD.
     pub fn estimate_seconds(&self) -> Result<f64> {
         let eos = self.tok.token_to_id(EOS).ok_or_else(|| {
             input(
@@ -596,41 +629,64 @@ impl PreparedTraining {
             )
         })?;
         let templates = Templates::default_set();
+        let maker = ExampleMaker {
+            tok: &self.tok,
+            templates: &templates,
+            opts: &self.options,
+            eos,
+            ctx: self.model.model.context_len(),
+        };
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-        let ctx = self.model.model.context_len();
+        // The batch takes the tasks in turn, as a run mixes them: a
+        // generation example's loss runs the language-model head on a
+        // hundred tokens, a prediction's on two.
         let mut examples = Vec::new();
-        for c in self.train_cells.iter().take(self.options.batch_size) {
-            let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();
-            let info = CellInfo {
-                genes: &genes,
-                cell_type: c.label.as_deref(),
-                organism: &self.options.organism,
-            };
-            let task = self.options.tasks[0];
-            let ex = make_example(&templates, task, &info, self.options.top_k, &mut rng)?;
-            examples.push(encode_example(&self.tok, &ex, eos, ctx)?);
+        for (i, c) in self
+            .train_cells
+            .iter()
+            .take(self.options.batch_size)
+            .enumerate()
+        {
+            let tasks = maker.cell_tasks(c);
+            if let Some(&task) = tasks.get(i % tasks.len().max(1)) {
+                examples.push(maker.example(c, task, &mut rng)?);
+            }
         }
         if examples.is_empty() {
             return Ok(0.0);
         }
         let batch: Vec<_> = examples.iter().collect();
-        let time_one = || -> Result<f64> {
+        // The update is timed on a throwaway optimizer at a learning rate of
+        // 0, which leaves every weight as it was (w x 1 - 0 x update): it
+        // costs with the number of weights, not of tokens, so a large
+        // vocabulary weighs on it more than on the passes.
+        let mut opt = optimiser(&self.model, &self.options)?;
+        let mut time_one = || -> Result<(f64, f64)> {
             let t = Instant::now();
             let (loss, _) = batch_loss(&self.model.model, &batch, eos)?;
-            loss.backward()?;
-            Ok(t.elapsed().as_secs_f64())
+            let grads = loss.backward()?;
+            let pass = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let mut g: Vec<Option<Tensor>> = opt
+                .vars()
+                .map(|v| grads.get(v.as_tensor()).map(Tensor::detach))
+                .collect();
+            clip_grad_norm(&mut g, self.options.clip_norm)?;
+            opt.step(&g, 0.0)?;
+            Ok((pass, t.elapsed().as_secs_f64()))
         };
         // The first step pays for first-use allocations and kernel setup: on
         // the demo's quick preset it took twice a later one, and the estimate
         // came out 2.8 times the run (289 s against 102). So one step warms
         // up, and the median of the next five is the pace.
         time_one()?;
-        let mut times = [0.0; 5];
-        for t in &mut times {
-            *t = time_one()?;
+        let (mut passes, mut updates) = ([0.0; 5], [0.0; 5]);
+        for (p, u) in passes.iter_mut().zip(&mut updates) {
+            (*p, *u) = time_one()?;
         }
-        times.sort_by(f64::total_cmp);
-        let step = times[2] * self.options.grad_accum as f64;
+        passes.sort_by(f64::total_cmp);
+        updates.sort_by(f64::total_cmp);
+        let step = passes[2] * self.options.grad_accum as f64 + updates[2];
         Ok(step * STEP_OVERHEAD * self.steps_left() as f64)
     }
 

@@ -22,7 +22,9 @@ pub struct ModelCard {
     pub labels: Vec<String>,
     pub organism: String,
     pub top_k: usize,
-    /// The genes the model knows (the dataset's vocabulary).
+    /// The genes the model knows: for a model trained here from scratch,
+    /// those within some cell's first `top_k` (its tokens); for one with
+    /// sub-word pieces, the dataset's vocabulary.
     #[serde(default)]
     pub genes: Vec<String>,
     /// The prompts the model was trained with, and so is asked with.

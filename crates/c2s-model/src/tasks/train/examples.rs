@@ -15,34 +15,56 @@ use crate::prompts::{
 };
 use crate::published_prompts::{published_example, PublishedTokens};
 
-/// Examples of one epoch, in a seeded order that depends only on the epoch.
-pub(super) fn epoch_examples(
-    cells: &[CellRecord],
-    tok: &Tokenizer,
-    templates: &Templates,
-    opts: &TrainOptions,
-    eos: u32,
-    ctx: usize,
-    epoch: u64,
-) -> Result<Vec<EncodedExample>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ epoch.wrapping_mul(0x9e37_79b9));
-    let mut order: Vec<usize> = (0..cells.len()).collect();
-    order.shuffle(&mut rng);
-    let mut out = Vec::with_capacity(cells.len());
-    for i in order {
-        let c = &cells[i];
-        let tasks: Vec<Task> = opts
-            .tasks
+/// What turns cells into a run's examples: its tokenizer, templates,
+/// options, end token and context length.
+pub(crate) struct ExampleMaker<'a> {
+    pub tok: &'a Tokenizer,
+    pub templates: &'a Templates,
+    pub opts: &'a TrainOptions,
+    pub eos: u32,
+    pub ctx: usize,
+}
+
+impl ExampleMaker<'_> {
+    /// Examples of one epoch, in a seeded order that depends only on the
+    /// epoch.
+    pub(crate) fn epoch(&self, cells: &[CellRecord], epoch: u64) -> Result<Vec<EncodedExample>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.opts.seed ^ epoch.wrapping_mul(0x9e37_79b9));
+        let mut order: Vec<usize> = (0..cells.len()).collect();
+        order.shuffle(&mut rng);
+        let mut out = Vec::with_capacity(cells.len());
+        for i in order {
+            let c = &cells[i];
+            let Some(task) = self.draw_task(c, &mut rng) else {
+                continue;
+            };
+            out.push(self.example(c, task, &mut rng)?);
+        }
+        Ok(out)
+    }
+
+    /// The tasks a cell can be an example of: those its label allows (and
+    /// cells of no given type only with Studio prompts).
+    pub(crate) fn cell_tasks(&self, c: &CellRecord) -> Vec<Task> {
+        let opts = self.opts;
+        opts.tasks
             .iter()
             .copied()
             .filter(|t| !t.needs_label() || c.label.is_some())
             .filter(|t| {
                 opts.prompt_style == PromptStyle::Studio || *t != Task::UnconditionalGeneration
             })
-            .collect();
+            .collect()
+    }
+
+    /// One of the cell's tasks, drawn evenly; a type-conditioned generation
+    /// drops its type `unconditional_share` of the time.
+    fn draw_task(&self, c: &CellRecord, rng: &mut ChaCha8Rng) -> Option<Task> {
+        let tasks = self.cell_tasks(c);
         if tasks.is_empty() {
-            continue;
+            return None;
         }
+        let opts = self.opts;
         let mut task = tasks[rng.random_range(0..tasks.len())];
         if task == Task::CellTypeGeneration
             && opts.prompt_style == PromptStyle::Studio
@@ -51,24 +73,36 @@ pub(super) fn epoch_examples(
         {
             task = Task::UnconditionalGeneration;
         }
+        Some(task)
+    }
+
+    /// A cell's example of `task`, in the run's prompt style, tokenised.
+    pub(crate) fn example(
+        &self,
+        c: &CellRecord,
+        task: Task,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<EncodedExample> {
         let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();
         let info = CellInfo {
             genes: &genes,
             cell_type: c.label.as_deref(),
-            organism: &opts.organism,
+            organism: &self.opts.organism,
         };
-        out.push(match opts.prompt_style {
+        match self.opts.prompt_style {
             PromptStyle::Studio => {
-                let ex = make_example(templates, task, &info, opts.top_k, &mut rng)?;
-                encode_example(tok, &ex, eos, ctx)?
+                let ex = make_example(self.templates, task, &info, self.opts.top_k, rng)?;
+                encode_example(self.tok, &ex, self.eos, self.ctx)
             }
             PromptStyle::Published => {
-                let tokens = PublishedTokens { tok, eos };
-                published_example(&tokens, task, &info, opts.top_k, ctx, &mut rng)?
+                let tokens = PublishedTokens {
+                    tok: self.tok,
+                    eos: self.eos,
+                };
+                published_example(&tokens, task, &info, self.opts.top_k, self.ctx, rng)
             }
-        });
+        }
     }
-    Ok(out)
 }
 
 /// Cross-entropy of a batch's responses: the mean over examples of each

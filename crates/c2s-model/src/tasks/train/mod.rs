@@ -27,7 +27,9 @@ pub(crate) use checkpoint::find_checkpoint;
 use checkpoint::save_final;
 pub use checkpoint::{checkpoint_step, FINAL_MODEL};
 pub use examples::batch_loss;
+pub(crate) use examples::ExampleMaker;
 use trainer::Trainer;
+pub(crate) use trainer::{clip_grad_norm, optimiser};
 
 /// A cell for training: its genes (highest expression first) and label.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use c2s_data::loss_log::LossPoint;
 
 use super::checkpoint::{find_checkpoint, read_trainer_state, write_checkpoint, TrainerState};
-use super::examples::{batch_loss, epoch_examples, validation_loss};
+use super::examples::{batch_loss, validation_loss, ExampleMaker};
 use super::{
     CellRecord, HeldOutCheck, TrainData, TrainOptions, TrainProgress, ValidationCheck, LOSS_LOG,
 };
@@ -95,15 +95,14 @@ impl<'a> Trainer<'a> {
         let mut val_cells: Vec<CellRecord> = data.val.to_vec();
         val_cells.shuffle(&mut val_rng);
         val_cells.truncate(opts.max_val_examples);
-        let val_examples = epoch_examples(
-            &val_cells,
-            data.tok,
-            data.templates,
+        let maker = ExampleMaker {
+            tok: data.tok,
+            templates: data.templates,
             opts,
             eos,
-            context,
-            u64::MAX,
-        )?;
+            ctx: context,
+        };
+        let val_examples = maker.epoch(&val_cells, u64::MAX)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -145,9 +144,14 @@ impl<'a> Trainer<'a> {
             let global = (self.state.step * opts.grad_accum + micro) * opts.batch_size;
             let epoch = (global / train.len()) as u64;
             if self.cached_epoch.as_ref().map(|c| c.0) != Some(epoch) {
-                let (tok, templates) = (self.data.tok, self.data.templates);
-                let examples =
-                    epoch_examples(train, tok, templates, opts, self.eos, self.context, epoch)?;
+                let maker = ExampleMaker {
+                    tok: self.data.tok,
+                    templates: self.data.templates,
+                    opts,
+                    eos: self.eos,
+                    ctx: self.context,
+                };
+                let examples = maker.epoch(train, epoch)?;
                 self.cached_epoch = Some((epoch, examples));
             }
             let examples = &self.cached_epoch.as_ref().expect("just set").1;
@@ -322,7 +326,7 @@ fn check_training_data(model: &LoadedModel, data: &TrainData) -> Result<u32> {
     Ok(eos)
 }
 
-fn optimiser(model: &LoadedModel, opts: &TrainOptions) -> Result<AdamW> {
+pub(crate) fn optimiser(model: &LoadedModel, opts: &TrainOptions) -> Result<AdamW> {
     let vars: HashMap<String, Var> = model.vars.data().lock().expect("not poisoned").clone();
     let params = AdamWParams {
         weight_decay: opts.weight_decay,
@@ -333,7 +337,7 @@ fn optimiser(model: &LoadedModel, opts: &TrainOptions) -> Result<AdamW> {
 
 /// Scales the gradients so that their global norm is at most `max` (a
 /// non-finite norm is left alone).
-fn clip_grad_norm(grads: &mut [Option<Tensor>], max: f64) -> Result<()> {
+pub(crate) fn clip_grad_norm(grads: &mut [Option<Tensor>], max: f64) -> Result<()> {
     let mut sq = 0.0f64;
     for g in grads.iter().flatten() {
         sq += g
