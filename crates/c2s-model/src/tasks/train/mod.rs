@@ -81,7 +81,7 @@ impl TrainOptions {
     /// tried"): against 3 they name types far better (macro F1 0.905
     /// against 0.586) and write cells more typical of the type asked for;
     /// 10 or 20 epochs stop early near the same step, and name no better.
-    /// On the demo, 2 cores: 230 s.
+    /// On the demo, 2 cores without AVX-512: 311 s.
     pub fn quick() -> Self {
         TrainOptions {
             epochs: 7.0,
