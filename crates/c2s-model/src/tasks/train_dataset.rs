@@ -402,8 +402,8 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         return Err(run_in_use(&req.output));
     }
     let (device, device_name) = crate::device::best_device();
-    let read_genes = genes_within_top_k(&records, opts.top_k, &vocab.genes);
-    let start = initial_model(req, &shape, &read_genes, &labels, &device)?;
+    let read_genes = || genes_within_top_k(&records, opts.top_k, &vocab.genes);
+    let start = initial_model(req, &shape, read_genes, &labels, &device)?;
     // The genes the model knows: its own tokens where it has one per gene
     // (a run resumed from an earlier version may hold every gene), else
     // (sub-word pieces) any of the dataset's.
@@ -539,11 +539,12 @@ struct StartingModel {
 }
 
 /// The pretrained model to fine-tune, or a new GPT-2 of `shape` with a
-/// tokenizer of the genes it will read and the prompts' words.
+/// tokenizer of the genes it will read (`genes`, asked only then) and the
+/// prompts' words.
 fn initial_model(
     req: &TrainRequest,
     shape: &ModelShape,
-    genes: &[String],
+    genes: impl FnOnce() -> Vec<String>,
     labels: &BTreeSet<String>,
     device: &Device,
 ) -> Result<StartingModel> {
@@ -564,7 +565,7 @@ fn initial_model(
                 Templates::default_set().texts(),
                 labels.iter().cloned().collect(),
             ];
-            gene_tokenizer(genes, &words.concat())?
+            gene_tokenizer(&genes(), &words.concat())?
         }
     };
     let ModelShape {
