@@ -56,7 +56,11 @@ def main():
     ks = [int(a) if a != "all" else None for a in sys.argv[2:]] or [100, 200, None]
     rows = [json.loads(line) for line in open(f"{folder}/sentences.jsonl")]
     fit = json.load(open(f"{folder}/fit.json"))["fit"]
-    label = next(c for c in ("cell_type",) if c in rows[0])
+    labels = json.load(open(f"{folder}/manifest.json"))["parameters"]["labels"]
+    if not labels:
+        sys.exit(f"{folder} keeps no label column: convert it with --labels COLUMN")
+    # The first label column, as `c2s train` takes by default.
+    label = labels[0]
     genes = {}
     for r in rows:
         for g in r["cell_sentence"].split():
