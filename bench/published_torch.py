@@ -1,5 +1,5 @@
 """transformers on the shapes of examples/published_throughput.rs, random
-weights, f32 on the CPU (bf16 on a GPU): prefill and greedy generation speed
+weights, f32 on the CPU (bf16 on a GPU, or with TORCH_DTYPE=bf16): prefill and greedy generation speed
 and peak memory, one JSON line. usage: published_torch.py SHAPE PROMPT NEW
 
 As for ours, the random weights are made and saved by another process and
@@ -40,8 +40,11 @@ shape, prompt_len, new = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 dev = "cuda" if torch.cuda.is_available() else "cpu"
 with tempfile.TemporaryDirectory() as folder:
     subprocess.run([sys.executable, os.path.abspath(__file__), "make", shape, folder], check=True)
+    # TORCH_DTYPE=bf16 runs the CPU in bf16 too (oneDNN's AMX kernels where
+    # the CPU has them), for comparison with c2s's bf16x3 products.
+    bf16 = dev == "cuda" or os.environ.get("TORCH_DTYPE") == "bf16"
     model = AutoModelForCausalLM.from_pretrained(
-        folder, dtype=torch.bfloat16 if dev == "cuda" else torch.float32).to(dev).eval()
+        folder, dtype=torch.bfloat16 if bf16 else torch.float32).to(dev).eval()
 ids = torch.randint(2, 50000, (1, prompt_len), device=dev)
 
 

@@ -11,12 +11,13 @@
 //! short prompt, a batch of labels to score): the weights are widened to
 //! f32 as they stream through (AVX-512 or F16C) and accumulated in f32,
 //! one row by a prefetching dot product, more rows in 4 x 4 tiles. More
-//! rows (a long prompt): a block of weight rows at a time is widened into a
-//! buffer that stays in the cache and multiplied by gemm's blocked f32
-//! product (AVX-512 where the CPU has it). Norms, softmax, the KV cache and
-//! the logits stay f32;
-//! the only rounding is the weights' (relative 2^-11; none for weights
-//! stored in bf16 within f16's range).
+//! rows (a long prompt): on AMX tiles where the CPU has them (kernels::amx,
+//! within about 2^-16 of f32's products), else a block of weight rows at a
+//! time is widened into a buffer that stays in the cache and multiplied by
+//! gemm's blocked f32 product (AVX-512 where the CPU has it). Norms,
+//! softmax, the KV cache and the logits stay f32; the only rounding is the
+//! weights' (relative 2^-11; none for weights stored in bf16 within f16's
+//! range), and AMX's.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use half::f16;
@@ -97,7 +98,10 @@ impl CustomOp2 for HalfProduct {
             return Ok((CpuStorage::F32(vec![0f32; m * n]), Shape::from((m, n))));
         }
         if m > MAX_STREAMED_ROWS {
-            return Ok((CpuStorage::F32(blocked(x, w, m, k, n)), Shape::from((m, n))));
+            return Ok((
+                CpuStorage::F32(many_rows(x, w, m, k, n)),
+                Shape::from((m, n)),
+            ));
         }
         let kernel = block_kernel();
         // Output transposed ([n, m]) so each task writes one block of it;
@@ -120,6 +124,16 @@ impl CustomOp2 for HalfProduct {
         };
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
+}
+
+/// `x` `[m, k]` times `w` `[n, k]` transposed, for many rows: on AMX tiles
+/// where the CPU has them (kernels::amx), else by gemm (`blocked`).
+fn many_rows(x: &[f32], w: &[f16], m: usize, k: usize, n: usize) -> Vec<f32> {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    if super::amx::available() {
+        return super::amx::matmul(x, w, m, k, n);
+    }
+    blocked(x, w, m, k, n)
 }
 
 /// `x` `[m, k]` times `w` `[n, k]` transposed, for many rows: each task
@@ -432,14 +446,25 @@ mod tests {
                 .unwrap();
             let ours = matmul(&x, &w).unwrap();
             assert_eq!(ours.dims(), &[m, n]);
-            let want = x
-                .matmul(&w.to_dtype(DType::F32).unwrap().t().unwrap())
-                .unwrap();
-            close(
-                &ours.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                &want.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                1e-5,
-            );
+            let wf = w.to_dtype(DType::F32).unwrap();
+            let want = x.matmul(&wf.t().unwrap()).unwrap();
+            let ours = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            if m <= MAX_STREAMED_ROWS {
+                close(&ours, &want, 1e-5);
+            } else {
+                // AMX's bf16x3 products where the CPU has them: within 2^-15
+                // of the sizes of the products summed.
+                let size = x
+                    .abs()
+                    .unwrap()
+                    .matmul(&wf.abs().unwrap().t().unwrap())
+                    .unwrap();
+                let size = size.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                for ((o, w), s) in ours.iter().zip(&want).zip(&size) {
+                    assert!((o - w).abs() <= s / 32768.0 + 1e-5, "{o} vs {w}");
+                }
+            }
         }
     }
 

@@ -1,8 +1,11 @@
 //! The lowest layer, as in candle: CPU kernels with their gradients, the
-//! half-precision weight product for inference, the optimiser, and the
+//! half-precision weight product for inference (with its AMX kernel), the
+//! optimiser, and the
 //! allocator the tensors live in.
 
 pub mod allocator;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod amx;
 pub mod fused;
 pub mod half_weights;
 pub mod optim;

@@ -408,7 +408,7 @@ impl Gemma2 {
             let hdn = l.pre_feedforward_layernorm.forward(&x)?;
             let gate = l.gate_proj.forward(&hdn)?;
             let gate = if c.hidden_activation == "gelu" {
-                gate.gelu_erf()?
+                fused::gelu_erf(&gate)?
             } else {
                 fused::gelu(&gate)?
             };

@@ -314,7 +314,7 @@ impl GptNeox {
 
     fn act(&self, h: &Tensor) -> Result<Tensor> {
         Ok(match self.config.hidden_act.as_str() {
-            "gelu" => h.gelu_erf()?,
+            "gelu" => fused::gelu_erf(h)?,
             "relu" => h.relu()?,
             _ => fused::gelu(h)?,
         })

@@ -1,0 +1,494 @@
+//! Long prompts' products of f32 activations with f16 weights on Intel's AMX
+//! tiles (Sapphire Rapids and later, on Linux).
+//!
+//! A prompt of hundreds of tokens is bound by these products, which gemm's
+//! f32 kernels run at about 270 GFLOP/s on 2 AVX-512 cores, the f32 peak. AMX
+//! multiplies bf16 tiles (16 x 32 by 32 x 16, f32 sums) many times faster,
+//! and no Rust crate drives it (gemm, candle and the stable intrinsics stop
+//! at AVX-512), so the kernel is here, in inline assembly. On a 2-core Xeon
+//! it took a Pythia-410m prompt of 800 tokens from 282 to about 400 tokens/s
+//! and a Gemma-2-2B one from 61 to 100 (bench/published.sh). Precision is kept
+//! near f32's by splitting each number in two bf16 (hi = x rounded, lo = the
+//! rest rounded, the 3-pass scheme of oneDNN's and cuBLAS' "bf16x3"): a f16
+//! weight is exactly hi + lo, an activation within 2^-17 of it, and
+//! hi*hi + hi*lo + lo*hi drops only lo*lo, so each product is within about
+//! 2^-16 of f32's (sums stay f32): far below the weights' own f16 rounding
+//! (2^-11).
+
+use std::arch::asm;
+use std::arch::x86_64::*;
+use std::sync::OnceLock;
+
+use half::f16;
+use rayon::prelude::*;
+
+/// Output columns (weight rows) per task: their packed weights (64 x k x 2
+/// x 2 bytes, 512 KB at k = 4,096) stay in the core's L2 while every block
+/// of 32 activation rows passes over them.
+const COLS_PER_TASK: usize = 64;
+
+/// The tile shape every register is configured to: 16 rows of 64 bytes
+/// (16 f32 sums, or 16 pairs of bf16).
+const TILE_ROWS: usize = 16;
+/// k values per tile step: a row of 64 bytes holds 32 bf16.
+const K_STEP: usize = 32;
+/// u16 values in one packed tile.
+const TILE_U16: usize = TILE_ROWS * K_STEP;
+
+/// Whether long products run here: this CPU and operating system run AMX
+/// bf16 tiles (CPUID leaf 7: AMX-TILE, AMX-BF16; AVX-512 for the packing;
+/// Linux grants the process the tile state, arch_prctl
+/// ARCH_REQ_XCOMP_PERM), and `C2S_AMX=0` does not turn them off (to compare
+/// with gemm's f32 product, or to rule the kernel out).
+pub(crate) fn available() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    *OK.get_or_init(|| {
+        if std::env::var("C2S_AMX").is_ok_and(|v| v.trim() == "0")
+            || !std::arch::is_x86_feature_detected!("avx512f")
+            || !std::arch::is_x86_feature_detected!("avx512bw")
+        {
+            return false;
+        }
+        let edx = __cpuid_count(7, 0).edx;
+        let (tile, bf16) = (edx & (1 << 24) != 0, edx & (1 << 22) != 0);
+        if !(tile && bf16) {
+            return false;
+        }
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: a request for a permission; it changes no memory.
+        let granted = unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            )
+        };
+        granted == 0
+    })
+}
+
+/// `x` `[m, k]` times `w` `[n, k]` transposed: `[m, n]`. The caller checks
+/// `available()`.
+pub(crate) fn matmul(x: &[f32], w: &[f16], m: usize, k: usize, n: usize) -> Vec<f32> {
+    assert!(available() && x.len() >= m * k && w.len() >= n * k);
+    // Not zeroed first (a memset on one thread): every element is stored
+    // below, whole tiles by the tiles, the edges from `spill`.
+    let mut out = Vec::<f32>::with_capacity(m * n);
+    let (kp, mp) = (
+        k.div_ceil(K_STEP) * K_STEP,
+        m.div_ceil(2 * TILE_ROWS) * 2 * TILE_ROWS,
+    );
+    // The activations as hi and lo bf16, rows padded with zeros to kp and
+    // to a whole number of 32-row blocks.
+    let mut a_hi = vec![0u16; mp * kp];
+    let mut a_lo = vec![0u16; mp * kp];
+    // Tile-contiguous: rows of 16 activations, each step's 16 x 32 together.
+    a_hi.par_chunks_mut(TILE_ROWS * kp)
+        .zip(a_lo.par_chunks_mut(TILE_ROWS * kp))
+        .zip(x.par_chunks(TILE_ROWS * k))
+        .for_each(|((hi, lo), rows)| {
+            let mut rh = vec![0u16; kp];
+            let mut rl = vec![0u16; kp];
+            for (r, row) in rows.chunks(k).enumerate() {
+                // SAFETY: available() checked AVX-512F and BW.
+                unsafe { split_row(row, &mut rh, &mut rl) };
+                for s in 0..kp / K_STEP {
+                    let d = s * TILE_U16 + r * K_STEP;
+                    hi[d..d + K_STEP].copy_from_slice(&rh[s * K_STEP..(s + 1) * K_STEP]);
+                    lo[d..d + K_STEP].copy_from_slice(&rl[s * K_STEP..(s + 1) * K_STEP]);
+                }
+            }
+        });
+    let a = Activations {
+        hi: &a_hi,
+        lo: &a_lo,
+        kp,
+        mp,
+    };
+    struct Out(*mut f32);
+    // SAFETY: each task writes only its own columns of `out`, which outlives
+    // the parallel loop.
+    unsafe impl Sync for Out {}
+    let dst = Out(out.as_mut_ptr());
+    let steps = kp / K_STEP;
+    let tasks = n.div_ceil(COLS_PER_TASK);
+    (0..tasks).into_par_iter().for_each_init(
+        || {
+            let len = COLS_PER_TASK / TILE_ROWS * steps * TILE_U16;
+            (vec![0u16; len], vec![0u16; len])
+        },
+        |(b_hi, b_lo), t| {
+            let n0 = t * COLS_PER_TASK;
+            let cols = (n - n0).min(COLS_PER_TASK);
+            // SAFETY: available() checked the features; the packed buffers
+            // hold COLS_PER_TASK columns of kp.
+            unsafe { pack_weights(&w[n0 * k..(n0 + cols) * k], k, kp, b_hi, b_lo) };
+            let dst = &dst;
+            // SAFETY: AMX is available and granted; every tile read is
+            // inside the packed buffers, every store inside `out`'s columns
+            // n0..n0 + cols.
+            unsafe { multiply(&a, b_hi, b_lo, cols, steps, m, n, dst.0.add(n0)) };
+        },
+    );
+    // SAFETY: the tasks stored every row of every column (`multiply`).
+    unsafe { out.set_len(m * n) };
+    out
+}
+
+/// The activations split for the tiles: `[mp, kp]` bf16 each.
+struct Activations<'a> {
+    hi: &'a [u16],
+    lo: &'a [u16],
+    kp: usize,
+    mp: usize,
+}
+
+#[repr(C, align(64))]
+struct TileConfig {
+    palette: u8,
+    start_row: u8,
+    reserved: [u8; 14],
+    colsb: [u16; 16],
+    rows: [u8; 16],
+}
+
+/// Round-to-nearest-even f32 -> bf16, as f32 bit patterns with the low half
+/// zero (NaN is not expected of activations or weights).
+#[target_feature(enable = "avx512f")]
+fn round_bf16(bits: __m512i) -> __m512i {
+    let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+    let up = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd));
+    _mm512_and_si512(up, _mm512_set1_epi32(0xffff_0000u32 as i32))
+}
+
+/// 16 f32 as hi and lo bf16 (f32 bit patterns, low halves zero).
+#[target_feature(enable = "avx512f")]
+fn split16(v: __m512) -> (__m512i, __m512i) {
+    let hi = round_bf16(_mm512_castps_si512(v));
+    let rest = _mm512_sub_ps(v, _mm512_castsi512_ps(hi));
+    (hi, round_bf16(_mm512_castps_si512(rest)))
+}
+
+/// One activation row as hi and lo bf16 (`hi`, `lo` as long as the padded
+/// row; their tails stay zero).
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn split_row(row: &[f32], hi: &mut [u16], lo: &mut [u16]) {
+    let whole = row.len() / 16 * 16;
+    for i in (0..whole).step_by(16) {
+        // SAFETY: i + 16 <= row.len() <= hi.len() = lo.len().
+        unsafe {
+            let (h, l) = split16(_mm512_loadu_ps(row.as_ptr().add(i)));
+            let narrow = |v: __m512i| _mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(v));
+            _mm256_storeu_si256(hi.as_mut_ptr().add(i) as *mut __m256i, narrow(h));
+            _mm256_storeu_si256(lo.as_mut_ptr().add(i) as *mut __m256i, narrow(l));
+        }
+    }
+    for i in whole..row.len() {
+        let h = round_one(row[i]);
+        hi[i] = (h.to_bits() >> 16) as u16;
+        lo[i] = (round_one(row[i] - h).to_bits() >> 16) as u16;
+    }
+}
+
+/// `round_bf16` of one number.
+fn round_one(x: f32) -> f32 {
+    let b = x.to_bits();
+    f32::from_bits(b.wrapping_add(0x7fff + ((b >> 16) & 1)) & 0xffff_0000)
+}
+
+/// Pairs of neighbouring bf16 (f32 bit patterns in lanes 2i, 2i + 1) as 8
+/// u32, the even one in the low half: the tiles' pair layout.
+#[target_feature(enable = "avx512f")]
+fn pairs(v: __m512i) -> __m256i {
+    let low = _mm512_and_si512(_mm512_srli_epi64::<16>(v), _mm512_set1_epi64(0xffff));
+    let high = _mm512_and_si512(_mm512_srli_epi64::<32>(v), _mm512_set1_epi64(0xffff_0000));
+    _mm512_cvtepi64_epi32(_mm512_or_si512(low, high))
+}
+
+/// Weight rows `w` (`[cols, k]`, f16) into tiles of pairs: for each group of
+/// 16 rows and each step of 32 k, a 16 x 16 tile whose row q holds, for
+/// each weight row j, the pair (k = 2q, 2q + 1) as hi and lo bf16. Rows
+/// past `cols` and k past `k` are zero.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_weights(w: &[f16], k: usize, kp: usize, hi: &mut [u16], lo: &mut [u16]) {
+    let cols = w.len() / k;
+    let steps = kp / K_STEP;
+    let groups = cols.div_ceil(TILE_ROWS);
+    let (hi32, lo32) = (hi.as_mut_ptr() as *mut u32, lo.as_mut_ptr() as *mut u32);
+    let mut wide = [0f32; K_STEP];
+    let mut ph = [0u32; 16];
+    let mut pl = [0u32; 16];
+    for g in 0..groups {
+        for s in 0..steps {
+            let tile = (g * steps + s) * TILE_ROWS * TILE_ROWS;
+            for j in 0..TILE_ROWS {
+                let row = g * TILE_ROWS + j;
+                let k0 = s * K_STEP;
+                let take = if row < cols {
+                    k.saturating_sub(k0).min(K_STEP)
+                } else {
+                    0
+                };
+                if take == K_STEP {
+                    // SAFETY: 32 f16 from k0 are inside row `row` of `w`.
+                    let p = unsafe { w.as_ptr().add(row * k + k0) } as *const __m256i;
+                    let (v0, v1) = unsafe {
+                        (
+                            _mm512_cvtph_ps(_mm256_loadu_si256(p)),
+                            _mm512_cvtph_ps(_mm256_loadu_si256(p.add(1))),
+                        )
+                    };
+                    let ((h0, l0), (h1, l1)) = (split16(v0), split16(v1));
+                    // SAFETY: ph and pl hold 16 u32.
+                    unsafe {
+                        _mm256_storeu_si256(ph.as_mut_ptr() as *mut __m256i, pairs(h0));
+                        _mm256_storeu_si256(ph.as_mut_ptr().add(8) as *mut __m256i, pairs(h1));
+                        _mm256_storeu_si256(pl.as_mut_ptr() as *mut __m256i, pairs(l0));
+                        _mm256_storeu_si256(pl.as_mut_ptr().add(8) as *mut __m256i, pairs(l1));
+                    }
+                } else {
+                    wide.fill(0.0);
+                    for (d, v) in wide
+                        .iter_mut()
+                        .zip(&w[(row * k + k0).min(w.len())..][..take])
+                    {
+                        *d = v.to_f32();
+                    }
+                    // SAFETY: `wide` holds 32 f32; ph and pl 16 u32.
+                    unsafe {
+                        let p = wide.as_ptr();
+                        let ((h0, l0), (h1, l1)) = (
+                            split16(_mm512_loadu_ps(p)),
+                            split16(_mm512_loadu_ps(p.add(16))),
+                        );
+                        _mm256_storeu_si256(ph.as_mut_ptr() as *mut __m256i, pairs(h0));
+                        _mm256_storeu_si256(ph.as_mut_ptr().add(8) as *mut __m256i, pairs(h1));
+                        _mm256_storeu_si256(pl.as_mut_ptr() as *mut __m256i, pairs(l0));
+                        _mm256_storeu_si256(pl.as_mut_ptr().add(8) as *mut __m256i, pairs(l1));
+                    }
+                }
+                for q in 0..TILE_ROWS {
+                    // SAFETY: tile + 256 <= the buffers' length in u32.
+                    unsafe {
+                        *hi32.add(tile + q * TILE_ROWS + j) = ph[q];
+                        *lo32.add(tile + q * TILE_ROWS + j) = pl[q];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every 32-row block of the activations times the packed weights (`cols`
+/// columns), 32 x 32 of the output at a time in four accumulator tiles;
+/// `out` points at the task's first column of the `[m, n]` output.
+#[allow(clippy::too_many_arguments)]
+unsafe fn multiply(
+    a: &Activations,
+    b_hi: &[u16],
+    b_lo: &[u16],
+    cols: usize,
+    steps: usize,
+    m: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    let mut cfg = TileConfig {
+        palette: 1,
+        start_row: 0,
+        reserved: [0; 14],
+        colsb: [0; 16],
+        rows: [0; 16],
+    };
+    for t in 0..8 {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = TILE_ROWS as u8;
+    }
+    // SAFETY: the configuration is valid for palette 1.
+    unsafe { asm!("ldtilecfg [{}]", in(reg) &cfg, options(nostack, readonly)) };
+    let groups = cols.div_ceil(TILE_ROWS);
+    for mb in (0..a.mp).step_by(2 * TILE_ROWS) {
+        for g in (0..groups).step_by(2) {
+            // An odd last group multiplies itself twice; its copy is dropped.
+            let g1 = if g + 1 < groups { g + 1 } else { g };
+            // SAFETY: zeroing registers.
+            unsafe {
+                asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    options(nostack, nomem)
+                )
+            };
+            for s in 0..steps {
+                let a0 = mb * a.kp + s * TILE_U16;
+                let a1 = a0 + TILE_ROWS * a.kp;
+                let (b0, b1) = ((g * steps + s) * TILE_U16, (g1 * steps + s) * TILE_U16);
+                // SAFETY: rows mb..mb + 32 <= mp and this step's k are inside
+                // the activations; b0 and b1 are packed tiles.
+                unsafe { step(a, b_hi, b_lo, [a0, a1, b0, b1]) };
+            }
+            // SAFETY: the caller's `out` holds rows 0..m of this task's
+            // columns 0..cols, n apart.
+            unsafe { store_block(out, m, n, cols, mb, [g, g1]) };
+        }
+    }
+    // SAFETY: releasing the tile state this function configured.
+    unsafe { asm!("tilerelease", options(nostack, nomem)) };
+}
+
+/// One step of 32 k: the activations' two 16-row tiles at `a0`, `a1` (u16
+/// offsets) times the packed weights' tiles at `b0`, `b1`, hi x hi, hi x lo
+/// and lo x hi, into the four accumulators.
+///
+/// # Safety
+/// Each offset starts a whole tile (16 rows of 64 bytes) inside its buffer,
+/// and the tiles are configured.
+unsafe fn step(a: &Activations, b_hi: &[u16], b_lo: &[u16], at: [usize; 4]) {
+    let [a0, a1, b0, b1] = at;
+    // SAFETY: the caller's offsets are whole tiles inside the buffers.
+    unsafe {
+        asm!(
+            "tileloadd tmm4, [{a0h} + {s}*1]",
+            "tileloadd tmm5, [{a1h} + {s}*1]",
+            "tileloadd tmm6, [{b0h} + {s}*1]",
+            "tileloadd tmm7, [{b1h} + {s}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            "tileloadd tmm6, [{b0l} + {s}*1]",
+            "tileloadd tmm7, [{b1l} + {s}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            "tileloadd tmm4, [{a0l} + {s}*1]",
+            "tileloadd tmm5, [{a1l} + {s}*1]",
+            "tileloadd tmm6, [{b0h} + {s}*1]",
+            "tileloadd tmm7, [{b1h} + {s}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            a0h = in(reg) a.hi.as_ptr().add(a0),
+            a1h = in(reg) a.hi.as_ptr().add(a1),
+            a0l = in(reg) a.lo.as_ptr().add(a0),
+            a1l = in(reg) a.lo.as_ptr().add(a1),
+            b0h = in(reg) b_hi.as_ptr().add(b0),
+            b1h = in(reg) b_hi.as_ptr().add(b1),
+            b0l = in(reg) b_lo.as_ptr().add(b0),
+            b1l = in(reg) b_lo.as_ptr().add(b1),
+            // Every tile is stored as 16 rows of 64 bytes, one after another.
+            s = in(reg) 64usize,
+            options(nostack, readonly),
+        );
+    }
+}
+
+/// The four accumulators (rows mb..mb + 32, column groups `g` = [g, g1])
+/// into `out`: whole tiles straight in, tiles past row m or column `cols`
+/// through a buffer, only their rows and columns inside copied; an odd last
+/// group's copy (g1 == g) is dropped.
+///
+/// # Safety
+/// `out` holds rows 0..m of columns 0..cols, rows n apart.
+unsafe fn store_block(out: *mut f32, m: usize, n: usize, cols: usize, mb: usize, g: [usize; 2]) {
+    let mut spill = [0f32; TILE_ROWS * TILE_ROWS];
+    for (acc, mi, gi) in [(0, 0, g[0]), (1, 0, g[1]), (2, 1, g[0]), (3, 1, g[1])] {
+        let (r0, c0) = (mb + mi * TILE_ROWS, gi * TILE_ROWS);
+        if (acc % 2 == 1 && g[1] == g[0]) || r0 >= m {
+            continue;
+        }
+        let whole = r0 + TILE_ROWS <= m && c0 + TILE_ROWS <= cols;
+        // SAFETY: a whole tile lies inside `out` (rows r0..r0 + 16 <= m,
+        // columns c0..c0 + 16 <= cols); a partial one goes to `spill`, and
+        // only its rows and columns inside are copied.
+        unsafe {
+            if whole {
+                store(acc, out.add(r0 * n + c0), n * 4);
+            } else {
+                store(acc, spill.as_mut_ptr(), 64);
+                for r in 0..(m - r0).min(TILE_ROWS) {
+                    for c in 0..(cols - c0).min(TILE_ROWS) {
+                        *out.add((r0 + r) * n + c0 + c) = spill[r * TILE_ROWS + c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Stores accumulator tile `acc` (0 to 3) at `p`, rows `stride` bytes apart.
+unsafe fn store(acc: usize, p: *mut f32, stride: usize) {
+    // SAFETY: the caller gives 16 rows of 64 bytes at p, stride apart.
+    unsafe {
+        match acc {
+            0 => {
+                asm!("tilestored [{p} + {s}*1], tmm0", p = in(reg) p, s = in(reg) stride, options(nostack))
+            }
+            1 => {
+                asm!("tilestored [{p} + {s}*1], tmm1", p = in(reg) p, s = in(reg) stride, options(nostack))
+            }
+            2 => {
+                asm!("tilestored [{p} + {s}*1], tmm2", p = in(reg) p, s = in(reg) stride, options(nostack))
+            }
+            _ => {
+                asm!("tilestored [{p} + {s}*1], tmm3", p = in(reg) p, s = in(reg) stride, options(nostack))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Products within bf16x3's error of exact ones (f64), at shapes that
+    /// leave partial tiles in every direction: rows past a 32-row block,
+    /// columns past a 16-column group and a 64-column task, k past a
+    /// 32-step and a 16-wide vector.
+    #[test]
+    fn products_are_f32_close_at_every_edge() {
+        if !available() {
+            eprintln!("no AMX here: the kernel is not run (gemm's product is used)");
+            return;
+        }
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+        };
+        for (m, k, n) in [
+            (65, 40, 300),
+            (130, 19, 7),
+            (96, 1024, 128),
+            (33, 100, 81),
+            (1, 33, 17),
+        ] {
+            let x: Vec<f32> = (0..m * k).map(|_| next() * 3.0).collect();
+            let w: Vec<f16> = (0..n * k).map(|_| f16::from_f32(next() * 0.2)).collect();
+            let out = matmul(&x, &w, m, k, n);
+            for r in 0..m {
+                for c in 0..n {
+                    let (mut exact, mut size) = (0f64, 0f64);
+                    for i in 0..k {
+                        let p = x[r * k + i] as f64 * w[c * k + i].to_f64();
+                        exact += p;
+                        size += p.abs();
+                    }
+                    let got = out[r * n + c] as f64;
+                    // 2^-15 of the products' sizes: bf16x3's 2^-16 and f32 sums.
+                    assert!(
+                        (got - exact).abs() <= size / 32768.0 + 1e-6,
+                        "{m}x{k}x{n} at ({r}, {c}): {got} against {exact}"
+                    );
+                }
+            }
+        }
+    }
+}
