@@ -1,13 +1,15 @@
-//! Long prompts' products of f32 activations with f16 weights on Intel's AMX
-//! tiles (Sapphire Rapids and later, on Linux).
+//! Long prompts' products of f32 activations with f16 weights (and
+//! attention's with its f32 keys and values) on Intel's AMX tiles (Sapphire
+//! Rapids and later, on Linux).
 //!
 //! A prompt of hundreds of tokens is bound by these products, which gemm's
 //! f32 kernels run at about 270 GFLOP/s on 2 AVX-512 cores, the f32 peak. AMX
 //! multiplies bf16 tiles (16 x 32 by 32 x 16, f32 sums) many times faster,
 //! and no Rust crate drives it (gemm, candle and the stable intrinsics stop
 //! at AVX-512), so the kernel is here, in inline assembly. On a 2-core Xeon
-//! it took a Pythia-410m prompt of 800 tokens from 282 to about 400 tokens/s
-//! and a Gemma-2-2B one from 61 to 100 (bench/published.sh). Precision is kept
+//! it took a Pythia-410m prompt of 800 tokens from 282 to about 455 tokens/s
+//! and a Gemma-2-2B one from 61 to 105, attention's products included
+//! (kernels::attention; bench/published.sh). Precision is kept
 //! near f32's by splitting each number in two bf16 (hi = x rounded, lo = the
 //! rest rounded, the 3-pass scheme of oneDNN's and cuBLAS' "bf16x3"): a f16
 //! weight is exactly hi + lo, an activation within 2^-17 of it, and
@@ -49,7 +51,10 @@ pub(crate) fn available() -> bool {
         {
             return false;
         }
-        let edx = __cpuid_count(7, 0).edx;
+        // Safe in this Rust, unsafe in older ones the workspace may build on.
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID leaf 7 exists on every CPU with AVX-512.
+        let edx = unsafe { __cpuid_count(7, 0) }.edx;
         let (tile, bf16) = (edx & (1 << 24) != 0, edx & (1 << 22) != 0);
         if !(tile && bf16) {
             return false;
@@ -68,38 +73,107 @@ pub(crate) fn available() -> bool {
     })
 }
 
+/// What the kernel multiplies as weights, widened to f32 32 at a time: a
+/// model's f16 matrices, or f32 rows (attention's keys and values).
+pub(crate) trait Widen: Copy + Sync {
+    /// The value as f32.
+    fn widen(self) -> f32;
+    /// 32 values from `p`, as two vectors of 16.
+    ///
+    /// # Safety
+    /// 32 values are readable at `p`, and the CPU has AVX-512F.
+    unsafe fn widen32(p: *const Self) -> (__m512, __m512);
+}
+
+impl Widen for f16 {
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+
+    #[inline(always)]
+    unsafe fn widen32(p: *const Self) -> (__m512, __m512) {
+        let p = p as *const __m256i;
+        // SAFETY: the caller's 32 values and AVX-512F.
+        unsafe {
+            (
+                _mm512_cvtph_ps(_mm256_loadu_si256(p)),
+                _mm512_cvtph_ps(_mm256_loadu_si256(p.add(1))),
+            )
+        }
+    }
+}
+
+impl Widen for f32 {
+    fn widen(self) -> f32 {
+        self
+    }
+
+    #[inline(always)]
+    unsafe fn widen32(p: *const Self) -> (__m512, __m512) {
+        // SAFETY: the caller's 32 values and AVX-512F.
+        unsafe { (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))) }
+    }
+}
+
 /// `x` `[m, k]` times `w` `[n, k]` transposed: `[m, n]`. The caller checks
 /// `available()`.
-pub(crate) fn matmul(x: &[f32], w: &[f16], m: usize, k: usize, n: usize) -> Vec<f32> {
-    assert!(available() && x.len() >= m * k && w.len() >= n * k);
-    // Not zeroed first (a memset on one thread): every element is stored
-    // below, whole tiles by the tiles, the edges from `spill`.
+pub(crate) fn matmul<W: Widen>(x: &[f32], w: &[W], m: usize, k: usize, n: usize) -> Vec<f32> {
     let mut out = Vec::<f32>::with_capacity(m * n);
+    // SAFETY: `out` has room for m * n; matmul_into writes all of them.
+    unsafe {
+        matmul_into(x, w, m, k, n, out.as_mut_ptr());
+        out.set_len(m * n);
+    }
+    out
+}
+
+/// `x` `[m, k]` times `w` `[n, k]` transposed into `out` (`[m, n]`, every
+/// element written, whole tiles by the tiles, the edges from `spill`; not
+/// read, so it need not be initialised or zeroed first, which is a memset
+/// on one thread).
+///
+/// # Safety
+/// `out` is valid for writes of m * n f32; the caller checks `available()`.
+pub(crate) unsafe fn matmul_into<W: Widen>(
+    x: &[f32],
+    w: &[W],
+    m: usize,
+    k: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    assert!(available() && x.len() >= m * k && w.len() >= n * k);
     let (kp, mp) = (
         k.div_ceil(K_STEP) * K_STEP,
         m.div_ceil(2 * TILE_ROWS) * 2 * TILE_ROWS,
     );
     // The activations as hi and lo bf16, rows padded with zeros to kp and
-    // to a whole number of 32-row blocks.
-    let mut a_hi = vec![0u16; mp * kp];
-    let mut a_lo = vec![0u16; mp * kp];
-    // Tile-contiguous: rows of 16 activations, each step's 16 x 32 together.
-    a_hi.par_chunks_mut(TILE_ROWS * kp)
-        .zip(a_lo.par_chunks_mut(TILE_ROWS * kp))
-        .zip(x.par_chunks(TILE_ROWS * k))
-        .for_each(|((hi, lo), rows)| {
-            let mut rh = vec![0u16; kp];
-            let mut rl = vec![0u16; kp];
-            for (r, row) in rows.chunks(k).enumerate() {
-                // SAFETY: available() checked AVX-512F and BW.
-                unsafe { split_row(row, &mut rh, &mut rl) };
-                for s in 0..kp / K_STEP {
-                    let d = s * TILE_U16 + r * K_STEP;
-                    hi[d..d + K_STEP].copy_from_slice(&rh[s * K_STEP..(s + 1) * K_STEP]);
-                    lo[d..d + K_STEP].copy_from_slice(&rl[s * K_STEP..(s + 1) * K_STEP]);
-                }
-            }
-        });
+    // to a whole number of 32-row blocks; tile-contiguous (rows of 16
+    // activations, each step's 16 x 32 together), every element written by
+    // `split_rows` (no zero fill first: for attention's mixes that was 41 MB
+    // a layer).
+    let mut a_hi = Vec::<u16>::with_capacity(mp * kp);
+    let mut a_lo = Vec::<u16>::with_capacity(mp * kp);
+    struct Split(*mut u16, *mut u16);
+    // SAFETY: each group of 16 rows writes only its own part of the buffers,
+    // which outlive the parallel loop.
+    unsafe impl Sync for Split {}
+    let split = Split(a_hi.as_mut_ptr(), a_lo.as_mut_ptr());
+    (0..mp / TILE_ROWS).into_par_iter().for_each(|g| {
+        let split = &split;
+        let rows = &x[(g * TILE_ROWS * k).min(m * k)..((g + 1) * TILE_ROWS * k).min(m * k)];
+        // SAFETY: group g's 16 * kp values of each buffer are in bounds;
+        // available() checked AVX-512F and BW.
+        unsafe {
+            let at = g * TILE_ROWS * kp;
+            split_rows(rows, k, kp, split.0.add(at), split.1.add(at));
+        }
+    });
+    // SAFETY: split_rows wrote every group's 16 * kp values.
+    unsafe {
+        a_hi.set_len(mp * kp);
+        a_lo.set_len(mp * kp);
+    }
     let a = Activations {
         hi: &a_hi,
         lo: &a_lo,
@@ -110,7 +184,7 @@ pub(crate) fn matmul(x: &[f32], w: &[f16], m: usize, k: usize, n: usize) -> Vec<
     // SAFETY: each task writes only its own columns of `out`, which outlives
     // the parallel loop.
     unsafe impl Sync for Out {}
-    let dst = Out(out.as_mut_ptr());
+    let dst = Out(out);
     let steps = kp / K_STEP;
     let tasks = n.div_ceil(COLS_PER_TASK);
     (0..tasks).into_par_iter().for_each_init(
@@ -131,9 +205,6 @@ pub(crate) fn matmul(x: &[f32], w: &[f16], m: usize, k: usize, n: usize) -> Vec<
             unsafe { multiply(&a, b_hi, b_lo, cols, steps, m, n, dst.0.add(n0)) };
         },
     );
-    // SAFETY: the tasks stored every row of every column (`multiply`).
-    unsafe { out.set_len(m * n) };
-    out
 }
 
 /// The activations split for the tiles: `[mp, kp]` bf16 each.
@@ -170,31 +241,43 @@ fn split16(v: __m512) -> (__m512i, __m512i) {
     (hi, round_bf16(_mm512_castps_si512(rest)))
 }
 
-/// One activation row as hi and lo bf16 (`hi`, `lo` as long as the padded
-/// row; their tails stay zero).
+/// Up to 16 activation rows (`rows`, `[.., k]`) as hi and lo bf16 in the
+/// tiles' layout: at `hi` and `lo`, for each step of 32 k, 16 rows of 32,
+/// k past `k` and rows past the given ones zero. Writes all 16 * kp values
+/// of each.
+///
+/// # Safety
+/// `hi` and `lo` are valid for 16 * kp writes; the CPU has AVX-512F and BW.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn split_row(row: &[f32], hi: &mut [u16], lo: &mut [u16]) {
-    let whole = row.len() / 16 * 16;
-    for i in (0..whole).step_by(16) {
-        // SAFETY: i + 16 <= row.len() <= hi.len() = lo.len().
-        unsafe {
-            let (h, l) = split16(_mm512_loadu_ps(row.as_ptr().add(i)));
-            let narrow = |v: __m512i| _mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(v));
-            _mm256_storeu_si256(hi.as_mut_ptr().add(i) as *mut __m256i, narrow(h));
-            _mm256_storeu_si256(lo.as_mut_ptr().add(i) as *mut __m256i, narrow(l));
+unsafe fn split_rows(rows: &[f32], k: usize, kp: usize, hi: *mut u16, lo: *mut u16) {
+    let narrow = |v: __m512i| _mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(v));
+    let mut padded = [0f32; K_STEP];
+    for r in 0..TILE_ROWS {
+        let row = rows.get(r * k..(r + 1) * k).unwrap_or(&[]);
+        for s in 0..kp / K_STEP {
+            let k0 = s * K_STEP;
+            let values = match row.get(k0..k0 + K_STEP) {
+                Some(v) => v,
+                None => {
+                    padded.fill(0.0);
+                    let have = row.get(k0..).unwrap_or(&[]);
+                    padded[..have.len()].copy_from_slice(have);
+                    &padded
+                }
+            };
+            let at = s * TILE_U16 + r * K_STEP;
+            // SAFETY: `values` holds 32 f32; at + 32 <= 16 * kp, within the
+            // caller's buffers.
+            unsafe {
+                for half in 0..2 {
+                    let (h, l) = split16(_mm512_loadu_ps(values.as_ptr().add(16 * half)));
+                    let o = at + 16 * half;
+                    _mm256_storeu_si256(hi.add(o) as *mut __m256i, narrow(h));
+                    _mm256_storeu_si256(lo.add(o) as *mut __m256i, narrow(l));
+                }
+            }
         }
     }
-    for i in whole..row.len() {
-        let h = round_one(row[i]);
-        hi[i] = (h.to_bits() >> 16) as u16;
-        lo[i] = (round_one(row[i] - h).to_bits() >> 16) as u16;
-    }
-}
-
-/// `round_bf16` of one number.
-fn round_one(x: f32) -> f32 {
-    let b = x.to_bits();
-    f32::from_bits(b.wrapping_add(0x7fff + ((b >> 16) & 1)) & 0xffff_0000)
 }
 
 /// Pairs of neighbouring bf16 (f32 bit patterns in lanes 2i, 2i + 1) as 8
@@ -211,7 +294,7 @@ fn pairs(v: __m512i) -> __m256i {
 /// each weight row j, the pair (k = 2q, 2q + 1) as hi and lo bf16. Rows
 /// past `cols` and k past `k` are zero.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn pack_weights(w: &[f16], k: usize, kp: usize, hi: &mut [u16], lo: &mut [u16]) {
+unsafe fn pack_weights<W: Widen>(w: &[W], k: usize, kp: usize, hi: &mut [u16], lo: &mut [u16]) {
     let cols = w.len() / k;
     let steps = kp / K_STEP;
     let groups = cols.div_ceil(TILE_ROWS);
@@ -231,14 +314,8 @@ unsafe fn pack_weights(w: &[f16], k: usize, kp: usize, hi: &mut [u16], lo: &mut 
                     0
                 };
                 if take == K_STEP {
-                    // SAFETY: 32 f16 from k0 are inside row `row` of `w`.
-                    let p = unsafe { w.as_ptr().add(row * k + k0) } as *const __m256i;
-                    let (v0, v1) = unsafe {
-                        (
-                            _mm512_cvtph_ps(_mm256_loadu_si256(p)),
-                            _mm512_cvtph_ps(_mm256_loadu_si256(p.add(1))),
-                        )
-                    };
+                    // SAFETY: 32 values from k0 are inside row `row` of `w`.
+                    let (v0, v1) = unsafe { W::widen32(w.as_ptr().add(row * k + k0)) };
                     let ((h0, l0), (h1, l1)) = (split16(v0), split16(v1));
                     // SAFETY: ph and pl hold 16 u32.
                     unsafe {
@@ -253,7 +330,7 @@ unsafe fn pack_weights(w: &[f16], k: usize, kp: usize, hi: &mut [u16], lo: &mut 
                         .iter_mut()
                         .zip(&w[(row * k + k0).min(w.len())..][..take])
                     {
-                        *d = v.to_f32();
+                        *d = v.widen();
                     }
                     // SAFETY: `wide` holds 32 f32; ph and pl 16 u32.
                     unsafe {
@@ -473,6 +550,8 @@ mod tests {
             let x: Vec<f32> = (0..m * k).map(|_| next() * 3.0).collect();
             let w: Vec<f16> = (0..n * k).map(|_| f16::from_f32(next() * 0.2)).collect();
             let out = matmul(&x, &w, m, k, n);
+            let wf: Vec<f32> = w.iter().map(|v| v.to_f32()).collect();
+            assert_eq!(matmul(&x, &wf, m, k, n), out, "f32 rows of the same values");
             for r in 0..m {
                 for c in 0..n {
                     let (mut exact, mut size) = (0f64, 0f64);

@@ -6,6 +6,7 @@
 pub mod allocator;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod amx;
+pub(crate) mod attention;
 pub mod fused;
 pub mod half_weights;
 pub mod optim;

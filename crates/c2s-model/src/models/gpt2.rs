@@ -125,21 +125,17 @@ impl Attention {
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let (k, v) = append(cache, k, v)?;
-        // The CPU's matrix product reads the transposed keys in place; other
-        // back ends get them contiguous.
-        let kt = if k.device().is_cpu() {
-            k.t()?
-        } else {
-            k.t()?.contiguous()?
-        };
         // Scores, mask and softmax in f32 whatever the weights' dtype.
-        let att = crate::kernels::fused::scaled_masked_softmax(&q.matmul(&kt)?, self.scale, mask)?
+        let scores = crate::kernels::attention::scores(&q, &k)?;
+        let att = crate::kernels::fused::scaled_masked_softmax(&scores, self.scale, mask)?
             .to_dtype(v.dtype())?;
         let att = match drop {
             Some(d) => d.dropout.apply(&att, d.rates.attn)?,
             None => att,
         };
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, e))?;
+        let y = crate::kernels::attention::mix(&att, &v)?
+            .transpose(1, 2)?
+            .reshape((b, t, e))?;
         self.c_proj.forward(&y)
     }
 }

@@ -9,7 +9,7 @@ use candle_nn::VarBuilder;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
-use crate::kernels::fused;
+use crate::kernels::{attention, fused};
 use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
 use crate::models::config_reader::{ConfigReader, RawConfig};
 use crate::models::layers::{embed, LayerNorm, Linear, INIT};
@@ -168,15 +168,12 @@ impl Attention {
         let q = rotary.apply(&q, &rope.0, &rope.1)?;
         let k = rotary.apply(&k, &rope.0, &rope.1)?;
         let (k, v) = append(cache, k, v)?;
-        let kt = if k.device().is_cpu() {
-            k.t()?
-        } else {
-            k.t()?.contiguous()?
-        };
         let scale = 1.0 / (d as f64).sqrt();
-        let att =
-            fused::scaled_masked_softmax(&q.matmul(&kt)?, scale, mask)?.to_dtype(v.dtype())?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, e))?;
+        let att = fused::scaled_masked_softmax(&attention::scores(&q, &k)?, scale, mask)?
+            .to_dtype(v.dtype())?;
+        let y = attention::mix(&att, &v)?
+            .transpose(1, 2)?
+            .reshape((b, t, e))?;
         self.dense.forward(&y)
     }
 }

@@ -5,7 +5,7 @@ use candle_core::{DType, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
-use crate::kernels::{fused, half_weights};
+use crate::kernels::{attention, fused, half_weights};
 
 /// Normal(0, 0.02): the initialiser of GPT-2, GPT-NeoX and Gemma alike.
 pub(crate) const INIT: Init = Init::Randn {
@@ -179,16 +179,11 @@ pub(crate) fn grouped_scores(q: &Tensor, k: &Tensor) -> Result<Tensor> {
     let (b, h, t, d) = q.dims4()?;
     let kv = k.dim(1)?;
     let total = k.dim(2)?;
-    let kt = if k.device().is_cpu() {
-        k.t()?
-    } else {
-        k.t()?.contiguous()?
-    };
     if kv == h {
-        return Ok(q.matmul(&kt)?);
+        return Ok(attention::scores(q, k)?);
     }
     let q = q.reshape((b, kv, (h / kv) * t, d))?;
-    Ok(q.matmul(&kt)?.reshape((b, h, t, total))?)
+    Ok(attention::scores(&q, k)?.reshape((b, h, t, total))?)
 }
 
 /// Attention weights `[b, h, t, T]` times values `[b, kv, T, d]`, grouped as
@@ -197,8 +192,8 @@ pub(crate) fn grouped_values(att: &Tensor, v: &Tensor) -> Result<Tensor> {
     let (b, h, t, total) = att.dims4()?;
     let (kv, d) = (v.dim(1)?, v.dim(3)?);
     if kv == h {
-        return Ok(att.matmul(v)?);
+        return Ok(attention::mix(att, v)?);
     }
     let att = att.reshape((b, kv, (h / kv) * t, total))?;
-    Ok(att.matmul(v)?.reshape((b, h, t, d))?)
+    Ok(attention::mix(&att, v)?.reshape((b, h, t, d))?)
 }
