@@ -69,13 +69,8 @@ impl CustomOp2 for ProductT {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(a), CpuStorage::F32(b)) = (s1, s2) else {
-            candle_core::bail!("{}: f32 tensors only", self.name())
-        };
-        let (Some((a0, a1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("{}: contiguous tensors only", self.name())
-        };
+        let a = super::fused::f32_slice(s1, l1, self.name())?;
+        let b = super::fused::f32_slice(s2, l2, self.name())?;
         let (da, db) = (l1.dims(), l2.dims());
         let (r, rb) = (da.len(), db.len());
         if r < 2 || r != rb || da[..r - 2] != db[..r - 2] || da[r - 1] != db[r - 1] {
@@ -85,7 +80,7 @@ impl CustomOp2 for ProductT {
         let batches: usize = da[..r - 2].iter().product();
         let mut dims = da[..r - 2].to_vec();
         dims.extend([m, n]);
-        let out = products(&a[a0..a1], &b[b0..b1], batches, [m, k, n]);
+        let out = products(a, b, batches, [m, k, n]);
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 

@@ -16,7 +16,11 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+pub(super) fn f32_slice<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
         candle_core::bail!("{what}: f32 tensors only")
     };
@@ -318,62 +322,6 @@ fn gelu_slope(x: f32) -> f32 {
 /// Elements per parallel task: large enough to amortise scheduling.
 const CHUNK: usize = 1 << 14;
 
-struct Gelu;
-
-impl CustomOp1 for Gelu {
-    fn name(&self) -> &'static str {
-        "c2s-gelu"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l, self.name())?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(o, xs)| o.iter_mut().zip(xs).for_each(|(o, &x)| *o = gelu_value(x)));
-        Ok((CpuStorage::F32(out), l.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            arg.apply_op2_no_bwd(&grad_res.contiguous()?, &GeluGrad)?,
-        ))
-    }
-}
-
-struct GeluGrad;
-
-impl CustomOp2 for GeluGrad {
-    fn name(&self) -> &'static str {
-        "c2s-gelu-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1, self.name())?;
-        let g = f32_slice(s2, l2, self.name())?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-            .for_each(|(o, (xs, gs))| {
-                for ((o, &x), &g) in o.iter_mut().zip(xs).zip(gs) {
-                    *o = g * gelu_slope(x);
-                }
-            });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
-    }
-}
-
 /// erfc(z) for z >= 0, relative error under 1.2e-7 (Numerical Recipes'
 /// Chebyshev fit, section 6.2) plus `exp`'s: plain arithmetic the compiler
 /// vectorises, where candle's GELU calls libm's scalar erff element by
@@ -427,19 +375,47 @@ fn par_map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     unsafe { par_fill(x.len(), CHUNK, fill) }
 }
 
-struct GeluErf;
+/// Element-wise `f` of `x` and `g` into a new vector, as `par_map`.
+fn par_map2(x: &[f32], g: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    let fill = |c: usize, o: &mut [MaybeUninit<f32>]| {
+        wide(
+            #[inline(always)]
+            || {
+                for ((o, &x), &g) in o.iter_mut().zip(&x[c * CHUNK..]).zip(&g[c * CHUNK..]) {
+                    o.write(f(x, g));
+                }
+            },
+        )
+    };
+    // SAFETY: chunk c of the output is as long as x's (and g's) from
+    // c * CHUNK on.
+    unsafe { par_fill(x.len().min(g.len()), CHUNK, fill) }
+}
 
-impl CustomOp1 for GeluErf {
+/// Which GELU a fused op computes.
+#[derive(Clone, Copy)]
+enum GeluForm {
+    /// GPT-2's gelu_new, the tanh approximation.
+    Tanh,
+    /// The exact x * Phi(x) (transformers' "gelu"): GPT-NeoX's and Gemma's.
+    Erf,
+}
+
+struct Gelu(GeluForm);
+
+impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
-        "c2s-gelu-erf"
+        "c2s-gelu"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32_slice(s, l, self.name())?;
-        Ok((
-            CpuStorage::F32(par_map(x, gelu_erf_value)),
-            l.shape().clone(),
-        ))
+        // One `par_map` per form, so each loop is compiled for its function.
+        let out = match self.0 {
+            GeluForm::Tanh => par_map(x, gelu_value),
+            GeluForm::Erf => par_map(x, gelu_erf_value),
+        };
+        Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
     fn bwd(
@@ -448,17 +424,18 @@ impl CustomOp1 for GeluErf {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            arg.apply_op2_no_bwd(&grad_res.contiguous()?, &GeluErfGrad)?,
-        ))
+        Ok(Some(arg.apply_op2_no_bwd(
+            &grad_res.contiguous()?,
+            &GeluGrad(self.0),
+        )?))
     }
 }
 
-struct GeluErfGrad;
+struct GeluGrad(GeluForm);
 
-impl CustomOp2 for GeluErfGrad {
+impl CustomOp2 for GeluGrad {
     fn name(&self) -> &'static str {
-        "c2s-gelu-erf-grad"
+        "c2s-gelu-grad"
     }
 
     fn cpu_fwd(
@@ -470,40 +447,34 @@ impl CustomOp2 for GeluErfGrad {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32_slice(s1, l1, self.name())?;
         let g = f32_slice(s2, l2, self.name())?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-            .for_each(|(o, (xs, gs))| {
-                wide(
-                    #[inline(always)]
-                    || {
-                        for ((o, &x), &g) in o.iter_mut().zip(xs).zip(gs) {
-                            *o = g * gelu_erf_slope(x);
-                        }
-                    },
-                )
-            });
+        let out = match self.0 {
+            GeluForm::Tanh => par_map2(x, g, |x, g| g * gelu_slope(x)),
+            GeluForm::Erf => par_map2(x, g, |x, g| g * gelu_erf_slope(x)),
+        };
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
 
-/// The exact GELU (transformers' "gelu", GPT-NeoX's and Gemma's
-/// activation), fused and parallel on the CPU; candle's elsewhere.
-pub(crate) fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
+/// `form`'s GELU, fused and parallel on the CPU in f32; candle's elsewhere.
+fn fused_gelu(x: &Tensor, form: GeluForm) -> candle_core::Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
-        x.contiguous()?.apply_op1(GeluErf)
+        x.contiguous()?.apply_op1(Gelu(form))
     } else {
-        x.gelu_erf()
+        match form {
+            GeluForm::Tanh => x.gelu(),
+            GeluForm::Erf => x.gelu_erf(),
+        }
     }
 }
 
-/// GPT-2's gelu_new (the tanh approximation), fused on the CPU.
+/// The exact GELU (transformers' "gelu", GPT-NeoX's and Gemma's activation).
+pub(crate) fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
+    fused_gelu(x, GeluForm::Erf)
+}
+
+/// GPT-2's gelu_new (the tanh approximation).
 pub(crate) fn gelu(x: &Tensor) -> candle_core::Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
-        x.contiguous()?.apply_op1(Gelu)
-    } else {
-        x.gelu()
-    }
+    fused_gelu(x, GeluForm::Tanh)
 }
 
 /// softmax(scale * x + mask) over the last dimension. The mask (additive,
