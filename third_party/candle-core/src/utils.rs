@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 
-const DEFAULT_BARRIER_POOL_SPIN_LIMIT: u32 = 25_000;
+// c2s: 0, not upstream's 25,000: workers park as soon as an op is done
+// instead of spinning while rayon's pool (which runs c2s's kernels and the
+// matrix products on the same cores) has work (third_party/README.md).
+const DEFAULT_BARRIER_POOL_SPIN_LIMIT: u32 = 0;
 
 /// Per-worker control on its own 64-byte cache line to prevent false sharing.
 #[repr(C, align(64))]

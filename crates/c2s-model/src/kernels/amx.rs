@@ -115,13 +115,38 @@ impl Widen for f32 {
     }
 }
 
+/// Products a causal attention need not compute: row r of the product is
+/// query `r % seen.len()`, which sees only its first `seen[query]` keys.
+#[derive(Clone, Copy)]
+pub(crate) enum Skip<'a> {
+    /// Every product is computed.
+    Nothing,
+    /// The scores: output columns (keys) past every seen one of a 32-row
+    /// block are written 0, not computed (the softmax drops them).
+    Columns(&'a [usize]),
+    /// The mix of values: x's values past every seen key of a 32-row block
+    /// are 0 (the softmax's weights of hidden keys) and are not read.
+    Depth(&'a [usize]),
+}
+
+impl Skip<'_> {
+    /// How many leading columns (Columns) or k (Depth) rows `r0..r1` need;
+    /// None when every product is computed.
+    fn needed(&self, r0: usize, r1: usize) -> Option<usize> {
+        let (Skip::Columns(seen) | Skip::Depth(seen)) = *self else {
+            return None;
+        };
+        (r0..r1).map(|r| seen[r % seen.len()]).max()
+    }
+}
+
 /// `x` `[m, k]` times `w` `[n, k]` transposed: `[m, n]`. The caller checks
 /// `available()`.
 pub(crate) fn matmul<W: Widen>(x: &[f32], w: &[W], m: usize, k: usize, n: usize) -> Vec<f32> {
     let mut out = Vec::<f32>::with_capacity(m * n);
     // SAFETY: `out` has room for m * n; matmul_into writes all of them.
     unsafe {
-        matmul_into(x, w, m, k, n, out.as_mut_ptr());
+        matmul_into(x, w, [m, k, n], out.as_mut_ptr(), Skip::Nothing);
         out.set_len(m * n);
     }
     out
@@ -130,19 +155,19 @@ pub(crate) fn matmul<W: Widen>(x: &[f32], w: &[W], m: usize, k: usize, n: usize)
 /// `x` `[m, k]` times `w` `[n, k]` transposed into `out` (`[m, n]`, every
 /// element written, whole tiles by the tiles, the edges from `spill`; not
 /// read, so it need not be initialised or zeroed first, which is a memset
-/// on one thread).
+/// on one thread). `skip` leaves out what a causal attention does not need.
 ///
 /// # Safety
 /// `out` is valid for writes of m * n f32; the caller checks `available()`.
 pub(crate) unsafe fn matmul_into<W: Widen>(
     x: &[f32],
     w: &[W],
-    m: usize,
-    k: usize,
-    n: usize,
+    [m, k, n]: [usize; 3],
     out: *mut f32,
+    skip: Skip,
 ) {
     assert!(available() && x.len() >= m * k && w.len() >= n * k);
+    assert!(!matches!(skip, Skip::Columns([]) | Skip::Depth([])));
     let (kp, mp) = (
         k.div_ceil(K_STEP) * K_STEP,
         m.div_ceil(2 * TILE_ROWS) * 2 * TILE_ROWS,
@@ -151,7 +176,7 @@ pub(crate) unsafe fn matmul_into<W: Widen>(
     // to a whole number of 32-row blocks; tile-contiguous (rows of 16
     // activations, each step's 16 x 32 together), every element written by
     // `split_rows` (no zero fill first: for attention's mixes that was 41 MB
-    // a layer).
+    // a layer), up to the k its 32-row block reads.
     let mut a_hi = Vec::<u16>::with_capacity(mp * kp);
     let mut a_lo = Vec::<u16>::with_capacity(mp * kp);
     struct Split(*mut u16, *mut u16);
@@ -162,21 +187,20 @@ pub(crate) unsafe fn matmul_into<W: Widen>(
     (0..mp / TILE_ROWS).into_par_iter().for_each(|g| {
         let split = &split;
         let rows = &x[(g * TILE_ROWS * k).min(m * k)..((g + 1) * TILE_ROWS * k).min(m * k)];
+        let steps = block_steps(skip, g / 2 * 2 * TILE_ROWS, m, kp / K_STEP);
         // SAFETY: group g's 16 * kp values of each buffer are in bounds;
         // available() checked AVX-512F and BW.
         unsafe {
             let at = g * TILE_ROWS * kp;
-            split_rows(rows, k, kp, split.0.add(at), split.1.add(at));
+            split_rows(rows, k, steps, split.0.add(at), split.1.add(at));
         }
     });
-    // SAFETY: split_rows wrote every group's 16 * kp values.
-    unsafe {
-        a_hi.set_len(mp * kp);
-        a_lo.set_len(mp * kp);
-    }
+    // split_rows wrote every group's 16 * kp values but the steps a Depth
+    // skip leaves out, which no tile reads: the buffers stay behind raw
+    // pointers (their lengths 0), never read as slices.
     let a = Activations {
-        hi: &a_hi,
-        lo: &a_lo,
+        hi: a_hi.as_ptr(),
+        lo: a_lo.as_ptr(),
         kp,
         mp,
     };
@@ -188,32 +212,139 @@ pub(crate) unsafe fn matmul_into<W: Widen>(
     let steps = kp / K_STEP;
     let tasks = n.div_ceil(COLS_PER_TASK);
     (0..tasks).into_par_iter().for_each_init(
+        // Not zeroed (a memset of up to 1 MB per task at k = 4,096):
+        // pack_weights writes every tile the task's columns read.
         || {
             let len = COLS_PER_TASK / TILE_ROWS * steps * TILE_U16;
-            (vec![0u16; len], vec![0u16; len])
+            (
+                Vec::<u16>::with_capacity(len),
+                Vec::<u16>::with_capacity(len),
+            )
         },
         |(b_hi, b_lo), t| {
             let n0 = t * COLS_PER_TASK;
             let cols = (n - n0).min(COLS_PER_TASK);
+            let b = [b_hi.as_mut_ptr(), b_lo.as_mut_ptr()];
             // SAFETY: available() checked the features; the packed buffers
-            // hold COLS_PER_TASK columns of kp.
-            unsafe { pack_weights(&w[n0 * k..(n0 + cols) * k], k, kp, b_hi, b_lo) };
+            // have room for COLS_PER_TASK columns of kp.
+            unsafe { pack_weights(&w[n0 * k..(n0 + cols) * k], k, kp, b) };
             let dst = &dst;
-            // SAFETY: AMX is available and granted; every tile read is
-            // inside the packed buffers, every store inside `out`'s columns
+            // SAFETY: AMX is available and granted; every tile read is one
+            // pack_weights wrote, every store inside `out`'s columns
             // n0..n0 + cols.
-            unsafe { multiply(&a, b_hi, b_lo, cols, steps, m, n, dst.0.add(n0)) };
+            unsafe {
+                multiply(
+                    &a,
+                    b.map(|p| p.cast_const()),
+                    [n0, cols],
+                    steps,
+                    [m, n],
+                    dst.0.add(n0),
+                    skip,
+                )
+            };
         },
     );
 }
 
-/// The activations split for the tiles: `[mp, kp]` bf16 each.
-struct Activations<'a> {
-    hi: &'a [u16],
-    lo: &'a [u16],
+/// The 32-step count (of `steps`) the 32-row block from `mb` reads: all, but
+/// for a Depth skip.
+fn block_steps(skip: Skip, mb: usize, m: usize, steps: usize) -> usize {
+    match skip {
+        Skip::Depth(_) => skip
+            .needed(mb, (mb + 2 * TILE_ROWS).min(m))
+            .map_or(steps, |k| k.div_ceil(K_STEP).min(steps)),
+        _ => steps,
+    }
+}
+
+/// Weights `[n, k]` packed for the tiles once, for many products: attention's
+/// keys and values, which every block of queries multiplies.
+pub(crate) struct Packed {
+    hi: Vec<u16>,
+    lo: Vec<u16>,
+    n: usize,
+    k: usize,
+}
+
+impl Packed {
+    /// `w` (`[n, k]`) packed, on this thread. The caller checks
+    /// `available()`.
+    pub(crate) fn new<W: Widen>(w: &[W], n: usize, k: usize) -> Self {
+        assert!(available() && w.len() >= n * k && k > 0);
+        let kp = k.div_ceil(K_STEP) * K_STEP;
+        let len = n.div_ceil(TILE_ROWS) * (kp / K_STEP) * TILE_U16;
+        // Written by pack_weights, read only by the tiles (behind raw
+        // pointers, as the activations).
+        let (mut hi, mut lo) = (
+            Vec::<u16>::with_capacity(len),
+            Vec::<u16>::with_capacity(len),
+        );
+        // SAFETY: available() checked the features; the buffers have room
+        // for every group of 16 rows for kp.
+        unsafe { pack_weights(&w[..n * k], k, kp, [hi.as_mut_ptr(), lo.as_mut_ptr()]) };
+        Self { hi, lo, n, k }
+    }
+
+    /// `x` `[m, k]` times these weights transposed into `out` (`[m, n]`,
+    /// every element written), on this thread: for work already shared
+    /// among threads. `skip` as for `matmul_into`.
+    ///
+    /// # Safety
+    /// `out` is valid for writes of m * n f32.
+    pub(crate) unsafe fn multiply(&self, x: &[f32], m: usize, out: *mut f32, skip: Skip) {
+        let (k, n) = (self.k, self.n);
+        assert!(x.len() >= m * k && !matches!(skip, Skip::Columns([]) | Skip::Depth([])));
+        let (kp, mp) = (
+            k.div_ceil(K_STEP) * K_STEP,
+            m.div_ceil(2 * TILE_ROWS) * 2 * TILE_ROWS,
+        );
+        let (mut hi, mut lo) = (
+            Vec::<u16>::with_capacity(mp * kp),
+            Vec::<u16>::with_capacity(mp * kp),
+        );
+        for g in 0..mp / TILE_ROWS {
+            let rows = &x[(g * TILE_ROWS * k).min(m * k)..((g + 1) * TILE_ROWS * k).min(m * k)];
+            let steps = block_steps(skip, g / 2 * 2 * TILE_ROWS, m, kp / K_STEP);
+            // SAFETY: group g's 16 * kp values are inside the buffers'
+            // capacity; the features were checked in new().
+            unsafe {
+                let at = g * TILE_ROWS * kp;
+                split_rows(
+                    rows,
+                    k,
+                    steps,
+                    hi.as_mut_ptr().add(at),
+                    lo.as_mut_ptr().add(at),
+                );
+            }
+        }
+        // As in matmul_into: read only by the tiles, behind raw pointers.
+        let a = Activations {
+            hi: hi.as_ptr(),
+            lo: lo.as_ptr(),
+            kp,
+            mp,
+        };
+        // SAFETY: the caller's `out` holds m rows of n; the packed tiles
+        // cover every group of 16 columns for kp.
+        let b = [self.hi.as_ptr(), self.lo.as_ptr()];
+        unsafe { multiply(&a, b, [0, n], kp / K_STEP, [m, n], out, skip) };
+    }
+}
+
+/// The activations split for the tiles: `[mp, kp]` bf16 each, at these
+/// pointers (the tiles read them; steps a Depth skip leaves out are not
+/// written).
+struct Activations {
+    hi: *const u16,
+    lo: *const u16,
     kp: usize,
     mp: usize,
 }
+
+// SAFETY: the tiles only read the buffers, which outlive every use.
+unsafe impl Sync for Activations {}
 
 #[repr(C, align(64))]
 struct TileConfig {
@@ -242,19 +373,20 @@ fn split16(v: __m512) -> (__m512i, __m512i) {
 }
 
 /// Up to 16 activation rows (`rows`, `[.., k]`) as hi and lo bf16 in the
-/// tiles' layout: at `hi` and `lo`, for each step of 32 k, 16 rows of 32,
-/// k past `k` and rows past the given ones zero. Writes all 16 * kp values
-/// of each.
+/// tiles' layout: at `hi` and `lo`, for each of the first `steps` steps of
+/// 32 k, 16 rows of 32, k past `k` and rows past the given ones zero. Writes
+/// those steps' 16 * 32 values of each.
 ///
 /// # Safety
-/// `hi` and `lo` are valid for 16 * kp writes; the CPU has AVX-512F and BW.
+/// `hi` and `lo` are valid for 16 * 32 * steps writes; the CPU has AVX-512F
+/// and BW.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn split_rows(rows: &[f32], k: usize, kp: usize, hi: *mut u16, lo: *mut u16) {
+unsafe fn split_rows(rows: &[f32], k: usize, steps: usize, hi: *mut u16, lo: *mut u16) {
     let narrow = |v: __m512i| _mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(v));
     let mut padded = [0f32; K_STEP];
     for r in 0..TILE_ROWS {
         let row = rows.get(r * k..(r + 1) * k).unwrap_or(&[]);
-        for s in 0..kp / K_STEP {
+        for s in 0..steps {
             let k0 = s * K_STEP;
             let values = match row.get(k0..k0 + K_STEP) {
                 Some(v) => v,
@@ -266,8 +398,8 @@ unsafe fn split_rows(rows: &[f32], k: usize, kp: usize, hi: *mut u16, lo: *mut u
                 }
             };
             let at = s * TILE_U16 + r * K_STEP;
-            // SAFETY: `values` holds 32 f32; at + 32 <= 16 * kp, within the
-            // caller's buffers.
+            // SAFETY: `values` holds 32 f32; at + 32 <= 16 * 32 * steps,
+            // within the caller's buffers.
             unsafe {
                 for half in 0..2 {
                     let (h, l) = split16(_mm512_loadu_ps(values.as_ptr().add(16 * half)));
@@ -292,13 +424,17 @@ fn pairs(v: __m512i) -> __m256i {
 /// Weight rows `w` (`[cols, k]`, f16) into tiles of pairs: for each group of
 /// 16 rows and each step of 32 k, a 16 x 16 tile whose row q holds, for
 /// each weight row j, the pair (k = 2q, 2q + 1) as hi and lo bf16. Rows
-/// past `cols` and k past `k` are zero.
+/// past `cols` and k past `k` are zero. Writes every value of those tiles.
+///
+/// # Safety
+/// `hi` and `lo` have room for cols.div_ceil(16) * kp / 32 tiles; the CPU
+/// has AVX-512F and BW.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn pack_weights<W: Widen>(w: &[W], k: usize, kp: usize, hi: &mut [u16], lo: &mut [u16]) {
+unsafe fn pack_weights<W: Widen>(w: &[W], k: usize, kp: usize, [hi, lo]: [*mut u16; 2]) {
     let cols = w.len() / k;
     let steps = kp / K_STEP;
     let groups = cols.div_ceil(TILE_ROWS);
-    let (hi32, lo32) = (hi.as_mut_ptr() as *mut u32, lo.as_mut_ptr() as *mut u32);
+    let (hi32, lo32) = (hi as *mut u32, lo as *mut u32);
     let mut wide = [0f32; K_STEP];
     let mut ph = [0u32; 16];
     let mut pl = [0u32; 16];
@@ -346,7 +482,7 @@ unsafe fn pack_weights<W: Widen>(w: &[W], k: usize, kp: usize, hi: &mut [u16], l
                     }
                 }
                 for q in 0..TILE_ROWS {
-                    // SAFETY: tile + 256 <= the buffers' length in u32.
+                    // SAFETY: tile + 256 <= the buffers' room in u32.
                     unsafe {
                         *hi32.add(tile + q * TILE_ROWS + j) = ph[q];
                         *lo32.add(tile + q * TILE_ROWS + j) = pl[q];
@@ -358,18 +494,17 @@ unsafe fn pack_weights<W: Widen>(w: &[W], k: usize, kp: usize, hi: &mut [u16], l
 }
 
 /// Every 32-row block of the activations times the packed weights (`cols`
-/// columns), 32 x 32 of the output at a time in four accumulator tiles;
-/// `out` points at the task's first column of the `[m, n]` output.
-#[allow(clippy::too_many_arguments)]
+/// columns from column `n0`), 32 x 32 of the output at a time in four
+/// accumulator tiles; `out` points at the task's first column of the
+/// `[m, n]` output. A block's tiles past what `skip` says it needs are zero.
 unsafe fn multiply(
     a: &Activations,
-    b_hi: &[u16],
-    b_lo: &[u16],
-    cols: usize,
+    [b_hi, b_lo]: [*const u16; 2],
+    [n0, cols]: [usize; 2],
     steps: usize,
-    m: usize,
-    n: usize,
+    [m, n]: [usize; 2],
     out: *mut f32,
+    skip: Skip,
 ) {
     let mut cfg = TileConfig {
         palette: 1,
@@ -386,7 +521,16 @@ unsafe fn multiply(
     unsafe { asm!("ldtilecfg [{}]", in(reg) &cfg, options(nostack, readonly)) };
     let groups = cols.div_ceil(TILE_ROWS);
     for mb in (0..a.mp).step_by(2 * TILE_ROWS) {
+        let depth = block_steps(skip, mb, m, steps);
+        let cols_needed = match skip {
+            Skip::Columns(_) => skip.needed(mb, (mb + 2 * TILE_ROWS).min(m)),
+            _ => None,
+        };
         for g in (0..groups).step_by(2) {
+            let depth = match cols_needed {
+                Some(c) if n0 + g * TILE_ROWS >= c => 0,
+                _ => depth,
+            };
             // An odd last group multiplies itself twice; its copy is dropped.
             let g1 = if g + 1 < groups { g + 1 } else { g };
             // SAFETY: zeroing registers.
@@ -399,7 +543,7 @@ unsafe fn multiply(
                     options(nostack, nomem)
                 )
             };
-            for s in 0..steps {
+            for s in 0..depth {
                 let a0 = mb * a.kp + s * TILE_U16;
                 let a1 = a0 + TILE_ROWS * a.kp;
                 let (b0, b1) = ((g * steps + s) * TILE_U16, (g1 * steps + s) * TILE_U16);
@@ -423,7 +567,7 @@ unsafe fn multiply(
 /// # Safety
 /// Each offset starts a whole tile (16 rows of 64 bytes) inside its buffer,
 /// and the tiles are configured.
-unsafe fn step(a: &Activations, b_hi: &[u16], b_lo: &[u16], at: [usize; 4]) {
+unsafe fn step(a: &Activations, b_hi: *const u16, b_lo: *const u16, at: [usize; 4]) {
     let [a0, a1, b0, b1] = at;
     // SAFETY: the caller's offsets are whole tiles inside the buffers.
     unsafe {
@@ -450,14 +594,14 @@ unsafe fn step(a: &Activations, b_hi: &[u16], b_lo: &[u16], at: [usize; 4]) {
             "tdpbf16ps tmm1, tmm4, tmm7",
             "tdpbf16ps tmm2, tmm5, tmm6",
             "tdpbf16ps tmm3, tmm5, tmm7",
-            a0h = in(reg) a.hi.as_ptr().add(a0),
-            a1h = in(reg) a.hi.as_ptr().add(a1),
-            a0l = in(reg) a.lo.as_ptr().add(a0),
-            a1l = in(reg) a.lo.as_ptr().add(a1),
-            b0h = in(reg) b_hi.as_ptr().add(b0),
-            b1h = in(reg) b_hi.as_ptr().add(b1),
-            b0l = in(reg) b_lo.as_ptr().add(b0),
-            b1l = in(reg) b_lo.as_ptr().add(b1),
+            a0h = in(reg) a.hi.add(a0),
+            a1h = in(reg) a.hi.add(a1),
+            a0l = in(reg) a.lo.add(a0),
+            a1l = in(reg) a.lo.add(a1),
+            b0h = in(reg) b_hi.add(b0),
+            b1h = in(reg) b_hi.add(b1),
+            b0l = in(reg) b_lo.add(b0),
+            b1l = in(reg) b_lo.add(b1),
             // Every tile is stored as 16 rows of 64 bytes, one after another.
             s = in(reg) 64usize,
             options(nostack, readonly),

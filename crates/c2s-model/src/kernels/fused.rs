@@ -14,6 +14,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
+use super::mask::{Host, Mask};
 use crate::error::Result;
 
 pub(super) fn f32_slice<'a>(
@@ -101,7 +102,7 @@ unsafe fn written(o: &mut [MaybeUninit<f32>]) -> &mut [f32] {
 /// into FMA). By a profile of a Pythia-410m prompt of 800 tokens, its
 /// softmaxes and GELUs took 0.25 s instead of 0.37.
 #[inline(always)]
-fn wide<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
@@ -482,7 +483,9 @@ pub(crate) fn gelu(x: &Tensor) -> candle_core::Result<Tensor> {
 /// r mod (mask rows), as a causal mask `[t, t]` on scores `[b, h, t, t]`.
 struct Softmax {
     scale: f32,
-    mask: Option<Arc<Vec<f32>>>,
+    /// The mask's values, and per row of them how many leading keys are not
+    /// −∞: past them a row's weights are 0, written without exp.
+    mask: Option<Host>,
 }
 
 impl CustomOp1 for Softmax {
@@ -493,15 +496,26 @@ impl CustomOp1 for Softmax {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32_slice(s, l, self.name())?;
         let v = l.shape().dims().last().copied().unwrap_or(1).max(1);
-        let mask_rows = self.mask.as_ref().map_or(1, |m| (m.len() / v).max(1));
+        let mask_rows = self
+            .mask
+            .as_ref()
+            .map_or(1, |m| (m.values.len() / v).max(1));
+        let end = |r: usize| match &self.mask {
+            Some(m) => softmax_end(m.row_seen[r % mask_rows], v),
+            None => v,
+        };
         let fill = |r: usize, o: &mut [MaybeUninit<f32>]| {
             wide(
                 #[inline(always)]
                 || {
+                    let (o, hidden) = o.split_at_mut(end(r));
+                    for h in hidden {
+                        h.write(0.0);
+                    }
                     let row = &x[r * v..][..o.len()];
                     match &self.mask {
                         Some(m) => {
-                            let m = &m[(r % mask_rows) * v..][..v];
+                            let m = &m.values[(r % mask_rows) * v..][..o.len()];
                             for ((o, &x), &m) in o.iter_mut().zip(row).zip(m) {
                                 o.write(self.scale * x + m);
                             }
@@ -513,13 +527,7 @@ impl CustomOp1 for Softmax {
                         }
                     }
                     // SAFETY: every element of the row was written just above.
-                    let o = unsafe { written(o) };
-                    let m = row_max(o);
-                    for o in o.iter_mut() {
-                        *o = exp(*o - m);
-                    }
-                    let r = 1.0 / lane_sum(o, |y| y);
-                    o.iter_mut().for_each(|o| *o *= r);
+                    softmax_in_place(unsafe { written(o) });
                 },
             )
         };
@@ -539,6 +547,29 @@ impl CustomOp1 for Softmax {
             &SoftmaxGrad { scale: self.scale },
         )?))
     }
+}
+
+/// Where the softmax of a row of `v` whose first `seen` values are not −∞
+/// may stop (the rest are 0): past `seen`, at a whole group of LANES. The
+/// sums over those groups are the full row's, which adds only zeros after
+/// them, so the weights are the same bit for bit.
+pub(super) fn softmax_end(seen: usize, v: usize) -> usize {
+    if seen <= v - v % LANES {
+        seen.div_ceil(LANES) * LANES
+    } else {
+        v
+    }
+}
+
+/// The softmax of a row in place, its values already scaled and masked.
+#[inline(always)]
+pub(super) fn softmax_in_place(o: &mut [f32]) {
+    let m = row_max(o);
+    for o in o.iter_mut() {
+        *o = exp(*o - m);
+    }
+    let r = 1.0 / lane_sum(o, |y| y);
+    o.iter_mut().for_each(|o| *o *= r);
 }
 
 /// dx = scale * y * (g - sum(g * y)) per row.
@@ -580,21 +611,17 @@ impl CustomOp2 for SoftmaxGrad {
 pub(crate) fn scaled_masked_softmax(
     x: &Tensor,
     scale: f64,
-    mask: Option<&Tensor>,
+    mask: Option<&Mask>,
 ) -> candle_core::Result<Tensor> {
     use candle_core::DType::F32;
-    let mask_fits =
-        mask.is_none_or(|m| m.dtype() == F32 && m.rank() > 0 && x.dims().ends_with(m.dims()));
-    if x.device().is_cpu() && x.dtype() == F32 && mask_fits {
-        let mask = match mask {
-            Some(m) => Some(Arc::new(m.flatten_all()?.to_vec1::<f32>()?)),
-            None => None,
-        };
+    let host = mask.and_then(|m| m.host().filter(|_| x.dims().ends_with(m.tensor().dims())));
+    if x.device().is_cpu() && x.dtype() == F32 && mask.is_none_or(|_| host.is_some()) {
         return x.contiguous()?.apply_op1(Softmax {
             scale: scale as f32,
-            mask,
+            mask: host.cloned(),
         });
     }
+    let mask = mask.map(Mask::tensor);
     let mut x = x.to_dtype(F32)?;
     if scale != 1.0 {
         x = (x * scale)?;
@@ -1132,7 +1159,8 @@ mod tests {
             Tensor::new(-0.5f32, &dev).unwrap(),
         ];
         for mask in &masks {
-            let fused = scaled_masked_softmax(x.as_tensor(), 0.125, Some(mask)).unwrap();
+            let m = Mask::new(mask.clone()).unwrap();
+            let fused = scaled_masked_softmax(x.as_tensor(), 0.125, Some(&m)).unwrap();
             let composed = candle_nn::ops::softmax(
                 &(x.as_tensor() * 0.125)
                     .unwrap()

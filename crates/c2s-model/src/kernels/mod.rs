@@ -9,4 +9,5 @@ mod amx;
 pub(crate) mod attention;
 pub mod fused;
 pub mod half_weights;
+pub(crate) mod mask;
 pub mod optim;

@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
+use crate::kernels::mask::Mask;
 
 /// One layer's cached keys and values, `[b, kv_heads, capacity, head_dim]`
 /// buffers of which the first `len` positions are filled. Each step writes
@@ -189,7 +190,7 @@ pub(crate) fn attention_mask(
     padding: Option<&Tensor>,
     window: Option<usize>,
     dev: &Device,
-) -> Result<Option<Tensor>> {
+) -> Result<Option<Mask>> {
     let total = past + t;
     let first_key = total - keys;
     let mut any = false;
@@ -207,7 +208,7 @@ pub(crate) fn attention_mask(
         })
         .collect();
     let causal = Tensor::from_vec(causal, (t, keys), dev)?;
-    Ok(match padding {
+    let mask = match padding {
         None if !any => None,
         None => Some(causal),
         Some(p) => {
@@ -219,7 +220,8 @@ pub(crate) fn attention_mask(
             let pad = ((keep.ones_like()? - keep)? * -1e9)?;
             Some(pad.broadcast_add(&causal.reshape((1, 1, t, keys))?)?)
         }
-    })
+    };
+    Ok(mask.map(Mask::new).transpose()?)
 }
 
 #[cfg(test)]
@@ -230,7 +232,8 @@ mod tests {
         attention_mask(1, t, past, keys, None, window, &Device::Cpu)
             .unwrap()
             .map(|m| {
-                m.to_vec2::<f32>()
+                m.tensor()
+                    .to_vec2::<f32>()
                     .unwrap()
                     .into_iter()
                     .map(|r| r.into_iter().map(|x| x == 0.0).collect())

@@ -14,6 +14,7 @@ use candle_nn::VarBuilder;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
+use crate::kernels::mask::Mask;
 use crate::kernels::{fused, half_weights};
 use crate::models::cache::{append, attention_mask, keep_last, KvCache, LayerSlot};
 use crate::models::config_reader::{ConfigReader, RawConfig};
@@ -321,7 +322,7 @@ impl Gemma2 {
         l: &Layer,
         x: &Tensor,
         rope: &(Tensor, Tensor),
-        mask: Option<&Tensor>,
+        mask: Option<&Mask>,
         mut cache: Option<&mut LayerSlot>,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
@@ -340,9 +341,9 @@ impl Gemma2 {
         let v = heads(&l.v_proj, kv)?;
         let (k, v) = append(cache.as_deref_mut(), k, v)?;
         let q = (q * c.query_pre_attn_scalar.powf(-0.5))?;
-        let scores = soft_cap(&grouped_scores(&q, &k)?, c.attn_logit_softcapping)?;
+        let scores = soft_cap(&grouped_scores(&q, &k, mask)?, c.attn_logit_softcapping)?;
         let att = fused::scaled_masked_softmax(&scores, 1.0, mask)?.to_dtype(v.dtype())?;
-        let y = grouped_values(&att, &v)?
+        let y = grouped_values(&att, &v, mask)?
             .transpose(1, 2)?
             .reshape((b, t, h * d))?;
         if l.sliding {

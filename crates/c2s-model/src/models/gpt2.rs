@@ -12,7 +12,8 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
-use crate::kernels::half_weights;
+use crate::kernels::mask::Mask;
+use crate::kernels::{attention, fused, half_weights};
 use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
 use crate::models::dropout::Dropout;
 use crate::models::gpt2_config::{DropoutRates, Gpt2Config};
@@ -56,7 +57,7 @@ impl Conv1D {
         } else {
             x.broadcast_matmul(&self.weight)?
         };
-        Ok(crate::kernels::fused::add_trailing(&product, &self.bias)?)
+        Ok(fused::add_trailing(&product, &self.bias)?)
     }
 }
 
@@ -110,7 +111,7 @@ impl Attention {
     fn forward(
         &self,
         x: &Tensor,
-        mask: Option<&Tensor>,
+        mask: Option<&Mask>,
         cache: Option<&mut LayerSlot>,
         drop: Option<&Training>,
     ) -> Result<Tensor> {
@@ -126,16 +127,17 @@ impl Attention {
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let (k, v) = append(cache, k, v)?;
         // Scores, mask and softmax in f32 whatever the weights' dtype.
-        let scores = crate::kernels::attention::scores(&q, &k)?;
-        let att = crate::kernels::fused::scaled_masked_softmax(&scores, self.scale, mask)?
-            .to_dtype(v.dtype())?;
-        let att = match drop {
-            Some(d) => d.dropout.apply(&att, d.rates.attn)?,
-            None => att,
+        let y = match drop {
+            None => attention::causal(&q, &k, &v, mask, self.scale)?,
+            Some(d) => {
+                // Dropout between the softmax and the mix: the steps apart.
+                let scores = attention::scores(&q, &k, mask)?;
+                let att =
+                    fused::scaled_masked_softmax(&scores, self.scale, mask)?.to_dtype(v.dtype())?;
+                attention::mix(&d.dropout.apply(&att, d.rates.attn)?, &v, mask)?
+            }
         };
-        let y = crate::kernels::attention::mix(&att, &v)?
-            .transpose(1, 2)?
-            .reshape((b, t, e))?;
+        let y = y.transpose(1, 2)?.reshape((b, t, e))?;
         self.c_proj.forward(&y)
     }
 }
@@ -188,7 +190,7 @@ impl Block {
     fn forward(
         &self,
         x: &Tensor,
-        mask: Option<&Tensor>,
+        mask: Option<&Mask>,
         cache: Option<&mut LayerSlot>,
         drop: Option<&Training>,
     ) -> Result<Tensor> {
@@ -207,7 +209,7 @@ impl Block {
         let h = if self.relu {
             h.relu()?
         } else {
-            crate::kernels::fused::gelu(&h)?
+            fused::gelu(&h)?
         };
         Ok((&x + resid(self.c_proj.forward(&h)?)?)?)
     }
@@ -343,7 +345,7 @@ impl Gpt2 {
         let x = match positions {
             None => {
                 let pos = Tensor::arange(past as u32, (past + t) as u32, dev)?;
-                crate::kernels::fused::add_trailing(&tokens, &self.wpe.index_select(&pos, 0)?)?
+                fused::add_trailing(&tokens, &self.wpe.index_select(&pos, 0)?)?
             }
             Some(p) => {
                 (tokens

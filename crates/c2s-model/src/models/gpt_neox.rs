@@ -9,6 +9,7 @@ use candle_nn::VarBuilder;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
+use crate::kernels::mask::Mask;
 use crate::kernels::{attention, fused};
 use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
 use crate::models::config_reader::{ConfigReader, RawConfig};
@@ -148,7 +149,7 @@ impl Attention {
         x: &Tensor,
         rotary: &Rotary,
         rope: &(Tensor, Tensor),
-        mask: Option<&Tensor>,
+        mask: Option<&Mask>,
         cache: Option<&mut LayerSlot>,
     ) -> Result<Tensor> {
         let (b, t, e) = x.dims3()?;
@@ -169,9 +170,7 @@ impl Attention {
         let k = rotary.apply(&k, &rope.0, &rope.1)?;
         let (k, v) = append(cache, k, v)?;
         let scale = 1.0 / (d as f64).sqrt();
-        let att = fused::scaled_masked_softmax(&attention::scores(&q, &k)?, scale, mask)?
-            .to_dtype(v.dtype())?;
-        let y = attention::mix(&att, &v)?
+        let y = attention::causal(&q, &k, &v, mask, scale)?
             .transpose(1, 2)?
             .reshape((b, t, e))?;
         self.dense.forward(&y)
