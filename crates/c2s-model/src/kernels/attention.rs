@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
+use rayon::prelude::*;
+
 use super::fused;
 use super::mask::{Host, Mask};
 
@@ -25,24 +27,31 @@ const MIN_ROWS: usize = 64;
 /// the softmax and the mix.
 const BLOCK: usize = 64;
 
-/// Causal attention softmax(scale · q kᵀ + mask) v: q `[b, h, t, d]`, k and
-/// v `[b, kv, s, dv]` (`h = kv · group`, a group's heads adjacent, as
-/// transformers' `repeat_kv` lays them out): `[b, h, t, dv]`.
+/// Causal attention softmax(cap(scale · q kᵀ) + mask) v: q `[b, h, t, d]`,
+/// k and v `[b, kv, s, dv]` (`h = kv · group`, a group's heads adjacent, as
+/// transformers' `repeat_kv` lays them out): `[b, h, t, dv]`. `cap`, where
+/// given (Gemma-2's soft-capping), is c · tanh(x / c).
 ///
-/// For a prompt on a CPU with AMX, when nothing is to be differentiated,
-/// each block of BLOCK queries goes through its scores, softmax and mix
-/// while they are in the core's cache, on the tiles: the t × s weights are
-/// never written out (at 800 tokens, 41 MB a layer of Pythia-410m, written
-/// and read back three times by the separate steps). Its values are those
-/// of `scores`, `fused::scaled_masked_softmax` and `mix` in turn, bit for
-/// bit; otherwise it is those three.
+/// For a prompt (more than MIN_ROWS queries a head) on the CPU, when nothing
+/// is to be differentiated, each block of BLOCK queries goes through its
+/// scores, softmax and mix while they are in the core's cache, and only
+/// against the keys the block sees: the t × s weights are never written out
+/// (at 800 tokens, 41 MB a layer of Pythia-410m, written and read back three
+/// times by the separate steps), and the hidden half is not computed. On
+/// AMX tiles its values are those of `scores`, `fused::scaled_masked_softmax`
+/// and `mix` in turn, bit for bit (but for a soft cap, whose tanh is
+/// `fused::tanh`, within 1e-7 of candle's); with gemm's f32 products, within
+/// their rounding. Otherwise (training, decoding, other devices) it is those
+/// three.
 pub(crate) fn causal(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     mask: Option<&Mask>,
     scale: f64,
+    cap: Option<f64>,
 ) -> candle_core::Result<Tensor> {
+    let cap = cap.filter(|&c| c > 0.0);
     let (b, h, t, d) = q.dims4()?;
     let (kv, s, dv) = (k.dim(1)?, k.dim(2)?, v.dim(3)?);
     if kv == 0 || !h.is_multiple_of(kv) {
@@ -51,26 +60,35 @@ pub(crate) fn causal(
     // Grouped heads stack their queries: `[b, kv, group · t, d]`.
     let q = q.reshape((b, kv, h / kv * t, d))?;
     let host = mask.map(|m| m.host().filter(|_| whole_rows(m, b, t, s)));
-    let fuse = on_tiles(&q)
-        && [k, v]
+    let fuse = h / kv * t > MIN_ROWS
+        && [&q, k, v]
             .iter()
-            .all(|x| x.dtype() == DType::F32 && x.device().is_cpu())
-        && ![&q, k, v].iter().any(|x| x.track_op())
+            .all(|x| x.dtype() == DType::F32 && x.device().is_cpu() && !x.track_op())
         && host.is_none_or(|h| h.is_some())
         && d > 0
         && dv > 0
         && s > 0;
     if fuse {
+        let tiles = on_tiles(&q);
         let op = Attend {
             mask: host.flatten().cloned(),
             scale: scale as f32,
+            cap: cap.map(|c| c as f32),
             queries: t,
+            tiles,
         };
-        let vt = v.t()?.contiguous()?;
-        let y = q.contiguous()?.apply_op3(&k.contiguous()?, &vt, op)?;
+        // The tiles take the values by rows of keys' weights: vᵀ.
+        let v = if tiles { v.t()? } else { v.clone() };
+        let y = q
+            .contiguous()?
+            .apply_op3(&k.contiguous()?, &v.contiguous()?, op)?;
         return y.reshape((b, h, t, dv));
     }
     let sc = scores(&q, k, mask)?.reshape((b, h, t, s))?;
+    let (sc, scale) = match cap {
+        Some(c) => ((((sc * scale)? / c)?.tanh()? * c)?, 1.0),
+        None => (sc, scale),
+    };
     let att = fused::scaled_masked_softmax(&sc, scale, mask)?.to_dtype(v.dtype())?;
     mix(&att.reshape((b, kv, h / kv * t, s))?, v, mask)?.reshape((b, h, t, dv))
 }
@@ -82,12 +100,15 @@ fn whole_rows(m: &Mask, b: usize, t: usize, s: usize) -> bool {
     dims == [t, s] || dims == [b, 1, t, s]
 }
 
-/// The fused attention over (q `[b, kv, m, d]`, k `[b, kv, s, d]`, vᵀ
-/// `[b, kv, dv, s]`), m = group · `queries`.
+/// The fused attention over (q `[b, kv, m, d]`, k `[b, kv, s, d]`, and v
+/// `[b, kv, s, dv]`, or vᵀ `[b, kv, dv, s]` for the tiles), m = group ·
+/// `queries`.
 struct Attend {
     mask: Option<Host>,
     scale: f32,
+    cap: Option<f32>,
     queries: usize,
+    tiles: bool,
 }
 
 impl CustomOp3 for Attend {
@@ -106,43 +127,180 @@ impl CustomOp3 for Attend {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let q = fused::f32_slice(s1, l1, self.name())?;
         let k = fused::f32_slice(s2, l2, self.name())?;
-        let vt = fused::f32_slice(s3, l3, self.name())?;
-        let (&[b, kv, m, d], &[_, _, s, _], &[_, _, dv, _]) = (l1.dims(), l2.dims(), l3.dims())
+        let v = fused::f32_slice(s3, l3, self.name())?;
+        let (&[b, kv, m, d], &[_, _, s, _], &[_, _, v2, v3]) = (l1.dims(), l2.dims(), l3.dims())
         else {
-            candle_core::bail!("{}: q, k and vᵀ must be 4-dimensional", self.name());
+            candle_core::bail!("{}: q, k and v must be 4-dimensional", self.name());
         };
-        if l2.dims() != [b, kv, s, d] || l3.dims() != [b, kv, dv, s] {
+        let dv = if self.tiles { v2 } else { v3 };
+        let v_dims = if self.tiles {
+            [b, kv, dv, s]
+        } else {
+            [b, kv, s, dv]
+        };
+        if l2.dims() != [b, kv, s, d] || l3.dims() != v_dims {
             let dims = (l1.dims(), l2.dims(), l3.dims());
             candle_core::bail!("{}: shapes {dims:?} do not fit", self.name());
         }
-        let out = attend(self, [q, k, vt], [b * kv, kv, m, d, s, dv]);
+        let heads: Vec<HeadKv> = (0..b * kv)
+            .into_par_iter()
+            .map(|i| {
+                HeadKv::new(
+                    &k[i * s * d..][..s * d],
+                    &v[i * s * dv..][..s * dv],
+                    [s, d, dv],
+                    self.tiles,
+                )
+            })
+            .collect();
+        let out = attend(self, q, &heads, [kv, m, d, s, dv]);
         Ok((CpuStorage::F32(out), Shape::from((b, kv, m, dv))))
     }
 }
 
-/// The fused attention's work: every head's keys and values packed for the
-/// tiles once, then each (head, block of queries) on one thread.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-fn attend(op: &Attend, [q, k, vt]: [&[f32]; 3], [heads, kv, m, d, s, dv]: [usize; 6]) -> Vec<f32> {
-    use super::amx::{Packed, Skip};
-    use rayon::prelude::*;
+/// A head's keys and values as a block's products read them: packed for the
+/// tiles once per head, or as they are for gemm.
+enum HeadKv<'a> {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    Tiles(super::amx::Packed, super::amx::Packed),
+    Plain {
+        k: &'a [f32],
+        v: &'a [f32],
+        dims: [usize; 3],
+    },
+}
+
+impl<'a> HeadKv<'a> {
+    /// k `[s, d]`, and v `[s, dv]` (or vᵀ `[dv, s]` for the tiles).
+    fn new(k: &'a [f32], v: &'a [f32], [s, d, dv]: [usize; 3], tiles: bool) -> Self {
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        if tiles {
+            use super::amx::Packed;
+            return HeadKv::Tiles(Packed::new(k, s, d), Packed::new(v, dv, s));
+        }
+        let _ = tiles;
+        HeadKv::Plain {
+            k,
+            v,
+            dims: [s, d, dv],
+        }
+    }
+
+    /// Scores of `rows` queries `q` (`[rows, d]`) into `buf` (`[rows, s]`):
+    /// at least every key a row sees (`seen`); the rest are any finite
+    /// values or 0.
+    fn scores(&self, q: &[f32], rows: usize, seen: &[usize], buf: &mut [f32]) {
+        match self {
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            // SAFETY: buf holds rows x s.
+            HeadKv::Tiles(k, _) => unsafe {
+                k.multiply(q, rows, buf.as_mut_ptr(), super::amx::Skip::Columns(seen))
+            },
+            HeadKv::Plain {
+                k, dims: [s, d, _], ..
+            } => {
+                // Up to the softmax's end of the row that sees most.
+                let n = fused::softmax_end(seen.iter().copied().max().unwrap_or(0), *s);
+                // SAFETY: q is [rows, d]; k's first n rows of d; buf [rows, s].
+                unsafe {
+                    gemm_f32(
+                        [rows, n, *d],
+                        [q.as_ptr(), k.as_ptr()],
+                        [1, *d as isize, *d as isize, 1],
+                        buf.as_mut_ptr(),
+                        *s,
+                    )
+                }
+            }
+        }
+    }
+
+    /// The weights `att` (`[rows, s]`, 0 past each row's `seen` keys) times
+    /// the values, into `out` (`[rows, dv]`).
+    ///
+    /// # Safety
+    /// `out` is valid for writes of rows * dv f32.
+    unsafe fn mix(&self, att: &[f32], rows: usize, seen: &[usize], out: *mut f32) {
+        match self {
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            // SAFETY: the caller's `out`.
+            HeadKv::Tiles(_, vt) => unsafe {
+                vt.multiply(att, rows, out, super::amx::Skip::Depth(seen))
+            },
+            HeadKv::Plain {
+                v,
+                dims: [s, _, dv],
+                ..
+            } => {
+                let n = seen.iter().copied().max().unwrap_or(0);
+                // SAFETY: att is [rows, s], read to column n; v's first n
+                // rows of dv; the caller's `out`.
+                unsafe {
+                    gemm_f32(
+                        [rows, *dv, n],
+                        [att.as_ptr(), v.as_ptr()],
+                        [1, *s as isize, 1, *dv as isize],
+                        out,
+                        *dv,
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// dst `[m, n]` (rows `ld` apart) = lhs `[m, k]` · rhs `[k, n]`, the operands
+/// read with (lhs column, lhs row, rhs column, rhs row) strides, on this
+/// thread (the blocks are already shared among threads): gemm's f32 kernels.
+///
+/// # Safety
+/// The operands and `dst` are valid for those shapes and strides.
+unsafe fn gemm_f32(
+    [m, n, k]: [usize; 3],
+    [lhs, rhs]: [*const f32; 2],
+    [lcs, lrs, rcs, rrs]: [isize; 4],
+    dst: *mut f32,
+    ld: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the caller's shapes and strides.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            ld as isize,
+            false,
+            lhs,
+            lcs,
+            lrs,
+            rhs,
+            rcs,
+            rrs,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// The fused attention's work, each (head, block of queries) on one thread.
+fn attend(op: &Attend, q: &[f32], heads: &[HeadKv], [kv, m, d, s, dv]: [usize; 5]) -> Vec<f32> {
     struct Out(*mut f32);
     // SAFETY: each (head, block) writes only its own rows of the buffer,
     // which outlives the parallel loop.
     unsafe impl Sync for Out {}
-    let packed: Vec<(Packed, Packed)> = (0..heads)
-        .into_par_iter()
-        .map(|i| {
-            (
-                Packed::new(&k[i * s * d..][..s * d], s, d),
-                Packed::new(&vt[i * dv * s..][..dv * s], dv, s),
-            )
-        })
-        .collect();
-    let mut out = Vec::<f32>::with_capacity(heads * m * dv);
+    let mut out = Vec::<f32>::with_capacity(heads.len() * m * dv);
     let dst = Out(out.as_mut_ptr());
     let blocks = m.div_ceil(BLOCK);
-    (0..heads * blocks)
+    (0..heads.len() * blocks)
         .into_par_iter()
         .for_each_init(Vec::<f32>::new, |buf, w| {
             let dst = &dst;
@@ -159,48 +317,37 @@ fn attend(op: &Attend, [q, k, vt]: [&[f32]; 3], [heads, kv, m, d, s, dv]: [usize
                 .map(|r| op.mask.as_ref().map_or(s, |h| h.row_seen[mask_row(r)]))
                 .collect();
             buf.resize(rows * s, 0.0);
-            let (ks, vs) = &packed[i];
-            // SAFETY: buf holds rows x s; the head's output rows r0.. are
-            // inside `out` (heads x m x dv) and written by no other item.
-            unsafe {
-                ks.multiply(
-                    &q[(i * m + r0) * d..][..rows * d],
-                    rows,
-                    buf.as_mut_ptr(),
-                    Skip::Columns(&seen),
-                )
-            };
+            heads[i].scores(&q[(i * m + r0) * d..][..rows * d], rows, &seen, buf);
             for (j, row) in buf.chunks_mut(s).enumerate() {
                 let end = fused::softmax_end(seen[j], s);
                 let (row, hidden) = row.split_at_mut(end);
                 fused::wide(
                     #[inline(always)]
                     || {
-                        match &op.mask {
-                            Some(h) => {
-                                let mv = &h.values[mask_row(r0 + j) * s..][..end];
-                                for (x, &mv) in row.iter_mut().zip(mv) {
-                                    *x = op.scale * *x + mv;
-                                }
-                            }
+                        match op.cap {
+                            Some(c) => row
+                                .iter_mut()
+                                .for_each(|x| *x = c * fused::tanh(op.scale * *x / c)),
                             None => row.iter_mut().for_each(|x| *x *= op.scale),
+                        }
+                        if let Some(h) = &op.mask {
+                            let mv = &h.values[mask_row(r0 + j) * s..][..end];
+                            for (x, &mv) in row.iter_mut().zip(mv) {
+                                *x += mv;
+                            }
                         }
                         fused::softmax_in_place(row);
                         hidden.fill(0.0);
                     },
                 );
             }
-            // SAFETY: as above.
-            unsafe { vs.multiply(buf, rows, dst.0.add((i * m + r0) * dv), Skip::Depth(&seen)) };
+            // SAFETY: the head's output rows r0.. are inside `out` (heads x
+            // m x dv) and written by no other item.
+            unsafe { heads[i].mix(buf, rows, &seen, dst.0.add((i * m + r0) * dv)) };
         });
     // SAFETY: every (head, block) wrote its rows x dv.
-    unsafe { out.set_len(heads * m * dv) };
+    unsafe { out.set_len(heads.len() * m * dv) };
     out
-}
-
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-fn attend(_: &Attend, _: [&[f32]; 3], _: [usize; 6]) -> Vec<f32> {
-    unreachable!("on_tiles is false without AMX")
 }
 
 /// q `[.., t, d]` · k `[.., s, d]`ᵀ: `[.., t, s]`, for a softmax under
@@ -443,7 +590,7 @@ mod tests {
             );
             let mask_t = causal(t, s, padded);
             let mask = Mask::new(mask_t.clone()).unwrap();
-            // Grouped heads stack their queries, as layers::grouped_scores.
+            // Grouped heads stack their queries, as causal() does.
             let qg = q.as_tensor().reshape((2, kv, group * t, 40)).unwrap();
             let sc = scores(&qg, k.as_tensor(), Some(&mask)).unwrap();
             let sc = sc.reshape((2, heads, t, s)).unwrap();
@@ -505,41 +652,91 @@ mod tests {
         }
     }
 
-    /// The fused attention gives the separate steps' values: bit for bit
-    /// where it runs (a prompt, on the tiles), and they are candle's within
-    /// the products' error (the test above); with and without padded keys,
-    /// grouped heads, a decoding step.
+    /// The fused attention gives the separate steps' values: bit for bit on
+    /// the tiles (where the CPU has them) but for a soft cap's tanh, within
+    /// f32 rounding of candle's products with gemm's (every CPU); with and
+    /// without padded keys, with grouped heads and a soft cap, and at a
+    /// decoding step (the separate steps).
     #[test]
     fn fused_attention_gives_the_steps_values() {
         let dev = Device::Cpu;
-        for (t, past, group, padded) in [
-            (1, 40, 1, false),
-            (70, 20, 1, false),
-            (130, 0, 1, true),
-            (100, 3, 2, true),
+        for (t, past, group, padded, cap) in [
+            (1, 40, 1, false, None),
+            (70, 20, 1, false, None),
+            (130, 0, 1, true, None),
+            (100, 3, 2, true, None),
+            (90, 7, 2, false, Some(2.0)),
         ] {
             let s = t + past;
             let q = Tensor::randn(0f32, 0.5, (2, 2 * group, t, 40), &dev).unwrap();
             let k = Tensor::randn(0f32, 1.0, (2, 2, s, 40), &dev).unwrap();
             let v = Tensor::randn(0f32, 1.0, (2, 2, s, 24), &dev).unwrap();
-            let mask = Mask::new(causal(t, s, padded)).unwrap();
-            let y = super::causal(&q, &k, &v, Some(&mask), 0.3).unwrap();
+            let mask_t = causal(t, s, padded);
+            let mask = Mask::new(mask_t.clone()).unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let capped = |x: Tensor| match cap {
+                Some(c) => ((((x * 0.3).unwrap() / c).unwrap().tanh().unwrap()) * c).unwrap(),
+                None => (x * 0.3).unwrap(),
+            };
+            // The separate steps, as the engine runs them here.
             let qg = q.reshape((2, 2, group * t, 40)).unwrap();
             let sc = scores(&qg, &k, Some(&mask))
                 .unwrap()
                 .reshape((2, 2 * group, t, s))
                 .unwrap();
-            let att = fused::scaled_masked_softmax(&sc, 0.3, Some(&mask))
+            let (sc, scale) = match cap {
+                Some(_) => (capped(sc), 1.0),
+                None => (sc, 0.3),
+            };
+            let att = fused::scaled_masked_softmax(&sc, scale, Some(&mask))
                 .unwrap()
                 .reshape((2, 2, group * t, s))
                 .unwrap();
-            let want = mix(&att, &v, Some(&mask))
+            let steps = mix(&att, &v, Some(&mask)).unwrap();
+            // Candle's f32 products, for gemm's.
+            let full = capped(qg.matmul(&k.t().unwrap()).unwrap())
+                .reshape((2, 2 * group, t, s))
                 .unwrap()
-                .reshape((2, 2 * group, t, 24))
+                .broadcast_add(&mask_t)
                 .unwrap();
-            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            assert_eq!(y.dims(), want.dims());
-            assert_eq!(flat(&y), flat(&want), "t = {t}, group {group}");
+            let full = candle_nn::ops::softmax(&full, candle_core::D::Minus1)
+                .unwrap()
+                .reshape((2, 2, group * t, s))
+                .unwrap()
+                .matmul(&v)
+                .unwrap();
+            let y_causal = super::causal(&q, &k, &v, Some(&mask), 0.3, cap).unwrap();
+            assert_eq!(y_causal.dims(), [2, 2 * group, t, 24]);
+            if t <= MIN_ROWS {
+                assert_eq!(flat(&y_causal), flat(&steps));
+                continue;
+            }
+            for tiles in [false, on_tiles(&qg)] {
+                let op = Attend {
+                    mask: mask.host().cloned(),
+                    scale: 0.3,
+                    cap: cap.map(|c| c as f32),
+                    queries: t,
+                    tiles,
+                };
+                let vv = if tiles { v.t().unwrap() } else { v.clone() };
+                let y = qg.apply_op3(&k, &vv.contiguous().unwrap(), op).unwrap();
+                if tiles == on_tiles(&qg) {
+                    // What the engine runs on this CPU.
+                    assert_eq!(flat(&y_causal), flat(&y));
+                }
+                let (want, tol) = match (tiles, cap) {
+                    (true, None) => (flat(&steps), 0.0),
+                    (true, Some(_)) => (flat(&steps), 1e-5),
+                    (false, _) => (flat(&full), 1e-5),
+                };
+                for (a, b) in flat(&y).iter().zip(want) {
+                    assert!(
+                        (a - b).abs() <= tol,
+                        "t = {t}, group {group}, tiles {tiles}: {a} vs {b}"
+                    );
+                }
+            }
         }
     }
 

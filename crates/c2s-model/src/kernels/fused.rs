@@ -307,7 +307,7 @@ const K1: f32 = 0.044_715;
 /// tanh through one exponential (libm's tanhf is several times slower);
 /// saturates correctly at both ends.
 #[inline]
-fn tanh(u: f32) -> f32 {
+pub(super) fn tanh(u: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * u) + 1.0)
 }
 

@@ -15,10 +15,10 @@ use serde_json::{Map, Value};
 
 use crate::error::Result;
 use crate::kernels::mask::Mask;
-use crate::kernels::{fused, half_weights};
+use crate::kernels::{attention, fused, half_weights};
 use crate::models::cache::{append, attention_mask, keep_last, KvCache, LayerSlot};
 use crate::models::config_reader::{ConfigReader, RawConfig};
-use crate::models::layers::{embed, grouped_scores, grouped_values, Linear, RmsNorm, INIT};
+use crate::models::layers::{embed, Linear, RmsNorm, INIT};
 use crate::models::rotary::Rotary;
 
 /// `config.json` of a Gemma-2 model, in transformers 4's spelling (the
@@ -341,9 +341,7 @@ impl Gemma2 {
         let v = heads(&l.v_proj, kv)?;
         let (k, v) = append(cache.as_deref_mut(), k, v)?;
         let q = (q * c.query_pre_attn_scalar.powf(-0.5))?;
-        let scores = soft_cap(&grouped_scores(&q, &k, mask)?, c.attn_logit_softcapping)?;
-        let att = fused::scaled_masked_softmax(&scores, 1.0, mask)?.to_dtype(v.dtype())?;
-        let y = grouped_values(&att, &v, mask)?
+        let y = attention::causal(&q, &k, &v, mask, 1.0, c.attn_logit_softcapping)?
             .transpose(1, 2)?
             .reshape((b, t, h * d))?;
         if l.sliding {

@@ -128,7 +128,7 @@ impl Attention {
         let (k, v) = append(cache, k, v)?;
         // Scores, mask and softmax in f32 whatever the weights' dtype.
         let y = match drop {
-            None => attention::causal(&q, &k, &v, mask, self.scale)?,
+            None => attention::causal(&q, &k, &v, mask, self.scale, None)?,
             Some(d) => {
                 // Dropout between the softmax and the mix: the steps apart.
                 let scores = attention::scores(&q, &k, mask)?;

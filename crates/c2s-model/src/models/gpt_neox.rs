@@ -170,7 +170,7 @@ impl Attention {
         let k = rotary.apply(&k, &rope.0, &rope.1)?;
         let (k, v) = append(cache, k, v)?;
         let scale = 1.0 / (d as f64).sqrt();
-        let y = attention::causal(&q, &k, &v, mask, scale)?
+        let y = attention::causal(&q, &k, &v, mask, scale, None)?
             .transpose(1, 2)?
             .reshape((b, t, e))?;
         self.dense.forward(&y)

@@ -5,8 +5,7 @@ use candle_core::{DType, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
-use crate::kernels::mask::Mask;
-use crate::kernels::{attention, fused, half_weights};
+use crate::kernels::{fused, half_weights};
 
 /// Normal(0, 0.02): the initialiser of GPT-2, GPT-NeoX and Gemma alike.
 pub(crate) const INIT: Init = Init::Randn {
@@ -170,31 +169,4 @@ pub(crate) fn embed(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
     } else {
         rows
     })
-}
-
-/// Scores of queries `[b, h, t, d]` against keys `[b, kv, T, d]`, with the
-/// query heads of a group sharing one key/value head (grouped-query
-/// attention, `h = kv * group`, heads of a group adjacent as transformers'
-/// `repeat_kv` lays them out): `[b, h, t, T]`, without copying the keys.
-pub(crate) fn grouped_scores(q: &Tensor, k: &Tensor, mask: Option<&Mask>) -> Result<Tensor> {
-    let (b, h, t, d) = q.dims4()?;
-    let kv = k.dim(1)?;
-    let total = k.dim(2)?;
-    if kv == h {
-        return Ok(attention::scores(q, k, mask)?);
-    }
-    let q = q.reshape((b, kv, (h / kv) * t, d))?;
-    Ok(attention::scores(&q, k, mask)?.reshape((b, h, t, total))?)
-}
-
-/// Attention weights `[b, h, t, T]` times values `[b, kv, T, d]`, grouped as
-/// in `grouped_scores`: `[b, h, t, d]`.
-pub(crate) fn grouped_values(att: &Tensor, v: &Tensor, mask: Option<&Mask>) -> Result<Tensor> {
-    let (b, h, t, total) = att.dims4()?;
-    let (kv, d) = (v.dim(1)?, v.dim(3)?);
-    if kv == h {
-        return Ok(attention::mix(att, v, mask)?);
-    }
-    let att = att.reshape((b, kv, (h / kv) * t, total))?;
-    Ok(attention::mix(&att, v, mask)?.reshape((b, h, t, d))?)
 }
