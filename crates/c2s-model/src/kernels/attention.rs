@@ -1,12 +1,14 @@
-//! Attention's two products over its (batch, head) pairs: the scores
-//! q · kᵀ and the mix of values att · v. A prompt's (more than 64 queries,
-//! f32 on the CPU) run on AMX tiles where the CPU has them (kernels::amx,
-//! within 2^-15 of the sizes of the products summed); everything else is
-//! candle's matmul. On a Pythia-410m prompt of 800 tokens gemm's f32 scores
-//! and mixes were 14 % of the time once its other products ran on the tiles.
-//! On the tiles, what the causal mask hides is not computed: scores of keys
-//! past a query's last seen one are left 0 (the mask makes them −∞), and the
-//! mix does not read the weights of those keys (the softmax made them 0).
+//! Causal attention (`causal`), which every model family calls: for a
+//! prompt's inference on the CPU, fused per block of queries; otherwise its
+//! separate steps, the scores q · kᵀ, the masked softmax and the mix of
+//! values att · v over the (batch, head) pairs. A prompt's products (more
+//! than 64 queries, f32 on the CPU) run on AMX tiles where the CPU has them
+//! (kernels::amx, within 2^-15 of the sizes of the products summed), else
+//! on gemm's f32 kernels. On a Pythia-410m prompt of 800 tokens gemm's f32
+//! scores and mixes were 14 % of the time once its other products ran on the
+//! tiles. What the causal mask hides is not computed: scores of keys past a
+//! query's last seen one are left 0 (the mask makes them −∞), and the mix
+//! does not read the weights of those keys (the softmax made them 0).
 
 use std::sync::Arc;
 

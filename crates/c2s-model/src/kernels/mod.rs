@@ -1,6 +1,7 @@
 //! The lowest layer, as in candle: CPU kernels with their gradients, the
-//! half-precision weight product for inference, attention's products, the
-//! AMX tiles both use where the CPU has them, the optimiser, and the
+//! half-precision weight product for inference, causal attention (fused per
+//! block of queries for a prompt) with the mask as its kernels read it, the
+//! AMX tiles these use where the CPU has them, the optimiser, and the
 //! allocator the tensors live in.
 
 pub mod allocator;
