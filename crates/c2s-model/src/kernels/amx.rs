@@ -186,14 +186,9 @@ pub(crate) unsafe fn matmul_into<W: Widen>(
     let split = Split(a_hi.as_mut_ptr(), a_lo.as_mut_ptr());
     (0..mp / TILE_ROWS).into_par_iter().for_each(|g| {
         let split = &split;
-        let rows = &x[(g * TILE_ROWS * k).min(m * k)..((g + 1) * TILE_ROWS * k).min(m * k)];
-        let steps = block_steps(skip, g / 2 * 2 * TILE_ROWS, m, kp / K_STEP);
-        // SAFETY: group g's 16 * kp values of each buffer are in bounds;
-        // available() checked AVX-512F and BW.
-        unsafe {
-            let at = g * TILE_ROWS * kp;
-            split_rows(rows, k, steps, split.0.add(at), split.1.add(at));
-        }
+        // SAFETY: the buffers have room for mp * kp; available() checked
+        // AVX-512F and BW.
+        unsafe { split_group(x, [m, k, kp], g, skip, [split.0, split.1]) };
     });
     // split_rows wrote every group's 16 * kp values but the steps a Depth
     // skip leaves out, which no tile reads: the buffers stay behind raw
@@ -303,21 +298,11 @@ impl Packed {
             Vec::<u16>::with_capacity(mp * kp),
             Vec::<u16>::with_capacity(mp * kp),
         );
+        let buffers = [hi.as_mut_ptr(), lo.as_mut_ptr()];
         for g in 0..mp / TILE_ROWS {
-            let rows = &x[(g * TILE_ROWS * k).min(m * k)..((g + 1) * TILE_ROWS * k).min(m * k)];
-            let steps = block_steps(skip, g / 2 * 2 * TILE_ROWS, m, kp / K_STEP);
-            // SAFETY: group g's 16 * kp values are inside the buffers'
-            // capacity; the features were checked in new().
-            unsafe {
-                let at = g * TILE_ROWS * kp;
-                split_rows(
-                    rows,
-                    k,
-                    steps,
-                    hi.as_mut_ptr().add(at),
-                    lo.as_mut_ptr().add(at),
-                );
-            }
+            // SAFETY: the buffers have room for mp * kp; the features were
+            // checked in new().
+            unsafe { split_group(x, [m, k, kp], g, skip, buffers) };
         }
         // As in matmul_into: read only by the tiles, behind raw pointers.
         let a = Activations {
@@ -331,6 +316,27 @@ impl Packed {
         let b = [self.hi.as_ptr(), self.lo.as_ptr()];
         unsafe { multiply(&a, b, [0, n], kp / K_STEP, [m, n], out, skip) };
     }
+}
+
+/// Group `g` (16 rows) of the activations `x` (`[m, k]`) split into `hi`
+/// and `lo` (`[mp, kp]` in the tiles' layout), up to the k its 32-row block
+/// reads.
+///
+/// # Safety
+/// `hi` and `lo` have room for the group's 16 * kp values; the CPU has
+/// AVX-512F and BW.
+unsafe fn split_group(
+    x: &[f32],
+    [m, k, kp]: [usize; 3],
+    g: usize,
+    skip: Skip,
+    [hi, lo]: [*mut u16; 2],
+) {
+    let rows = &x[(g * TILE_ROWS * k).min(m * k)..((g + 1) * TILE_ROWS * k).min(m * k)];
+    let steps = block_steps(skip, g / 2 * 2 * TILE_ROWS, m, kp / K_STEP);
+    let at = g * TILE_ROWS * kp;
+    // SAFETY: the caller's room and features.
+    unsafe { split_rows(rows, k, steps, hi.add(at), lo.add(at)) };
 }
 
 /// The activations split for the tiles: `[mp, kp]` bf16 each, at these

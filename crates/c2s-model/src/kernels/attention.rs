@@ -742,6 +742,16 @@ mod tests {
         }
     }
 
+    /// Query heads that key heads cannot share evenly are a clear error.
+    #[test]
+    fn uneven_head_groups_are_an_error() {
+        let dev = Device::Cpu;
+        let q = Tensor::zeros((1, 3, 4, 8), DType::F32, &dev).unwrap();
+        let kv = Tensor::zeros((1, 2, 4, 8), DType::F32, &dev).unwrap();
+        let err = super::causal(&q, &kv, &kv, None, 1.0, None).unwrap_err();
+        assert!(err.to_string().contains("3 query heads"), "{err}");
+    }
+
     fn within(got: &Tensor, want: &Tensor, size: &Tensor) {
         assert_eq!(got.dims(), want.dims());
         let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
