@@ -511,6 +511,7 @@ fn products(
                             Some((Part::Columns, seen)) => Skip::Columns(seen),
                             Some((Part::Depth, seen)) => Skip::Depth(seen),
                         },
+                        None,
                     );
                 }
             }

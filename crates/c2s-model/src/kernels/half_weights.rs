@@ -24,6 +24,8 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
+use super::fused::{BiasGelu, GeluForm};
+
 /// At most this many activation rows go through the streaming kernels
 /// (decoding, a short prompt, a batch of labels to score). More rows (a
 /// long prompt) reuse each weight often enough that gemm's blocked f32
@@ -52,6 +54,27 @@ pub(crate) fn is_half(rows: &Tensor) -> bool {
 /// `x` `[.., k]` (f32, CPU) times `rows` `[n, k]` (f16) transposed: `[.., n]`
 /// in f32, as `x.matmul(rows.t())` with the weights rounded to f16.
 pub(crate) fn matmul(x: &Tensor, rows: &Tensor) -> candle_core::Result<Tensor> {
+    linear(x, rows, None, None)
+}
+
+/// A linear layer with these weights: `matmul`, plus `bias`, then `gelu`
+/// when given, the bias and the GELU applied to each block of the output
+/// as the product writes it (fused::BiasGelu).
+pub(crate) fn linear(
+    x: &Tensor,
+    rows: &Tensor,
+    bias: Option<&Tensor>,
+    gelu: Option<GeluForm>,
+) -> candle_core::Result<Tensor> {
+    let bias = match bias {
+        Some(b) => Some(
+            b.to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?,
+        ),
+        None => None,
+    };
+    let then = BiasGelu { bias, gelu };
     let (n, k) = rows.dims2()?;
     let dims = x.dims();
     let (&last, lead) = dims
@@ -65,11 +88,12 @@ pub(crate) fn matmul(x: &Tensor, rows: &Tensor) -> candle_core::Result<Tensor> {
     out_dims.push(n);
     x.contiguous()?
         .reshape((m, k))?
-        .apply_op2_no_bwd(&rows.contiguous()?, &HalfProduct)?
+        .apply_op2_no_bwd(&rows.contiguous()?, &HalfProduct(then))?
         .reshape(out_dims)
 }
 
-struct HalfProduct;
+/// The product, and what its output gets as it is written.
+struct HalfProduct(BiasGelu);
 
 impl CustomOp2 for HalfProduct {
     fn name(&self) -> &'static str {
@@ -93,13 +117,16 @@ impl CustomOp2 for HalfProduct {
         let (x, w) = (&x[xa..xb], &w[wa..wb]);
         let (m, k) = l1.shape().dims2()?;
         let n = l2.shape().dims2()?.0;
+        let then = &self.0;
         if m == 0 || n == 0 || k == 0 {
             // Nothing to multiply (and rayon refuses chunks of size 0).
-            return Ok((CpuStorage::F32(vec![0f32; m * n]), Shape::from((m, n))));
+            let mut out = vec![0f32; m * n];
+            out.chunks_mut(n.max(1)).for_each(|r| then.apply(r, 0));
+            return Ok((CpuStorage::F32(out), Shape::from((m, n))));
         }
         if m > MAX_STREAMED_ROWS {
             return Ok((
-                CpuStorage::F32(many_rows(x, w, m, k, n)),
+                CpuStorage::F32(many_rows(x, w, [m, k, n], then)),
                 Shape::from((m, n)),
             ));
         }
@@ -111,7 +138,7 @@ impl CustomOp2 for HalfProduct {
             .par_chunks_mut(ROWS_PER_TASK * m)
             .zip(w.par_chunks(ROWS_PER_TASK * k))
             .for_each(|(o, ws)| kernel(ws, x, k, o));
-        let out = if m == 1 {
+        let mut out = if m == 1 {
             out_t
         } else {
             let mut out = vec![0f32; m * n];
@@ -122,24 +149,34 @@ impl CustomOp2 for HalfProduct {
             }
             out
         };
+        if !then.is_empty() {
+            out.par_chunks_mut(n).for_each(|r| then.apply(r, 0));
+        }
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
 }
 
-/// `x` `[m, k]` times `w` `[n, k]` transposed, for many rows: on AMX tiles
-/// where the CPU has them (kernels::amx), else by gemm (`blocked`).
-fn many_rows(x: &[f32], w: &[f16], m: usize, k: usize, n: usize) -> Vec<f32> {
+/// `x` `[m, k]` times `w` `[n, k]` transposed, for many rows, then `then`:
+/// on AMX tiles where the CPU has them (kernels::amx), else by gemm
+/// (`blocked`).
+fn many_rows(x: &[f32], w: &[f16], [m, k, n]: [usize; 3], then: &BiasGelu) -> Vec<f32> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     if super::amx::available() {
-        return super::amx::matmul(x, w, m, k, n);
+        let epilogue = |row: &mut [f32], col0: usize| then.apply(row, col0);
+        let epilogue: super::amx::Epilogue = if then.is_empty() {
+            None
+        } else {
+            Some(&epilogue)
+        };
+        return super::amx::matmul(x, w, [m, k, n], epilogue);
     }
-    blocked(x, w, m, k, n)
+    blocked(x, w, [m, k, n], then)
 }
 
 /// `x` `[m, k]` times `w` `[n, k]` transposed, for many rows: each task
-/// widens ROWS_PER_BLOCK weight rows to f32 and has gemm write the
-/// matching columns of the output.
-fn blocked(x: &[f32], w: &[f16], m: usize, k: usize, n: usize) -> Vec<f32> {
+/// widens ROWS_PER_BLOCK weight rows to f32, has gemm write the matching
+/// columns of the output, then applies `then` to them.
+fn blocked(x: &[f32], w: &[f16], [m, k, n]: [usize; 3], then: &BiasGelu) -> Vec<f32> {
     /// The output, written by tasks at disjoint columns.
     struct Out(*mut f32);
     // SAFETY: each task writes only its own columns of the buffer, which
@@ -179,6 +216,15 @@ fn blocked(x: &[f32], w: &[f16], m: usize, k: usize, n: usize) -> Vec<f32> {
                     false,
                     gemm::Parallelism::None,
                 )
+            };
+            if !then.is_empty() {
+                for r in 0..m {
+                    let c0 = b * ROWS_PER_BLOCK;
+                    // SAFETY: row r's columns of this block, which only
+                    // this task writes, inside `out`.
+                    let row = unsafe { std::slice::from_raw_parts_mut(dst.0.add(r * n + c0), nb) };
+                    then.apply(row, c0);
+                }
             }
         });
     out
@@ -415,6 +461,7 @@ unsafe fn tile_avx512<const R: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::fused;
     use candle_core::{DType, Device};
 
     fn close(a: &[f32], b: &[f32], tol: f32) {
@@ -503,5 +550,59 @@ mod tests {
             z.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             vec![0.0; 6]
         );
+    }
+
+    #[test]
+    fn bias_and_gelu_as_written_equal_the_separate_ops() {
+        let dev = Device::Cpu;
+        // Streamed (m <= 64, one and several rows), and past that the tiles
+        // where the CPU has them, with partial tiles and an odd last group
+        // of 16 columns; then gemm's blocked product, called directly.
+        for (m, k, n) in [(1, 40, 300), (9, 33, 70), (100, 70, 300), (67, 64, 49)] {
+            let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
+            let w = Tensor::randn(0f32, 0.2, (n, k), &dev)
+                .unwrap()
+                .to_dtype(DType::F16)
+                .unwrap();
+            let b = Tensor::randn(0f32, 1.0, n, &dev).unwrap();
+            let product = matmul(&x, &w).unwrap();
+            let plus = fused::add_trailing(&product, &b).unwrap();
+            let bits = |t: &Tensor| -> Vec<u32> {
+                let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                v.iter().map(|v| v.to_bits()).collect()
+            };
+            for gelu in [None, Some(GeluForm::Erf), Some(GeluForm::Tanh)] {
+                let want = match gelu {
+                    Some(form) => fused::gelu(&plus, form).unwrap(),
+                    None => plus.clone(),
+                };
+                let got = linear(&x, &w, Some(&b), gelu).unwrap();
+                assert_eq!(bits(&got), bits(&want), "{m}x{k}x{n}, {gelu:?}");
+                if let Some(form) = gelu {
+                    let alone = linear(&x, &w, None, gelu).unwrap();
+                    let want = fused::gelu(&product, form).unwrap();
+                    assert_eq!(bits(&alone), bits(&want), "{m}x{k}x{n}, no bias");
+                }
+                let xv = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let wv = w.flatten_all().unwrap().to_vec1::<f16>().unwrap();
+                let then = BiasGelu {
+                    bias: Some(b.to_vec1().unwrap()),
+                    gelu,
+                };
+                let blocked_then = blocked(&xv, &wv, [m, k, n], &then);
+                let none = BiasGelu {
+                    bias: None,
+                    gelu: None,
+                };
+                let plain = Tensor::from_vec(blocked(&xv, &wv, [m, k, n], &none), (m, n), &dev);
+                let plus = fused::add_trailing(&plain.unwrap(), &b).unwrap();
+                let want = match gelu {
+                    Some(form) => fused::gelu(&plus, form).unwrap(),
+                    None => plus,
+                };
+                let got: Vec<u32> = blocked_then.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, bits(&want), "blocked {m}x{k}x{n}, {gelu:?}");
+            }
+        }
     }
 }

@@ -14,8 +14,9 @@ use candle_nn::VarBuilder;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
+use crate::kernels::fused::GeluForm;
 use crate::kernels::mask::Mask;
-use crate::kernels::{attention, fused, half_weights};
+use crate::kernels::{attention, half_weights};
 use crate::models::cache::{append, attention_mask, keep_last, KvCache, LayerSlot};
 use crate::models::config_reader::{ConfigReader, RawConfig};
 use crate::models::layers::{embed, Linear, RmsNorm, INIT};
@@ -328,17 +329,13 @@ impl Gemma2 {
         let (b, t, _) = x.dims3()?;
         let c = &self.config;
         let (h, kv, d) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
-        let heads = |p: &Linear, n: usize| -> Result<Tensor> {
-            Ok(p.forward(x)?
-                .reshape((b, t, n, d))?
-                .transpose(1, 2)?
-                .contiguous()?)
+        let heads = |p: &Linear, n: usize, rope: Option<&(Tensor, Tensor)>| -> Result<Tensor> {
+            self.rotary
+                .heads(&p.forward(x)?.reshape((b, t, n, d))?, 0, d, rope)
         };
-        let q = self.rotary.apply(&heads(&l.q_proj, h)?, &rope.0, &rope.1)?;
-        let k = self
-            .rotary
-            .apply(&heads(&l.k_proj, kv)?, &rope.0, &rope.1)?;
-        let v = heads(&l.v_proj, kv)?;
+        let q = heads(&l.q_proj, h, Some(rope))?;
+        let k = heads(&l.k_proj, kv, Some(rope))?;
+        let v = heads(&l.v_proj, kv, None)?;
         let (k, v) = append(cache.as_deref_mut(), k, v)?;
         let q = (q * c.query_pre_attn_scalar.powf(-0.5))?;
         let y = attention::causal(&q, &k, &v, mask, 1.0, c.attn_logit_softcapping)?
@@ -405,12 +402,12 @@ impl Gemma2 {
             )?;
             x = (residual + l.post_attention_layernorm.forward(&a)?)?;
             let hdn = l.pre_feedforward_layernorm.forward(&x)?;
-            let gate = l.gate_proj.forward(&hdn)?;
-            let gate = if c.hidden_activation == "gelu" {
-                fused::gelu_erf(&gate)?
+            let form = if c.hidden_activation == "gelu" {
+                GeluForm::Erf
             } else {
-                fused::gelu(&gate)?
+                GeluForm::Tanh
             };
+            let gate = l.gate_proj.forward_then(&hdn, Some(form))?;
             let f = l.down_proj.forward(&(gate * l.up_proj.forward(&hdn)?)?)?;
             x = (&x + l.post_feedforward_layernorm.forward(&f)?)?;
         }

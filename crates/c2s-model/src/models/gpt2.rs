@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
+use crate::kernels::fused::GeluForm;
 use crate::kernels::mask::Mask;
 use crate::kernels::{attention, fused, half_weights};
 use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
@@ -52,12 +53,24 @@ impl Conv1D {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let product = if half_weights::is_half(&self.weight) && x.dtype() == DType::F32 {
-            half_weights::matmul(x, &self.weight)?
-        } else {
-            x.broadcast_matmul(&self.weight)?
-        };
-        Ok(fused::add_trailing(&product, &self.bias)?)
+        self.forward_then(x, None)
+    }
+
+    /// `forward`, then `gelu` when given (as `layers::Linear::forward_then`).
+    fn forward_then(&self, x: &Tensor, gelu: Option<GeluForm>) -> Result<Tensor> {
+        if half_weights::is_half(&self.weight) && x.dtype() == DType::F32 {
+            return Ok(half_weights::linear(
+                x,
+                &self.weight,
+                Some(&self.bias),
+                gelu,
+            )?);
+        }
+        let y = fused::add_trailing(&x.broadcast_matmul(&self.weight)?, &self.bias)?;
+        Ok(match gelu {
+            Some(form) => fused::gelu(&y, form)?,
+            None => y,
+        })
     }
 }
 
@@ -204,12 +217,12 @@ impl Block {
             .attn
             .forward(&self.ln_1.forward(x)?, mask, cache, drop)?;
         let x = (x + resid(attn)?)?;
-        let h = self.c_fc.forward(&self.ln_2.forward(&x)?)?;
+        let h = self.ln_2.forward(&x)?;
         // GPT-2's gelu_new is the tanh approximation, candle's `gelu`.
         let h = if self.relu {
-            h.relu()?
+            self.c_fc.forward(&h)?.relu()?
         } else {
-            fused::gelu(&h)?
+            self.c_fc.forward_then(&h, Some(GeluForm::Tanh))?
         };
         Ok((&x + resid(self.c_proj.forward(&h)?)?)?)
     }

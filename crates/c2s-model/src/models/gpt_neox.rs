@@ -4,13 +4,14 @@
 //! on part of each head, parallel (or sequential) residual, untied head.
 //! candle-transformers has no GPT-NeoX, so it is written here.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
+use crate::kernels::attention;
+use crate::kernels::fused::GeluForm;
 use crate::kernels::mask::Mask;
-use crate::kernels::{attention, fused};
 use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
 use crate::models::config_reader::{ConfigReader, RawConfig};
 use crate::models::layers::{embed, LayerNorm, Linear, INIT};
@@ -159,15 +160,9 @@ impl Attention {
             .query_key_value
             .forward(x)?
             .reshape((b, t, self.n_head, 3 * d))?;
-        let part = |i: usize| -> Result<Tensor> {
-            Ok(qkv
-                .narrow(D::Minus1, i * d, d)?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let q = rotary.apply(&q, &rope.0, &rope.1)?;
-        let k = rotary.apply(&k, &rope.0, &rope.1)?;
+        let q = rotary.heads(&qkv, 0, d, Some(rope))?;
+        let k = rotary.heads(&qkv, d, d, Some(rope))?;
+        let v = rotary.heads(&qkv, 2 * d, d, None)?;
         let (k, v) = append(cache, k, v)?;
         let scale = 1.0 / (d as f64).sqrt();
         let y = attention::causal(&q, &k, &v, mask, scale, None)?
@@ -308,12 +303,14 @@ impl GptNeox {
         })
     }
 
-    fn act(&self, h: &Tensor) -> Result<Tensor> {
-        Ok(match self.config.hidden_act.as_str() {
-            "gelu" => fused::gelu_erf(h)?,
-            "relu" => h.relu()?,
-            _ => fused::gelu(h)?,
-        })
+    /// The feed-forward block's first product and its activation.
+    fn widen(&self, layer: &Layer, h: &Tensor) -> Result<Tensor> {
+        let up = &layer.dense_h_to_4h;
+        match self.config.hidden_act.as_str() {
+            "gelu" => up.forward_then(h, Some(GeluForm::Erf)),
+            "relu" => Ok(up.forward(h)?.relu()?),
+            _ => up.forward_then(h, Some(GeluForm::Tanh)),
+        }
     }
 
     /// Final hidden states `[b, t, hidden]` (see `CausalLm::hidden_states_at`).
@@ -342,9 +339,7 @@ impl GptNeox {
                 slot,
             )?;
             let mlp = |h: &Tensor| -> Result<Tensor> {
-                layer
-                    .dense_4h_to_h
-                    .forward(&self.act(&layer.dense_h_to_4h.forward(h)?)?)
+                layer.dense_4h_to_h.forward(&self.widen(layer, h)?)
             };
             x = if self.config.use_parallel_residual {
                 let m = mlp(&layer.post_attention_layernorm.forward(&x)?)?;

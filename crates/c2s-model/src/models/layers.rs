@@ -5,7 +5,8 @@ use candle_core::{DType, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
-use crate::kernels::{fused, half_weights};
+use crate::kernels::fused::{self, GeluForm};
+use crate::kernels::half_weights;
 
 /// Normal(0, 0.02): the initialiser of GPT-2, GPT-NeoX and Gemma alike.
 pub(crate) const INIT: Init = Init::Randn {
@@ -137,9 +138,18 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let product = if half_weights::is_half(&self.weight) && x.dtype() == DType::F32 {
-            half_weights::matmul(x, &self.weight)?
-        } else {
+        self.forward_then(x, None)
+    }
+
+    /// `forward`, then `gelu` when given. With f16 weights (inference on
+    /// the CPU) the bias and the GELU are applied as the product writes
+    /// each block of its output (fused::BiasGelu), the same values.
+    pub fn forward_then(&self, x: &Tensor, gelu: Option<GeluForm>) -> Result<Tensor> {
+        if half_weights::is_half(&self.weight) && x.dtype() == DType::F32 {
+            let bias = self.bias.as_ref();
+            return Ok(half_weights::linear(x, &self.weight, bias, gelu)?);
+        }
+        let product = {
             // As one 2-D product: the CPU's reads the transposed weight in place.
             let dims = x.dims();
             let (&n_in, lead) = dims.split_last().expect("inputs have a feature axis");
@@ -151,9 +161,13 @@ impl Linear {
                 .matmul(&self.weight.t()?)?
                 .reshape(out_dims)?
         };
-        Ok(match &self.bias {
+        let y = match &self.bias {
             Some(b) => fused::add_trailing(&product, b)?,
             None => product,
+        };
+        Ok(match gelu {
+            Some(form) => fused::gelu(&y, form)?,
+            None => y,
         })
     }
 }

@@ -6,6 +6,7 @@
 use candle_core::{DType, Device, Tensor, D};
 
 use crate::error::Result;
+use crate::kernels::heads::{Heads, RopeRows};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Rotary {
@@ -67,8 +68,53 @@ impl Rotary {
         Ok((pick(&self.cos)?, pick(&self.sin)?))
     }
 
+    /// Heads `[b, n, t, d]` from a projection's output `x` `[b, t, n, w]`:
+    /// features `from..from + d` of each head, the first `dim` rotated by
+    /// `rope` (`tables`' cos and sin) when given. For inference on the CPU
+    /// in one pass (kernels::heads), else composed of candle's ops, which
+    /// training differentiates; the same values.
+    pub fn heads(
+        &self,
+        x: &Tensor,
+        from: usize,
+        d: usize,
+        rope: Option<&(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let f32_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
+        if !f32_cpu(x) || x.track_op() || rope.is_some_and(|r| !f32_cpu(&r.0) || !f32_cpu(&r.1)) {
+            return self.heads_composed(x, from, d, rope);
+        }
+        let rope = match rope {
+            Some((cos, sin)) => Some(RopeRows {
+                cos: cos.flatten_all()?.to_vec1()?,
+                sin: sin.flatten_all()?.to_vec1()?,
+                dim: self.dim,
+            }),
+            None => None,
+        };
+        Ok(x.contiguous()?.apply_op1_no_bwd(&Heads { from, d, rope })?)
+    }
+
+    /// `heads` of candle's ops.
+    fn heads_composed(
+        &self,
+        x: &Tensor,
+        from: usize,
+        d: usize,
+        rope: Option<&(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let part = x
+            .narrow(D::Minus1, from, d)?
+            .transpose(1, 2)?
+            .contiguous()?;
+        match rope {
+            Some((cos, sin)) => self.apply(&part, cos, sin),
+            None => Ok(part),
+        }
+    }
+
     /// `x` `[b, h, t, head_dim]` with its first `dim` features rotated.
-    pub fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let head_dim = x.dim(D::Minus1)?;
         let rot = x.narrow(D::Minus1, 0, self.dim)?;
         let half = self.dim / 2;
@@ -123,5 +169,40 @@ mod tests {
         let (c, s) = (3f32.cos(), 3f32.sin());
         let want = xv[0][0] * c - xv[0][2] * s;
         assert!((yv[0][0] - want).abs() < 1e-5);
+    }
+
+    #[test]
+    fn heads_in_one_pass_equal_the_composed_ops() {
+        let dev = Device::Cpu;
+        // 2 batch rows, 5 positions, 3 heads of a fused projection 3 x 6
+        // wide; rotation of 4 (partial) and of 6 (whole heads); positions
+        // shared, and per batch row (as padded batches give).
+        let x = Tensor::randn(0f32, 1.0, (2, 5, 3, 18), &dev).unwrap();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            v.iter().map(|v| v.to_bits()).collect()
+        };
+        let positions = Tensor::new(&[[0u32, 1, 2, 3, 4], [0, 0, 0, 1, 2]], &dev).unwrap();
+        for dim in [4, 6] {
+            let r = Rotary::new(dim, 10000.0, 16, &dev).unwrap();
+            for rope in [
+                r.tables(5, 3, None, DType::F32).unwrap(),
+                r.tables(5, 0, Some(&positions), DType::F32).unwrap(),
+            ] {
+                for (from, rope) in [(0, Some(&rope)), (6, Some(&rope)), (12, None)] {
+                    let fast = r.heads(&x, from, 6, rope).unwrap();
+                    let composed = r.heads_composed(&x, from, 6, rope).unwrap();
+                    assert_eq!(fast.dims(), &[2, 3, 5, 6]);
+                    assert_eq!(bits(&fast), bits(&composed), "dim {dim}, from {from}");
+                }
+            }
+        }
+        // Training's inputs keep the composed, differentiable ops.
+        let var = candle_core::Var::from_tensor(&x).unwrap();
+        let r = Rotary::new(4, 10000.0, 16, &dev).unwrap();
+        let rope = r.tables(5, 0, None, DType::F32).unwrap();
+        let y = r.heads(var.as_tensor(), 0, 6, Some(&rope)).unwrap();
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(var.as_tensor()).is_some());
     }
 }
