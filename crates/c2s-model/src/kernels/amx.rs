@@ -248,7 +248,7 @@ pub(crate) unsafe fn matmul_into<W: Widen>(
                     Output {
                         at: dst.0.add(n0),
                         m,
-                        n,
+                        ld: n,
                         epilogue,
                     },
                     skip,
@@ -282,30 +282,62 @@ impl Packed {
     /// `w` (`[n, k]`) packed, on this thread. The caller checks
     /// `available()`.
     pub(crate) fn new<W: Widen>(w: &[W], n: usize, k: usize) -> Self {
-        assert!(available() && w.len() >= n * k && k > 0);
+        assert!(w.len() >= n * k);
+        // SAFETY: the buffers have room for every group of 16 rows for kp
+        // (and `with_packing` checks available()).
+        Self::with_packing(n, k, |kp, bufs| unsafe {
+            pack_weights(&w[..n * k], k, kp, bufs)
+        })
+    }
+
+    /// The weights `[n, k]` from their transpose `wt` (`[k, n]`: attention's
+    /// values, which the mix multiplies as vᵀ), packed as `new` packs them,
+    /// without writing the transpose out first.
+    pub(crate) fn from_transpose(wt: &[f32], n: usize, k: usize) -> Self {
+        assert!(wt.len() >= n * k);
+        // SAFETY: as in `new`.
+        Self::with_packing(n, k, |kp, bufs| unsafe {
+            pack_transpose(&wt[..n * k], n, k, kp, bufs)
+        })
+    }
+
+    /// Buffers for `[n, k]` packed, written by `pack` (given kp).
+    fn with_packing(n: usize, k: usize, pack: impl FnOnce(usize, [*mut u16; 2])) -> Self {
+        assert!(available() && k > 0);
         let kp = k.div_ceil(K_STEP) * K_STEP;
         let len = n.div_ceil(TILE_ROWS) * (kp / K_STEP) * TILE_U16;
-        // Written by pack_weights, read only by the tiles (behind raw
+        // Written by the packing, read only by the tiles (behind raw
         // pointers, as the activations).
         let (mut hi, mut lo) = (
             Vec::<u16>::with_capacity(len),
             Vec::<u16>::with_capacity(len),
         );
-        // SAFETY: available() checked the features; the buffers have room
-        // for every group of 16 rows for kp.
-        unsafe { pack_weights(&w[..n * k], k, kp, [hi.as_mut_ptr(), lo.as_mut_ptr()]) };
+        pack(kp, [hi.as_mut_ptr(), lo.as_mut_ptr()]);
         Self { hi, lo, n, k }
     }
 
-    /// `x` `[m, k]` times these weights transposed into `out` (`[m, n]`,
-    /// every element written), on this thread: for work already shared
-    /// among threads. `skip` as for `matmul_into`.
+    /// Rows of the weights (the product's columns).
+    pub(crate) fn rows(&self) -> usize {
+        self.n
+    }
+
+    /// `x` `[m, k]` times these weights transposed into `out` (m rows of n,
+    /// `ld` apart, every element written), on this thread: for work already
+    /// shared among threads. `skip` as for `matmul_into`.
     ///
     /// # Safety
-    /// `out` is valid for writes of m * n f32.
-    pub(crate) unsafe fn multiply(&self, x: &[f32], m: usize, out: *mut f32, skip: Skip) {
+    /// `out` is valid for writes of m rows of n f32, `ld` >= n apart.
+    pub(crate) unsafe fn multiply(
+        &self,
+        x: &[f32],
+        m: usize,
+        out: *mut f32,
+        ld: usize,
+        skip: Skip,
+    ) {
         let (k, n) = (self.k, self.n);
-        assert!(x.len() >= m * k && !matches!(skip, Skip::Columns([]) | Skip::Depth([])));
+        assert!(x.len() >= m * k && ld >= n);
+        assert!(!matches!(skip, Skip::Columns([]) | Skip::Depth([])));
         let (kp, mp) = (
             k.div_ceil(K_STEP) * K_STEP,
             m.div_ceil(2 * TILE_ROWS) * 2 * TILE_ROWS,
@@ -333,7 +365,7 @@ impl Packed {
         let dst = Output {
             at: out,
             m,
-            n,
+            ld,
             epilogue: None,
         };
         unsafe { multiply(&a, b, [0, n], kp / K_STEP, dst, skip) };
@@ -374,12 +406,12 @@ struct Activations {
 // SAFETY: the tiles only read the buffers, which outlive every use.
 unsafe impl Sync for Activations {}
 
-/// Where a task of a product writes: the `[m, n]` output at `at`, the
-/// task's first column, and what runs on each block once it is stored.
+/// Where a task of a product writes: m rows, `ld` apart, from `at` (the
+/// task's first column), and what runs on each block once it is stored.
 struct Output<'a> {
     at: *mut f32,
     m: usize,
-    n: usize,
+    ld: usize,
     epilogue: Epilogue<'a>,
 }
 
@@ -557,6 +589,58 @@ unsafe fn pack_weights<W: Widen>(w: &[W], k: usize, kp: usize, [hi, lo]: [*mut u
     }
 }
 
+/// `wt` (`[k, n]`), the transpose of weights `[n, k]`, into the tiles of
+/// pairs `pack_weights` writes for those weights: row q of a tile is two
+/// rows of `wt` (k = 2q, 2q + 1) side by side, already in the tiles'
+/// order, so no transpose is needed. Columns past `n` and k past `k` are
+/// zero.
+///
+/// # Safety
+/// `hi` and `lo` have room for n.div_ceil(16) * kp / 32 tiles; the CPU has
+/// AVX-512F and BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_transpose(wt: &[f32], n: usize, k: usize, kp: usize, [hi, lo]: [*mut u16; 2]) {
+    let steps = kp / K_STEP;
+    let (hi, lo) = (hi as *mut __m512i, lo as *mut __m512i);
+    // The high halves of `a`'s lanes low, `b`'s high: bf16 pairs (k even
+    // low, as `pairs` lays them).
+    let pair = |a: __m512i, b: __m512i| {
+        _mm512_or_si512(
+            _mm512_srli_epi32::<16>(a),
+            _mm512_and_si512(b, _mm512_set1_epi32(0xffff_0000u32 as i32)),
+        )
+    };
+    for g in 0..n.div_ceil(TILE_ROWS) {
+        let c0 = g * TILE_ROWS;
+        let lanes: __mmask16 = if n - c0 >= TILE_ROWS {
+            0xffff
+        } else {
+            (1u16 << (n - c0)) - 1
+        };
+        // Row r of `wt`'s 16 columns of this group, zero past k.
+        let row = |r: usize| {
+            if r < k {
+                // SAFETY: columns c0.. of row r, those past n masked off.
+                unsafe { _mm512_maskz_loadu_ps(lanes, wt.as_ptr().add(r * n + c0)) }
+            } else {
+                _mm512_setzero_ps()
+            }
+        };
+        for s in 0..steps {
+            let tile = (g * steps + s) * TILE_ROWS;
+            for q in 0..TILE_ROWS {
+                let r = s * K_STEP + 2 * q;
+                let ((h0, l0), (h1, l1)) = (split16(row(r)), split16(row(r + 1)));
+                // SAFETY: the tile is inside the buffers' room.
+                unsafe {
+                    _mm512_storeu_si512(hi.add(tile + q), pair(h0, h1));
+                    _mm512_storeu_si512(lo.add(tile + q), pair(l0, l1));
+                }
+            }
+        }
+    }
+}
+
 /// Every 32-row block of the activations times the packed weights (`cols`
 /// columns from column `n0`), 32 x 32 of the output at a time in four
 /// accumulator tiles, into `dst`. A block's tiles past what `skip` says it
@@ -572,7 +656,7 @@ unsafe fn multiply(
     let Output {
         at: out,
         m,
-        n,
+        ld,
         epilogue,
     } = dst;
     let mut cfg = TileConfig {
@@ -622,7 +706,7 @@ unsafe fn multiply(
             }
             // SAFETY: the caller's `out` holds rows 0..m of this task's
             // columns 0..cols, n apart.
-            unsafe { store_block(out, m, n, cols, mb, [g, g1]) };
+            unsafe { store_block(out, m, ld, cols, mb, [g, g1]) };
             if let Some(f) = epilogue {
                 let c0 = g * TILE_ROWS;
                 let c1 = ((g1 + 1) * TILE_ROWS).min(cols);
@@ -630,7 +714,7 @@ unsafe fn multiply(
                     // SAFETY: row r's columns c0..c1 of this task's columns,
                     // just stored; only this task touches them.
                     let row =
-                        unsafe { std::slice::from_raw_parts_mut(out.add(r * n + c0), c1 - c0) };
+                        unsafe { std::slice::from_raw_parts_mut(out.add(r * ld + c0), c1 - c0) };
                     f(row, n0 + c0);
                 }
             }
@@ -695,8 +779,8 @@ unsafe fn step(a: &Activations, b_hi: *const u16, b_lo: *const u16, at: [usize; 
 /// group's copy (g1 == g) is dropped.
 ///
 /// # Safety
-/// `out` holds rows 0..m of columns 0..cols, rows n apart.
-unsafe fn store_block(out: *mut f32, m: usize, n: usize, cols: usize, mb: usize, g: [usize; 2]) {
+/// `out` holds rows 0..m of columns 0..cols, rows `ld` apart.
+unsafe fn store_block(out: *mut f32, m: usize, ld: usize, cols: usize, mb: usize, g: [usize; 2]) {
     let mut spill = [0f32; TILE_ROWS * TILE_ROWS];
     for (acc, mi, gi) in [(0, 0, g[0]), (1, 0, g[1]), (2, 1, g[0]), (3, 1, g[1])] {
         let (r0, c0) = (mb + mi * TILE_ROWS, gi * TILE_ROWS);
@@ -709,12 +793,12 @@ unsafe fn store_block(out: *mut f32, m: usize, n: usize, cols: usize, mb: usize,
         // only its rows and columns inside are copied.
         unsafe {
             if whole {
-                store(acc, out.add(r0 * n + c0), n * 4);
+                store(acc, out.add(r0 * ld + c0), ld * 4);
             } else {
                 store(acc, spill.as_mut_ptr(), 64);
                 for r in 0..(m - r0).min(TILE_ROWS) {
                     for c in 0..(cols - c0).min(TILE_ROWS) {
-                        *out.add((r0 + r) * n + c0 + c) = spill[r * TILE_ROWS + c];
+                        *out.add((r0 + r) * ld + c0 + c) = spill[r * TILE_ROWS + c];
                     }
                 }
             }
@@ -796,6 +880,34 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Weights packed from their transpose are the weights packed, tile for
+    /// tile, with partial groups of columns and partial steps of k.
+    #[test]
+    fn packing_from_the_transpose_packs_the_same_tiles() {
+        if !available() {
+            eprintln!("no AMX here: the kernel is not run");
+            return;
+        }
+        for (n, k) in [(24, 70), (16, 32), (7, 5), (33, 64)] {
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+                .collect();
+            let mut wt = vec![0f32; n * k];
+            for j in 0..n {
+                for i in 0..k {
+                    wt[i * n + j] = w[j * k + i];
+                }
+            }
+            let (a, b) = (Packed::new(&w, n, k), Packed::from_transpose(&wt, n, k));
+            let len = n.div_ceil(TILE_ROWS) * k.div_ceil(K_STEP) * TILE_U16;
+            // SAFETY: both were written for `len` values each.
+            let read =
+                |p: &Vec<u16>| unsafe { std::slice::from_raw_parts(p.as_ptr(), len) }.to_vec();
+            assert_eq!(read(&a.hi), read(&b.hi), "hi, {n} x {k}");
+            assert_eq!(read(&a.lo), read(&b.lo), "lo, {n} x {k}");
         }
     }
 }

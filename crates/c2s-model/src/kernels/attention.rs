@@ -44,7 +44,9 @@ const BLOCK: usize = 64;
 /// and `mix` in turn, bit for bit (but for a soft cap, whose tanh is
 /// `fused::tanh`, within 1e-7 of candle's); with gemm's f32 products, within
 /// their rounding. Otherwise (training, decoding, other devices) it is those
-/// three.
+/// three. The fused result is written as `[b, t, h, dv]` and returned as its
+/// transposed view, so that the callers' transpose back to the output
+/// projection's layout copies nothing.
 pub(crate) fn causal(
     q: &Tensor,
     k: &Tensor,
@@ -79,12 +81,12 @@ pub(crate) fn causal(
             queries: t,
             tiles,
         };
-        // The tiles take the values by rows of keys' weights: vᵀ.
-        let v = if tiles { v.t()? } else { v.clone() };
+        // Written as `[b, t, h, dv]`, the layout the output projection
+        // reads: the callers' transpose back is then no copy.
         let y = q
             .contiguous()?
             .apply_op3(&k.contiguous()?, &v.contiguous()?, op)?;
-        return y.reshape((b, h, t, dv));
+        return y.transpose(1, 2);
     }
     let sc = scores(&q, k, mask)?.reshape((b, h, t, s))?;
     let (sc, scale) = match cap {
@@ -102,9 +104,8 @@ fn whole_rows(m: &Mask, b: usize, t: usize, s: usize) -> bool {
     dims == [t, s] || dims == [b, 1, t, s]
 }
 
-/// The fused attention over (q `[b, kv, m, d]`, k `[b, kv, s, d]`, and v
-/// `[b, kv, s, dv]`, or vᵀ `[b, kv, dv, s]` for the tiles), m = group ·
-/// `queries`.
+/// The fused attention over q `[b, kv, m, d]`, k `[b, kv, s, d]` and v
+/// `[b, kv, s, dv]`, m = group · `queries`: `[b, queries, kv · group, dv]`.
 struct Attend {
     mask: Option<Host>,
     scale: f32,
@@ -130,17 +131,11 @@ impl CustomOp3 for Attend {
         let q = fused::f32_slice(s1, l1, self.name())?;
         let k = fused::f32_slice(s2, l2, self.name())?;
         let v = fused::f32_slice(s3, l3, self.name())?;
-        let (&[b, kv, m, d], &[_, _, s, _], &[_, _, v2, v3]) = (l1.dims(), l2.dims(), l3.dims())
+        let (&[b, kv, m, d], &[_, _, s, _], &[_, _, _, dv]) = (l1.dims(), l2.dims(), l3.dims())
         else {
             candle_core::bail!("{}: q, k and v must be 4-dimensional", self.name());
         };
-        let dv = if self.tiles { v2 } else { v3 };
-        let v_dims = if self.tiles {
-            [b, kv, dv, s]
-        } else {
-            [b, kv, s, dv]
-        };
-        if l2.dims() != [b, kv, s, d] || l3.dims() != v_dims {
+        if l2.dims() != [b, kv, s, d] || l3.dims() != [b, kv, s, dv] {
             let dims = (l1.dims(), l2.dims(), l3.dims());
             candle_core::bail!("{}: shapes {dims:?} do not fit", self.name());
         }
@@ -155,8 +150,12 @@ impl CustomOp3 for Attend {
                 )
             })
             .collect();
+        let (t, group) = (self.queries, m / self.queries.max(1));
+        if group * t != m {
+            candle_core::bail!("{}: {m} rows are not groups of {t} queries", self.name());
+        }
         let out = attend(self, q, &heads, [kv, m, d, s, dv]);
-        Ok((CpuStorage::F32(out), Shape::from((b, kv, m, dv))))
+        Ok((CpuStorage::F32(out), Shape::from((b, t, kv * group, dv))))
     }
 }
 
@@ -173,12 +172,12 @@ enum HeadKv<'a> {
 }
 
 impl<'a> HeadKv<'a> {
-    /// k `[s, d]`, and v `[s, dv]` (or vᵀ `[dv, s]` for the tiles).
+    /// k `[s, d]` and v `[s, dv]`; the tiles multiply vᵀ, packed from v.
     fn new(k: &'a [f32], v: &'a [f32], [s, d, dv]: [usize; 3], tiles: bool) -> Self {
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         if tiles {
             use super::amx::Packed;
-            return HeadKv::Tiles(Packed::new(k, s, d), Packed::new(v, dv, s));
+            return HeadKv::Tiles(Packed::new(k, s, d), Packed::from_transpose(v, dv, s));
         }
         let _ = tiles;
         HeadKv::Plain {
@@ -196,7 +195,14 @@ impl<'a> HeadKv<'a> {
             #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
             // SAFETY: buf holds rows x s.
             HeadKv::Tiles(k, _) => unsafe {
-                k.multiply(q, rows, buf.as_mut_ptr(), super::amx::Skip::Columns(seen))
+                let s = k.rows();
+                k.multiply(
+                    q,
+                    rows,
+                    buf.as_mut_ptr(),
+                    s,
+                    super::amx::Skip::Columns(seen),
+                )
             },
             HeadKv::Plain {
                 k, dims: [s, d, _], ..
@@ -218,16 +224,16 @@ impl<'a> HeadKv<'a> {
     }
 
     /// The weights `att` (`[rows, s]`, 0 past each row's `seen` keys) times
-    /// the values, into `out` (`[rows, dv]`).
+    /// the values, into `out` (rows of dv, `ld` apart).
     ///
     /// # Safety
-    /// `out` is valid for writes of rows * dv f32.
-    unsafe fn mix(&self, att: &[f32], rows: usize, seen: &[usize], out: *mut f32) {
+    /// `out` is valid for writes of rows of dv f32, `ld` >= dv apart.
+    unsafe fn mix(&self, att: &[f32], rows: usize, seen: &[usize], out: *mut f32, ld: usize) {
         match self {
             #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
             // SAFETY: the caller's `out`.
             HeadKv::Tiles(_, vt) => unsafe {
-                vt.multiply(att, rows, out, super::amx::Skip::Depth(seen))
+                vt.multiply(att, rows, out, ld, super::amx::Skip::Depth(seen))
             },
             HeadKv::Plain {
                 v,
@@ -243,7 +249,7 @@ impl<'a> HeadKv<'a> {
                         [att.as_ptr(), v.as_ptr()],
                         [1, *s as isize, 1, *dv as isize],
                         out,
-                        *dv,
+                        ld,
                     )
                 }
             }
@@ -293,7 +299,8 @@ unsafe fn gemm_f32(
     }
 }
 
-/// The fused attention's work, each (head, block of queries) on one thread.
+/// The fused attention's work, each (query head, block of queries) on one
+/// thread, into `[b, t, h, dv]`.
 fn attend(op: &Attend, q: &[f32], heads: &[HeadKv], [kv, m, d, s, dv]: [usize; 5]) -> Vec<f32> {
     struct Out(*mut f32);
     // SAFETY: each (head, block) writes only its own rows of the buffer,
@@ -301,14 +308,17 @@ fn attend(op: &Attend, q: &[f32], heads: &[HeadKv], [kv, m, d, s, dv]: [usize; 5
     unsafe impl Sync for Out {}
     let mut out = Vec::<f32>::with_capacity(heads.len() * m * dv);
     let dst = Out(out.as_mut_ptr());
-    let blocks = m.div_ceil(BLOCK);
-    (0..heads.len() * blocks)
+    let t = op.queries;
+    let (group, blocks) = (m / t, t.div_ceil(BLOCK));
+    let h = kv * group;
+    (0..heads.len() * group * blocks)
         .into_par_iter()
         .for_each_init(Vec::<f32>::new, |buf, w| {
             let dst = &dst;
-            let (i, r0) = (w / blocks, w % blocks * BLOCK);
-            let rows = (m - r0).min(BLOCK);
-            let t = op.queries;
+            // Key head i (of all batch rows), its query head `member` of the
+            // group, and the block's first query.
+            let (i, member, t0) = (w / (group * blocks), w / blocks % group, w % blocks * BLOCK);
+            let (r0, rows) = (member * t + t0, (t - t0).min(BLOCK));
             // Per row: its mask row (`[t, s]` or `[b, 1, t, s]`), and how
             // many leading keys it sees.
             let mask_row = |r: usize| match &op.mask {
@@ -343,9 +353,12 @@ fn attend(op: &Attend, q: &[f32], heads: &[HeadKv], [kv, m, d, s, dv]: [usize; 5
                     },
                 );
             }
-            // SAFETY: the head's output rows r0.. are inside `out` (heads x
-            // m x dv) and written by no other item.
-            unsafe { heads[i].mix(buf, rows, &seen, dst.0.add((i * m + r0) * dv)) };
+            // The block's rows of `[b, t, h, dv]`: query head
+            // (i mod kv) · group + member of batch row i / kv.
+            let at = ((i / kv * t + t0) * h + i % kv * group + member) * dv;
+            // SAFETY: the block's rows, h · dv apart, are inside `out`
+            // (b · t · h · dv) and written by no other item.
+            unsafe { heads[i].mix(buf, rows, &seen, dst.0.add(at), h * dv) };
         });
     // SAFETY: every (head, block) wrote its rows x dv.
     unsafe { out.set_len(heads.len() * m * dv) };
@@ -722,8 +735,10 @@ mod tests {
                     queries: t,
                     tiles,
                 };
-                let vv = if tiles { v.t().unwrap() } else { v.clone() };
-                let y = qg.apply_op3(&k, &vv.contiguous().unwrap(), op).unwrap();
+                let y = qg.apply_op3(&k, &v, op).unwrap();
+                // Written as [b, t, h, dv]; compared as [b, h, t, dv].
+                assert_eq!(y.dims(), [2, t, 2 * group, 24]);
+                let y = y.transpose(1, 2).unwrap().contiguous().unwrap();
                 if tiles == on_tiles(&qg) {
                     // What the engine runs on this CPU.
                     assert_eq!(flat(&y_causal), flat(&y));
