@@ -18,7 +18,7 @@ use c2s_data::convert::sample_rows;
 
 use crate::correlation::{pearson, spearman};
 use crate::error::{EvalError, Result, Stages};
-use crate::gw::{entropic_gw, pairwise_distances, GwOptions};
+use crate::gw::{entropic_gw_cancellable, pairwise_distances, GwOptions};
 use crate::knn::KnnClassifier;
 use crate::pca::Pca;
 use crate::profiles::{
@@ -260,7 +260,9 @@ pub(crate) fn evaluate_generated(
         stages.stage(name)?;
         // The shuffled floor's cloud is the ceiling's.
         let same_gw = (set_index == 3).then(|| out_sets[1].gw_distance);
-        let (metrics, z, cells) = r.score(name, set, set_index, same_gw, &knn, &ks, space, opts)?;
+        let (metrics, z, cells) = r.score(
+            name, set, set_index, same_gw, &knn, &ks, space, opts, stages,
+        )?;
         out_sets.push(metrics);
         if z_generated.is_none() {
             z_generated = Some((z, cells));
@@ -398,6 +400,7 @@ impl<'a> ReferenceSpace<'a> {
         ks: &[usize],
         space: &SentenceSpace,
         opts: &GeneratedOptions,
+        stages: &Stages,
     ) -> Result<(SetMetrics, Array2<f64>, Vec<SparseCell>)> {
         let (cells, shares) = space.cells(&set.sentences);
         let refs: Vec<&SparseCell> = cells.iter().collect();
@@ -434,7 +437,11 @@ impl<'a> ReferenceSpace<'a> {
             let c = pairwise_distances(z.select(Axis(0), &gw_rows).view()) / self.scale;
             let p = vec![1.0 / self.c_ref.nrows() as f64; self.c_ref.nrows()];
             let q = vec![1.0 / c.nrows() as f64; c.nrows()];
-            Some(entropic_gw(self.c_ref.view(), c.view(), &p, &q, &opts.gw)?.distance)
+            let cancel = stages.cancel;
+            Some(
+                entropic_gw_cancellable(self.c_ref.view(), c.view(), &p, &q, &opts.gw, cancel)?
+                    .distance,
+            )
         } else {
             None
         };

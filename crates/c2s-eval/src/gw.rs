@@ -5,6 +5,8 @@
 //! Written here because no maintained Rust crate implements GW; it is tested
 //! against POT on fixed inputs (tests/eval_reference).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 use serde::Serialize;
 
@@ -103,10 +105,13 @@ pub(crate) fn sinkhorn_with(
     let b = Array1::from(b.to_vec());
     let (n, mm) = m.dim();
     let mut k = pot.kernel(m, eps);
+    // kᵀ laid out by rows: ndarray's product of a transposed view with a
+    // vector reads it column by column, most of an evaluation's time.
+    let mut kt = k.t().as_standard_layout().into_owned();
     let mut u = Array1::<f64>::ones(n);
     let mut v = Array1::<f64>::ones(mm);
     for it in 0..max_iter {
-        v = &b / &k.t().dot(&u);
+        v = &b / &kt.dot(&u);
         u = &a / &k.dot(&v);
         let out_of_range = u
             .iter()
@@ -118,12 +123,13 @@ pub(crate) fn sinkhorn_with(
             pot.g.zip_mut_with(&v, |g, x| *g += eps * x.ln());
             pot.normalise(m);
             k = pot.kernel(m, eps);
+            kt = k.t().as_standard_layout().into_owned();
             u.fill(1.0);
             v.fill(1.0);
             continue;
         }
         if it % 10 == 0 {
-            let col = k.t().dot(&u) * &v;
+            let col = kt.dot(&u) * &v;
             let err = (&col - &b).mapv(|x| x * x).sum().sqrt();
             if err < tol {
                 break;
@@ -164,6 +170,20 @@ pub fn entropic_gw(
     q: &[f64],
     opts: &GwOptions,
 ) -> Result<GwResult> {
+    entropic_gw_cancellable(c1, c2, p, q, opts, &AtomicBool::new(false))
+}
+
+/// `entropic_gw`, stopping with `EvalError::Cancelled` within an outer
+/// iteration (a Sinkhorn solve, tens of milliseconds) once `cancel` is set:
+/// a whole solve takes seconds on a few hundred cells.
+pub fn entropic_gw_cancellable(
+    c1: ArrayView2<f64>,
+    c2: ArrayView2<f64>,
+    p: &[f64],
+    q: &[f64],
+    opts: &GwOptions,
+    cancel: &AtomicBool,
+) -> Result<GwResult> {
     let (n, m) = (c1.nrows(), c2.nrows());
     if c1.ncols() != n || c2.ncols() != m || p.len() != n || q.len() != m || n == 0 || m == 0 {
         return Err(EvalError::bad(
@@ -192,6 +212,9 @@ pub fn entropic_gw(
     let mut err = 1.0;
     let mut pot = Potentials::new(n, m);
     while err > opts.tol && iterations < opts.max_iter {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(EvalError::Cancelled);
+        }
         let grad = tensor(&t) * 2.0;
         let next = sinkhorn_with(
             p,
@@ -250,6 +273,11 @@ mod tests {
         let y = array![[0.0, 0.0], [4.0, 0.0], [0.0, 0.5], [9.0, 9.0]];
         let c2 = pairwise_distances(y.view());
         let other = entropic_gw(c.view(), c2.view(), &w, &w, &GwOptions::default()).unwrap();
+        // Cancelled, it stops with that error, not a distance.
+        let stop = AtomicBool::new(true);
+        let opts = GwOptions::default();
+        let cancelled = entropic_gw_cancellable(c.view(), c2.view(), &w, &w, &opts, &stop);
+        assert!(matches!(cancelled, Err(EvalError::Cancelled)));
         assert!(
             same.distance < other.distance,
             "{} vs {}",
