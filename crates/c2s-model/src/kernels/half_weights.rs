@@ -74,8 +74,11 @@ pub(crate) fn linear(
         ),
         None => None,
     };
-    let then = BiasGelu { bias, gelu };
     let (n, k) = rows.dims2()?;
+    if let Some(b) = bias.as_ref().filter(|b| b.len() != n) {
+        candle_core::bail!("half_weights::linear: {} biases for {n} outputs", b.len());
+    }
+    let then = BiasGelu { bias, gelu };
     let dims = x.dims();
     let (&last, lead) = dims
         .split_last()
@@ -540,6 +543,8 @@ mod tests {
         }
         let wrong = Tensor::zeros((7, 49), DType::F16, &dev).unwrap();
         assert!(matmul(&x, &wrong).is_err());
+        let short_bias = Tensor::zeros(6, DType::F32, &dev).unwrap();
+        assert!(linear(&x, &w, Some(&short_bias), None).is_err());
         // Empty inputs or weights give an empty or zero product, no panic.
         let none = Tensor::zeros((0, 50), DType::F32, &dev).unwrap();
         assert_eq!(matmul(&none, &w).unwrap().dims(), &[0, 7]);
