@@ -1,7 +1,8 @@
 //! Attention's heads cut out of a projection's output for inference on the
-//! CPU: features `from..from + d` of each head of `[b, t, n, w]` as
-//! `[b, n, t, d]`, the first `dim` of them rotated (rotary embeddings, in
-//! two halves as transformers' `rotate_half`), in one parallel pass.
+//! CPU: features `from..from + d` of heads `first..first + n` of
+//! `[b, t, heads, w]` as `[b, n, t, d]`, the first `dim` of them rotated
+//! (rotary embeddings, in two halves as transformers' `rotate_half`), in one
+//! parallel pass.
 //!
 //! Composed of candle's ops (models::rotary) the same took, per layer of a
 //! GPT-NeoX, three strided copies, two concatenations and a dozen small
@@ -24,8 +25,10 @@ pub(crate) struct RopeRows {
     pub dim: usize,
 }
 
-/// The op: which features of each head, and the rotation if any.
+/// The op: which heads, which features of each, and the rotation if any.
 pub(crate) struct Heads {
+    pub first: usize,
+    pub count: usize,
     pub from: usize,
     pub d: usize,
     pub rope: Option<RopeRows>,
@@ -38,10 +41,14 @@ impl CustomOp1 for Heads {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32_slice(s, l, self.name())?;
-        let (b, t, n, w) = l.shape().dims4()?;
-        let (from, d) = (self.from, self.d);
-        if from + d > w {
-            candle_core::bail!("{}: features {from}..{} of {w}", self.name(), from + d);
+        let (b, t, heads, w) = l.shape().dims4()?;
+        let (first, n, from, d) = (self.first, self.count, self.from, self.d);
+        if from + d > w || first + n > heads {
+            let (f, h) = (from + d, first + n);
+            candle_core::bail!(
+                "{}: features {from}..{f} of {w}, heads {first}..{h} of {heads}",
+                self.name()
+            );
         }
         if let Some(r) = &self.rope {
             let rows = r.cos.len() / r.dim.max(1);
@@ -64,7 +71,7 @@ impl CustomOp1 for Heads {
                 #[inline(always)]
                 || {
                     for (ti, o) in o.chunks_exact_mut(d).enumerate() {
-                        let src = &x[((bi * t + ti) * n + hi) * w + from..][..d];
+                        let src = &x[((bi * t + ti) * heads + first + hi) * w + from..][..d];
                         let Some(r) = &self.rope else {
                             for (o, &v) in o.iter_mut().zip(src) {
                                 o.write(v);

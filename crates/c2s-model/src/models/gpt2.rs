@@ -8,7 +8,7 @@
 //! `kernels::fused`, each with its own backward pass, so training uses them
 //! too.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
@@ -18,7 +18,7 @@ use crate::kernels::{attention, fused, half_weights};
 use crate::models::cache::{append, attention_mask, KvCache, LayerSlot};
 use crate::models::dropout::Dropout;
 use crate::models::gpt2_config::{DropoutRates, Gpt2Config};
-use crate::models::layers::{embed, LayerNorm, INIT};
+use crate::models::layers::{embed, split_heads, LayerNorm, INIT};
 
 /// GPT-2's Conv1D: a linear layer whose weight is stored `[in, out]`.
 #[derive(Debug, Clone)]
@@ -129,15 +129,17 @@ impl Attention {
         drop: Option<&Training>,
     ) -> Result<Tensor> {
         let (b, t, e) = x.dims3()?;
-        let qkv = self.c_attn.forward(x)?;
-        let split = |i: usize| -> Result<Tensor> {
-            Ok(qkv
-                .narrow(D::Minus1, i * e, e)?
-                .reshape((b, t, self.n_head, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let n = self.n_head;
+        // Queries, keys and values side by side: 3 x n heads.
+        let qkv = self
+            .c_attn
+            .forward(x)?
+            .reshape((b, t, 3 * n, self.head_dim))?;
+        let (q, k, v) = (
+            split_heads(&qkv, 0, n)?,
+            split_heads(&qkv, n, n)?,
+            split_heads(&qkv, 2 * n, n)?,
+        );
         let (k, v) = append(cache, k, v)?;
         // Scores, mask and softmax in f32 whatever the weights' dtype.
         let y = match drop {

@@ -7,6 +7,7 @@ use candle_nn::{Init, VarBuilder};
 use crate::error::Result;
 use crate::kernels::fused::{self, GeluForm};
 use crate::kernels::half_weights;
+use crate::kernels::heads::Heads;
 
 /// Normal(0, 0.02): the initialiser of GPT-2, GPT-NeoX and Gemma alike.
 pub(crate) const INIT: Init = Init::Randn {
@@ -172,6 +173,24 @@ impl Linear {
     }
 }
 
+/// Heads `first..first + count` of `x` `[b, t, heads, d]` as
+/// `[b, count, t, d]`: GPT-2's query, key and value heads from its fused
+/// projection. One pass on the CPU for inference (kernels::heads), else
+/// candle's strided copy, which training differentiates.
+pub(crate) fn split_heads(x: &Tensor, first: usize, count: usize) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 && !x.track_op() {
+        let op = Heads {
+            first,
+            count,
+            from: 0,
+            d: x.dim(3)?,
+            rope: None,
+        };
+        return Ok(x.contiguous()?.apply_op1_no_bwd(&op)?);
+    }
+    Ok(x.narrow(2, first, count)?.transpose(1, 2)?.contiguous()?)
+}
+
 /// Rows `ids` (any shape) of an embedding `table` `[n, d]`: `[ids.., d]`,
 /// in f32 where the table is kept in f16 on the CPU.
 pub(crate) fn embed(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
@@ -183,4 +202,46 @@ pub(crate) fn embed(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
     } else {
         rows
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn heads_split_in_one_pass_equal_candles_copy() {
+        // GPT-2's fused projection: 2 batch rows, 5 tokens, 3 x 4 heads of 6.
+        let x = Tensor::randn(0f32, 1.0, (2, 5, 12, 6), &Device::Cpu).unwrap();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            v.iter().map(|v| v.to_bits()).collect()
+        };
+        for first in [0, 4, 8] {
+            let fast = split_heads(&x, first, 4).unwrap();
+            let copy = x
+                .narrow(2, first, 4)
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+                .contiguous()
+                .unwrap();
+            assert_eq!(fast.dims(), &[2, 4, 5, 6]);
+            assert_eq!(bits(&fast), bits(&copy), "heads from {first}");
+        }
+        // Past the heads there are: an error, not a panic.
+        let op = Heads {
+            first: 10,
+            count: 4,
+            from: 0,
+            d: 6,
+            rope: None,
+        };
+        assert!(x.apply_op1_no_bwd(&op).is_err());
+        // Training's inputs keep candle's differentiable copy.
+        let var = candle_core::Var::from_tensor(&x).unwrap();
+        let y = split_heads(var.as_tensor(), 4, 4).unwrap();
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(var.as_tensor()).is_some());
+    }
 }

@@ -92,7 +92,14 @@ impl Rotary {
             }),
             None => None,
         };
-        Ok(x.contiguous()?.apply_op1_no_bwd(&Heads { from, d, rope })?)
+        let op = Heads {
+            first: 0,
+            count: x.dim(2)?,
+            from,
+            d,
+            rope,
+        };
+        Ok(x.contiguous()?.apply_op1_no_bwd(&op)?)
     }
 
     /// `heads` of candle's ops.
