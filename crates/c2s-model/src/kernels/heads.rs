@@ -13,7 +13,7 @@
 
 use std::mem::MaybeUninit;
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 use super::fused::{f32_slice, par_fill, wide};
 
@@ -32,6 +32,19 @@ pub(crate) struct Heads {
     pub from: usize,
     pub d: usize,
     pub rope: Option<RopeRows>,
+}
+
+impl Heads {
+    /// Whether the op takes `t`: f32 on the CPU, and nothing to
+    /// differentiate (training keeps candle's composed ops).
+    pub(crate) fn takes(t: &Tensor) -> bool {
+        t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op()
+    }
+
+    /// The heads of `x` (`[b, t, heads, w]`): `[b, count, t, d]`.
+    pub(crate) fn of(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.contiguous()?.apply_op1_no_bwd(self)
+    }
 }
 
 impl CustomOp1 for Heads {

@@ -178,7 +178,7 @@ impl Linear {
 /// projection. One pass on the CPU for inference (kernels::heads), else
 /// candle's strided copy, which training differentiates.
 pub(crate) fn split_heads(x: &Tensor, first: usize, count: usize) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == DType::F32 && !x.track_op() {
+    if Heads::takes(x) {
         let op = Heads {
             first,
             count,
@@ -186,7 +186,7 @@ pub(crate) fn split_heads(x: &Tensor, first: usize, count: usize) -> Result<Tens
             d: x.dim(3)?,
             rope: None,
         };
-        return Ok(x.contiguous()?.apply_op1_no_bwd(&op)?);
+        return Ok(op.of(x)?);
     }
     Ok(x.narrow(2, first, count)?.transpose(1, 2)?.contiguous()?)
 }
@@ -237,7 +237,7 @@ mod tests {
             d: 6,
             rope: None,
         };
-        assert!(x.apply_op1_no_bwd(&op).is_err());
+        assert!(op.of(&x).is_err());
         // Training's inputs keep candle's differentiable copy.
         let var = candle_core::Var::from_tensor(&x).unwrap();
         let y = split_heads(var.as_tensor(), 4, 4).unwrap();

@@ -80,8 +80,7 @@ impl Rotary {
         d: usize,
         rope: Option<&(Tensor, Tensor)>,
     ) -> Result<Tensor> {
-        let f32_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
-        if !f32_cpu(x) || x.track_op() || rope.is_some_and(|r| !f32_cpu(&r.0) || !f32_cpu(&r.1)) {
+        if !Heads::takes(x) || rope.is_some_and(|r| !Heads::takes(&r.0) || !Heads::takes(&r.1)) {
             return self.heads_composed(x, from, d, rope);
         }
         let rope = match rope {
@@ -99,7 +98,7 @@ impl Rotary {
             d,
             rope,
         };
-        Ok(x.contiguous()?.apply_op1_no_bwd(&op)?)
+        Ok(op.of(x)?)
     }
 
     /// `heads` of candle's ops.
@@ -204,6 +203,20 @@ mod tests {
                 }
             }
         }
+        // Rotary tables that fit neither the positions nor the batch: an
+        // error, not a panic.
+        let op = Heads {
+            first: 0,
+            count: 3,
+            from: 0,
+            d: 6,
+            rope: Some(RopeRows {
+                cos: vec![1.0; 7 * 4],
+                sin: vec![0.0; 7 * 4],
+                dim: 4,
+            }),
+        };
+        assert!(op.of(&x).is_err());
         // Training's inputs keep the composed, differentiable ops.
         let var = candle_core::Var::from_tensor(&x).unwrap();
         let r = Rotary::new(4, 10000.0, 16, &dev).unwrap();
