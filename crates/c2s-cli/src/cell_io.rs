@@ -1,22 +1,35 @@
 //! What the commands over a dataset's cells share: which cells they read,
 //! their progress bar, and the outputs they claim before working.
 
+use std::num::NonZeroUsize;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use c2s_data::dataset::SentenceRecord;
+use c2s_data::split::SplitChoice;
 use c2s_model::cells::CellInput;
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// The records of `split` ("all": every cell).
+/// The records of `split`, the first `limit` of them. None is an error: a
+/// job over no cells would only report an accuracy of NaN.
 pub(crate) fn chosen_cells<'a>(
     records: &'a [SentenceRecord],
-    split: &str,
-) -> Vec<&'a SentenceRecord> {
-    records
+    split: SplitChoice,
+    limit: Option<NonZeroUsize>,
+    dataset: &Path,
+) -> Result<Vec<&'a SentenceRecord>> {
+    let mut chosen: Vec<&SentenceRecord> = records
         .iter()
-        .filter(|r| split == "all" || r.label("split") == Some(split))
-        .collect()
+        .filter(|r| split.holds(r.label("split")))
+        .collect();
+    if chosen.is_empty() {
+        bail!(
+            "{}: no cells in the {split} split\n  hint: choose another --split (train, val, test or all)",
+            dataset.display()
+        );
+    }
+    chosen.truncate(limit.map_or(usize::MAX, NonZeroUsize::get));
+    Ok(chosen)
 }
 
 /// The chosen records as cells to work on.
@@ -46,4 +59,32 @@ pub(crate) fn claim_output(
     Ok(out
         .map(|o| c2s_data::output::claim_file_output(o, force))
         .transpose()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_choice_of_no_cells_is_an_error() {
+        let cell = |name: &str, split: &str| SentenceRecord {
+            cell_name: name.into(),
+            sentence: "CD3D".into(),
+            labels: vec![("split".into(), Some(split.into()))],
+        };
+        let records = [cell("a", "train"), cell("b", "test"), cell("c", "test")];
+        let ds = Path::new("ds");
+        let test = chosen_cells(&records, "test".parse().unwrap(), None, ds).unwrap();
+        assert_eq!(
+            test.iter().map(|r| &r.cell_name[..]).collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+        let one = chosen_cells(&records, "all".parse().unwrap(), NonZeroUsize::new(1), ds);
+        assert_eq!(one.unwrap().len(), 1);
+        let e = chosen_cells(&records, "val".parse().unwrap(), None, ds).unwrap_err();
+        assert!(
+            e.to_string().contains("ds: no cells in the val split"),
+            "{e}"
+        );
+    }
 }

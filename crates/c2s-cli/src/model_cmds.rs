@@ -94,7 +94,7 @@ pub struct PredictArgs {
     dataset: PathBuf,
     /// Which cells: train, val, test or all.
     #[arg(long, default_value = "test")]
-    split: String,
+    split: c2s_data::split::SplitChoice,
     /// Write one JSON line per cell (name, predicted type, confidence, true type).
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -103,7 +103,7 @@ pub struct PredictArgs {
     force: bool,
     /// Predict at most this many cells.
     #[arg(long)]
-    limit: Option<usize>,
+    limit: Option<std::num::NonZeroUsize>,
     /// Let the model write its answer freely, as the reference does (it may
     /// name no known type); by default every known type is scored and the
     /// likeliest one is the answer.
@@ -275,8 +275,7 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
     let records = read_dataset(&a.dataset)?;
     let mut m = load_model_dir(&a.model)?;
     m.weigh_genes &= !a.answer_only;
-    let mut chosen = chosen_cells(&records, &a.split);
-    chosen.truncate(a.limit.unwrap_or(usize::MAX));
+    let chosen = chosen_cells(&records, a.split, a.limit, &a.dataset)?;
     let pb = cell_bar("predicting", chosen.len() as u64);
     let cancel = &crate::CANCEL;
     let preds = predict_cells(
@@ -354,7 +353,7 @@ pub struct GenerateArgs {
     /// --dataset holds (train, val, test or all), so that `c2s eval`
     /// compares them with real cells of the same mix of types.
     #[arg(long, requires = "dataset", conflicts_with_all = ["cell_type", "every_type", "tissue"])]
-    as_in: Option<String>,
+    as_in: Option<c2s_data::split::SplitChoice>,
     /// Write the cells here as JSON lines (cell_name, cell_sentence, cell_type),
     /// ready for `c2s reconstruct`.
     #[arg(short, long)]
@@ -409,7 +408,7 @@ fn requested_types(
     a: &GenerateArgs,
     m: &TrainedModel,
 ) -> Result<(Vec<Option<String>>, Vec<usize>)> {
-    if let (Some(split), Some(dataset)) = (&a.as_in, &a.dataset) {
+    if let (Some(split), Some(dataset)) = (a.as_in, &a.dataset) {
         let records = read_dataset(dataset)?;
         let mix = c2s_model::cells::TypeMix::of_split(&records, split, &m.card)
             .with_context(|| dataset.display().to_string())?;
@@ -535,7 +534,7 @@ pub struct EmbedArgs {
     dataset: PathBuf,
     /// Which cells: train, val, test or all.
     #[arg(long, default_value = "all")]
-    split: String,
+    split: c2s_data::split::SplitChoice,
     /// The embeddings, as safetensors: tensor `embeddings` [cells, width] and the
     /// cell names in the metadata (`safetensors.numpy.load_file` reads it).
     #[arg(short, long)]
@@ -558,10 +557,7 @@ pub fn run_embed(a: &EmbedArgs) -> Result<()> {
     // Claimed for the whole job: a second one writing this file is refused.
     let _claim = c2s_data::output::claim_file_output(&a.output, a.force)?;
     let records = read_dataset(&a.dataset)?;
-    let chosen = chosen_cells(&records, &a.split);
-    if chosen.is_empty() {
-        bail!("{}: no cells in split `{}`", a.dataset.display(), a.split);
-    }
+    let chosen = chosen_cells(&records, a.split, None, &a.dataset)?;
     let (embs, width) = if crate::published_cmds::is_trained_here(&a.model) {
         let m = load_model_dir(&a.model)?;
         let pb = cell_bar("embedding", chosen.len() as u64);

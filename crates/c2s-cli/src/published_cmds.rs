@@ -1,6 +1,7 @@
 //! `c2s annotate` and `c2s describe`, and the published-model side of
 //! `generate` and `embed`: thin wrappers over c2s_model::published.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -69,10 +70,10 @@ pub struct AnnotateArgs {
     truth: Option<String>,
     /// Which cells: train, val, test or all.
     #[arg(long, default_value = "all")]
-    split: String,
+    split: c2s_data::split::SplitChoice,
     /// Annotate at most this many cells.
     #[arg(long)]
-    limit: Option<usize>,
+    limit: Option<NonZeroUsize>,
     /// Genes per cell in the prompt (the published models saw 200).
     #[arg(long, default_value_t = DEFAULT_NUM_GENES)]
     genes: usize,
@@ -109,11 +110,7 @@ pub fn run_annotate(a: &AnnotateArgs, cancel: &AtomicBool) -> Result<()> {
     let _claim = claim_output(a.output.as_deref(), a.force)?;
     let _h5ad = a.rules.start(a.force)?;
     let records = read_dataset(&a.dataset)?;
-    let mut chosen = chosen_cells(&records, &a.split);
-    chosen.truncate(a.limit.unwrap_or(usize::MAX));
-    if chosen.is_empty() {
-        bail!("{}: no cells in split `{}`", a.dataset.display(), a.split);
-    }
+    let chosen = chosen_cells(&records, a.split, a.limit, &a.dataset)?;
     let candidates = if let Some(column) = &a.candidates_from {
         Candidates::Column {
             column: column.clone(),
@@ -209,7 +206,7 @@ pub struct DescribeArgs {
     cells: usize,
     /// Which cells: train, val, test or all.
     #[arg(long, default_value = "all")]
-    split: String,
+    split: c2s_data::split::SplitChoice,
     /// Genes per cell in the prompt.
     #[arg(long, default_value_t = DEFAULT_GROUP_GENES)]
     genes: usize,
@@ -226,9 +223,8 @@ pub struct DescribeArgs {
 pub fn run_describe(a: &DescribeArgs) -> Result<()> {
     let records = read_dataset(&a.dataset)?;
     let chosen = if a.names.is_empty() {
-        let mut c = chosen_cells(&records, &a.split);
-        c.truncate(a.cells);
-        c
+        let cells = NonZeroUsize::new(a.cells).context("--cells must be at least 1")?;
+        chosen_cells(&records, a.split, Some(cells), &a.dataset)?
     } else {
         a.names
             .iter()

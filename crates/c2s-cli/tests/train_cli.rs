@@ -510,6 +510,37 @@ fn two_trainings_or_annotations_into_one_place_one_succeeds() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(hidden.is_empty(), "left behind: {hidden:?}");
+
+    // A misspelt split is refused, naming the choices, and writes nothing
+    // (it used to answer for no cells: "accuracy NaN").
+    let misspelt = t.path().join("misspelt.jsonl");
+    let out = c2s()
+        .args(["predict", &s(&run.join("model")), &s(&ds)])
+        .args(["--split", "validaton", "-o", &s(&misspelt)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("`validaton` is not a split"), "{err}");
+    assert!(!misspelt.exists());
+    // "validation" is the validation split.
+    let val = t.path().join("val.jsonl");
+    let out = c2s()
+        .args(["predict", &s(&run.join("model")), &s(&ds)])
+        .args(["--split", "validation", "-o", &s(&val)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = std::fs::read_to_string(&val).unwrap();
+    assert!(lines.lines().count() > 0);
+    assert!(
+        lines.lines().all(|l| l.contains(r#""split":"val""#)),
+        "{lines}"
+    );
 }
 
 #[cfg(unix)]
@@ -785,6 +816,31 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
     assert!(String::from_utf8_lossy(&o.stdout)
         .contains("100.0 % of words are known genes, 100.0 % of those are unique"));
     assert_eq!(std::fs::read_to_string(&guided).unwrap().lines().count(), 3);
+    // So are sampling settings the sampler cannot honour, and no cells at all.
+    let refused = t.path().join("refused.jsonl");
+    let settings: [(&[&str], &str); 4] = [
+        (&["--top-p", "1.5"], "top-p 1.5 is not a share"),
+        (&["--top-k", "0"], "top-k 0 keeps no word"),
+        (&["--temperature=-1"], "temperature -1 is not a number"),
+        (&["-n", "0"], "no cells asked for"),
+    ];
+    for (bad, says) in settings {
+        let o = c2s()
+            .args([
+                "generate",
+                run.join("model").to_str().unwrap(),
+                "--cell-type",
+                ty,
+            ])
+            .args(["-o", refused.to_str().unwrap()])
+            .args(bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{bad:?} was taken");
+        assert!(err.contains(says), "{bad:?}: {err}");
+        assert!(!refused.exists());
+    }
     let o = c2s()
         .args([
             "reconstruct",

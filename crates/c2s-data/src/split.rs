@@ -17,12 +17,63 @@ pub enum Split {
 }
 
 impl Split {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Split::Train => "train",
             Split::Val => "val",
             Split::Test => "test",
         }
+    }
+}
+
+/// Which cells a job reads: one split's, or all of them. Parsed from what a
+/// user types ("validation" too), so a misspelt split is an error rather
+/// than a job over no cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitChoice {
+    One(Split),
+    All,
+}
+
+impl SplitChoice {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SplitChoice::One(s) => s.as_str(),
+            SplitChoice::All => "all",
+        }
+    }
+
+    /// Whether a cell of `split` (its `split` label) is chosen.
+    pub fn holds(self, split: Option<&str>) -> bool {
+        match self {
+            SplitChoice::One(s) => split == Some(s.as_str()),
+            SplitChoice::All => true,
+        }
+    }
+}
+
+impl std::fmt::Display for SplitChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A split name that is none of train, val (validation), test and all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a split: choose train, val (or validation), test or all")]
+pub struct UnknownSplit(pub String);
+
+impl std::str::FromStr for SplitChoice {
+    type Err = UnknownSplit;
+
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownSplit> {
+        Ok(match s {
+            "train" => SplitChoice::One(Split::Train),
+            "val" | "validation" => SplitChoice::One(Split::Val),
+            "test" => SplitChoice::One(Split::Test),
+            "all" => SplitChoice::All,
+            other => return Err(UnknownSplit(other.to_string())),
+        })
     }
 }
 
@@ -107,6 +158,21 @@ mod tests {
             .collect();
         all.sort_unstable();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn split_choices_parse_and_choose() {
+        let val: SplitChoice = "validation".parse().unwrap();
+        assert_eq!(val, "val".parse().unwrap());
+        assert!(val.holds(Some("val")) && !val.holds(Some("test")) && !val.holds(None));
+        let all: SplitChoice = "all".parse().unwrap();
+        assert!(all.holds(None) && all.holds(Some("train")));
+        for name in ["train", "val", "test", "all"] {
+            assert_eq!(name.parse::<SplitChoice>().unwrap().as_str(), name);
+        }
+        let e = "valid".parse::<SplitChoice>().unwrap_err();
+        assert!(e.to_string().contains("`valid` is not a split"), "{e}");
+        assert!("Test".parse::<SplitChoice>().is_err());
     }
 
     #[test]

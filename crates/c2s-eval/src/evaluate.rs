@@ -11,6 +11,7 @@ use c2s_data::expression::{log_expression, ExpressionRow};
 use c2s_data::loss_log::{LossPoint, LOSS_LOG};
 use c2s_data::predictions::read_predictions;
 use c2s_data::reconstruct::read_fit;
+use c2s_data::split::{Split, SplitChoice};
 use c2s_data::Vocabulary;
 use serde::Serialize;
 
@@ -21,7 +22,8 @@ use crate::profiles::SentenceSpace;
 
 /// The split figures about a model are measured on by default: the cells
 /// it never learned from.
-pub const HELD_OUT: &str = "test";
+pub const HELD_OUT_SPLIT: SplitChoice = SplitChoice::One(Split::Test);
+pub const HELD_OUT: &str = HELD_OUT_SPLIT.as_str();
 
 /// A seeded sample of `n` held-out cells (of all cells when the dataset has
 /// no split): cells to ask a model about that it never learned from.
@@ -446,17 +448,16 @@ struct ScoredPredictions {
 
 impl ScoredPredictions {
     fn read(d: &EvalDataset, path: &Path, inputs: &EvalInputs) -> Result<Self> {
-        let split = match inputs.prediction_split.as_deref().unwrap_or(HELD_OUT) {
-            "val" | "validation" => "val",
-            "test" => "test",
-            "all" => "all",
-            other => {
+        let name = inputs.prediction_split.as_deref().unwrap_or(HELD_OUT);
+        let split = match name.parse::<SplitChoice>() {
+            Ok(SplitChoice::One(Split::Train)) | Err(_) => {
                 return Err(EvalError::bad(
-                    other.to_string(),
+                    name.to_string(),
                     "not a split to score predictions on",
                     "choose test (the held-out cells), val or all",
                 ))
             }
+            Ok(s) => s.as_str(),
         };
         let answer = inputs.answer.as_deref().unwrap_or("predicted");
         let Some(&(_, writer)) = ANSWERS.iter().find(|(a, _)| *a == answer) else {
@@ -643,17 +644,19 @@ fn score_generated(
         sentences: gen.iter().map(|r| r.sentence.clone()).collect(),
         labels: gen.iter().map(requested).collect(),
     };
-    let split = match inputs.reference_split.as_deref().unwrap_or(HELD_OUT) {
-        "validation" => "val",
-        s => s,
-    };
-    if !["train", "val", "test", "all"].contains(&split) {
-        return Err(EvalError::bad(
-            "reference split",
-            format!("`{split}` is not a split"),
-            "use test, validation, train or all",
-        ));
-    }
+    let split = inputs
+        .reference_split
+        .as_deref()
+        .unwrap_or(HELD_OUT)
+        .parse::<SplitChoice>()
+        .map_err(|e| {
+            EvalError::bad(
+                "reference split",
+                e.to_string(),
+                "use test, validation, train or all",
+            )
+        })?
+        .as_str();
     let reference = sample_records(d.in_split(split), opts.seed, "real reference cells", notes);
     let ceiling_split = if split == "val" { "test" } else { "val" };
     let ceiling = sample_records(

@@ -12,15 +12,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [_, model, dataset, split] = args.as_slice() else {
         return Err("usage: label_scores MODEL_DIR DATASET SPLIT".into());
     };
+    let split: c2s_data::split::SplitChoice = split.parse()?;
     let m = TrainedModel::load(std::path::Path::new(model))?;
     let records = c2s_data::dataset::read_dataset(std::path::Path::new(dataset))?;
     let templates = Templates::default_set();
     let p = m.predictor(&templates, m.card.labels.clone())?;
     println!("{}", serde_json::json!({ "labels": m.card.labels }));
-    for r in records
-        .iter()
-        .filter(|r| split == "all" || r.label("split") == Some(split.as_str()))
-    {
+    for r in records.iter().filter(|r| split.holds(r.label("split"))) {
         let genes: Vec<&str> = r.sentence.split_whitespace().take(m.card.top_k).collect();
         let scored = p.predict(&genes)?;
         println!(

@@ -136,8 +136,8 @@ pub fn start_generate_mix(
     let records = read_dataset(&dataset_folder(&state, project_id, dataset_id)?).map_err(text)?;
     let model =
         load_model(&state, &super::project::finished_model(&state, run_id)?).map_err(any_text)?;
-    let mix =
-        TypeMix::of_split(&records, c2s_eval::evaluate::HELD_OUT, &model.card).map_err(text)?;
+    let held_out = c2s_eval::evaluate::HELD_OUT_SPLIT;
+    let mix = TypeMix::of_split(&records, held_out, &model.card).map_err(text)?;
     let out = (
         Path::new(&project.folder).join("generated.jsonl"),
         state.home.join(crate::DB_FILE),

@@ -461,18 +461,18 @@ pub struct TypeMix {
 }
 
 impl TypeMix {
-    /// The mix of `split` (train, val, test or all) of `records`, in the
-    /// label column the model learned.
+    /// The mix of `split` of `records`, in the label column the model
+    /// learned.
     pub fn of_split(
         records: &[c2s_data::dataset::SentenceRecord],
-        split: &str,
+        split: c2s_data::split::SplitChoice,
         card: &crate::ModelCard,
     ) -> Result<TypeMix> {
         // Each type's cells, commonest first (ties by name).
         let counts = c2s_data::frame::count_values(
             records
                 .iter()
-                .filter(|r| split == "all" || r.label("split") == Some(split))
+                .filter(|r| split.holds(r.label("split")))
                 .filter_map(|r| r.label(&card.label_column)),
         );
         let (known, unknown): (Vec<_>, Vec<_>) = counts
@@ -626,6 +626,12 @@ pub fn generate_cells(
                 req.types.len()
             ),
             "give one count a type, or none".into(),
+        ));
+    }
+    if req.cells() == 0 {
+        return Err(ModelError::Input(
+            "no cells asked for".into(),
+            "ask for at least one cell of each type".into(),
         ));
     }
     let guidance = checked_guidance(card, req)?;
@@ -921,17 +927,17 @@ mod tests {
             learned_unconditional: true,
             learned_generation: None,
         };
-        let mix = TypeMix::of_split(&records, "test", &card).unwrap();
+        let mix = TypeMix::of_split(&records, "test".parse().unwrap(), &card).unwrap();
         assert_eq!(mix.types, [("T".to_string(), 2), ("B".to_string(), 1)]);
         assert_eq!(mix.left_out, ["rare"]);
         let req = mix.request(GenerateRequest::default());
         assert_eq!(req.types, [Some("T".to_string()), Some("B".to_string())]);
         assert_eq!((req.cells_of(0), req.cells_of(1), req.cells()), (2, 1, 3));
         assert_eq!(req.top_k, GenerateRequest::default().top_k);
-        let all = TypeMix::of_split(&records, "all", &card).unwrap();
+        let all = TypeMix::of_split(&records, "all".parse().unwrap(), &card).unwrap();
         assert_eq!(all.types, [("B".to_string(), 2), ("T".to_string(), 2)]);
         // No learned type in the split: an error, not zero cells.
-        let e = TypeMix::of_split(&records, "val", &card).unwrap_err();
+        let e = TypeMix::of_split(&records, "val".parse().unwrap(), &card).unwrap_err();
         assert!(e.to_string().contains("no cell of the val split"), "{e}");
     }
 }

@@ -60,6 +60,34 @@ impl Default for Sampling {
     }
 }
 
+impl Sampling {
+    /// Settings the sampler can honour. A top-k of 0 would silently be
+    /// greedy and a top-p above 1 no cut at all, so both are refused.
+    pub fn check(&self) -> Result<()> {
+        let bad =
+            |what: String, hint: &str| Err(crate::error::ModelError::Input(what, hint.into()));
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return bad(
+                format!("temperature {} is not a number of 0 or more", self.temperature),
+                "use 1 to sample the model as it is, less for likelier words, 0 for always the likeliest",
+            );
+        }
+        if self.top_k == Some(0) {
+            return bad(
+                "top-k 0 keeps no word".into(),
+                "use at least 1 (the reference's: 50)",
+            );
+        }
+        if let Some(p) = self.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+            return bad(
+                format!("top-p {p} is not a share above 0 and at most 1"),
+                "use 1 for no cut (the reference's: 0.95)",
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Restricts generated cells to real genes, each at most once: our answer to
 /// the invented and repeated genes of free generation.
 #[derive(Debug, Clone)]
@@ -110,6 +138,7 @@ pub fn sample_while(
     on_token: &mut dyn FnMut(u32) -> bool,
 ) -> Result<Vec<u32>> {
     use rand::{Rng, SeedableRng};
+    s.check()?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
     let dev = model.device();
     let mut cache = KvCache::new(model.n_layer());
@@ -207,6 +236,7 @@ pub fn sample_batch_guided(
     on_token: &mut dyn FnMut(usize, u32),
 ) -> Result<Vec<Vec<u32>>> {
     use rand::{Rng, SeedableRng};
+    s.check()?;
     let b = prompts.len();
     if b == 0 {
         return Ok(Vec::new());
@@ -417,6 +447,47 @@ fn pick(logits: &[f32], s: &Sampling, u: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampling_settings_out_of_range_are_refused() {
+        assert!(Sampling::default().check().is_ok());
+        let greedy = Sampling {
+            temperature: 0.0,
+            top_k: Some(1),
+            top_p: Some(1.0),
+            ..Sampling::default()
+        };
+        assert!(greedy.check().is_ok());
+        let refused = |s: Sampling, says: &str| {
+            let e = s.check().unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        };
+        for t in [-0.5, f64::NAN, f64::INFINITY] {
+            refused(
+                Sampling {
+                    temperature: t,
+                    ..Sampling::default()
+                },
+                "temperature",
+            );
+        }
+        refused(
+            Sampling {
+                top_k: Some(0),
+                ..Sampling::default()
+            },
+            "top-k 0",
+        );
+        for p in [0.0, 1.5, f64::NAN] {
+            refused(
+                Sampling {
+                    top_p: Some(p),
+                    ..Sampling::default()
+                },
+                "top-p",
+            );
+        }
+    }
 
     #[test]
     fn picking_respects_greedy_top_k_and_top_p() {
