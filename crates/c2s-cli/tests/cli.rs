@@ -184,6 +184,30 @@ fn bad_inputs_exit_with_a_clear_error() {
         "no matrix `raw`",
     );
     assert!(!t.path().join("o").exists());
+    // Settings a conversion cannot use (they converted to a fit of NaN).
+    for (bad, says) in [
+        ("--target-sum=0", "target sum: 0 is not a total"),
+        ("--target-sum=-5", "target sum: -5 is not a total"),
+        ("--target-sum=NaN", "target sum: NaN is not a total"),
+        (
+            "--fit-cells=0",
+            "fit cells: 0 cells leave no expression fit",
+        ),
+    ] {
+        let pbmc = data("pbmc3k-10x.h5ad");
+        let o = t.path().join("o");
+        fails(
+            &[
+                "convert",
+                pbmc.to_str().unwrap(),
+                "-o",
+                o.to_str().unwrap(),
+                bad,
+            ],
+            says,
+        );
+        assert!(!o.exists(), "{bad} left its folder");
+    }
     // A damaged sentences.parquet: said briefly, as a read.
     let broken = t.path().join("broken");
     ok(&[
@@ -217,6 +241,22 @@ fn bad_inputs_exit_with_a_clear_error() {
         "this is a file; a dataset folder made by c2s convert is needed",
     );
     assert!(!run.exists(), "a refused run left its folder");
+    // Settings a run cannot use: refused before any step, no folder left
+    // (a batch of 0 panicked, 0 epochs "trained" a model that learned nothing).
+    let ds = wu_dataset(t.path());
+    let (ds, run_s) = (ds.to_str().unwrap(), run.to_str().unwrap());
+    for (bad, says) in [
+        (["--batch-size", "0"], "batch size 0: a run cannot use it"),
+        (["--epochs", "0"], "0 epochs: a run cannot use it"),
+        (["--lr", "NaN"], "learning rate NaN"),
+        (
+            ["--heads", "3"],
+            "a width of 128 does not split into 3 heads",
+        ),
+    ] {
+        fails(&["train", ds, "-o", run_s, bad[0], bad[1]], says);
+        assert!(!run.exists(), "{bad:?} left its run folder");
+    }
     fails(
         &["predict", "/no/model", t.path().to_str().unwrap()],
         "not a dataset folder made by c2s convert",
@@ -324,6 +364,16 @@ fn eval_refuses_bad_inputs_with_a_hint() {
         ],
         "not a split",
     );
+    let gen_s = generated.to_str().unwrap();
+    for (bad, says) in [
+        ("--gw-epsilon=NaN", "epsilon NaN is not a number above 0"),
+        ("--top-k=0", "0 genes leave nothing to compare"),
+    ] {
+        fails(
+            &["eval", ds_s, "--generated", gen_s, "-o", out_s, bad],
+            says,
+        );
+    }
     std::fs::write(&generated, "").unwrap();
     fails(
         &[

@@ -32,6 +32,22 @@ pub struct InputOptions {
     pub block_values: usize,
 }
 
+impl InputOptions {
+    /// Refuses a scaling no cell can take: a total of 0 zeroed every cell and
+    /// a negative one turned the log's input below 1, and either converted
+    /// to a fit of NaN without a word.
+    pub(crate) fn check(&self) -> crate::error::Result<()> {
+        match self.preprocess.target_sum {
+            Some(t) if !(t.is_finite() && t > 0.0) => Err(crate::error::DataError::setting(
+                "target sum",
+                format!("{t} is not a total a cell can be scaled to"),
+                "use a number above 0, such as 10000, or leave it out for the median cell total",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Default for InputOptions {
     fn default() -> Self {
         InputOptions {
@@ -62,6 +78,21 @@ pub struct ConvertOptions {
     pub parquet_compression: ParquetCompression,
     /// Replace an existing output directory.
     pub overwrite: bool,
+}
+
+impl ConvertOptions {
+    /// Refuses settings a conversion cannot use, before anything is read.
+    pub(crate) fn check(&self) -> crate::error::Result<()> {
+        self.input.check()?;
+        if self.fit_cells == 0 {
+            return Err(crate::error::DataError::setting(
+                "fit cells",
+                "0 cells leave no expression fit, which turning sentences back into expression needs",
+                format!("use at least 1 (default: {})", ConvertOptions::default().fit_cells),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ConvertOptions {

@@ -669,6 +669,13 @@ fn score_generated(
         sentences: rs.iter().map(|r| r.sentence.clone()).collect(),
         labels: rs.iter().map(|r| d.label(r).map(String::from)).collect(),
     };
+    if inputs.top_k == Some(0) {
+        return Err(EvalError::bad(
+            "genes read from each real sentence",
+            "0 genes leave nothing to compare",
+            "use at least 1, or leave it out to read as many as the longest generated cell",
+        ));
+    }
     let top_k = inputs.top_k.or_else(|| {
         generated
             .sentences

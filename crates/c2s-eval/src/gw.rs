@@ -192,10 +192,10 @@ pub fn entropic_gw_cancellable(
             "pass pairwise distance matrices of the two point clouds",
         ));
     }
-    if opts.epsilon <= 0.0 {
+    if !(opts.epsilon.is_finite() && opts.epsilon > 0.0) {
         return Err(EvalError::bad(
             "Gromov-Wasserstein",
-            "epsilon must be positive",
+            format!("epsilon {} is not a number above 0", opts.epsilon),
             "use e.g. 0.01",
         ));
     }

@@ -84,6 +84,7 @@ impl Prepared {
     /// Opens `path` for ranking, reading of the obs columns only `obs_columns`
     /// (and of var only the gene-name column, if one is chosen).
     pub fn open(path: &Path, opts: &InputOptions, obs_columns: &[String]) -> Result<Self> {
+        opts.check()?;
         let columns = ColumnSelection::only(obs_columns, opts.gene_column.as_slice());
         let mut ad = AnnData::open_with(path, &columns)?;
         unique_cell_names(path, &mut ad, opts.make_unique)?;
@@ -464,6 +465,7 @@ pub fn convert(
     opts: &ConvertOptions,
     job: &Job,
 ) -> Result<ConvertSummary> {
+    opts.check()?;
     let _claim = output::claim(output)?;
     output::check_folder(output, Written::Dataset, opts.overwrite, &[input])?;
     // The manifest's hash is read on its own thread while the file is opened

@@ -527,7 +527,78 @@ fn training_options(req: &TrainRequest) -> Result<(TrainOptions, ModelShape)> {
     if let Some(t) = req.tasks.as_ref().filter(|t| !t.is_empty()) {
         opts.tasks = t.clone();
     }
+    check_settings(&opts, (!req.fine_tune()).then_some(&shape))?;
     Ok((opts, shape))
+}
+
+/// Refuses settings a run cannot use, naming them, before anything is
+/// trained: a zero batch divided by zero, zero epochs or a learning rate of
+/// 0 or NaN "trained" a model that learned nothing.
+fn check_settings(opts: &TrainOptions, shape: Option<&ModelShape>) -> Result<()> {
+    let (q, plan) = (TrainOptions::quick(), Preset::Quick.plan());
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    let checks = [
+        (
+            positive(opts.epochs),
+            format!("{} epochs", opts.epochs),
+            format!("train for more than 0 (the quick preset: {})", plan.epochs),
+        ),
+        (
+            positive(opts.lr),
+            format!("learning rate {}", opts.lr),
+            format!("use a number above 0 (the quick preset: {})", plan.lr),
+        ),
+        (
+            opts.batch_size > 0,
+            "batch size 0".into(),
+            format!("use at least 1 (default: {})", q.batch_size),
+        ),
+        (
+            opts.top_k > 0,
+            "0 genes per cell".into(),
+            format!(
+                "read at least 1 gene of each cell (the quick preset: {})",
+                plan.top_k
+            ),
+        ),
+        (
+            opts.max_steps != Some(0),
+            "at most 0 steps".into(),
+            "allow at least 1 step, or leave the limit out".into(),
+        ),
+        (
+            opts.checkpoint_every > 0,
+            "a checkpoint every 0 steps".into(),
+            format!("use at least 1 (default: {})", q.checkpoint_every),
+        ),
+    ];
+    if let Some((_, what, hint)) = checks.into_iter().find(|c| !c.0) {
+        return Err(input(format!("{what}: a run cannot use it"), hint));
+    }
+    let Some(s) = shape else { return Ok(()) };
+    let quick_shape = format!(
+        "the quick preset: {} layers of width {} with {} heads",
+        plan.layers, plan.width, plan.heads
+    );
+    if s.layers == 0 || s.width == 0 || s.heads == 0 || s.context == 0 {
+        return Err(input(
+            format!(
+                "a model of {} layers of width {} with {} heads and a context of {}",
+                s.layers, s.width, s.heads, s.context
+            ),
+            format!("each must be at least 1 ({quick_shape})"),
+        ));
+    }
+    if s.width % s.heads != 0 {
+        return Err(input(
+            format!(
+                "a width of {} does not split into {} heads",
+                s.width, s.heads
+            ),
+            format!("choose a width that is a multiple of the heads ({quick_shape})"),
+        ));
+    }
+    Ok(())
 }
 
 /// The model a run starts from, with its tokenizer (a resumed run's from its
@@ -1068,5 +1139,108 @@ mod calibration_tests {
         assert!((p.seconds_per_step - 0.5).abs() < 1e-12);
         assert!(RunPace::of(&req, &summary(40, 40, 3.0)).is_none());
         assert!(RunPace::of(&req, &summary(10, 0, 0.0)).is_none());
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn settings_a_run_cannot_use_are_refused() {
+        let ok = TrainRequest {
+            organism: Some("Homo sapiens".into()),
+            ..TrainRequest::new(Path::new("ds"), Path::new("run"), Preset::Quick)
+        };
+        assert!(training_options(&ok).is_ok());
+        let refused = |req: TrainRequest, says: &str| {
+            let e = training_options(&req).err().expect(says).to_string();
+            assert!(e.contains(says), "{e}");
+            e
+        };
+        let e = refused(
+            TrainRequest {
+                epochs: Some(0.0),
+                ..ok.clone()
+            },
+            "0 epochs",
+        );
+        let epochs = Preset::Quick.plan().epochs;
+        assert!(e.contains(&format!("the quick preset: {epochs}")), "{e}");
+        refused(
+            TrainRequest {
+                epochs: Some(f64::NAN),
+                ..ok.clone()
+            },
+            "NaN epochs",
+        );
+        refused(
+            TrainRequest {
+                lr: Some(-1e-3),
+                ..ok.clone()
+            },
+            "learning rate -0.001",
+        );
+        refused(
+            TrainRequest {
+                lr: Some(f64::INFINITY),
+                ..ok.clone()
+            },
+            "learning rate inf",
+        );
+        refused(
+            TrainRequest {
+                batch_size: Some(0),
+                ..ok.clone()
+            },
+            "batch size 0",
+        );
+        refused(
+            TrainRequest {
+                top_k: Some(0),
+                ..ok.clone()
+            },
+            "0 genes per cell",
+        );
+        refused(
+            TrainRequest {
+                max_steps: Some(0),
+                ..ok.clone()
+            },
+            "at most 0 steps",
+        );
+        refused(
+            TrainRequest {
+                checkpoint_every: Some(0),
+                ..ok.clone()
+            },
+            "every 0 steps",
+        );
+        refused(
+            TrainRequest {
+                layers: Some(0),
+                ..ok.clone()
+            },
+            "a model of 0 layers",
+        );
+        refused(
+            TrainRequest {
+                context: Some(0),
+                ..ok.clone()
+            },
+            "a context of 0",
+        );
+        let odd = TrainRequest {
+            width: Some(100),
+            heads: Some(3),
+            ..ok.clone()
+        };
+        refused(odd, "a width of 100 does not split into 3 heads");
+        assert!(training_options(&TrainRequest {
+            width: Some(96),
+            heads: Some(3),
+            ..ok
+        })
+        .is_ok());
     }
 }
