@@ -58,8 +58,8 @@ impl FreeTextForm {
         let d = c2s_model::generate::Sampling::default();
         let sampling = c2s_model::generate::Sampling {
             temperature: self.temperature.unwrap_or(d.temperature),
-            top_k: Some(self.top_k.unwrap_or(50)),
-            top_p: Some(self.top_p.unwrap_or(0.95)),
+            top_k: self.top_k.or(d.top_k),
+            top_p: self.top_p.or(d.top_p),
             max_new,
             ..d
         };

@@ -455,7 +455,7 @@ export function Chat() {
               Top-k <input type="number" min={1} value={settings.top_k} onChange={(e) => setSettings({ ...settings, top_k: +e.target.value })} />
             </label>
             <label>
-              Top-p <input type="number" step={0.05} min={0} max={1} value={settings.top_p} onChange={(e) => setSettings({ ...settings, top_p: +e.target.value })} />
+              Top-p <input type="number" step={0.05} min={0.05} max={1} value={settings.top_p} onChange={(e) => setSettings({ ...settings, top_p: +e.target.value })} />
             </label>
             <label className="check">
               <input type="checkbox" checked={!settings.free} onChange={(e) => setSettings({ ...settings, free: !e.target.checked })} /> Only genes the model knows,

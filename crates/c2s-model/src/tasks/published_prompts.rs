@@ -186,6 +186,13 @@ pub fn build_prompt(
     index: usize,
     input: &PromptInput,
 ) -> Result<PublishedPrompt> {
+    if input.num_genes == 0 {
+        // The prompt would name "0 gene names" and hold no cell.
+        return Err(ModelError::Input(
+            "0 genes per cell in the prompt".into(),
+            "use at least 1 (leave it out for the models' own default)".into(),
+        ));
+    }
     let set = PromptSet::of(task);
     let template = set.model_input.get(index).ok_or_else(|| {
         ModelError::Input(
@@ -412,6 +419,12 @@ mod tests {
             format!("The following is a list of 2 gene names ordered by descending expression level for 2 different Mus musculus cells. Your task is to produce an abstract summary summarizing the biological information contained in these cells.\n{cells}.\nAbstract summary:")
         );
         assert_eq!(s.response, "Immune cells of the lung.");
+        let none = PromptInput {
+            num_genes: 0,
+            ..one.clone()
+        };
+        let e = build_prompt(PublishedTask::CellTypePrediction, 0, &none).unwrap_err();
+        assert!(e.to_string().contains("0 genes per cell"), "{e}");
         // Every paraphrase fills; a missing field is an error, not a blank.
         for task in PublishedTask::ALL {
             for i in 0..PromptSet::of(task).model_input.len() {
