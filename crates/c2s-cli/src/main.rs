@@ -175,7 +175,8 @@ struct ConvertArgs {
     /// Repeat or separate with commas.
     #[arg(long, value_delimiter = ',')]
     labels: Vec<String>,
-    /// Keep each label's share equal in train, validation and test (an obs column).
+    /// Keep each label's share equal in train, validation and test (an obs
+    /// column, kept beside the sentences as with --labels).
     #[arg(long)]
     stratify: Option<String>,
     /// Cells sampled for the expression fit.

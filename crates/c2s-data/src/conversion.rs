@@ -93,6 +93,17 @@ impl ConvertOptions {
         }
         Ok(())
     }
+
+    /// The options with the column the splits are stratified by among the
+    /// labels: it is the annotation a scientist balances the splits for, and
+    /// a dataset without it had nothing for a run to learn.
+    pub(crate) fn with_strata_kept(&self) -> ConvertOptions {
+        let mut o = self.clone();
+        if let Some(s) = o.stratify.as_ref().filter(|s| !o.labels.contains(s)) {
+            o.labels.push(s.clone());
+        }
+        o
+    }
 }
 
 impl Default for ConvertOptions {

@@ -376,6 +376,33 @@ fn filtering_follows_scanpy() {
 }
 
 #[test]
+fn the_column_splits_are_stratified_by_is_kept_as_a_label() {
+    let f = data("wu2020-tcells-200.h5ad");
+    let opts = ConvertOptions {
+        stratify: Some("cluster_orig".into()),
+        ..Default::default()
+    };
+    let (_t, dir, s) = run(&f, &opts);
+    assert!(s.iter().all(|r| r.label("cluster_orig").is_some()));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["parameters"]["labels"],
+        serde_json::json!(["cluster_orig"])
+    );
+    // Named in both, it is kept once.
+    let both = ConvertOptions {
+        labels: vec!["cluster_orig".into()],
+        ..opts
+    };
+    let (_t, _, s) = run(&f, &both);
+    assert_eq!(
+        s[0].labels.iter().filter(|l| l.0 == "cluster_orig").count(),
+        1
+    );
+}
+
+#[test]
 fn dataset_folder_is_complete_and_consistent() {
     let f = data("pbmc3k-10x.h5ad");
     let opts = ConvertOptions {

@@ -466,14 +466,14 @@ pub fn convert(
     job: &Job,
 ) -> Result<ConvertSummary> {
     opts.check()?;
+    let opts = &opts.with_strata_kept();
     let _claim = output::claim(output)?;
     output::check_folder(output, Written::Dataset, opts.overwrite, &[input])?;
     // The manifest's hash is read on its own thread while the file is opened
     // (reading obs and var holds HDF5's lock: one core would sit idle).
     let hasher = FileHash::start(input);
-    let wanted: Vec<String> = opts.labels.iter().chain(&opts.stratify).cloned().collect();
-    let mut p = Prepared::open(input, &opts.input, &wanted)?;
-    for l in &wanted {
+    let mut p = Prepared::open(input, &opts.input, &opts.labels)?;
+    for l in &opts.labels {
         if p.ad.obs.column(l).is_none() {
             return Err(DataError::bad(
                 input,
