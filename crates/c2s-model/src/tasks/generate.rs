@@ -64,24 +64,26 @@ impl Sampling {
     /// Settings the sampler can honour. A top-k of 0 would silently be
     /// greedy and a top-p above 1 no cut at all, so both are refused.
     pub fn check(&self) -> Result<()> {
-        let bad =
-            |what: String, hint: &str| Err(crate::error::ModelError::Input(what, hint.into()));
+        let bad = |what: String, hint: String| Err(crate::error::ModelError::Input(what, hint));
+        // The reference's settings, which the hints offer.
+        let d = Sampling::default();
+        let (k, p) = (d.top_k.unwrap_or_default(), d.top_p.unwrap_or(1.0));
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
             return bad(
                 format!("temperature {} is not a number of 0 or more", self.temperature),
-                "use 1 to sample the model as it is, less for likelier words, 0 for always the likeliest",
+                "use 1 to sample the model as it is, less for likelier words, 0 for always the likeliest".into(),
             );
         }
         if self.top_k == Some(0) {
             return bad(
                 "top-k 0 keeps no word".into(),
-                "use at least 1 (the reference's: 50)",
+                format!("use at least 1 (the reference's: {k})"),
             );
         }
-        if let Some(p) = self.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+        if let Some(bad_p) = self.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
             return bad(
-                format!("top-p {p} is not a share above 0 and at most 1"),
-                "use 1 for no cut (the reference's: 0.95)",
+                format!("top-p {bad_p} is not a share above 0 and at most 1"),
+                format!("use 1 for no cut (the reference's: {p})"),
             );
         }
         Ok(())
