@@ -98,8 +98,8 @@ export const byTest = (id) => By.css(`[data-testid="${id}"]`);
  * and its handle; such a condition is asked again, as if it had said no.
  * So is one whose query came back unreadable: WebKitWebDriver answers "Could
  * not parse element info" when the page's reply to findElements is not JSON
- * (WebDriverService.cpp). That failed the journey in 2 of 13 CI runs, each time
- * then passing on a rerun; a query asked again reads the page as it is.
+ * (WebDriverService.cpp). That failed the journey in about one CI run in seven,
+ * each passing on a rerun; a query asked again reads the page as it is.
  */
 export async function waitFor(condition, timeout, message) {
   return app.driver.wait(
