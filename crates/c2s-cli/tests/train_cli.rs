@@ -513,23 +513,27 @@ fn two_trainings_or_annotations_into_one_place_one_succeeds() {
 
     // A misspelt split is refused, naming the choices, and writes nothing
     // (it used to answer for no cells: "accuracy NaN").
+    let predict_to = |out: &Path, args: &[&str]| {
+        c2s()
+            .args(["predict", &s(&run.join("model")), &s(&ds), "-o", &s(out)])
+            .args(args)
+            .output()
+            .unwrap()
+    };
     let misspelt = t.path().join("misspelt.jsonl");
-    let out = c2s()
-        .args(["predict", &s(&run.join("model")), &s(&ds)])
-        .args(["--split", "validaton", "-o", &s(&misspelt)])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("`validaton` is not a split"), "{err}");
-    assert!(!misspelt.exists());
+    for (bad, says) in [
+        (["--split", "validaton"], "`validaton` is not a split"),
+        (["--limit", "0"], "invalid value '0' for '--limit"),
+    ] {
+        let out = predict_to(&misspelt, &bad);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad:?} was taken");
+        assert!(err.contains(says), "{err}");
+        assert!(!misspelt.exists());
+    }
     // "validation" is the validation split.
     let val = t.path().join("val.jsonl");
-    let out = c2s()
-        .args(["predict", &s(&run.join("model")), &s(&ds)])
-        .args(["--split", "validation", "-o", &s(&val)])
-        .output()
-        .unwrap();
+    let out = predict_to(&val, &["--split", "validation"]);
     assert!(
         out.status.success(),
         "{}",
