@@ -268,7 +268,7 @@ fn published_models_annotate_describe_generate_and_embed() {
 }
 
 #[test]
-fn a_tokenizer_larger_than_the_model_is_refused() {
+fn describe_refuses_a_larger_tokenizer_and_a_group_of_no_cells() {
     let t = tempfile::tempdir().unwrap();
     let model = t.path().join("m");
     let cfg = c2s_model::GptNeoxConfig::new(512, 128, 16, 1, 2);
@@ -300,6 +300,20 @@ fn a_tokenizer_larger_than_the_model_is_refused() {
         err.contains("tokenizer.json") && err.contains("50277") && err.contains("512"),
         "{err}"
     );
+    // A group of no cells is refused before the model is read.
+    let o = c2s()
+        .args([
+            "describe",
+            model.to_str().unwrap(),
+            ds.to_str().unwrap(),
+            "--cells",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("--cells must be at least 1"), "{err}");
 }
 
 /// A published GPT-NeoX fine-tuned on the scientist's labels keeps the
