@@ -20,6 +20,8 @@ mod tests {
             c2s_eval::NamedCells::decl(),
             c2s_eval::prediction::PredictionReport::decl(),
             c2s_eval::prediction::Baseline::decl(),
+            c2s_eval::paired::Paired::decl(),
+            c2s_eval::paired::Standing::decl(),
             c2s_eval::classification::ClassificationReport::decl(),
             c2s_eval::classification::ClassMetrics::decl(),
             c2s_eval::generated::GeneratedReport::decl(),

@@ -32,7 +32,28 @@ left_out: number, model: ClassificationReport, baselines: Array<Baseline>,
  */
 mean_confidence_right: number | null, mean_confidence_wrong: number | null, };
 
-export type Baseline = { name: string, accuracy: number, macro_f1: number, };
+export type Baseline = { name: string, accuracy: number, macro_f1: number, 
+/**
+ * The model against this baseline, cell by cell.
+ */
+paired: Paired, };
+
+export type Paired = { 
+/**
+ * Cells the model names right and the baseline wrong.
+ */
+model_only: number, 
+/**
+ * Cells the baseline names right and the model wrong.
+ */
+baseline_only: number, 
+/**
+ * Two-sided p-value: the chance of a split at least this uneven were
+ * both equally good.
+ */
+p_value: number, standing: Standing, };
+
+export type Standing = "better" | "level" | "worse";
 
 export type ClassificationReport = { n_cells: number, accuracy: number, macro_f1: number, classes: Array<ClassMetrics>, 
 /**

@@ -166,8 +166,11 @@ fn print_summary(report: &c2s_eval::EvalReport) {
         );
         for b in &p.baselines {
             println!(
-                "  baseline {}: accuracy {:.3}, macro F1 {:.3}",
-                b.name, b.accuracy, b.macro_f1
+                "  baseline {}: accuracy {:.3}, macro F1 {:.3}; {}",
+                b.name,
+                b.accuracy,
+                b.macro_f1,
+                b.paired.summary()
             );
         }
     }

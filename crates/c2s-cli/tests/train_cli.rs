@@ -892,6 +892,17 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         2,
         "majority and k-NN on expression: {baselines:?}"
     );
+    // Each baseline is compared with the model on the same 20 cells: the
+    // cells only one names right make up the gap in accuracy.
+    let model_acc = m["prediction"]["model"]["accuracy"].as_f64().unwrap();
+    for b in baselines {
+        let p = &b["paired"];
+        let gap = p["model_only"].as_i64().unwrap() - p["baseline_only"].as_i64().unwrap();
+        let acc = b["accuracy"].as_f64().unwrap();
+        assert!(((model_acc - acc) * 20.0 - gap as f64).abs() < 1e-9, "{b}");
+        let pv = p["p_value"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&pv), "{b}");
+    }
     let sets = m["generated"]["sets"].as_array().unwrap();
     assert_eq!(sets.len(), 4);
     assert_eq!(sets[0]["n_cells"], 3);

@@ -598,6 +598,7 @@ impl ScoredPredictions {
             .collect();
         let test_names: Vec<&str> = test_rows.iter().map(|&i| self.names[i].as_str()).collect();
         let test_truth: Vec<String> = test_rows.iter().map(|&i| self.truth[i].clone()).collect();
+        let test_pred: Vec<String> = test_rows.iter().map(|&i| self.pred[i].clone()).collect();
         let all_names = [train_names.as_slice(), &test_names, &d.fit_names()].concat();
         match log_expression(d.dir, &all_names, d.source) {
             Ok(mut rows) => {
@@ -609,6 +610,7 @@ impl ScoredPredictions {
                     &train_labels,
                     &te,
                     &test_truth,
+                    &test_pred,
                     n_genes,
                     5,
                     seed,

@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod generated;
 pub mod gw;
 pub mod knn;
+pub mod paired;
 pub mod pca;
 pub mod plots;
 pub mod prediction;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::classification::{classification_report, majority_label, ClassificationReport};
 use crate::error::{EvalError, Result};
 use crate::knn::KnnClassifier;
+use crate::paired::Paired;
 use crate::pca::Pca;
 use crate::profiles::{dense, variable_genes, SparseCell};
 
@@ -16,6 +17,8 @@ pub struct Baseline {
     pub name: String,
     pub accuracy: f64,
     pub macro_f1: f64,
+    /// The model against this baseline, cell by cell.
+    pub paired: Paired,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +52,7 @@ pub(crate) fn evaluate_predictions(
             name: format!("majority class ({major})"),
             accuracy: r.accuracy,
             macro_f1: r.macro_f1,
+            paired: Paired::of(truth, predicted, &guess),
         });
     }
     let mean = |right: bool| {
@@ -69,12 +73,15 @@ pub(crate) fn evaluate_predictions(
 }
 
 /// k-NN (k neighbours) on expression: highly variable genes of the training
-/// cells, PCA fitted on them, both splits projected.
+/// cells, PCA fitted on them, both splits projected; compared cell by cell
+/// with the model's answers for the same test cells.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn knn_expression_baseline(
     train: &[SparseCell],
     train_labels: &[String],
     test: &[SparseCell],
     test_labels: &[String],
+    model_predicted: &[String],
     n_genes: usize,
     k: usize,
     seed: u64,
@@ -100,5 +107,6 @@ pub(crate) fn knn_expression_baseline(
         name: format!("k-NN on expression (k = {k}, {} PCs)", pca.n_components()),
         accuracy: r.accuracy,
         macro_f1: r.macro_f1,
+        paired: Paired::of(test_labels, model_predicted, &predicted),
     })
 }

@@ -228,14 +228,15 @@ fn html(r: &EvalReport, figs: &[Figure]) -> String {
 
 /// The prediction table, each type's figures and the confusion matrix.
 fn prediction_section(h: &mut String, p: &PredictionReport, fig: &dyn Fn(&str) -> String) {
-    let _ = write!(h, "<h2>Cell type prediction</h2>\n<p>{}</p>\n<table><tr><th>method</th><th>accuracy</th><th>macro F1</th></tr>\n<tr><td><b>model</b></td><td><b>{:.3}</b></td><td><b>{:.3}</b></td></tr>\n", esc(&scored_on(p)), p.model.accuracy, p.model.macro_f1);
+    let _ = write!(h, "<h2>Cell type prediction</h2>\n<p>{}</p>\n<table><tr><th>method</th><th>accuracy</th><th>macro F1</th><th>the model against it, cell by cell</th></tr>\n<tr><td><b>model</b></td><td><b>{:.3}</b></td><td><b>{:.3}</b></td><td></td></tr>\n", esc(&scored_on(p)), p.model.accuracy, p.model.macro_f1);
     for b in &p.baselines {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td></tr>",
+            "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
             esc(&b.name),
             b.accuracy,
-            b.macro_f1
+            b.macro_f1,
+            esc(&b.paired.summary())
         );
     }
     h.push_str("</table>\n<table><tr><th>cell type</th><th>precision</th><th>recall</th><th>F1</th><th>cells</th></tr>\n");

@@ -374,6 +374,7 @@ export function Compare() {
                       <th title="Who names the cells: the model, or a simple baseline on the same cells">Named by</th>
                       <th title="Accuracy: the share of cells whose type is named right">Right</th>
                       <th title="Macro F1: F1 (precision and recall together) for each type, averaged over the types, so a rare type counts as much as a common one">Balanced over types (macro F1)</th>
+                      <th title="Cells only one of the two names right. Were both equally good, each such cell would go either way by chance; p is how likely a split at least this uneven would then be (McNemar's exact test). Under 0.05, the difference is more than chance.">Named right by only one (model, baseline)</th>
                     </tr>
                   </thead>
                   <tbody>
@@ -381,6 +382,7 @@ export function Compare() {
                       <td>the model</td>
                       <td>{f3(p.model.accuracy)}</td>
                       <td>{f3(p.model.macro_f1)}</td>
+                      <td />
                     </tr>
                     {p.baselines.map((b) => (
                       <tr key={b.name}>
@@ -389,6 +391,7 @@ export function Compare() {
                         </td>
                         <td>{f3(b.accuracy)}</td>
                         <td>{f3(b.macro_f1)}</td>
+                        <td>{b.paired ? `${b.paired.model_only}, ${b.paired.baseline_only} (p = ${b.paired.p_value.toFixed(2)})` : "not compared"}</td>
                       </tr>
                     ))}
                   </tbody>
@@ -396,9 +399,9 @@ export function Compare() {
                 <button
                   onClick={() =>
                     exportCsv("prediction-metrics", [
-                      ["predictor", "accuracy", "macro F1"],
-                      ["the model", p.model.accuracy, p.model.macro_f1],
-                      ...p.baselines.map((b) => [`baseline: ${b.name}`, b.accuracy, b.macro_f1]),
+                      ["predictor", "accuracy", "macro F1", "cells only the model names right", "cells only the baseline names right", "McNemar p"],
+                      ["the model", p.model.accuracy, p.model.macro_f1, "", "", ""],
+                      ...p.baselines.map((b) => [`baseline: ${b.name}`, b.accuracy, b.macro_f1, b.paired?.model_only ?? "", b.paired?.baseline_only ?? "", b.paired?.p_value ?? ""]),
                     ])
                   }
                 >

@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { generatedVerdict, predictionVerdict, rowShares, type PredictionReport } from "./verdict";
 
-const report = (over: Partial<PredictionReport["model"]> = {}, accuracyKnn = 0.939, split = "test"): PredictionReport => ({
+type Paired = PredictionReport["baselines"][number]["paired"];
+const level: Paired = { model_only: 9, baseline_only: 12, p_value: 0.66, standing: "level" };
+
+const report = (over: Partial<PredictionReport["model"]> = {}, accuracyKnn = 0.939, split = "test", paired?: Paired): PredictionReport => ({
   split,
   left_out: 2374,
   model: {
@@ -21,9 +24,10 @@ const report = (over: Partial<PredictionReport["model"]> = {}, accuracyKnn = 0.9
     ],
     ...over,
   },
+  // Without `paired`, a report saved before the engine compared cell by cell.
   baselines: [
-    { name: "majority class (CD4 T cell)", accuracy: 0.43, macro_f1: 0.07 },
-    { name: "k-NN on expression (k = 5, 50 PCs)", accuracy: accuracyKnn, macro_f1: 0.92 },
+    { name: "majority class (CD4 T cell)", accuracy: 0.43, macro_f1: 0.07, paired: { model_only: 120, baseline_only: 3, p_value: 1e-30, standing: "better" } },
+    { name: "k-NN on expression (k = 5, 50 PCs)", accuracy: accuracyKnn, macro_f1: 0.92, ...(paired ? { paired } : {}) } as PredictionReport["baselines"][number],
   ],
 });
 
@@ -35,6 +39,18 @@ describe("prediction verdict", () => {
     );
     expect(predictionVerdict(report({}, 0.8)).headline).toMatch(/: better than the simple baseline on the same cells, k-NN on expression \(80\.0 %\)\.$/);
     expect(predictionVerdict(report({}, 0.88)).headline).toMatch(/: about as good as the simple baseline/);
+  });
+
+  it("calls a gap the cells' disagreements leave to chance about as good, and one beyond chance better or worse", () => {
+    const near = predictionVerdict(report({ accuracy: 0.928 }, 0.939, "test", level)).headline;
+    expect(near).toMatch(/: about as good as the simple baseline on the same cells, k-NN on expression \(93\.9 %\); the difference is within chance on this many cells\.$/);
+    // The same accuracies with as many cells each way: no gap to explain.
+    expect(predictionVerdict(report({ accuracy: 0.939 }, 0.939, "test", level)).headline).toMatch(/k-NN on expression \(93\.9 %\)\.$/);
+    const worse: Paired = { model_only: 3, baseline_only: 20, p_value: 0.0003, standing: "worse" };
+    expect(predictionVerdict(report({ accuracy: 0.93 }, 0.939, "test", worse)).headline).toMatch(/: worse than the simple baseline/);
+    // The engine's test decides, not the size of the gap.
+    const better: Paired = { model_only: 20, baseline_only: 3, p_value: 0.0003, standing: "better" };
+    expect(predictionVerdict(report({ accuracy: 0.945 }, 0.939, "test", better)).headline).toMatch(/: better than the simple baseline/);
   });
 
   it("lists the types it gets right under half the time, most cells first", () => {

@@ -28,7 +28,8 @@ export const SMALL_SAMPLE = 50;
 /** One answer taking at least this share of the cells is suspicious. */
 export const ONE_ANSWER_SHARE = 0.9;
 
-/** Points of accuracy within which the model and the baseline are "about as good". */
+/** Points of accuracy within which the model and the baseline are "about as
+ * good", for reports saved before the engine compared them cell by cell. */
 const TIE = 0.01;
 
 function cellsWord(n: number): string {
@@ -46,6 +47,16 @@ function mainBaseline(r: PredictionReport) {
   return r.baselines.find((b) => b.name.startsWith("k-NN")) ?? r.baselines[0];
 }
 
+type Baseline = PredictionReport["baselines"][number];
+
+/** How the model stands against a baseline: the engine's cell-by-cell test
+ * (a difference of a cell or two is chance), else the accuracy gap. */
+function standing(m: PredictionReport["model"], b: Baseline): "better" | "level" | "worse" {
+  if (b.paired) return b.paired.standing;
+  const d = m.accuracy - b.accuracy;
+  return Math.abs(d) <= TIE ? "level" : d > 0 ? "better" : "worse";
+}
+
 /** Counts of each predicted type over all cells of the confusion matrix. */
 function predictedShares(r: PredictionReport): [string, number][] {
   const total = r.model.confusion.flat().reduce((a, b) => a + b, 0);
@@ -59,8 +70,9 @@ export function predictionVerdict(r: PredictionReport): Verdict {
   const b = mainBaseline(r);
   if (b) {
     const name = `the simple baseline on the same cells, ${b.name.startsWith("k-NN") ? "k-NN on expression" : b.name} (${pct(b.accuracy)})`;
-    const d = m.accuracy - b.accuracy;
-    headline += Math.abs(d) <= TIE ? `: about as good as ${name}.` : d > 0 ? `: better than ${name}.` : `: worse than ${name}.`;
+    const s = standing(m, b);
+    const chance = s === "level" && Math.abs(m.accuracy - b.accuracy) > TIE ? "; the difference is within chance on this many cells" : "";
+    headline += s === "level" ? `: about as good as ${name}${chance}.` : s === "better" ? `: better than ${name}.` : `: worse than ${name}.`;
   } else {
     headline += ".";
   }
