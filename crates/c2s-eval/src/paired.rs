@@ -80,9 +80,20 @@ impl Paired {
             Standing::Level => "level, within chance",
             Standing::Worse => "worse, beyond chance",
         };
+        // Two decimals say "0.00" of a p-value of 1e-30.
+        let p = match self.p_value {
+            p if p < 0.001 => "p < 0.001".to_string(),
+            p if p < 0.1 => format!("p = {p:.3}"),
+            p => format!("p = {p:.2}"),
+        };
+        let cells = if self.model_only == 1 {
+            "cell"
+        } else {
+            "cells"
+        };
         format!(
-            "the model is {standing}: {} cells only the model names right, {} only the baseline (McNemar's exact test, p = {:.2})",
-            self.model_only, self.baseline_only, self.p_value
+            "the model is {standing}: {} {cells} only the model names right, {} only the baseline (McNemar's exact test, {p})",
+            self.model_only, self.baseline_only
         )
     }
 }
@@ -123,6 +134,10 @@ mod tests {
         assert_eq!(p(5, 0).standing, Standing::Level);
         assert!((p(1, 9).p_value - 22.0 / 1024.0).abs() < 1e-12);
         assert_eq!(p(1, 9).standing, Standing::Worse);
+        assert!(p(1, 9).summary().ends_with("1 cell only the model names right, 9 only the baseline (McNemar's exact test, p = 0.021)"));
+        assert!(p(0, 40)
+            .summary()
+            .ends_with("(McNemar's exact test, p < 0.001)"));
         assert_eq!(p(9, 1).standing, Standing::Better);
         // Thousands of cells: no underflow (9,900 to 10,100: p ≈ 0.16).
         let wide = p(9_900, 10_100);

@@ -6,7 +6,7 @@ import { JobBar } from "../components/JobBar";
 import { Saved } from "../components/Saved";
 import { projectColours } from "../state/colours";
 import { numberLocale } from "../state/format";
-import { generatedVerdict, predictionVerdict } from "../state/verdict";
+import { generatedVerdict, predictionVerdict, pValue } from "../state/verdict";
 import { useApp } from "../store";
 import { resultOf } from "../state/jobs";
 
@@ -391,7 +391,7 @@ export function Compare() {
                         </td>
                         <td>{f3(b.accuracy)}</td>
                         <td>{f3(b.macro_f1)}</td>
-                        <td>{b.paired ? `${b.paired.model_only}, ${b.paired.baseline_only} (p = ${b.paired.p_value.toFixed(2)})` : "not compared"}</td>
+                        <td>{b.paired ? `${b.paired.model_only}, ${b.paired.baseline_only} (${pValue(b.paired.p_value)})` : "not compared"}</td>
                       </tr>
                     ))}
                   </tbody>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { generatedVerdict, predictionVerdict, rowShares, type PredictionReport } from "./verdict";
+import { generatedVerdict, predictionVerdict, pValue, rowShares, type PredictionReport } from "./verdict";
 
 type Paired = PredictionReport["baselines"][number]["paired"];
 const level: Paired = { model_only: 9, baseline_only: 12, p_value: 0.66, standing: "level" };
@@ -29,6 +29,12 @@ const report = (over: Partial<PredictionReport["model"]> = {}, accuracyKnn = 0.9
     { name: "majority class (CD4 T cell)", accuracy: 0.43, macro_f1: 0.07, paired: { model_only: 120, baseline_only: 3, p_value: 1e-30, standing: "better" } },
     { name: "k-NN on expression (k = 5, 50 PCs)", accuracy: accuracyKnn, macro_f1: 0.92, ...(paired ? { paired } : {}) } as PredictionReport["baselines"][number],
   ],
+});
+
+describe("p-values", () => {
+  it("are written as the engine writes them", () => {
+    expect([1e-30, 0.049, 0.27].map(pValue)).toEqual(["p < 0.001", "p = 0.049", "p = 0.27"]);
+  });
 });
 
 describe("prediction verdict", () => {

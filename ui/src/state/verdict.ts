@@ -23,6 +23,11 @@ export function pct(x: number): string {
   return `${(100 * x).toFixed(1)} %`;
 }
 
+/** A p-value as the engine's summary writes it: "p < 0.001" rather than "p = 0.00". */
+export function pValue(p: number): string {
+  return p < 0.001 ? "p < 0.001" : p < 0.1 ? `p = ${p.toFixed(3)}` : `p = ${p.toFixed(2)}`;
+}
+
 /** Fewer held-out cells than this make a rough figure. */
 export const SMALL_SAMPLE = 50;
 /** One answer taking at least this share of the cells is suspicious. */
