@@ -701,19 +701,22 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
     // Generated cells name only known genes, each once, and reconstruct.
     let cells = t.path().join("generated.jsonl");
     let ty = labels[0];
-    let o = c2s()
-        .args([
-            "generate",
-            run.join("model").to_str().unwrap(),
-            "--cell-type",
-            ty,
-            "-n",
-            "3",
-            "-o",
-            cells.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    // Cells of type `ty` into `out`, with `extra` settings.
+    let generate_type = |out: &Path, extra: &[&str]| {
+        c2s()
+            .args([
+                "generate",
+                run.join("model").to_str().unwrap(),
+                "--cell-type",
+                ty,
+                "-o",
+                out.to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = generate_type(&cells, &["-n", "3"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout)
         .contains("100.0 % of words are known genes, 100.0 % of those are unique"));
@@ -725,21 +728,7 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
     }
     // Cells written in a batch are the cells written one at a time.
     let one_by_one = t.path().join("generated-1.jsonl");
-    let o = c2s()
-        .args([
-            "generate",
-            run.join("model").to_str().unwrap(),
-            "--cell-type",
-            ty,
-            "-n",
-            "3",
-            "--batch-size",
-            "1",
-            "-o",
-            one_by_one.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = generate_type(&one_by_one, &["-n", "3", "--batch-size", "1"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&one_by_one).unwrap(), text);
     // As many cells of each type as the test cells hold (the mix `c2s eval`
@@ -796,18 +785,7 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
     // Guided cells (classifier-free guidance) keep to known genes; a weight
     // that is negative or not a number is refused before anything is written.
     let guided = t.path().join("guided.jsonl");
-    let generate_guided = |w: &str| {
-        c2s()
-            .args([
-                "generate",
-                run.join("model").to_str().unwrap(),
-                "--cell-type",
-                ty,
-            ])
-            .args(["-n", "3", "--guidance", w, "-o", guided.to_str().unwrap()])
-            .output()
-            .unwrap()
-    };
+    let generate_guided = |w: &str| generate_type(&guided, &["-n", "3", "--guidance", w]);
     for bad in ["-1", "nan", "inf"] {
         let o = generate_guided(bad);
         assert!(!o.status.success(), "--guidance {bad} was taken");
@@ -829,17 +807,7 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
         (&["-n", "0"], "no cells asked for"),
     ];
     for (bad, says) in settings {
-        let o = c2s()
-            .args([
-                "generate",
-                run.join("model").to_str().unwrap(),
-                "--cell-type",
-                ty,
-            ])
-            .args(["-o", refused.to_str().unwrap()])
-            .args(bad)
-            .output()
-            .unwrap();
+        let o = generate_type(&refused, bad);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{bad:?} was taken");
         assert!(err.contains(says), "{bad:?}: {err}");
