@@ -86,6 +86,7 @@ mod tests {
             crate::commands::published::GroupAnswer::decl(),
             // What the screens send.
             crate::commands::chat::GenerateForm::decl(),
+            crate::commands::chat::GenerationDefaults::decl(),
             crate::commands::evaluate::EvalForm::decl(),
         ];
         let mut out = String::from(

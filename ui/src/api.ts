@@ -62,6 +62,7 @@ import type {
   FileMap,
   GenerateForm,
   GeneratedCell,
+  GenerationDefaults,
   LossCurve,
   Project,
   ProjectState,
@@ -70,18 +71,11 @@ import type {
   Selection,
   TypedCell,
 } from "./bindings";
-export type { Artefact, DatasetRow, Project, ProjectState, RunRow, SampledCell, Selection, TypedCell };
+export type { Artefact, DatasetRow, GenerationDefaults, Project, ProjectState, RunRow, SampledCell, Selection, TypedCell };
 
 /** A map of a file's cells (c2s_eval::cell_map::FileMap), a map job's result. */
 export type CellMap = FileMap;
 
-/** The engine's sampling settings for new cells (GenerateRequest's defaults). */
-export interface GenerationDefaults {
-  temperature: number;
-  top_k: number;
-  top_p: number;
-  guidance: number;
-}
 
 export interface ModelInfo {
   labels: string[];

@@ -477,4 +477,10 @@ export type GenerateForm = { cell_type?: string | null, n: number, temperature?:
  */
 guidance?: number | null, };
 
+export type GenerationDefaults = { temperature: number, top_k: number, top_p: number, guidance: number, 
+/**
+ * Any token allowed, not only the model's genes once each.
+ */
+free: boolean, };
+
 export type EvalForm = { dataset_id: number, run_id?: number | null, with_generated: boolean, with_predictions: boolean, };

@@ -170,12 +170,14 @@ pub struct GenerateForm {
 }
 
 /// The engine's sampling settings for new cells, which the chat starts from.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct GenerationDefaults {
     pub temperature: f64,
     pub top_k: usize,
     pub top_p: f64,
     pub guidance: f64,
+    /// Any token allowed, not only the model's genes once each.
+    pub free: bool,
 }
 
 #[tauri::command]
@@ -186,6 +188,7 @@ pub fn generation_defaults() -> GenerationDefaults {
         top_k: d.top_k,
         top_p: d.top_p,
         guidance: c2s_model::cells::DEFAULT_GUIDANCE,
+        free: d.free,
     }
 }
 

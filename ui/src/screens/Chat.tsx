@@ -1,6 +1,6 @@
 import { numberLocale } from "../state/format";
 import { useEffect, useRef, useState } from "react";
-import { api, errorText, type Marker, type ModelInfo } from "../api";
+import { api, errorText, type GenerationDefaults, type Marker, type ModelInfo } from "../api";
 import { markerEvidence, markerNote, notUnderstood, parseRequest, type Message } from "../state/chat";
 import { formatDuration } from "../state/jobs";
 import { useApp } from "../store";
@@ -34,8 +34,9 @@ export function Chat() {
   const [sentence, setSentence] = useState("");
   const [picked, setPicked] = useState<{ name: string; sentence: string; split: string | null; truth: string | null } | null>(null);
   const [typed, setTyped] = useState("");
-  // The engine's defaults (generation_defaults) replace these once loaded.
-  const [settings, setSettings] = useState({ temperature: 1.0, top_k: 50, top_p: 0.95, guidance: 1.0, free: false });
+  // Sampling settings start from the engine's (generation_defaults); the
+  // controls that need them wait for them.
+  const [settings, setSettings] = useState<GenerationDefaults | null>(null);
   const [running, setRunning] = useState<number | null>(null);
   const bottom = useRef<HTMLDivElement>(null);
   const finished = state?.runs.filter((r) => r.status === "finished") ?? [];
@@ -43,8 +44,8 @@ export function Chat() {
   useEffect(() => {
     api
       .generationDefaults()
-      .then((d) => setSettings((s) => ({ ...s, ...d })))
-      .catch(() => {});
+      .then(setSettings)
+      .catch((e) => dispatchChat({ type: "error", text: errorText(e) }));
   }, []);
 
   useEffect(() => {
@@ -124,7 +125,7 @@ export function Chat() {
   const publishedName = published ? (published.info.published?.name ?? baseName(published.info.folder)) : undefined;
 
   async function generate(count: number, type: string | null) {
-    if (!modelDir || !project) return;
+    if (!modelDir || !project || !settings) return;
     const what = `${count} cell${count === 1 ? "" : "s"}${type ? ` of type ${type}` : ""}`;
     dispatchChat({ type: "user", text: `Generate ${what}` });
     try {
@@ -248,6 +249,7 @@ export function Chat() {
   }
 
   async function freeText(prompt: string) {
+    if (!settings) return;
     dispatchChat({ type: "user", text: prompt });
     try {
       const id = await api.startFreeText(modelDir!, { prompt, temperature: settings.temperature, top_k: settings.top_k, top_p: settings.top_p });
@@ -420,7 +422,7 @@ export function Chat() {
               <option key={l}>{l}</option>
             ))}
           </select>
-          {cellType && info?.guidance && (
+          {cellType && info?.guidance && settings && (
             <label
               className="slider"
               title="How strongly the cells lean toward what sets this type apart from other cells (classifier-free guidance: 1 is the model as it is, 0 ignores the type, higher is more typical and less varied)"
@@ -438,7 +440,7 @@ export function Chat() {
               <span>{settings.guidance.toFixed(2)}</span>
             </label>
           )}
-          <button className="primary" disabled={!info || running != null} onClick={() => generate(n, cellType || null)} data-testid="generate">
+          <button className="primary" disabled={!info || !settings || running != null} onClick={() => generate(n, cellType || null)} data-testid="generate">
             Generate
           </button>
           {running != null && (
@@ -446,22 +448,24 @@ export function Chat() {
               Stop
             </button>
           )}
-          <details>
-            <summary>Sampling settings</summary>
-            <label>
-              Temperature <input type="number" step={0.1} min={0} value={settings.temperature} onChange={(e) => setSettings({ ...settings, temperature: +e.target.value })} />
-            </label>
-            <label>
-              Top-k <input type="number" min={1} value={settings.top_k} onChange={(e) => setSettings({ ...settings, top_k: +e.target.value })} />
-            </label>
-            <label>
-              Top-p <input type="number" step={0.05} min={0.05} max={1} value={settings.top_p} onChange={(e) => setSettings({ ...settings, top_p: +e.target.value })} />
-            </label>
-            <label className="check">
-              <input type="checkbox" checked={!settings.free} onChange={(e) => setSettings({ ...settings, free: !e.target.checked })} /> Only genes the model knows,
-              each once
-            </label>
-          </details>
+          {settings && (
+            <details>
+              <summary>Sampling settings</summary>
+              <label>
+                Temperature <input type="number" step={0.1} min={0} value={settings.temperature} onChange={(e) => setSettings({ ...settings, temperature: +e.target.value })} />
+              </label>
+              <label>
+                Top-k <input type="number" min={1} value={settings.top_k} onChange={(e) => setSettings({ ...settings, top_k: +e.target.value })} />
+              </label>
+              <label>
+                Top-p <input type="number" step={0.05} min={0.05} max={1} value={settings.top_p} onChange={(e) => setSettings({ ...settings, top_p: +e.target.value })} />
+              </label>
+              <label className="check">
+                <input type="checkbox" checked={!settings.free} onChange={(e) => setSettings({ ...settings, free: !e.target.checked })} /> Only genes the model knows,
+                each once
+              </label>
+            </details>
+          )}
         </div>
         <div className="card form">
           <h3>What type is this cell?</h3>
