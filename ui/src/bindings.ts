@@ -332,7 +332,12 @@ organism: string | null, top_k: number | null, epochs: number | null, max_steps:
 /**
  * Peak learning rate (default: the preset's; 1e-4 when fine-tuning).
  */
-lr: number | null, checkpoint_every: number | null, layers: number | null, width: number | null, heads: number | null, context: number | null, seed: number, };
+lr: number | null, checkpoint_every: number | null, layers: number | null, width: number | null, heads: number | null, context: number | null, seed: number, 
+/**
+ * Thin the cells asked their type in training as if sequenced less
+ * deeply, afresh each epoch (`TrainOptions::thinning`; off by default).
+ */
+thinning: boolean, };
 
 export type Preset = "quick" | "standard" | "thorough" | "fine-tune";
 

@@ -82,6 +82,11 @@ pub struct TrainArgs {
     context: Option<usize>,
     #[arg(long, default_value_t = c2s_data::DEFAULT_SEED)]
     seed: u64,
+    /// Ask the type of training cells also as if sequenced less deeply,
+    /// thinned afresh each epoch (README: on the demo 1 point more
+    /// validation cells named; not the default).
+    #[arg(long)]
+    thinning: bool,
     #[arg(long)]
     json: bool,
 }
@@ -149,6 +154,7 @@ impl TrainArgs {
             heads: self.heads,
             context: self.context,
             seed: self.seed,
+            thinning: self.thinning,
         }
     }
 }

@@ -38,6 +38,7 @@ fn cells(n: usize) -> Vec<CellRecord> {
                     .take(30)
                     .map(String::from)
                     .collect(),
+                expressed: v["cell_sentence"].as_str().unwrap().split(' ').count(),
                 label: v["cell_type"].as_str().map(String::from),
             }
         })

@@ -28,6 +28,11 @@ impl Task {
     pub(crate) fn needs_label(self) -> bool {
         !matches!(self, Task::UnconditionalGeneration)
     }
+
+    /// Whether the cell's genes are in the prompt (read), not the answer.
+    pub(crate) fn reads_cell(self) -> bool {
+        matches!(self, Task::CellTypePrediction)
+    }
 }
 
 /// Which prompts a model is trained and asked with.

@@ -249,6 +249,10 @@ pub struct TrainRequest {
     pub context: Option<usize>,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub seed: u64,
+    /// Thin the cells asked their type in training as if sequenced less
+    /// deeply, afresh each epoch (`TrainOptions::thinning`; off by default).
+    #[serde(default)]
+    pub thinning: bool,
 }
 
 impl TrainRequest {
@@ -273,6 +277,7 @@ impl TrainRequest {
             heads: None,
             context: None,
             seed: c2s_data::DEFAULT_SEED,
+            thinning: false,
         }
     }
 
@@ -380,9 +385,10 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         genes: r
             .sentence
             .split(' ')
-            .take(opts.top_k)
+            .take(opts.genes_read())
             .map(String::from)
             .collect(),
+        expressed: r.sentence.split(' ').count(),
         label: r.label(&label).map(String::from),
     };
     let split = |s: &str| -> Vec<CellRecord> {
@@ -520,6 +526,9 @@ fn training_options(req: &TrainRequest) -> Result<(TrainOptions, ModelShape)> {
     opts.lr = req.lr.unwrap_or(opts.lr);
     opts.checkpoint_every = req.checkpoint_every.unwrap_or(opts.checkpoint_every);
     opts.seed = req.seed;
+    if req.thinning {
+        opts.thinning = Some(crate::train::Thinning::DEFAULT);
+    }
     opts.organism = match &req.organism {
         Some(o) => o.clone(),
         None => crate::published_prompts::dataset_organism(&req.dataset).into(),
@@ -721,7 +730,8 @@ impl PreparedTraining {
         {
             let tasks = maker.cell_tasks(c);
             if let Some(&task) = tasks.get(i % tasks.len().max(1)) {
-                examples.push(maker.example(c, task, &mut rng)?);
+                let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();
+                examples.push(maker.example(&genes, c.label.as_deref(), task, &mut rng)?);
             }
         }
         if examples.is_empty() {
@@ -1145,6 +1155,7 @@ mod calibration_tests {
 #[cfg(test)]
 mod settings_tests {
     use super::*;
+    use crate::train::Thinning;
 
     #[test]
     fn settings_a_run_cannot_use_are_refused() {
@@ -1242,5 +1253,28 @@ mod settings_tests {
             ..ok
         })
         .is_ok());
+    }
+
+    #[test]
+    fn thinning_is_off_unless_asked_for() {
+        for preset in Preset::ALL {
+            let req = TrainRequest {
+                organism: Some("Homo sapiens".into()),
+                ..TrainRequest::new(Path::new("ds"), Path::new("run"), preset)
+            };
+            let (plain, _) = training_options(&req).unwrap();
+            assert_eq!(
+                (plain.thinning, plain.genes_read()),
+                (None, plain.top_k),
+                "{preset}"
+            );
+            let (thinned, _) = training_options(&TrainRequest {
+                thinning: true,
+                ..req
+            })
+            .unwrap();
+            assert_eq!(thinned.thinning, Some(Thinning::DEFAULT), "{preset}");
+            assert_eq!(thinned.genes_read(), 2 * thinned.top_k, "{preset}");
+        }
     }
 }

@@ -7,13 +7,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokenizers::Tokenizer;
 
-use super::{CellRecord, TrainOptions};
+use super::{CellRecord, Thinning, TrainOptions};
 use crate::error::Result;
 use crate::models::causal_lm::CausalLm;
 use crate::prompts::{
     encode_example, make_example, CellInfo, EncodedExample, PromptStyle, Task, Templates,
 };
 use crate::published_prompts::{published_example, PublishedTokens};
+use crate::tokenizer::is_word_level;
 
 /// What turns cells into a run's examples: its tokenizer, templates,
 /// options, end token and context length.
@@ -26,19 +27,48 @@ pub(crate) struct ExampleMaker<'a> {
 }
 
 impl ExampleMaker<'_> {
-    /// Examples of one epoch, in a seeded order that depends only on the
-    /// epoch.
+    /// Training examples of one epoch, in a seeded order that depends only
+    /// on the epoch, the cells thinned as the options ask.
     pub(crate) fn epoch(&self, cells: &[CellRecord], epoch: u64) -> Result<Vec<EncodedExample>> {
+        self.examples(cells, epoch, self.opts.thinning.as_ref())
+    }
+
+    /// The validation examples: the cells as they are.
+    pub(crate) fn validation(&self, cells: &[CellRecord]) -> Result<Vec<EncodedExample>> {
+        self.examples(cells, u64::MAX, None)
+    }
+
+    fn examples(
+        &self,
+        cells: &[CellRecord],
+        epoch: u64,
+        thinning: Option<&Thinning>,
+    ) -> Result<Vec<EncodedExample>> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.opts.seed ^ epoch.wrapping_mul(0x9e37_79b9));
         let mut order: Vec<usize> = (0..cells.len()).collect();
         order.shuffle(&mut rng);
+        let word_level = is_word_level(self.tok);
         let mut out = Vec::with_capacity(cells.len());
         for i in order {
             let c = &cells[i];
             let Some(task) = self.draw_task(c, &mut rng) else {
                 continue;
             };
-            out.push(self.example(c, task, &mut rng)?);
+            let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();
+            // Only cells the model reads are thinned: the cells it learns to
+            // write stay real ones (modelled counts reorder a cell more than
+            // a shallower library of it would).
+            let genes = match thinning.filter(|_| task.reads_cell()) {
+                // A gene the model has no token for (one no cell holds
+                // among its first genes) is left out.
+                Some(t) => t
+                    .apply(&genes, c.expressed, &mut rng)
+                    .into_iter()
+                    .filter(|g| !word_level || self.tok.token_to_id(g).is_some())
+                    .collect(),
+                None => genes,
+            };
+            out.push(self.example(&genes, c.label.as_deref(), task, &mut rng)?);
         }
         Ok(out)
     }
@@ -76,17 +106,18 @@ impl ExampleMaker<'_> {
         Some(task)
     }
 
-    /// A cell's example of `task`, in the run's prompt style, tokenised.
+    /// An example of `task` for a cell of these genes (most expressed
+    /// first) and type, in the run's prompt style, tokenised.
     pub(crate) fn example(
         &self,
-        c: &CellRecord,
+        genes: &[&str],
+        cell_type: Option<&str>,
         task: Task,
         rng: &mut ChaCha8Rng,
     ) -> Result<EncodedExample> {
-        let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();
         let info = CellInfo {
-            genes: &genes,
-            cell_type: c.label.as_deref(),
+            genes,
+            cell_type,
             organism: &self.opts.organism,
         };
         match self.opts.prompt_style {
@@ -168,4 +199,132 @@ pub(super) fn validation_loss(
         count += n;
     }
     Ok(Some(total / count.max(1) as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenizer::{gene_tokenizer, EOS, UNK};
+
+    /// Cells of 300 genes with the gene tokens a new model would have: for
+    /// the first `top_k` genes (G..), which the cells share in different
+    /// orders, and not for those below (X..), each a cell's own.
+    fn maker_parts(top_k: usize) -> (Vec<CellRecord>, Tokenizer, Templates, TrainOptions) {
+        let cells: Vec<CellRecord> = (0..16)
+            .map(|c| CellRecord {
+                genes: (0..300)
+                    .map(|g| match g < top_k {
+                        true => format!("G{}", (g * 7 + c) % top_k),
+                        false => format!("X{c}_{g}"),
+                    })
+                    .collect(),
+                expressed: 600,
+                label: Some(if c % 2 == 0 { "T cell" } else { "B cell" }.into()),
+            })
+            .collect();
+        let templates = Templates::default_set();
+        let known: Vec<String> = cells
+            .iter()
+            .flat_map(|c| c.genes[..top_k].to_vec())
+            .collect();
+        // The prompts' words, types, organism and gene counts.
+        let words = [
+            templates.texts(),
+            vec!["T cell".into(), "B cell".into(), "Homo sapiens".into()],
+            (0..=top_k).map(|n| n.to_string()).collect(),
+        ]
+        .concat();
+        let tok = gene_tokenizer(&known, &words).unwrap();
+        let opts = TrainOptions {
+            top_k,
+            tasks: vec![Task::CellTypePrediction, Task::CellTypeGeneration],
+            unconditional_share: 0.0,
+            thinning: Some(Thinning::DEFAULT),
+            ..TrainOptions::quick()
+        };
+        (cells, tok, templates, opts)
+    }
+
+    /// The genes of an example (in its prompt: a cell read; in its answer:
+    /// a cell written), decoded; unknown ones as UNK.
+    fn genes_of(tok: &Tokenizer, e: &EncodedExample) -> (Vec<String>, bool) {
+        let genes = |ids: &[u32]| -> Vec<String> {
+            ids.iter()
+                .filter_map(|&id| tok.id_to_token(id))
+                .filter(|w| {
+                    let gene = w
+                        .strip_prefix('G')
+                        .is_some_and(|n| n.parse::<u32>().is_ok());
+                    gene || w == UNK
+                })
+                .collect()
+        };
+        let read = genes(&e.ids[..e.response_start]);
+        match read.is_empty() {
+            true => (genes(&e.ids[e.response_start..]), false),
+            false => (read, true),
+        }
+    }
+
+    #[test]
+    fn training_epochs_thin_the_cells_read_and_validation_reads_them_as_they_are() {
+        let top_k = 40;
+        let (cells, tok, templates, opts) = maker_parts(top_k);
+        let eos = tok.token_to_id(EOS).unwrap();
+        let maker = ExampleMaker {
+            tok: &tok,
+            templates: &templates,
+            opts: &opts,
+            eos,
+            ctx: 256,
+        };
+        let firsts: Vec<Vec<String>> = cells.iter().map(|c| c.genes[..top_k].to_vec()).collect();
+        for e in maker.validation(&cells).unwrap() {
+            assert!(
+                firsts.contains(&genes_of(&tok, &e).0),
+                "validation cells as they are"
+            );
+        }
+        let epoch = maker.epoch(&cells, 0).unwrap();
+        let (mut read, mut thinned) = (0, 0);
+        for e in &epoch {
+            let (genes, is_read) = genes_of(&tok, e);
+            let real = firsts.contains(&genes);
+            assert!(is_read || real, "cells written stay real ones");
+            read += is_read as usize;
+            thinned += (is_read && !real) as usize;
+            assert!(genes.len() <= top_k);
+            assert!(
+                !genes.iter().any(|g| g == UNK),
+                "genes without a token left out"
+            );
+            let unique: std::collections::HashSet<_> = genes.iter().collect();
+            assert_eq!(unique.len(), genes.len(), "each gene once");
+        }
+        assert!(
+            read >= 4 && thinned * 2 >= read,
+            "most cells read are thinned: {thinned} of {read}"
+        );
+        assert_eq!(
+            epoch.iter().map(|e| &e.ids).collect::<Vec<_>>(),
+            maker
+                .epoch(&cells, 0)
+                .unwrap()
+                .iter()
+                .map(|e| &e.ids)
+                .collect::<Vec<_>>(),
+            "an epoch draws the same cells again (resuming repeats it)"
+        );
+        let plain_opts = TrainOptions {
+            thinning: None,
+            ..opts.clone()
+        };
+        let plain = ExampleMaker {
+            opts: &plain_opts,
+            ..maker
+        };
+        for e in plain.epoch(&cells, 0).unwrap() {
+            assert!(firsts.contains(&genes_of(&tok, &e).0), "no thinning asked");
+        }
+    }
 }

@@ -102,7 +102,7 @@ impl<'a> Trainer<'a> {
             eos,
             ctx: context,
         };
-        let val_examples = maker.epoch(&val_cells, u64::MAX)?;
+        let val_examples = maker.validation(&val_cells)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
