@@ -564,6 +564,8 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
             "40",
             "--checkpoint-every",
             "5",
+            // Thinned cells, drawn from the seed and epoch, resume too.
+            "--thinning",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -613,6 +615,11 @@ fn training_killed_mid_run_resumes_from_its_checkpoint() {
     let checkpoint_step = state["step"].as_u64().unwrap();
     assert!(checkpoint_step >= 5 && checkpoint_step.is_multiple_of(5));
     assert!(!run.join("model").exists());
+
+    let request: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run_request.json")).unwrap())
+            .unwrap();
+    assert_eq!(request["thinning"], true, "{request}");
 
     // Without --resume the run folder is protected.
     let o = c2s().args(args(&[])).output().unwrap();
