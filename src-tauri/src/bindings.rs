@@ -75,6 +75,7 @@ mod tests {
             c2s_model::cells::GeneratedCell::decl(),
             crate::commands::chat::FreeText::decl(),
             crate::commands::chat::SampledCell::decl(),
+            crate::commands::chat::GenerationDefaults::decl(),
             crate::commands::evaluate::Evaluated::decl(),
             crate::commands::evaluate::MixCells::decl(),
             crate::commands::annotate::Annotation::decl(),
@@ -86,7 +87,6 @@ mod tests {
             crate::commands::published::GroupAnswer::decl(),
             // What the screens send.
             crate::commands::chat::GenerateForm::decl(),
-            crate::commands::chat::GenerationDefaults::decl(),
             crate::commands::evaluate::EvalForm::decl(),
         ];
         let mut out = String::from(

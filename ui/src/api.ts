@@ -76,7 +76,6 @@ export type { Artefact, DatasetRow, GenerationDefaults, Project, ProjectState, R
 /** A map of a file's cells (c2s_eval::cell_map::FileMap), a map job's result. */
 export type CellMap = FileMap;
 
-
 export interface ModelInfo {
   labels: string[];
   label_column: string;

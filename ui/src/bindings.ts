@@ -359,6 +359,12 @@ export type FreeText = { text: string, };
 
 export type SampledCell = { cell_name: string, sentence: string, labels: { [key in string]?: string | null }, split: string | null, };
 
+export type GenerationDefaults = { temperature: number, top_k: number, top_p: number, guidance: number, 
+/**
+ * Any token allowed, not only the model's genes once each.
+ */
+free: boolean, };
+
 export type Evaluated = { report: EvalReport, folder: string, };
 
 export type MixCells = { 
@@ -481,11 +487,5 @@ export type GenerateForm = { cell_type?: string | null, n: number, temperature?:
  * default when absent.
  */
 guidance?: number | null, };
-
-export type GenerationDefaults = { temperature: number, top_k: number, top_p: number, guidance: number, 
-/**
- * Any token allowed, not only the model's genes once each.
- */
-free: boolean, };
 
 export type EvalForm = { dataset_id: number, run_id?: number | null, with_generated: boolean, with_predictions: boolean, };
