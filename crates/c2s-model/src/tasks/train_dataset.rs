@@ -381,15 +381,19 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
     let records = read_dataset(&req.dataset)?;
     let label = label_column(req, &records)?;
     let (mut opts, shape) = training_options(req)?;
-    let to_cell = |r: &SentenceRecord| CellRecord {
-        genes: r
-            .sentence
-            .split(' ')
+    let to_cell = |r: &SentenceRecord| {
+        // One pass over the sentence: the genes read, then the rest counted.
+        let mut words = r.sentence.split(' ');
+        let genes: Vec<String> = words
+            .by_ref()
             .take(opts.genes_read())
             .map(String::from)
-            .collect(),
-        expressed: r.sentence.split(' ').count(),
-        label: r.label(&label).map(String::from),
+            .collect();
+        CellRecord {
+            expressed: genes.len() + words.count(),
+            genes,
+            label: r.label(&label).map(String::from),
+        }
     };
     let split = |s: &str| -> Vec<CellRecord> {
         records
