@@ -334,8 +334,8 @@ organism: string | null, top_k: number | null, epochs: number | null, max_steps:
  */
 lr: number | null, checkpoint_every: number | null, layers: number | null, width: number | null, heads: number | null, context: number | null, seed: number, 
 /**
- * Thin the cells asked their type in training as if sequenced less
- * deeply, afresh each epoch (`TrainOptions::thinning`; off by default).
+ * Thin the training cells as if sequenced less deeply, afresh each
+ * epoch (`TrainOptions::thinning`; off by default).
  */
 thinning: boolean, };
 

@@ -71,6 +71,7 @@ mod tests {
             cell_name: name.into(),
             sentence: "CD3D".into(),
             labels: vec![("split".into(), Some(split.into()))],
+            counts: None,
         };
         let records = [cell("a", "train"), cell("b", "test"), cell("c", "test")];
         let ds = Path::new("ds");

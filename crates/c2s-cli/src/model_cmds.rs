@@ -82,9 +82,10 @@ pub struct TrainArgs {
     context: Option<usize>,
     #[arg(long, default_value_t = c2s_data::DEFAULT_SEED)]
     seed: u64,
-    /// Ask the type of training cells also as if sequenced less deeply,
-    /// thinned afresh each epoch (README: on the demo 1 point more
-    /// validation cells named; not the default).
+    /// Read the training cells also as if sequenced less deeply, thinned
+    /// afresh each epoch: by their raw counts where the dataset keeps them
+    /// (README: on the demo, with --epochs 10, generated cells of the type
+    /// asked for much more often; about twice the time; not the default)
     #[arg(long)]
     thinning: bool,
     #[arg(long)]

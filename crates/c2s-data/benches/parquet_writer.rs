@@ -93,7 +93,8 @@ fn blocks(cells: usize, genes: usize) -> Vec<Block> {
 /// cores and appended in order, as the conversion does.
 fn ours(dir: &Path, blocks: &[Block], compress: bool, parallel: bool) -> f64 {
     let t = Instant::now();
-    let mut file = ParquetSentences::create(dir, &["cell_type".into()], compress).unwrap();
+    // No counts column: the crate's writer below writes the same schema.
+    let mut file = ParquetSentences::create(dir, &["cell_type".into()], compress, false).unwrap();
     let encoder = file.encoder();
     let encode = |b: &Block| {
         let block = SentenceBlock {
@@ -102,6 +103,7 @@ fn ours(dir: &Path, blocks: &[Block], compress: bool, parallel: bool) -> f64 {
             n_genes: b.n_genes.clone(),
             splits: vec!["train"; b.names.len()],
             labels: vec![b.labels.clone()],
+            counts: Vec::new(),
         };
         encoder.encode(block).unwrap()
     };

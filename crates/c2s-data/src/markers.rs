@@ -115,6 +115,7 @@ mod tests {
             cell_name: sentence.to_string(),
             sentence: sentence.to_string(),
             labels: vec![("cell_type".into(), t.map(str::to_string))],
+            counts: None,
         }
     }
 

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use c2s_data::anndata::{AnnData, MatrixId};
 use c2s_data::convert::{InputOptions, Prepared};
 use c2s_data::dataset::{
-    read_sentences, ParquetCompression, SentenceRecord, MANIFEST_JSON, SENTENCES_JSONL,
+    read_dataset_with_counts, read_sentences, ParquetCompression, SentenceRecord, MANIFEST_JSON,
+    SENTENCES_JSONL,
 };
 use c2s_data::manifest::{FitFile, Manifest, FORMAT, FORMAT_VERSION};
 use c2s_data::matrix::ValueKind;
@@ -373,6 +374,73 @@ fn filtering_follows_scanpy() {
     let vocab = std::fs::read_to_string(dir.join("vocabulary.tsv")).unwrap();
     assert_eq!(vocab, "A\t3\nB\t2\nC\t2\n");
     assert_eq!(s[1].sentence, "A C");
+}
+
+#[test]
+fn raw_counts_are_kept_beside_each_sentence() {
+    let d = tempfile::tempdir().unwrap();
+    // Filtering drops cell 2 and gene D; cell 3's genes tie.
+    let rows = [
+        vec![1.0, 2.0, 3.0, 0.0],
+        vec![5.0, 0.0, 1.0, 0.0],
+        vec![0.0, 0.0, 0.0, 4.0],
+        vec![2.0, 2.0, 0.0, 0.0],
+    ];
+    let f = d.path().join("f.h5ad");
+    write_dense(&f, &rows, &["A", "B", "C", "D"]);
+    let mut opts = ConvertOptions::default();
+    opts.input.preprocess.min_genes = 2;
+    opts.input.preprocess.min_cells = 2;
+    let (_t, dir, _) = run(&f, &opts);
+    let s = read_dataset_with_counts(&dir).unwrap();
+    let counts: Vec<Option<Vec<u32>>> = s.iter().map(|r| r.counts.clone()).collect();
+    assert_eq!(
+        counts,
+        [Some(vec![3, 2, 1]), Some(vec![5, 1]), Some(vec![2, 2])]
+    );
+    assert_eq!(
+        read_sentences(&dir).unwrap()[0].counts,
+        None,
+        "asked for only"
+    );
+    // Normalised values are no reads: no counts.
+    let g = d.path().join("g.h5ad");
+    let halves: Vec<Vec<f32>> = rows
+        .iter()
+        .map(|r| r.iter().map(|v| v * 0.5).collect())
+        .collect();
+    write_dense(&g, &halves, &["A", "B", "C", "D"]);
+    let (_u, dir, _) = run(&g, &opts);
+    let s = read_dataset_with_counts(&dir).unwrap();
+    assert!(s.iter().all(|r| r.counts.is_none()));
+
+    // A real file, in several blocks: each gene's count is its value in
+    // the matrix, in the sentence's order.
+    let pbmc = data("pbmc3k-10x.h5ad");
+    let mut opts = ConvertOptions::default();
+    opts.input.block_values = 300_000;
+    let (_v, dir, _) = run(&pbmc, &opts);
+    let s = read_dataset_with_counts(&dir).unwrap();
+    let p = Prepared::open(&pbmc, &InputOptions::default(), &[]).unwrap();
+    let all = p.src.read_rows(0, p.src.n_rows).unwrap();
+    let row: HashMap<&str, usize> =
+        p.ad.obs
+            .index
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+    assert_eq!(s.len(), p.src.n_rows);
+    for r in &s {
+        let (idx, val) = all.row(row[r.cell_name.as_str()]);
+        let value: HashMap<&str, u32> = idx
+            .iter()
+            .zip(val)
+            .map(|(&j, &v)| (p.genes.words[j as usize].as_str(), v as u32))
+            .collect();
+        let want: Vec<u32> = r.sentence.split(' ').map(|g| value[g]).collect();
+        assert_eq!(r.counts.as_ref(), Some(&want), "{}", r.cell_name);
+    }
 }
 
 #[test]

@@ -134,6 +134,7 @@ fn record(
             .iter()
             .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
             .collect(),
+        counts: None,
     }
 }
 

@@ -434,3 +434,46 @@ fn both_directions_are_weighed_as_documented(m: &TrainedModel, sentence: &str) {
     }
     assert_ne!(b.log_likelihoods, a.log_likelihoods);
 }
+
+/// Thinned training cells of a dataset that keeps raw counts (wu2020 holds
+/// raw counts) carry their counts, and a new model has tokens for the genes
+/// that thinning may bring into a cell's first top_k.
+#[test]
+fn thinning_reads_the_counts_and_gives_tokens_to_genes_that_may_climb() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path());
+    let all = c2s_data::dataset::read_dataset_with_counts(&ds).unwrap();
+    assert!(all.iter().all(|r| r.counts.is_some()));
+    let mut req = TrainRequest::new(&ds, &dir.path().join("run"), Preset::Quick);
+    (req.max_steps, req.layers, req.width, req.heads) = (Some(1), Some(1), Some(32), Some(2));
+    let plain = prepare_training(&req).unwrap();
+    assert!(plain.train_cells.iter().all(|c| c.counts.is_none()));
+    drop(plain);
+    req.thinning = true;
+    let prepared = prepare_training(&req).unwrap();
+    let top_k = prepared.options.top_k;
+    for c in &prepared.train_cells {
+        let counts = c.counts.as_ref().expect("raw counts read");
+        assert_eq!(counts.len(), c.genes.len());
+        assert!(counts.windows(2).all(|w| w[0] >= w[1]), "most first");
+        let r = all
+            .iter()
+            .find(|r| r.sentence.starts_with(&c.genes.join(" ")))
+            .unwrap();
+        assert_eq!(&r.counts.as_ref().unwrap()[..counts.len()], &counts[..]);
+    }
+    let s = prepared.run(&|_| {}, &AtomicBool::new(false)).unwrap();
+    let card = ModelCard::read(&s.model_dir).unwrap();
+    let depth = top_k + top_k / 2;
+    let read: std::collections::HashSet<&str> = all
+        .iter()
+        .flat_map(|r| r.sentence.split(' ').take(depth))
+        .collect();
+    let vocab = c2s_data::Vocabulary::read_tsv(&ds.join("vocabulary.tsv")).unwrap();
+    let within: Vec<&String> = vocab
+        .genes
+        .iter()
+        .filter(|g| read.contains(g.as_str()))
+        .collect();
+    assert_eq!(card.genes.iter().collect::<Vec<_>>(), within);
+}

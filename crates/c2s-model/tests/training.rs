@@ -40,6 +40,7 @@ fn cells(n: usize) -> Vec<CellRecord> {
                     .collect(),
                 expressed: v["cell_sentence"].as_str().unwrap().split(' ').count(),
                 label: v["cell_type"].as_str().map(String::from),
+                counts: None,
             }
         })
         .collect()

@@ -253,6 +253,8 @@ struct Piece {
     // Cells of this piece expressing each gene (a piece has far fewer than
     // 2^32 cells; half the size of u64 to zero and add up, per piece).
     counts: Vec<u32>,
+    // Each sentence gene's raw count, cell after cell (raw counts only).
+    reads: Vec<i32>,
     // The JSONL records; with plain sentences, each has a gap where its
     // sentence goes (`gaps`), filled from `text` when written.
     jsonl: Vec<u8>,
@@ -280,6 +282,8 @@ struct Sentencer<'a> {
     position: &'a [usize],
     in_fit: &'a [bool],
     jsonl: bool,
+    // Each sentence gene's count is kept (a matrix of raw counts).
+    reads: bool,
     assignment: &'a [Split],
     label_keys: &'a [String],
     label_cols: &'a [Vec<Option<String>>],
@@ -303,6 +307,7 @@ impl<'a> Sentencer<'a> {
             position: &kept.position,
             in_fit: &layout.in_fit,
             jsonl: opts.exports.jsonl,
+            reads: keeps_counts(p.kind),
             assignment: &layout.assignment,
             label_keys: &layout.label_keys,
             label_cols: &layout.label_cols,
@@ -319,6 +324,11 @@ impl<'a> Sentencer<'a> {
             ends: Vec::with_capacity(b - a),
             fit: Vec::new(),
             counts: vec![0u32; self.p.genes.words.len()],
+            reads: if self.reads {
+                Vec::with_capacity(chunk.indptr[b] - chunk.indptr[a])
+            } else {
+                Vec::new()
+            },
             // Each record's name, split and labels (and its sentence, if
             // not plain): sized so the buffer is not regrown as it fills.
             jsonl: if self.jsonl {
@@ -418,8 +428,17 @@ impl<'a> Sentencer<'a> {
             piece.ends.push(piece.text.len());
             let k = self.position[r];
             let n = n as i32;
-            if self.in_fit[r] {
-                piece.fit.push((k, ranker.value_runs(), total));
+            let runs = (self.reads || self.in_fit[r]).then(|| ranker.value_runs());
+            if self.reads {
+                for &(v, m) in runs.iter().flatten() {
+                    // Judged raw counts from a sample: a stray fraction is
+                    // rounded rather than refused.
+                    let c = v.round().min(i32::MAX as f64) as i32;
+                    piece.reads.extend(std::iter::repeat_n(c, m as usize));
+                }
+            }
+            if let Some(runs) = runs.filter(|_| self.in_fit[r]) {
+                piece.fit.push((k, runs, total));
             }
             if self.jsonl {
                 self.write_record(&mut piece, r, n, from);
@@ -428,6 +447,13 @@ impl<'a> Sentencer<'a> {
         }
         Ok(piece)
     }
+}
+
+/// Whether sentences.parquet keeps each sentence gene's count: for raw
+/// counts, which training thins as a shallower library would (normalised
+/// values are no reads).
+fn keeps_counts(kind: ValueKind) -> bool {
+    kind == ValueKind::RawCounts
 }
 
 /// Predictions, annotations and evaluations join cells by name, so names
@@ -716,6 +742,7 @@ impl<'a> SentenceSink<'a> {
                 .for_each(|(a, b)| *a += b as u64);
             let text = Bytes::from(piece.text);
             self.fit_cells.extend(piece.fit);
+            block.counts.extend(piece.reads);
             for (r, n, total) in piece.rows {
                 let k = self.kept.position[r];
                 self.totals[k] = total;
@@ -780,7 +807,7 @@ fn write_sentences(
     job: &Job,
 ) -> Result<Streamed> {
     let pre = &opts.input.preprocess;
-    let parquet = ParquetSentences::create(dir, &opts.labels, zstd)?;
+    let parquet = ParquetSentences::create(dir, &opts.labels, zstd, keeps_counts(p.kind))?;
     let encoder = parquet.encoder();
     let plain = PlainExports::create(dir, opts.exports)?;
     let word_table = WordTable::new(&p.genes.words);

@@ -1,7 +1,8 @@
 //! The dataset directory a conversion writes, and reading its sentences back.
 //!
 //! ```text
-//! sentences.parquet  cell_name, cell_sentence, n_genes, split, label columns
+//! sentences.parquet  cell_name, cell_sentence, n_genes, split, label columns,
+//!                    counts (raw counts only)
 //! sentences.jsonl    the same, one JSON object per line (optional)
 //! sentences.txt      one sentence per line, in cell order (optional)
 //! vocabulary.tsv     GENE<TAB>cells expressing it, in gene order
@@ -25,7 +26,8 @@ pub(crate) use parquet_writer::{
 };
 pub(crate) use records::read_json_lines;
 pub use records::{
-    default_label_column, label_values, read_dataset, read_sentences, SentenceRecord,
+    default_label_column, label_values, read_dataset, read_dataset_with_counts, read_sentences,
+    SentenceRecord,
 };
 pub use text_exports::Exports;
 pub(crate) use text_exports::{render_jsonl, JsonlSentence, PlainExports};
@@ -49,3 +51,7 @@ pub const MANIFEST_JSON: &str = "manifest.json";
 
 /// The sentence column of sentences.parquet.
 pub const SENTENCE_COLUMN: &str = "cell_sentence";
+
+/// The column of sentences.parquet with each sentence gene's raw count, in
+/// sentence order (a matrix of raw counts only).
+pub(crate) const COUNTS_COLUMN: &str = "counts";

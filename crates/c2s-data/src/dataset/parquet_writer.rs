@@ -8,7 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use parquet::basic::{
-    ColumnOrder, Compression, ConvertedType, Encoding, Repetition, Type as PhysicalType, ZstdLevel,
+    ColumnOrder, Compression, ConvertedType, Encoding, LogicalType, Repetition,
+    Type as PhysicalType, ZstdLevel,
 };
 use parquet::column::writer::{
     get_column_writer, get_typed_column_writer, ColumnCloseResult, ColumnWriter,
@@ -22,7 +23,7 @@ use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, ColumnPath, SchemaDescPtr, SchemaDescriptor, Type};
 
 use super::output_file::{write_all_slices, OutputFile};
-use super::{SENTENCES_PARQUET, SENTENCE_COLUMN};
+use super::{COUNTS_COLUMN, SENTENCES_PARQUET, SENTENCE_COLUMN};
 use crate::error::{DataError, Result};
 
 /// Parquet files start and end with these bytes.
@@ -39,6 +40,9 @@ pub struct SentenceBlock {
     pub splits: Vec<&'static str>,
     /// One vector per label column, aligned with `cell_names`.
     pub labels: Vec<Vec<Option<String>>>,
+    /// Each sentence gene's raw count, the sentences one after another
+    /// (`n_genes` each), for a file with a counts column; else empty.
+    pub counts: Vec<i32>,
 }
 
 /// How sentences.parquet stores its pages.
@@ -208,8 +212,14 @@ fn zstd_level_1(data: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 impl ParquetSentences {
-    /// `compress`: zstd pages (see [`ParquetCompression`]).
-    pub fn create(dir: &Path, label_names: &[String], compress: bool) -> Result<Self> {
+    /// `compress`: zstd pages (see [`ParquetCompression`]); `counts`: a
+    /// counts column after the labels (a list of integers per cell).
+    pub fn create(
+        dir: &Path,
+        label_names: &[String],
+        compress: bool,
+        counts: bool,
+    ) -> Result<Self> {
         let path = dir.join(SENTENCES_PARQUET);
         let pq_err = |source| DataError::Parquet {
             path: path.clone(),
@@ -236,6 +246,9 @@ impl ParquetSentences {
         for l in label_names {
             fields.push(text_col(l, Repetition::OPTIONAL).map_err(pq_err)?);
         }
+        if counts {
+            fields.push(counts_col().map_err(pq_err)?);
+        }
         let schema = Arc::new(
             Type::group_type_builder("schema")
                 .with_fields(fields)
@@ -257,6 +270,9 @@ impl ParquetSentences {
             .set_offset_index_disabled(true)
             .set_column_dictionary_enabled(ColumnPath::from("cell_name"), false)
             .set_column_statistics_enabled(ColumnPath::from("cell_name"), EnabledStatistics::None)
+            .set_column_dictionary_enabled(counts_path(), false)
+            .set_column_encoding(counts_path(), Encoding::DELTA_BINARY_PACKED)
+            .set_column_statistics_enabled(counts_path(), EnabledStatistics::None)
             .build();
         let mut file = OutputFile::create(&path)?;
         file.write_all(&PARQUET_MAGIC)
@@ -367,6 +383,62 @@ impl ParquetSentences {
     }
 }
 
+fn counts_path() -> ColumnPath {
+    ColumnPath::new(vec![COUNTS_COLUMN.into(), "list".into(), "element".into()])
+}
+
+/// The counts column: `required group counts (LIST) { repeated group list
+/// { required int32 element } }`, the layout pyarrow and pandas read as a
+/// list of integers.
+fn counts_col() -> parquet::errors::Result<Arc<Type>> {
+    let element = Type::primitive_type_builder("element", PhysicalType::INT32)
+        .with_repetition(Repetition::REQUIRED)
+        .build()?;
+    let list = Type::group_type_builder("list")
+        .with_repetition(Repetition::REPEATED)
+        .with_fields(vec![Arc::new(element)])
+        .build()?;
+    Type::group_type_builder(COUNTS_COLUMN)
+        .with_repetition(Repetition::REQUIRED)
+        .with_logical_type(Some(LogicalType::List))
+        .with_converted_type(ConvertedType::LIST)
+        .with_fields(vec![Arc::new(list)])
+        .build()
+        .map(Arc::new)
+}
+
+/// Each cell's `n_genes` counts as one list: repetition level 0 starts a
+/// cell's list and 1 goes on with it; an empty list is a definition level
+/// of 0 without a value.
+fn write_counts(
+    writer: ColumnWriter<'_>,
+    counts: &[i32],
+    n_genes: &[i32],
+) -> parquet::errors::Result<ColumnCloseResult> {
+    let total: usize = n_genes.iter().map(|&n| n.max(0) as usize).sum();
+    if total != counts.len() {
+        return Err(parquet::errors::ParquetError::General(format!(
+            "{} counts for sentences of {total} genes",
+            counts.len()
+        )));
+    }
+    let levels = total + n_genes.iter().filter(|&&n| n <= 0).count();
+    let (mut defs, mut reps) = (Vec::with_capacity(levels), Vec::with_capacity(levels));
+    for &n in n_genes {
+        if n <= 0 {
+            defs.push(0);
+            reps.push(0);
+            continue;
+        }
+        defs.resize(defs.len() + n as usize, 1);
+        reps.push(0);
+        reps.resize(reps.len() + n as usize - 1, 1);
+    }
+    let mut w = get_typed_column_writer::<Int32Type>(writer);
+    w.write_batch(counts, Some(&defs), Some(&reps))?;
+    w.close()
+}
+
 fn write_text(
     writer: ColumnWriter<'_>,
     values: &[ByteArray],
@@ -419,6 +491,7 @@ impl ParquetEncoder {
                             .and_then(|_| w.close())
                     }
                     3 => write_text(writer, &splits, None),
+                    _ if k == 4 + b.labels.len() => write_counts(writer, &b.counts, &b.n_genes),
                     _ => {
                         let l = &b.labels[k - 4];
                         let vals: Vec<ByteArray> = l
@@ -504,6 +577,7 @@ impl ParquetEncoder {
 mod tests {
     use super::*;
     use crate::dataset::read_sentences;
+    use crate::dataset::records::read_parquet;
     use std::fs::File;
 
     #[test]
@@ -521,8 +595,9 @@ mod tests {
         let label = |i: usize| (!i.is_multiple_of(3)).then(|| format!("t{i}"));
         for compress in [false, true] {
             let dir = tempfile::tempdir().unwrap();
-            let mut file = ParquetSentences::create(dir.path(), &["cell_type".into()], compress)
-                .expect("created");
+            let mut file =
+                ParquetSentences::create(dir.path(), &["cell_type".into()], compress, true)
+                    .expect("created");
             let mut encoder = file.encoder();
             encoder.page_bytes = 16; // a page every few sentences
             let mut at = 0;
@@ -541,6 +616,9 @@ mod tests {
                     n_genes: (at..at + size).map(|i| (i % 7) as i32).collect(),
                     splits: vec!["train"; size],
                     labels: vec![(at..at + size).map(label).collect()],
+                    counts: (at..at + size)
+                        .flat_map(|i| (0..i % 7).map(move |g| (i * 10 + g) as i32))
+                        .collect(),
                 };
                 file.append(encoder.encode(block).expect("encoded"))
                     .expect("appended");
@@ -554,6 +632,13 @@ mod tests {
                 assert_eq!(r.sentence, sentences[i]);
                 assert_eq!(r.cell_name, format!("c{i}"));
                 assert_eq!(r.label("cell_type"), label(i).as_deref());
+                assert_eq!(r.counts, None, "counts are read only when asked");
+            }
+            let with_counts = read_parquet(&path, true).expect("read back");
+            for (i, r) in with_counts.iter().enumerate() {
+                let want: Vec<u32> = (0..i % 7).map(|g| (i * 10 + g) as u32).collect();
+                assert_eq!(r.counts.as_deref(), Some(&want[..]), "cell {i}");
+                assert_eq!(r.labels.len(), 2, "the counts are no label");
             }
             let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
             assert_eq!(reader.metadata().num_row_groups(), 2);

@@ -4,15 +4,18 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::{MANIFEST_JSON, SENTENCES_PARQUET};
+use super::{COUNTS_COLUMN, MANIFEST_JSON, SENTENCES_PARQUET};
 use crate::error::{DataError, Result};
 
 /// A sentence read back with its cell name and labels.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SentenceRecord {
     pub cell_name: String,
     pub sentence: String,
     pub labels: Vec<(String, Option<String>)>,
+    /// Each sentence gene's raw count, where the dataset keeps them and
+    /// they were asked for ([`read_dataset_with_counts`]).
+    pub counts: Option<Vec<u32>>,
 }
 
 impl SentenceRecord {
@@ -75,6 +78,18 @@ pub fn label_values(
 /// prediction need the folder's splits, labels and vocabulary, and a file
 /// read in its place would give "no label column" or "0 cells".
 pub fn read_dataset(dir: &Path) -> Result<Vec<SentenceRecord>> {
+    check_dataset_folder(dir)?;
+    read_parquet(&dir.join(SENTENCES_PARQUET), false)
+}
+
+/// [`read_dataset`] with each sentence's raw counts where the dataset keeps
+/// them (the `counts` column, written for a matrix of raw counts).
+pub fn read_dataset_with_counts(dir: &Path) -> Result<Vec<SentenceRecord>> {
+    check_dataset_folder(dir)?;
+    read_parquet(&dir.join(SENTENCES_PARQUET), true)
+}
+
+fn check_dataset_folder(dir: &Path) -> Result<()> {
     if !dir.join(MANIFEST_JSON).is_file() {
         let problem = if dir.is_dir() {
             "not a dataset folder made by c2s convert (no manifest.json)"
@@ -90,7 +105,7 @@ pub fn read_dataset(dir: &Path) -> Result<Vec<SentenceRecord>> {
             "convert the .h5ad file first (c2s convert FILE -o FOLDER) and give that folder",
         ));
     }
-    read_sentences(dir)
+    Ok(())
 }
 
 /// Reads sentences from a dataset directory (its Parquet file), a .parquet,
@@ -106,7 +121,7 @@ pub fn read_sentences(path: &Path) -> Result<Vec<SentenceRecord>> {
     };
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext {
-        "parquet" => read_parquet(path),
+        "parquet" => read_parquet(path, false),
         "jsonl" | "json" => read_jsonl(path),
         _ => {
             let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
@@ -117,7 +132,7 @@ pub fn read_sentences(path: &Path) -> Result<Vec<SentenceRecord>> {
                 .map(|(i, l)| SentenceRecord {
                     cell_name: format!("cell_{i}"),
                     sentence: l.to_string(),
-                    labels: vec![],
+                    ..Default::default()
                 })
                 .collect())
         }
@@ -186,25 +201,44 @@ fn read_jsonl(path: &Path) -> Result<Vec<SentenceRecord>> {
             cell_name,
             sentence: sentence.to_string(),
             labels,
+            counts: None,
         });
     }
     Ok(out)
 }
 
-fn read_parquet(path: &Path) -> Result<Vec<SentenceRecord>> {
+/// Reads a sentences Parquet file; the counts column, the largest, is
+/// decoded only when asked for.
+pub(super) fn read_parquet(path: &Path, with_counts: bool) -> Result<Vec<SentenceRecord>> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    use parquet::record::Field;
+    use parquet::record::{Field, ListAccessor};
+    use parquet::schema::types::Type;
     let pq_err = |e| crate::error::parquet_read(path, e);
     let f = File::open(path).map_err(|e| DataError::io(path, e))?;
     let reader = SerializedFileReader::new(f).map_err(pq_err)?;
+    let schema = reader.metadata().file_metadata().schema();
+    let projection = (!with_counts
+        && schema
+            .get_fields()
+            .iter()
+            .any(|f| f.name() == COUNTS_COLUMN))
+    .then(|| {
+        let fields = schema
+            .get_fields()
+            .iter()
+            .filter(|f| f.name() != COUNTS_COLUMN)
+            .cloned()
+            .collect();
+        Type::group_type_builder(schema.name())
+            .with_fields(fields)
+            .build()
+    })
+    .transpose()
+    .map_err(pq_err)?;
     let mut out = Vec::new();
-    for row in reader.get_row_iter(None).map_err(pq_err)? {
+    for row in reader.get_row_iter(projection).map_err(pq_err)? {
         let row = row.map_err(pq_err)?;
-        let mut rec = SentenceRecord {
-            cell_name: String::new(),
-            sentence: String::new(),
-            labels: vec![],
-        };
+        let mut rec = SentenceRecord::default();
         for (name, field) in row.get_column_iter() {
             let text = match field {
                 Field::Str(s) => Some(s.clone()),
@@ -214,6 +248,15 @@ fn read_parquet(path: &Path) -> Result<Vec<SentenceRecord>> {
                 "cell_name" => rec.cell_name = text.unwrap_or_default(),
                 "cell_sentence" => rec.sentence = text.unwrap_or_default(),
                 "n_genes" => {}
+                COUNTS_COLUMN => {
+                    if let Field::ListInternal(list) = field {
+                        let counts = (0..list.len())
+                            .map(|i| list.get_int(i).map(|c| c.max(0) as u32))
+                            .collect::<std::result::Result<Vec<u32>, _>>()
+                            .map_err(pq_err)?;
+                        rec.counts = Some(counts);
+                    }
+                }
                 _ if matches!(field, Field::Str(_) | Field::Null) => {
                     rec.labels.push((name.clone(), text))
                 }
@@ -238,6 +281,7 @@ mod tests {
                 ("cell_type".into(), t.map(str::to_string)),
                 ("split".into(), Some(s.into())),
             ],
+            counts: None,
         };
         let v = label_values(&[
             rec(Some("T"), "train"),

@@ -909,6 +909,7 @@ mod tests {
                 ("cell_type".into(), Some(t.into())),
                 ("split".into(), Some(split.into())),
             ],
+            counts: None,
         };
         let records = [
             cell("B", "test"),

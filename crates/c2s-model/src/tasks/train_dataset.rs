@@ -249,8 +249,8 @@ pub struct TrainRequest {
     pub context: Option<usize>,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub seed: u64,
-    /// Thin the cells asked their type in training as if sequenced less
-    /// deeply, afresh each epoch (`TrainOptions::thinning`; off by default).
+    /// Thin the training cells as if sequenced less deeply, afresh each
+    /// epoch (`TrainOptions::thinning`; off by default).
     #[serde(default)]
     pub thinning: bool,
 }
@@ -378,9 +378,13 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
 }
 
 fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining> {
-    let records = read_dataset(&req.dataset)?;
-    let label = label_column(req, &records)?;
     let (mut opts, shape) = training_options(req)?;
+    // Raw counts are read only to thin cells by them.
+    let records = match opts.thinning {
+        Some(_) => c2s_data::dataset::read_dataset_with_counts(&req.dataset)?,
+        None => read_dataset(&req.dataset)?,
+    };
+    let label = label_column(req, &records)?;
     let to_cell = |r: &SentenceRecord| {
         // One pass over the sentence: the genes read, then the rest counted.
         let mut words = r.sentence.split(' ');
@@ -391,6 +395,10 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
             .collect();
         CellRecord {
             expressed: genes.len() + words.count(),
+            counts: r
+                .counts
+                .as_ref()
+                .map(|c| c.iter().take(genes.len()).copied().collect()),
             genes,
             label: r.label(&label).map(String::from),
         }
@@ -412,7 +420,7 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         return Err(run_in_use(&req.output));
     }
     let (device, device_name) = crate::device::best_device();
-    let read_genes = || genes_within_top_k(&records, opts.top_k, &vocab.genes);
+    let read_genes = || genes_within(&records, opts.token_depth(), &vocab.genes);
     let start = initial_model(req, &shape, read_genes, &labels, &device)?;
     // The genes the model knows: its own tokens where it has one per gene
     // (a run resumed from an earlier version may hold every gene), else
@@ -448,16 +456,17 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
     })
 }
 
-/// The genes a new model's tokenizer holds: those among the first `top_k`
-/// of some cell's sentence (any split: no label is read), in the dataset
-/// vocabulary's order. A gene no cell ranks that high is never read and
-/// never learned to write, while the language-model head and its softmax
-/// grow with the vocabulary: on the demo 3,760 of 13,714 genes, and the
-/// quick preset trains 1.5 times faster (README, "what was tried").
-fn genes_within_top_k(records: &[SentenceRecord], top_k: usize, vocab: &[String]) -> Vec<String> {
+/// The genes a new model's tokenizer holds: those among the first `depth`
+/// of some cell's sentence (`TrainOptions::token_depth`; any split: no
+/// label is read), in the dataset vocabulary's order. A gene no cell ranks
+/// that high is never read and never learned to write, while the
+/// language-model head and its softmax grow with the vocabulary: on the
+/// demo 3,760 of 13,714 genes within 100, and the quick preset trains 1.5
+/// times faster (README, "what was tried").
+fn genes_within(records: &[SentenceRecord], depth: usize, vocab: &[String]) -> Vec<String> {
     let read: HashSet<&str> = records
         .iter()
-        .flat_map(|r| r.sentence.split(' ').take(top_k))
+        .flat_map(|r| r.sentence.split(' ').take(depth))
         .collect();
     vocab
         .iter()
@@ -1279,6 +1288,11 @@ mod settings_tests {
             .unwrap();
             assert_eq!(thinned.thinning, Some(Thinning::DEFAULT), "{preset}");
             assert_eq!(thinned.genes_read(), 2 * thinned.top_k, "{preset}");
+            assert_eq!(
+                (plain.token_depth(), thinned.token_depth()),
+                (plain.top_k, thinned.top_k * 3 / 2),
+                "{preset}"
+            );
         }
     }
 }

@@ -55,14 +55,16 @@ impl ExampleMaker<'_> {
                 continue;
             };
             let genes: Vec<&str> = c.genes.iter().map(String::as_str).collect();
-            // Only cells the model reads are thinned: the cells it learns to
-            // write stay real ones (modelled counts reorder a cell more than
-            // a shallower library of it would).
-            let genes = match thinning.filter(|_| task.reads_cell()) {
+            // With modelled counts only cells the model reads are thinned:
+            // they reorder a cell more than a shallower library of it would,
+            // so the cells it learns to write stay real ones. Real counts
+            // thin every task, as a shallower library would.
+            let counts = c.counts.as_deref();
+            let genes = match thinning.filter(|_| task.reads_cell() || counts.is_some()) {
                 // A gene the model has no token for (one no cell holds
                 // among its first genes) is left out.
                 Some(t) => t
-                    .apply(&genes, c.expressed, &mut rng)
+                    .apply(&genes, counts, c.expressed, &mut rng)
                     .into_iter()
                     .filter(|g| !word_level || self.tok.token_to_id(g).is_some())
                     .collect(),
@@ -220,6 +222,7 @@ mod tests {
                     .collect(),
                 expressed: 600,
                 label: Some(if c % 2 == 0 { "T cell" } else { "B cell" }.into()),
+                counts: None,
             })
             .collect();
         let templates = Templates::default_set();
@@ -325,6 +328,37 @@ mod tests {
         };
         for e in plain.epoch(&cells, 0).unwrap() {
             assert!(firsts.contains(&genes_of(&tok, &e).0), "no thinning asked");
+        }
+    }
+
+    #[test]
+    fn real_counts_thin_the_cells_written_too() {
+        let top_k = 40;
+        let (mut cells, tok, templates, opts) = maker_parts(top_k);
+        // Two reads a gene: thinning drops and reorders genes in every cell.
+        for c in &mut cells {
+            c.counts = Some(vec![2; c.genes.len()]);
+        }
+        let maker = ExampleMaker {
+            tok: &tok,
+            templates: &templates,
+            opts: &opts,
+            eos: tok.token_to_id(EOS).unwrap(),
+            ctx: 256,
+        };
+        let firsts: Vec<Vec<String>> = cells.iter().map(|c| c.genes[..top_k].to_vec()).collect();
+        let (mut written, mut thinned) = (0, 0);
+        for e in maker.epoch(&cells, 0).unwrap() {
+            let (genes, is_read) = genes_of(&tok, &e);
+            written += !is_read as usize;
+            thinned += (!is_read && !firsts.contains(&genes)) as usize;
+        }
+        assert!(
+            written >= 4 && thinned * 2 >= written,
+            "most cells written are thinned: {thinned} of {written}"
+        );
+        for e in maker.validation(&cells).unwrap() {
+            assert!(firsts.contains(&genes_of(&tok, &e).0), "validation as is");
         }
     }
 }

@@ -35,12 +35,14 @@ use trainer::Trainer;
 pub(crate) use trainer::{clip_grad_norm, optimiser};
 
 /// A cell for training: its first genes (highest expression first), how
-/// many it expresses in all, and its label.
+/// many it expresses in all, its label, and the first genes' raw counts
+/// where the dataset keeps them (read for thinning only).
 #[derive(Debug, Clone)]
 pub struct CellRecord {
     pub genes: Vec<String>,
     pub expressed: usize,
     pub label: Option<String>,
+    pub counts: Option<Vec<u32>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +126,15 @@ impl TrainOptions {
     pub(crate) fn genes_read(&self) -> usize {
         match self.thinning {
             Some(_) => Thinning::genes_read(self.top_k),
+            None => self.top_k,
+        }
+    }
+
+    /// How deep in its cells' sentences a new model has tokens for genes:
+    /// `top_k`, or deeper when thinning may bring genes below it up.
+    pub(crate) fn token_depth(&self) -> usize {
+        match self.thinning {
+            Some(_) => Thinning::token_depth(self.top_k),
             None => self.top_k,
         }
     }
