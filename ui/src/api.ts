@@ -22,6 +22,7 @@ export interface TrainForm {
   top_k?: number | null;
   checkpoint_every?: number | null;
   seed?: number | null;
+  thinning?: boolean;
 }
 
 export interface Estimate {

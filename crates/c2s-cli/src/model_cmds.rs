@@ -83,9 +83,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = c2s_data::DEFAULT_SEED)]
     seed: u64,
     /// Read the training cells also as if sequenced less deeply, thinned
-    /// afresh each epoch: by their raw counts where the dataset keeps them
-    /// (README: on the demo, with --epochs 10, generated cells of the type
-    /// asked for much more often; about twice the time; not the default)
+    /// afresh each epoch: by their raw counts where the dataset keeps them;
+    /// the quick preset then reads each cell 10 times (README: on the demo,
+    /// generated cells of the type asked for much more often; about twice
+    /// the time; not the default)
     #[arg(long)]
     thinning: bool,
     #[arg(long)]

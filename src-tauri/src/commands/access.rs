@@ -209,13 +209,14 @@ fn reveal(path: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::jobs::Jobs;
     use crate::store::Store;
     use std::sync::Arc;
 
-    fn state(home: &Path, demo: Option<PathBuf>) -> AppState {
+    /// An app state over a store in `home`, as the app starts with.
+    pub(crate) fn state(home: &Path, demo: Option<PathBuf>) -> AppState {
         AppState {
             store: Mutex::new(Store::open(&home.join("studio.sqlite")).unwrap()),
             jobs: Arc::new(Jobs::default()),

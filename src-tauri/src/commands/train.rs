@@ -19,6 +19,9 @@ pub struct TrainForm {
     pub top_k: Option<usize>,
     pub checkpoint_every: Option<usize>,
     pub seed: Option<u64>,
+    /// Also read the training cells as if sequenced less deeply.
+    #[serde(default)]
+    pub thinning: bool,
 }
 
 fn train_request(
@@ -54,6 +57,7 @@ fn train_request(
     if let Some(seed) = f.seed {
         r.seed = seed;
     }
+    r.thinning = f.thinning;
     Ok(r)
 }
 
@@ -345,4 +349,27 @@ pub fn loss_curve(
         });
     }
     c2s_eval::evaluate::read_loss_curve(&path).map_err(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_becomes_the_engines_request() {
+        let t = tempfile::tempdir().unwrap();
+        let state = crate::commands::access::tests::state(t.path(), None);
+        let form: TrainForm = serde_json::from_value(serde_json::json!({
+            "preset": "quick", "tasks": [], "epochs": 10.0, "seed": 7, "thinning": true
+        }))
+        .unwrap();
+        let r = train_request(&state, Path::new("ds"), Path::new("run"), &form).unwrap();
+        assert_eq!((r.epochs, r.seed, r.thinning), (Some(10.0), 7, true));
+        assert_eq!(r.tasks, None, "no tasks chosen: the preset's");
+        // A form without the field (an older page) reads the cells as they are.
+        let plain: TrainForm =
+            serde_json::from_value(serde_json::json!({"preset": "quick"})).unwrap();
+        let r = train_request(&state, Path::new("ds"), Path::new("run"), &plain).unwrap();
+        assert!(!r.thinning);
+    }
 }
