@@ -432,8 +432,9 @@ impl<'a> Sentencer<'a> {
             if self.reads {
                 for &(v, m) in runs.iter().flatten() {
                     // Judged raw counts from a sample: a stray fraction is
-                    // rounded rather than refused.
-                    let c = v.round().min(i32::MAX as f64) as i32;
+                    // rounded rather than refused, to at least one read (the
+                    // gene is expressed).
+                    let c = v.round().clamp(1.0, i32::MAX as f64) as i32;
                     piece.reads.extend(std::iter::repeat_n(c, m as usize));
                 }
             }
