@@ -23,6 +23,7 @@ export interface TrainForm {
   checkpoint_every?: number | null;
   seed?: number | null;
   thinning?: boolean;
+  skip_common_genes?: boolean;
 }
 
 export interface Estimate {

@@ -337,7 +337,12 @@ lr: number | null, checkpoint_every: number | null, layers: number | null, width
  * Thin the training cells as if sequenced less deeply, afresh each
  * epoch (`TrainOptions::thinning`; off by default).
  */
-thinning: boolean, };
+thinning: boolean, 
+/**
+ * Leave out of every cell the genes within the first `top_k` of more
+ * than this share of training cells (`CommonGenes`; off by default).
+ */
+skip_common_genes: number | null, };
 
 export type Preset = "quick" | "standard" | "thorough" | "fine-tune";
 

@@ -89,6 +89,13 @@ pub struct TrainArgs {
     /// the time; not the default)
     #[arg(long)]
     thinning: bool,
+    /// Leave out of every cell the model reads and writes the genes within
+    /// the first `--top-k` of more than SHARE of the training cells
+    /// (ribosomal, mitochondrial and the like; default share 0.7), so that
+    /// it reads further into the genes that tell types apart; the cells it
+    /// writes get them back at their typical place (README; not the default)
+    #[arg(long, value_name = "SHARE", num_args = 0..=1)]
+    skip_common_genes: Option<Option<f64>>,
     #[arg(long)]
     json: bool,
 }
@@ -157,6 +164,9 @@ impl TrainArgs {
             context: self.context,
             seed: self.seed,
             thinning: self.thinning,
+            skip_common_genes: self
+                .skip_common_genes
+                .map(|s| s.unwrap_or(c2s_data::common_genes::CommonGenes::DEFAULT_SHARE)),
         }
     }
 }

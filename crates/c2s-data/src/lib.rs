@@ -5,6 +5,7 @@ pub mod anndata;
 pub mod annotate;
 pub mod annotation_rules;
 mod chunked;
+pub mod common_genes;
 pub mod conversion;
 pub mod convert;
 pub mod dataset;

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p = m.predictor(&templates, m.card.labels.clone())?;
     println!("{}", serde_json::json!({ "labels": m.card.labels }));
     for r in records.iter().filter(|r| split.holds(r.label("split"))) {
-        let genes: Vec<&str> = r.sentence.split_whitespace().take(m.card.top_k).collect();
+        let genes = m.card.cell_genes(r.sentence.split_whitespace());
         let scored = p.predict(&genes)?;
         println!(
             "{}",

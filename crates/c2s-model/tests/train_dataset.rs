@@ -477,3 +477,144 @@ fn thinning_reads_the_counts_and_gives_tokens_to_genes_that_may_climb() {
         .collect();
     assert_eq!(card.genes.iter().collect::<Vec<_>>(), within);
 }
+
+#[test]
+fn common_genes_are_left_out_of_every_cell_read_and_put_back_in_cells_written() {
+    use c2s_data::common_genes::CommonGenes;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path());
+    let all = c2s_data::dataset::read_dataset_with_counts(&ds).unwrap();
+    let mut req = TrainRequest::new(&ds, &dir.path().join("run"), Preset::Quick);
+    (req.max_steps, req.layers, req.width, req.heads) = (Some(2), Some(1), Some(32), Some(2));
+    req.thinning = true;
+    req.skip_common_genes = Some(CommonGenes::DEFAULT_SHARE);
+    let prepared = prepare_training(&req).unwrap();
+    let top_k = prepared.options.top_k;
+    // Found in the training cells only, no label read.
+    let train = all.iter().filter(|r| r.label("split") == Some("train"));
+    let cells = train.map(|r| (r.sentence.as_str(), r.label("cluster_orig")));
+    let want = CommonGenes::find(cells, top_k, 0.7);
+    assert!(want.genes.len() > 10, "{:?}", want.genes);
+    let common = want.set();
+    // Each training cell is its sentence without them, its counts alongside.
+    for c in &prepared.train_cells {
+        assert!(c.genes.iter().all(|g| !common.contains(g.as_str())));
+        let r = all
+            .iter()
+            .find(|r| {
+                let kept: Vec<&str> = r
+                    .sentence
+                    .split(' ')
+                    .filter(|g| !common.contains(g))
+                    .collect();
+                kept.starts_with(&c.genes.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .expect("a dataset cell");
+        let count_of: std::collections::HashMap<&str, u32> = r
+            .sentence
+            .split(' ')
+            .zip(r.counts.as_ref().unwrap().iter().copied())
+            .collect();
+        let counts = c.counts.as_ref().unwrap();
+        assert_eq!(counts.len(), c.genes.len());
+        for (g, n) in c.genes.iter().zip(counts) {
+            assert_eq!(count_of[g.as_str()], *n, "{g}");
+        }
+    }
+    let s = prepared.run(&|_| {}, &AtomicBool::new(false)).unwrap();
+    let card = ModelCard::read(&s.model_dir).unwrap();
+    assert_eq!(card.common_genes.as_ref(), Some(&want));
+    let m = TrainedModel::load(&s.model_dir).unwrap();
+    for g in &want.genes {
+        assert!(
+            m.tok.token_to_id(&g.gene).is_none(),
+            "{} has no token",
+            g.gene
+        );
+        assert!(!card.genes.contains(&g.gene));
+    }
+    // A cell is read without them: the same answer as for its sentence
+    // without them.
+    let never = AtomicBool::new(false);
+    let r = all
+        .iter()
+        .find(|r| r.label("split") == Some("val"))
+        .unwrap();
+    let trimmed: String = r
+        .sentence
+        .split(' ')
+        .filter(|g| !common.contains(g))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_ne!(trimmed, r.sentence);
+    let cells = [
+        CellInput {
+            name: "whole",
+            sentence: &r.sentence,
+        },
+        CellInput {
+            name: "trimmed",
+            sentence: &trimmed,
+        },
+    ];
+    let p = predict_cells(&m, &cells, false, &[], &|_, _| {}, &never).unwrap();
+    assert_eq!(
+        (&p[0].predicted, p[0].confidence),
+        (&p[1].predicted, p[1].confidence)
+    );
+    let (e, _) = c2s_model::cells::embed_cells(&m, &cells, 2, &|_, _| {}, &never).unwrap();
+    assert_eq!(e[0], e[1]);
+    // Typed in the chat, the common genes are neither read nor unknown.
+    let TypedCell::Named(call) = c2s_model::cells::name_typed_cell(&m, &r.sentence).unwrap() else {
+        panic!("a dataset cell is a cell");
+    };
+    assert!(call
+        .unknown_genes
+        .iter()
+        .all(|g| !common.contains(g.as_str())));
+    assert_eq!(call.read, trimmed.split(' ').count().min(top_k));
+    // Cells written get each of them back once, at their typical place.
+    let gen = GenerateRequest {
+        types: vec![Some(card.labels[0].clone())],
+        per_type: 2,
+        ..Default::default()
+    };
+    let g = generate_cells(&m, &gen, &mut |_, _| {}, &|_, _| {}, &never).unwrap();
+    let known = card.cell_gene_set();
+    for c in &g.cells {
+        let words: Vec<&str> = c.cell_sentence.split(' ').collect();
+        for cg in &want.genes {
+            assert_eq!(
+                words.iter().filter(|w| **w == cg.gene).count(),
+                1,
+                "{}",
+                cg.gene
+            );
+        }
+        let written: Vec<&str> = words
+            .iter()
+            .copied()
+            .filter(|w| !common.contains(w))
+            .collect();
+        let ty = c.cell_type.as_deref();
+        // The one earliest in cells of the type at its mean place there, when
+        // the model wrote that many genes.
+        let (place, first) = want
+            .genes
+            .iter()
+            .map(|g| (g.by_type[ty.unwrap()], &g.gene))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)))
+            .unwrap();
+        let at = words.iter().position(|w| w == first).unwrap();
+        if written.len() >= place.ceil() as usize {
+            assert_eq!(at, place.ceil() as usize, "{}", c.cell_sentence);
+        }
+        assert_eq!(want.restore(&written.join(" "), ty), c.cell_sentence);
+        assert!(
+            words.iter().all(|w| known.contains(w)),
+            "{}",
+            c.cell_sentence
+        );
+    }
+    assert_eq!((g.valid_share, g.unique_share), (1.0, 1.0));
+}

@@ -22,6 +22,10 @@ pub struct TrainForm {
     /// Also read the training cells as if sequenced less deeply.
     #[serde(default)]
     pub thinning: bool,
+    /// Leave out the genes nearly every cell starts with (at the engine's
+    /// share).
+    #[serde(default)]
+    pub skip_common_genes: bool,
 }
 
 fn train_request(
@@ -58,6 +62,9 @@ fn train_request(
         r.seed = seed;
     }
     r.thinning = f.thinning;
+    r.skip_common_genes = f
+        .skip_common_genes
+        .then_some(c2s_data::common_genes::CommonGenes::DEFAULT_SHARE);
     Ok(r)
 }
 
@@ -360,16 +367,22 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let state = crate::commands::access::tests::state(t.path(), None);
         let form: TrainForm = serde_json::from_value(serde_json::json!({
-            "preset": "quick", "tasks": [], "epochs": 10.0, "seed": 7, "thinning": true
+            "preset": "quick", "tasks": [], "epochs": 10.0, "seed": 7, "thinning": true,
+            "skip_common_genes": true
         }))
         .unwrap();
         let r = train_request(&state, Path::new("ds"), Path::new("run"), &form).unwrap();
         assert_eq!((r.epochs, r.seed, r.thinning), (Some(10.0), 7, true));
+        assert_eq!(
+            r.skip_common_genes,
+            Some(c2s_data::common_genes::CommonGenes::DEFAULT_SHARE)
+        );
         assert_eq!(r.tasks, None, "no tasks chosen: the preset's");
         // A form without the field (an older page) reads the cells as they are.
         let plain: TrainForm =
             serde_json::from_value(serde_json::json!({"preset": "quick"})).unwrap();
         let r = train_request(&state, Path::new("ds"), Path::new("run"), &plain).unwrap();
         assert!(!r.thinning);
+        assert_eq!(r.skip_common_genes, None);
     }
 }

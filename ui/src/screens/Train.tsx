@@ -64,7 +64,7 @@ export function Train() {
       stale = true;
       window.clearTimeout(timer);
     };
-  }, [project?.id, dataset?.id, form.max_steps, form.epochs, form.thinning, presets]);
+  }, [project?.id, dataset?.id, form.max_steps, form.epochs, form.thinning, form.skip_common_genes, presets]);
 
   useEffect(() => {
     if (!job || job.status === "running") return;
@@ -258,6 +258,18 @@ export function Train() {
                 <input type="checkbox" checked={form.thinning ?? false} onChange={(e) => setForm({ ...form, thinning: e.target.checked })} data-testid="thinning" />
                 Also read each cell as if sequenced less deeply
               </label>
+              <label
+                className="check"
+                title="common genes: genes among the first genes of most training cells whatever their type (ribosomal, mitochondrial and the like) are left out of every cell the model reads, so that it reads further into the genes that tell types apart; cells it writes get them back at their usual place"
+              >
+                <input
+                  type="checkbox"
+                  checked={form.skip_common_genes ?? false}
+                  onChange={(e) => setForm({ ...form, skip_common_genes: e.target.checked })}
+                  data-testid="skip-common-genes"
+                />
+                Skip the genes nearly every cell starts with
+              </label>
             </div>
           </details>
           {source !== "continue" && (
@@ -373,6 +385,7 @@ export function Train() {
                   <td>
                     {r.request?.preset}
                     {r.request?.thinning ? ", thinned" : ""}
+                    {r.request?.skip_common_genes != null ? ", common genes skipped" : ""}
                   </td>
                   <td>{r.status}</td>
                   <td>

@@ -231,7 +231,7 @@ pub fn predict_cells(
     let templates = Templates::default_set();
     let predictor = m.predictor(&templates, labels)?;
     let answer = |c: &CellInput| -> Result<CellPrediction> {
-        let genes: Vec<&str> = c.sentence.split_whitespace().take(m.card.top_k).collect();
+        let genes = m.card.cell_genes(c.sentence.split_whitespace());
         Ok(if free {
             let p = predictor.predict_free(&genes, m.eos)?;
             CellPrediction::free(c.name, p.label, p.text)
@@ -318,13 +318,14 @@ pub fn name_typed_cell(m: &TrainedModel, text: &str) -> Result<TypedCell> {
         .collect();
     // Only the words read count: a whole sentence pasted from a dataset
     // goes on past the genes the model learned, which are those within
-    // some cell's first `top_k`.
-    let read = &words[..words.len().min(m.card.top_k)];
+    // some cell's first `top_k` (common genes it was trained without left
+    // out, as for a dataset's cells).
+    let read = m.card.cell_genes(words.iter().map(String::as_str));
     let known: HashSet<&str> = m.card.genes.iter().map(String::as_str).collect();
     let unknown_genes: Vec<String> = read
         .iter()
-        .filter(|w| !known.contains(w.as_str()))
-        .cloned()
+        .filter(|w| !known.contains(*w))
+        .map(|w| w.to_string())
         .collect();
     let n_known = read.len() - unknown_genes.len();
     if read.is_empty() || (n_known as f64) < MIN_KNOWN_WORD_SHARE * read.len() as f64 {
@@ -335,8 +336,7 @@ pub fn name_typed_cell(m: &TrainedModel, text: &str) -> Result<TypedCell> {
     }
     let templates = Templates::default_set();
     let predictor = m.predictor(&templates, m.card.labels.clone())?;
-    let genes: Vec<&str> = read.iter().map(String::as_str).collect();
-    let p = predictor.predict(&genes)?;
+    let p = predictor.predict(&read)?;
     let mut ranking: Vec<(String, f64)> = m
         .card
         .labels
@@ -675,11 +675,11 @@ pub fn generate_cells(
             &mut on_token,
         )?;
         for (k, (job, ids)) in chunk.iter().zip(outs).enumerate() {
-            let sentence = decode_text(&m.tok, &ids)
-                .trim_end_matches('.')
-                .trim()
-                .to_string();
-            tally.add(&sentence, &known);
+            let written = decode_text(&m.tok, &ids);
+            let written = written.trim_end_matches('.').trim();
+            // The shares count the genes the model wrote, not those put back.
+            tally.add(written, &known);
+            let sentence = card.whole_cell(written, job.cell_type.as_deref());
             on_text(first + k, &sentence);
             let name = format!(
                 "generated_{}_{}",
@@ -838,7 +838,7 @@ pub fn embed_cells(
         cancelled(cancel)?;
         let mut seqs = Vec::with_capacity(batch.len());
         for c in batch {
-            let genes: Vec<&str> = c.sentence.split_whitespace().take(m.card.top_k).collect();
+            let genes = m.card.cell_genes(c.sentence.split_whitespace());
             let info = CellInfo {
                 genes: &genes,
                 cell_type: Some(""),
@@ -927,6 +927,7 @@ mod tests {
             prompt_style: Default::default(),
             learned_unconditional: true,
             learned_generation: None,
+            common_genes: None,
         };
         let mix = TypeMix::of_split(&records, "test".parse().unwrap(), &card).unwrap();
         assert_eq!(mix.types, [("T".to_string(), 2), ("B".to_string(), 1)]);

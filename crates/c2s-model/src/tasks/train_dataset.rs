@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use c2s_data::common_genes::CommonGenes;
 use c2s_data::dataset::{read_dataset, SentenceRecord};
 use c2s_data::output::Claim;
 use c2s_data::Vocabulary;
@@ -267,6 +268,10 @@ pub struct TrainRequest {
     /// epoch (`TrainOptions::thinning`; off by default).
     #[serde(default)]
     pub thinning: bool,
+    /// Leave out of every cell the genes within the first `top_k` of more
+    /// than this share of training cells (`CommonGenes`; off by default).
+    #[serde(default)]
+    pub skip_common_genes: Option<f64>,
 }
 
 impl TrainRequest {
@@ -292,6 +297,7 @@ impl TrainRequest {
             context: None,
             seed: c2s_data::DEFAULT_SEED,
             thinning: false,
+            skip_common_genes: None,
         }
     }
 
@@ -352,6 +358,7 @@ pub struct PreparedTraining {
     model: LoadedModel,
     tok: Tokenizer,
     genes: Vec<String>,
+    common: Option<CommonGenes>,
 }
 
 /// The lock a training job holds in its run folder.
@@ -399,20 +406,33 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         None => read_dataset(&req.dataset)?,
     };
     let label = label_column(req, &records)?;
+    // Found among the training cells only, as the model will read them.
+    let common = req.skip_common_genes.map(|share| {
+        let train = records.iter().filter(|r| r.label("split") == Some("train"));
+        let cells = train.map(|r| (r.sentence.as_str(), r.label(&label)));
+        CommonGenes::find(cells, opts.top_k, share)
+    });
+    let skipped = common.as_ref().map(CommonGenes::set).unwrap_or_default();
     let to_cell = |r: &SentenceRecord| {
         // One pass over the sentence: the genes read, then the rest counted.
-        let mut words = r.sentence.split(' ');
-        let genes: Vec<String> = words
+        let mut words = r
+            .sentence
+            .split(' ')
+            .enumerate()
+            .filter(|(_, g)| !skipped.contains(g));
+        let (at, genes): (Vec<usize>, Vec<String>) = words
             .by_ref()
             .take(opts.genes_read())
-            .map(String::from)
-            .collect();
+            .map(|(i, g)| (i, g.to_string()))
+            .unzip();
         CellRecord {
             expressed: genes.len() + words.count(),
+            // A counts column shorter than its sentence (written by another
+            // tool) leaves the genes past its end to be modelled from rank.
             counts: r
                 .counts
                 .as_ref()
-                .map(|c| c.iter().take(genes.len()).copied().collect()),
+                .map(|c| at.iter().map_while(|&i| c.get(i).copied()).collect()),
             genes,
             label: r.label(&label).map(String::from),
         }
@@ -434,7 +454,7 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         return Err(run_in_use(&req.output));
     }
     let (device, device_name) = crate::device::best_device();
-    let read_genes = || genes_within(&records, opts.token_depth(), &vocab.genes);
+    let read_genes = || genes_within(&records, &skipped, opts.token_depth(), &vocab.genes);
     let start = initial_model(req, &shape, read_genes, &labels, &device)?;
     // The genes the model knows: its own tokens where it has one per gene
     // (a run resumed from an earlier version may hold every gene), else
@@ -467,20 +487,32 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         model: start.model,
         tok: start.tok,
         genes,
+        common,
     })
 }
 
 /// The genes a new model's tokenizer holds: those among the first `depth`
 /// of some cell's sentence (`TrainOptions::token_depth`; any split: no
-/// label is read), in the dataset vocabulary's order. A gene no cell ranks
+/// label is read; the `skipped` common genes left out, as the cells are
+/// read), in the dataset vocabulary's order. A gene no cell ranks
 /// that high is never read and never learned to write, while the
 /// language-model head and its softmax grow with the vocabulary: on the
 /// demo 3,760 of 13,714 genes within 100, and the quick preset trains 1.5
 /// times faster (README, "what was tried").
-fn genes_within(records: &[SentenceRecord], depth: usize, vocab: &[String]) -> Vec<String> {
+fn genes_within(
+    records: &[SentenceRecord],
+    skipped: &HashSet<&str>,
+    depth: usize,
+    vocab: &[String],
+) -> Vec<String> {
     let read: HashSet<&str> = records
         .iter()
-        .flat_map(|r| r.sentence.split(' ').take(depth))
+        .flat_map(|r| {
+            r.sentence
+                .split(' ')
+                .filter(|g| !skipped.contains(g))
+                .take(depth)
+        })
         .collect();
     vocab
         .iter()
@@ -566,6 +598,18 @@ fn training_options(req: &TrainRequest) -> Result<(TrainOptions, ModelShape)> {
     };
     if let Some(t) = req.tasks.as_ref().filter(|t| !t.is_empty()) {
         opts.tasks = t.clone();
+    }
+    if let Some(share) = req
+        .skip_common_genes
+        .filter(|s| !CommonGenes::valid_share(*s))
+    {
+        return Err(input(
+            format!("a share of {share} of the cells for common genes"),
+            format!(
+                "use a share above 0 and below 1 (default: {})",
+                CommonGenes::DEFAULT_SHARE
+            ),
+        ));
     }
     check_settings(&opts, (!req.fine_tune()).then_some(&shape))?;
     Ok((opts, shape))
@@ -848,6 +892,7 @@ impl PreparedTraining {
             prompt_style: self.options.prompt_style,
             learned_unconditional: self.options.learns_unconditional(),
             learned_generation: Some(self.options.tasks.contains(&Task::CellTypeGeneration)),
+            common_genes: self.common,
         };
         // As the run goes, the model in training names a fixed sample of
         // held-out cells (the same cells each time, so the figures compare).
@@ -1284,6 +1329,27 @@ mod settings_tests {
             ..ok
         })
         .is_ok());
+    }
+
+    #[test]
+    fn a_common_gene_share_outside_0_to_1_is_refused() {
+        let req = TrainRequest {
+            organism: Some("Homo sapiens".into()),
+            ..TrainRequest::new(Path::new("ds"), Path::new("run"), Preset::Quick)
+        };
+        for share in [0.0, 1.0, 1.5, -0.2, f64::NAN] {
+            let asked = TrainRequest {
+                skip_common_genes: Some(share),
+                ..req.clone()
+            };
+            let e = training_options(&asked).err().expect("refused");
+            assert!(e.to_string().contains("common genes"), "{share}: {e}");
+        }
+        let ok = TrainRequest {
+            skip_common_genes: Some(CommonGenes::DEFAULT_SHARE),
+            ..req
+        };
+        assert!(training_options(&ok).is_ok());
     }
 
     #[test]

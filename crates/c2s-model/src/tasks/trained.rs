@@ -1,8 +1,10 @@
 //! A model folder written by a training run (RUN/model): the Hugging Face
 //! files plus c2s.json, the card that says what the model learned.
 
+use std::collections::HashSet;
 use std::path::Path;
 
+use c2s_data::common_genes::CommonGenes;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
@@ -38,6 +40,10 @@ pub struct ModelCard {
     /// cards of earlier versions, where `learned_unconditional` tells.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_generation: Option<bool>,
+    /// Genes the model was trained without (`TrainRequest::skip_common_genes`):
+    /// left out of every cell it reads, put back in every cell it writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub common_genes: Option<CommonGenes>,
 }
 
 impl ModelCard {
@@ -47,6 +53,39 @@ impl ModelCard {
     pub fn learned_generation(&self) -> bool {
         self.learned_generation
             .unwrap_or(self.learned_unconditional)
+    }
+
+    /// The genes of a cell as the model reads it: its words (highest
+    /// expression first) without the common genes it was trained without,
+    /// the first `top_k` of them.
+    pub fn cell_genes<'s>(&self, words: impl IntoIterator<Item = &'s str>) -> Vec<&'s str> {
+        let common = self.common_genes.as_ref().map(CommonGenes::set);
+        words
+            .into_iter()
+            .filter(|g| !common.as_ref().is_some_and(|c| c.contains(g)))
+            .take(self.top_k)
+            .collect()
+    }
+
+    /// A cell the model wrote (of `cell_type`, if given), as a whole cell:
+    /// with the common genes it was trained without put back at their
+    /// typical place in cells of that type.
+    pub(crate) fn whole_cell(&self, written: &str, cell_type: Option<&str>) -> String {
+        match &self.common_genes {
+            Some(c) => c.restore(written, cell_type),
+            None => written.to_string(),
+        }
+    }
+
+    /// Every gene a cell of this model may hold: those it writes and the
+    /// common genes put back.
+    pub fn cell_gene_set(&self) -> HashSet<&str> {
+        let common = self.common_genes.iter().flat_map(|c| &c.genes);
+        self.genes
+            .iter()
+            .map(String::as_str)
+            .chain(common.map(|c| c.gene.as_str()))
+            .collect()
     }
 
     pub fn read(dir: &Path) -> Result<Self> {
