@@ -267,9 +267,11 @@ fn generate_job(
         Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(None)),
         r => r?,
     };
+    // Common genes the model was trained without come back in its cells:
+    // known too.
     Ok(Outcome::Ok(JobResult::Generate(ChatCells::of(
         &g,
-        &model.card.genes,
+        &model.card.cell_gene_set(),
     ))))
 }
 
@@ -318,8 +320,10 @@ pub struct ChatWord {
 
 impl ChatCells {
     /// Marks each word as one of the `known` genes or not.
-    pub(crate) fn of(g: &c2s_model::cells::GeneratedCells, known: &[String]) -> Self {
-        let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+    pub(crate) fn of(
+        g: &c2s_model::cells::GeneratedCells,
+        known: &std::collections::HashSet<&str>,
+    ) -> Self {
         let cells = g
             .cells
             .iter()

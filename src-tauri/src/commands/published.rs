@@ -337,10 +337,8 @@ fn published_generate_job(
         Err(c2s_model::ModelError::Cancelled) => return Ok(Outcome::Cancelled(None)),
         r => r?,
     };
-    Ok(Outcome::Ok(JobResult::Generate(ChatCells::of(
-        &g,
-        known_genes,
-    ))))
+    let known = known_genes.iter().map(String::as_str).collect();
+    Ok(Outcome::Ok(JobResult::Generate(ChatCells::of(&g, &known))))
 }
 
 #[derive(Debug, Deserialize)]
