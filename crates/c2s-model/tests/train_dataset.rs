@@ -524,6 +524,18 @@ fn common_genes_are_left_out_of_every_cell_read_and_put_back_in_cells_written() 
     let s = prepared.run(&|_| {}, &AtomicBool::new(false)).unwrap();
     let card = ModelCard::read(&s.model_dir).unwrap();
     assert_eq!(card.common_genes.as_ref(), Some(&want));
+    // Resumed, the run reads its cells as it started, or is refused.
+    let resumed = TrainRequest {
+        resume: true,
+        skip_common_genes: None,
+        ..req.clone()
+    };
+    let e = prepare_training(&resumed).err().expect("refused");
+    assert!(
+        e.to_string()
+            .contains("started with --skip-common-genes 0.7"),
+        "{e}"
+    );
     let m = TrainedModel::load(&s.model_dir).unwrap();
     for g in &want.genes {
         assert!(

@@ -400,6 +400,9 @@ pub fn prepare_training(req: &TrainRequest) -> Result<PreparedTraining> {
 
 fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining> {
     let (mut opts, shape) = training_options(req)?;
+    if req.resume {
+        same_cells_as_started(req)?;
+    }
     // Raw counts are read only to thin cells by them.
     let records = match opts.thinning {
         Some(_) => c2s_data::dataset::read_dataset_with_counts(&req.dataset)?,
@@ -489,6 +492,37 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         genes,
         common,
     })
+}
+
+/// Refuses to resume a run with its cells read another way than it started
+/// (its tokens and model card follow the start): the CLI builds a resumed
+/// run's request from its flags, and a flag left out would change them.
+fn same_cells_as_started(req: &TrainRequest) -> Result<()> {
+    let Ok(started) = TrainRequest::read_from_run(&req.output) else {
+        return Ok(());
+    };
+    let flag = |on: bool, name: &str| format!("{} {name}", if on { "with" } else { "without" });
+    let differs = [
+        (started.thinning != req.thinning).then(|| flag(started.thinning, "--thinning")),
+        (started.skip_common_genes != req.skip_common_genes).then(|| {
+            match started.skip_common_genes {
+                Some(share) => format!("with --skip-common-genes {share}"),
+                None => flag(false, "--skip-common-genes"),
+            }
+        }),
+    ];
+    let differs: Vec<String> = differs.into_iter().flatten().collect();
+    if differs.is_empty() {
+        return Ok(());
+    }
+    Err(input(
+        format!(
+            "{}: the run was started {}",
+            req.output.display(),
+            differs.join(" and ")
+        ),
+        "resume it with the same settings, or start a new run",
+    ))
 }
 
 /// The genes a new model's tokenizer holds: those among the first `depth`
