@@ -33,10 +33,27 @@ pub struct CommonGene {
     pub by_type: BTreeMap<String, f64>,
 }
 
-/// A mean place with two decimals: a typical place needs no more, and the
-/// model card's JSON then reads back exactly.
-fn mean_place(sum: usize, cells: usize) -> f64 {
-    (sum as f64 / cells.max(1) as f64 * 100.0).round() / 100.0
+/// The cells that hold a gene within `depth`, and the sum of its places
+/// there.
+#[derive(Debug, Default, Clone, Copy)]
+struct Presence {
+    cells: usize,
+    places: usize,
+}
+
+impl Presence {
+    fn add(&mut self, place: usize) {
+        self.cells += 1;
+        self.places += place;
+    }
+
+    /// The mean place over `cells` cells, those without the gene counting
+    /// `depth`; two decimals: a typical place needs no more, and the model
+    /// card's JSON then reads back exactly.
+    fn mean_place(self, cells: usize, depth: usize) -> f64 {
+        let sum = self.places + depth * cells.saturating_sub(self.cells);
+        (sum as f64 / cells.max(1) as f64 * 100.0).round() / 100.0
+    }
 }
 
 impl CommonGenes {
@@ -59,47 +76,37 @@ impl CommonGenes {
         depth: usize,
         share: f64,
     ) -> Self {
-        let cells: Vec<(Vec<&str>, Option<&str>)> = cells
-            .into_iter()
-            .map(|(s, t)| (s.split_whitespace().take(depth).collect(), t))
-            .collect();
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        for (words, _) in &cells {
-            for g in words {
-                *seen.entry(g).or_default() += 1;
+        // One pass, nothing kept per cell: each gene's count of cells and
+        // sum of places within `depth`, over all cells and by type. A cell
+        // without the gene there adds `depth` to the mean.
+        let mut all: HashMap<&str, Presence> = HashMap::new();
+        let mut typed: HashMap<(&str, &str), Presence> = HashMap::new();
+        let mut type_cells: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut n = 0usize;
+        for (sentence, t) in cells {
+            n += 1;
+            if let Some(t) = t {
+                *type_cells.entry(t).or_default() += 1;
             }
-        }
-        let common: HashSet<&str> = seen
-            .into_iter()
-            .filter(|(_, n)| *n as f64 > share * cells.len() as f64)
-            .map(|(g, _)| g)
-            .collect();
-        // Sums of places, absent within `depth` counting `depth`: over all
-        // cells and by type, with each type's cell count.
-        let mut all: HashMap<&str, usize> = HashMap::new();
-        let mut by_type: BTreeMap<&str, (usize, HashMap<&str, usize>)> = BTreeMap::new();
-        for (words, t) in &cells {
-            let place = |g: &str| words.iter().position(|w| *w == g).unwrap_or(depth);
-            let mut typed = t.map(|t| by_type.entry(t).or_default());
-            if let Some((n, _)) = typed.as_mut() {
-                *n += 1;
-            }
-            for &g in &common {
-                let p = place(g);
-                *all.entry(g).or_default() += p;
-                if let Some((_, sums)) = typed.as_mut() {
-                    *sums.entry(g).or_default() += p;
+            for (i, g) in sentence.split_whitespace().take(depth).enumerate() {
+                all.entry(g).or_default().add(i);
+                if let Some(t) = t {
+                    typed.entry((t, g)).or_default().add(i);
                 }
             }
         }
-        let mut genes: Vec<CommonGene> = common
-            .into_iter()
-            .map(|g| CommonGene {
+        let mut genes: Vec<CommonGene> = all
+            .iter()
+            .filter(|(_, p)| p.cells as f64 > share * n as f64)
+            .map(|(&g, p)| CommonGene {
                 gene: g.to_string(),
-                position: mean_place(all[g], cells.len()),
-                by_type: by_type
+                position: p.mean_place(n, depth),
+                by_type: type_cells
                     .iter()
-                    .map(|(t, (n, sums))| (t.to_string(), mean_place(sums[g], *n)))
+                    .map(|(&t, &cells)| {
+                        let p = typed.get(&(t, g)).copied().unwrap_or_default();
+                        (t.to_string(), p.mean_place(cells, depth))
+                    })
                     .collect(),
             })
             .collect();
