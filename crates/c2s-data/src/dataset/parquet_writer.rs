@@ -581,6 +581,36 @@ mod tests {
     use std::fs::File;
 
     #[test]
+    fn counts_that_do_not_match_their_sentence_are_refused_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = ParquetSentences::create(dir.path(), &[], false, true).unwrap();
+        let encoder = file.encoder();
+        let mut text = Vec::new();
+        let start = start_plain_value(&mut text);
+        text.extend_from_slice(b"CD3D IL7R LTB");
+        finish_plain_value(&mut text, start);
+        // Two counts, as `n_genes` says, for a sentence of three genes.
+        let block = SentenceBlock {
+            cell_names: vec!["c0".into()],
+            sentences: vec![Bytes::from(text)],
+            n_genes: vec![2],
+            splits: vec!["train"],
+            labels: vec![],
+            counts: vec![9, 4],
+        };
+        file.append(encoder.encode(block).unwrap()).unwrap();
+        file.finish().unwrap();
+        let path = dir.path().join(SENTENCES_PARQUET);
+        assert_eq!(read_sentences(&path).unwrap().len(), 1, "counts not read");
+        let e = read_parquet(&path, true).unwrap_err().to_string();
+        assert!(
+            e.contains("cell c0: 2 counts for a sentence of 3 genes"),
+            "{e}"
+        );
+        assert!(e.contains("c2s convert"), "{e}");
+    }
+
+    #[test]
     fn sentence_pages_hold_whole_values_and_read_back() {
         use parquet::file::reader::{FileReader, SerializedFileReader};
         // Sentences of 0 to 6 genes; the empty one is a value of length 0.

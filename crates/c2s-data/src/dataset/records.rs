@@ -263,6 +263,24 @@ pub(super) fn read_parquet(path: &Path, with_counts: bool) -> Result<Vec<Sentenc
                 _ => {}
             }
         }
+        // Training thins each gene by its count: a list that does not match
+        // its sentence (another tool's file) would pair genes with others'
+        // counts.
+        if let Some(c) = &rec.counts {
+            let genes = rec.sentence.split_whitespace().count();
+            if c.len() != genes {
+                return Err(DataError::bad(
+                    path,
+                    COUNTS_COLUMN,
+                    format!(
+                        "cell {}: {} counts for a sentence of {genes} genes",
+                        rec.cell_name,
+                        c.len()
+                    ),
+                    "convert the .h5ad again with `c2s convert`, which writes one count per sentence gene",
+                ));
+            }
+        }
         out.push(rec);
     }
     Ok(out)

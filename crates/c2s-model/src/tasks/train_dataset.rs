@@ -430,8 +430,7 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
             .unzip();
         CellRecord {
             expressed: genes.len() + words.count(),
-            // A counts column shorter than its sentence (written by another
-            // tool) leaves the genes past its end to be modelled from rank.
+            // One count a sentence gene (checked when read).
             counts: r
                 .counts
                 .as_ref()
