@@ -51,28 +51,41 @@ def knn(train_z, train_y, z):
     return out
 
 
-def main():
-    folder = sys.argv[1]
-    ks = [int(a) if a != "all" else None for a in sys.argv[2:]] or [100, 200, None]
+def read_dataset(folder):
+    """A converted dataset's rows, fit and first label column (as `c2s
+    train` takes by default)."""
     rows = [json.loads(line) for line in open(f"{folder}/sentences.jsonl")]
     fit = json.load(open(f"{folder}/fit.json"))["fit"]
     labels = json.load(open(f"{folder}/manifest.json"))["parameters"]["labels"]
     if not labels:
         sys.exit(f"{folder} keeps no label column: convert it with --labels COLUMN")
-    # The first label column, as `c2s train` takes by default.
-    label = labels[0]
+    return rows, fit, labels[0]
+
+
+def sentence_map(rows, fit, k=None):
+    """Every cell's coordinates on the training cells' first 50 principal
+    components of its first k genes (all genes: None) turned back into
+    expression."""
     genes = {}
     for r in rows:
         for g in r["cell_sentence"].split():
             genes.setdefault(g, len(genes))
     split = np.array([r["split"] for r in rows])
+    x = features(rows, genes, k or len(genes), fit)
+    train = x[split == "train"]
+    mean = train.mean(axis=0)
+    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
+    return (x - mean) @ vt[:COMPONENTS].T
+
+
+def main():
+    folder = sys.argv[1]
+    ks = [int(a) if a != "all" else None for a in sys.argv[2:]] or [100, 200, None]
+    rows, fit, label = read_dataset(folder)
+    split = np.array([r["split"] for r in rows])
     y = np.array([r[label] for r in rows])
     for k in ks:
-        x = features(rows, genes, k or len(genes), fit)
-        train = x[split == "train"]
-        mean = train.mean(axis=0)
-        _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
-        z = (x - mean) @ vt[:COMPONENTS].T
+        z = sentence_map(rows, fit, k)
         cells = []
         for s in ("val", "test"):
             pred = knn(z[split == "train"], y[split == "train"], z[split == s])

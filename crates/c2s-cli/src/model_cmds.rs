@@ -129,6 +129,12 @@ pub struct PredictArgs {
     /// genes given each type (slightly more often right; README).
     #[arg(long, conflicts_with = "free")]
     answer_only: bool,
+    /// Name types by the model alone. By default a model trained here weighs
+    /// its answer with the types of the 5 training cells nearest the cell by
+    /// its whole sentence (kept in the model folder; more often right than
+    /// either alone, README).
+    #[arg(long, conflicts_with = "free")]
+    model_only: bool,
     #[command(flatten)]
     rules: RulesArgs,
     #[arg(long)]
@@ -293,6 +299,9 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
     let records = read_dataset(&a.dataset)?;
     let mut m = load_model_dir(&a.model)?;
     m.weigh_genes &= !a.answer_only;
+    if a.model_only {
+        m.neighbours = None;
+    }
     let chosen = chosen_cells(&records, a.split, a.limit, &a.dataset)?;
     let pb = cell_bar("predicting", chosen.len() as u64);
     let cancel = &crate::CANCEL;

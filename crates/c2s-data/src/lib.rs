@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod markers;
 pub mod matrix;
 pub mod output;
+pub mod pca;
 pub mod predictions;
 pub mod preprocess;
 pub mod reconstruct;

@@ -11,7 +11,8 @@ pub mod generated;
 pub mod gw;
 pub mod knn;
 pub mod paired;
-pub mod pca;
+/// Principal components, shared with the engine's other crates.
+pub use c2s_data::pca;
 pub mod plots;
 pub mod prediction;
 pub mod profiles;

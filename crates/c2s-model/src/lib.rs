@@ -15,8 +15,8 @@ pub mod tasks;
 pub use kernels::{allocator, fused, half_weights, optim};
 pub use models::{config, device, gpt2, pretrained, tokenizer, weights};
 pub use tasks::{
-    cells, embed, generate, predict, prompts, published, published_annotation, published_prompts,
-    train, train_dataset, trained,
+    cells, embed, generate, neighbours, predict, prompts, published, published_annotation,
+    published_prompts, train, train_dataset, trained,
 };
 
 pub use error::{ModelError, Result};

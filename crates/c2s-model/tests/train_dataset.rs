@@ -147,6 +147,11 @@ fn presets_choose_the_model_and_a_run_trains_and_writes_its_card() {
     // log P(the cell's first genes | type), normalised over the types.
     assert!(card.learned_generation() && m.weigh_genes);
     both_directions_are_weighed_as_documented(&m, &val[0].sentence);
+    let train: Vec<_> = all
+        .iter()
+        .filter(|r| r.label("split") == Some("train"))
+        .collect();
+    neighbours_weigh_the_answer_as_documented(&mut m, &inputs, &train);
 
     // The cell workflows stop on a cancel and work without one.
     let records = c2s_data::dataset::read_sentences(&ds).unwrap();
@@ -363,6 +368,67 @@ fn training_prompts_name_the_datasets_organism() {
     assert_eq!(organism(&named), "Danio rerio");
 }
 
+/// The model folder keeps its training cells' map (`m` was loaded from it);
+/// `predict_cells` adds
+/// VOTE_WEIGHT x log(share of the 5 nearest + 0.01) to the answer's
+/// log-probabilities, and names the cell by the model alone without it.
+fn neighbours_weigh_the_answer_as_documented(
+    m: &mut TrainedModel,
+    cells: &[CellInput],
+    train: &[&c2s_data::dataset::SentenceRecord],
+) {
+    use c2s_model::neighbours::{NEIGHBOURS, VOTE_WEIGHT};
+    let map = m
+        .neighbours
+        .take()
+        .expect("a model that names types keeps its training cells' map");
+    let labels = m.card.labels.clone();
+    // Each training cell is its own nearest: its type has at least one vote.
+    for r in train {
+        let shares = map.vote(&r.sentence, &labels);
+        assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        let own = labels
+            .iter()
+            .position(|l| Some(l.as_str()) == r.label("cluster_orig"))
+            .unwrap();
+        assert!(shares[own] >= 1.0 / NEIGHBOURS as f64, "{}", r.cell_name);
+    }
+    let never = AtomicBool::new(false);
+    let alone = predict_cells(m, cells, false, &[], &|_, _| {}, &never).unwrap();
+    let templates = c2s_model::prompts::Templates::default_set();
+    let p = m.predictor(&templates, labels.clone()).unwrap();
+    let expected: Vec<(String, f64)> = cells
+        .iter()
+        .zip(&alone)
+        .map(|(c, a)| {
+            let answer = p
+                .predict(&m.card.cell_genes(c.sentence.split_whitespace()))
+                .unwrap();
+            assert_eq!(a.predicted.as_deref(), Some(answer.label.as_str()));
+            let ll = &answer.log_likelihoods;
+            let max = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let log_z = max + ll.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
+            let scores: Vec<f64> = ll
+                .iter()
+                .zip(map.vote(c.sentence, &labels))
+                .map(|(l, v)| l - log_z + VOTE_WEIGHT * (v + 0.01).ln())
+                .collect();
+            let best = (0..scores.len())
+                .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+                .unwrap();
+            let z: f64 = scores.iter().map(|s| (s - scores[best]).exp()).sum();
+            (labels[best].clone(), 1.0 / z)
+        })
+        .collect();
+    drop(p);
+    m.neighbours = Some(map);
+    let weighed = predict_cells(m, cells, false, &[], &|_, _| {}, &never).unwrap();
+    for (w, (label, confidence)) in weighed.iter().zip(&expected) {
+        assert_eq!(w.predicted.as_deref(), Some(label.as_str()));
+        assert!((w.confidence.unwrap() - confidence).abs() < 1e-6);
+    }
+}
+
 fn both_directions_are_weighed_as_documented(m: &TrainedModel, sentence: &str) {
     use c2s_model::predict::{
         score_each_alone, GENERATIVE_GENES, GENERATIVE_TYPES, GENERATIVE_WEIGHT,
@@ -536,7 +602,7 @@ fn common_genes_are_left_out_of_every_cell_read_and_put_back_in_cells_written() 
             .contains("started with --skip-common-genes 0.7"),
         "{e}"
     );
-    let m = TrainedModel::load(&s.model_dir).unwrap();
+    let mut m = TrainedModel::load(&s.model_dir).unwrap();
     for g in &want.genes {
         assert!(
             m.tok.token_to_id(&g.gene).is_none(),
@@ -569,11 +635,16 @@ fn common_genes_are_left_out_of_every_cell_read_and_put_back_in_cells_written() 
             sentence: &trimmed,
         },
     ];
+    // The model's own answer (the training cells' vote reads whole cells,
+    // common genes and all).
+    let map = m.neighbours.take();
+    assert!(map.is_some());
     let p = predict_cells(&m, &cells, false, &[], &|_, _| {}, &never).unwrap();
     assert_eq!(
         (&p[0].predicted, p[0].confidence),
         (&p[1].predicted, p[1].confidence)
     );
+    m.neighbours = map;
     let (e, _) = c2s_model::cells::embed_cells(&m, &cells, 2, &|_, _| {}, &never).unwrap();
     assert_eq!(e[0], e[1]);
     // Typed in the chat, the common genes are neither read nor unknown.

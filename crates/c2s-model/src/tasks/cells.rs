@@ -213,8 +213,10 @@ pub fn final_answers(
 }
 
 /// Predicts each cell's type: by scoring every known type (always a valid
-/// label, with a confidence), or with `free`, by letting the model write.
-/// `only` limits the answers to some of the model's types (empty: all).
+/// label, with a confidence), weighed with the vote of the training cells
+/// nearest it where the model keeps them (`TrainedModel::neighbours`), or
+/// with `free`, by letting the model write. `only` limits the answers to
+/// some of the model's types (empty: all).
 pub fn predict_cells(
     m: &TrainedModel,
     cells: &[CellInput],
@@ -229,14 +231,19 @@ pub fn predict_cells(
     }
     .restrict(&m.card.labels)?;
     let templates = Templates::default_set();
-    let predictor = m.predictor(&templates, labels)?;
+    let predictor = m.predictor(&templates, labels.clone())?;
     let answer = |c: &CellInput| -> Result<CellPrediction> {
         let genes = m.card.cell_genes(c.sentence.split_whitespace());
         Ok(if free {
             let p = predictor.predict_free(&genes, m.eos)?;
             CellPrediction::free(c.name, p.label, p.text)
         } else {
-            CellPrediction::scored(c.name, predictor.predict(&genes)?)
+            let answer = predictor.predict(&genes)?;
+            let answer = match &m.neighbours {
+                Some(map) => map.weigh(answer, c.sentence, &labels),
+                None => answer,
+            };
+            CellPrediction::scored(c.name, answer)
         })
     };
     let parallel = cells_in_parallel(&m.loaded.model);
@@ -337,6 +344,11 @@ pub fn name_typed_cell(m: &TrainedModel, text: &str) -> Result<TypedCell> {
     let templates = Templates::default_set();
     let predictor = m.predictor(&templates, m.card.labels.clone())?;
     let p = predictor.predict(&read)?;
+    // Weighed as `predict_cells` weighs a dataset's cell, on all the words.
+    let p = match &m.neighbours {
+        Some(map) => map.weigh(p, &words.join(" "), &m.card.labels),
+        None => p,
+    };
     let mut ranking: Vec<(String, f64)> = m
         .card
         .labels

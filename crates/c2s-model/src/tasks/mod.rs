@@ -5,6 +5,7 @@
 pub mod cells;
 pub mod embed;
 pub mod generate;
+pub mod neighbours;
 pub mod predict;
 pub mod prompts;
 pub mod published;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::error::{ModelError, Result};
+use crate::neighbours::SentenceMap;
 use crate::prompts::{Task, Templates};
 use crate::tokenizer::{gene_tokenizer, is_word_level, load_tokenizer, EOS};
 use crate::train::{
@@ -359,6 +360,9 @@ pub struct PreparedTraining {
     tok: Tokenizer,
     genes: Vec<String>,
     common: Option<CommonGenes>,
+    neighbours: Option<SentenceMap>,
+    /// The validation cells' whole sentences, in `val_cells`' order.
+    val_sentences: Vec<String>,
 }
 
 /// The lock a training job holds in its run folder.
@@ -455,6 +459,7 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
     if req.output.join(crate::train::LOSS_LOG).exists() && !req.resume {
         return Err(run_in_use(&req.output));
     }
+    let neighbours = sentence_map(req, &records, &label, &opts)?;
     let (device, device_name) = crate::device::best_device();
     let read_genes = || genes_within(&records, &skipped, opts.token_depth(), &vocab.genes);
     let start = initial_model(req, &shape, read_genes, &labels, &device)?;
@@ -490,7 +495,39 @@ fn prepare_claimed(req: &TrainRequest, claim: Claim) -> Result<PreparedTraining>
         tok: start.tok,
         genes,
         common,
+        neighbours,
+        val_sentences: whole_sentences(&records, "val"),
     })
+}
+
+/// The whole sentences of the cells of `split`, in the dataset's order.
+fn whole_sentences(records: &[SentenceRecord], split: &str) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r.label("split") == Some(split))
+        .map(|r| r.sentence.clone())
+        .collect()
+}
+
+/// The map of the training cells a model that names types keeps beside it
+/// (`neighbours`), from the whole sentences and the dataset's rank fit;
+/// none for a dataset without a fit.
+fn sentence_map(
+    req: &TrainRequest,
+    records: &[SentenceRecord],
+    label: &str,
+    opts: &TrainOptions,
+) -> Result<Option<SentenceMap>> {
+    let fit_path = req.dataset.join(c2s_data::dataset::FIT_JSON);
+    if !opts.tasks.contains(&Task::CellTypePrediction) || !fit_path.exists() {
+        return Ok(None);
+    }
+    let fit = c2s_data::reconstruct::read_fit(&fit_path)?;
+    let train = records
+        .iter()
+        .filter(|r| r.label("split") == Some("train"))
+        .filter_map(|r| Some((r.sentence.as_str(), r.label(label)?)));
+    SentenceMap::build(train, &fit, opts.seed)
 }
 
 /// Refuses to resume a run with its cells read another way than it started
@@ -930,7 +967,11 @@ impl PreparedTraining {
         // As the run goes, the model in training names a fixed sample of
         // held-out cells (the same cells each time, so the figures compare).
         let names_types = self.options.tasks.contains(&Task::CellTypePrediction);
-        let sample = pick_labelled(&self.val_cells, RUNNING_CHECK_CELLS);
+        let sample = with_labels(
+            &self.val_cells,
+            &pick_labelled(&self.val_cells, RUNNING_CHECK_CELLS),
+            |i| self.val_cells[i].genes.join(" "),
+        );
         let eos = self
             .tok
             .token_to_id(EOS)
@@ -948,6 +989,8 @@ impl PreparedTraining {
                 eos,
                 device_name: String::new(),
                 precision: String::new(),
+                // The figure as the run goes is the model's own.
+                neighbours: None,
             };
             let figure = ask_types(&model, &sample, RUNNING_CHECK_SECONDS, cancel)?;
             Ok((model.loaded, figure))
@@ -975,8 +1018,12 @@ impl PreparedTraining {
         )?;
         if !s.cancelled {
             card.write(&s.model_dir)?;
+            if let Some(map) = &self.neighbours {
+                map.write(&s.model_dir)?;
+            }
             if names_types {
-                s.validation = validation_check(&s.model_dir, &self.val_cells, cancel)?;
+                s.validation =
+                    validation_check(&s.model_dir, &self.val_cells, &self.val_sentences, cancel)?;
             }
         }
         Ok(s)
@@ -1000,20 +1047,21 @@ pub(crate) const VALIDATION_CHECK_SECONDS: f64 = 30.0;
 
 /// Labelled validation cells, `n` at most, evenly spread, in a seeded
 /// random order (so a check cut short by time is still a fair sample).
-fn pick_labelled(val: &[CellRecord], n: usize) -> Vec<&CellRecord> {
+fn pick_labelled(val: &[CellRecord], n: usize) -> Vec<usize> {
     use rand::seq::SliceRandom;
-    let labelled: Vec<&CellRecord> = val.iter().filter(|c| c.label.is_some()).collect();
+    let labelled: Vec<usize> = (0..val.len()).filter(|&i| val[i].label.is_some()).collect();
     let n = labelled.len().min(n);
-    let mut picked: Vec<&CellRecord> = (0..n).map(|i| labelled[i * labelled.len() / n]).collect();
+    let mut picked: Vec<usize> = (0..n).map(|i| labelled[i * labelled.len() / n]).collect();
     picked.shuffle(&mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0));
     picked
 }
 
-/// `model` names the type of `cells`, ten at a time, until `seconds` have
-/// passed: how many it gets right. None without cells or when cancelled.
+/// `model` names the type of `cells` (each one's sentence and type), ten
+/// at a time, until `seconds` have passed: how many it gets right. None
+/// without cells or when cancelled.
 fn ask_types(
     model: &crate::trained::TrainedModel,
-    cells: &[&CellRecord],
+    cells: &[(String, &str)],
     seconds: f64,
     cancel: &AtomicBool,
 ) -> Result<Option<crate::train::ValidationCheck>> {
@@ -1026,10 +1074,9 @@ fn ask_types(
         if started.elapsed().as_secs_f64() > seconds {
             break;
         }
-        let sentences: Vec<String> = chunk.iter().map(|c| c.genes.join(" ")).collect();
-        let inputs: Vec<crate::cells::CellInput> = sentences
+        let inputs: Vec<crate::cells::CellInput> = chunk
             .iter()
-            .map(|sentence| crate::cells::CellInput {
+            .map(|(sentence, _)| crate::cells::CellInput {
                 name: "validation",
                 sentence,
             })
@@ -1043,7 +1090,7 @@ fn ask_types(
         right += answers
             .iter()
             .zip(chunk)
-            .filter(|(a, c)| a.predicted.is_some() && a.predicted == c.label)
+            .filter(|(a, c)| a.predicted.as_deref() == Some(c.1))
             .count();
     }
     Ok(Some(crate::train::ValidationCheck {
@@ -1060,6 +1107,7 @@ fn ask_types(
 fn validation_check(
     model_dir: &Path,
     val: &[CellRecord],
+    sentences: &[String],
     cancel: &AtomicBool,
 ) -> Result<Option<crate::train::ValidationCheck>> {
     let picked = pick_labelled(val, VALIDATION_CHECK_CELLS);
@@ -1067,7 +1115,22 @@ fn validation_check(
         return Ok(None);
     }
     let model = crate::trained::TrainedModel::load(model_dir)?;
-    ask_types(&model, &picked, VALIDATION_CHECK_SECONDS, cancel)
+    // Whole sentences, as `c2s predict` reads them: the training cells'
+    // vote reads every gene (the model its first `top_k`, as ever).
+    let cells = with_labels(val, &picked, |i| sentences[i].clone());
+    ask_types(&model, &cells, VALIDATION_CHECK_SECONDS, cancel)
+}
+
+/// The cells `picked` of `val`, each as `sentence(i)` and its type.
+fn with_labels<'a>(
+    val: &'a [CellRecord],
+    picked: &[usize],
+    sentence: impl Fn(usize) -> String,
+) -> Vec<(String, &'a str)> {
+    picked
+        .iter()
+        .filter_map(|&i| Some((sentence(i), val[i].label.as_deref()?)))
+        .collect()
 }
 
 /// How long a finished run's steps took, for calibrating later estimates.

@@ -141,6 +141,11 @@ pub struct TrainedModel {
     /// `predict::GENERATIVE_WEIGHT`): on when it learned to write cells of
     /// a given type; off answers up to 2.7 times as fast.
     pub weigh_genes: bool,
+    /// The training cells nearest a cell by its whole sentence, whose vote
+    /// `predict_cells` weighs the model's answer with; `None` (a model
+    /// trained without, a published one, or set so) names cells by the
+    /// model alone.
+    pub neighbours: Option<crate::neighbours::SentenceMap>,
 }
 
 /// A model folder loaded for inference on `device`, as plain tensors (no
@@ -188,7 +193,9 @@ impl TrainedModel {
                 message: format!("no {EOS} token"),
                 hint: "use the tokenizer saved with the model".into(),
             })?;
+        let neighbours = crate::neighbours::SentenceMap::read(dir)?;
         Ok(TrainedModel {
+            neighbours,
             weigh_genes: card.prompt_style == crate::prompts::PromptStyle::Studio
                 && card.learned_generation(),
             card,

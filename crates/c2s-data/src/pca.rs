@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 
-use crate::error::{EvalError, Result};
+use crate::error::{DataError, Result};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Pca {
@@ -48,14 +48,18 @@ impl Pca {
     pub fn fit(x: ArrayView2<f64>, k: usize, seed: u64) -> Result<Pca> {
         let (n, g) = x.dim();
         if n < 2 || g == 0 {
-            return Err(EvalError::bad(
+            return Err(DataError::setting(
                 "PCA",
                 format!("needs at least 2 cells and 1 gene, got {n} x {g}"),
-                "evaluate more cells",
+                "use at least 2 cells",
             ));
         }
         if x.iter().any(|v| !v.is_finite()) {
-            return Err(EvalError::Numeric("PCA input holds NaN or infinity".into()));
+            return Err(DataError::setting(
+                "PCA",
+                "the input holds NaN or infinity",
+                "check the values read",
+            ));
         }
         let k = k.min(n.min(g));
         let mean = x.mean_axis(Axis(0)).expect("rows present");
@@ -99,7 +103,7 @@ impl Pca {
         })
     }
 
-    pub(crate) fn n_components(&self) -> usize {
+    pub fn n_components(&self) -> usize {
         self.components.nrows()
     }
 
