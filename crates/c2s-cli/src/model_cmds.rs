@@ -302,6 +302,12 @@ pub fn run_predict(a: &PredictArgs) -> Result<()> {
     if a.model_only {
         m.neighbours = None;
     }
+    if m.neighbours.is_some() && !a.free {
+        eprintln!(
+            "answers weighed with the types of the {} training cells nearest each cell (--model-only: the model alone)",
+            c2s_model::neighbours::NEIGHBOURS
+        );
+    }
     let chosen = chosen_cells(&records, a.split, a.limit, &a.dataset)?;
     let pb = cell_bar("predicting", chosen.len() as u64);
     let cancel = &crate::CANCEL;

@@ -76,8 +76,23 @@ fn annotation_as_celltypist(dir: &Path, model: &Path, ds: &Path, labels: &[&str]
         assert!(!preds.exists() && !h5ad.exists(), "{bad:?} wrote output");
     }
     // A threshold between the confidences, so that both kinds of answer occur.
-    let o = c2s().args(args(&["--only", &only])).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // By the model alone on request; by default weighed with the training
+    // cells' vote, and said so.
+    let weighed = "answers weighed with the types of the 5 training cells";
+    let o = c2s()
+        .args(args(&["--only", &only, "--model-only"]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains(weighed), "{err}");
+    let alone = std::fs::read_to_string(&preds).unwrap();
+    let o = c2s()
+        .args(args(&["--only", &only, "--force"]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains(weighed), "{err}");
+    assert_ne!(std::fs::read_to_string(&preds).unwrap(), alone);
     let mut conf: Vec<f64> = std::fs::read_to_string(&preds)
         .unwrap()
         .lines()
