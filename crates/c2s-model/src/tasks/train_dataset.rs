@@ -1018,8 +1018,10 @@ impl PreparedTraining {
         )?;
         if !s.cancelled {
             card.write(&s.model_dir)?;
-            if let Some(map) = &self.neighbours {
-                map.write(&s.model_dir)?;
+            match &self.neighbours {
+                Some(map) => map.write(&s.model_dir)?,
+                // No map of another run is left to weigh this model's answers.
+                None => SentenceMap::remove(&s.model_dir)?,
             }
             if names_types {
                 s.validation =
