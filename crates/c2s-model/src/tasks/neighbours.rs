@@ -50,8 +50,8 @@ const COMPONENTS: usize = 50;
 /// Bounds on the work and memory a map takes. The components are fitted on
 /// a dense matrix of at most this many cells by genes (3,000 x 16,000 f64:
 /// 384 MB, twice that while centred); a gene outside the genes expressed in
-/// the most training cells counts for nothing. The map keeps at most `MAX_CELLS` training cells
-/// (50 floats each).
+/// the most training cells counts for nothing. The map keeps at most
+/// `MAX_CELLS` training cells (50 floats each).
 const MAX_FIT_CELLS: usize = 3_000;
 const MAX_GENES: usize = 16_000;
 const MAX_CELLS: usize = 50_000;
@@ -197,14 +197,13 @@ impl SentenceMap {
         sentence: &str,
         labels: &[String],
     ) -> Prediction {
-        let shares = self.vote(sentence, labels);
-        let ll = &answer.log_likelihoods;
-        let max = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let z = max + ll.iter().map(|s| (s - max).exp()).sum::<f64>().ln();
-        let scores = ll
-            .iter()
-            .zip(shares)
-            .map(|(s, v)| s - z + VOTE_WEIGHT * (v + VOTE_FLOOR).ln())
+        // A type the model gives no probability at all (under e^-745 of the
+        // best) cannot win: the vote adds at most 9.2.
+        let scores = answer
+            .probabilities()
+            .into_iter()
+            .zip(self.vote(sentence, labels))
+            .map(|(p, v)| p.ln() + VOTE_WEIGHT * (v + VOTE_FLOOR).ln())
             .collect();
         Prediction::from_scores(labels, scores)
     }
@@ -458,6 +457,17 @@ mod tests {
         SentenceMap::remove(dir.path()).unwrap();
         assert!(SentenceMap::read(dir.path()).unwrap().is_none());
         SentenceMap::remove(dir.path()).unwrap();
+        // Tensors that do not match the genes named are refused.
+        map.write(dir.path()).unwrap();
+        let bytes = std::fs::read(dir.path().join(NEIGHBOURS_FILE)).unwrap();
+        let t = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let mut meta = meta.metadata().clone().unwrap();
+        meta.insert("genes".into(), r#"["A0"]"#.into());
+        let cut = safetensors::serialize(t.iter().map(|(k, v)| (k.as_str(), v)), Some(meta));
+        std::fs::write(dir.path().join(NEIGHBOURS_FILE), cut.unwrap()).unwrap();
+        let err = SentenceMap::read(dir.path()).err().expect("refused");
+        assert!(err.to_string().contains("do not match"), "{err}");
         std::fs::write(dir.path().join(NEIGHBOURS_FILE), b"not a map").unwrap();
         let err = SentenceMap::read(dir.path())
             .err()
